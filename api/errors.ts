@@ -1,0 +1,64 @@
+/**
+ * The one place that turns errors into HTTP responses: `{ "error": code, "detail": text }` with a status
+ * from a table of error codes. Unexpected errors are logged and answered with a 500 that carries no stack.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { KilnError } from "../errors.ts";
+
+/** HTTP status per Kiln error code; codes not listed are 400 when a user caused them. */
+const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
+  module_unknown: 404,
+  sensor_unknown: 404,
+  not_found: 404,
+  module_state: 409,
+  manifest_invalid: 422,
+  module_rejected: 422,
+  checksum_mismatch: 422,
+  limit_exceeded: 422,
+  bad_request: 400,
+  executor_failed: 503,
+};
+
+/** An error raised by a route for a malformed request. */
+export class BadRequestError extends KilnError {
+  readonly code = "bad_request";
+}
+
+/** A route's resource does not exist. */
+export class NotFoundError extends KilnError {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Hono `onError` handler. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof KilnError) {
+    return c.json({ error: err.code, detail: err.message }, STATUS_BY_CODE[err.code] ?? 400);
+  }
+  if (err instanceof HTTPException) {
+    return c.json({ error: "http_error", detail: err.message || "Request failed" }, err.status);
+  }
+  console.error(`Unexpected error answering ${c.req.method} ${c.req.path}:`, err);
+  return c.json({ error: "internal", detail: "Internal error; see the runtime's log" }, 500);
+}
+
+/** Reads a JSON object body, or throws {@linkcode BadRequestError} naming what is wrong. */
+export async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new BadRequestError("Request body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BadRequestError("Request body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}

@@ -1,0 +1,40 @@
+/**
+ * The control plane: Kiln's HTTP API on Hono. `createApp` builds the app from its dependencies; serving it
+ * (`Deno.serve`) is the caller's job, so tests call `app.request()` in process.
+ *
+ * @example
+ * ```ts ignore
+ * const app = createApp({ runtime });
+ * const res = await app.request("/api/v1/modules");
+ * ```
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { handleError } from "./errors.ts";
+import type { ApiDeps } from "./deps.ts";
+import { alertsRoutes } from "./routes/alerts.ts";
+import { modulesRoutes } from "./routes/modules.ts";
+import { simRoutes } from "./routes/sim.ts";
+
+export type { ApiDeps } from "./deps.ts";
+
+/** Builds the HTTP API. */
+export function createApp(deps: ApiDeps): Hono {
+  const app = new Hono();
+  app.onError(handleError);
+  app.notFound((c) =>
+    c.json({ error: "not_found", detail: `No route for ${c.req.method} ${c.req.path}` }, 404)
+  );
+
+  app.get("/", (c) =>
+    c.json({
+      name: "kiln",
+      endpoints: ["/health", "/api/v1/modules", "/api/v1/alerts", "/api/v1/sim/sensors"],
+    }));
+  app.get("/health", (c) => c.json(deps.runtime.health()));
+  app.route("/api/v1/modules", modulesRoutes(deps));
+  app.route("/api/v1/alerts", alertsRoutes(deps));
+  app.route("/api/v1/sim", simRoutes(deps));
+  return app;
+}

@@ -1,0 +1,22 @@
+/**
+ * `/api/v1/alerts`: alerts raised by modules, oldest first.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { BadRequestError } from "../errors.ts";
+import type { ApiDeps } from "../deps.ts";
+
+/** Routes under `/api/v1/alerts`. `?after=N` returns only alerts with a sequence number above N. */
+export function alertsRoutes({ runtime }: ApiDeps): Hono {
+  const app = new Hono();
+  app.get("/", (c) => {
+    const raw = c.req.query("after") ?? "0";
+    const after = Number(raw);
+    if (!Number.isInteger(after) || after < 0) {
+      throw new BadRequestError(`Query parameter "after" must be a non-negative integer, got "${raw}"`);
+    }
+    return c.json({ alerts: runtime.listAlerts(after) });
+  });
+  return app;
+}

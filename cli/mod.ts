@@ -1,0 +1,67 @@
+/**
+ * The `kiln` command line: `run`, `validate`, `inspect`. Every user mistake ends as one clear message on
+ * stderr and a non-zero exit code, never a stack trace.
+ *
+ * @module
+ */
+import { isKilnError } from "../errors.ts";
+import { runCommand } from "./run.ts";
+import { inspectCommand } from "./inspect.ts";
+import { validateCommand } from "./validate.ts";
+import { UsageError } from "./_usage.ts";
+
+/** Kiln's version, from `deno.json`. */
+export const VERSION = "0.1.0";
+
+const HELP = `kiln ${VERSION}: a WebAssembly edge runtime for industrial gateways
+
+Usage:
+  kiln run [--config FILE] [--data DIR] [--listen HOST:PORT] [--fault SENSOR=FAULT]...
+      Start the runtime. Without --config it runs the built-in demo plant (examples/demo.yaml).
+      --data    directory for Kiln's state (default ./data)
+      --listen  API address (default: the manifest's api.listen, else 127.0.0.1:8080)
+      --fault   inject a simulated fault at start, e.g. vibration_1=bearing or temperature_1=overheat
+  kiln validate <manifest>
+      Check a deployment manifest and every module it names; print all problems with their lines.
+  kiln inspect <module.wasm>
+      Show a module's imports, exports, memory limits and the capabilities its imports need.
+  kiln --version | --help
+
+Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
+
+/** Runs the CLI with `args` and returns the exit code (`run` returns only when the runtime stops). */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const [command, ...rest] = args;
+    switch (command) {
+      case undefined:
+      case "--help":
+      case "-h":
+      case "help":
+        console.log(HELP);
+        return 0;
+      case "--version":
+      case "-V":
+        console.log(`kiln ${VERSION}`);
+        return 0;
+      case "run":
+        return await runCommand(rest, VERSION);
+      case "validate":
+        return await validateCommand(rest);
+      case "inspect":
+        return await inspectCommand(rest);
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`kiln: ${err.message}\nRun "kiln --help" for usage.`);
+      return 2;
+    }
+    if (isKilnError(err)) {
+      console.error(`kiln: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}

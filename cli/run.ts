@@ -1,0 +1,105 @@
+/**
+ * `kiln run`: load the manifest, start the runtime and the API, and stop cleanly on SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { createApp } from "../api/mod.ts";
+import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
+import { createRuntime, planDeployment, type SimFault } from "../runtime/mod.ts";
+import { parse, UsageError } from "./_usage.ts";
+
+/** The demo manifest `kiln run` uses without `--config`; embedded in the compiled binary. */
+export const DEMO_MANIFEST = new URL("../examples/demo.yaml", import.meta.url);
+
+const FAULTS: readonly SimFault[] = ["none", "bearing", "overheat"];
+
+/** Parses `--fault sensor=kind` flags. */
+function parseFaults(values: string[]): Record<string, SimFault> {
+  const faults: Record<string, SimFault> = {};
+  for (const v of values) {
+    const [sensor, fault] = v.split("=");
+    if (!sensor || !fault || !(FAULTS as string[]).includes(fault)) {
+      throw new UsageError(
+        `Invalid --fault "${v}": expected SENSOR=FAULT with FAULT one of ${FAULTS.join(", ")}`,
+      );
+    }
+    faults[sensor] = fault as SimFault;
+  }
+  return faults;
+}
+
+/** Runs until a signal stops it; returns the exit code. */
+export async function runCommand(args: string[], version: string): Promise<number> {
+  const { values, positionals } = parse(args, {
+    options: {
+      config: { type: "string", short: "c" },
+      data: { type: "string", default: "./data" },
+      listen: { type: "string" },
+      fault: { type: "string", multiple: true, default: [] },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length > 1 || (positionals.length === 1 && values.config)) {
+    throw new UsageError("run takes one manifest, either as --config FILE or as its argument");
+  }
+  const configPath = values.config ?? positionals[0] ?? fileOf(DEMO_MANIFEST);
+  let listen: { hostname: string; port: number } | null = null;
+  if (values.listen !== undefined) {
+    try {
+      listen = parseListenAddress(values.listen);
+    } catch (err) {
+      throw new UsageError(`--listen: ${(err as Error).message}`);
+    }
+  }
+  const faults = parseFaults(values.fault);
+
+  const manifest = await loadManifest(configPath);
+  const plan = planDeployment(manifest, values.listen !== undefined ? { listen: values.listen } : {});
+  listen ??= parseListenAddress(plan.listen);
+  await Deno.mkdir(values.data, { recursive: true });
+
+  const runtime = await createRuntime({ plan, version, faults });
+  for (const id of Object.keys(faults)) {
+    if (!runtime.listSimSensors().some((s) => s.id === id)) {
+      runtime.close();
+      throw new UsageError(`--fault: no simulated sensor "${id}" in ${configPath}`);
+    }
+  }
+  await runtime.start();
+
+  const app = createApp({ runtime });
+  const stopped = Promise.withResolvers<void>();
+  const server = Deno.serve({
+    hostname: listen.hostname,
+    port: listen.port,
+    onListen: ({ hostname, port }) => {
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      const base = `http://${host}:${port}`;
+      const h = runtime.health();
+      console.log(
+        `kiln ${version}: device "${plan.device.id}", ${plan.modules.length} modules (${h.modules.running} running)\n` +
+          `  health   ${base}/health\n  modules  ${base}/api/v1/modules\n  alerts   ${base}/api/v1/alerts\n` +
+          `  inject a fault: curl -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'`,
+      );
+    },
+    onError: (err) => {
+      console.error("Unexpected error in the HTTP server:", err);
+      return Response.json({ error: "internal", detail: "Internal error" }, { status: 500 });
+    },
+  }, app.fetch);
+
+  const shutdown = () => stopped.resolve();
+  Deno.addSignalListener("SIGINT", shutdown);
+  Deno.addSignalListener("SIGTERM", shutdown);
+  await stopped.promise;
+  console.log("kiln: stopping");
+  runtime.close();
+  await server.shutdown();
+  Deno.removeSignalListener("SIGINT", shutdown);
+  Deno.removeSignalListener("SIGTERM", shutdown);
+  return 0;
+}
+
+function fileOf(url: URL): string {
+  return decodeURIComponent(url.pathname);
+}

@@ -1,0 +1,35 @@
+/**
+ * `kiln validate <manifest>`: the manifest, then every module it names, as `kiln run` would load them.
+ *
+ * @module
+ */
+import { isKilnError } from "../errors.ts";
+import { loadManifest } from "../runtime/manifest/mod.ts";
+import { loadModule, planDeployment } from "../runtime/mod.ts";
+import { parse, UsageError } from "./_usage.ts";
+
+/** Validates a manifest and its modules; prints every problem; 0 when all is well, 1 otherwise. */
+export async function validateCommand(args: string[]): Promise<number> {
+  const { positionals } = parse(args, { options: {}, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError("validate takes exactly one manifest file");
+  const path = positionals[0]!;
+  const manifest = await loadManifest(path);
+  const plan = planDeployment(manifest);
+  const problems: string[] = [];
+  for (const m of plan.modules) {
+    try {
+      const loaded = await loadModule(m);
+      console.log(`  ${m.name}: ${loaded.sizeBytes} bytes, sha256 ${loaded.sha256}, ${m.schedule.mode}`);
+    } catch (err) {
+      if (!isKilnError(err)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length > 0) {
+    console.error(`Manifest "${path}" is valid, but ${problems.length} of its modules cannot be loaded:`);
+    for (const p of problems) console.error(`  ${p.replaceAll("\n", "\n  ")}`);
+    return 1;
+  }
+  console.log(`Manifest "${path}" is valid: device "${plan.device.id}", ${plan.modules.length} modules`);
+  return 0;
+}

@@ -1,0 +1,8 @@
+/**
+ * Kiln's entry point: hands the command line to the CLI and exits with its code.
+ *
+ * @module
+ */
+import { main } from "./cli/mod.ts";
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,211 @@
+/**
+ * Builds the example modules' `.wasm` next to their sources with Debian's clang-19 and wasm-ld-19, and records
+ * their SHA-256 in `modules/hashes.json`. The output is deterministic: no debug info, no custom sections
+ * (`--strip-all` keeps exports, which are not debug info), relative source paths.
+ *
+ * Usage (the `build:modules` task):
+ *
+ *   deno run --allow-read --allow-write --allow-run modules/build.ts           # build, write hashes.json
+ *   deno run --allow-read --allow-write --allow-run modules/build.ts --check   # rebuild in a temp dir, compare
+ *
+ * `--check --hashes=PATH` compares with another hashes file (tests use it). `--check` exits 1 naming every module whose rebuild or committed `.wasm` differs from `hashes.json`, and 2
+ * when clang-19 or wasm-ld-19 is missing (`apt-get install clang-19 lld-19`).
+ *
+ * @module
+ */
+import { KilnError } from "../errors.ts";
+
+/** One module: its output path and its C sources, relative to `modules/`. */
+export interface ModuleBuild {
+  output: string;
+  sources: readonly string[];
+}
+
+/** Every module this script builds. */
+export const MODULE_BUILDS: readonly ModuleBuild[] = [
+  { output: "fft/fft.wasm", sources: ["fft/fft.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"] },
+  {
+    output: "anomaly/anomaly.wasm",
+    sources: ["anomaly/anomaly.c", "anomaly/ae_kernel.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"],
+  },
+  { output: "temperature/temperature.wasm", sources: ["temperature/temperature.c", "sdk/kiln_rt.c"] },
+];
+
+/** Flags of every module: freestanding wasm32 with the features ABI v1 allows (bulk memory, SIMD). */
+export const CFLAGS: readonly string[] = [
+  "--target=wasm32",
+  "-O2",
+  "-std=c11",
+  "-nostdlib",
+  "-ffreestanding",
+  "-mbulk-memory",
+  "-msimd128",
+  "-Wall",
+  "-Wextra",
+  "-Isdk",
+  "-Wl,--no-entry",
+  "-Wl,--strip-all",
+];
+
+const MODULES_DIR = new URL(".", import.meta.url).pathname;
+const HASHES_FILE = `${MODULES_DIR}hashes.json`;
+
+/** Why a build could not run or failed. */
+export class ModuleBuildError extends KilnError {
+  readonly code = "module_build_failed";
+  constructor(message: string, readonly exitCode: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+async function toolVersion(name: string): Promise<string | null> {
+  try {
+    const { code, stdout } = await new Deno.Command(name, {
+      args: ["--version"],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    return code === 0 ? new TextDecoder().decode(stdout).split("\n")[0]! : null;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+/**
+ * Checks that clang-19 and wasm-ld-19 run; returns clang's version line. clang-19 links with the wasm-ld of
+ * its own LLVM install, the binary `wasm-ld-19` names.
+ *
+ * @throws {ModuleBuildError} when either is missing.
+ */
+export async function findToolchain(): Promise<string> {
+  const clang = await toolVersion("clang-19");
+  const wasmLd = await toolVersion("wasm-ld-19");
+  if (clang === null || wasmLd === null) {
+    const missing = [clang === null ? "clang-19" : null, wasmLd === null ? "wasm-ld-19" : null].filter(
+      Boolean,
+    );
+    throw new ModuleBuildError(
+      `Cannot build modules: ${
+        missing.join(" and ")
+      } not found on PATH (install with "apt-get install clang-19 lld-19")`,
+      2,
+    );
+  }
+  return clang;
+}
+
+/** SHA-256 of `bytes` as lowercase hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Builds every module into `outDir` (mirroring `fft/fft.wasm` etc.) and returns their hashes by output path.
+ *
+ * @throws {ModuleBuildError} when the toolchain is missing or a compile fails.
+ */
+export async function buildModules(outDir: string): Promise<Record<string, string>> {
+  await findToolchain();
+  const hashes: Record<string, string> = {};
+  // One at a time: the gateway-class build machines have two cores and each compile is well under a second.
+  for (const build of MODULE_BUILDS) {
+    const out = `${outDir}/${build.output}`;
+    await Deno.mkdir(out.slice(0, out.lastIndexOf("/")), { recursive: true });
+    const args = [...CFLAGS, ...build.sources, "-o", out];
+    const { code, stderr } = await new Deno.Command("clang-19", {
+      args,
+      cwd: MODULES_DIR,
+      stdout: "inherit",
+      stderr: "piped",
+    })
+      .output();
+    const diagnostics = new TextDecoder().decode(stderr).trim();
+    if (code !== 0) {
+      throw new ModuleBuildError(
+        `Cannot build "${build.output}": clang-19 exited with ${code}\n${diagnostics}`,
+        1,
+      );
+    }
+    if (diagnostics) console.error(diagnostics);
+    hashes[build.output] = await sha256Hex(await Deno.readFile(out));
+  }
+  return hashes;
+}
+
+async function readHashes(path: string): Promise<Record<string, string>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (err) {
+    throw new ModuleBuildError(`Cannot read "${path}": ${(err as Error).message}`, 1, { cause: err });
+  }
+}
+
+/**
+ * Rebuilds into a temporary folder and lists every difference from the committed hashes (`hashesFile`,
+ * default `modules/hashes.json`); empty when all match.
+ *
+ * @throws {ModuleBuildError} when the toolchain is missing, a compile fails or the hashes cannot be read.
+ */
+export async function checkModules(hashesFile: string = HASHES_FILE): Promise<string[]> {
+  const committed = await readHashes(hashesFile);
+  const label = hashesFile === HASHES_FILE ? "modules/hashes.json" : hashesFile;
+  const tmp = await Deno.makeTempDir({ prefix: "kiln_modules_" });
+  try {
+    const rebuilt = await buildModules(tmp);
+    const problems: string[] = [];
+    for (const [output, hash] of Object.entries(rebuilt)) {
+      const expected = committed[output];
+      if (expected === undefined) {
+        problems.push(`"${output}" has no entry in ${label}`);
+        continue;
+      }
+      if (hash !== expected) problems.push(`"${output}" rebuilds to ${hash}, ${label} says ${expected}`);
+      let onDisk: string | null = null;
+      try {
+        onDisk = await sha256Hex(await Deno.readFile(`${MODULES_DIR}${output}`));
+      } catch {
+        problems.push(`"${output}" is missing: run the build:modules task and commit it`);
+      }
+      if (onDisk !== null && onDisk !== expected) {
+        problems.push(`"${output}" on disk is ${onDisk}, ${label} says ${expected}`);
+      }
+    }
+    for (const output of Object.keys(committed)) {
+      if (!(output in rebuilt)) problems.push(`${label} lists "${output}", which no longer builds`);
+    }
+    return problems;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  try {
+    if (args.includes("--check")) {
+      const hashesArg = args.find((a) => a.startsWith("--hashes="));
+      const problems = await checkModules(hashesArg ? hashesArg.slice("--hashes=".length) : HASHES_FILE);
+      if (problems.length > 0) {
+        console.error(`Module build is not reproducible:\n  ${problems.join("\n  ")}`);
+        return 1;
+      }
+      console.log(`All ${MODULE_BUILDS.length} modules rebuild to the committed hashes`);
+      return 0;
+    }
+    const hashes = await buildModules(MODULES_DIR.replace(/\/$/, ""));
+    const sorted = Object.fromEntries(Object.entries(hashes).sort(([a], [b]) => a.localeCompare(b)));
+    await Deno.writeTextFile(HASHES_FILE, JSON.stringify(sorted, null, 2) + "\n");
+    for (const [output, hash] of Object.entries(sorted)) console.log(`${hash}  modules/${output}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ModuleBuildError) {
+      console.error(err.message);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

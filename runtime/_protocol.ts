@@ -1,0 +1,111 @@
+/**
+ * Messages between the main thread and executor workers. Private to `runtime/`.
+ *
+ * @module
+ */
+
+/** Quality of a sensor value, as OPC UA reports it. */
+export type Quality = "good" | "uncertain" | "bad";
+
+/** The latest value of an input, as the runtime keeps it for modules (a PLC's input image). */
+export interface InputValue {
+  value: number;
+  quality: Quality;
+  /** When it was read, epoch milliseconds from `performance.timeOrigin + performance.now()`. */
+  atMs: number;
+}
+
+/** What an executor needs to run one module instance. */
+export interface InstanceSpec {
+  name: string;
+  mode: "stream" | "periodic" | "event";
+  /** Stream source id, e.g. `"sim:vibration_1"`. */
+  source: string | null;
+  window: number;
+  hop: number;
+  periodUs: number;
+  budgetUs: number;
+  params: Record<string, number>;
+  data: Record<string, Uint8Array>;
+  /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
+  inputs: string[];
+  /** Names of functions by index (name section, then export names), for naming the function that trapped. */
+  functionNames: Record<number, string>;
+  /** Epoch milliseconds of the runtime's start: `kiln.now_us` counts from here. */
+  clockOriginMs: number;
+}
+
+/** Trap kinds a module's fault is reported as. */
+export type TrapKind =
+  | "unreachable"
+  | "out_of_bounds"
+  | "divide_by_zero"
+  | "integer_overflow"
+  | "invalid_conversion"
+  | "stack_overflow"
+  | "indirect_call"
+  | "init_failed"
+  | "host_error"
+  | "trap";
+
+/** A module's fault, as data. */
+export interface ModuleFault {
+  kind: TrapKind;
+  /** The Wasm function that was running, when known. */
+  function: string | null;
+  message: string;
+}
+
+/** Per-module counters an executor reports. */
+export interface InstanceStats {
+  invocations: number;
+  errors: number;
+  lastError: string | null;
+  totalUs: number;
+  maxUs: number;
+  lastUs: number;
+  budgetOverruns: number;
+  deadlineMisses: number;
+  samplesIn: number;
+  memoryBytes: number;
+  logsDropped: number;
+}
+
+/** One alert raised by a module. */
+export interface AlertEvent {
+  module: string;
+  severity: "warning" | "critical";
+  message: string;
+  /** Wall-clock time, milliseconds since the epoch. */
+  at: number;
+}
+
+/** One log line of a module. */
+export interface LogEvent {
+  module: string;
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+  at: number;
+}
+
+/** Main thread → executor. */
+export type ToExecutor =
+  | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
+  | { type: "unload"; name: string }
+  | { type: "samples"; source: string; seq: number; samples: Int16Array }
+  | { type: "inputs"; values: Record<string, InputValue> };
+
+/** Executor → main thread. */
+export type FromExecutor =
+  | { type: "loaded"; id: number; name: string }
+  | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
+  | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
+  | { type: "consumed"; source: string; seq: number }
+  | {
+    type: "report";
+    stats: Record<string, InstanceStats>;
+    outputs: Record<string, Record<string, number>>;
+    arrays: Record<string, Record<string, Float32Array>>;
+    alerts: AlertEvent[];
+    logs: LogEvent[];
+  };

@@ -1,0 +1,64 @@
+/**
+ * Errors of the module host: a module refused at load, a checksum mismatch, a limit it exceeds.
+ *
+ * @module
+ */
+import { KilnError } from "../errors.ts";
+
+/** A module file could not be read. */
+export class ModuleNotFoundError extends KilnError {
+  readonly code = "module_not_found";
+  constructor(readonly module: string, readonly path: string, options?: ErrorOptions) {
+    super(`Cannot load module "${module}": file "${path}" does not exist or cannot be read`, options);
+  }
+}
+
+/** A module's or data blob's sha256 differs from the one the manifest pins. */
+export class ChecksumMismatchError extends KilnError {
+  readonly code = "checksum_mismatch";
+  constructor(
+    readonly module: string,
+    readonly path: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `Checksum mismatch for module "${module}": "${path}" has sha256 ${actual}, the manifest expects ${expected}`,
+    );
+  }
+}
+
+/** A module does not satisfy ABI v1 (a missing or mistyped export, an unknown import). */
+export class ModuleRejectedError extends KilnError {
+  readonly code = "module_rejected";
+  constructor(readonly module: string, readonly reasons: readonly string[], options?: ErrorOptions) {
+    super(
+      `Module "${module}" was refused:\n${reasons.map((r) => `  - ${r}`).join("\n")}`,
+      options,
+    );
+  }
+}
+
+/** An operation named a module the runtime does not have. */
+export class ModuleUnknownError extends KilnError {
+  readonly code = "module_unknown";
+  constructor(readonly module: string) {
+    super(`No module named "${module}"`);
+  }
+}
+
+/** An operation is not possible in the module's current state, e.g. starting a module that runs. */
+export class ModuleStateError extends KilnError {
+  readonly code = "module_state";
+  constructor(readonly module: string, readonly state: string, action: string) {
+    super(`Cannot ${action} module "${module}": it is ${state}`);
+  }
+}
+
+/** An executor worker failed or stopped answering. */
+export class ExecutorError extends KilnError {
+  readonly code = "executor_failed";
+  constructor(readonly executor: string, message: string, options?: ErrorOptions) {
+    super(`Executor "${executor}": ${message}`, options);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The main thread's handle on one executor worker. Executors are few (one per priority class), each
+ * hosting many module instances: a Deno worker costs several MiB and ~10 ms to start, an instance KiBs.
+ *
+ * @module
+ */
+import { ExecutorError } from "./errors.ts";
+import type { FromExecutor, InputValue, InstanceSpec, ModuleFault, ToExecutor } from "./_protocol.ts";
+
+/** A module's start failed inside the executor (a trap in its start function or `kiln_init`). */
+export class StartFailed extends Error {
+  constructor(readonly fault: ModuleFault) {
+    super(fault.message);
+    this.name = "StartFailed";
+  }
+}
+
+/** Callbacks through which an executor reports to the runtime. */
+export interface ExecutorEvents {
+  onReport(report: Extract<FromExecutor, { type: "report" }>): void;
+  onCrash(crash: Extract<FromExecutor, { type: "crashed" }>): void;
+  /** The worker itself failed; every module it hosted is gone. */
+  onFailure(error: ExecutorError): void;
+}
+
+/** Options of {@linkcode Executor}. */
+export interface ExecutorOptions {
+  /**
+   * Sample batches per source that may wait in the worker before new ones are dropped (and counted).
+   * @default 8
+   */
+  maxInFlight?: number;
+}
+
+/** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
+function workerUrl(): URL {
+  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
+  return new URL(`./executor_worker.${ext}`, import.meta.url);
+}
+
+/** One executor worker running with Deno permissions `"none"`. */
+export class Executor {
+  readonly name: string;
+  #worker: Worker;
+  #events: ExecutorEvents;
+  #nextId = 1;
+  #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #inFlight = new Map<string, number>();
+  #maxInFlight: number;
+  #seq = 0;
+  #closed = false;
+
+  constructor(name: string, events: ExecutorEvents, options: ExecutorOptions = {}) {
+    this.name = name;
+    this.#events = events;
+    this.#maxInFlight = options.maxInFlight ?? 8;
+    this.#worker = new Worker(workerUrl(), {
+      type: "module",
+      name: `kiln-executor-${name}`,
+      // Modules and their host glue never need the file system, network or environment: if a host
+      // function had a bug, Deno itself would still refuse.
+      deno: { permissions: "none" },
+    } as WorkerOptions);
+    this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#fail(new ExecutorError(this.name, `worker failed: ${e.message}`));
+    };
+  }
+
+  #receive(msg: FromExecutor): void {
+    switch (msg.type) {
+      case "loaded":
+        this.#pending.get(msg.id)?.resolve();
+        this.#pending.delete(msg.id);
+        return;
+      case "load_failed":
+        this.#pending.get(msg.id)?.reject(new StartFailed(msg.fault));
+        this.#pending.delete(msg.id);
+        return;
+      case "consumed":
+        this.#inFlight.set(msg.source, Math.max(0, (this.#inFlight.get(msg.source) ?? 1) - 1));
+        return;
+      case "report":
+        this.#events.onReport(msg);
+        return;
+      case "crashed":
+        this.#events.onCrash(msg);
+        return;
+    }
+  }
+
+  #fail(error: ExecutorError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+    this.#events.onFailure(error);
+  }
+
+  #send(msg: ToExecutor, transfer: Transferable[] = []): void {
+    if (this.#closed) throw new ExecutorError(this.name, "the worker is closed");
+    this.#worker.postMessage(msg, transfer);
+  }
+
+  /**
+   * Starts a module instance in this executor.
+   *
+   * @throws {StartFailed} when the start function or `kiln_init` traps or fails.
+   * @throws {ExecutorError} when the worker fails meanwhile.
+   */
+  load(spec: InstanceSpec, module: WebAssembly.Module): Promise<void> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      try {
+        this.#send({ type: "load", id, spec, module });
+      } catch (err) {
+        this.#pending.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  /** Stops a module instance; its state is discarded. */
+  unload(name: string): void {
+    if (!this.#closed) this.#send({ type: "unload", name });
+  }
+
+  /**
+   * Hands a batch of samples to the worker. Returns false, sending nothing, when the worker is already
+   * `maxInFlight` batches behind on this source: the caller counts those samples as dropped.
+   */
+  pushSamples(source: string, samples: Int16Array, transfer = false): boolean {
+    if (this.#closed) return false;
+    const inFlight = this.#inFlight.get(source) ?? 0;
+    if (inFlight >= this.#maxInFlight) return false;
+    this.#inFlight.set(source, inFlight + 1);
+    this.#send(
+      { type: "samples", source, seq: this.#seq++, samples },
+      transfer ? [samples.buffer as ArrayBuffer] : [],
+    );
+    return true;
+  }
+
+  /** Updates the worker's input image. */
+  pushInputs(values: Record<string, InputValue>): void {
+    if (!this.#closed) this.#send({ type: "inputs", values });
+  }
+
+  /** Batches waiting in the worker for `source`. */
+  inFlight(source: string): number {
+    return this.#inFlight.get(source) ?? 0;
+  }
+
+  /** Terminates the worker. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(new ExecutorError(this.name, "closed"));
+    this.#pending.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}

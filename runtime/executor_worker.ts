@@ -1,0 +1,136 @@
+/**
+ * Executor worker entry: hosts many module instances in one isolate, started by {@linkcode Executor} with
+ * Deno permissions `"none"`. It feeds stream windows, runs periodic ticks, and reports results in batches.
+ * A trap ends that instance only; the worker and its other instances carry on.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
+import type { AlertEvent, FromExecutor, InputValue, LogEvent, ToExecutor } from "./_protocol.ts";
+
+const REPORT_INTERVAL_MS = 100;
+const MAX_QUEUED_EVENTS = 1000;
+
+const instances = new Map<string, ModuleInstance>();
+const inputs = new Map<string, InputValue>();
+const timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+let outputs: Record<string, Record<string, number>> = {};
+let arrays: Record<string, Record<string, Float32Array>> = {};
+let alerts: AlertEvent[] = [];
+let logs: LogEvent[] = [];
+
+const sink: InstanceSink = {
+  output(module, key, value) {
+    (outputs[module] ??= {})[key] = value;
+  },
+  outputArray(module, key, values) {
+    (arrays[module] ??= {})[key] = values;
+  },
+  alert(event) {
+    if (alerts.length < MAX_QUEUED_EVENTS) alerts.push(event);
+  },
+  log(event) {
+    if (logs.length < MAX_QUEUED_EVENTS) logs.push(event);
+  },
+};
+
+function post(msg: FromExecutor): void {
+  self.postMessage(msg);
+}
+
+function flush(): void {
+  const stats: Record<string, ModuleInstance["stats"]> = {};
+  for (const [name, inst] of instances) stats[name] = inst.stats;
+  post({ type: "report", stats, outputs, arrays, alerts, logs });
+  outputs = {};
+  arrays = {};
+  alerts = [];
+  logs = [];
+}
+
+function stop(name: string): void {
+  instances.delete(name);
+  const timer = timers.get(name);
+  if (timer !== undefined) clearTimeout(timer);
+  timers.delete(name);
+}
+
+function crash(inst: ModuleInstance, err: unknown, entry: string): void {
+  stop(inst.spec.name);
+  flush();
+  post({
+    type: "crashed",
+    name: inst.spec.name,
+    fault: classifyTrap(err, entry, inst.spec.functionNames),
+    stats: inst.stats,
+  });
+}
+
+/** Runs `kiln_on_tick` every period; missed periods are skipped and counted, never run in a burst. */
+function schedulePeriodic(inst: ModuleInstance): void {
+  const periodMs = inst.spec.periodUs / 1000;
+  let next = nowMs() + periodMs;
+  const run = () => {
+    if (instances.get(inst.spec.name) !== inst) return;
+    const late = nowMs() - next;
+    if (late >= periodMs) {
+      const missed = Math.floor(late / periodMs);
+      inst.stats.deadlineMisses += missed;
+      next += missed * periodMs;
+    }
+    try {
+      inst.tick(inst.nowUs());
+    } catch (err) {
+      crash(inst, err, "kiln_on_tick");
+      return;
+    }
+    next += periodMs;
+    timers.set(inst.spec.name, setTimeout(run, Math.max(0, next - nowMs())));
+  };
+  timers.set(inst.spec.name, setTimeout(run, periodMs));
+}
+
+function handle(msg: ToExecutor): void {
+  switch (msg.type) {
+    case "load": {
+      stop(msg.spec.name);
+      try {
+        const inst = ModuleInstance.create({ spec: msg.spec, module: msg.module, sink, inputs });
+        instances.set(msg.spec.name, inst);
+        if (msg.spec.mode === "periodic") schedulePeriodic(inst);
+        post({ type: "loaded", id: msg.id, name: msg.spec.name });
+      } catch (err) {
+        post({
+          type: "load_failed",
+          id: msg.id,
+          name: msg.spec.name,
+          fault: classifyTrap(err, "kiln_init", msg.spec.functionNames),
+        });
+      }
+      return;
+    }
+    case "unload":
+      stop(msg.name);
+      return;
+    case "inputs":
+      for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
+      return;
+    case "samples": {
+      for (const inst of [...instances.values()]) {
+        if (inst.spec.mode !== "stream" || inst.spec.source !== msg.source) continue;
+        try {
+          inst.pushSamples(msg.samples);
+        } catch (err) {
+          crash(inst, err, "kiln_on_samples");
+        }
+      }
+      post({ type: "consumed", source: msg.source, seq: msg.seq });
+      return;
+    }
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToExecutor>) => handle(e.data);
+setInterval(flush, REPORT_INTERVAL_MS);

@@ -1,0 +1,403 @@
+/**
+ * One module instance inside an executor: links the `kiln` host imports, copies data blobs in, calls
+ * `kiln_init`, and runs the handlers, turning every trap into a {@linkcode ModuleFault}.
+ *
+ * @module
+ */
+import { ABI_VERSION, Status } from "./abi.ts";
+import type {
+  AlertEvent,
+  InputValue,
+  InstanceSpec,
+  InstanceStats,
+  LogEvent,
+  ModuleFault,
+  TrapKind,
+} from "./_protocol.ts";
+
+/** Where an instance's results go; the executor batches them to the main thread. */
+export interface InstanceSink {
+  output(module: string, key: string, value: number): void;
+  outputArray(module: string, key: string, values: Float32Array): void;
+  alert(event: AlertEvent): void;
+  log(event: LogEvent): void;
+}
+
+/** A trap or failure of a module, carrying its fault as data. */
+export class ModuleTrap extends Error {
+  constructor(readonly fault: ModuleFault) {
+    super(fault.message);
+    this.name = "ModuleTrap";
+  }
+}
+
+const MAX_LOG_BYTES = 1024;
+const MAX_ARRAY = 4096;
+/** Log lines a module may write per second before lines are dropped (and counted). */
+const LOG_RATE_PER_S = 50;
+const ALERT_RATE_PER_S = 5;
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+const decoder = new TextDecoder("utf-8", { fatal: false });
+const encoder = new TextEncoder();
+
+/** Milliseconds since the epoch at sub-millisecond resolution, consistent across workers. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A token bucket: `take()` is true while the rate allows. */
+class RateLimit {
+  #tokens: number;
+  #last = nowMs();
+  constructor(readonly perSecond: number) {
+    this.#tokens = perSecond;
+  }
+  take(): boolean {
+    const t = nowMs();
+    this.#tokens = Math.min(this.perSecond, this.#tokens + ((t - this.#last) / 1000) * this.perSecond);
+    this.#last = t;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+/** Options of {@linkcode ModuleInstance.create}. */
+export interface ModuleInstanceOptions {
+  spec: InstanceSpec;
+  module: WebAssembly.Module;
+  sink: InstanceSink;
+  /** The executor's input image, shared by its instances and updated by the runtime. */
+  inputs: ReadonlyMap<string, InputValue>;
+}
+
+/** A running module instance. Not re-entrant: the executor calls one handler at a time. */
+export class ModuleInstance {
+  readonly spec: InstanceSpec;
+  readonly stats: InstanceStats = {
+    invocations: 0,
+    errors: 0,
+    lastError: null,
+    totalUs: 0,
+    maxUs: 0,
+    lastUs: 0,
+    budgetOverruns: 0,
+    deadlineMisses: 0,
+    samplesIn: 0,
+    memoryBytes: 0,
+    logsDropped: 0,
+  };
+  #memory: WebAssembly.Memory | null = null;
+  #exports: Record<string, unknown> = {};
+  #sink: InstanceSink;
+  #inputs: ReadonlyMap<string, InputValue>;
+  #data = new Map<string, { ptr: number; len: number }>();
+  #logLimit = new RateLimit(LOG_RATE_PER_S);
+  #alertLimit = new RateLimit(ALERT_RATE_PER_S);
+  #sampleBuf = 0;
+  /** Samples waiting for a full window (stream mode). */
+  #pending: Int16Array;
+  #pendingCount = 0;
+
+  private constructor(options: ModuleInstanceOptions) {
+    this.spec = options.spec;
+    this.#sink = options.sink;
+    this.#inputs = options.inputs;
+    this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);
+  }
+
+  /**
+   * Instantiates the module, copies its data blobs in, and runs `kiln_init`.
+   *
+   * @throws {ModuleTrap} when the start function traps, an allocation fails, or `kiln_init` fails.
+   */
+  static create(options: ModuleInstanceOptions): ModuleInstance {
+    const self = new ModuleInstance(options);
+    self.#start(options.module);
+    return self;
+  }
+
+  #start(module: WebAssembly.Module): void {
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, { kiln: this.#hostImports() });
+    } catch (err) {
+      throw new ModuleTrap(classifyTrap(err, "start function", this.spec.functionNames));
+    }
+    this.#exports = instance.exports as Record<string, unknown>;
+    const memory = this.#exports.memory;
+    if (!(memory instanceof WebAssembly.Memory)) {
+      throw new ModuleTrap({
+        kind: "init_failed",
+        function: null,
+        message: "module does not export its memory",
+      });
+    }
+    this.#memory = memory;
+    const version = this.#call("kiln_abi_version", []);
+    if (version !== ABI_VERSION) {
+      throw new ModuleTrap({
+        kind: "init_failed",
+        function: "kiln_abi_version",
+        message: `kiln_abi_version returned ${version}, this host implements ABI ${ABI_VERSION}`,
+      });
+    }
+    for (const [name, bytes] of Object.entries(this.spec.data)) {
+      const ptr = this.#alloc(bytes.length, `data blob "${name}"`);
+      new Uint8Array(this.#memory.buffer, ptr, bytes.length).set(bytes);
+      this.#data.set(name, { ptr, len: bytes.length });
+    }
+    if (this.spec.mode === "stream") this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
+    if (typeof this.#exports.kiln_init === "function") {
+      const rc = this.#call("kiln_init", []);
+      if (rc !== 0) {
+        throw new ModuleTrap({
+          kind: "init_failed",
+          function: "kiln_init",
+          message: `kiln_init returned ${rc}`,
+        });
+      }
+    }
+    this.stats.memoryBytes = this.#memory.buffer.byteLength;
+  }
+
+  #alloc(size: number, what: string): number {
+    const ptr = this.#call("kiln_alloc", [size]) as number;
+    const end = (ptr >>> 0) + size;
+    if (ptr === 0 || end > this.#memory!.buffer.byteLength) {
+      throw new ModuleTrap({
+        kind: "init_failed",
+        function: "kiln_alloc",
+        message: `kiln_alloc(${size}) for ${what} returned ${ptr >>> 0}, not a usable buffer`,
+      });
+    }
+    return ptr >>> 0;
+  }
+
+  /** Calls an export without accounting; traps become {@linkcode ModuleTrap}. */
+  #call(name: string, args: (number | bigint)[]): number | bigint {
+    const fn = this.#exports[name];
+    if (typeof fn !== "function") {
+      throw new ModuleTrap({
+        kind: "init_failed",
+        function: name,
+        message: `module does not export ${name}`,
+      });
+    }
+    try {
+      return fn(...args);
+    } catch (err) {
+      throw new ModuleTrap(classifyTrap(err, name, this.spec.functionNames));
+    }
+  }
+
+  /** Calls a handler with accounting: duration, budget overruns, non-zero results. */
+  #invoke(name: string, args: (number | bigint)[]): void {
+    const t0 = performance.now();
+    let rc: number | bigint;
+    try {
+      rc = this.#call(name, args);
+    } finally {
+      const us = (performance.now() - t0) * 1000;
+      const s = this.stats;
+      s.invocations++;
+      s.lastUs = us;
+      s.totalUs += us;
+      if (us > s.maxUs) s.maxUs = us;
+      if (us > this.spec.budgetUs) s.budgetOverruns++;
+      s.memoryBytes = this.#memory!.buffer.byteLength;
+    }
+    if (rc !== 0) {
+      this.stats.errors++;
+      this.stats.lastError = `${name} returned ${rc}`;
+    }
+  }
+
+  /**
+   * Feeds stream samples; calls `kiln_on_samples` for every full window, keeping `window - hop` samples of
+   * overlap. Returns the number of invocations.
+   *
+   * @throws {ModuleTrap} when the module traps.
+   */
+  pushSamples(samples: Int16Array): number {
+    const { window, hop } = this.spec;
+    const pending = this.#pending;
+    let calls = 0;
+    let offset = 0;
+    this.stats.samplesIn += samples.length;
+    while (offset < samples.length) {
+      const n = Math.min(window - this.#pendingCount, samples.length - offset);
+      pending.set(samples.subarray(offset, offset + n), this.#pendingCount);
+      this.#pendingCount += n;
+      offset += n;
+      if (this.#pendingCount === window) {
+        new Int16Array(this.#memory!.buffer, this.#sampleBuf, window).set(pending);
+        this.#invoke("kiln_on_samples", [this.#sampleBuf, window]);
+        calls++;
+        pending.copyWithin(0, hop, window);
+        this.#pendingCount = window - hop;
+      }
+    }
+    return calls;
+  }
+
+  /**
+   * Runs one periodic tick.
+   *
+   * @throws {ModuleTrap} when the module traps.
+   */
+  tick(nowUs: bigint): void {
+    this.#invoke("kiln_on_tick", [nowUs]);
+  }
+
+  /** Microseconds on the runtime's clock. */
+  nowUs(): bigint {
+    return BigInt(Math.round((nowMs() - this.spec.clockOriginMs) * 1000));
+  }
+
+  // ---- host imports (namespace "kiln"); every pointer is bounds-checked --------------------------------
+
+  /** The bytes at `[ptr, ptr + len)` of linear memory, or null when any of it lies outside. */
+  #bytes(ptr: number, len: number): Uint8Array | null {
+    const p = ptr >>> 0, n = len >>> 0;
+    const buf = this.#memory?.buffer;
+    if (!buf || p + n > buf.byteLength) return null;
+    return new Uint8Array(buf, p, n);
+  }
+
+  #string(ptr: number, len: number, max = Number.POSITIVE_INFINITY): string | null {
+    const bytes = this.#bytes(ptr, len);
+    return bytes === null ? null : decoder.decode(bytes.subarray(0, max));
+  }
+
+  #hostImports(): Record<string, (...args: never[]) => unknown> {
+    const name = this.spec.name;
+    return {
+      log: (level: number, ptr: number, len: number): number => {
+        const text = this.#string(ptr, len, MAX_LOG_BYTES);
+        if (text === null) return Status.EFAULT;
+        if (!this.#logLimit.take()) {
+          this.stats.logsDropped++;
+          return Status.ELIMIT;
+        }
+        this.#sink.log({
+          module: name,
+          level: LEVELS[Math.min(3, Math.max(0, level | 0))]!,
+          message: text,
+          at: Date.now(),
+        });
+        return Status.OK;
+      },
+      now_us: (): bigint => this.nowUs(),
+      param_f64: (ptr: number, len: number, fallback: number): number => {
+        const key = this.#string(ptr, len, 256);
+        if (key === null) return fallback;
+        return this.spec.params[key] ?? fallback;
+      },
+      data: (ptr: number, len: number, outLenPtr: number): number => {
+        const key = this.#string(ptr, len, 256);
+        const out = this.#bytes(outLenPtr, 4);
+        if (key === null || out === null) return 0;
+        const blob = this.#data.get(key);
+        if (!blob) return 0;
+        new DataView(out.buffer, out.byteOffset, 4).setInt32(0, blob.len, true);
+        return blob.ptr;
+      },
+      input: (index: number, outPtr: number): number => {
+        const out = this.#bytes(outPtr, 16);
+        if (out === null) return Status.EFAULT;
+        const id = this.spec.inputs[index];
+        if (id === undefined) return Status.ENOENT;
+        const v = this.#inputs.get(id);
+        const view = new DataView(out.buffer, out.byteOffset, 16);
+        view.setFloat64(0, v?.value ?? NaN, true);
+        view.setUint32(8, v ? QUALITY_CODES[v.quality] : 2, true);
+        view.setUint32(
+          12,
+          v ? Math.min(0xffffffff, Math.max(0, Math.round(nowMs() - v.atMs))) : 0xffffffff,
+          true,
+        );
+        return Status.OK;
+      },
+      output: (ptr: number, len: number, value: number): number => {
+        const key = this.#string(ptr, len, 128);
+        if (key === null) return Status.EFAULT;
+        this.#sink.output(name, key, value);
+        return Status.OK;
+      },
+      output_array: (ptr: number, len: number, dataPtr: number, count: number): number => {
+        const key = this.#string(ptr, len, 128);
+        if ((count >>> 0) > MAX_ARRAY) return Status.ELIMIT;
+        const bytes = this.#bytes(dataPtr, (count >>> 0) * 4);
+        if (key === null || bytes === null) return Status.EFAULT;
+        // Copy: the module's memory may change or grow after the call returns.
+        const values = new Float32Array(count >>> 0);
+        new Uint8Array(values.buffer).set(bytes);
+        this.#sink.outputArray(name, key, values);
+        return Status.OK;
+      },
+      alert: (severity: number, ptr: number, len: number): number => {
+        const text = this.#string(ptr, len, MAX_LOG_BYTES);
+        if (text === null) return Status.EFAULT;
+        if (!this.#alertLimit.take()) return Status.ELIMIT;
+        this.#sink.alert({
+          module: name,
+          severity: severity >= 2 ? "critical" : "warning",
+          message: text,
+          at: Date.now(),
+        });
+        return Status.OK;
+      },
+    };
+  }
+}
+
+const QUALITY_CODES = { good: 0, uncertain: 1, bad: 2 } as const;
+
+/** Encodes a string for a module, e.g. in tests that call host imports. */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+const TRAP_PATTERNS: [RegExp, TrapKind][] = [
+  [/unreachable/i, "unreachable"],
+  [/out of bounds|out-of-bounds/i, "out_of_bounds"],
+  [/divide by zero|division by zero|remainder by zero/i, "divide_by_zero"],
+  [/integer overflow|divide result unrepresentable/i, "integer_overflow"],
+  [/float unrepresentable|invalid conversion|convert/i, "invalid_conversion"],
+  [/call stack|stack overflow/i, "stack_overflow"],
+  [/signature mismatch|null function|indirect call|table index/i, "indirect_call"],
+];
+
+/**
+ * Turns what a Wasm call threw into a fault: the trap kind from V8's `RuntimeError`, and the Wasm
+ * function from the first `wasm://` stack frame. A non-Wasm exception is a host error.
+ */
+export function classifyTrap(err: unknown, entry: string, names: Record<number, string> = {}): ModuleFault {
+  if (err instanceof ModuleTrap) return err.fault;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const isWasmTrap = e instanceof WebAssembly.RuntimeError ||
+    (e instanceof RangeError && /call stack/i.test(e.message));
+  let kind: TrapKind = "host_error";
+  if (isWasmTrap) {
+    kind = TRAP_PATTERNS.find(([re]) => re.test(e.message))?.[1] ?? "trap";
+  } else if (e instanceof WebAssembly.LinkError || e instanceof WebAssembly.CompileError) {
+    kind = "init_failed";
+  }
+  const fn = wasmFunctionOf(e, names) ?? entry;
+  return { kind, function: fn, message: `${kind.replaceAll("_", " ")} in ${fn}: ${e.message}` };
+}
+
+/**
+ * The innermost Wasm function in V8's stack trace: `at name (wasm://wasm/<hash>:wasm-function[N]:0x..)`.
+ * V8 prints `<anonymous>` when the binary has no name section; the index then names it through `names`.
+ */
+function wasmFunctionOf(e: Error, names: Record<number, string>): string | null {
+  for (const line of (e.stack ?? "").split("\n")) {
+    const m = /at (?:\S+\.)?(\S+) \(wasm:\/\/[^)]*wasm-function\[(\d+)\]/.exec(line);
+    if (!m) continue;
+    const index = Number(m[2]);
+    return m[1] !== "<anonymous>" ? m[1]! : names[index] ?? `func[${index}]`;
+  }
+  return null;
+}

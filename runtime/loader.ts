@@ -1,0 +1,151 @@
+/**
+ * Loading a module: read, hash-check, decode, check against ABI v1, cap its memory, compile. Everything a
+ * module can be refused for is found here, before any of its code runs.
+ *
+ * @module
+ */
+import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from "./abi.ts";
+import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
+import type { ModulePlan } from "./plan.ts";
+import { capMemory, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
+
+/** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
+export const PAGE_BYTES = 65536;
+
+/** A verified, compiled module ready to instantiate. */
+export interface LoadedModule {
+  plan: ModulePlan;
+  /** sha256 of the file as deployed (before the memory cap is applied), hex. */
+  sha256: string;
+  sizeBytes: number;
+  /** The module with its memory maximum lowered to the cap. */
+  module: WebAssembly.Module;
+  info: WasmModuleInfo;
+  /** Data blobs by name, hash-checked. */
+  data: Record<string, Uint8Array>;
+  /** The memory cap in pages. */
+  maxPages: number;
+  /** Function names by index: the name section's, else the export name. */
+  functionNames: Record<number, string>;
+}
+
+/** Hex sha256 of some bytes. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function readFile(module: string, path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    throw new ModuleNotFoundError(module, path, { cause: err });
+  }
+}
+
+/** The memory cap in whole 64 KiB pages: `max_memory_mb` rounded up to the next page. */
+export function capPages(maxMemoryMb: number): number {
+  return Math.max(1, Math.ceil((maxMemoryMb * 1024 * 1024) / PAGE_BYTES));
+}
+
+/**
+ * Checks a decoded module against ABI v1 and returns every reason to refuse it (empty when it is fine).
+ * `mode` names the schedule so the handler it needs can be required.
+ */
+export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["mode"] | null): string[] {
+  const problems: string[] = [];
+  for (const imp of info.imports) {
+    const where = `import "${imp.module}.${imp.name}"`;
+    if (imp.kind === "memory") {
+      problems.push(`${where}: modules must define and export their own memory, not import one`);
+      continue;
+    }
+    if (imp.module !== HOST_NAMESPACE) {
+      problems.push(`${where}: unknown import namespace "${imp.module}" (ABI v1 provides only "kiln")`);
+      continue;
+    }
+    const host = HOST_IMPORTS[imp.name];
+    if (!host) {
+      problems.push(`${where}: the host has no function "${imp.name}" in ABI v1`);
+    } else if (imp.kind !== "function") {
+      problems.push(`${where}: must be a function ${formatSig(host)}`);
+    } else if (!sameSig(imp.type, host)) {
+      problems.push(`${where}: has signature ${formatSig(imp.type)}, ABI v1 declares ${formatSig(host)}`);
+    }
+  }
+  const exports = new Map(info.exports.map((e) => [e.name, e]));
+  if (exports.get("memory")?.kind !== "memory") {
+    problems.push(`export "memory": the module must export its memory`);
+  }
+  const required = ["kiln_abi_version"];
+  if (mode === "stream") required.push("kiln_alloc", "kiln_on_samples");
+  if (mode === "periodic") required.push("kiln_on_tick");
+  if (mode === "event") required.push("kiln_on_event");
+  for (const name of required) {
+    if (!exports.has(name)) {
+      problems.push(`export "${name}": required${mode ? ` in ${mode} mode` : ""} but missing`);
+    }
+  }
+  for (const [name, want] of Object.entries(MODULE_EXPORTS)) {
+    const e = exports.get(name);
+    if (!e) continue;
+    if (e.kind !== "function" || !e.type) {
+      problems.push(`export "${name}": must be a function ${formatSig(want)}`);
+    } else if (!sameSig(e.type, want)) {
+      problems.push(
+        `export "${name}": has signature ${formatSig(e.type)}, ABI v1 declares ${formatSig(want)}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Loads one module of a deployment plan.
+ *
+ * @throws {ModuleNotFoundError} when the `.wasm` or a data file cannot be read.
+ * @throws {ChecksumMismatchError} when a pinned sha256 differs.
+ * @throws {ModuleRejectedError} when the binary is malformed, breaks ABI v1, or its initial memory exceeds the cap.
+ */
+export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
+  const bytes = await readFile(plan.name, plan.wasm);
+  const sha256 = await sha256Hex(bytes);
+  if (plan.sha256 && plan.sha256.toLowerCase() !== sha256) {
+    throw new ChecksumMismatchError(plan.name, plan.wasm, plan.sha256.toLowerCase(), sha256);
+  }
+  let info: WasmModuleInfo;
+  let capped: Uint8Array;
+  const maxPages = capPages(plan.maxMemoryMb);
+  try {
+    info = readModule(bytes);
+    const problems = abiProblems(info, plan.schedule.mode);
+    if (problems.length > 0) throw new ModuleRejectedError(plan.name, problems);
+    capped = capMemory(bytes, maxPages);
+  } catch (err) {
+    if (err instanceof ModuleRejectedError) throw err;
+    throw new ModuleRejectedError(plan.name, [(err as Error).message], { cause: err });
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    throw new ModuleRejectedError(plan.name, [`invalid WebAssembly: ${(err as Error).message}`], {
+      cause: err,
+    });
+  }
+  const data: Record<string, Uint8Array> = {};
+  for (const blob of plan.data) {
+    const content = await readFile(plan.name, blob.path);
+    if (blob.sha256) {
+      const actual = await sha256Hex(content);
+      if (actual !== blob.sha256.toLowerCase()) {
+        throw new ChecksumMismatchError(plan.name, blob.path, blob.sha256.toLowerCase(), actual);
+      }
+    }
+    data[blob.name] = content;
+  }
+  const functionNames: Record<number, string> = {};
+  for (const e of info.exports) if (e.kind === "function") functionNames[e.index] = e.name;
+  for (const [index, name] of info.functionNames) functionNames[index] = name;
+  return { plan, sha256, sizeBytes: bytes.length, module, info, data, maxPages, functionNames };
+}

@@ -1,0 +1,337 @@
+import assert from "node:assert/strict";
+import { ManifestError, type ManifestIssue, memoryPages, parseListenAddress, parseManifest } from "./mod.ts";
+
+/** The issues `parseManifest` throws for `text`; fails the test when it does not throw a ManifestError. */
+function issuesOf(text: string): readonly ManifestIssue[] {
+  try {
+    parseManifest(text);
+  } catch (err) {
+    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${err}`);
+    assert.equal(err.code, "manifest_invalid");
+    return err.issues;
+  }
+  assert.fail("expected the manifest to be refused");
+}
+
+/** The 1-based line of the first line of `text` containing `needle`. */
+function lineOf(text: string, needle: string): number {
+  const index = text.split("\n").findIndex((line) => line.includes(needle));
+  assert.ok(index >= 0, `"${needle}" not in the text`);
+  return index + 1;
+}
+
+const MINIMAL = `version: 1
+device:
+  id: gw-1
+policy:
+  allow: [read:sim:*]
+connectors:
+  sim:
+    vibration_1: { kind: vibration, rate_hz: 25600 }
+modules:
+  fft:
+    wasm: fft.wasm
+    capabilities: [read:sim:vibration_1]
+    schedule:
+      mode: stream
+      source: sim:vibration_1
+`;
+
+Deno.test("a minimal manifest parses with every default applied", () => {
+  const manifest = parseManifest(MINIMAL);
+  assert.equal(manifest.api.listen, "127.0.0.1:8080");
+  assert.deepEqual(manifest.channels, {});
+  const fft = manifest.modules.fft;
+  assert.ok(fft);
+  assert.deepEqual(fft.limits, { max_memory_mb: 16, budget_us: 10000 });
+  assert.deepEqual(fft.schedule, {
+    mode: "stream",
+    source: "sim:vibration_1",
+    window: 1024,
+    hop: 1024,
+    priority: 50,
+  });
+  assert.deepEqual(fft.inputs, []);
+  assert.deepEqual(fft.params, {});
+  assert.deepEqual(fft.data, {});
+  assert.deepEqual(fft.persistence, { snapshot: false, keep: 3 });
+  assert.deepEqual(fft.restart, {
+    policy: "on-failure",
+    max_restarts: 5,
+    backoff_ms: 200,
+    max_backoff_ms: 30000,
+  });
+  assert.equal(fft.enabled, true);
+});
+
+Deno.test("defaults apply per mode and per section", async (t) => {
+  await t.step("hop defaults to the window", () => {
+    const manifest = parseManifest(MINIMAL.replace("mode: stream", "mode: stream\n      window: 256"));
+    assert.deepEqual(manifest.modules.fft?.schedule, {
+      mode: "stream",
+      source: "sim:vibration_1",
+      window: 256,
+      hop: 256,
+      priority: 50,
+    });
+  });
+  await t.step("a periodic schedule gets priority 50", () => {
+    const text = MINIMAL.replace(
+      "mode: stream\n      source: sim:vibration_1",
+      "mode: periodic\n      period_us: 1000",
+    );
+    assert.deepEqual(parseManifest(text).modules.fft?.schedule, {
+      mode: "periodic",
+      period_us: 1000,
+      priority: 50,
+    });
+  });
+  await t.step("a partial limits section keeps the other defaults", () => {
+    const text = MINIMAL.replace("    capabilities:", "    limits: { fuel: 5000 }\n    capabilities:");
+    assert.deepEqual(parseManifest(text).modules.fft?.limits, {
+      max_memory_mb: 16,
+      budget_us: 10000,
+      fuel: 5000,
+    });
+  });
+  await t.step("a data path shorthand becomes { path }", () => {
+    const text = MINIMAL.replace("    capabilities:", "    data:\n      weights: w.bin\n    capabilities:");
+    assert.deepEqual(parseManifest(text).modules.fft?.data, { weights: { path: "w.bin" } });
+  });
+  await t.step("a sha256 is lowercased", () => {
+    const text = MINIMAL.replace("    capabilities:", `    sha256: "${"AB".repeat(32)}"\n    capabilities:`);
+    assert.equal(parseManifest(text).modules.fft?.sha256, "ab".repeat(32));
+  });
+  await t.step("a channel gets its size and overflow defaults", () => {
+    const text = MINIMAL.replace(
+      "    capabilities: [read:sim:vibration_1]",
+      "    capabilities: [read:sim:vibration_1, write:channel:out]",
+    ).replace("policy:\n  allow: [read:sim:*]", "policy:\n  allow: [read:sim:*, write:channel:*]") +
+      "channels:\n  out: { writer: fft, readers: [] }\n";
+    assert.deepEqual(parseManifest(text).channels.out, {
+      writer: "fft",
+      readers: [],
+      size_bytes: 65536,
+      overflow: "drop-oldest",
+    });
+  });
+  await t.step("no policy allows nothing", () => {
+    const text = MINIMAL.replace("policy:\n  allow: [read:sim:*]\n", "");
+    const issues = issuesOf(text);
+    assert.deepEqual(issues.map((i) => i.path), ["modules.fft.capabilities[0]"]);
+  });
+});
+
+Deno.test("JSON input parses like YAML and issues carry JSON line numbers", () => {
+  const json = JSON.stringify(
+    {
+      version: 1,
+      device: { id: "gw-1" },
+      policy: { allow: ["read:sim:*"] },
+      connectors: { sim: { vibration_1: { kind: "vibration", rate_hz: 25600 } } },
+      modules: {
+        fft: {
+          wasm: "fft.wasm",
+          capabilities: ["read:sim:vibration_1"],
+          schedule: { mode: "stream", source: "sim:vibration_1" },
+        },
+      },
+    },
+    null,
+    2,
+  );
+  assert.equal(parseManifest(json).modules.fft?.schedule.mode, "stream");
+  const broken = json.replace(`"rate_hz": 25600`, `"rate_hz": "fast"`);
+  const issues = issuesOf(broken);
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0]?.path, "connectors.sim.vibration_1.rate_hz");
+  assert.equal(issues[0]?.line, lineOf(broken, `"rate_hz"`));
+});
+
+Deno.test("a YAML syntax error is one issue with a line and column", () => {
+  const text = "version: 1\ndevice:\n  id: gw-1\nmodules: [\n";
+  const issues = issuesOf(text);
+  assert.ok(issues.length >= 1);
+  assert.equal(issues[0]?.path, "");
+  assert.equal(typeof issues[0]?.line, "number");
+  assert.equal(typeof issues[0]?.column, "number");
+  assert.match(issues[0]?.message ?? "", /^YAML syntax error: /);
+  const tabs = issuesOf("version: 1\ndevice:\n\tid: gw-1\n");
+  assert.equal(tabs[0]?.line, 3);
+});
+
+Deno.test("an empty document is one issue", () => {
+  for (const text of ["", "# only a comment\n", "~"]) {
+    const issues = issuesOf(text);
+    assert.deepEqual(issues.map((i) => [i.path, i.line]), [["", 1]]);
+  }
+});
+
+Deno.test("a document that is not a mapping is refused at the root", () => {
+  const issues = issuesOf("- version: 1\n");
+  assert.deepEqual(issues.map((i) => i.path), [""]);
+});
+
+Deno.test("duplicate keys are errors at the repeated key's line", () => {
+  const text = MINIMAL + "  fft:\n    wasm: other.wasm\n    schedule: { mode: event, trigger: api }\n";
+  const issues = issuesOf(text);
+  const duplicate = issues.find((i) => /duplicate/.test(i.message));
+  assert.ok(duplicate);
+  assert.equal(duplicate.path, "modules.fft");
+  assert.equal(duplicate.line, lineOf(text, "wasm: other.wasm") - 1);
+  assert.match(duplicate.message, new RegExp(`line ${lineOf(text, "  fft:")}`));
+});
+
+Deno.test("unknown keys are rejected at every level with their own path and line", () => {
+  const text = MINIMAL
+    .replace("device:\n  id: gw-1", "device:\n  id: gw-1\n  serial: 42")
+    .replace("      source: sim:vibration_1", "      source: sim:vibration_1\n      widow: 512")
+    .replace("version: 1", "version: 1\nmodlues: {}");
+  const issues = issuesOf(text);
+  assert.deepEqual(
+    issues.map((i) => [i.path, i.line]),
+    [
+      ["modlues", lineOf(text, "modlues")],
+      ["device.serial", lineOf(text, "serial")],
+      ["modules.fft.schedule.widow", lineOf(text, "widow")],
+    ],
+  );
+  assert.match(issues[0]?.message ?? "", /did you mean "modules"/);
+});
+
+Deno.test("an unknown connector type says it is not supported yet", () => {
+  const text = MINIMAL.replace(
+    "connectors:\n",
+    "connectors:\n  mqtt:\n    broker: tcp://localhost:1883\n  serial: {}\n",
+  );
+  const issues = issuesOf(text);
+  assert.deepEqual(issues.map((i) => [i.path, i.line]), [
+    ["connectors.mqtt", lineOf(text, "mqtt:")],
+    ["connectors.serial", lineOf(text, "serial")],
+  ]);
+  assert.match(issues[0]?.message ?? "", /not supported yet/);
+});
+
+Deno.test("type, range and format mistakes are all reported at once", () => {
+  const text = `version: 2
+device:
+  id: GW 1
+api:
+  listen: localhost
+connectors:
+  sim:
+    vibration_1: { kind: vibration, rate_hz: 30000 }
+    probe: { kind: pressure }
+modules:
+  Fft:
+    wasm: fft.wasm
+    schedule: { mode: stream, source: sim:vibration_1 }
+  fft:
+    wasm: 42
+    limits: { max_memory_mb: "4 MB", budget_us: 1.5, fuel: 0 }
+    schedule: { mode: stream, source: sim:vibration_1, window: 8, hop: 2 }
+    params: { kiln.window: 4, Threshold: 1, ok: "high" }
+    restart: { policy: sometimes, backoff_ms: 500, max_backoff_ms: 100 }
+    enabled: "yes"
+  tick:
+    wasm: t.wasm
+    schedule: { mode: cron }
+  late:
+    wasm: l.wasm
+    schedule: { mode: stream, source: sim:vibration_1, window: 64, hop: 128 }
+`;
+  const paths = issuesOf(text).map((i) => [i.path, i.line]);
+  const expected: [string, string][] = [
+    ["version", "version: 2"],
+    ["device.id", "id: GW 1"],
+    ["api.listen", "listen:"],
+    ["connectors.sim.vibration_1.rate_hz", "vibration_1:"],
+    ["connectors.sim.probe.kind", "probe:"],
+    ["modules.Fft", "Fft:"],
+    ["modules.fft.wasm", "wasm: 42"],
+    ["modules.fft.limits.max_memory_mb", "4 MB"],
+    ["modules.fft.limits.budget_us", "4 MB"],
+    ["modules.fft.limits.fuel", "4 MB"],
+    ["modules.fft.schedule.window", "window: 8"],
+    ['modules.fft.params["kiln.window"]', "kiln.window"],
+    ["modules.fft.params.Threshold", "kiln.window"],
+    ["modules.fft.params.ok", "kiln.window"],
+    ["modules.fft.restart.policy", "sometimes"],
+    ["modules.fft.enabled", "enabled:"],
+    ["modules.tick.schedule.mode", "mode: cron"],
+    ["modules.late.schedule.hop", "hop: 128"],
+  ];
+  for (const [path, needle] of expected) {
+    assert.ok(
+      paths.some(([p, line]) => p === path && line === lineOf(text, needle)),
+      `expected an issue at ${path} (line ${lineOf(text, needle)}); got ${JSON.stringify(paths)}`,
+    );
+  }
+  // The restart section has another error, so its cross-field check does not run yet.
+  assert.ok(!paths.some(([p]) => p === "modules.fft.restart.max_backoff_ms"));
+});
+
+Deno.test("cross-field rules of a section are checked", async (t) => {
+  await t.step("max_backoff_ms below backoff_ms", () => {
+    const text = MINIMAL.replace(
+      "    capabilities:",
+      "    restart: { backoff_ms: 500, max_backoff_ms: 100 }\n    capabilities:",
+    );
+    assert.deepEqual(issuesOf(text).map((i) => i.path), ["modules.fft.restart.max_backoff_ms"]);
+  });
+  await t.step("block_timeout_us without block-writer", () => {
+    const text = MINIMAL.replace("read:sim:vibration_1]", "read:sim:vibration_1, write:channel:out]")
+      .replace("allow: [read:sim:*]", "allow: [read:sim:*, write:channel:*]") +
+      "channels:\n  out: { writer: fft, readers: [], block_timeout_us: 100 }\n";
+    assert.deepEqual(issuesOf(text).map((i) => i.path), ["channels.out.block_timeout_us"]);
+    assert.equal(
+      parseManifest(text.replace("block_timeout_us", "overflow: block-writer, block_timeout_us"))
+        .channels.out?.block_timeout_us,
+      100,
+    );
+  });
+});
+
+Deno.test("a missing required key is reported at its parent's line", () => {
+  const text = MINIMAL.replace("    wasm: fft.wasm\n", "");
+  const issues = issuesOf(text);
+  assert.deepEqual(issues.map((i) => [i.path, i.line]), [["modules.fft.wasm", lineOf(text, "  fft:")]]);
+  assert.equal(issues[0]?.message, "required key is missing");
+  const noMode = issuesOf(MINIMAL.replace("      mode: stream\n", ""));
+  assert.deepEqual(noMode.map((i) => i.path), ["modules.fft.schedule.mode"]);
+});
+
+Deno.test("ManifestError's message lists every issue, one per line, after the file name", () => {
+  const text = MINIMAL.replace("rate_hz: 25600", "rate_hz: fast").replace(
+    "version: 1",
+    "version: 1\nextra: true",
+  );
+  try {
+    parseManifest(text, { path: "plant.yaml" });
+    assert.fail("expected a ManifestError");
+  } catch (err) {
+    assert.ok(err instanceof ManifestError);
+    assert.equal(err.file, "plant.yaml");
+    const lines = err.message.split("\n");
+    assert.match(lines[0] ?? "", /plant\.yaml/);
+    assert.equal(lines.length, 1 + err.issues.length);
+    assert.match(lines[1] ?? "", /^ {2}extra: .*\(line 2\)$/);
+    assert.doesNotMatch(err.message, /\bat .*\.ts:\d+/);
+  }
+});
+
+Deno.test("memoryPages rounds a fractional limit up to whole 64 KiB pages", () => {
+  assert.equal(memoryPages(16), 256);
+  assert.equal(memoryPages(4096), 65536);
+  assert.equal(memoryPages(0.1), 2);
+  assert.equal(memoryPages(1 / 16), 1);
+});
+
+Deno.test("parseListenAddress splits IPv4, host names and bracketed IPv6", () => {
+  assert.deepEqual(parseListenAddress("127.0.0.1:8080"), { hostname: "127.0.0.1", port: 8080 });
+  assert.deepEqual(parseListenAddress("localhost:0"), { hostname: "localhost", port: 0 });
+  assert.deepEqual(parseListenAddress("[::1]:9000"), { hostname: "::1", port: 9000 });
+  for (const bad of ["localhost", ":8080", "::1:8080", "host:99999", "[1.2.3.4]:80"]) {
+    assert.throws(() => parseListenAddress(bad), SyntaxError, bad);
+  }
+});

@@ -1,0 +1,390 @@
+/**
+ * The deployment manifest's shape as zod schemas, and the types inferred from them. Keys are snake_case,
+ * exactly as a user writes them; defaults are applied here so the rest of Kiln never guesses.
+ *
+ * Every object is strict: an unknown key is an error, with the allowed keys named. Checks that need the whole
+ * manifest (a source naming a sensor that does not exist, a capability outside the policy) live in
+ * `check.ts`.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
+export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+/** Sim sensor and channel ids follow the module name rule. */
+export const ENTITY_ID = MODULE_NAME;
+/** Device ids: a lowercase letter or digit, then lowercase letters, digits, `.`, `_` or `-`. */
+export const DEVICE_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** Parameter keys; keys starting `kiln.` are reserved for the host (ABI v1 `param_f64`). */
+export const PARAM_KEY = /^[a-z][a-z0-9_.]{0,62}$/;
+
+/** Default `limits.max_memory_mb`. */
+export const DEFAULT_MAX_MEMORY_MB = 16;
+/** Default `limits.budget_us`. */
+export const DEFAULT_BUDGET_US = 10_000;
+/** Default `schedule.window` of a stream module, in samples. */
+export const DEFAULT_WINDOW = 1024;
+/** Default `schedule.priority`. */
+export const DEFAULT_PRIORITY = 50;
+/** Default `api.listen`. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+/** A WebAssembly page is 64 KiB (WebAssembly core spec §2.3.8, memory types). */
+export const WASM_PAGE_BYTES = 65_536;
+
+/**
+ * Separates the per-key messages zod gets for one `unrecognized_keys` issue (its error callback returns one
+ * string for all the keys); `_issues.ts` splits them again. A newline never appears in a message otherwise.
+ */
+export const KEY_MESSAGE_SEPARATOR = "\n";
+
+/** The zod error callback signature for an object's unknown keys. */
+type UnknownKeyMessage = (key: string, allowed: readonly string[]) => string;
+
+const unknownKey: UnknownKeyMessage = (key, allowed) => {
+  const near = closest(key, allowed);
+  return near === null
+    ? `unknown key "${key}" (allowed: ${allowed.join(", ")})`
+    : `unknown key "${key}"; did you mean "${near}"?`;
+};
+
+/** A strict object whose unknown keys are each reported with the allowed keys or the nearest one. */
+function strict<T extends z.core.$ZodLooseShape>(shape: T, message: UnknownKeyMessage = unknownKey) {
+  const allowed = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => message(key, allowed)).join(KEY_MESSAGE_SEPARATOR)
+        : undefined,
+  });
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.int().min(min).max(max);
+const positive = () => z.number().positive();
+const id = (what: string) =>
+  z.string().regex(
+    ENTITY_ID,
+    `a ${what} must start with a lowercase letter and contain only lowercase letters, digits, "_" or "-" (at most 63)`,
+  );
+const sha256 = z.string()
+  .regex(/^[0-9a-fA-F]{64}$/, "a sha256 must be 64 hexadecimal digits (quote it in YAML)")
+  .transform((s) => s.toLowerCase());
+const path = z.string().min(1, "a path must not be empty");
+
+// ---------------------------------------------------------------------------------------------- connectors
+
+/** A simulated vibration sensor (accelerometer). */
+export const SimVibrationSchema = strict({
+  kind: z.literal("vibration"),
+  /** Samples per second, 1..25600. */
+  rate_hz: int(1, 25_600),
+  /** Shaft rotation frequency in Hz. */
+  shaft_hz: positive().optional(),
+  /** Full scale in g: the value Q15 32767 stands for. */
+  full_scale_g: positive().optional(),
+  /** PRNG seed, for a reproducible signal. */
+  seed: int(0, 0xffff_ffff).optional(),
+});
+
+/** A simulated temperature sensor. */
+export const SimTemperatureSchema = strict({
+  kind: z.literal("temperature"),
+  /** Ambient temperature in °C the signal starts from. */
+  ambient_c: z.number().optional(),
+  /** PRNG seed, for a reproducible signal. */
+  seed: int(0, 0xffff_ffff).optional(),
+});
+
+/** A simulated sensor, told apart by `kind`. */
+export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema, SimTemperatureSchema], {
+  error: (issue) =>
+    issue.code === "invalid_union" ? `expected a "kind" of "vibration" or "temperature"` : undefined,
+});
+
+/** Connector types that later versions add; naming one is an error that says so. */
+export const UPCOMING_CONNECTORS: readonly string[] = ["mqtt", "modbus", "opcua"];
+
+/** `connectors`: only `sim` in this version. */
+export const ConnectorsSchema = strict(
+  { sim: z.record(id("sim sensor id"), SimSensorSchema).optional() },
+  (key) =>
+    UPCOMING_CONNECTORS.includes(key)
+      ? `the "${key}" connector is not supported yet (this version supports: sim)`
+      : `unknown connector type "${key}" (this version supports: sim)`,
+);
+
+// ------------------------------------------------------------------------------------------------ channels
+
+/** What a full channel does with a new message. */
+export const OVERFLOW_POLICIES = ["drop-oldest", "drop-newest", "block-writer"] as const;
+
+/** A channel: one writer module, any number of reader modules. */
+export const ChannelSchema = strict({
+  writer: id("module name"),
+  readers: z.array(id("module name")).default([]),
+  /** Ring buffer size in bytes. */
+  size_bytes: int(64, 64 * 1024 * 1024).default(65_536),
+  overflow: z.enum(OVERFLOW_POLICIES).default("drop-oldest"),
+  /** How long a writer blocks on a full channel, in microseconds; only with `overflow: block-writer`. */
+  block_timeout_us: int(1).optional(),
+}).superRefine((channel, ctx) => {
+  if (channel.block_timeout_us !== undefined && channel.overflow !== "block-writer") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["block_timeout_us"],
+      message:
+        `block_timeout_us applies only with overflow: block-writer (this channel uses ${channel.overflow})`,
+    });
+  }
+});
+
+// ------------------------------------------------------------------------------------------------- modules
+
+const priority = int(0, 99).default(DEFAULT_PRIORITY);
+
+/** Stream mode: the module gets `window` samples every `hop` samples from `source`. */
+export const StreamScheduleSchema = strict({
+  mode: z.literal("stream"),
+  /** `sim:<id>` or `channel:<id>`. */
+  source: z.string().regex(
+    /^(sim|channel):[a-z][a-z0-9_-]{0,62}$/,
+    `a source must be "sim:<sensor id>" or "channel:<channel id>"`,
+  ),
+  /** Samples per call, 16..65536. */
+  window: int(16, 65_536).default(DEFAULT_WINDOW),
+  /** Samples between calls, 1..window; defaults to `window` (no overlap). */
+  hop: int(1, 65_536).optional(),
+  priority,
+}).superRefine((schedule, ctx) => {
+  if (schedule.hop !== undefined && schedule.hop > schedule.window) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["hop"],
+      message: `hop (${schedule.hop}) must not be greater than window (${schedule.window})`,
+    });
+  }
+}).transform((schedule) => ({ ...schedule, hop: schedule.hop ?? schedule.window }));
+
+/** Periodic mode: `kiln_on_tick` every `period_us`. */
+export const PeriodicScheduleSchema = strict({
+  mode: z.literal("periodic"),
+  /** Microseconds between ticks, at least 100. */
+  period_us: int(100),
+  priority,
+});
+
+/** Event mode: `kiln_on_event` when `trigger` fires (`api`, `channel:<id>`, `gpio:pin_<n>`). */
+export const EventScheduleSchema = strict({
+  mode: z.literal("event"),
+  trigger: z.string().min(1, "a trigger must not be empty"),
+  priority,
+});
+
+/** When a module runs, told apart by `mode`. */
+export const ScheduleSchema = z.discriminatedUnion(
+  "mode",
+  [StreamScheduleSchema, PeriodicScheduleSchema, EventScheduleSchema],
+  {
+    error: (issue) =>
+      issue.code === "invalid_union" ? `expected a "mode" of "stream", "periodic" or "event"` : undefined,
+  },
+);
+
+/**
+ * Resource limits. `max_memory_mb` may be a fraction, but memory comes in whole 64 KiB WebAssembly pages:
+ * the cap is rounded up to the next page ({@linkcode memoryPages}), so `0.1` allows 2 pages (128 KiB).
+ */
+export const LimitsSchema = strict({
+  /** Linear memory cap in MiB, > 0 and <= 4096 (the 32-bit address space). */
+  max_memory_mb: positive().max(4096).default(DEFAULT_MAX_MEMORY_MB),
+  /** Wall-clock budget of one handler call, in microseconds. */
+  budget_us: int(1).default(DEFAULT_BUDGET_US),
+  /** Instruction budget of one handler call, in fuel units; no fuel metering when left out. */
+  fuel: int(1).optional(),
+});
+
+/** Snapshots of a module's memory, so it resumes warm after a restart. */
+export const PersistenceSchema = strict({
+  snapshot: z.boolean().default(false),
+  /** Handler calls after a cold start before the module's results count. */
+  warm_up_iterations: int(0).optional(),
+  /** Seconds between snapshots. */
+  snapshot_interval_s: positive().optional(),
+  /** Snapshots kept, 1..100. */
+  keep: int(1, 100).default(3),
+});
+
+/** What happens when a module crashes. */
+export const RestartSchema = strict({
+  policy: z.enum(["always", "on-failure", "never"]).default("on-failure"),
+  max_restarts: int(0).default(5),
+  /** First delay before a restart, doubled on each one, in milliseconds. */
+  backoff_ms: int(1).default(200),
+  /** The longest delay, in milliseconds. */
+  max_backoff_ms: int(1).default(30_000),
+}).superRefine((restart, ctx) => {
+  if (restart.max_backoff_ms < restart.backoff_ms) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["max_backoff_ms"],
+      message:
+        `max_backoff_ms (${restart.max_backoff_ms}) must not be less than backoff_ms (${restart.backoff_ms})`,
+    });
+  }
+});
+
+/** A data blob: a path, or `{ path, sha256 }`; always the object form after parsing. */
+export const DataSchema = z.union([path, strict({ path, sha256: sha256.optional() })], {
+  error: (issue) => issue.code === "invalid_union" ? `expected a path or { path, sha256 }` : undefined,
+}).transform((data) => typeof data === "string" ? { path: data } : data);
+
+const paramKey = z.string()
+  .regex(PARAM_KEY, `a param key must be lowercase letters, digits, "_" or "." starting with a letter`)
+  .refine((key) => !key.startsWith("kiln."), {
+    message: `param keys starting with "kiln." are reserved for the host`,
+  });
+
+/** One module: its binary, what it may touch, when it runs. */
+export const ModuleSchema = strict({
+  /** Path to the `.wasm`, relative to the manifest's directory. */
+  wasm: path,
+  sha256: sha256.optional(),
+  limits: LimitsSchema.prefault({}),
+  /** Capability strings, e.g. `read:sim:vibration_1`; each must be covered by `policy.allow`. */
+  capabilities: z.array(z.string()).default([]),
+  schedule: ScheduleSchema,
+  /** `sim:<id>` values the module reads with `kiln.input(index)`, in index order. */
+  inputs: z.array(z.string().regex(/^sim:[a-z][a-z0-9_-]{0,62}$/, `an input must be "sim:<sensor id>"`))
+    .default([]),
+  params: z.record(paramKey, z.number()).default({}),
+  data: z.record(
+    z.string().regex(/^[a-z][a-z0-9_.-]{0,62}$/, "a data name must be lowercase letters, digits, _ . or -"),
+    DataSchema,
+  ).default({}),
+  persistence: PersistenceSchema.prefault({}),
+  restart: RestartSchema.prefault({}),
+  enabled: z.boolean().default(true),
+});
+
+// ---------------------------------------------------------------------------------------------- manifest
+
+/** The whole deployment manifest, version 1. */
+export const ManifestSchema = strict({
+  version: z.literal(1),
+  device: strict({
+    id: z.string().regex(
+      DEVICE_ID,
+      `a device id must be lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    ),
+    location: z.string().optional(),
+  }),
+  policy: strict({ allow: z.array(z.string()).default([]) }).prefault({}),
+  api: strict({ listen: z.string().default(DEFAULT_LISTEN) }).prefault({}).superRefine((api, ctx) => {
+    const reason = listenError(api.listen);
+    if (reason !== null) ctx.addIssue({ code: "custom", path: ["listen"], message: reason });
+  }),
+  connectors: ConnectorsSchema.prefault({}),
+  channels: z.record(id("channel id"), ChannelSchema).default({}),
+  modules: z.record(id("module name"), ModuleSchema),
+});
+
+/** A parsed manifest with every default applied. */
+export type Manifest = z.output<typeof ManifestSchema>;
+/** A manifest as written, before defaults. */
+export type ManifestInput = z.input<typeof ManifestSchema>;
+/** One module's spec. */
+export type ModuleSpec = z.output<typeof ModuleSchema>;
+/** A module's schedule. */
+export type Schedule = z.output<typeof ScheduleSchema>;
+/** A stream schedule. */
+export type StreamSchedule = z.output<typeof StreamScheduleSchema>;
+/** A periodic schedule. */
+export type PeriodicSchedule = z.output<typeof PeriodicScheduleSchema>;
+/** An event schedule. */
+export type EventSchedule = z.output<typeof EventScheduleSchema>;
+/** A module's limits. */
+export type Limits = z.output<typeof LimitsSchema>;
+/** A module's persistence settings. */
+export type Persistence = z.output<typeof PersistenceSchema>;
+/** A module's restart policy. */
+export type RestartPolicy = z.output<typeof RestartSchema>;
+/** A data blob reference. */
+export type DataSpec = z.output<typeof DataSchema>;
+/** A channel. */
+export type ChannelSpec = z.output<typeof ChannelSchema>;
+/** A simulated sensor. */
+export type SimSensorSpec = z.output<typeof SimSensorSchema>;
+/** The `connectors` section. */
+export type Connectors = z.output<typeof ConnectorsSchema>;
+/** A channel's overflow policy. */
+export type OverflowPolicy = typeof OVERFLOW_POLICIES[number];
+
+/**
+ * The WebAssembly page count for a `max_memory_mb`: fractions round up to the next whole 64 KiB page.
+ *
+ * @example
+ * ```ts
+ * import { memoryPages } from "./schema.ts";
+ *
+ * memoryPages(4); // 64
+ * memoryPages(0.1); // 2
+ * ```
+ */
+export function memoryPages(maxMemoryMb: number): number {
+  return Math.ceil((maxMemoryMb * 1024 * 1024) / WASM_PAGE_BYTES);
+}
+
+/** The parts of an `api.listen` address, as `Deno.serve` takes them (IPv6 without brackets). */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/**
+ * Splits `host:port` (`[::1]:8080` for IPv6) into hostname and port.
+ *
+ * @throws {SyntaxError} when the address is malformed.
+ */
+export function parseListenAddress(listen: string): ListenAddress {
+  const reason = listenError(listen);
+  if (reason !== null) throw new SyntaxError(`Invalid listen address "${listen}": ${reason}`);
+  const colon = listen.lastIndexOf(":");
+  const host = listen.slice(0, colon);
+  const hostname = host.startsWith("[") ? host.slice(1, -1) : host;
+  return { hostname, port: Number(listen.slice(colon + 1)) };
+}
+
+function listenError(listen: string): string | null {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(listen);
+  if (!match) return `expected "host:port", e.g. "127.0.0.1:8080" or "[::1]:8080"`;
+  const port = Number(match[2]);
+  if (port > 65535) return `the port ${port} is past 65535`;
+  const host = match[1] ?? "";
+  if (host.startsWith("[") && !host.slice(1, -1).includes(":")) return `"${host}" is not an IPv6 address`;
+  return null;
+}
+
+/** The candidate closest to `word` by edit distance, when it is close enough to be a likely typo. */
+function closest(word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  // Up to one edit per three characters (at least one): "widow" → "window", "modlues" → "modules".
+  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

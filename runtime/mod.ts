@@ -1,0 +1,45 @@
+/**
+ * The module host. It loads and verifies Wasm modules (hash, ABI v1, memory cap), runs them in executor
+ * workers with Deno permissions `"none"`, schedules their handlers, supervises their lifecycle (crash,
+ * restart with backoff, fail), and feeds them data from the sources. See `runtime/ARCHITECTURE.md`.
+ *
+ * @example
+ * ```ts ignore
+ * const runtime = await createRuntime({ plan, version: "0.1.0" });
+ * await runtime.start();
+ * runtime.listModules(); // [{ name: "fft", state: "running", invocations: 42, ... }]
+ * runtime.close();
+ * ```
+ *
+ * @module
+ */
+export { ABI_VERSION, formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, Status } from "./abi.ts";
+export {
+  ChecksumMismatchError,
+  ExecutorError,
+  ModuleNotFoundError,
+  ModuleRejectedError,
+  ModuleStateError,
+  ModuleUnknownError,
+} from "./errors.ts";
+export { abiProblems, capPages, type LoadedModule, loadModule, PAGE_BYTES, sha256Hex } from "./loader.ts";
+export {
+  type DataPlan,
+  type DeploymentPlan,
+  type ModulePlan,
+  planDeployment,
+  type RestartPlan,
+  type SchedulePlan,
+  type SimSensorPlan,
+} from "./plan.ts";
+export {
+  createRuntime,
+  type Health,
+  type ModuleState,
+  type ModuleStatus,
+  REALTIME_PRIORITY,
+  Runtime,
+  type RuntimeOptions,
+} from "./runtime.ts";
+export type { SimFault } from "./sources.ts";
+export type { AlertEvent, LogEvent, ModuleFault, TrapKind } from "./_protocol.ts";

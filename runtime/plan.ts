@@ -1,0 +1,121 @@
+/**
+ * The normalised form of a deployment the runtime executes: every default applied, every path resolved.
+ * Built from a validated manifest by {@linkcode planDeployment}; the runtime never reads YAML.
+ *
+ * @module
+ */
+import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
+
+/** How a module is invoked. */
+export type SchedulePlan =
+  | { mode: "stream"; source: string; window: number; hop: number; priority: number }
+  | { mode: "periodic"; periodUs: number; priority: number }
+  | { mode: "event"; trigger: string; priority: number };
+
+/** What happens after a module crashes. */
+export interface RestartPlan {
+  policy: "always" | "on-failure" | "never";
+  maxRestarts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+}
+
+/** A data blob copied into the module's memory before `kiln_init`. */
+export interface DataPlan {
+  name: string;
+  path: string;
+  sha256: string | null;
+}
+
+/** One module of a deployment. */
+export interface ModulePlan {
+  name: string;
+  /** Absolute path of the `.wasm` file. */
+  wasm: string;
+  sha256: string | null;
+  maxMemoryMb: number;
+  budgetUs: number;
+  capabilities: string[];
+  schedule: SchedulePlan;
+  inputs: string[];
+  params: Record<string, number>;
+  data: DataPlan[];
+  restart: RestartPlan;
+  enabled: boolean;
+}
+
+/** A simulated sensor of the built-in plant. */
+export type SimSensorPlan =
+  | { id: string; kind: "vibration"; rateHz: number; shaftHz?: number; fullScaleG?: number; seed?: number }
+  | { id: string; kind: "temperature"; ambientC?: number; seed?: number };
+
+/** A whole deployment. */
+export interface DeploymentPlan {
+  device: { id: string; location: string | null };
+  policy: string[];
+  sim: SimSensorPlan[];
+  modules: ModulePlan[];
+  listen: string;
+}
+
+/** Turns a validated, resolved manifest into the plan the runtime executes. */
+export function planDeployment(manifest: LoadedManifest, options: { listen?: string } = {}): DeploymentPlan {
+  const sim: SimSensorPlan[] = Object.entries(manifest.connectors?.sim ?? {}).map(([id, s]) =>
+    s.kind === "vibration"
+      ? {
+        id,
+        kind: "vibration",
+        rateHz: s.rate_hz,
+        ...(s.shaft_hz !== undefined && { shaftHz: s.shaft_hz }),
+        ...(s.full_scale_g !== undefined && { fullScaleG: s.full_scale_g }),
+        ...(s.seed !== undefined && { seed: s.seed }),
+      }
+      : {
+        id,
+        kind: "temperature",
+        ...(s.ambient_c !== undefined && { ambientC: s.ambient_c }),
+        ...(s.seed !== undefined && { seed: s.seed }),
+      }
+  );
+  const modules: ModulePlan[] = Object.entries(manifest.modules).map(([name, m]) => ({
+    name,
+    wasm: m.wasm.resolved,
+    sha256: m.sha256 ?? null,
+    maxMemoryMb: m.limits.max_memory_mb,
+    budgetUs: m.limits.budget_us,
+    capabilities: [...m.capabilities],
+    schedule: schedulePlan(m.schedule),
+    inputs: [...m.inputs],
+    params: { ...m.params },
+    data: Object.entries(m.data).map(([dataName, d]) => ({
+      name: dataName,
+      path: d.resolved,
+      sha256: d.sha256 ?? null,
+    })),
+    restart: {
+      policy: m.restart.policy,
+      maxRestarts: m.restart.max_restarts,
+      backoffMs: m.restart.backoff_ms,
+      maxBackoffMs: m.restart.max_backoff_ms,
+    },
+    enabled: m.enabled,
+  }));
+  return {
+    device: { id: manifest.device.id, location: manifest.device.location ?? null },
+    policy: [...manifest.policy.allow],
+    sim,
+    modules,
+    listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
+  };
+}
+
+function schedulePlan(s: Schedule): SchedulePlan {
+  switch (s.mode) {
+    case "stream":
+      return { mode: "stream", source: s.source, window: s.window, hop: s.hop, priority: s.priority };
+    case "periodic":
+      return { mode: "periodic", periodUs: s.period_us, priority: s.priority };
+    case "event":
+      return { mode: "event", trigger: s.trigger, priority: s.priority };
+  }
+}

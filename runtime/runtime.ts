@@ -1,0 +1,493 @@
+/**
+ * The runtime: owns the executors, the module lifecycle and the data sources, and answers the control
+ * plane. It lives on the main thread and never runs module code itself.
+ *
+ * @module
+ */
+import { ExecutorError, ModuleStateError, ModuleUnknownError } from "./errors.ts";
+import { Executor, StartFailed } from "./executor.ts";
+import { nowMs } from "./instance.ts";
+import { type LoadedModule, loadModule } from "./loader.ts";
+import type { DeploymentPlan, ModulePlan } from "./plan.ts";
+import { type SimFault, SimSources } from "./sources.ts";
+import type {
+  AlertEvent,
+  FromExecutor,
+  InstanceSpec,
+  InstanceStats,
+  LogEvent,
+  ModuleFault,
+} from "./_protocol.ts";
+
+/** Lifecycle states of a module. */
+export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";
+
+/** A module as the control plane sees it. */
+export interface ModuleStatus {
+  name: string;
+  state: ModuleState;
+  last_error: string | null;
+  last_fault: ModuleFault | null;
+  restarts: number;
+  invocations: number;
+  errors: number;
+  mode: ModulePlan["schedule"]["mode"];
+  priority: number;
+  executor: string;
+  sha256: string;
+  size_bytes: number;
+  limits: { max_memory_mb: number; budget_us: number };
+  memory_bytes: number;
+  avg_us: number | null;
+  max_us: number;
+  budget_overruns: number;
+  deadline_misses: number;
+  samples_in: number;
+  dropped_samples: number;
+  logs_dropped: number;
+  outputs: Record<string, number>;
+  started_at: string | null;
+}
+
+/** The runtime's own health. */
+export interface Health {
+  status: "ok" | "degraded" | "starting" | "stopping";
+  version: string;
+  device: { id: string; location: string | null };
+  uptime_s: number;
+  modules: Record<ModuleState, number>;
+}
+
+/** Options of {@linkcode createRuntime}. */
+export interface RuntimeOptions {
+  plan: DeploymentPlan;
+  version: string;
+  /** Where the runtime writes what it prints (module logs, alerts, lifecycle). @default console.log */
+  log?: (line: string) => void;
+  /** Faults injected into the simulated plant at start, by sensor id. */
+  faults?: Record<string, SimFault>;
+}
+
+/** Priority at or above which a module runs in the `realtime` executor instead of `normal`. */
+export const REALTIME_PRIORITY = 70;
+const MAX_ALERTS = 1000;
+const MAX_LOGS_PER_MODULE = 200;
+/** A module that ran this long since its last start has its consecutive-failure count reset. */
+const HEALTHY_AFTER_MS = 60_000;
+
+interface Slot {
+  plan: ModulePlan;
+  loaded: LoadedModule;
+  executor: string;
+  state: ModuleState;
+  fault: ModuleFault | null;
+  lastError: string | null;
+  restarts: number;
+  consecutiveFailures: number;
+  startedAtMs: number | null;
+  /** Counters of previous instances, so totals survive restarts. */
+  prior: { invocations: number; errors: number; totalUs: number };
+  stats: InstanceStats | null;
+  droppedSamples: number;
+  outputs: Record<string, number>;
+  arrays: Record<string, Float32Array>;
+  logs: LogEvent[];
+  restartTimer: ReturnType<typeof setTimeout> | null;
+  /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
+  generation: number;
+}
+
+/**
+ * Loads and verifies every module of the plan, then returns a runtime ready to {@linkcode Runtime.start}.
+ *
+ * @throws {import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError |
+ *   import("./errors.ts").ModuleRejectedError} for the first module that cannot be deployed.
+ */
+export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const loaded: LoadedModule[] = [];
+  for (const plan of options.plan.modules) loaded.push(await loadModule(plan));
+  return new Runtime(options, loaded);
+}
+
+/** A running Kiln runtime. */
+export class Runtime {
+  readonly plan: DeploymentPlan;
+  readonly version: string;
+  #slots = new Map<string, Slot>();
+  #executors = new Map<string, Executor>();
+  #sources: SimSources;
+  #alerts: AlertEvent[] = [];
+  #alertSeq = 0;
+  #log: (line: string) => void;
+  #startedAtMs = 0;
+  #status: Health["status"] = "starting";
+
+  /** Use {@linkcode createRuntime}. */
+  constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
+    this.plan = options.plan;
+    this.version = options.version;
+    this.#log = options.log ?? ((line) => console.log(line));
+    for (const l of loaded) {
+      this.#slots.set(l.plan.name, {
+        plan: l.plan,
+        loaded: l,
+        executor: l.plan.schedule.priority >= REALTIME_PRIORITY ? "realtime" : "normal",
+        state: "stopped",
+        fault: null,
+        lastError: null,
+        restarts: 0,
+        consecutiveFailures: 0,
+        startedAtMs: null,
+        prior: { invocations: 0, errors: 0, totalUs: 0 },
+        stats: null,
+        droppedSamples: 0,
+        outputs: {},
+        arrays: {},
+        logs: [],
+        restartTimer: null,
+        generation: 0,
+      });
+    }
+    this.#sources = new SimSources({
+      sensors: options.plan.sim,
+      onSamples: (source, samples) => this.#distribute(source, samples),
+      onInputs: (values) => {
+        for (const ex of this.#executors.values()) ex.pushInputs(values);
+      },
+    });
+    for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
+  }
+
+  /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
+  async start(): Promise<void> {
+    this.#startedAtMs = nowMs();
+    for (const slot of this.#slots.values()) this.#executor(slot.executor);
+    await Promise.all([...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s)));
+    this.#sources.start();
+    this.#status = "ok";
+  }
+
+  #executor(name: string): Executor {
+    let ex = this.#executors.get(name);
+    if (!ex) {
+      ex = new Executor(name, {
+        onReport: (r) => this.#onReport(r),
+        onCrash: (c) => this.#onCrash(c),
+        onFailure: (err) => this.#onExecutorFailure(name, err),
+      });
+      this.#executors.set(name, ex);
+    }
+    return ex;
+  }
+
+  #spec(plan: ModulePlan, loaded: LoadedModule): InstanceSpec {
+    const s = plan.schedule;
+    const sensor = s.mode === "stream" ? this.plan.sim.find((x) => `sim:${x.id}` === s.source) : undefined;
+    const params: Record<string, number> = { ...plan.params };
+    if (sensor?.kind === "vibration") {
+      params["kiln.sample_rate_hz"] = sensor.rateHz;
+      params["kiln.full_scale"] = sensor.fullScaleG ?? 16;
+    }
+    if (s.mode === "stream") {
+      params["kiln.window"] = s.window;
+      params["kiln.hop"] = s.hop;
+    }
+    if (s.mode === "periodic") params["kiln.period_us"] = s.periodUs;
+    return {
+      name: plan.name,
+      mode: s.mode,
+      source: s.mode === "stream" ? s.source : null,
+      window: s.mode === "stream" ? s.window : 0,
+      hop: s.mode === "stream" ? s.hop : 0,
+      periodUs: s.mode === "periodic" ? s.periodUs : 0,
+      budgetUs: plan.budgetUs,
+      params,
+      data: loaded.data,
+      inputs: plan.inputs,
+      functionNames: loaded.functionNames,
+      clockOriginMs: this.#startedAtMs,
+    };
+  }
+
+  async #startSlot(slot: Slot): Promise<void> {
+    const generation = ++slot.generation;
+    slot.state = "starting";
+    slot.restartTimer = null;
+    try {
+      await this.#executor(slot.executor).load(this.#spec(slot.plan, slot.loaded), slot.loaded.module);
+      if (slot.generation !== generation) return;
+      slot.state = "running";
+      slot.startedAtMs = nowMs();
+      slot.stats = null;
+    } catch (err) {
+      if (slot.generation !== generation) return;
+      if (err instanceof StartFailed) this.#crashed(slot, err.fault, null);
+      else if (err instanceof ExecutorError) this.#crashed(slot, executorFault(err), null);
+      else throw err;
+    }
+  }
+
+  #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
+    this.#fold(slot, stats ?? slot.stats);
+    slot.fault = fault;
+    slot.lastError = fault.message;
+    if (slot.startedAtMs !== null && nowMs() - slot.startedAtMs > HEALTHY_AFTER_MS) {
+      slot.consecutiveFailures = 0;
+    }
+    slot.consecutiveFailures++;
+    slot.startedAtMs = null;
+    const { policy, maxRestarts, backoffMs, maxBackoffMs } = slot.plan.restart;
+    const giveUp = policy === "never" || (policy === "on-failure" && slot.consecutiveFailures > maxRestarts);
+    slot.state = giveUp ? "failed" : "crashed";
+    this.#log(`module ${slot.plan.name} ${slot.state}: ${fault.message}`);
+    if (giveUp) return;
+    const delay = Math.min(maxBackoffMs, backoffMs * 2 ** (slot.consecutiveFailures - 1));
+    const generation = slot.generation;
+    slot.restartTimer = setTimeout(() => {
+      if (slot.generation !== generation || slot.state !== "crashed") return;
+      slot.restarts++;
+      this.#startSlot(slot);
+    }, delay);
+  }
+
+  /** Adds an ended instance's counters to the module's totals. */
+  #fold(slot: Slot, stats: InstanceStats | null): void {
+    if (stats) {
+      slot.prior.invocations += stats.invocations;
+      slot.prior.errors += stats.errors;
+      slot.prior.totalUs += stats.totalUs;
+      if (stats.lastError) slot.lastError = stats.lastError;
+    }
+    slot.stats = null;
+  }
+
+  #onReport(r: Extract<FromExecutor, { type: "report" }>): void {
+    for (const [name, stats] of Object.entries(r.stats)) {
+      const slot = this.#slots.get(name);
+      if (slot?.state === "running") slot.stats = stats;
+    }
+    for (const [name, values] of Object.entries(r.outputs)) {
+      const slot = this.#slots.get(name);
+      if (slot) Object.assign(slot.outputs, values);
+    }
+    for (const [name, values] of Object.entries(r.arrays)) {
+      const slot = this.#slots.get(name);
+      if (slot) Object.assign(slot.arrays, values);
+    }
+    for (const a of r.alerts) {
+      this.#alerts.push(a);
+      this.#alertSeq++;
+      if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+      this.#log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
+    }
+    for (const l of r.logs) {
+      const slot = this.#slots.get(l.module);
+      if (!slot) continue;
+      slot.logs.push(l);
+      if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
+      if (l.level !== "debug") this.#log(`[${l.module}] ${l.level}: ${l.message}`);
+    }
+  }
+
+  #onCrash(c: Extract<FromExecutor, { type: "crashed" }>): void {
+    const slot = this.#slots.get(c.name);
+    if (slot?.state !== "running") return;
+    this.#crashed(slot, c.fault, c.stats);
+  }
+
+  #onExecutorFailure(name: string, err: ExecutorError): void {
+    this.#executors.delete(name);
+    this.#log(err.message);
+    if (this.#status === "stopping") return;
+    for (const slot of this.#slots.values()) {
+      if (slot.executor === name && (slot.state === "running" || slot.state === "starting")) {
+        slot.generation++;
+        this.#crashed(slot, executorFault(err), null);
+      }
+    }
+  }
+
+  #distribute(source: string, samples: Int16Array): void {
+    for (const [name, ex] of this.#executors) {
+      const readers = [...this.#slots.values()].filter((s) =>
+        s.executor === name && s.state === "running" && s.plan.schedule.mode === "stream" &&
+        s.plan.schedule.source === source
+      );
+      if (readers.length === 0) continue;
+      if (!ex.pushSamples(source, samples)) {
+        for (const r of readers) r.droppedSamples += samples.length;
+      }
+    }
+  }
+
+  // ---- control plane -------------------------------------------------------------------------------
+
+  /** Every module's status, in manifest order. */
+  listModules(): ModuleStatus[] {
+    return [...this.#slots.values()].map((s) => this.#status_(s));
+  }
+
+  /** One module's status, or null when there is none by that name. */
+  getModule(name: string): ModuleStatus | null {
+    const slot = this.#slots.get(name);
+    return slot ? this.#status_(slot) : null;
+  }
+
+  /** The latest vector outputs of a module (e.g. its spectrum), or null when there is no such module. */
+  getModuleArrays(name: string): Record<string, number[]> | null {
+    const slot = this.#slots.get(name);
+    if (!slot) return null;
+    return Object.fromEntries(Object.entries(slot.arrays).map(([k, v]) => [k, Array.from(v)]));
+  }
+
+  /** The latest log lines of a module, oldest first, or null when there is no such module. */
+  getModuleLogs(name: string): LogEvent[] | null {
+    return this.#slots.get(name)?.logs.slice() ?? null;
+  }
+
+  #status_(s: Slot): ModuleStatus {
+    const st = s.stats;
+    const invocations = s.prior.invocations + (st?.invocations ?? 0);
+    const totalUs = s.prior.totalUs + (st?.totalUs ?? 0);
+    return {
+      name: s.plan.name,
+      state: s.state,
+      last_error: st?.lastError ?? s.lastError,
+      last_fault: s.fault,
+      restarts: s.restarts,
+      invocations,
+      errors: s.prior.errors + (st?.errors ?? 0),
+      mode: s.plan.schedule.mode,
+      priority: s.plan.schedule.priority,
+      executor: s.executor,
+      sha256: s.loaded.sha256,
+      size_bytes: s.loaded.sizeBytes,
+      limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs },
+      memory_bytes: st?.memoryBytes ?? 0,
+      avg_us: invocations > 0 ? round(totalUs / invocations) : null,
+      max_us: round(st?.maxUs ?? 0),
+      budget_overruns: st?.budgetOverruns ?? 0,
+      deadline_misses: st?.deadlineMisses ?? 0,
+      samples_in: st?.samplesIn ?? 0,
+      dropped_samples: s.droppedSamples,
+      logs_dropped: st?.logsDropped ?? 0,
+      outputs: { ...s.outputs },
+      started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
+    };
+  }
+
+  /** Alerts raised since sequence number `after` (exclusive), oldest first, with their sequence numbers. */
+  listAlerts(after = 0): (AlertEvent & { seq: number })[] {
+    const first = this.#alertSeq - this.#alerts.length + 1;
+    return this.#alerts.map((a, i) => ({ seq: first + i, ...a })).filter((a) => a.seq > after);
+  }
+
+  /** The simulated sensors and their faults. */
+  listSimSensors(): ReturnType<SimSources["list"]> {
+    return this.#sources.list();
+  }
+
+  /** Injects or clears a fault in the simulated plant; false when the sensor or fault does not exist. */
+  setFault(sensor: string, fault: SimFault): boolean {
+    const ok = this.#sources.setFault(sensor, fault);
+    if (ok) this.#log(`sim: ${sensor} fault ${fault === "none" ? "cleared" : `"${fault}" injected`}`);
+    return ok;
+  }
+
+  #slot(name: string): Slot {
+    const slot = this.#slots.get(name);
+    if (!slot) throw new ModuleUnknownError(name);
+    return slot;
+  }
+
+  /**
+   * Stops a module; its instance and memory are discarded.
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   */
+  stopModule(name: string): ModuleStatus {
+    const slot = this.#slot(name);
+    slot.generation++;
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.restartTimer = null;
+    this.#executors.get(slot.executor)?.unload(name);
+    this.#fold(slot, slot.stats);
+    slot.state = "stopped";
+    slot.startedAtMs = null;
+    return this.#status_(slot);
+  }
+
+  /**
+   * Starts a stopped, crashed or failed module afresh (its failure count is reset).
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   * @throws {ModuleStateError} when it is already running or starting.
+   */
+  async startModule(name: string): Promise<ModuleStatus> {
+    const slot = this.#slot(name);
+    if (slot.state === "running" || slot.state === "starting") {
+      throw new ModuleStateError(name, slot.state, "start");
+    }
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.consecutiveFailures = 0;
+    await this.#startSlot(slot);
+    return this.#status_(slot);
+  }
+
+  /**
+   * Stops and starts a module; counts as a restart.
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   */
+  async restartModule(name: string): Promise<ModuleStatus> {
+    this.stopModule(name);
+    this.#slot(name).restarts++;
+    return await this.startModule(name);
+  }
+
+  /** The runtime's health. */
+  health(): Health {
+    const modules: Record<ModuleState, number> = {
+      starting: 0,
+      running: 0,
+      stopped: 0,
+      crashed: 0,
+      failed: 0,
+    };
+    for (const s of this.#slots.values()) modules[s.state]++;
+    const degraded = modules.crashed + modules.failed > 0;
+    return {
+      status: this.#status === "ok" && degraded ? "degraded" : this.#status,
+      version: this.version,
+      device: this.plan.device,
+      uptime_s: this.#startedAtMs === 0 ? 0 : Math.round((nowMs() - this.#startedAtMs) / 100) / 10,
+      modules,
+    };
+  }
+
+  /** Stops the sources, every module and every executor. */
+  close(): void {
+    this.#status = "stopping";
+    this.#sources.stop();
+    for (const slot of this.#slots.values()) {
+      slot.generation++;
+      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      if (slot.state === "running" || slot.state === "starting") slot.state = "stopped";
+    }
+    for (const ex of this.#executors.values()) ex.close();
+    this.#executors.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+function executorFault(err: ExecutorError): ModuleFault {
+  return { kind: "host_error", function: null, message: err.message };
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,136 @@
+/**
+ * Drives the data sources modules read: today the simulated plant of `hal/sim`. Sample streams are
+ * generated in batches on a timer, as many samples as the wall clock says are due, so the stream keeps
+ * its rate even when a timer fires late; scalar inputs are read on a slower scan.
+ *
+ * @module
+ */
+import { SimTemperatureSensor, SimVibrationSensor } from "../hal/sim/mod.ts";
+import { nowMs } from "./instance.ts";
+import type { InputValue } from "./_protocol.ts";
+import type { SimSensorPlan } from "./plan.ts";
+
+/** Options of {@linkcode SimSources}. */
+export interface SimSourcesOptions {
+  sensors: SimSensorPlan[];
+  /** Called with each batch of a stream source, e.g. `("sim:vibration_1", samples)`. */
+  onSamples(source: string, samples: Int16Array): void;
+  /** Called with the latest scalar values, keyed like `"sim:temperature_1"`. */
+  onInputs(values: Record<string, InputValue>): void;
+  /** @default 20 */
+  batchMs?: number;
+  /** @default 100 */
+  scanMs?: number;
+}
+
+/** A fault that can be injected into a simulated sensor. */
+export type SimFault = "none" | "bearing" | "overheat";
+
+/** The simulated plant, producing samples and values until disposed. */
+export class SimSources {
+  #vibration = new Map<string, { sensor: SimVibrationSensor; startMs: number; emitted: number }>();
+  #temperature = new Map<string, SimTemperatureSensor>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #options: SimSourcesOptions;
+
+  constructor(options: SimSourcesOptions) {
+    this.#options = options;
+    for (const s of options.sensors) {
+      if (s.kind === "vibration") {
+        const sensor = new SimVibrationSensor({
+          id: s.id,
+          rateHz: s.rateHz,
+          ...(s.shaftHz !== undefined && { shaftHz: s.shaftHz }),
+          ...(s.fullScaleG !== undefined && { fullScaleG: s.fullScaleG }),
+          ...(s.seed !== undefined && { seed: s.seed }),
+        });
+        this.#vibration.set(s.id, { sensor, startMs: 0, emitted: 0 });
+      } else {
+        const sensor = new SimTemperatureSensor({
+          id: s.id,
+          ...(s.ambientC !== undefined && { ambientC: s.ambientC }),
+          ...(s.seed !== undefined && { seed: s.seed }),
+        });
+        this.#temperature.set(s.id, sensor);
+      }
+    }
+  }
+
+  /** Ids of the simulated sensors, with their kind and current fault. */
+  list(): { id: string; kind: "vibration" | "temperature"; fault: SimFault; rateHz: number | null }[] {
+    return [
+      ...[...this.#vibration].map(([id, v]) => ({
+        id,
+        kind: "vibration" as const,
+        fault: v.sensor.fault as SimFault,
+        rateHz: v.sensor.rateHz,
+      })),
+      ...[...this.#temperature].map(([id, t]) => ({
+        id,
+        kind: "temperature" as const,
+        fault: t.fault as SimFault,
+        rateHz: null,
+      })),
+    ];
+  }
+
+  /**
+   * Injects or clears a fault: `bearing` on a vibration sensor, `overheat` on a temperature sensor.
+   * Returns false when there is no such sensor or the fault does not apply to its kind.
+   */
+  setFault(id: string, fault: SimFault): boolean {
+    const v = this.#vibration.get(id);
+    if (v && (fault === "none" || fault === "bearing")) {
+      v.sensor.setFault(fault);
+      return true;
+    }
+    const t = this.#temperature.get(id);
+    if (t && (fault === "none" || fault === "overheat")) {
+      t.setFault(fault);
+      return true;
+    }
+    return false;
+  }
+
+  /** Starts producing. */
+  start(): void {
+    const start = nowMs();
+    for (const v of this.#vibration.values()) v.startMs = start;
+    this.#timers.push(setInterval(() => this.#produce(), this.#options.batchMs ?? 20));
+    this.#timers.push(setInterval(() => this.#scan(), this.#options.scanMs ?? 100));
+    this.#scan();
+  }
+
+  #produce(): void {
+    const t = nowMs();
+    for (const [id, v] of this.#vibration) {
+      const due = Math.floor(((t - v.startMs) / 1000) * v.sensor.rateHz) - v.emitted;
+      if (due <= 0) continue;
+      // A stalled event loop (seconds) would otherwise produce one huge batch: cap at one second.
+      const n = Math.min(due, v.sensor.rateHz);
+      const samples = new Int16Array(n);
+      v.sensor.fill(samples);
+      v.emitted += due;
+      this.#options.onSamples(`sim:${id}`, samples);
+    }
+  }
+
+  #scan(): void {
+    const t = nowMs();
+    const values: Record<string, InputValue> = {};
+    for (const [id, sensor] of this.#temperature) {
+      values[`sim:${id}`] = { value: sensor.read(t), quality: "good", atMs: t };
+    }
+    if (Object.keys(values).length > 0) this.#options.onInputs(values);
+  }
+
+  /** Stops producing. */
+  stop(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+}
