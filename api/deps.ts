@@ -19,6 +19,7 @@ export interface ApiDeps {
     | "restartModule"
     | "listAlerts"
     | "listSimSensors"
+    | "listExecutors"
     | "setFault"
   >;
 }

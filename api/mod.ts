@@ -30,11 +30,12 @@ export function createApp(deps: ApiDeps): Hono {
   app.get("/", (c) =>
     c.json({
       name: "kiln",
-      endpoints: ["/health", "/api/v1/modules", "/api/v1/alerts", "/api/v1/sim/sensors"],
+      endpoints: ["/health", "/api/v1/modules", "/api/v1/alerts", "/api/v1/executors", "/api/v1/sim/sensors"],
     }));
   app.get("/health", (c) => c.json(deps.runtime.health()));
   app.route("/api/v1/modules", modulesRoutes(deps));
   app.route("/api/v1/alerts", alertsRoutes(deps));
+  app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.route("/api/v1/sim", simRoutes(deps));
   return app;
 }

@@ -26,7 +26,9 @@ export async function validateCommand(args: string[]): Promise<number> {
     }
   }
   if (problems.length > 0) {
-    console.error(`kiln: manifest "${path}" is valid, but ${problems.length} of its modules cannot be loaded:`);
+    console.error(
+      `kiln: manifest "${path}" is valid, but ${problems.length} of its modules cannot be loaded:`,
+    );
     for (const p of problems) console.error(`  ${p.replaceAll("\n", "\n  ")}`);
     return 1;
   }

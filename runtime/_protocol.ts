@@ -95,8 +95,17 @@ export type ToExecutor =
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
   | { type: "inputs"; values: Record<string, InputValue> };
 
+/** Deno permissions a worker can hold, and the state it reports for each at start. */
+export type PermissionStates =
+  & Record<"read" | "write" | "net" | "env" | "run" | "ffi" | "sys" | "import", Deno.PermissionState>
+  & {
+    /** The error name of an attempt to read a file (`"NotCapable"`), or `"read succeeded"`. */
+    readProbe: string;
+  };
+
 /** Executor → main thread. */
 export type FromExecutor =
+  | { type: "ready"; permissions: PermissionStates }
   | { type: "loaded"; id: number; name: string }
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }

@@ -5,7 +5,14 @@
  * @module
  */
 import { ExecutorError } from "./errors.ts";
-import type { FromExecutor, InputValue, InstanceSpec, ModuleFault, ToExecutor } from "./_protocol.ts";
+import type {
+  FromExecutor,
+  InputValue,
+  InstanceSpec,
+  ModuleFault,
+  PermissionStates,
+  ToExecutor,
+} from "./_protocol.ts";
 
 /** A module's start failed inside the executor (a trap in its start function or `kiln_init`). */
 export class StartFailed extends Error {
@@ -49,6 +56,7 @@ export class Executor {
   #maxInFlight: number;
   #seq = 0;
   #closed = false;
+  #ready = Promise.withResolvers<PermissionStates>();
 
   constructor(name: string, events: ExecutorEvents, options: ExecutorOptions = {}) {
     this.name = name;
@@ -61,6 +69,7 @@ export class Executor {
       // function had a bug, Deno itself would still refuse.
       deno: { permissions: "none" },
     } as WorkerOptions);
+    this.#ready.promise.catch(() => {}); // a failure is reported through onFailure
     this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
@@ -70,6 +79,9 @@ export class Executor {
 
   #receive(msg: FromExecutor): void {
     switch (msg.type) {
+      case "ready":
+        this.#ready.resolve(msg.permissions);
+        return;
       case "loaded":
         this.#pending.get(msg.id)?.resolve();
         this.#pending.delete(msg.id);
@@ -96,6 +108,7 @@ export class Executor {
     this.#worker.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
+    this.#ready.reject(error);
     this.#events.onFailure(error);
   }
 
@@ -147,6 +160,11 @@ export class Executor {
   /** Updates the worker's input image. */
   pushInputs(values: Record<string, InputValue>): void {
     if (!this.#closed) this.#send({ type: "inputs", values });
+  }
+
+  /** The Deno permission states the worker reported at start: none granted, and a file read refused. */
+  permissions(): Promise<PermissionStates> {
+    return this.#ready.promise;
   }
 
   /** Batches waiting in the worker for `source`. */

@@ -7,7 +7,14 @@
  */
 /// <reference lib="deno.worker" />
 import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
-import type { AlertEvent, FromExecutor, InputValue, LogEvent, ToExecutor } from "./_protocol.ts";
+import type {
+  AlertEvent,
+  FromExecutor,
+  InputValue,
+  LogEvent,
+  PermissionStates,
+  ToExecutor,
+} from "./_protocol.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -132,5 +139,26 @@ function handle(msg: ToExecutor): void {
   }
 }
 
+/**
+ * What Deno lets this worker do, reported at start so the runtime can show (and tests can prove) it is
+ * nothing: each permission's state (`"prompt"` means not granted; a worker cannot prompt, so it is refused)
+ * and the outcome of actually trying to read a file.
+ */
+function permissionStates(): PermissionStates {
+  const names = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+  const states = Object.fromEntries(
+    names.map((name) => [name, Deno.permissions.querySync({ name }).state]),
+  ) as Omit<PermissionStates, "readProbe">;
+  let readProbe: string;
+  try {
+    Deno.readFileSync("/etc/hostname");
+    readProbe = "read succeeded";
+  } catch (err) {
+    readProbe = (err as Error).name;
+  }
+  return { ...states, readProbe };
+}
+
 self.onmessage = (e: MessageEvent<ToExecutor>) => handle(e.data);
+post({ type: "ready", permissions: permissionStates() });
 setInterval(flush, REPORT_INTERVAL_MS);

@@ -42,4 +42,4 @@ export {
   type RuntimeOptions,
 } from "./runtime.ts";
 export type { SimFault } from "./sources.ts";
-export type { AlertEvent, LogEvent, ModuleFault, TrapKind } from "./_protocol.ts";
+export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./_protocol.ts";

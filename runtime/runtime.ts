@@ -17,6 +17,7 @@ import type {
   InstanceStats,
   LogEvent,
   ModuleFault,
+  PermissionStates,
 } from "./_protocol.ts";
 
 /** Lifecycle states of a module. */
@@ -380,6 +381,17 @@ export class Runtime {
   listAlerts(after = 0): (AlertEvent & { seq: number })[] {
     const first = this.#alertSeq - this.#alerts.length + 1;
     return this.#alerts.map((a, i) => ({ seq: first + i, ...a })).filter((a) => a.seq > after);
+  }
+
+  /** The executors, the modules each hosts, and the Deno permissions each worker holds (none). */
+  async listExecutors(): Promise<{ name: string; modules: string[]; permissions: PermissionStates }[]> {
+    return await Promise.all(
+      [...this.#executors].map(async ([name, ex]) => ({
+        name,
+        modules: [...this.#slots.values()].filter((s) => s.executor === name).map((s) => s.plan.name),
+        permissions: await ex.permissions(),
+      })),
+    );
   }
 
   /** The simulated sensors and their faults. */

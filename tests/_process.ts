@@ -23,7 +23,10 @@ export interface Ran {
 }
 
 /** Runs `deno run <flags> <entry> ...args` to completion in the repository root. */
-export async function runKiln(args: string[], options: { entry?: string; flags?: string[] } = {}): Promise<Ran> {
+export async function runKiln(
+  args: string[],
+  options: { entry?: string; flags?: string[] } = {},
+): Promise<Ran> {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", ...(options.flags ?? KILN_FLAGS), options.entry ?? "main.ts", ...args],
     cwd: ROOT,

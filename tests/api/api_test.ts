@@ -68,20 +68,50 @@ Deno.test("bad requests get a JSON error with the right status, never a 500", as
   const cases: [string, string, RequestInit | undefined, number, string][] = [
     ["an unknown module", "/api/v1/modules/nope", undefined, 404, "module_unknown"],
     ["an unknown route", "/api/v1/nothing", undefined, 404, "not_found"],
-    ["malformed JSON", "/api/v1/sim/sensors/vibration_1/fault", { method: "POST", body: "{" }, 400, "bad_request"],
-    ["a JSON array", "/api/v1/sim/sensors/vibration_1/fault", { method: "POST", body: "[]" }, 400, "bad_request"],
-    ["an unknown fault", "/api/v1/sim/sensors/vibration_1/fault", {
-      method: "POST",
-      body: JSON.stringify({ fault: "fire" }),
-    }, 400, "bad_request"],
-    ["a fault of the wrong kind", "/api/v1/sim/sensors/vibration_1/fault", {
-      method: "POST",
-      body: JSON.stringify({ fault: "overheat" }),
-    }, 400, "bad_request"],
-    ["an unknown sensor", "/api/v1/sim/sensors/nope/fault", {
-      method: "POST",
-      body: JSON.stringify({ fault: "none" }),
-    }, 404, "sensor_unknown"],
+    [
+      "malformed JSON",
+      "/api/v1/sim/sensors/vibration_1/fault",
+      { method: "POST", body: "{" },
+      400,
+      "bad_request",
+    ],
+    [
+      "a JSON array",
+      "/api/v1/sim/sensors/vibration_1/fault",
+      { method: "POST", body: "[]" },
+      400,
+      "bad_request",
+    ],
+    [
+      "an unknown fault",
+      "/api/v1/sim/sensors/vibration_1/fault",
+      {
+        method: "POST",
+        body: JSON.stringify({ fault: "fire" }),
+      },
+      400,
+      "bad_request",
+    ],
+    [
+      "a fault of the wrong kind",
+      "/api/v1/sim/sensors/vibration_1/fault",
+      {
+        method: "POST",
+        body: JSON.stringify({ fault: "overheat" }),
+      },
+      400,
+      "bad_request",
+    ],
+    [
+      "an unknown sensor",
+      "/api/v1/sim/sensors/nope/fault",
+      {
+        method: "POST",
+        body: JSON.stringify({ fault: "none" }),
+      },
+      404,
+      "sensor_unknown",
+    ],
     ["a bad alerts cursor", "/api/v1/alerts?after=-1", undefined, 400, "bad_request"],
     ["starting a running module", "/api/v1/modules/fft/start", { method: "POST" }, 409, "module_state"],
   ];
@@ -104,7 +134,24 @@ Deno.test("stop, start and restart through the API change the module's state", a
   assert.equal((await (await app.request("/health")).json()).modules.stopped, 1);
   const started = await (await app.request("/api/v1/modules/temperature/start", { method: "POST" })).json();
   assert.equal(started.state, "running");
-  const restarted = await (await app.request("/api/v1/modules/temperature/restart", { method: "POST" })).json();
+  const restarted = await (await app.request("/api/v1/modules/temperature/restart", { method: "POST" }))
+    .json();
   assert.equal(restarted.state, "running");
   assert.equal(restarted.restarts, 1);
+});
+
+Deno.test("executors run with no Deno permissions at all, even when the runtime has them", async () => {
+  // This test process itself may read, write, use the network and run programs.
+  assert.equal((await Deno.permissions.query({ name: "read" })).state, "granted");
+  await using runtime = await demoRuntime();
+  const app = createApp({ runtime });
+  const { executors } = await (await app.request("/api/v1/executors")).json();
+  assert.equal(executors.length, 1);
+  assert.deepEqual(executors[0].modules, ["fft", "anomaly", "temperature"]);
+  const { readProbe, ...states } = executors[0].permissions;
+  assert.equal(readProbe, "NotCapable", "reading a file inside the executor is refused by Deno");
+  for (const [name, state] of Object.entries(states)) {
+    assert.notEqual(state, "granted", `executor permission "${name}"`);
+  }
+  assert.equal(Object.keys(states).length, 8);
 });

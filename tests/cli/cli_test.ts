@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ROOT, runKiln } from "../_process.ts";
 
-const noStack = (text: string) => assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `no stack trace in:\n${text}`);
+const noStack = (text: string) =>
+  assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `no stack trace in:\n${text}`);
 
 Deno.test("kiln validate reports all three mistakes of examples/invalid.yaml with paths and lines", async () => {
   const r = await runKiln(["validate", "examples/invalid.yaml"]);
@@ -17,7 +18,9 @@ Deno.test("kiln validate reports all three mistakes of examples/invalid.yaml wit
 Deno.test("kiln validate accepts the demo manifest and loads every module it names", async () => {
   const r = await runKiln(["validate", "examples/demo.yaml"]);
   assert.equal(r.code, 0, r.stderr);
-  for (const name of ["fft", "anomaly", "temperature"]) assert.match(r.stdout, new RegExp(`^  ${name}: \\d+ bytes`, "m"));
+  for (const name of ["fft", "anomaly", "temperature"]) {
+    assert.match(r.stdout, new RegExp(`^  ${name}: \\d+ bytes`, "m"));
+  }
 });
 
 Deno.test("user mistakes print one clear message and exit non-zero without a stack trace", async (t) => {
@@ -34,7 +37,12 @@ Deno.test("user mistakes print one clear message and exit non-zero without a sta
   );
   const cases: [string, string[], number, RegExp][] = [
     ["a missing manifest", ["validate", `${dir}/missing.yaml`], 1, /does not exist/],
-    ["a YAML syntax error", ["validate", `${dir}/bad.yaml`], 1, /YAML syntax error.*\(line \d+, column \d+\)/],
+    [
+      "a YAML syntax error",
+      ["validate", `${dir}/bad.yaml`],
+      1,
+      /YAML syntax error.*\(line \d+, column \d+\)/,
+    ],
     ["a malformed wasm", ["inspect", `${dir}/junk.wasm`], 1, /Section 5 \(memory\)/],
     ["a missing wasm", ["inspect", `${dir}/none.wasm`], 1, /does not exist/],
     ["a checksum mismatch", ["validate", `${dir}/pinned.yaml`], 1, /Checksum mismatch for module "fft"/],

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { getJson, KILN_FLAGS, ROOT, startKiln } from "../_process.ts";
 
-async function task(name: string, env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+async function task(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", name],
     cwd: ROOT,
