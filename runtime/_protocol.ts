@@ -27,6 +27,8 @@ export interface InstanceSpec {
   budgetUs: number;
   params: Record<string, number>;
   data: Record<string, Uint8Array>;
+  /** Granted capabilities, checked at every gated call. */
+  capabilities: string[];
   /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
   inputs: string[];
   /** Names of functions by index (name section, then export names), for naming the function that trapped. */
@@ -88,6 +90,32 @@ export interface LogEvent {
   at: number;
 }
 
+/** A gated call the module was refused, counted per module, capability and call within one report. */
+export interface DenialEvent {
+  module: string;
+  /** The capability the call would have needed, e.g. `"read:gpio:pin_4"`. */
+  capability: string;
+  /** The call, e.g. `"gpio_read(4)"`. */
+  detail: string;
+  count: number;
+}
+
+/** An actuator write a module requested; carried out by the runtime after the call returns. */
+export interface ActuatorWrite {
+  module: string;
+  kind: "gpio";
+  pin: number;
+  value: number;
+}
+
+/** A message a module published, for the runtime's publisher (MQTT when connected). */
+export interface OutboundMessage {
+  module: string;
+  topic: string;
+  payload: Uint8Array;
+  at: number;
+}
+
 /** Main thread → executor. */
 export type ToExecutor =
   | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
@@ -117,4 +145,9 @@ export type FromExecutor =
     arrays: Record<string, Record<string, Float32Array>>;
     alerts: AlertEvent[];
     logs: LogEvent[];
+    denials: DenialEvent[];
+    /** Uses of each granted capability, by module. */
+    uses: Record<string, Record<string, number>>;
+    writes: ActuatorWrite[];
+    messages: OutboundMessage[];
   };

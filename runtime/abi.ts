@@ -41,6 +41,9 @@ export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = {
   output: { ...sig(["i32", "i32", "f64"], ["i32"]), capability: null },
   output_array: { ...sig(["i32", "i32", "i32", "i32"], ["i32"]), capability: null },
   alert: { ...sig(["i32", "i32", "i32"], ["i32"]), capability: null },
+  gpio_read: { ...sig(["i32"], ["i32"]), capability: "read:gpio:*" },
+  gpio_write: { ...sig(["i32", "i32"], ["i32"]), capability: "write:gpio:*" },
+  publish: { ...sig(["i32", "i32", "i32", "i32"], ["i32"]), capability: "write:mqtt:*" },
 };
 
 /** The exports Kiln calls, with their required signatures. */

@@ -8,10 +8,13 @@
 /// <reference lib="deno.worker" />
 import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
 import type {
+  ActuatorWrite,
   AlertEvent,
+  DenialEvent,
   FromExecutor,
   InputValue,
   LogEvent,
+  OutboundMessage,
   PermissionStates,
   ToExecutor,
 } from "./_protocol.ts";
@@ -27,6 +30,11 @@ let outputs: Record<string, Record<string, number>> = {};
 let arrays: Record<string, Record<string, Float32Array>> = {};
 let alerts: AlertEvent[] = [];
 let logs: LogEvent[] = [];
+/** Denials of this report period, keyed by module, capability and call, so a flood becomes one counted event. */
+let denials = new Map<string, DenialEvent>();
+let uses: Record<string, Record<string, number>> = {};
+let writes: ActuatorWrite[] = [];
+let messages: OutboundMessage[] = [];
 
 const sink: InstanceSink = {
   output(module, key, value) {
@@ -41,6 +49,22 @@ const sink: InstanceSink = {
   log(event) {
     if (logs.length < MAX_QUEUED_EVENTS) logs.push(event);
   },
+  denied(module, capability, detail) {
+    const key = `${module}\u0000${capability}\u0000${detail}`;
+    const d = denials.get(key);
+    if (d) d.count++;
+    else if (denials.size < MAX_QUEUED_EVENTS) denials.set(key, { module, capability, detail, count: 1 });
+  },
+  used(module, capability) {
+    const m = uses[module] ??= {};
+    m[capability] = (m[capability] ?? 0) + 1;
+  },
+  write(w) {
+    if (writes.length < MAX_QUEUED_EVENTS) writes.push(w);
+  },
+  publish(m) {
+    if (messages.length < MAX_QUEUED_EVENTS) messages.push(m);
+  },
 };
 
 function post(msg: FromExecutor): void {
@@ -50,11 +74,26 @@ function post(msg: FromExecutor): void {
 function flush(): void {
   const stats: Record<string, ModuleInstance["stats"]> = {};
   for (const [name, inst] of instances) stats[name] = inst.stats;
-  post({ type: "report", stats, outputs, arrays, alerts, logs });
+  post({
+    type: "report",
+    stats,
+    outputs,
+    arrays,
+    alerts,
+    logs,
+    denials: [...denials.values()],
+    uses,
+    writes,
+    messages,
+  });
   outputs = {};
   arrays = {};
   alerts = [];
   logs = [];
+  denials = new Map();
+  uses = {};
+  writes = [];
+  messages = [];
 }
 
 function stop(name: string): void {

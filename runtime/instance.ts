@@ -4,14 +4,17 @@
  *
  * @module
  */
-import { ABI_VERSION, Status } from "./abi.ts";
+import { ABI_VERSION, HOST_IMPORTS, Status } from "./abi.ts";
+import { GrantSet } from "./grants.ts";
 import type {
+  ActuatorWrite,
   AlertEvent,
   InputValue,
   InstanceSpec,
   InstanceStats,
   LogEvent,
   ModuleFault,
+  OutboundMessage,
   TrapKind,
 } from "./_protocol.ts";
 
@@ -21,6 +24,12 @@ export interface InstanceSink {
   outputArray(module: string, key: string, values: Float32Array): void;
   alert(event: AlertEvent): void;
   log(event: LogEvent): void;
+  /** A gated call was refused: `capability` is what it needed, `detail` the call. */
+  denied(module: string, capability: string, detail: string): void;
+  /** A gated call was allowed by the grant `capability`. */
+  used(module: string, capability: string): void;
+  write(write: ActuatorWrite): void;
+  publish(message: OutboundMessage): void;
 }
 
 /** A trap or failure of a module, carrying its fault as data. */
@@ -33,6 +42,9 @@ export class ModuleTrap extends Error {
 
 const MAX_LOG_BYTES = 1024;
 const MAX_ARRAY = 4096;
+const MAX_TOPIC_BYTES = 256;
+const MAX_PAYLOAD_BYTES = 65_536;
+const MAX_GPIO_PIN = 1023;
 /** Log lines a module may write per second before lines are dropped (and counted). */
 const LOG_RATE_PER_S = 50;
 const ALERT_RATE_PER_S = 5;
@@ -92,6 +104,7 @@ export class ModuleInstance {
   #sink: InstanceSink;
   #inputs: ReadonlyMap<string, InputValue>;
   #data = new Map<string, { ptr: number; len: number }>();
+  #grants: GrantSet;
   #logLimit = new RateLimit(LOG_RATE_PER_S);
   #alertLimit = new RateLimit(ALERT_RATE_PER_S);
   #sampleBuf = 0;
@@ -103,6 +116,7 @@ export class ModuleInstance {
     this.spec = options.spec;
     this.#sink = options.sink;
     this.#inputs = options.inputs;
+    this.#grants = new GrantSet(options.spec.capabilities);
     this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);
   }
 
@@ -120,7 +134,7 @@ export class ModuleInstance {
   #start(module: WebAssembly.Module): void {
     let instance: WebAssembly.Instance;
     try {
-      instance = new WebAssembly.Instance(module, { kiln: this.#hostImports() });
+      instance = new WebAssembly.Instance(module, { kiln: this.#linkedImports() });
     } catch (err) {
       throw new ModuleTrap(classifyTrap(err, "start function", this.spec.functionNames));
     }
@@ -348,7 +362,63 @@ export class ModuleInstance {
         });
         return Status.OK;
       },
+      gpio_read: (pin: number): number => {
+        const p = pin | 0;
+        if (p < 0 || p > MAX_GPIO_PIN) return Status.EINVAL;
+        if (!this.#gate("read", "gpio", `pin_${p}`, `gpio_read(${p})`)) return Status.EDENIED;
+        const v = this.#inputs.get(`gpio:pin_${p}`);
+        return v === undefined ? Status.ENOENT : v.value ? 1 : 0;
+      },
+      gpio_write: (pin: number, value: number): number => {
+        const p = pin | 0;
+        if (p < 0 || p > MAX_GPIO_PIN) return Status.EINVAL;
+        if (!this.#gate("write", "gpio", `pin_${p}`, `gpio_write(${p}, ${value | 0})`)) return Status.EDENIED;
+        this.#sink.write({ module: name, kind: "gpio", pin: p, value: value ? 1 : 0 });
+        return Status.OK;
+      },
+      publish: (topicPtr: number, topicLen: number, payloadPtr: number, payloadLen: number): number => {
+        if ((topicLen >>> 0) > MAX_TOPIC_BYTES || (payloadLen >>> 0) > MAX_PAYLOAD_BYTES) {
+          return Status.ELIMIT;
+        }
+        const topic = this.#string(topicPtr, topicLen);
+        const payload = this.#bytes(payloadPtr, payloadLen);
+        if (topic === null || payload === null) return Status.EFAULT;
+        // A topic name, not a filter (MQTT 3.1.1 §4.7.3): no wildcards, not empty.
+        if (topic.length === 0 || /[+#\u0000]/.test(topic)) return Status.EINVAL;
+        if (!this.#gate("write", "mqtt", topic, `publish("${topic}", ${payload.length} bytes)`)) {
+          return Status.EDENIED;
+        }
+        this.#sink.publish({ module: name, topic, payload: payload.slice(), at: Date.now() });
+        return Status.OK;
+      },
     };
+  }
+
+  /** The call-time capability check: true when a grant covers the call; otherwise the denial is reported. */
+  #gate(operation: "read" | "write", type: string, resource: string, detail: string): boolean {
+    const grant = this.#grants.find(operation, type, resource);
+    if (grant === null) {
+      this.#sink.denied(this.spec.name, `${operation}:${type}:${resource}`, detail);
+      return false;
+    }
+    this.#sink.used(this.spec.name, grant);
+    return true;
+  }
+
+  /**
+   * The `kiln` imports this module is linked with: every core import, and a gated one only when a granted
+   * capability covers its class (the loader has already refused a module importing anything else).
+   */
+  #linkedImports(): Record<string, (...args: never[]) => unknown> {
+    const all = this.#hostImports();
+    const linked: Record<string, (...args: never[]) => unknown> = {};
+    for (const [importName, fn] of Object.entries(all)) {
+      const capability = HOST_IMPORTS[importName]?.capability;
+      if (capability === null || (capability !== undefined && this.#grants.coversClass(capability))) {
+        linked[importName] = fn;
+      }
+    }
+    return linked;
   }
 }
 

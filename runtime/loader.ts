@@ -6,6 +6,7 @@
  */
 import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from "./abi.ts";
 import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
+import { GrantSet } from "./grants.ts";
 import type { ModulePlan } from "./plan.ts";
 import { capMemory, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
 
@@ -101,6 +102,28 @@ export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["
 }
 
 /**
+ * The linking check: every gated `kiln` import needs a granted capability of its class. Returns a reason for
+ * each import the module was not granted, naming the capability it would need.
+ */
+export function linkProblems(info: WasmModuleInfo, capabilities: readonly string[]): string[] {
+  const grants = new GrantSet(capabilities);
+  const problems: string[] = [];
+  for (const imp of info.imports) {
+    if (imp.module !== HOST_NAMESPACE || imp.kind !== "function") continue;
+    const needed = HOST_IMPORTS[imp.name]?.capability;
+    if (needed && !grants.coversClass(needed)) {
+      const [op, type] = needed.split(":");
+      const example = type === "*" ? `${op}:<type>:<resource>` : `${op}:${type}:<resource>`;
+      problems.push(
+        `import "${imp.module}.${imp.name}" needs a capability "${example}" ("${needed}" class), ` +
+          `which the module was not granted: add one to its capabilities`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
  * Loads one module of a deployment plan.
  *
  * @throws {ModuleNotFoundError} when the `.wasm` or a data file cannot be read.
@@ -118,7 +141,7 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
   const maxPages = capPages(plan.maxMemoryMb);
   try {
     info = readModule(bytes);
-    const problems = abiProblems(info, plan.schedule.mode);
+    const problems = [...abiProblems(info, plan.schedule.mode), ...linkProblems(info, plan.capabilities)];
     if (problems.length > 0) throw new ModuleRejectedError(plan.name, problems);
     capped = capMemory(bytes, maxPages);
   } catch (err) {

@@ -10,6 +10,8 @@ import { nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import { type SimFault, SimSources } from "./sources.ts";
+import type { AuditEvent, AuditLog, AuditQuery, CapabilityUse } from "../snapshots/mod.ts";
+import type { GpioPinState } from "../hal/sim/mod.ts";
 import type {
   AlertEvent,
   FromExecutor,
@@ -17,6 +19,7 @@ import type {
   InstanceStats,
   LogEvent,
   ModuleFault,
+  OutboundMessage,
   PermissionStates,
 } from "./_protocol.ts";
 
@@ -46,6 +49,9 @@ export interface ModuleStatus {
   samples_in: number;
   dropped_samples: number;
   logs_dropped: number;
+  /** Calls refused by the capability check, since start. */
+  denials: number;
+  capabilities: string[];
   outputs: Record<string, number>;
   started_at: string | null;
 }
@@ -67,12 +73,26 @@ export interface RuntimeOptions {
   log?: (line: string) => void;
   /** Faults injected into the simulated plant at start, by sensor id. */
   faults?: Record<string, SimFault>;
+  /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
+  audit?: AuditLog;
+}
+
+/** A message a module published, as the API lists it. */
+export interface PublishedMessage {
+  seq: number;
+  module: string;
+  topic: string;
+  /** The payload as UTF-8 text when it decodes, else base64. */
+  payload: string;
+  encoding: "utf-8" | "base64";
+  at: number;
 }
 
 /** Priority at or above which a module runs in the `realtime` executor instead of `normal`. */
 export const REALTIME_PRIORITY = 70;
 const MAX_ALERTS = 1000;
 const MAX_LOGS_PER_MODULE = 200;
+const MAX_MESSAGES = 500;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
 const HEALTHY_AFTER_MS = 60_000;
 
@@ -93,6 +113,9 @@ interface Slot {
   outputs: Record<string, number>;
   arrays: Record<string, Float32Array>;
   logs: LogEvent[];
+  denials: number;
+  /** Whether its grants are in force (recorded as granted and not yet revoked). */
+  granted: boolean;
   restartTimer: ReturnType<typeof setTimeout> | null;
   /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
   generation: number;
@@ -120,6 +143,9 @@ export class Runtime {
   #alerts: AlertEvent[] = [];
   #alertSeq = 0;
   #log: (line: string) => void;
+  #audit: AuditLog | null;
+  #messages: PublishedMessage[] = [];
+  #messageSeq = 0;
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
 
@@ -128,6 +154,7 @@ export class Runtime {
     this.plan = options.plan;
     this.version = options.version;
     this.#log = options.log ?? ((line) => console.log(line));
+    this.#audit = options.audit ?? null;
     for (const l of loaded) {
       this.#slots.set(l.plan.name, {
         plan: l.plan,
@@ -145,6 +172,8 @@ export class Runtime {
         outputs: {},
         arrays: {},
         logs: [],
+        denials: 0,
+        granted: false,
         restartTimer: null,
         generation: 0,
       });
@@ -204,6 +233,7 @@ export class Runtime {
       budgetUs: plan.budgetUs,
       params,
       data: loaded.data,
+      capabilities: plan.capabilities,
       inputs: plan.inputs,
       functionNames: loaded.functionNames,
       clockOriginMs: this.#startedAtMs,
@@ -220,6 +250,7 @@ export class Runtime {
       slot.state = "running";
       slot.startedAtMs = nowMs();
       slot.stats = null;
+      this.#grant(slot, true);
     } catch (err) {
       if (slot.generation !== generation) return;
       if (err instanceof StartFailed) this.#crashed(slot, err.fault, null);
@@ -228,7 +259,20 @@ export class Runtime {
     }
   }
 
+  /** Records a module's grants coming into force, or being revoked when its instance ends. */
+  #grant(slot: Slot, on: boolean): void {
+    if (slot.granted === on) return;
+    slot.granted = on;
+    this.#audit?.record(slot.plan.capabilities.map((capability) => ({
+      module: slot.plan.name,
+      kind: on ? "grant" as const : "revoke" as const,
+      capability,
+      detail: null,
+    })));
+  }
+
   #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
+    this.#grant(slot, false);
     this.#fold(slot, stats ?? slot.stats);
     slot.fault = fault;
     slot.lastError = fault.message;
@@ -281,6 +325,25 @@ export class Runtime {
       if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
       this.#log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
     }
+    if (r.denials.length > 0) {
+      for (const d of r.denials) {
+        const slot = this.#slots.get(d.module);
+        if (slot) slot.denials += d.count;
+        this.#log(
+          `denied ${d.module}: ${d.detail} needs "${d.capability}"${d.count > 1 ? ` (x${d.count})` : ""}`,
+        );
+      }
+      this.#audit?.record(r.denials.map((d) => ({
+        module: d.module,
+        kind: "denial" as const,
+        capability: d.capability,
+        detail: d.count > 1 ? `${d.detail} x${d.count}` : d.detail,
+        count: d.count,
+      })));
+    }
+    for (const [module, uses] of Object.entries(r.uses)) this.#audit?.addUses(module, uses);
+    for (const w of r.writes) this.#sources.setGpio(w.pin, w.value, "output");
+    for (const m of r.messages) this.#addMessage(m);
     for (const l of r.logs) {
       const slot = this.#slots.get(l.module);
       if (!slot) continue;
@@ -288,6 +351,26 @@ export class Runtime {
       if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
       if (l.level !== "debug") this.#log(`[${l.module}] ${l.level}: ${l.message}`);
     }
+  }
+
+  #addMessage(m: OutboundMessage): void {
+    let payload: string;
+    let encoding: PublishedMessage["encoding"] = "utf-8";
+    try {
+      payload = new TextDecoder("utf-8", { fatal: true }).decode(m.payload);
+    } catch {
+      payload = btoa(String.fromCharCode(...m.payload));
+      encoding = "base64";
+    }
+    this.#messages.push({
+      seq: ++this.#messageSeq,
+      module: m.module,
+      topic: m.topic,
+      payload,
+      encoding,
+      at: m.at,
+    });
+    if (this.#messages.length > MAX_MESSAGES) this.#messages.shift();
   }
 
   #onCrash(c: Extract<FromExecutor, { type: "crashed" }>): void {
@@ -372,6 +455,8 @@ export class Runtime {
       samples_in: st?.samplesIn ?? 0,
       dropped_samples: s.droppedSamples,
       logs_dropped: st?.logsDropped ?? 0,
+      denials: s.denials,
+      capabilities: [...s.plan.capabilities],
       outputs: { ...s.outputs },
       started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
     };
@@ -392,6 +477,31 @@ export class Runtime {
         permissions: await ex.permissions(),
       })),
     );
+  }
+
+  /** Messages modules published since sequence number `after` (exclusive), oldest first; the last 500 are kept. */
+  listMessages(after = 0): PublishedMessage[] {
+    return this.#messages.filter((m) => m.seq > after);
+  }
+
+  /** The simulated GPIO bank. */
+  listGpio(): GpioPinState[] {
+    return this.#sources.listGpio();
+  }
+
+  /** Sets a simulated GPIO input pin; false when there is no such pin. */
+  setGpioInput(pin: number, value: number): boolean {
+    return this.#sources.setGpio(pin, value, "input");
+  }
+
+  /** Audit events, or null when the runtime has no store. */
+  listAudit(query: AuditQuery = {}): AuditEvent[] | null {
+    return this.#audit?.listEvents(query) ?? null;
+  }
+
+  /** Capability use and denial counts, or null when the runtime has no store. */
+  listCapabilityUse(module?: string): CapabilityUse[] | null {
+    return this.#audit?.listUses(module) ?? null;
   }
 
   /** The simulated sensors and their faults. */
@@ -423,6 +533,7 @@ export class Runtime {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
     this.#executors.get(slot.executor)?.unload(name);
+    this.#grant(slot, false);
     this.#fold(slot, slot.stats);
     slot.state = "stopped";
     slot.startedAtMs = null;
@@ -483,6 +594,7 @@ export class Runtime {
     this.#sources.stop();
     for (const slot of this.#slots.values()) {
       slot.generation++;
+      this.#grant(slot, false);
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       if (slot.state === "running" || slot.state === "starting") slot.state = "stopped";
     }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SimTemperatureSensor, SimVibrationSensor } from "../hal/sim/mod.ts";
+import { type GpioPinState, SimGpio, SimTemperatureSensor, SimVibrationSensor } from "../hal/sim/mod.ts";
 import { nowMs } from "./instance.ts";
 import type { InputValue } from "./_protocol.ts";
 import type { SimSensorPlan } from "./plan.ts";
@@ -30,6 +30,7 @@ export type SimFault = "none" | "bearing" | "overheat";
 export class SimSources {
   #vibration = new Map<string, { sensor: SimVibrationSensor; startMs: number; emitted: number }>();
   #temperature = new Map<string, SimTemperatureSensor>();
+  #gpio = new SimGpio();
   #timers: ReturnType<typeof setInterval>[] = [];
   #options: SimSourcesOptions;
 
@@ -92,6 +93,23 @@ export class SimSources {
     return false;
   }
 
+  /** The simulated GPIO bank's pins. */
+  listGpio(): GpioPinState[] {
+    return this.#gpio.list();
+  }
+
+  /**
+   * Sets a GPIO pin, as a module's write (`"output"`) or from outside (`"input"`), and pushes the new level
+   * to the modules at once. Returns false when the bank has no such pin.
+   */
+  setGpio(pin: number, value: number, setBy: GpioPinState["setBy"]): boolean {
+    if (this.#gpio.get(pin) === null) return false;
+    this.#gpio.set(pin, value, setBy);
+    const p = this.#gpio.get(pin)!;
+    this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
+    return true;
+  }
+
   /** Starts producing. */
   start(): void {
     const start = nowMs();
@@ -120,6 +138,9 @@ export class SimSources {
     const values: Record<string, InputValue> = {};
     for (const [id, sensor] of this.#temperature) {
       values[`sim:${id}`] = { value: sensor.read(t), quality: "good", atMs: t };
+    }
+    for (const p of this.#gpio.list()) {
+      values[`gpio:pin_${p.pin}`] = { value: p.value, quality: "good", atMs: t };
     }
     if (Object.keys(values).length > 0) this.#options.onInputs(values);
   }

@@ -1,7 +1,8 @@
 /**
  * The simulated plant: deterministic sensors that are the runtime's data source when no hardware is
  * configured. A vibration sensor streams Q15 samples of a rotating machine (with an injectable bearing
- * defect); a temperature sensor is read on demand (with an injectable overheat).
+ * defect); a temperature sensor is read on demand (with an injectable overheat); a GPIO bank holds digital
+ * levels that modules read and write.
  *
  * Everything is seeded: the same options give the same samples, so tests and demos are reproducible.
  *
@@ -39,3 +40,4 @@ export {
   type SimTemperatureSensorOptions,
   type TemperatureFault,
 } from "./temperature.ts";
+export { type GpioPinState, SimGpio, type SimGpioOptions } from "./gpio.ts";

@@ -250,6 +250,7 @@ Deno.test("a periodic module reads its input and data blob and ticks", async () 
         wasm,
         schedule: { mode: "periodic", periodUs: 10_000, priority: 50 },
         inputs: ["sim:temp"],
+        capabilities: ["read:sim:temp"],
         params: { gain: 2 },
         data: [{ name: "blob", path: blob, sha256: null }],
       }),

@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { SimGpio } from "./gpio.ts";
+
+Deno.test("simulated GPIO pins start low and latch what is written", () => {
+  const gpio = new SimGpio({ pins: 8 });
+  assert.equal(gpio.list().length, 8);
+  assert.equal(gpio.get(3)?.value, 0);
+  gpio.set(3, 1, "output", 1000);
+  assert.deepEqual(gpio.get(3), { pin: 3, value: 1, setBy: "output", changedAt: 1000, writes: 1 });
+  gpio.set(3, 7, "output", 2000);
+  assert.equal(gpio.get(3)?.value, 1, "any non-zero level is high");
+  assert.equal(gpio.get(3)?.changedAt, 1000, "an unchanged level keeps its change time");
+  assert.equal(gpio.get(3)?.writes, 2);
+});
+
+Deno.test("a pin outside the simulated bank is a range error, and so is a bad bank size", () => {
+  const gpio = new SimGpio({ pins: 4 });
+  assert.equal(gpio.get(4), null);
+  assert.throws(() => gpio.set(4, 1, "input"), RangeError);
+  assert.throws(() => new SimGpio({ pins: 0 }), RangeError);
+});

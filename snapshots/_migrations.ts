@@ -1,0 +1,20 @@
+/**
+ * The schema migrations, in order; migration N brings the schema to version N. Read on first use from
+ * `migrations/NNN_name.sql`. The path goes through `../snapshots/` so it resolves both from this file and
+ * from a bundle in `dist/`; `deno compile` embeds the folder with `--include`.
+ *
+ * @module
+ */
+
+const NAMES = ["001_audit"] as const;
+
+let cache: { name: string; sql: string }[] | null = null;
+
+/** Every migration, its name and SQL. */
+export function migrations(): readonly { name: string; sql: string }[] {
+  cache ??= NAMES.map((name) => ({
+    name,
+    sql: Deno.readTextFileSync(new URL(`../snapshots/migrations/${name}.sql`, import.meta.url)),
+  }));
+  return cache;
+}

@@ -1,0 +1,18 @@
+/**
+ * Kiln's persistent store: one SQLite database (`kiln.db`) in the data directory, opened by a factory with
+ * its schema migrated. Today it holds the audit log; snapshots and the outbox join it with the persistence
+ * issue.
+ *
+ * @example
+ * ```ts ignore
+ * using store = openStore("data/kiln.db");
+ * const audit = new AuditLog(store);
+ * audit.record([{ module: "fft", kind: "grant", capability: "read:sim:vibration_1", detail: null }]);
+ * audit.listEvents({ kind: "denial" });
+ * ```
+ *
+ * @module
+ */
+export { type AuditEvent, AuditLog, type AuditQuery, type CapabilityUse } from "./audit.ts";
+export { StoreError, StoreVersionError } from "./errors.ts";
+export { openStore, type Store, type StoreOptions } from "./store.ts";
