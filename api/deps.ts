@@ -20,6 +20,11 @@ export interface ApiDeps {
     | "listAlerts"
     | "listSimSensors"
     | "listExecutors"
+    | "listMessages"
+    | "listGpio"
+    | "setGpioInput"
+    | "listAudit"
+    | "listCapabilityUse"
     | "setFault"
   >;
 }

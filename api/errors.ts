@@ -13,6 +13,8 @@ import { KilnError } from "../errors.ts";
 const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   module_unknown: 404,
   sensor_unknown: 404,
+  pin_unknown: 404,
+  audit_unavailable: 404,
   not_found: 404,
   module_state: 409,
   manifest_invalid: 422,

@@ -13,7 +13,8 @@
 import { Hono } from "hono";
 import { handleError } from "./errors.ts";
 import type { ApiDeps } from "./deps.ts";
-import { alertsRoutes } from "./routes/alerts.ts";
+import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 
@@ -30,11 +31,23 @@ export function createApp(deps: ApiDeps): Hono {
   app.get("/", (c) =>
     c.json({
       name: "kiln",
-      endpoints: ["/health", "/api/v1/modules", "/api/v1/alerts", "/api/v1/executors", "/api/v1/sim/sensors"],
+      endpoints: [
+        "/health",
+        "/api/v1/modules",
+        "/api/v1/alerts",
+        "/api/v1/messages",
+        "/api/v1/audit",
+        "/api/v1/audit/uses",
+        "/api/v1/executors",
+        "/api/v1/sim/sensors",
+        "/api/v1/sim/gpio",
+      ],
     }));
   app.get("/health", (c) => c.json(deps.runtime.health()));
   app.route("/api/v1/modules", modulesRoutes(deps));
   app.route("/api/v1/alerts", alertsRoutes(deps));
+  app.route("/api/v1/messages", messagesRoutes(deps));
+  app.route("/api/v1/audit", auditRoutes(deps));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.route("/api/v1/sim", simRoutes(deps));
   return app;

@@ -5,6 +5,7 @@
  * @module
  */
 import { isKilnError } from "../errors.ts";
+import { auditCommand } from "./audit.ts";
 import { runCommand } from "./run.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
@@ -25,6 +26,8 @@ Usage:
       Check a deployment manifest and every module it names; print all problems with their lines.
   kiln inspect <module.wasm>
       Show a module's imports, exports, memory limits and the capabilities its imports need.
+  kiln audit [--data DIR] [--module NAME] [--kind grant|revoke|denial] [--limit N] [--uses] [--json]
+      Show the audit log: grants, revocations and denied calls, or with --uses the use counts per capability.
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -50,6 +53,8 @@ export async function main(args: string[]): Promise<number> {
         return await validateCommand(rest);
       case "inspect":
         return await inspectCommand(rest);
+      case "audit":
+        return await auditCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

@@ -6,6 +6,7 @@
 import { createApp } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment, type SimFault } from "../runtime/mod.ts";
+import { AuditLog, openStore } from "../snapshots/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
 
 /** The demo manifest `kiln run` uses without `--config`; embedded in the compiled binary. */
@@ -57,8 +58,9 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const plan = planDeployment(manifest, values.listen !== undefined ? { listen: values.listen } : {});
   listen ??= parseListenAddress(plan.listen);
   await Deno.mkdir(values.data, { recursive: true });
+  using store = openStore(`${values.data}/kiln.db`);
 
-  const runtime = await createRuntime({ plan, version, faults });
+  const runtime = await createRuntime({ plan, version, faults, audit: new AuditLog(store) });
   for (const id of Object.keys(faults)) {
     if (!runtime.listSimSensors().some((s) => s.id === id)) {
       runtime.close();

@@ -9,7 +9,8 @@
  *   deno run --allow-read --allow-write --allow-run modules/build.ts --check   # rebuild in a temp dir, compare
  *
  * `--check --hashes=PATH` compares with another hashes file (tests use it). `--check` exits 1 naming every module whose rebuild or committed `.wasm` differs from `hashes.json`, and 2
- * when clang-19 or wasm-ld-19 is missing (`apt-get install clang-19 lld-19`).
+ * when clang-19 or wasm-ld-19 is missing (`apt-get install clang-19 lld-19`), or the WASI sysroot of
+ * `wasi_demo` is (`apt-get install wasi-libc libclang-rt-19-dev-wasm32`).
  *
  * @module
  */
@@ -19,7 +20,26 @@ import { KilnError } from "../errors.ts";
 export interface ModuleBuild {
   output: string;
   sources: readonly string[];
+  /** Compiler and linker flags. @default CFLAGS */
+  flags?: readonly string[];
 }
+
+/**
+ * Flags of modules built against Debian's wasi-libc (headers in `/usr/include/wasm32-wasi`, libraries in
+ * `/usr/lib/wasm32-wasi`, which `--sysroot=/usr` finds) as a WASI reactor: no `main`, `_initialize` runs the
+ * libc constructors before `kiln_init`. Linking needs compiler-rt's wasm32 builtins as well.
+ */
+export const WASI_CFLAGS: readonly string[] = [
+  "--target=wasm32-wasi",
+  "--sysroot=/usr",
+  "-mexec-model=reactor",
+  "-O2",
+  "-std=c11",
+  "-Wall",
+  "-Wextra",
+  "-Isdk",
+  "-Wl,--strip-all",
+];
 
 /** Every module this script builds. */
 export const MODULE_BUILDS: readonly ModuleBuild[] = [
@@ -29,9 +49,10 @@ export const MODULE_BUILDS: readonly ModuleBuild[] = [
     sources: ["anomaly/anomaly.c", "anomaly/ae_kernel.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"],
   },
   { output: "temperature/temperature.wasm", sources: ["temperature/temperature.c", "sdk/kiln_rt.c"] },
+  { output: "wasi_demo/wasi_demo.wasm", sources: ["wasi_demo/wasi_demo.c"], flags: WASI_CFLAGS },
 ];
 
-/** Flags of every module: freestanding wasm32 with the features ABI v1 allows (bulk memory, SIMD). */
+/** Flags of the freestanding modules: wasm32 with the features ABI v1 allows (bulk memory, SIMD). */
 export const CFLAGS: readonly string[] = [
   "--target=wasm32",
   "-O2",
@@ -96,6 +117,50 @@ export async function findToolchain(): Promise<string> {
   return clang;
 }
 
+/** True when `path` names an existing file. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** Asks clang-19 where it would take a file from with `flags`; the bare name when it has none. */
+async function clangPrint(flags: readonly string[], query: string): Promise<string> {
+  const { stdout } = await new Deno.Command("clang-19", {
+    args: [...flags.filter((f) => f.startsWith("--target=") || f.startsWith("--sysroot=")), query],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+/**
+ * Checks that the WASI sysroot is installed: wasi-libc (`libc.a`, the reactor start file) and compiler-rt's
+ * wasm32 builtins, which clang-19 links into every WASI program.
+ *
+ * @throws {ModuleBuildError} when a part is missing.
+ */
+export async function findWasiSysroot(flags: readonly string[] = WASI_CFLAGS): Promise<void> {
+  const wanted = [
+    [await clangPrint(flags, "-print-file-name=libc.a"), "wasi-libc"],
+    [await clangPrint(flags, "-print-file-name=crt1-reactor.o"), "wasi-libc"],
+    [await clangPrint(flags, "-print-libgcc-file-name"), "libclang-rt-19-dev-wasm32"],
+  ] as const;
+  const missing = new Set<string>();
+  for (const [path, pkg] of wanted) if (!path.startsWith("/") || !(await exists(path))) missing.add(pkg);
+  if (missing.size > 0) {
+    throw new ModuleBuildError(
+      `Cannot build WASI modules: the wasm32-wasi sysroot is incomplete (install with "apt-get install ${
+        [...missing].join(" ")
+      }")`,
+      2,
+    );
+  }
+}
+
 /** SHA-256 of `bytes` as lowercase hex. */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
@@ -109,12 +174,13 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
  */
 export async function buildModules(outDir: string): Promise<Record<string, string>> {
   await findToolchain();
+  if (MODULE_BUILDS.some((b) => b.flags === WASI_CFLAGS)) await findWasiSysroot();
   const hashes: Record<string, string> = {};
   // One at a time: the gateway-class build machines have two cores and each compile is well under a second.
   for (const build of MODULE_BUILDS) {
     const out = `${outDir}/${build.output}`;
     await Deno.mkdir(out.slice(0, out.lastIndexOf("/")), { recursive: true });
-    const args = [...CFLAGS, ...build.sources, "-o", out];
+    const args = [...(build.flags ?? CFLAGS), ...build.sources, "-o", out];
     const { code, stderr } = await new Deno.Command("clang-19", {
       args,
       cwd: MODULES_DIR,

@@ -306,13 +306,14 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
       if (!fits(buf, nwrittenPtr, 4)) return FAULT;
       const list = iovecs(buf, iovsPtr, iovsLen);
       if (typeof list === "number") return list;
+      // Copies, all taken before `log` runs host code: the module's memory does not hold still.
+      const chunks = list.map(([base, len]) => new Uint8Array(buf, base, len).slice());
       let total = 0;
-      for (const [base, len] of list) {
-        // A copy: the line buffer outlives this call, the module's memory does not hold still.
-        stream.write(new Uint8Array(buf, base, len).slice());
-        total += len;
+      for (const chunk of chunks) {
+        stream.write(chunk);
+        total += chunk.length;
       }
-      return setU32(nwrittenPtr, total); // `log` may have run host code: look at the memory again
+      return setU32(nwrittenPtr, total);
     },
     fd_read: (fd: number, iovsPtr: number, iovsLen: number, nreadPtr: number): number => {
       if (fd !== STDIN || !open.has(fd)) return BADF;

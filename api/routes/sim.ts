@@ -27,5 +27,16 @@ export function simRoutes({ runtime }: ApiDeps): Hono {
     }
     return c.json(runtime.listSimSensors().find((s) => s.id === id));
   });
+  app.get("/gpio", (c) => c.json({ pins: runtime.listGpio() }));
+  app.post("/gpio/:pin", async (c) => {
+    const raw = c.req.param("pin");
+    const pin = Number(raw);
+    const body = await jsonBody(c);
+    if (body.value !== 0 && body.value !== 1) throw new BadRequestError(`Field "value" must be 0 or 1`);
+    if (!Number.isInteger(pin) || !runtime.setGpioInput(pin, body.value)) {
+      throw new NotFoundError("pin_unknown", `No simulated GPIO pin "${raw}"`);
+    }
+    return c.json(runtime.listGpio()[pin]);
+  });
   return app;
 }

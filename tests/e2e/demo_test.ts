@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getJson, startKiln } from "../_process.ts";
+import { getJson, runKiln, startKiln } from "../_process.ts";
 import { waitFor } from "../_helpers.ts";
 
 interface Modules {
@@ -25,4 +25,13 @@ Deno.test("kiln run serves the demo: health, running modules, rising invocations
   assert.match(kiln.output(), /ALERT critical anomaly/);
   assert.equal(await kiln.stop(), 0);
   assert.match(kiln.output(), /kiln: stopping/);
+
+  // The audit log outlives the runtime: grants at start, revocations at stop.
+  const audit = await runKiln(["audit", "--data", dir, "--module", "fft"]);
+  assert.equal(audit.code, 0, audit.stderr);
+  assert.match(audit.stdout, /\tfft\tgrant\tread:sim:vibration_1/);
+  assert.match(audit.stdout, /\tfft\trevoke\tread:sim:vibration_1/);
+  const missing = await runKiln(["audit", "--data", `${dir}/nothing`]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /No Kiln store/);
 });

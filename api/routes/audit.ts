@@ -1,0 +1,46 @@
+/**
+ * `/api/v1/audit`: grants, revocations and denied calls, and per-capability use counts.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import type { ApiDeps } from "../deps.ts";
+
+const KINDS = ["grant", "revoke", "denial"] as const;
+
+function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new BadRequestError(`Query parameter "${name}" must be a non-negative integer, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Routes under `/api/v1/audit`: `?module=&kind=grant|revoke|denial&after=ID&limit=N`, and `/uses?module=`. */
+export function auditRoutes({ runtime }: ApiDeps): Hono {
+  const app = new Hono();
+  const noStore = () => new NotFoundError("audit_unavailable", "This runtime has no store, so no audit log");
+  app.get("/", (c) => {
+    const kind = c.req.query("kind");
+    if (kind !== undefined && !(KINDS as readonly string[]).includes(kind)) {
+      throw new BadRequestError(`Query parameter "kind" must be one of ${KINDS.join(", ")}, got "${kind}"`);
+    }
+    const module = c.req.query("module");
+    const events = runtime.listAudit({
+      after: nonNegativeInt("after", c.req.query("after"), 0),
+      limit: nonNegativeInt("limit", c.req.query("limit"), 100),
+      ...(module !== undefined && { module }),
+      ...(kind !== undefined && { kind: kind as (typeof KINDS)[number] }),
+    });
+    if (events === null) throw noStore();
+    return c.json({ events });
+  });
+  app.get("/uses", (c) => {
+    const uses = runtime.listCapabilityUse(c.req.query("module"));
+    if (uses === null) throw noStore();
+    return c.json({ uses });
+  });
+  return app;
+}
