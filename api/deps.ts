@@ -7,6 +7,8 @@ import type { Runtime } from "../runtime/mod.ts";
 
 /** Dependencies of {@linkcode createApp}. */
 export interface ApiDeps {
+  /** What Deno lets the runtime process do (the CLI's sandbox report); omitted in tests that have none. */
+  sandbox?: () => unknown;
   runtime: Pick<
     Runtime,
     | "health"

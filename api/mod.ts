@@ -39,6 +39,7 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/audit",
         "/api/v1/audit/uses",
         "/api/v1/executors",
+        "/api/v1/sandbox",
         "/api/v1/sim/sensors",
         "/api/v1/sim/gpio",
       ],
@@ -49,6 +50,10 @@ export function createApp(deps: ApiDeps): Hono {
   app.route("/api/v1/messages", messagesRoutes(deps));
   app.route("/api/v1/audit", auditRoutes(deps));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
+  app.get(
+    "/api/v1/sandbox",
+    async (c) => c.json({ process: deps.sandbox?.() ?? null, executors: await deps.runtime.listExecutors() }),
+  );
   app.route("/api/v1/sim", simRoutes(deps));
   return app;
 }

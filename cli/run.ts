@@ -8,6 +8,15 @@ import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment, type SimFault } from "../runtime/mod.ts";
 import { AuditLog, openStore } from "../snapshots/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
+import {
+  cannotRelaunch,
+  grantsFor,
+  probe,
+  relaunch,
+  revokeUnneeded,
+  sandboxedGrants,
+  type SandboxReport,
+} from "./sandbox.ts";
 
 /** The demo manifest `kiln run` uses without `--config`; embedded in the compiled binary. */
 export const DEMO_MANIFEST = new URL("../examples/demo.yaml", import.meta.url);
@@ -58,6 +67,22 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const plan = planDeployment(manifest, values.listen !== undefined ? { listen: values.listen } : {});
   listen ??= parseListenAddress(plan.listen);
   await Deno.mkdir(values.data, { recursive: true });
+
+  let sandbox: SandboxReport;
+  const grants = sandboxedGrants();
+  if (grants === null) {
+    const why = cannotRelaunch();
+    if (why === null) {
+      return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
+    }
+    console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
+    revokeUnneeded();
+    sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
+  } else {
+    revokeUnneeded();
+    sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
+  }
+
   using store = openStore(`${values.data}/kiln.db`);
 
   const runtime = await createRuntime({ plan, version, faults, audit: new AuditLog(store) });
@@ -69,7 +94,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
   await runtime.start();
 
-  const app = createApp({ runtime });
+  const app = createApp({ runtime, sandbox: () => sandbox });
   const stopped = Promise.withResolvers<void>();
   const server = Deno.serve({
     hostname: listen.hostname,

@@ -40,7 +40,7 @@ export interface ExecutorOptions {
 }
 
 /** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
-function workerUrl(): URL {
+export function workerUrl(): URL {
   const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
   return new URL(`./executor_worker.${ext}`, import.meta.url);
 }

@@ -32,6 +32,7 @@ export {
   type SchedulePlan,
   type SimSensorPlan,
 } from "./plan.ts";
+export { workerUrl } from "./executor.ts";
 export {
   createRuntime,
   type Health,

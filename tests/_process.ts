@@ -12,7 +12,7 @@ export const KILN_FLAGS = [
   "--allow-read",
   "--allow-write",
   "--allow-net",
-  "--allow-env=LOG_TOKENS,LOG_STREAM",
+  "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED",
 ];
 
 /** Result of a finished command. */

@@ -68,6 +68,21 @@ export class ByteWriter {
     }
   }
 
+  /** Appends a signed LEB128 of `value` (-2^31 to 2^31 - 1), e.g. an `i32.const` or a small `i64.const`. */
+  s32(value: number): void {
+    this.#reserve(5);
+    let v = value | 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7; // arithmetic shift: keeps the sign
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        this.#buf[this.length++] = b;
+        return;
+      }
+      this.#buf[this.length++] = b | 0x80;
+    }
+  }
+
   /** Appends a signed LEB128 of `value` (-2^63 to 2^63 - 1). */
   s64(value: bigint): void {
     let v = value;

@@ -1,0 +1,143 @@
+/**
+ * Deno's permission model under Kiln: `kiln run` relaunches itself with the narrowest Deno permissions its
+ * configuration needs, so a bug anywhere in the runtime is still fenced in by Deno itself:
+ *
+ * - read: the manifest, its modules and data blobs, the data directory, Kiln's schema migrations, and
+ *   Kiln's own code (which Deno checks when it loads the executor worker);
+ * - write: the data directory;
+ * - net: the API's listen address (and, later, the configured connectors);
+ * - env: the two debug variables the `yaml` package reads, and `KILN_SANDBOXED`;
+ * - nothing else: no subprocesses, no FFI, no system information.
+ *
+ * Executors run below that with permissions `"none"`. A compiled binary cannot relaunch with other flags
+ * (its permissions are fixed by `deno compile`), so there the runtime only revokes the kinds it never needs.
+ *
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import type { LoadedManifest } from "../runtime/manifest/mod.ts";
+
+/** The environment variable that marks the relaunched, narrowed process. */
+export const SANDBOXED_ENV = "KILN_SANDBOXED";
+
+/** Environment variables the runtime may read: the `yaml` package's debug switches, and the sandbox marker. */
+const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV];
+
+/** The Deno permissions a `kiln run` needs for one configuration. */
+export interface DenoGrants {
+  read: string[];
+  write: string[];
+  net: string[];
+  env: string[];
+}
+
+/** What the running process may do, as `GET /api/v1/sandbox` reports it. */
+export interface SandboxReport {
+  /** True when this process was relaunched with {@linkcode DenoGrants}. */
+  narrowed: boolean;
+  /** Why not, when it was not. */
+  reason: string | null;
+  grants: DenoGrants | null;
+  /** Permission states for accesses the runtime must not have (all should be "prompt" or "denied"). */
+  probes: Record<string, Deno.PermissionState>;
+}
+
+/** The permissions a configuration needs. */
+export function grantsFor(options: {
+  manifest: LoadedManifest;
+  dataDir: string;
+  listen: { hostname: string; port: number };
+}): DenoGrants {
+  const read = new Set<string>([options.manifest.file, resolve(options.dataDir)]);
+  for (const m of Object.values(options.manifest.modules)) {
+    read.add(m.wasm.resolved);
+    for (const d of Object.values(m.data)) read.add(d.resolved);
+  }
+  read.add(dirname(new URL("../snapshots/migrations/", import.meta.url).pathname + "x"));
+  // Deno checks read access when it loads the executor worker's module graph: grant Kiln's own code
+  // (the folder of the main module: the source tree, or dist/ for the bundle), read-only.
+  read.add(dirname(new URL(Deno.mainModule).pathname));
+  const { hostname, port } = options.listen;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return {
+    read: [...read],
+    write: [resolve(options.dataDir)],
+    // Port 0 asks the kernel for a free port, which Deno can only allow as "any port on this host".
+    net: [port === 0 ? host : `${host}:${port}`],
+    env: [...ENV_ALLOWED],
+  };
+}
+
+/** The `deno run` flags for some grants. */
+export function denoFlags(g: DenoGrants): string[] {
+  return [
+    `--allow-read=${g.read.join(",")}`,
+    `--allow-write=${g.write.join(",")}`,
+    `--allow-net=${g.net.join(",")}`,
+    `--allow-env=${g.env.join(",")}`,
+    "--unstable-worker-options",
+  ];
+}
+
+/** Why this process cannot relaunch itself narrowed, or null when it can. */
+export function cannotRelaunch(): string | null {
+  if (Deno.build.standalone) return "a compiled binary keeps the permissions it was compiled with";
+  if (Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state !== "granted") {
+    return `no permission to run "${Deno.execPath()}" (the launcher needs --allow-run)`;
+  }
+  return null;
+}
+
+/**
+ * Runs this program again as `deno run <narrow flags> <main module> ...args` with {@linkcode SANDBOXED_ENV}
+ * set, forwarding SIGINT and SIGTERM, and returns its exit code.
+ */
+export async function relaunch(args: string[], grants: DenoGrants): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...denoFlags(grants), Deno.mainModule, ...args],
+    env: { [SANDBOXED_ENV]: JSON.stringify(grants) },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const forward = (signal: Deno.Signal) => () => {
+    try {
+      child.kill(signal);
+    } catch { /* it has exited */ }
+  };
+  const onInt = forward("SIGINT");
+  const onTerm = forward("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  try {
+    return (await child.status).code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+  }
+}
+
+/** The grants this process was relaunched with, or null when it was not. */
+export function sandboxedGrants(): DenoGrants | null {
+  const raw = Deno.env.get(SANDBOXED_ENV) ?? null;
+  return raw === null ? null : JSON.parse(raw) as DenoGrants;
+}
+
+/** Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed). */
+export function revokeUnneeded(): void {
+  for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+}
+
+/** Probes accesses the runtime must not have. */
+export function probe(dataDir: string): SandboxReport["probes"] {
+  const q = (d: Deno.PermissionDescriptor) => Deno.permissions.querySync(d).state;
+  return {
+    "read /etc/passwd": q({ name: "read", path: "/etc/passwd" }),
+    "write /tmp": q({ name: "write", path: "/tmp/kiln-probe" }),
+    [`write ${resolve(dataDir)}/../outside`]: q({ name: "write", path: resolve(dataDir, "..", "outside") }),
+    "net 10.0.0.1:502": q({ name: "net", host: "10.0.0.1:502" }),
+    "run": q({ name: "run" }),
+    "ffi": q({ name: "ffi" }),
+    "env HOME": q({ name: "env", variable: "HOME" }),
+  };
+}

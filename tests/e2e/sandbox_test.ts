@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { getJson, KILN_FLAGS, ROOT, startKiln } from "../_process.ts";
+
+interface Sandbox {
+  process: {
+    narrowed: boolean;
+    reason: string | null;
+    grants: { read: string[]; write: string[]; net: string[] } | null;
+    probes: Record<string, string>;
+  };
+  executors: { permissions: Record<string, string> }[];
+}
+
+Deno.test("kiln run relaunches itself with Deno permissions narrowed to its configuration", async () => {
+  const dir = await Deno.makeTempDir();
+  await using kiln = await startKiln(["--data", dir], { flags: [...KILN_FLAGS, "--allow-run"] });
+  const s = await getJson<Sandbox>(`${kiln.base}/api/v1/sandbox`);
+  assert.equal(s.process.narrowed, true);
+  const g = s.process.grants!;
+  assert.ok(g.read.includes(`${ROOT}examples/demo.yaml`));
+  assert.ok(g.read.includes(`${ROOT}modules/fft/fft.wasm`));
+  assert.deepEqual(g.write, [dir]);
+  assert.deepEqual(g.net, ["127.0.0.1"]);
+  for (const [access, state] of Object.entries(s.process.probes)) {
+    assert.notEqual(state, "granted", `the runtime must not have ${access}`);
+  }
+  assert.equal(s.executors[0]!.permissions.readProbe, "NotCapable");
+  const health = await getJson<{ modules: Record<string, number> }>(`${kiln.base}/health`);
+  assert.equal(health.modules.running, 3, "the narrowed runtime still runs every module");
+  assert.equal(await kiln.stop(), 0, "SIGTERM reaches the relaunched runtime and it exits cleanly");
+});
+
+Deno.test("without permission to relaunch, kiln run says so and still drops what it never needs", async () => {
+  const dir = await Deno.makeTempDir();
+  await using kiln = await startKiln(["--data", dir]);
+  const s = await getJson<Sandbox>(`${kiln.base}/api/v1/sandbox`);
+  assert.equal(s.process.narrowed, false);
+  assert.match(s.process.reason ?? "", /--allow-run/);
+  assert.match(kiln.output(), /running with the Deno permissions it was started with/);
+  assert.notEqual(s.process.probes.run, "granted");
+  assert.notEqual(s.process.probes.ffi, "granted");
+});
