@@ -17,6 +17,7 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   audit_unavailable: 404,
   not_found: 404,
   module_state: 409,
+  module_exists: 409,
   manifest_invalid: 422,
   module_rejected: 422,
   checksum_mismatch: 422,

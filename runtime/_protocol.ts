@@ -25,6 +25,10 @@ export interface InstanceSpec {
   hop: number;
   periodUs: number;
   budgetUs: number;
+  /** The budget of the start function, `_initialize`, `kiln_alloc`, `kiln_init` and the first handler call. */
+  initBudgetUs: number;
+  /** Instructions per call when metered (`limits.fuel`), else null. */
+  fuel: number | null;
   params: Record<string, number>;
   data: Record<string, Uint8Array>;
   /** Granted capabilities, checked at every gated call. */
@@ -47,6 +51,9 @@ export type TrapKind =
   | "stack_overflow"
   | "indirect_call"
   | "init_failed"
+  | "budget_exceeded"
+  | "fuel_exhausted"
+  | "proc_exit"
   | "host_error"
   | "trap";
 
@@ -71,6 +78,9 @@ export interface InstanceStats {
   samplesIn: number;
   memoryBytes: number;
   logsDropped: number;
+  /** Instructions executed, when metered with fuel: in all calls, and in the last one. */
+  instructions: number;
+  lastInstructions: number;
 }
 
 /** One alert raised by a module. */

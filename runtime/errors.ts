@@ -47,6 +47,14 @@ export class ModuleUnknownError extends KilnError {
   }
 }
 
+/** A module of that name is already deployed. */
+export class ModuleExistsError extends KilnError {
+  readonly code = "module_exists";
+  constructor(readonly module: string) {
+    super(`A module named "${module}" is already deployed`);
+  }
+}
+
 /** An operation is not possible in the module's current state, e.g. starting a module that runs. */
 export class ModuleStateError extends KilnError {
   readonly code = "module_state";

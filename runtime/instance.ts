@@ -6,6 +6,8 @@
  */
 import { ABI_VERSION, HOST_IMPORTS, Status } from "./abi.ts";
 import { GrantSet } from "./grants.ts";
+import { createWasiImports, WASI_NAMESPACE, WasiExit } from "./host_wasi.ts";
+import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/instrument.ts";
 import type {
   ActuatorWrite,
   AlertEvent,
@@ -41,6 +43,10 @@ export class ModuleTrap extends Error {
 }
 
 const MAX_LOG_BYTES = 1024;
+/** Check sites between two deadline checks: ~1000 loop iterations cost a few microseconds at most. */
+const CHECK_INTERVAL = DEFAULT_CHECK_INTERVAL;
+/** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
+export const HARD_BUDGET_FACTOR = 1.5;
 const MAX_ARRAY = 4096;
 const MAX_TOPIC_BYTES = 256;
 const MAX_PAYLOAD_BYTES = 65_536;
@@ -98,6 +104,8 @@ export class ModuleInstance {
     samplesIn: 0,
     memoryBytes: 0,
     logsDropped: 0,
+    instructions: 0,
+    lastInstructions: 0,
   };
   #memory: WebAssembly.Memory | null = null;
   #exports: Record<string, unknown> = {};
@@ -108,6 +116,14 @@ export class ModuleInstance {
   #logLimit = new RateLimit(LOG_RATE_PER_S);
   #alertLimit = new RateLimit(ALERT_RATE_PER_S);
   #sampleBuf = 0;
+  /** When the running call must stop, epoch ms; checked by `kiln.__check`, which instrumentation inserts. */
+  #deadlineMs = Number.POSITIVE_INFINITY;
+  /** The budget of the running call, for the fault message. */
+  #callBudgetUs = 0;
+  /** The instrumented fuel counter (`__kiln_fuel`), when the module is metered. */
+  #fuel: WebAssembly.Global | null = null;
+  /** The first handler call of an instance also pays for V8's lazy compilation: it gets the init budget. */
+  #warm = false;
   /** Samples waiting for a full window (stream mode). */
   #pending: Int16Array;
   #pendingCount = 0;
@@ -133,12 +149,18 @@ export class ModuleInstance {
 
   #start(module: WebAssembly.Module): void {
     let instance: WebAssembly.Instance;
+    this.#arm(this.spec.initBudgetUs);
     try {
-      instance = new WebAssembly.Instance(module, { kiln: this.#linkedImports() });
+      instance = new WebAssembly.Instance(module, {
+        kiln: this.#linkedImports(),
+        [WASI_NAMESPACE]: this.#wasiImports(),
+      });
     } catch (err) {
       throw new ModuleTrap(classifyTrap(err, "start function", this.spec.functionNames));
     }
     this.#exports = instance.exports as Record<string, unknown>;
+    const fuel = this.#exports[FUEL_EXPORT];
+    this.#fuel = fuel instanceof WebAssembly.Global ? fuel : null;
     const memory = this.#exports.memory;
     if (!(memory instanceof WebAssembly.Memory)) {
       throw new ModuleTrap({
@@ -148,7 +170,11 @@ export class ModuleInstance {
       });
     }
     this.#memory = memory;
-    const version = this.#call("kiln_abi_version", []);
+    // A WASI reactor initialises its C runtime (constructors, stdio) here, before anything else is called.
+    if (typeof this.#exports._initialize === "function") {
+      this.#call("_initialize", [], this.spec.initBudgetUs);
+    }
+    const version = this.#call("kiln_abi_version", [], this.spec.initBudgetUs);
     if (version !== ABI_VERSION) {
       throw new ModuleTrap({
         kind: "init_failed",
@@ -163,7 +189,7 @@ export class ModuleInstance {
     }
     if (this.spec.mode === "stream") this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
     if (typeof this.#exports.kiln_init === "function") {
-      const rc = this.#call("kiln_init", []);
+      const rc = this.#call("kiln_init", [], this.spec.initBudgetUs);
       if (rc !== 0) {
         throw new ModuleTrap({
           kind: "init_failed",
@@ -176,7 +202,7 @@ export class ModuleInstance {
   }
 
   #alloc(size: number, what: string): number {
-    const ptr = this.#call("kiln_alloc", [size]) as number;
+    const ptr = this.#call("kiln_alloc", [size], this.spec.initBudgetUs) as number;
     const end = (ptr >>> 0) + size;
     if (ptr === 0 || end > this.#memory!.buffer.byteLength) {
       throw new ModuleTrap({
@@ -188,8 +214,18 @@ export class ModuleInstance {
     return ptr >>> 0;
   }
 
-  /** Calls an export without accounting; traps become {@linkcode ModuleTrap}. */
-  #call(name: string, args: (number | bigint)[]): number | bigint {
+  /** Sets the deadline (and fuel) of the call about to run. */
+  #arm(budgetUs: number): void {
+    this.#callBudgetUs = budgetUs;
+    this.#deadlineMs = nowMs() + budgetUs / 1000;
+    if (this.#fuel && this.spec.fuel !== null) this.#fuel.value = BigInt(this.spec.fuel);
+  }
+
+  /**
+   * Calls an export within a budget (`budgetUs` of wall time, and the module's fuel when metered); traps,
+   * interrupts and exits become {@linkcode ModuleTrap}.
+   */
+  #call(name: string, args: (number | bigint)[], budgetUs: number): number | bigint {
     const fn = this.#exports[name];
     if (typeof fn !== "function") {
       throw new ModuleTrap({
@@ -198,20 +234,61 @@ export class ModuleInstance {
         message: `module does not export ${name}`,
       });
     }
+    this.#arm(budgetUs);
     try {
       return fn(...args);
     } catch (err) {
       throw new ModuleTrap(classifyTrap(err, name, this.spec.functionNames));
+    } finally {
+      this.#deadlineMs = Number.POSITIVE_INFINITY;
     }
   }
 
-  /** Calls a handler with accounting: duration, budget overruns, non-zero results. */
+  /**
+   * `kiln.__check`, called by instrumented code every few thousand loop iterations or function entries:
+   * interrupts the call (by throwing through the Wasm frames) when it is past its deadline or out of fuel,
+   * else returns the next countdown.
+   */
+  #check = (): number => {
+    if (this.#fuel && this.spec.fuel !== null && (this.#fuel.value as bigint) < 0n) {
+      throw new ModuleTrap({
+        kind: "fuel_exhausted",
+        function: null,
+        message: `fuel exhausted: the call ran past its ${this.spec.fuel} instructions`,
+      });
+    }
+    const now = nowMs();
+    if (now > this.#deadlineMs) {
+      const ranUs = Math.round((now - this.#deadlineMs) * 1000 + this.#callBudgetUs);
+      throw new ModuleTrap({
+        kind: "budget_exceeded",
+        function: null,
+        message: `budget exceeded: interrupted after ${ranUs} us (limit ${
+          Math.round(this.#callBudgetUs)
+        } us)`,
+      });
+    }
+    return CHECK_INTERVAL;
+  };
+
+  /**
+   * Calls a handler with accounting: duration, budget overruns, instructions when metered, non-zero results.
+   * The call is interrupted at {@linkcode HARD_BUDGET_FACTOR} times `budget_us` (its first call, which also
+   * pays for V8's lazy compilation of the module's functions, at the init budget).
+   */
   #invoke(name: string, args: (number | bigint)[]): void {
     const t0 = performance.now();
     let rc: number | bigint;
+    const budget = this.#warm ? this.spec.budgetUs * HARD_BUDGET_FACTOR : this.spec.initBudgetUs;
+    this.#warm = true;
     try {
-      rc = this.#call(name, args);
+      rc = this.#call(name, args, budget);
     } finally {
+      if (this.#fuel && this.spec.fuel !== null) {
+        const used = this.spec.fuel - Number(this.#fuel.value as bigint);
+        this.stats.lastInstructions = used;
+        this.stats.instructions += used;
+      }
       const us = (performance.now() - t0) * 1000;
       const s = this.stats;
       s.invocations++;
@@ -303,6 +380,7 @@ export class ModuleInstance {
         return Status.OK;
       },
       now_us: (): bigint => this.nowUs(),
+      __check: this.#check,
       param_f64: (ptr: number, len: number, fallback: number): number => {
         const key = this.#string(ptr, len, 256);
         if (key === null) return fallback;
@@ -396,6 +474,32 @@ export class ModuleInstance {
     };
   }
 
+  /** `wasi_snapshot_preview1`: stdout and stderr go to the module's log; files and sockets are refused. */
+  #wasiImports(): Record<string, (...args: never[]) => unknown> {
+    const name = this.spec.name;
+    return createWasiImports({
+      memory: () => {
+        if (!this.#memory) throw new Error("WASI call before the module's memory is known");
+        return this.#memory;
+      },
+      log: (stream, text) => {
+        if (!this.#logLimit.take()) {
+          this.stats.logsDropped++;
+          return;
+        }
+        this.#sink.log({
+          module: name,
+          level: stream === "stdout" ? "info" : "warn",
+          message: text,
+          at: Date.now(),
+        });
+      },
+      denied: (call, detail) => this.#sink.denied(name, `wasi:${call}`, detail),
+      monotonicNs: () => BigInt(Math.round(performance.now() * 1e6)),
+      realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
+    });
+  }
+
   /** The call-time capability check: true when a grant covers the call; otherwise the denial is reported. */
   #gate(operation: "read" | "write", type: string, resource: string, detail: string): boolean {
     const grant = this.#grants.find(operation, type, resource);
@@ -415,6 +519,10 @@ export class ModuleInstance {
     const all = this.#hostImports();
     const linked: Record<string, (...args: never[]) => unknown> = {};
     for (const [importName, fn] of Object.entries(all)) {
+      if (importName === CHECK_IMPORT.name) {
+        linked[importName] = fn;
+        continue;
+      }
       const capability = HOST_IMPORTS[importName]?.capability;
       if (capability === null || (capability !== undefined && this.#grants.coversClass(capability))) {
         linked[importName] = fn;
@@ -446,7 +554,19 @@ const TRAP_PATTERNS: [RegExp, TrapKind][] = [
  * function from the first `wasm://` stack frame. A non-Wasm exception is a host error.
  */
 export function classifyTrap(err: unknown, entry: string, names: Record<number, string> = {}): ModuleFault {
-  if (err instanceof ModuleTrap) return err.fault;
+  if (err instanceof ModuleTrap) {
+    if (err.fault.function !== null) return err.fault;
+    // An interrupt thrown by a host function: name the Wasm function it interrupted.
+    const fn = wasmFunctionOf(err, names) ?? entry;
+    return { ...err.fault, function: fn, message: `${err.fault.message} in ${fn}` };
+  }
+  if (err instanceof WasiExit) {
+    return {
+      kind: "proc_exit",
+      function: entry,
+      message: `the module called proc_exit(${err.exitCode}) in ${entry}`,
+    };
+  }
   const e = err instanceof Error ? err : new Error(String(err));
   const isWasmTrap = e instanceof WebAssembly.RuntimeError ||
     (e instanceof RangeError && /call stack/i.test(e.message));

@@ -9,9 +9,20 @@ import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from 
 import { GrantSet } from "./grants.ts";
 import type { ModulePlan } from "./plan.ts";
 import { capMemory, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
+import { instrument } from "./wasm/instrument.ts";
+import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./host_wasi.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
 export const PAGE_BYTES = 65536;
+
+/** The largest `.wasm` file Kiln loads, in bytes; a bigger one is refused before it is decoded. */
+export const MAX_MODULE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The most elements a module's table may ever hold. V8 allows 10 million (80 MB of references); analytics
+ * modules need a few hundred. A defined table must declare a maximum within this, so `table.grow` is bounded.
+ */
+export const MAX_TABLE_ELEMENTS = 65_536;
 
 /** A verified, compiled module ready to instantiate. */
 export interface LoadedModule {
@@ -26,6 +37,8 @@ export interface LoadedModule {
   data: Record<string, Uint8Array>;
   /** The memory cap in pages. */
   maxPages: number;
+  /** What the CPU-budget instrumentation inserted. */
+  instrumentation: { sites: number; loops: number; fuelSegments: number };
   /** Function names by index: the name section's, else the export name. */
   functionNames: Record<number, string>;
 }
@@ -38,8 +51,14 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 async function readFile(module: string, path: string): Promise<Uint8Array> {
   try {
+    const stat = await Deno.stat(path);
+    if (stat.isFile && stat.size > MAX_MODULE_BYTES * 4) {
+      // Data blobs may be larger than modules, but never read an arbitrarily large file into memory.
+      throw new ModuleRejectedError(module, [`"${path}" is ${stat.size} bytes, more than Kiln reads`]);
+    }
     return await Deno.readFile(path);
   } catch (err) {
+    if (err instanceof ModuleRejectedError) throw err;
     throw new ModuleNotFoundError(module, path, { cause: err });
   }
 }
@@ -61,8 +80,21 @@ export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["
       problems.push(`${where}: modules must define and export their own memory, not import one`);
       continue;
     }
+    if (imp.module === WASI_NAMESPACE) {
+      const wasi = WASI_FUNCTIONS[imp.name];
+      if (!wasi) problems.push(`${where}: not a function of ${WASI_NAMESPACE}`);
+      else if (imp.kind !== "function") problems.push(`${where}: must be a function ${formatSig(wasi)}`);
+      else if (!sameSig(imp.type, wasi)) {
+        problems.push(
+          `${where}: has signature ${formatSig(imp.type)}, ${WASI_NAMESPACE} declares ${formatSig(wasi)}`,
+        );
+      }
+      continue;
+    }
     if (imp.module !== HOST_NAMESPACE) {
-      problems.push(`${where}: unknown import namespace "${imp.module}" (ABI v1 provides only "kiln")`);
+      problems.push(
+        `${where}: unknown import namespace "${imp.module}" (Kiln provides "kiln" and "${WASI_NAMESPACE}")`,
+      );
       continue;
     }
     const host = HOST_IMPORTS[imp.name];
@@ -74,6 +106,14 @@ export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["
       problems.push(`${where}: has signature ${formatSig(imp.type)}, ABI v1 declares ${formatSig(host)}`);
     }
   }
+  info.tables.forEach((t, i) => {
+    if (t.max === null || t.max > MAX_TABLE_ELEMENTS) {
+      problems.push(
+        `table ${i}: declares ${t.max === null ? "no maximum" : `a maximum of ${t.max} elements`}; ` +
+          `tables must declare a maximum of at most ${MAX_TABLE_ELEMENTS}`,
+      );
+    }
+  });
   const exports = new Map(info.exports.map((e) => [e.name, e]));
   if (exports.get("memory")?.kind !== "memory") {
     problems.push(`export "memory": the module must export its memory`);
@@ -132,18 +172,34 @@ export function linkProblems(info: WasmModuleInfo, capabilities: readonly string
  */
 export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
   const bytes = await readFile(plan.name, plan.wasm);
+  if (bytes.length > MAX_MODULE_BYTES) {
+    throw new ModuleRejectedError(plan.name, [
+      `the module is ${bytes.length} bytes, more than the ${MAX_MODULE_BYTES}-byte limit`,
+    ]);
+  }
   const sha256 = await sha256Hex(bytes);
   if (plan.sha256 && plan.sha256.toLowerCase() !== sha256) {
     throw new ChecksumMismatchError(plan.name, plan.wasm, plan.sha256.toLowerCase(), sha256);
   }
   let info: WasmModuleInfo;
   let capped: Uint8Array;
+  let instrumentation: LoadedModule["instrumentation"];
+  let finalInfo: WasmModuleInfo;
   const maxPages = capPages(plan.maxMemoryMb);
   try {
     info = readModule(bytes);
     const problems = [...abiProblems(info, plan.schedule.mode), ...linkProblems(info, plan.capabilities)];
     if (problems.length > 0) throw new ModuleRejectedError(plan.name, problems);
     capped = capMemory(bytes, maxPages);
+    const instrumented = instrument(capped, { fuel: plan.fuel !== null });
+    capped = instrumented.bytes;
+    instrumentation = {
+      sites: instrumented.sites,
+      loops: instrumented.loops,
+      fuelSegments: instrumented.fuelSegments,
+    };
+    // Instrumentation shifts function indices by one: names come from the binary V8 runs.
+    finalInfo = readModule(capped);
   } catch (err) {
     if (err instanceof ModuleRejectedError) throw err;
     throw new ModuleRejectedError(plan.name, [(err as Error).message], { cause: err });
@@ -168,7 +224,17 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
     data[blob.name] = content;
   }
   const functionNames: Record<number, string> = {};
-  for (const e of info.exports) if (e.kind === "function") functionNames[e.index] = e.name;
-  for (const [index, name] of info.functionNames) functionNames[index] = name;
-  return { plan, sha256, sizeBytes: bytes.length, module, info, data, maxPages, functionNames };
+  for (const e of finalInfo.exports) if (e.kind === "function") functionNames[e.index] = e.name;
+  for (const [index, name] of finalInfo.functionNames) functionNames[index] = name;
+  return {
+    plan,
+    sha256,
+    sizeBytes: bytes.length,
+    module,
+    info,
+    data,
+    maxPages,
+    functionNames,
+    instrumentation,
+  };
 }

@@ -17,12 +17,23 @@ export { ABI_VERSION, formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, S
 export {
   ChecksumMismatchError,
   ExecutorError,
+  ModuleExistsError,
   ModuleNotFoundError,
   ModuleRejectedError,
   ModuleStateError,
   ModuleUnknownError,
 } from "./errors.ts";
-export { abiProblems, capPages, type LoadedModule, loadModule, PAGE_BYTES, sha256Hex } from "./loader.ts";
+export {
+  abiProblems,
+  capPages,
+  linkProblems,
+  type LoadedModule,
+  loadModule,
+  MAX_MODULE_BYTES,
+  MAX_TABLE_ELEMENTS,
+  PAGE_BYTES,
+  sha256Hex,
+} from "./loader.ts";
 export {
   type DataPlan,
   type DeploymentPlan,

@@ -35,6 +35,8 @@ export interface ModulePlan {
   sha256: string | null;
   maxMemoryMb: number;
   budgetUs: number;
+  /** Instructions a call may execute (`limits.fuel`), or null for no metering. */
+  fuel: number | null;
   capabilities: string[];
   schedule: SchedulePlan;
   inputs: string[];
@@ -83,6 +85,7 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     sha256: m.sha256 ?? null,
     maxMemoryMb: m.limits.max_memory_mb,
     budgetUs: m.limits.budget_us,
+    fuel: m.limits.fuel ?? null,
     capabilities: [...m.capabilities],
     schedule: schedulePlan(m.schedule),
     inputs: [...m.inputs],

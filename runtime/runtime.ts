@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { ExecutorError, ModuleStateError, ModuleUnknownError } from "./errors.ts";
+import {
+  ExecutorError,
+  ModuleExistsError,
+  ModuleRejectedError,
+  ModuleStateError,
+  ModuleUnknownError,
+} from "./errors.ts";
 import { Executor, StartFailed } from "./executor.ts";
 import { nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
@@ -40,7 +46,7 @@ export interface ModuleStatus {
   executor: string;
   sha256: string;
   size_bytes: number;
-  limits: { max_memory_mb: number; budget_us: number };
+  limits: { max_memory_mb: number; budget_us: number; fuel: number | null };
   memory_bytes: number;
   avg_us: number | null;
   max_us: number;
@@ -51,6 +57,8 @@ export interface ModuleStatus {
   logs_dropped: number;
   /** Calls refused by the capability check, since start. */
   denials: number;
+  /** Instructions executed by the current instance and by its last call, when metered (`limits.fuel`). */
+  instructions: { total: number; last: number } | null;
   capabilities: string[];
   outputs: Record<string, number>;
   started_at: string | null;
@@ -93,6 +101,10 @@ export const REALTIME_PRIORITY = 70;
 const MAX_ALERTS = 1000;
 const MAX_LOGS_PER_MODULE = 200;
 const MAX_MESSAGES = 500;
+/** The start function, `kiln_init` and the first handler call get this multiple of `budget_us`... */
+const INIT_BUDGET_FACTOR = 10;
+/** ...and at least this long: initialising and lazily compiling a module takes milliseconds. */
+const MIN_INIT_BUDGET_US = 50_000;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
 const HEALTHY_AFTER_MS = 60_000;
 
@@ -155,29 +167,7 @@ export class Runtime {
     this.version = options.version;
     this.#log = options.log ?? ((line) => console.log(line));
     this.#audit = options.audit ?? null;
-    for (const l of loaded) {
-      this.#slots.set(l.plan.name, {
-        plan: l.plan,
-        loaded: l,
-        executor: l.plan.schedule.priority >= REALTIME_PRIORITY ? "realtime" : "normal",
-        state: "stopped",
-        fault: null,
-        lastError: null,
-        restarts: 0,
-        consecutiveFailures: 0,
-        startedAtMs: null,
-        prior: { invocations: 0, errors: 0, totalUs: 0 },
-        stats: null,
-        droppedSamples: 0,
-        outputs: {},
-        arrays: {},
-        logs: [],
-        denials: 0,
-        granted: false,
-        restartTimer: null,
-        generation: 0,
-      });
-    }
+    for (const l of loaded) this.#addSlot(l);
     this.#sources = new SimSources({
       sensors: options.plan.sim,
       onSamples: (source, samples) => this.#distribute(source, samples),
@@ -186,6 +176,32 @@ export class Runtime {
       },
     });
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
+  }
+
+  #addSlot(l: LoadedModule): Slot {
+    const slot: Slot = {
+      plan: l.plan,
+      loaded: l,
+      executor: l.plan.schedule.priority >= REALTIME_PRIORITY ? "realtime" : "normal",
+      state: "stopped",
+      fault: null,
+      lastError: null,
+      restarts: 0,
+      consecutiveFailures: 0,
+      startedAtMs: null,
+      prior: { invocations: 0, errors: 0, totalUs: 0 },
+      stats: null,
+      droppedSamples: 0,
+      outputs: {},
+      arrays: {},
+      logs: [],
+      denials: 0,
+      granted: false,
+      restartTimer: null,
+      generation: 0,
+    };
+    this.#slots.set(l.plan.name, slot);
+    return slot;
   }
 
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
@@ -231,6 +247,8 @@ export class Runtime {
       hop: s.mode === "stream" ? s.hop : 0,
       periodUs: s.mode === "periodic" ? s.periodUs : 0,
       budgetUs: plan.budgetUs,
+      initBudgetUs: Math.max(INIT_BUDGET_FACTOR * plan.budgetUs, MIN_INIT_BUDGET_US),
+      fuel: plan.fuel,
       params,
       data: loaded.data,
       capabilities: plan.capabilities,
@@ -406,6 +424,42 @@ export class Runtime {
 
   // ---- control plane -------------------------------------------------------------------------------
 
+  /**
+   * Loads, verifies and starts one more module in the running runtime. Nothing changes when it is refused.
+   *
+   * @throws {ModuleExistsError} when a module of that name is deployed.
+   * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
+   *   as {@linkcode loadModule}, and when its stream source or inputs are not sensors of this plant.
+   */
+  async deployModule(plan: ModulePlan): Promise<ModuleStatus> {
+    if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
+    const sensors = new Set(this.plan.sim.map((s) => `sim:${s.id}`));
+    const missing = [
+      ...(plan.schedule.mode === "stream" && !sensors.has(plan.schedule.source)
+        ? [plan.schedule.source]
+        : []),
+      ...plan.inputs.filter((i) => !sensors.has(i)),
+    ];
+    if (missing.length > 0) {
+      throw new ModuleRejectedError(plan.name, missing.map((m) => `"${m}" is not a sensor of this plant`));
+    }
+    const loaded = await loadModule(plan);
+    if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
+    const slot = this.#addSlot(loaded);
+    if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot);
+    return this.#status_(slot);
+  }
+
+  /**
+   * Stops a module and forgets it.
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   */
+  removeModule(name: string): void {
+    this.stopModule(name);
+    this.#slots.delete(name);
+  }
+
   /** Every module's status, in manifest order. */
   listModules(): ModuleStatus[] {
     return [...this.#slots.values()].map((s) => this.#status_(s));
@@ -446,7 +500,7 @@ export class Runtime {
       executor: s.executor,
       sha256: s.loaded.sha256,
       size_bytes: s.loaded.sizeBytes,
-      limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs },
+      limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs, fuel: s.plan.fuel },
       memory_bytes: st?.memoryBytes ?? 0,
       avg_us: invocations > 0 ? round(totalUs / invocations) : null,
       max_us: round(st?.maxUs ?? 0),
@@ -456,6 +510,9 @@ export class Runtime {
       dropped_samples: s.droppedSamples,
       logs_dropped: st?.logsDropped ?? 0,
       denials: s.denials,
+      instructions: s.plan.fuel === null
+        ? null
+        : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
       capabilities: [...s.plan.capabilities],
       outputs: { ...s.outputs },
       started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),

@@ -36,6 +36,7 @@ export function modulePlan(over: Partial<ModulePlan> & Pick<ModulePlan, "name" |
     sha256: null,
     maxMemoryMb: 1,
     budgetUs: 10_000,
+    fuel: null,
     capabilities: [],
     schedule: { mode: "stream", source: "sim:vib", window: 256, hop: 256, priority: 50 },
     inputs: [],

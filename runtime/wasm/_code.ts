@@ -12,6 +12,7 @@
  */
 import { capitalize, Cursor } from "./_cursor.ts";
 import { readValType } from "./_decode.ts";
+import { readUnsigned } from "./_leb128.ts";
 import type { CodeBody } from "./types.ts";
 
 // Immediate shapes. A table maps each opcode to one of these.
@@ -352,7 +353,17 @@ export class InstructionReader {
     const c = this.#c;
     const align = c.u32("a memory alignment");
     if (align & 0x40) c.u32("a memory index"); // multi-memory
-    c.u32("a memory offset");
+    // The offset is a u64 since memory64 (V8 decodes it so for every memory, and accepts an over-long
+    // encoding of a value that fits a 32-bit memory): check the encoding, let V8 check the value.
+    const at = c.pos;
+    const fail = (message: string, _offset: number, truncated: boolean): never =>
+      c.fail(
+        truncated
+          ? `${c.label} is too short: it ends at byte ${c.end} in the middle of a memory offset (at byte ${at})`
+          : `${c.label}: a memory offset at byte ${at} is not a valid LEB128 integer: ${message}`,
+        at,
+      );
+    c.pos = readUnsigned(c.bytes, at, c.end, 64, fail)[1];
   }
 }
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { HOST_IMPORTS, HOST_NAMESPACE } from "../../runtime/abi.ts";
 import { createWasiImports, WASI_FUNCTIONS, WASI_NAMESPACE } from "../../runtime/host_wasi.ts";
 import { readModule } from "../../runtime/wasm/mod.ts";
+import { findWasiSysroot, ModuleBuildError, WASI_CFLAGS } from "../../modules/build.ts";
 
 const WASM = await Deno.readFile(new URL("../../modules/wasi_demo/wasi_demo.wasm", import.meta.url));
 const MODULE = new WebAssembly.Module(WASM);
@@ -120,4 +121,16 @@ Deno.test("the wasi_demo module exports the ABI v1 periodic entry points, its me
     kiln_init: "function",
     kiln_on_tick: "function",
   });
+});
+
+Deno.test("the module build names the Debian packages when the WASI sysroot is missing", async () => {
+  await findWasiSysroot(WASI_CFLAGS); // installed here: clang-19, wasi-libc, libclang-rt-19-dev-wasm32
+  const missing = await findWasiSysroot(["--target=wasm32-wasi", "--sysroot=/nonexistent"]).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  assert.ok(missing instanceof ModuleBuildError);
+  assert.equal(missing.code, "module_build_failed");
+  assert.equal(missing.exitCode, 2);
+  assert.match(missing.message, /apt-get install wasi-libc/);
 });
