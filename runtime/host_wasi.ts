@@ -4,8 +4,9 @@
  * module log), an always-empty stdin, clocks, random bytes, empty argv and environment, `sched_yield`, and
  * `proc_exit` (as a {@linkcode WasiExit} the host turns into a stop or crash). What it refuses: every
  * filesystem and socket call answers `ENOTCAPABLE` and is reported to {@linkcode WasiContext.denied} for the
- * audit log. There are no preopened directories, so wasi-libc's `open()` fails inside the module (with
- * `ENOTCAPABLE`) without reaching the host at all; only a direct `path_open` shows up as a denial.
+ * audit log. One directory is "preopened": `/` on fd 3, which grants nothing, so that wasi-libc's `open()`
+ * (`fopen("/etc/passwd")`) reaches the host as `path_open(3, "etc/passwd")` and is refused and audited,
+ * instead of failing silently inside libc as it does with no preopens.
  *
  * Every pointer and length is checked against the module's memory before use; a bad one is answered with
  * `EFAULT`, never a host exception, and nothing is written.
@@ -147,6 +148,11 @@ const CLOCK_RES_NS = 1000n;
 const FILETYPE_CHARACTER_DEVICE = 2;
 const RIGHTS_FD_WRITE = 1n << 6n;
 const FDSTAT_SIZE = 24;
+const FILETYPE_DIRECTORY = 3;
+/** The preopen's rights: `path_open` (bit 13), so libc asks the host, which then refuses every open. */
+const RIGHTS_PATH_OPEN = 1n << 13n;
+/** Rights a file opened through it would inherit (all 29 of preview1): never granted, as nothing opens. */
+const RIGHTS_ALL = (1n << 29n) - 1n;
 const STDIN = 0, STDOUT = 1, STDERR = 2;
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
@@ -202,6 +208,10 @@ class LineBuffer {
   }
 }
 
+/** The preopened directory: `/` on fd 3, through which every path call is refused. */
+const ROOT_FD = 3;
+const ROOT_NAME = new TextEncoder().encode("/");
+
 /** Where the `path` arguments of each path call are: `[ptr index, len index, label]`. */
 const PATH_ARGS: Readonly<Record<string, readonly [number, number, string][]>> = {
   path_create_directory: [[1, 2, "path"]],
@@ -227,6 +237,7 @@ const IMPLEMENTED = new Set([
   "fd_close",
   "fd_fdstat_get",
   "fd_prestat_get",
+  "fd_prestat_dir_name",
   "fd_read",
   "fd_seek",
   "fd_write",
@@ -329,9 +340,18 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
       return SUCCESS;
     },
     fd_fdstat_get: (fd: number, statPtr: number): number => {
-      if (!open.has(fd)) return BADF;
+      if (!open.has(fd) && fd !== ROOT_FD) return BADF;
       const buf = buffer();
       if (!fits(buf, statPtr, FDSTAT_SIZE)) return FAULT;
+      if (fd === ROOT_FD) {
+        // wasi-libc's openat() reads the directory's rights before it calls path_open.
+        const view = new DataView(buf, statPtr >>> 0, FDSTAT_SIZE);
+        new Uint8Array(buf, statPtr >>> 0, FDSTAT_SIZE).fill(0);
+        view.setUint8(0, FILETYPE_DIRECTORY);
+        view.setBigUint64(8, RIGHTS_PATH_OPEN, true);
+        view.setBigUint64(16, RIGHTS_ALL, true);
+        return SUCCESS;
+      }
       const view = new DataView(buf, statPtr >>> 0, FDSTAT_SIZE);
       new Uint8Array(buf, statPtr >>> 0, FDSTAT_SIZE).fill(0);
       view.setUint8(0, FILETYPE_CHARACTER_DEVICE);
@@ -340,8 +360,25 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
       return SUCCESS;
     },
     fd_seek: (fd: number): number => (open.has(fd) ? WasiErrno.SPIPE : BADF),
-    // No preopened directories: wasi-libc stops looking at the first EBADF.
-    fd_prestat_get: (): number => BADF,
+    // One preopen, "/" on fd 3, so that libc's opens reach the host to be refused and audited; wasi-libc
+    // stops looking at the first EBADF.
+    fd_prestat_get: (fd: number, ptr: number): number => {
+      if (fd !== ROOT_FD) return BADF;
+      const buf = buffer();
+      if (!fits(buf, ptr, 8)) return FAULT;
+      const view = new DataView(buf, ptr >>> 0, 8);
+      view.setUint32(0, 0, true); // tag: directory (and padding)
+      view.setUint32(4, ROOT_NAME.length, true);
+      return SUCCESS;
+    },
+    fd_prestat_dir_name: (fd: number, ptr: number, len: number): number => {
+      if (fd !== ROOT_FD) return BADF;
+      const buf = buffer();
+      if ((len >>> 0) < ROOT_NAME.length) return INVAL;
+      if (!fits(buf, ptr, ROOT_NAME.length)) return FAULT;
+      new Uint8Array(buf, ptr >>> 0, ROOT_NAME.length).set(ROOT_NAME);
+      return SUCCESS;
+    },
     clock_time_get: (id: number, _precision: bigint, timePtr: number): number => {
       const buf = buffer();
       if (!fits(buf, timePtr, 8)) return FAULT;
@@ -388,7 +425,7 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
     if (name === "poll_oneoff") return `${num(2)} subscriptions`;
     if (name === "proc_raise") return `signal ${num(0)}`;
     const parts: string[] = [];
-    if (name !== "path_symlink") parts.push(`fd ${num(0)}`);
+    if (name !== "path_symlink") parts.push(num(0) === ROOT_FD ? `fd ${ROOT_FD} ("/")` : `fd ${num(0)}`);
     for (const [p, l, label] of PATH_ARGS[name] ?? []) {
       const buf = buffer(), ptr = num(p), len = num(l);
       if (!fits(buf, ptr, len)) {

@@ -266,9 +266,21 @@ Deno.test("stdin is at end of file and the standard streams are character device
     assert.equal(h.call("fd_seek", fd, 0n, 0, 8), SPIPE);
   }
   assert.equal(h.call("fd_fdstat_get", 1, PAGE - 23), FAULT);
-  assert.equal(h.call("fd_fdstat_get", 3, 64), BADF);
+  assert.equal(h.call("fd_fdstat_get", 3, 64), 0, "the preopened directory");
+  assert.equal(h.view().getUint8(64), 3, "is a directory");
+  assert.equal(h.view().getBigUint64(72, true), 1n << 13n, "whose only right is path_open");
+  assert.equal(h.call("fd_fdstat_get", 4, 64), BADF);
   assert.equal(h.call("fd_seek", 3, 0n, 0, 8), BADF);
-  assert.equal(h.call("fd_prestat_get", 3, 64), BADF);
+  // The one preopen: "/" on fd 3, a directory named by one byte; no fd after it.
+  assert.equal(h.call("fd_prestat_get", 3, 64), 0);
+  assert.equal(h.view().getUint8(64), 0, "a directory");
+  assert.equal(h.view().getUint32(68, true), 1, "its name is one byte long");
+  assert.equal(h.call("fd_prestat_dir_name", 3, 96, 1), 0);
+  assert.equal(h.view().getUint8(96), "/".charCodeAt(0));
+  assert.equal(h.call("fd_prestat_dir_name", 3, 96, 0), INVAL);
+  assert.equal(h.call("fd_prestat_dir_name", 3, PAGE, 1), FAULT);
+  assert.equal(h.call("fd_prestat_get", 4, 64), BADF);
+  assert.equal(h.call("fd_prestat_dir_name", 4, 96, 1), BADF);
   assert.deepEqual(h.denials, []);
 });
 
@@ -349,6 +361,7 @@ Deno.test("every filesystem and socket function answers ENOTCAPABLE and is recor
     "environ_sizes_get",
     "fd_close",
     "fd_fdstat_get",
+    "fd_prestat_dir_name",
     "fd_prestat_get",
     "fd_read",
     "fd_seek",
@@ -358,7 +371,7 @@ Deno.test("every filesystem and socket function answers ENOTCAPABLE and is recor
     "sched_yield",
   ]);
   const refused = Object.keys(WASI_FUNCTIONS).filter((name) => !isWasiFunctionGranted(name));
-  assert.equal(refused.length, 31);
+  assert.equal(refused.length, 30);
   for (const name of refused) {
     const h = createHarness();
     const args = WASI_FUNCTIONS[name]!.params.map((t) => (t === "i64" ? 0n : 0));
@@ -373,13 +386,13 @@ Deno.test("a refused path call names the path it tried, read with bounds checks"
     const h = createHarness();
     const len = h.put(100, "/etc/passwd");
     assert.equal(h.call("path_open", 3, 0, 100, len, 0, 2n, 0n, 0, 200), NOTCAPABLE);
-    assert.deepEqual(h.denials, [["path_open", 'fd 3, path "/etc/passwd"']]);
+    assert.deepEqual(h.denials, [["path_open", 'fd 3 ("/"), path "/etc/passwd"']]);
   });
   await t.step("a path outside memory is described, not read", () => {
     const h = createHarness();
     assert.equal(h.call("path_open", 3, 0, 0xffff_fff0, 0x20, 0, 0n, 0n, 0, 200), NOTCAPABLE);
     assert.equal(h.call("path_unlink_file", 4, PAGE - 1, 2), NOTCAPABLE);
-    assert.match(h.denials[0]![1], /^fd 3, path out of bounds/);
+    assert.match(h.denials[0]![1], /^fd 3 \("\/"\), path out of bounds/);
     assert.match(h.denials[1]![1], /^fd 4, path out of bounds/);
   });
   await t.step("a long path is cut", () => {
@@ -397,16 +410,16 @@ Deno.test("a refused path call names the path it tried, read with bounds checks"
     h.call("path_symlink", 100, a, 5, 200, b);
     h.call("path_link", 3, 0, 100, a, 4, 200, b);
     assert.deepEqual(h.denials.map(([, detail]) => detail), [
-      'fd 3, path "old", new path "new"',
+      'fd 3 ("/"), path "old", new path "new"',
       'target "old", fd 5, path "new"',
-      'fd 3, path "old", new path "new"',
+      'fd 3 ("/"), path "old", new path "new"',
     ]);
   });
   await t.step("control characters in a path are escaped", () => {
     const h = createHarness();
     const len = h.put(100, "a\nb");
     h.call("path_open", 3, 0, 100, len, 0, 0n, 0n, 0, 200);
-    assert.equal(h.denials[0]![1], 'fd 3, path "a\\nb"');
+    assert.equal(h.denials[0]![1], 'fd 3 ("/"), path "a\\nb"');
   });
 });
 

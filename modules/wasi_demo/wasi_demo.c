@@ -4,8 +4,8 @@
  *
  *   - printf and perror work: stdout and stderr reach the module log line by line (fd_write);
  *   - clock_gettime and getentropy work (clock_time_get, random_get);
- *   - files do not: Kiln gives a module no preopened directories, so fopen fails (ENOTCAPABLE), and a
- *     direct path_open is refused by the host and recorded in the audit log.
+ *   - files do not: Kiln preopens only "/" on fd 3, through which every open is refused: fopen reaches
+ *     the host as path_open, fails with ENOTCAPABLE, and is recorded in the audit log.
  *
  * Built by modules/build.ts with --target=wasm32-wasi -mexec-model=reactor; the host calls _initialize
  * (wasi-libc's constructors) before kiln_init.
@@ -46,8 +46,8 @@ KILN_EXPORT(kiln_init) int32_t kiln_init(void) {
   printf("wasi_demo: hello from wasi-libc, %d ticks per line, monotonic clock at %lld s\n", TICKS_PER_LINE,
          (long long)ts.tv_sec);
 
-  /* wasi-libc resolves a path against its preopened directories; Kiln grants none, so libc refuses the
-   * open itself without asking the host. */
+  /* wasi-libc resolves the path against its preopened directories: "/" on fd 3, which the host refuses
+   * for every open (and audits). */
   FILE *f = fopen("/etc/passwd", "r");
   if (f == NULL) {
     int err = errno;
@@ -58,8 +58,8 @@ KILN_EXPORT(kiln_init) int32_t kiln_init(void) {
     fclose(f);
   }
 
-  /* The same request made straight to the host, as a module that bypasses libc would: refused, and
-   * audited with the path. fd 3 is where a first preopened directory would be. */
+  /* The same request made straight to the host, as a module that bypasses libc would: refused too, and
+   * audited with the path. */
   static const char path[] = "/etc/passwd";
   __wasi_fd_t fd = 0;
   __wasi_errno_t rc = __wasi_path_open(3, 0, path, 0, __WASI_RIGHTS_FD_READ, 0, 0, &fd);
