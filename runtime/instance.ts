@@ -7,7 +7,7 @@
 import { ABI_VERSION, HOST_IMPORTS, Status } from "./abi.ts";
 import { GrantSet } from "./grants.ts";
 import { createWasiImports, WASI_NAMESPACE, WasiExit } from "./host_wasi.ts";
-import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/instrument.ts";
+import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
 import type {
   ActuatorWrite,
   AlertEvent,

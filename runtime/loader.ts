@@ -8,8 +8,7 @@ import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from
 import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
 import { GrantSet } from "./grants.ts";
 import type { ModulePlan } from "./plan.ts";
-import { capMemory, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
-import { instrument } from "./wasm/instrument.ts";
+import { capMemory, instrument, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
 import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./host_wasi.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */

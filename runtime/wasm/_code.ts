@@ -204,16 +204,24 @@ export class InstructionReader {
   next(): boolean {
     if (this.depth < 0) return false;
     const c = this.#c;
+    const bytes = c.bytes;
     const start = c.pos;
     this.start = start;
     this.funcIndex = -1;
     this.sub = -1;
-    const op = c.byte("an opcode");
+    // Fast paths inline the cursor's bounds checks for the commonest shapes: an opcode, then nothing or
+    // one single-byte LEB128 (local.get 3, i32.const 8, br_if 0). The cursor handles everything else.
+    const op = start < c.end ? bytes[start]! : c.byte("an opcode");
+    c.pos = start + 1;
     this.op = op;
     this.count++;
     let kind = SINGLE[op]!;
+    if ((kind === IDX || kind === I32) && c.pos < c.end && bytes[c.pos]! < 0x80) {
+      c.pos++;
+      kind = NONE;
+    }
     if (kind === PREFIX) {
-      const sub = c.u32(`the opcode after prefix ${hex(op)}`);
+      const sub = c.u32("a prefixed opcode");
       this.sub = sub;
       kind = PREFIXED[op]![sub] ?? UNKNOWN;
     }
@@ -224,11 +232,11 @@ export class InstructionReader {
         this.#blockType();
         break;
       case IDX:
-        c.u32(`the immediate of opcode ${hex(op)}`);
+        c.u32("an index immediate");
         break;
       case IDX2:
-        c.u32(`the first immediate of opcode ${hex(op)}`);
-        c.u32(`the second immediate of opcode ${hex(op)}`);
+        c.u32("an index immediate");
+        c.u32("an index immediate");
         break;
       case MEMARG:
         this.#memarg();
@@ -356,6 +364,11 @@ export class InstructionReader {
     // The offset is a u64 since memory64 (V8 decodes it so for every memory, and accepts an over-long
     // encoding of a value that fits a 32-bit memory): check the encoding, let V8 check the value.
     const at = c.pos;
+    const first = c.bytes[at];
+    if (first !== undefined && first < 0x80 && at < c.end) {
+      c.pos = at + 1; // most offsets are one byte
+      return;
+    }
     const fail = (message: string, _offset: number, truncated: boolean): never =>
       c.fail(
         truncated

@@ -85,10 +85,18 @@ export class CodeRewriter {
   readonly #fuelHead: Uint8Array;
   /** `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; call; global.set; end`. */
   readonly #fuelTail: Uint8Array;
+  /** Offset of the `if` in the check sequence and in the fuel charge's tail. */
+  readonly #checkIfAt: number;
+  readonly #fuelIfAt: number;
   /** Edit points of the current body, 4 numbers each: offset, kind, value, end of replaced bytes. */
   readonly #points: number[] = [];
   readonly #body = new ByteWriter(4096);
   readonly counts: CodeRewriteCounts = { functions: 0, loops: 0, fuelSegments: 0 };
+  /**
+   * The inserted `if`s of each rewritten function, for branch hints: its new index and their offsets from
+   * the start of its body (its local declarations), in order.
+   */
+  readonly hints: [funcIndex: number, offsets: number[]][] = [];
 
   constructor(bytes: Uint8Array, indices: CodeRewriteIndices) {
     this.#bytes = bytes;
@@ -116,6 +124,7 @@ export class CodeRewriter {
     w.byte(0x41); // i32.const 0
     w.byte(0x00);
     w.byte(0x4c); // i32.le_s
+    this.#checkIfAt = w.length;
     callCheckAndStore();
     this.#checkSeq = w.toBytes();
     w.reset();
@@ -132,6 +141,7 @@ export class CodeRewriter {
     w.byte(0x42); // i64.const 0
     w.byte(0x00);
     w.byte(0x53); // i64.lt_s
+    this.#fuelIfAt = w.length;
     callCheckAndStore();
     this.#fuelTail = w.toBytes();
   }
@@ -182,17 +192,20 @@ export class CodeRewriter {
     w.reset();
     w.copy(bytes, body.bodyStart, body.exprStart); // local declarations
     let from = body.exprStart;
+    const hints: number[] = [];
     for (let i = 0; i < points.length; i += 4) {
       const at = points[i]!;
       w.copy(bytes, from, at);
       from = at;
       switch (points[i + 1]) {
         case CHECK:
+          hints.push(w.length + this.#checkIfAt);
           w.bytes(this.#checkSeq);
           break;
         case FUEL:
           w.bytes(this.#fuelHead);
           w.s32(points[i + 2]!);
+          hints.push(w.length + this.#fuelIfAt);
           w.bytes(this.#fuelTail);
           break;
         default: // PATCH
@@ -201,6 +214,7 @@ export class CodeRewriter {
       }
     }
     w.copy(bytes, from, body.end);
+    this.hints.push([body.funcIndex + 1, hints]);
     out.u32(w.length);
     out.append(w);
   }

@@ -19,6 +19,16 @@
 export { getFunctionType, readModule, SECTION_NAMES } from "./reader.ts";
 export { capMemory, PAGE_SIZE_BYTES } from "./limits.ts";
 export {
+  CHECK_IMPORT,
+  DEFAULT_CHECK_INTERVAL,
+  FUEL_EXPORT,
+  INITIAL_FUEL,
+  instrument,
+  InstrumentConflictError,
+  type InstrumentOptions,
+  type InstrumentResult,
+} from "./instrument.ts";
+export {
   formatFuncType,
   formatInspect,
   type InspectExport,

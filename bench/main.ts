@@ -1,0 +1,88 @@
+/**
+ * `deno task bench [--only a,b]`: runs each benchmark in its own process (so one cannot skew another's JIT
+ * or heap), each writing `bench/results/<name>.json`, then prints a summary of the figures.
+ *
+ * @module
+ */
+const BENCHES: readonly {
+  name: string;
+  script: string;
+  summary: (r: Record<string, unknown>) => string[];
+}[] = [
+  {
+    name: "instrumentation",
+    script: "instrumentation.ts",
+    summary: (r) => {
+      const cases = r.cases as Record<string, Record<string, unknown>>;
+      return Object.entries(cases).map(([name, c]) => {
+        const p = (k: string) => (c[k] as { p50: number }).p50;
+        return `${name}: kiln_on_samples p50 ${p("plain_us")} us plain, ${
+          p("instrumented_us")
+        } us with interrupt ` +
+          `checks (+${c.overhead_percent}%), ${p("fuel_us")} us with fuel (+${c.fuel_overhead_percent}%)`;
+      });
+    },
+  },
+  {
+    name: "channels",
+    script: "channels.ts",
+    summary: (r) => {
+      const l = r.latency_us as Record<string, { p50: number; p99: number; p999: number }>;
+      const t = r.records_per_s as Record<string, number>;
+      return [
+        ...Object.entries(l).map(([k, v]) =>
+          `one-way latency, ${k} reader: p50 ${v.p50} us, p99 ${v.p99} us, p99.9 ${v.p999} us`
+        ),
+        ...Object.entries(t).map(([k, v]) =>
+          `throughput, ${k} records: ${Math.round(v).toLocaleString("en")} records/s`
+        ),
+      ];
+    },
+  },
+];
+
+const onlyIndex = Deno.args.indexOf("--only");
+const only = onlyIndex >= 0 ? new Set((Deno.args[onlyIndex + 1] ?? "").split(",")) : null;
+const unknown = only ? [...only].filter((n) => !BENCHES.some((b) => b.name === n)) : [];
+if (unknown.length > 0) {
+  console.error(
+    `Unknown benchmark ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${
+      BENCHES.map((b) => b.name).join(", ")
+    }`,
+  );
+  Deno.exit(2);
+}
+
+let failed = 0;
+for (const b of BENCHES) {
+  if (only && !only.has(b.name)) continue;
+  const script = new URL(b.script, import.meta.url);
+  try {
+    await Deno.stat(script);
+  } catch {
+    console.log(`${b.name}: not built yet (bench/${b.script} is missing)`);
+    continue;
+  }
+  console.log(`== ${b.name}`);
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script.pathname],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) {
+    failed++;
+    console.error(`${b.name}: exited with ${code}`);
+  }
+}
+
+console.log("\nSummary");
+for (const b of BENCHES) {
+  if (only && !only.has(b.name)) continue;
+  try {
+    const r = JSON.parse(await Deno.readTextFile(new URL(`results/${b.name}.json`, import.meta.url)));
+    for (const line of b.summary(r)) console.log(`  ${b.name}: ${line}`);
+  } catch {
+    console.log(`  ${b.name}: no results`);
+  }
+}
+Deno.exit(failed > 0 ? 1 : 0);
