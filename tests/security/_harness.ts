@@ -34,7 +34,7 @@ export interface HostileCase {
   /** Plan fields for the hostile module; defaults: periodic every 5 ms, 1 MiB, on-failure restarts. */
   plan?: Partial<ModulePlan>;
   expect: Expectation;
-  /** @default 10_000 */
+  /** How long the deploy, and then the expected state, may take. @default 10_000 */
   timeoutMs?: number;
 }
 
@@ -68,7 +68,7 @@ export async function runHostile(c: HostileCase): Promise<void> {
   if ("refused" in c.expect) {
     let error: unknown = null;
     try {
-      await rt.deployModule(plan);
+      await within("the hostile module's deploy", rt.deployModule(plan), c.timeoutMs ?? 10_000);
     } catch (err) {
       error = err;
     }
@@ -76,7 +76,7 @@ export async function runHostile(c: HostileCase): Promise<void> {
     assert.ok(c.expect.refused(error), `refused for another reason: ${(error as Error)?.message ?? error}`);
     assert.equal(rt.getModule("hostile"), null, "a refused module leaves nothing behind");
   } else {
-    await rt.deployModule(plan);
+    await within("the hostile module's deploy", rt.deployModule(plan), c.timeoutMs ?? 10_000);
     const expect = c.expect;
     const m = await waitFor(
       "the hostile module's expected state",
@@ -94,4 +94,20 @@ export async function runHostile(c: HostileCase): Promise<void> {
   assert.equal(good_.state, "running");
   assert.equal(good_.restarts, 0, "the neighbour never crashed");
   assert.notEqual(rt.health().status, "stopping");
+}
+
+/**
+ * Awaits `promise`, or throws once `ms` pass first: a start function or `kiln_init` that never returns (no
+ * CPU budget enforced) must fail its case, not hang the suite. Disposing the runtime then ends the worker.
+ */
+async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
