@@ -4,19 +4,11 @@
  * @module
  */
 import { Hono } from "hono";
+import { queryCount } from "../_query.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { ApiDeps } from "../deps.ts";
 
 const KINDS = ["grant", "revoke", "denial"] as const;
-
-function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new BadRequestError(`Query parameter "${name}" must be a non-negative integer, got "${raw}"`);
-  }
-  return n;
-}
 
 /** Routes under `/api/v1/audit`: `?module=&kind=grant|revoke|denial&after=ID&limit=N`, and `/uses?module=`. */
 export function auditRoutes({ runtime }: ApiDeps): Hono {
@@ -29,8 +21,8 @@ export function auditRoutes({ runtime }: ApiDeps): Hono {
     }
     const module = c.req.query("module");
     const events = runtime.listAudit({
-      after: nonNegativeInt("after", c.req.query("after"), 0),
-      limit: nonNegativeInt("limit", c.req.query("limit"), 100),
+      after: queryCount(c, "after", 0),
+      limit: queryCount(c, "limit", 100),
       ...(module !== undefined && { module }),
       ...(kind !== undefined && { kind: kind as (typeof KINDS)[number] }),
     });

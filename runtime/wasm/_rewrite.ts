@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SECTION_RANK } from "./reader.ts";
 import { Cursor } from "./_cursor.ts";
 import { InstructionReader } from "./_code.ts";
 import { CodeRewriter } from "./_instrument_code.ts";
@@ -24,23 +25,6 @@ export const FUEL_EXPORT = "__kiln_fuel";
 
 /** The fuel global's initial value (2^63 - 1): the start function never runs out of fuel. */
 export const INITIAL_FUEL: bigint = 0x7fff_ffff_ffff_ffffn;
-
-/** Section ranks in the required order (core spec §5.5.16), for placing sections the module lacks. */
-const RANK: Readonly<Record<number, number>> = {
-  1: 1,
-  2: 2,
-  3: 3,
-  4: 4,
-  5: 5,
-  13: 6,
-  6: 7,
-  7: 8,
-  8: 9,
-  9: 10,
-  12: 11,
-  10: 12,
-  11: 13,
-};
 
 const utf8 = new TextEncoder();
 
@@ -95,7 +79,7 @@ export class ModuleRewriter {
     for (const s of this.#info.sections) missing.delete(s.id);
     const flushMissing = (beforeRank: number) => {
       for (const id of [...missing]) {
-        if (RANK[id]! < beforeRank) {
+        if (SECTION_RANK[id]! < beforeRank) {
           missing.delete(id);
           this.#section(id, null);
         }
@@ -103,7 +87,7 @@ export class ModuleRewriter {
     };
     let counts = { functions: 0, loops: 0, fuelSegments: 0 };
     for (const s of this.#info.sections) {
-      if (s.id !== 0) flushMissing(RANK[s.id]!);
+      if (s.id !== 0) flushMissing(SECTION_RANK[s.id]!);
       if (s.id === 10) counts = this.#code();
       else this.#section(s.id, s);
     }

@@ -29,7 +29,7 @@ export const SECTION_NAMES: Readonly<Record<number, SectionName>> = {
 };
 
 /** The required order of non-custom sections (core spec §5.5.16): data count comes before code. */
-const SECTION_RANK: Readonly<Record<number, number>> = {
+export const SECTION_RANK: Readonly<Record<number, number>> = {
   1: 1,
   2: 2,
   3: 3,
