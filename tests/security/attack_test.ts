@@ -799,3 +799,16 @@ Deno.test("attack: a WASI import with a wrong signature (fd_write) is refused", 
     ),
   });
 });
+
+Deno.test("attack: an exception inside a host function is contained as a host error of that module only", async () => {
+  await runHostile({
+    bytes: await fixture("host_error_wasi_in_start"),
+    expect: {
+      until: (m) => m.state === "failed",
+      check: (m) => {
+        assert.equal(m.last_fault?.kind, "host_error");
+        assert.equal(m.invocations, 0);
+      },
+    },
+  });
+});
