@@ -24,6 +24,8 @@ export interface InstanceSpec {
   window: number;
   hop: number;
   periodUs: number;
+  /** 0..99, higher first when several ticks are due at once. */
+  priority: number;
   budgetUs: number;
   /** The budget of the start function, `_initialize`, `kiln_alloc`, `kiln_init` and the first handler call. */
   initBudgetUs: number;
@@ -81,6 +83,8 @@ export interface InstanceStats {
   /** Instructions executed, when metered with fuel: in all calls, and in the last one. */
   instructions: number;
   lastInstructions: number;
+  /** Periodic modules: how late recent ticks started, in microseconds. */
+  lateness?: { p50: number; p99: number; max: number } | null;
 }
 
 /** One alert raised by a module. */
@@ -143,7 +147,7 @@ export type PermissionStates =
 
 /** Executor → main thread. */
 export type FromExecutor =
-  | { type: "ready"; permissions: PermissionStates }
+  | { type: "ready"; permissions: PermissionStates; bell: SharedArrayBuffer }
   | { type: "loaded"; id: number; name: string }
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }

@@ -5,6 +5,7 @@
  * @module
  */
 import { ExecutorError } from "./errors.ts";
+import { Doorbell } from "./_timing.ts";
 import type {
   FromExecutor,
   InputValue,
@@ -57,6 +58,8 @@ export class Executor {
   #seq = 0;
   #closed = false;
   #ready = Promise.withResolvers<PermissionStates>();
+  /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
+  #bell: Doorbell | null = null;
 
   constructor(name: string, events: ExecutorEvents, options: ExecutorOptions = {}) {
     this.name = name;
@@ -80,6 +83,7 @@ export class Executor {
   #receive(msg: FromExecutor): void {
     switch (msg.type) {
       case "ready":
+        this.#bell = new Doorbell(msg.bell);
         this.#ready.resolve(msg.permissions);
         return;
       case "loaded":
@@ -115,6 +119,8 @@ export class Executor {
   #send(msg: ToExecutor, transfer: Transferable[] = []): void {
     if (this.#closed) throw new ExecutorError(this.name, "the worker is closed");
     this.#worker.postMessage(msg, transfer);
+    // A worker sleeping towards its next tick handles messages only when it wakes: wake it.
+    this.#bell?.ring();
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 /// <reference lib="deno.worker" />
 import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
+import { Doorbell, yieldToEventLoop } from "./_timing.ts";
 import type {
   ActuatorWrite,
   AlertEvent,
@@ -24,7 +25,6 @@ const MAX_QUEUED_EVENTS = 1000;
 
 const instances = new Map<string, ModuleInstance>();
 const inputs = new Map<string, InputValue>();
-const timers = new Map<string, ReturnType<typeof setTimeout>>();
 
 let outputs: Record<string, Record<string, number>> = {};
 let arrays: Record<string, Record<string, Float32Array>> = {};
@@ -73,7 +73,10 @@ function post(msg: FromExecutor): void {
 
 function flush(): void {
   const stats: Record<string, ModuleInstance["stats"]> = {};
-  for (const [name, inst] of instances) stats[name] = inst.stats;
+  for (const [name, inst] of instances) {
+    const p = periodic.get(name);
+    stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
+  }
   post({
     type: "report",
     stats,
@@ -98,9 +101,7 @@ function flush(): void {
 
 function stop(name: string): void {
   instances.delete(name);
-  const timer = timers.get(name);
-  if (timer !== undefined) clearTimeout(timer);
-  timers.delete(name);
+  periodic.delete(name);
 }
 
 function crash(inst: ModuleInstance, err: unknown, entry: string): void {
@@ -114,28 +115,97 @@ function crash(inst: ModuleInstance, err: unknown, entry: string): void {
   });
 }
 
-/** Runs `kiln_on_tick` every period; missed periods are skipped and counted, never run in a burst. */
+/** A periodic module's schedule, and its recent lateness (start of the tick minus its deadline). */
+interface PeriodicTask {
+  inst: ModuleInstance;
+  periodMs: number;
+  /** The next deadline, epoch ms. */
+  next: number;
+  lateness: Float64Array;
+  latenessCount: number;
+}
+
+const LATENESS_WINDOW = 1024;
+/** Sleep at most this long without handling messages (the runtime rings the doorbell when it sends one). */
+const MAX_SLEEP_MS = 50;
+/**
+ * Yielding to the event loop (to handle messages from the runtime) takes ~50 us, and up to ~600 us on a busy
+ * machine: the loop yields only when the next deadline is further away than this...
+ */
+const YIELD_AHEAD_MS = 2;
+/** ...or when it has not yielded for this long, so that only a few ticks in a thousand can pay for it. */
+const FORCE_YIELD_MS = 250;
+
+const periodic = new Map<string, PeriodicTask>();
+const bell = new Doorbell();
+let loopRunning = false;
+let lastYield = 0;
+
 function schedulePeriodic(inst: ModuleInstance): void {
   const periodMs = inst.spec.periodUs / 1000;
-  let next = nowMs() + periodMs;
-  const run = () => {
-    if (instances.get(inst.spec.name) !== inst) return;
-    const late = nowMs() - next;
-    if (late >= periodMs) {
-      const missed = Math.floor(late / periodMs);
-      inst.stats.deadlineMisses += missed;
-      next += missed * periodMs;
+  periodic.set(inst.spec.name, {
+    inst,
+    periodMs,
+    next: nowMs() + periodMs,
+    lateness: new Float64Array(LATENESS_WINDOW),
+    latenessCount: 0,
+  });
+  if (!loopRunning) void runPeriodicLoop();
+}
+
+/**
+ * Runs due ticks, highest priority first, then sleeps until the next deadline (yielding to the event loop
+ * first, so messages are handled between ticks). A tick that starts a whole period or more late skips the
+ * missed periods and counts them as deadline misses; it never runs them in a burst.
+ */
+async function runPeriodicLoop(): Promise<void> {
+  loopRunning = true;
+  while (periodic.size > 0) {
+    const t = nowMs();
+    const due = [...periodic.values()].filter((p) => p.next <= t)
+      .sort((a, b) => b.inst.spec.priority - a.inst.spec.priority || a.next - b.next);
+    for (const p of due) runTick(p);
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of periodic.values()) next = Math.min(next, p.next);
+    const now = nowMs();
+    if (next - now > YIELD_AHEAD_MS || now - lastYield > FORCE_YIELD_MS) {
+      await yieldToEventLoop();
+      lastYield = nowMs();
+      next = Number.POSITIVE_INFINITY;
+      for (const p of periodic.values()) next = Math.min(next, p.next);
+      if (next === Number.POSITIVE_INFINITY) break;
     }
-    try {
-      inst.tick(inst.nowUs());
-    } catch (err) {
-      crash(inst, err, "kiln_on_tick");
-      return;
-    }
-    next += periodMs;
-    timers.set(inst.spec.name, setTimeout(run, Math.max(0, next - nowMs())));
-  };
-  timers.set(inst.spec.name, setTimeout(run, periodMs));
+    const cap = nowMs() + MAX_SLEEP_MS;
+    bell.sleepUntil(Math.min(next, cap), next <= cap);
+  }
+  loopRunning = false;
+}
+
+function runTick(p: PeriodicTask): void {
+  if (periodic.get(p.inst.spec.name) !== p) return;
+  const start = nowMs();
+  const late = start - p.next;
+  p.lateness[p.latenessCount++ % LATENESS_WINDOW] = late * 1000;
+  if (late >= p.periodMs) {
+    const missed = Math.floor(late / p.periodMs);
+    p.inst.stats.deadlineMisses += missed;
+    p.next += missed * p.periodMs;
+  }
+  p.next += p.periodMs;
+  try {
+    p.inst.tick(p.inst.nowUs());
+  } catch (err) {
+    crash(p.inst, err, "kiln_on_tick");
+  }
+}
+
+/** Lateness percentiles of the last ticks, in microseconds. */
+function latenessOf(p: PeriodicTask): { p50: number; p99: number; max: number } | null {
+  const n = Math.min(p.latenessCount, LATENESS_WINDOW);
+  if (n === 0) return null;
+  const sorted = p.lateness.slice(0, n).sort();
+  const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.floor(q * n))]! * 10) / 10;
+  return { p50: at(0.5), p99: at(0.99), max: at(1) };
 }
 
 function handle(msg: ToExecutor): void {
@@ -199,5 +269,5 @@ function permissionStates(): PermissionStates {
 }
 
 self.onmessage = (e: MessageEvent<ToExecutor>) => handle(e.data);
-post({ type: "ready", permissions: permissionStates() });
+post({ type: "ready", permissions: permissionStates(), bell: bell.buffer });
 setInterval(flush, REPORT_INTERVAL_MS);

@@ -52,6 +52,8 @@ export interface ModuleStatus {
   max_us: number;
   budget_overruns: number;
   deadline_misses: number;
+  /** Periodic modules: how late their recent ticks started (p50, p99, max over the last 1024), microseconds. */
+  lateness_us: { p50: number; p99: number; max: number } | null;
   samples_in: number;
   dropped_samples: number;
   logs_dropped: number;
@@ -246,6 +248,7 @@ export class Runtime {
       window: s.mode === "stream" ? s.window : 0,
       hop: s.mode === "stream" ? s.hop : 0,
       periodUs: s.mode === "periodic" ? s.periodUs : 0,
+      priority: s.priority,
       budgetUs: plan.budgetUs,
       initBudgetUs: Math.max(INIT_BUDGET_FACTOR * plan.budgetUs, MIN_INIT_BUDGET_US),
       fuel: plan.fuel,
@@ -506,6 +509,7 @@ export class Runtime {
       max_us: round(st?.maxUs ?? 0),
       budget_overruns: st?.budgetOverruns ?? 0,
       deadline_misses: st?.deadlineMisses ?? 0,
+      lateness_us: st?.lateness ?? null,
       samples_in: st?.samplesIn ?? 0,
       dropped_samples: s.droppedSamples,
       logs_dropped: st?.logsDropped ?? 0,

@@ -1,0 +1,99 @@
+/**
+ * Lateness of a 1 kHz periodic module through the real runtime (executor timing loop), idle and while the
+ * demo's streaming pipeline (FFT + anomaly on a 25.6 kHz sensor, and a second 10 kHz one) loads the other
+ * executor. Lateness is when a tick starts minus its deadline.
+ *
+ * Run: `deno run -A bench/periodic.ts [--seconds N]`; writes bench/results/periodic.json.
+ *
+ * @module
+ */
+import createWabt from "wabt";
+import { createRuntime, type DeploymentPlan, type ModulePlan } from "../runtime/mod.ts";
+
+const SECONDS = Number(Deno.args[Deno.args.indexOf("--seconds") + 1] || 5);
+const root = new URL("../", import.meta.url).pathname;
+const wabt = await createWabt();
+const tickWat = `(module (memory (export "memory") 1)
+  (func (export "kiln_abi_version") (result i32) (i32.const 1))
+  (func (export "kiln_on_tick") (param i64) (result i32) (i32.const 0)))`;
+const dir = await Deno.makeTempDir();
+await Deno.writeFile(`${dir}/tick.wasm`, wabt.parseWat("tick.wat", tickWat).toBinary({}).buffer);
+
+const base: Omit<ModulePlan, "name" | "wasm" | "schedule"> = {
+  sha256: null,
+  maxMemoryMb: 4,
+  budgetUs: 5_000,
+  fuel: null,
+  capabilities: ["read:sim:vibration_1"],
+  inputs: [],
+  params: {},
+  data: [],
+  restart: { policy: "never", maxRestarts: 0, backoffMs: 100, maxBackoffMs: 100 },
+  enabled: true,
+};
+const ticker: ModulePlan = {
+  ...base,
+  name: "ticker",
+  wasm: `${dir}/tick.wasm`,
+  schedule: { mode: "periodic", periodUs: 1_000, priority: 90 },
+};
+const stream: ModulePlan[] = [
+  {
+    ...base,
+    name: "fft",
+    wasm: `${root}modules/fft/fft.wasm`,
+    schedule: { mode: "stream", source: "sim:vibration_1", window: 1024, hop: 512, priority: 50 },
+  },
+  {
+    ...base,
+    name: "anomaly",
+    wasm: `${root}modules/anomaly/anomaly.wasm`,
+    schedule: { mode: "stream", source: "sim:vibration_1", window: 1024, hop: 1024, priority: 50 },
+    data: [{ name: "weights", path: `${root}modules/anomaly/weights.bin`, sha256: null }],
+  },
+];
+
+function plan(modules: ModulePlan[]): DeploymentPlan {
+  return {
+    device: { id: "bench", location: null },
+    policy: ["read:sim:*"],
+    sim: [{ id: "vibration_1", kind: "vibration", rateHz: 25_600, seed: 1 }],
+    modules,
+    listen: "127.0.0.1:0",
+  };
+}
+
+async function measure(modules: ModulePlan[]) {
+  const rt = await createRuntime({ plan: plan(modules), version: "bench", log: () => {} });
+  await rt.start();
+  const cpu0 = Deno.resourceUsage?.();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = Deno.resourceUsage?.();
+  const m = rt.getModule("ticker")!;
+  const result = {
+    lateness_us: m.lateness_us,
+    ticks: m.invocations,
+    expected_ticks: Math.round(elapsed * 1000),
+    deadline_misses: m.deadline_misses,
+    stream_invocations: rt.listModules().filter((x) => x.mode === "stream").reduce((a, x) => a + x.invocations, 0),
+    cpu_percent: cpu0 && cpu1
+      ? Math.round(((cpu1.userCpuTime + cpu1.systemCpuTime - cpu0.userCpuTime - cpu0.systemCpuTime) / 1e6 / elapsed) * 1000) / 10
+      : null,
+  };
+  rt.close();
+  return result;
+}
+
+const idle = await measure([ticker]);
+const loaded = await measure([ticker, ...stream]);
+const report = {
+  machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno, v8: Deno.version.v8, date: new Date().toISOString() },
+  method: `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
+  idle,
+  loaded,
+};
+await Deno.mkdir(new URL("results/", import.meta.url), { recursive: true });
+await Deno.writeTextFile(new URL("results/periodic.json", import.meta.url), JSON.stringify(report, null, 2) + "\n");
+console.log(JSON.stringify(report, null, 2));
