@@ -19,6 +19,7 @@ export interface ApiDeps {
     | "startModule"
     | "stopModule"
     | "restartModule"
+    | "triggerEvent"
     | "listAlerts"
     | "listSimSensors"
     | "listExecutors"

@@ -18,6 +18,7 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   not_found: 404,
   module_state: 409,
   module_exists: 409,
+  event_too_large: 413,
   manifest_invalid: 422,
   module_rejected: 422,
   checksum_mismatch: 422,

@@ -135,7 +135,15 @@ export type ToExecutor =
   | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
   | { type: "unload"; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
-  | { type: "inputs"; values: Record<string, InputValue> };
+  | { type: "inputs"; values: Record<string, InputValue> }
+  | {
+    type: "event";
+    module: string;
+    kind: number;
+    payload: Uint8Array;
+    /** When the trigger fired, epoch ms (for trigger-to-actuator latency). */
+    triggeredAt: number;
+  };
 
 /** Deno permissions a worker can hold, and the state it reports for each at start. */
 export type PermissionStates =
@@ -152,6 +160,8 @@ export type FromExecutor =
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
   | { type: "consumed"; source: string; seq: number }
+  /** Actuator writes, sent as soon as the call that made them returns, ahead of the periodic report. */
+  | { type: "writes"; writes: ActuatorWrite[]; triggeredAt: number | null }
   | {
     type: "report";
     stats: Record<string, InstanceStats>;

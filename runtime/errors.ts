@@ -63,6 +63,14 @@ export class ModuleStateError extends KilnError {
   }
 }
 
+/** An event's payload is larger than an event module's buffer. */
+export class EventTooLargeError extends KilnError {
+  readonly code = "event_too_large";
+  constructor(readonly module: string, readonly sizeBytes: number, readonly maxBytes: number) {
+    super(`Event for module "${module}" is ${sizeBytes} bytes, more than the ${maxBytes}-byte limit`);
+  }
+}
+
 /** An executor worker failed or stopped answering. */
 export class ExecutorError extends KilnError {
   readonly code = "executor_failed";

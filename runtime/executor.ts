@@ -27,6 +27,8 @@ export class StartFailed extends Error {
 export interface ExecutorEvents {
   onReport(report: Extract<FromExecutor, { type: "report" }>): void;
   onCrash(crash: Extract<FromExecutor, { type: "crashed" }>): void;
+  /** Actuator writes to carry out now. */
+  onWrites(writes: Extract<FromExecutor, { type: "writes" }>): void;
   /** The worker itself failed; every module it hosted is gone. */
   onFailure(error: ExecutorError): void;
 }
@@ -103,6 +105,9 @@ export class Executor {
       case "crashed":
         this.#events.onCrash(msg);
         return;
+      case "writes":
+        this.#events.onWrites(msg);
+        return;
     }
   }
 
@@ -161,6 +166,11 @@ export class Executor {
       transfer ? [samples.buffer as ArrayBuffer] : [],
     );
     return true;
+  }
+
+  /** Delivers an event to an event-mode module; the worker is woken at once. */
+  sendEvent(module: string, kind: number, payload: Uint8Array, triggeredAt: number): void {
+    if (!this.#closed) this.#send({ type: "event", module, kind, payload, triggeredAt });
   }
 
   /** Updates the worker's input image. */

@@ -99,6 +99,13 @@ function flush(): void {
   messages = [];
 }
 
+/** Sends the actuator writes of the call that just returned, at once: actuators never wait for a report. */
+function flushWrites(triggeredAt: number | null): void {
+  if (writes.length === 0) return;
+  post({ type: "writes", writes, triggeredAt });
+  writes = [];
+}
+
 function stop(name: string): void {
   instances.delete(name);
   periodic.delete(name);
@@ -160,6 +167,7 @@ function schedulePeriodic(inst: ModuleInstance): void {
  */
 async function runPeriodicLoop(): Promise<void> {
   loopRunning = true;
+  let rang = false;
   while (periodic.size > 0) {
     const t = nowMs();
     const due = [...periodic.values()].filter((p) => p.next <= t)
@@ -168,7 +176,8 @@ async function runPeriodicLoop(): Promise<void> {
     let next = Number.POSITIVE_INFINITY;
     for (const p of periodic.values()) next = Math.min(next, p.next);
     const now = nowMs();
-    if (next - now > YIELD_AHEAD_MS || now - lastYield > FORCE_YIELD_MS) {
+    // A ring means a message (an event, samples) waits: handle it before sleeping again.
+    if (rang || next - now > YIELD_AHEAD_MS || now - lastYield > FORCE_YIELD_MS) {
       await yieldToEventLoop();
       lastYield = nowMs();
       next = Number.POSITIVE_INFINITY;
@@ -176,7 +185,7 @@ async function runPeriodicLoop(): Promise<void> {
       if (next === Number.POSITIVE_INFINITY) break;
     }
     const cap = nowMs() + MAX_SLEEP_MS;
-    bell.sleepUntil(Math.min(next, cap), next <= cap);
+    rang = bell.sleepUntil(Math.min(next, cap), next <= cap);
   }
   loopRunning = false;
 }
@@ -197,6 +206,7 @@ function runTick(p: PeriodicTask): void {
   } catch (err) {
     crash(p.inst, err, "kiln_on_tick");
   }
+  flushWrites(null);
 }
 
 /** Lateness percentiles of the last ticks, in microseconds. */
@@ -233,6 +243,18 @@ function handle(msg: ToExecutor): void {
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
       return;
+    case "event": {
+      const inst = instances.get(msg.module);
+      if (!inst) return;
+      try {
+        inst.event(msg.kind, msg.payload);
+      } catch (err) {
+        if (err instanceof RangeError) inst.stats.errors++, inst.stats.lastError = err.message;
+        else crash(inst, err, "kiln_on_event");
+      }
+      flushWrites(msg.triggeredAt);
+      return;
+    }
     case "samples": {
       for (const inst of [...instances.values()]) {
         if (inst.spec.mode !== "stream" || inst.spec.source !== msg.source) continue;
@@ -242,6 +264,7 @@ function handle(msg: ToExecutor): void {
           crash(inst, err, "kiln_on_samples");
         }
       }
+      flushWrites(null);
       post({ type: "consumed", source: msg.source, seq: msg.seq });
       return;
     }

@@ -43,6 +43,10 @@ export class ModuleTrap extends Error {
 }
 
 const MAX_LOG_BYTES = 1024;
+/** The largest event payload, in bytes; an event module's buffer is this big. */
+export const MAX_EVENT_BYTES = 4096;
+/** Event kinds passed to `kiln_on_event` (ABI v1). */
+export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3 } as const;
 /** Check sites between two deadline checks: ~1000 loop iterations cost a few microseconds at most. */
 const CHECK_INTERVAL = DEFAULT_CHECK_INTERVAL;
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
@@ -116,6 +120,7 @@ export class ModuleInstance {
   #logLimit = new RateLimit(LOG_RATE_PER_S);
   #alertLimit = new RateLimit(ALERT_RATE_PER_S);
   #sampleBuf = 0;
+  #eventBuf = 0;
   /** When the running call must stop, epoch ms; checked by `kiln.__check`, which instrumentation inserts. */
   #deadlineMs = Number.POSITIVE_INFINITY;
   /** The budget of the running call, for the fault message. */
@@ -188,6 +193,7 @@ export class ModuleInstance {
       this.#data.set(name, { ptr, len: bytes.length });
     }
     if (this.spec.mode === "stream") this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
+    if (this.spec.mode === "event") this.#eventBuf = this.#alloc(MAX_EVENT_BYTES, "the event buffer");
     if (typeof this.#exports.kiln_init === "function") {
       const rc = this.#call("kiln_init", [], this.spec.initBudgetUs);
       if (rc !== 0) {
@@ -330,6 +336,23 @@ export class ModuleInstance {
       }
     }
     return calls;
+  }
+
+  /**
+   * Runs `kiln_on_event` for one event; its payload is copied into the module's event buffer (at most
+   * {@linkcode MAX_EVENT_BYTES}).
+   *
+   * @throws {RangeError} when the payload is larger.
+   * @throws {ModuleTrap} when the module traps.
+   */
+  event(kind: number, payload: Uint8Array): void {
+    if (payload.length > MAX_EVENT_BYTES) {
+      throw new RangeError(
+        `Event payload of ${payload.length} bytes is over the ${MAX_EVENT_BYTES}-byte limit`,
+      );
+    }
+    new Uint8Array(this.#memory!.buffer, this.#eventBuf, payload.length).set(payload);
+    this.#invoke("kiln_on_event", [kind, this.#eventBuf, payload.length]);
   }
 
   /**

@@ -120,7 +120,7 @@ export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["
   const required = ["kiln_abi_version"];
   if (mode === "stream") required.push("kiln_alloc", "kiln_on_samples");
   if (mode === "periodic") required.push("kiln_on_tick");
-  if (mode === "event") required.push("kiln_on_event");
+  if (mode === "event") required.push("kiln_alloc", "kiln_on_event");
   for (const name of required) {
     if (!exports.has(name)) {
       problems.push(`export "${name}": required${mode ? ` in ${mode} mode` : ""} but missing`);

@@ -16,6 +16,7 @@
 export { ABI_VERSION, formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, Status } from "./abi.ts";
 export {
   ChecksumMismatchError,
+  EventTooLargeError,
   ExecutorError,
   ModuleExistsError,
   ModuleNotFoundError,

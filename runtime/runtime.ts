@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  EventTooLargeError,
   ExecutorError,
   ModuleExistsError,
   ModuleRejectedError,
@@ -12,13 +13,14 @@ import {
   ModuleUnknownError,
 } from "./errors.ts";
 import { Executor, StartFailed } from "./executor.ts";
-import { nowMs } from "./instance.ts";
+import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import { type SimFault, SimSources } from "./sources.ts";
 import type { AuditEvent, AuditLog, AuditQuery, CapabilityUse } from "../snapshots/mod.ts";
 import type { GpioPinState } from "../hal/sim/mod.ts";
 import type {
+  ActuatorWrite as OutboundWrite,
   AlertEvent,
   FromExecutor,
   InstanceSpec,
@@ -52,6 +54,10 @@ export interface ModuleStatus {
   max_us: number;
   budget_overruns: number;
   deadline_misses: number;
+  /** Event modules: events fired at it since start. */
+  events: number;
+  /** Event modules: trigger to actuator write carried out, over the last 1024 events that wrote, microseconds. */
+  event_latency_us: { p50: number; p99: number; max: number } | null;
   /** Periodic modules: how late their recent ticks started (p50, p99, max over the last 1024), microseconds. */
   lateness_us: { p50: number; p99: number; max: number } | null;
   samples_in: number;
@@ -127,6 +133,9 @@ interface Slot {
   outputs: Record<string, number>;
   arrays: Record<string, Float32Array>;
   logs: LogEvent[];
+  /** Trigger-to-actuator latencies of recent events, microseconds (a ring of the last 1024). */
+  eventLatency: number[];
+  events: number;
   denials: number;
   /** Whether its grants are in force (recorded as granted and not yet revoked). */
   granted: boolean;
@@ -176,6 +185,7 @@ export class Runtime {
       onInputs: (values) => {
         for (const ex of this.#executors.values()) ex.pushInputs(values);
       },
+      onGpioEdge: (pin, value) => this.#onGpioEdge(pin, value),
     });
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
   }
@@ -184,7 +194,7 @@ export class Runtime {
     const slot: Slot = {
       plan: l.plan,
       loaded: l,
-      executor: l.plan.schedule.priority >= REALTIME_PRIORITY ? "realtime" : "normal",
+      executor: executorFor(l.plan),
       state: "stopped",
       fault: null,
       lastError: null,
@@ -197,6 +207,8 @@ export class Runtime {
       outputs: {},
       arrays: {},
       logs: [],
+      eventLatency: [],
+      events: 0,
       denials: 0,
       granted: false,
       restartTimer: null,
@@ -221,6 +233,7 @@ export class Runtime {
       ex = new Executor(name, {
         onReport: (r) => this.#onReport(r),
         onCrash: (c) => this.#onCrash(c),
+        onWrites: (w) => this.#applyWrites(w.writes, w.triggeredAt),
         onFailure: (err) => this.#onExecutorFailure(name, err),
       });
       this.#executors.set(name, ex);
@@ -394,6 +407,69 @@ export class Runtime {
     if (this.#messages.length > MAX_MESSAGES) this.#messages.shift();
   }
 
+  /** Carries out actuator writes; with `triggeredAt`, records the trigger-to-actuator latency of the event. */
+  #applyWrites(writes: OutboundWrite[], triggeredAt: number | null): void {
+    for (const w of writes) this.#sources.setGpio(w.pin, w.value, "output");
+    if (triggeredAt === null) return;
+    const us = (nowMs() - triggeredAt) * 1000;
+    for (const name of new Set(writes.map((w) => w.module))) {
+      const slot = this.#slots.get(name);
+      if (!slot) continue;
+      slot.eventLatency.push(us);
+      if (slot.eventLatency.length > 1024) slot.eventLatency.shift();
+    }
+  }
+
+  /**
+   * Fires an event at every running event module whose trigger is `trigger` (`"api"`, `"gpio:pin_3"`),
+   * returning how many were fired at.
+   */
+  #fire(trigger: string, kind: number, payload: Uint8Array, only?: string): number {
+    const triggeredAt = nowMs();
+    let n = 0;
+    for (const slot of this.#slots.values()) {
+      const s = slot.plan.schedule;
+      if (s.mode !== "event" || s.trigger !== trigger || slot.state !== "running") continue;
+      if (only !== undefined && slot.plan.name !== only) continue;
+      this.#executors.get(slot.executor)?.sendEvent(slot.plan.name, kind, payload, triggeredAt);
+      slot.events++;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Sends an API event (kind 1) with `payload` to a running event module whose trigger is `api`.
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   * @throws {ModuleStateError} when it is not an `api`-triggered event module, or not running.
+   */
+  triggerEvent(name: string, payload: Uint8Array): ModuleStatus {
+    const slot = this.#slot(name);
+    const s = slot.plan.schedule;
+    if (s.mode !== "event" || s.trigger !== "api") {
+      throw new ModuleStateError(
+        name,
+        s.mode === "event" ? `triggered by "${s.trigger}"` : `a ${s.mode} module`,
+        "send an API event to",
+      );
+    }
+    if (slot.state !== "running") throw new ModuleStateError(name, slot.state, "send an event to");
+    if (payload.length > MAX_EVENT_BYTES) {
+      throw new EventTooLargeError(name, payload.length, MAX_EVENT_BYTES);
+    }
+    this.#fire("api", EventKind.API, payload, name);
+    return this.#status_(slot);
+  }
+
+  #onGpioEdge(pin: number, value: number): void {
+    const payload = new Uint8Array(8);
+    const view = new DataView(payload.buffer);
+    view.setUint32(0, pin, true);
+    view.setUint32(4, value, true);
+    this.#fire(`gpio:pin_${pin}`, EventKind.GPIO, payload);
+  }
+
   #onCrash(c: Extract<FromExecutor, { type: "crashed" }>): void {
     const slot = this.#slots.get(c.name);
     if (slot?.state !== "running") return;
@@ -510,6 +586,8 @@ export class Runtime {
       budget_overruns: st?.budgetOverruns ?? 0,
       deadline_misses: st?.deadlineMisses ?? 0,
       lateness_us: st?.lateness ?? null,
+      events: s.events,
+      event_latency_us: percentiles(s.eventLatency),
       samples_in: st?.samplesIn ?? 0,
       dropped_samples: s.droppedSamples,
       logs_dropped: st?.logsDropped ?? 0,
@@ -669,8 +747,25 @@ export class Runtime {
   }
 }
 
+/**
+ * The executor a module runs in: event handlers and priority >= {@linkcode REALTIME_PRIORITY} work in
+ * `realtime`, everything else in `normal`, so an event never waits behind a long low-priority call.
+ */
+function executorFor(plan: ModulePlan): string {
+  return plan.schedule.mode === "event" || plan.schedule.priority >= REALTIME_PRIORITY
+    ? "realtime"
+    : "normal";
+}
+
 function executorFault(err: ExecutorError): ModuleFault {
   return { kind: "host_error", function: null, message: err.message };
+}
+
+function percentiles(values: number[]): { p50: number; p99: number; max: number } | null {
+  if (values.length === 0) return null;
+  const sorted = values.slice().sort((a, b) => a - b);
+  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+  return { p50: at(0.5), p99: at(0.99), max: at(1) };
 }
 
 function round(n: number): number {

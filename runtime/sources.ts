@@ -21,6 +21,8 @@ export interface SimSourcesOptions {
   batchMs?: number;
   /** @default 100 */
   scanMs?: number;
+  /** Called when a GPIO pin changes level. */
+  onGpioEdge?(pin: number, value: number): void;
 }
 
 /** A fault that can be injected into a simulated sensor. */
@@ -103,9 +105,11 @@ export class SimSources {
    * to the modules at once. Returns false when the bank has no such pin.
    */
   setGpio(pin: number, value: number, setBy: GpioPinState["setBy"]): boolean {
-    if (this.#gpio.get(pin) === null) return false;
+    const before = this.#gpio.get(pin);
+    if (before === null) return false;
     this.#gpio.set(pin, value, setBy);
     const p = this.#gpio.get(pin)!;
+    if (p.value !== before.value) this.#options.onGpioEdge?.(pin, p.value);
     this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
     return true;
   }

@@ -35,6 +35,11 @@ export function modulesRoutes({ runtime }: ApiDeps): Hono {
     return c.json({ name, logs });
   });
 
+  // An API event for an event module triggered by "api": the request body (up to 4 KiB) is its payload.
+  app.post("/:name/events", async (c) => {
+    const payload = new Uint8Array(await c.req.arrayBuffer());
+    return c.json(runtime.triggerEvent(c.req.param("name"), payload));
+  });
   app.post("/:name/start", async (c) => c.json(await runtime.startModule(c.req.param("name"))));
   app.post("/:name/stop", (c) => c.json(runtime.stopModule(c.req.param("name"))));
   app.post("/:name/restart", async (c) => c.json(await runtime.restartModule(c.req.param("name"))));
