@@ -24,6 +24,7 @@ export interface ApiDeps {
     | "listSimSensors"
     | "listExecutors"
     | "listMessages"
+    | "listChannels"
     | "listGpio"
     | "setGpioInput"
     | "listAudit"

@@ -38,6 +38,7 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/messages",
         "/api/v1/audit",
         "/api/v1/audit/uses",
+        "/api/v1/channels",
         "/api/v1/executors",
         "/api/v1/sandbox",
         "/api/v1/sim/sensors",
@@ -49,6 +50,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route("/api/v1/alerts", alertsRoutes(deps));
   app.route("/api/v1/messages", messagesRoutes(deps));
   app.route("/api/v1/audit", auditRoutes(deps));
+  app.get("/api/v1/channels", (c) => c.json({ channels: deps.runtime.listChannels() }));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.get(
     "/api/v1/sandbox",

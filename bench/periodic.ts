@@ -7,6 +7,7 @@
  *
  * @module
  */
+import process from "node:process";
 import createWabt from "wabt";
 import { createRuntime, type DeploymentPlan, type ModulePlan } from "../runtime/mod.ts";
 
@@ -59,6 +60,7 @@ function plan(modules: ModulePlan[]): DeploymentPlan {
     policy: ["read:sim:*"],
     sim: [{ id: "vibration_1", kind: "vibration", rateHz: 25_600, seed: 1 }],
     modules,
+    channels: [],
     listen: "127.0.0.1:0",
   };
 }
@@ -66,11 +68,11 @@ function plan(modules: ModulePlan[]): DeploymentPlan {
 async function measure(modules: ModulePlan[]) {
   const rt = await createRuntime({ plan: plan(modules), version: "bench", log: () => {} });
   await rt.start();
-  const cpu0 = Deno.resourceUsage?.();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu1 = Deno.resourceUsage?.();
+  const cpu = process.cpuUsage(cpu0);
   const m = rt.getModule("ticker")!;
   const result = {
     lateness_us: m.lateness_us,
@@ -78,9 +80,8 @@ async function measure(modules: ModulePlan[]) {
     expected_ticks: Math.round(elapsed * 1000),
     deadline_misses: m.deadline_misses,
     stream_invocations: rt.listModules().filter((x) => x.mode === "stream").reduce((a, x) => a + x.invocations, 0),
-    cpu_percent: cpu0 && cpu1
-      ? Math.round(((cpu1.userCpuTime + cpu1.systemCpuTime - cpu0.userCpuTime - cpu0.systemCpuTime) / 1e6 / elapsed) * 1000) / 10
-      : null,
+    /** Of one core, the whole process (all threads). */
+    cpu_percent: Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 1000) / 10,
   };
   rt.close();
   return result;

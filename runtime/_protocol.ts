@@ -33,6 +33,10 @@ export interface InstanceSpec {
   fuel: number | null;
   params: Record<string, number>;
   data: Record<string, Uint8Array>;
+  /** Channels this module writes, in manifest order (`kiln.channel_write(index, ...)`). */
+  channelWrites: { id: string; buffer: SharedArrayBuffer; wake: SharedArrayBuffer[] }[];
+  /** The channel this module reads (its stream source or event trigger), with its reader index. */
+  channelRead: { id: string; buffer: SharedArrayBuffer; reader: number } | null;
   /** Granted capabilities, checked at every gated call. */
   capabilities: string[];
   /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
@@ -132,6 +136,8 @@ export interface OutboundMessage {
 
 /** Main thread → executor. */
 export type ToExecutor =
+  /** First message: the doorbell the runtime and channel writers ring to wake this executor. */
+  | { type: "init"; bell: SharedArrayBuffer }
   | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
   | { type: "unload"; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
@@ -155,7 +161,7 @@ export type PermissionStates =
 
 /** Executor → main thread. */
 export type FromExecutor =
-  | { type: "ready"; permissions: PermissionStates; bell: SharedArrayBuffer }
+  | { type: "ready"; permissions: PermissionStates }
   | { type: "loaded"; id: number; name: string }
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }

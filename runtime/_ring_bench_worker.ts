@@ -14,7 +14,9 @@ export type RingBenchJob =
   | { role: "paced-write"; buffer: SharedArrayBuffer; records: number; rateHz: number }
   | { role: "timed-read"; buffer: SharedArrayBuffer; records: number; sleeping: boolean }
   | { role: "flood-write"; buffer: SharedArrayBuffer; recordBytes: number; durationMs: number }
-  | { role: "flood-read"; buffer: SharedArrayBuffer };
+  | { role: "flood-read"; buffer: SharedArrayBuffer }
+  | { role: "bare-write"; words: SharedArrayBuffer; records: number; rateHz: number }
+  | { role: "bare-read"; words: SharedArrayBuffer; records: number; sleeping: boolean };
 
 const END = 0xffffffff;
 /** Latency records: the send time (ms since the epoch, f64), the sequence number (u32), padding to 64. */
@@ -56,6 +58,13 @@ function clock(
   return samples[0]!;
 }
 
+/** Sleeps until shortly before `next` (a `performance.now()` time), then spins until it. */
+function pace(next: number, pause: Int32Array): void {
+  const idleMs = next - performance.now() - SPIN_MS;
+  if (idleMs > 0) Atomics.wait(pause, 0, 0, idleMs);
+  while (performance.now() < next);
+}
+
 /**
  * Sends `records` stamped records at `rateHz`, then the end record. Between records it sleeps (`Atomics.wait`)
  * until shortly before the next is due and spins the rest: a writer spinning the whole period would hold a
@@ -73,9 +82,7 @@ function pacedWrite(buffer: SharedArrayBuffer, records: number, rateHz: number):
   let next = performance.now();
   for (let seq = 0; seq < records; seq++) {
     next += periodMs;
-    const idleMs = next - performance.now() - SPIN_MS;
-    if (idleMs > 0) Atomics.wait(pause, 0, 0, idleMs);
-    while (performance.now() < next);
+    pace(next, pause);
     // Late by more than a period (preempted): start the schedule again rather than send a burst.
     if (performance.now() - next > periodMs) next = performance.now();
     view.setFloat64(0, epochMs(), true);
@@ -145,6 +152,57 @@ function floodRead(buffer: SharedArrayBuffer): { received: number; elapsedMs: nu
   }
 }
 
+/**
+ * The machine's floor, without a ring: the writer stores a stamp and bumps a counter (the same pacing and the
+ * same sleeping-flag protocol as the ring), the reader polls or waits on the counter. Shows how much of the
+ * ring's latency is the machine's (scheduling, wake-ups) at the time of the run.
+ */
+function bareWrite(words: SharedArrayBuffer, records: number, rateHz: number): null {
+  const counter = new Int32Array(words, 0, 1);
+  const stamp = new Float64Array(words, 64, 1);
+  const sleeping = new Int32Array(words, 128, 1);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const periodMs = 1000 / rateHz;
+  let next = performance.now();
+  for (let seq = 1; seq <= records; seq++) {
+    next += periodMs;
+    pace(next, pause);
+    if (performance.now() - next > periodMs) next = performance.now();
+    stamp[0] = epochMs();
+    Atomics.store(counter, 0, seq);
+    if (Atomics.load(sleeping, 0) !== 0 && Atomics.compareExchange(sleeping, 0, 1, 0) === 1) {
+      Atomics.notify(counter, 0);
+    }
+  }
+  return null;
+}
+
+/** The reading side of the baseline: latencies in microseconds of the counter bumps it saw. */
+function bareRead(words: SharedArrayBuffer, records: number, sleep: boolean): Float64Array {
+  const counter = new Int32Array(words, 0, 1);
+  const stamp = new Float64Array(words, 64, 1);
+  const sleeping = new Int32Array(words, 128, 1);
+  const latencies = new Float64Array(records);
+  let received = 0;
+  let seen = 0;
+  while (seen < records) {
+    let seq = Atomics.load(counter, 0);
+    if (seq === seen) {
+      if (!sleep) continue;
+      Atomics.store(sleeping, 0, 1);
+      Atomics.wait(counter, 0, seen, 1000);
+      Atomics.store(sleeping, 0, 0);
+      seq = Atomics.load(counter, 0);
+      if (seq === seen) continue;
+    }
+    const at = epochMs();
+    // A stamp overwritten by the next record before it was read would understate; at 10 kHz that is rare.
+    latencies[received++] = (at - stamp[0]!) * 1000;
+    seen = seq;
+  }
+  return latencies.subarray(0, received);
+}
+
 function run(job: RingBenchJob): unknown {
   switch (job.role) {
     case "clock":
@@ -157,6 +215,10 @@ function run(job: RingBenchJob): unknown {
       return floodWrite(job.buffer, job.recordBytes, job.durationMs);
     case "flood-read":
       return floodRead(job.buffer);
+    case "bare-write":
+      return bareWrite(job.words, job.records, job.rateHz);
+    case "bare-read":
+      return bareRead(job.words, job.records, job.sleeping);
   }
 }
 

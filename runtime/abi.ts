@@ -44,6 +44,7 @@ export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = {
   gpio_read: { ...sig(["i32"], ["i32"]), capability: "read:gpio:*" },
   gpio_write: { ...sig(["i32", "i32"], ["i32"]), capability: "write:gpio:*" },
   publish: { ...sig(["i32", "i32", "i32", "i32"], ["i32"]), capability: "write:mqtt:*" },
+  channel_write: { ...sig(["i32", "i32", "i32"], ["i32"]), capability: "write:channel:*" },
 };
 
 /** The exports Kiln calls, with their required signatures. */
@@ -54,6 +55,7 @@ export const MODULE_EXPORTS: Readonly<Record<string, FuncSig>> = {
   kiln_on_samples: sig(["i32", "i32"], ["i32"]),
   kiln_on_tick: sig(["i64"], ["i32"]),
   kiln_on_event: sig(["i32", "i32", "i32"], ["i32"]),
+  kiln_on_record: sig(["i32", "i32"], ["i32"]),
 };
 
 /** Status codes host functions return to modules (negative, errno-like). */

@@ -61,7 +61,7 @@ export class Executor {
   #closed = false;
   #ready = Promise.withResolvers<PermissionStates>();
   /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
-  #bell: Doorbell | null = null;
+  #bell = new Doorbell();
 
   constructor(name: string, events: ExecutorEvents, options: ExecutorOptions = {}) {
     this.name = name;
@@ -76,6 +76,7 @@ export class Executor {
     } as WorkerOptions);
     this.#ready.promise.catch(() => {}); // a failure is reported through onFailure
     this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
+    this.#send({ type: "init", bell: this.#bell.buffer });
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#fail(new ExecutorError(this.name, `worker failed: ${e.message}`));
@@ -85,7 +86,6 @@ export class Executor {
   #receive(msg: FromExecutor): void {
     switch (msg.type) {
       case "ready":
-        this.#bell = new Doorbell(msg.bell);
         this.#ready.resolve(msg.permissions);
         return;
       case "loaded":
@@ -125,7 +125,7 @@ export class Executor {
     if (this.#closed) throw new ExecutorError(this.name, "the worker is closed");
     this.#worker.postMessage(msg, transfer);
     // A worker sleeping towards its next tick handles messages only when it wakes: wake it.
-    this.#bell?.ring();
+    this.#bell.ring();
   }
 
   /**
@@ -166,6 +166,11 @@ export class Executor {
       transfer ? [samples.buffer as ArrayBuffer] : [],
     );
     return true;
+  }
+
+  /** The doorbell that wakes this executor: channel writers in other executors ring it. */
+  get bell(): SharedArrayBuffer {
+    return this.#bell.buffer;
   }
 
   /** Delivers an event to an event-mode module; the worker is woken at once. */

@@ -109,6 +109,7 @@ function flushWrites(triggeredAt: number | null): void {
 function stop(name: string): void {
   instances.delete(name);
   periodic.delete(name);
+  channelReaders = channelReaders.filter((r) => r.spec.name !== name);
 }
 
 function crash(inst: ModuleInstance, err: unknown, entry: string): void {
@@ -143,8 +144,15 @@ const YIELD_AHEAD_MS = 2;
 /** ...or when it has not yielded for this long, so that only a few ticks in a thousand can pay for it. */
 const FORCE_YIELD_MS = 250;
 
+/** Records one reader may take per turn of the loop, and the time it may spend on them. */
+const POLL_RECORDS = 64;
+const POLL_MS = 2;
+
 const periodic = new Map<string, PeriodicTask>();
-const bell = new Doorbell();
+/** Instances fed from a channel (stream or event), highest priority first. */
+let channelReaders: ModuleInstance[] = [];
+/** Replaced by the runtime's own doorbell in the first message, `init`. */
+let bell = new Doorbell();
 let loopRunning = false;
 let lastYield = 0;
 
@@ -157,18 +165,49 @@ function schedulePeriodic(inst: ModuleInstance): void {
     lateness: new Float64Array(LATENESS_WINDOW),
     latenessCount: 0,
   });
-  if (!loopRunning) void runPeriodicLoop();
+  startLoop();
+}
+
+/** Starts the loop after the current message is handled (so that, e.g., `loaded` is posted first). */
+function startLoop(): void {
+  if (loopRunning) return;
+  loopRunning = true;
+  queueMicrotask(() => void runLoop());
+}
+
+function addChannelReader(inst: ModuleInstance): void {
+  channelReaders = [...channelReaders.filter((r) => r.spec.name !== inst.spec.name), inst]
+    .sort((a, b) => b.spec.priority - a.spec.priority);
+  startLoop();
+}
+
+/** Delivers waiting channel records, highest-priority reader first; true when any was delivered. */
+function pollChannels(): boolean {
+  let any = false;
+  for (const inst of channelReaders) {
+    if (instances.get(inst.spec.name) !== inst) continue;
+    try {
+      if (inst.pollChannel(POLL_RECORDS, POLL_MS) > 0) any = true;
+    } catch (err) {
+      crash(inst, err, inst.spec.mode === "event" ? "kiln_on_event" : "kiln_on_record");
+    }
+    flushWrites(null);
+  }
+  return any;
 }
 
 /**
- * Runs due ticks, highest priority first, then sleeps until the next deadline (yielding to the event loop
- * first, so messages are handled between ticks). A tick that starts a whole period or more late skips the
- * missed periods and counts them as deadline misses; it never runs them in a burst.
+ * The executor's loop while it has periodic modules or channel readers: delivers channel records, runs due
+ * ticks (highest priority first), then sleeps until the next deadline or until the doorbell rings (a writer
+ * wrote a record, the runtime sent a message), yielding to the event loop first so that messages are
+ * handled. A tick that starts a whole period or more late skips the missed periods and counts them as
+ * deadline misses; it never runs them in a burst.
  */
-async function runPeriodicLoop(): Promise<void> {
+async function runLoop(): Promise<void> {
   loopRunning = true;
   let rang = false;
-  while (periodic.size > 0) {
+  while (periodic.size > 0 || channelReaders.length > 0) {
+    pollChannels();
     const t = nowMs();
     const due = [...periodic.values()].filter((p) => p.next <= t)
       .sort((a, b) => b.inst.spec.priority - a.inst.spec.priority || a.next - b.next);
@@ -182,7 +221,11 @@ async function runPeriodicLoop(): Promise<void> {
       lastYield = nowMs();
       next = Number.POSITIVE_INFINITY;
       for (const p of periodic.values()) next = Math.min(next, p.next);
-      if (next === Number.POSITIVE_INFINITY) break;
+      if (periodic.size === 0 && channelReaders.length === 0) break;
+    }
+    if (channelReaders.some((r) => r.hasRecord)) {
+      rang = false;
+      continue; // more records: deliver them (the yield above still runs at least every FORCE_YIELD_MS)
     }
     const cap = nowMs() + MAX_SLEEP_MS;
     rang = bell.sleepUntil(Math.min(next, cap), next <= cap);
@@ -226,6 +269,7 @@ function handle(msg: ToExecutor): void {
         const inst = ModuleInstance.create({ spec: msg.spec, module: msg.module, sink, inputs });
         instances.set(msg.spec.name, inst);
         if (msg.spec.mode === "periodic") schedulePeriodic(inst);
+        if (msg.spec.channelRead) addChannelReader(inst);
         post({ type: "loaded", id: msg.id, name: msg.spec.name });
       } catch (err) {
         post({
@@ -237,6 +281,9 @@ function handle(msg: ToExecutor): void {
       }
       return;
     }
+    case "init":
+      bell = new Doorbell(msg.bell);
+      return;
     case "unload":
       stop(msg.name);
       return;
@@ -292,5 +339,5 @@ function permissionStates(): PermissionStates {
 }
 
 self.onmessage = (e: MessageEvent<ToExecutor>) => handle(e.data);
-post({ type: "ready", permissions: permissionStates(), bell: bell.buffer });
+post({ type: "ready", permissions: permissionStates() });
 setInterval(flush, REPORT_INTERVAL_MS);

@@ -6,6 +6,8 @@
  */
 import { ABI_VERSION, HOST_IMPORTS, Status } from "./abi.ts";
 import { GrantSet } from "./grants.ts";
+import { RingReader, RingWriter } from "./ring.ts";
+import { Doorbell } from "./_timing.ts";
 import { createWasiImports, WASI_NAMESPACE, WasiExit } from "./host_wasi.ts";
 import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
 import type {
@@ -121,6 +123,9 @@ export class ModuleInstance {
   #alertLimit = new RateLimit(ALERT_RATE_PER_S);
   #sampleBuf = 0;
   #eventBuf = 0;
+  #recordBuf = 0;
+  #writers: { id: string; writer: RingWriter; wake: Doorbell[] }[];
+  #reader: RingReader | null;
   /** When the running call must stop, epoch ms; checked by `kiln.__check`, which instrumentation inserts. */
   #deadlineMs = Number.POSITIVE_INFINITY;
   /** The budget of the running call, for the fault message. */
@@ -138,6 +143,13 @@ export class ModuleInstance {
     this.#sink = options.sink;
     this.#inputs = options.inputs;
     this.#grants = new GrantSet(options.spec.capabilities);
+    this.#writers = options.spec.channelWrites.map((c) => ({
+      id: c.id,
+      writer: new RingWriter(c.buffer),
+      wake: c.wake.map((b) => new Doorbell(b)),
+    }));
+    const read = options.spec.channelRead;
+    this.#reader = read ? new RingReader(read.buffer, read.reader) : null;
     this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);
   }
 
@@ -192,8 +204,13 @@ export class ModuleInstance {
       new Uint8Array(this.#memory.buffer, ptr, bytes.length).set(bytes);
       this.#data.set(name, { ptr, len: bytes.length });
     }
-    if (this.spec.mode === "stream") this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
-    if (this.spec.mode === "event") this.#eventBuf = this.#alloc(MAX_EVENT_BYTES, "the event buffer");
+    if (this.#reader) this.#recordBuf = this.#alloc(this.#reader.maxRecordBytes, "the channel record buffer");
+    else if (this.spec.mode === "stream") {
+      this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
+    }
+    if (this.spec.mode === "event" && !this.#reader) {
+      this.#eventBuf = this.#alloc(MAX_EVENT_BYTES, "the event buffer");
+    }
     if (typeof this.#exports.kiln_init === "function") {
       const rc = this.#call("kiln_init", [], this.spec.initBudgetUs);
       if (rc !== 0) {
@@ -355,6 +372,34 @@ export class ModuleInstance {
     this.#invoke("kiln_on_event", [kind, this.#eventBuf, payload.length]);
   }
 
+  /** True when this instance reads a channel and a record waits for it. */
+  get hasRecord(): boolean {
+    return this.#reader !== null && this.#reader.peekLength() >= 0;
+  }
+
+  /**
+   * Delivers up to `max` waiting channel records (stopping after `maxMs`, once one is delivered), each copied once from the ring into the module's record
+   * buffer: `kiln_on_record(ptr, len)` for a stream module, `kiln_on_event(3, ptr, len)` for an event module.
+   * Returns the number delivered.
+   *
+   * @throws {ModuleTrap} when the module traps.
+   */
+  pollChannel(max = 64, maxMs = Number.POSITIVE_INFINITY): number {
+    const reader = this.#reader;
+    if (!reader) return 0;
+    let n = 0;
+    const until = performance.now() + maxMs;
+    while (n < max && (n === 0 || performance.now() < until)) {
+      const len = reader.readInto(new Uint8Array(this.#memory!.buffer), this.#recordBuf);
+      if (len < 0) break;
+      n++;
+      if (this.spec.mode === "event") {
+        this.#invoke("kiln_on_event", [EventKind.CHANNEL, this.#recordBuf, len]);
+      } else this.#invoke("kiln_on_record", [this.#recordBuf, len]);
+    }
+    return n;
+  }
+
   /**
    * Runs one periodic tick.
    *
@@ -475,6 +520,19 @@ export class ModuleInstance {
         if (p < 0 || p > MAX_GPIO_PIN) return Status.EINVAL;
         if (!this.#gate("write", "gpio", `pin_${p}`, `gpio_write(${p}, ${value | 0})`)) return Status.EDENIED;
         this.#sink.write({ module: name, kind: "gpio", pin: p, value: value ? 1 : 0 });
+        return Status.OK;
+      },
+      channel_write: (index: number, ptr: number, len: number): number => {
+        const ch = this.#writers[index];
+        if (ch === undefined) return Status.ENOENT;
+        const bytes = this.#bytes(ptr, len);
+        if (bytes === null) return Status.EFAULT;
+        if (!this.#gate("write", "channel", ch.id, `channel_write("${ch.id}", ${bytes.length} bytes)`)) {
+          return Status.EDENIED;
+        }
+        if (bytes.length > ch.writer.maxRecordBytes) return Status.EINVAL;
+        if (ch.writer.write(bytes) === "dropped") return Status.ELIMIT;
+        for (const bell of ch.wake) bell.ring();
         return Status.OK;
       },
       publish: (topicPtr: number, topicLen: number, payloadPtr: number, payloadLen: number): number => {

@@ -71,7 +71,9 @@ export function capPages(maxMemoryMb: number): number {
  * Checks a decoded module against ABI v1 and returns every reason to refuse it (empty when it is fine).
  * `mode` names the schedule so the handler it needs can be required.
  */
-export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["mode"] | null): string[] {
+export function abiProblems(info: WasmModuleInfo, schedule: ModulePlan["schedule"] | null): string[] {
+  const mode = schedule?.mode ?? null;
+  const fromChannel = schedule?.mode === "stream" && schedule.source.startsWith("channel:");
   const problems: string[] = [];
   for (const imp of info.imports) {
     const where = `import "${imp.module}.${imp.name}"`;
@@ -118,7 +120,7 @@ export function abiProblems(info: WasmModuleInfo, mode: ModulePlan["schedule"]["
     problems.push(`export "memory": the module must export its memory`);
   }
   const required = ["kiln_abi_version"];
-  if (mode === "stream") required.push("kiln_alloc", "kiln_on_samples");
+  if (mode === "stream") required.push("kiln_alloc", fromChannel ? "kiln_on_record" : "kiln_on_samples");
   if (mode === "periodic") required.push("kiln_on_tick");
   if (mode === "event") required.push("kiln_alloc", "kiln_on_event");
   for (const name of required) {
@@ -187,7 +189,7 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
   const maxPages = capPages(plan.maxMemoryMb);
   try {
     info = readModule(bytes);
-    const problems = [...abiProblems(info, plan.schedule.mode), ...linkProblems(info, plan.capabilities)];
+    const problems = [...abiProblems(info, plan.schedule), ...linkProblems(info, plan.capabilities)];
     if (problems.length > 0) throw new ModuleRejectedError(plan.name, problems);
     capped = capMemory(bytes, maxPages);
     const instrumented = instrument(capped, { fuel: plan.fuel !== null });

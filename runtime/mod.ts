@@ -36,6 +36,7 @@ export {
   sha256Hex,
 } from "./loader.ts";
 export {
+  type ChannelPlan,
   type DataPlan,
   type DeploymentPlan,
   type ModulePlan,
@@ -46,6 +47,7 @@ export {
 } from "./plan.ts";
 export { workerUrl } from "./executor.ts";
 export {
+  type ChannelStatus,
   createRuntime,
   type Health,
   type ModuleState,

@@ -51,12 +51,23 @@ export type SimSensorPlan =
   | { id: string; kind: "vibration"; rateHz: number; shaftHz?: number; fullScaleG?: number; seed?: number }
   | { id: string; kind: "temperature"; ambientC?: number; seed?: number };
 
+/** A channel between modules: a shared-memory ring with one writer and its readers. */
+export interface ChannelPlan {
+  id: string;
+  writer: string;
+  readers: string[];
+  sizeBytes: number;
+  overflow: "drop-oldest" | "drop-newest" | "block-writer";
+  blockTimeoutUs: number | null;
+}
+
 /** A whole deployment. */
 export interface DeploymentPlan {
   device: { id: string; location: string | null };
   policy: string[];
   sim: SimSensorPlan[];
   modules: ModulePlan[];
+  channels: ChannelPlan[];
   listen: string;
 }
 
@@ -103,7 +114,16 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     },
     enabled: m.enabled,
   }));
+  const channels: ChannelPlan[] = Object.entries(manifest.channels).map(([id, c]) => ({
+    id,
+    writer: c.writer,
+    readers: [...c.readers],
+    sizeBytes: c.size_bytes,
+    overflow: c.overflow,
+    blockTimeoutUs: c.block_timeout_us ?? null,
+  }));
   return {
+    channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],
     sim,

@@ -15,7 +15,8 @@ import {
 import { Executor, StartFailed } from "./executor.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
-import type { DeploymentPlan, ModulePlan } from "./plan.ts";
+import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
+import { createRing, ringStats } from "./ring.ts";
 import { type SimFault, SimSources } from "./sources.ts";
 import type { AuditEvent, AuditLog, AuditQuery, CapabilityUse } from "../snapshots/mod.ts";
 import type { GpioPinState } from "../hal/sim/mod.ts";
@@ -93,6 +94,25 @@ export interface RuntimeOptions {
   audit?: AuditLog;
 }
 
+/** A channel as the control plane sees it: counters are u32 and wrap at 2^32. */
+export interface ChannelStatus {
+  id: string;
+  writer: string;
+  size_bytes: number;
+  overflow: ChannelPlan["overflow"];
+  /** Records written. */
+  written: number;
+  /** Records refused: `drop-newest` with no room, or `block-writer` timeouts. */
+  dropped: number;
+  /** `drop-oldest`: records overwritten before a reader read them. */
+  evicted: number;
+  /** `block-writer`: writes that had to wait, and that waited in vain. */
+  blocked: number;
+  timeouts: number;
+  /** Per reader: records lost to an overflow, and bytes waiting. */
+  readers: { module: string; lost: number; pending_bytes: number }[];
+}
+
 /** A message a module published, as the API lists it. */
 export interface PublishedMessage {
   seq: number;
@@ -168,6 +188,8 @@ export class Runtime {
   #log: (line: string) => void;
   #audit: AuditLog | null;
   #messages: PublishedMessage[] = [];
+  /** Each channel's ring, shared by its writer's and readers' executors. */
+  #channels = new Map<string, { plan: ChannelPlan; buffer: SharedArrayBuffer }>();
   #messageSeq = 0;
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
@@ -179,6 +201,15 @@ export class Runtime {
     this.#log = options.log ?? ((line) => console.log(line));
     this.#audit = options.audit ?? null;
     for (const l of loaded) this.#addSlot(l);
+    for (const c of options.plan.channels) {
+      const buffer = createRing({
+        sizeBytes: Math.max(64, Math.ceil(c.sizeBytes / 4) * 4),
+        readers: Math.max(1, c.readers.length),
+        overflow: c.overflow,
+        ...(c.blockTimeoutUs !== null && { blockTimeoutUs: c.blockTimeoutUs }),
+      });
+      this.#channels.set(c.id, { plan: c, buffer });
+    }
     this.#sources = new SimSources({
       sensors: options.plan.sim,
       onSamples: (source, samples) => this.#distribute(source, samples),
@@ -254,7 +285,25 @@ export class Runtime {
       params["kiln.hop"] = s.hop;
     }
     if (s.mode === "periodic") params["kiln.period_us"] = s.periodUs;
+    const channelWrites = [...this.#channels.values()].filter((c) => c.plan.writer === plan.name).map((
+      c,
+    ) => ({
+      id: c.plan.id,
+      buffer: c.buffer,
+      // Wake the readers' executors when a record is written.
+      wake: [...new Set(c.plan.readers.map((r) => this.#slots.get(r)?.executor ?? "normal"))]
+        .map((e) => this.#executor(e).bell),
+    }));
+    const readRef = s.mode === "stream" ? s.source : s.mode === "event" ? s.trigger : "";
+    const read = readRef.startsWith("channel:")
+      ? this.#channels.get(readRef.slice("channel:".length))
+      : undefined;
+    const channelRead = read && read.plan.readers.includes(plan.name)
+      ? { id: read.plan.id, buffer: read.buffer, reader: read.plan.readers.indexOf(plan.name) }
+      : null;
     return {
+      channelWrites,
+      channelRead,
       name: plan.name,
       mode: s.mode,
       source: s.mode === "stream" ? s.source : null,
@@ -621,6 +670,29 @@ export class Runtime {
   /** Messages modules published since sequence number `after` (exclusive), oldest first; the last 500 are kept. */
   listMessages(after = 0): PublishedMessage[] {
     return this.#messages.filter((m) => m.seq > after);
+  }
+
+  /** The channels, with their writer, readers and counters. */
+  listChannels(): ChannelStatus[] {
+    return [...this.#channels.values()].map(({ plan, buffer }) => {
+      const st = ringStats(buffer);
+      return {
+        id: plan.id,
+        writer: plan.writer,
+        size_bytes: st.capacityBytes,
+        overflow: plan.overflow,
+        written: st.written,
+        dropped: st.dropped,
+        evicted: st.evicted,
+        blocked: st.blocked,
+        timeouts: st.timeouts,
+        readers: plan.readers.map((module, i) => ({
+          module,
+          lost: st.readers[i]?.lost ?? 0,
+          pending_bytes: st.readers[i]?.pendingBytes ?? 0,
+        })),
+      };
+    });
   }
 
   /** The simulated GPIO bank. */
