@@ -137,7 +137,14 @@ export interface OutboundMessage {
 /** Main thread → executor. */
 export type ToExecutor =
   /** First message: the doorbell the runtime and channel writers ring to wake this executor. */
-  | { type: "init"; bell: SharedArrayBuffer }
+  | {
+    type: "init";
+    bell: SharedArrayBuffer;
+    /** Events in (the executor reads), actuator writes out (the runtime reads), and the runtime's doorbell. */
+    events: SharedArrayBuffer;
+    actuators: SharedArrayBuffer;
+    mainBell: SharedArrayBuffer;
+  }
   | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
   | { type: "unload"; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }

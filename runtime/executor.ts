@@ -6,6 +6,8 @@
  */
 import { ExecutorError } from "./errors.ts";
 import { Doorbell } from "./_timing.ts";
+import { decodeWrites, encodeEvent } from "./_fastpath.ts";
+import { createRing, RingReader, RingWriter } from "./ring.ts";
 import type {
   FromExecutor,
   InputValue,
@@ -14,6 +16,9 @@ import type {
   PermissionStates,
   ToExecutor,
 } from "./_protocol.ts";
+
+/** Bytes of each event fast-path ring. */
+const FAST_RING_BYTES = 64 * 1024;
 
 /** A module's start failed inside the executor (a trap in its start function or `kiln_init`). */
 export class StartFailed extends Error {
@@ -62,6 +67,12 @@ export class Executor {
   #ready = Promise.withResolvers<PermissionStates>();
   /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
   #bell = new Doorbell();
+  /** The event fast path: events to the worker, actuator writes back, and the word the worker notifies. */
+  #eventRing = createRing({ sizeBytes: FAST_RING_BYTES, readers: 1, overflow: "drop-newest" });
+  #actuatorRing = createRing({ sizeBytes: FAST_RING_BYTES, readers: 1, overflow: "drop-newest" });
+  #mainBell = new SharedArrayBuffer(8);
+  #eventWriter = new RingWriter(this.#eventRing);
+  #actuatorReader = new RingReader(this.#actuatorRing, 0);
 
   constructor(name: string, events: ExecutorEvents, options: ExecutorOptions = {}) {
     this.name = name;
@@ -76,7 +87,14 @@ export class Executor {
     } as WorkerOptions);
     this.#ready.promise.catch(() => {}); // a failure is reported through onFailure
     this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
-    this.#send({ type: "init", bell: this.#bell.buffer });
+    this.#send({
+      type: "init",
+      bell: this.#bell.buffer,
+      events: this.#eventRing,
+      actuators: this.#actuatorRing,
+      mainBell: this.#mainBell,
+    });
+    void this.#watchActuators();
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#fail(new ExecutorError(this.name, `worker failed: ${e.message}`));
@@ -114,6 +132,7 @@ export class Executor {
   #fail(error: ExecutorError): void {
     if (this.#closed) return;
     this.#closed = true;
+    Atomics.notify(new Int32Array(this.#mainBell), 0);
     this.#worker.terminate();
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
@@ -175,7 +194,27 @@ export class Executor {
 
   /** Delivers an event to an event-mode module; the worker is woken at once. */
   sendEvent(module: string, kind: number, payload: Uint8Array, triggeredAt: number): void {
-    if (!this.#closed) this.#send({ type: "event", module, kind, payload, triggeredAt });
+    if (this.#closed) return;
+    const record = encodeEvent({ module, kind, payload, triggeredAt });
+    if (record.length <= this.#eventWriter.maxRecordBytes && this.#eventWriter.write(record) === "ok") {
+      this.#bell.ring();
+    } else {
+      // The ring is full (the executor is far behind): the message path never drops.
+      this.#send({ type: "event", module, kind, payload, triggeredAt });
+    }
+  }
+
+  /** Carries out actuator writes as soon as the worker notifies, without waiting for a message. */
+  async #watchActuators(): Promise<void> {
+    const word = new Int32Array(this.#mainBell);
+    while (!this.#closed) {
+      const seen = Atomics.load(word, 0);
+      for (let r = this.#actuatorReader.read(); r !== null; r = this.#actuatorReader.read()) {
+        this.#events.onWrites({ type: "writes", ...decodeWrites(r) });
+      }
+      const wait = Atomics.waitAsync(word, 0, seen, 1000);
+      if (wait.async) await wait.value;
+    }
   }
 
   /** Updates the worker's input image. */
@@ -197,6 +236,7 @@ export class Executor {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    Atomics.notify(new Int32Array(this.#mainBell), 0); // ends #watchActuators
     this.#worker.terminate();
     for (const p of this.#pending.values()) p.reject(new ExecutorError(this.name, "closed"));
     this.#pending.clear();

@@ -8,6 +8,8 @@
 /// <reference lib="deno.worker" />
 import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
 import { Doorbell, yieldToEventLoop } from "./_timing.ts";
+import { decodeEvent, encodeWrites } from "./_fastpath.ts";
+import { RingReader, RingWriter } from "./ring.ts";
 import type {
   ActuatorWrite,
   AlertEvent,
@@ -102,11 +104,47 @@ function flush(): void {
 /** Sends the actuator writes of the call that just returned, at once: actuators never wait for a report. */
 function flushWrites(triggeredAt: number | null): void {
   if (writes.length === 0) return;
-  post({ type: "writes", writes, triggeredAt });
+  const record = encodeWrites(writes, triggeredAt);
+  if (
+    actuatorWriter && mainBell && record.length <= actuatorWriter.maxRecordBytes &&
+    actuatorWriter.write(record) === "ok"
+  ) {
+    Atomics.add(mainBell, 0, 1);
+    Atomics.notify(mainBell, 0);
+  } else {
+    post({ type: "writes", writes, triggeredAt }); // the ring is full: the message path never drops
+  }
   writes = [];
 }
 
+/** Runs the events waiting on the fast path; true when there were any. */
+function pollEvents(): boolean {
+  if (!eventReader) return false;
+  let any = false;
+  for (let r = eventReader.read(); r !== null; r = eventReader.read()) {
+    any = true;
+    runEvent(decodeEvent(r));
+  }
+  return any;
+}
+
+function runEvent(e: { module: string; kind: number; payload: Uint8Array; triggeredAt: number }): void {
+  const inst = instances.get(e.module);
+  if (!inst) return;
+  try {
+    inst.event(e.kind, e.payload);
+  } catch (err) {
+    if (err instanceof RangeError) {
+      inst.stats.errors++;
+      inst.stats.lastError = err.message;
+    } else crash(inst, err, "kiln_on_event");
+  }
+  flushWrites(e.triggeredAt);
+}
+
 function stop(name: string): void {
+  const inst = instances.get(name);
+  if (inst?.spec.mode === "event" && !inst.spec.channelRead) eventModules--;
   instances.delete(name);
   periodic.delete(name);
   channelReaders = channelReaders.filter((r) => r.spec.name !== name);
@@ -153,6 +191,12 @@ const periodic = new Map<string, PeriodicTask>();
 let channelReaders: ModuleInstance[] = [];
 /** Replaced by the runtime's own doorbell in the first message, `init`. */
 let bell = new Doorbell();
+/** The event fast path (see `_fastpath.ts`), set up by `init`. */
+let eventReader: RingReader | null = null;
+let actuatorWriter: RingWriter | null = null;
+let mainBell: Int32Array | null = null;
+/** Event modules loaded: while there are any, the loop runs and polls the event ring. */
+let eventModules = 0;
 let loopRunning = false;
 let lastYield = 0;
 
@@ -206,7 +250,8 @@ function pollChannels(): boolean {
 async function runLoop(): Promise<void> {
   loopRunning = true;
   let rang = false;
-  while (periodic.size > 0 || channelReaders.length > 0) {
+  while (periodic.size > 0 || channelReaders.length > 0 || eventModules > 0) {
+    pollEvents();
     pollChannels();
     const t = nowMs();
     const due = [...periodic.values()].filter((p) => p.next <= t)
@@ -221,9 +266,9 @@ async function runLoop(): Promise<void> {
       lastYield = nowMs();
       next = Number.POSITIVE_INFINITY;
       for (const p of periodic.values()) next = Math.min(next, p.next);
-      if (periodic.size === 0 && channelReaders.length === 0) break;
+      if (periodic.size === 0 && channelReaders.length === 0 && eventModules === 0) break;
     }
-    if (channelReaders.some((r) => r.hasRecord)) {
+    if (channelReaders.some((r) => r.hasRecord) || (eventReader?.peekLength() ?? -1) >= 0) {
       rang = false;
       continue; // more records: deliver them (the yield above still runs at least every FORCE_YIELD_MS)
     }
@@ -270,6 +315,10 @@ function handle(msg: ToExecutor): void {
         instances.set(msg.spec.name, inst);
         if (msg.spec.mode === "periodic") schedulePeriodic(inst);
         if (msg.spec.channelRead) addChannelReader(inst);
+        else if (msg.spec.mode === "event") {
+          eventModules++;
+          startLoop();
+        }
         post({ type: "loaded", id: msg.id, name: msg.spec.name });
       } catch (err) {
         post({
@@ -283,6 +332,9 @@ function handle(msg: ToExecutor): void {
     }
     case "init":
       bell = new Doorbell(msg.bell);
+      eventReader = new RingReader(msg.events, 0);
+      actuatorWriter = new RingWriter(msg.actuators);
+      mainBell = new Int32Array(msg.mainBell);
       return;
     case "unload":
       stop(msg.name);
@@ -290,18 +342,10 @@ function handle(msg: ToExecutor): void {
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
       return;
-    case "event": {
-      const inst = instances.get(msg.module);
-      if (!inst) return;
-      try {
-        inst.event(msg.kind, msg.payload);
-      } catch (err) {
-        if (err instanceof RangeError) inst.stats.errors++, inst.stats.lastError = err.message;
-        else crash(inst, err, "kiln_on_event");
-      }
-      flushWrites(msg.triggeredAt);
+    case "event":
+      pollEvents(); // keep order: events that took the fast path earlier run first
+      runEvent(msg);
       return;
-    }
     case "samples": {
       for (const inst of [...instances.values()]) {
         if (inst.spec.mode !== "stream" || inst.spec.source !== msg.source) continue;

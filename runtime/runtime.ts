@@ -58,7 +58,7 @@ export interface ModuleStatus {
   /** Event modules: events fired at it since start. */
   events: number;
   /** Event modules: trigger to actuator write carried out, over the last 1024 events that wrote, microseconds. */
-  event_latency_us: { p50: number; p99: number; max: number } | null;
+  event_latency_us: { p50: number; p99: number; p999: number; max: number } | null;
   /** Periodic modules: how late their recent ticks started (p50, p99, max over the last 1024), microseconds. */
   lateness_us: { p50: number; p99: number; max: number } | null;
   samples_in: number;
@@ -833,11 +833,11 @@ function executorFault(err: ExecutorError): ModuleFault {
   return { kind: "host_error", function: null, message: err.message };
 }
 
-function percentiles(values: number[]): { p50: number; p99: number; max: number } | null {
+function percentiles(values: number[]): { p50: number; p99: number; p999: number; max: number } | null {
   if (values.length === 0) return null;
   const sorted = values.slice().sort((a, b) => a - b);
   const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
-  return { p50: at(0.5), p99: at(0.99), max: at(1) };
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) };
 }
 
 function round(n: number): number {

@@ -1,0 +1,99 @@
+/**
+ * Deployment plans for the benchmarks, built directly (no manifest), from the example modules.
+ *
+ * @module
+ */
+import createWabt from "wabt";
+import type { DeploymentPlan, ModulePlan, SimSensorPlan } from "../runtime/mod.ts";
+
+/** The repository root, as a path. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+const wabt = await createWabt();
+
+/** Assembles WAT into a file in a temporary directory and returns its path. */
+export async function watFile(name: string, source: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "kiln-bench-" });
+  const path = `${dir}/${name}.wasm`;
+  await Deno.writeFile(path, wabt.parseWat(`${name}.wat`, source).toBinary({}).buffer);
+  return path;
+}
+
+/** A module plan with benchmark defaults (never restarted, generous budgets). */
+export function module(
+  over: Partial<ModulePlan> & Pick<ModulePlan, "name" | "wasm" | "schedule">,
+): ModulePlan {
+  return {
+    sha256: null,
+    maxMemoryMb: 4,
+    budgetUs: 20_000,
+    fuel: null,
+    capabilities: [],
+    inputs: [],
+    params: {},
+    data: [],
+    restart: { policy: "never", maxRestarts: 0, backoffMs: 100, maxBackoffMs: 100 },
+    enabled: true,
+    ...over,
+  };
+}
+
+/** The FFT and anomaly modules on one vibration sensor, both from raw samples. */
+export function vibrationPipeline(sensor: string): ModulePlan[] {
+  return [
+    module({
+      name: `fft_${sensor}`,
+      wasm: `${ROOT}modules/fft/fft.wasm`,
+      schedule: { mode: "stream", source: `sim:${sensor}`, window: 1024, hop: 512, priority: 50 },
+      capabilities: [`read:sim:${sensor}`, "write:channel:unused"],
+    }),
+    module({
+      name: `anomaly_${sensor}`,
+      wasm: `${ROOT}modules/anomaly/anomaly.wasm`,
+      schedule: { mode: "stream", source: `sim:${sensor}`, window: 1024, hop: 1024, priority: 50 },
+      capabilities: [`read:sim:${sensor}`],
+      data: [{ name: "weights", path: `${ROOT}modules/anomaly/weights.bin`, sha256: null }],
+    }),
+  ];
+}
+
+/** A plan over the given sensors and modules. */
+export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPlan {
+  return {
+    device: { id: "bench", location: null },
+    policy: ["read:*:*", "write:*:*"],
+    sim,
+    modules,
+    channels: [],
+    listen: "127.0.0.1:0",
+  };
+}
+
+/** p50, p99, p99.9 and max of some values, rounded to 0.1. */
+export function distribution(
+  values: number[],
+): { p50: number; p99: number; p999: number; max: number; n: number } {
+  const s = values.slice().sort((a, b) => a - b);
+  const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 10) / 10;
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1), n: s.length };
+}
+
+/** The machine, for the results. */
+export function machine(): Record<string, unknown> {
+  return {
+    cpus: navigator.hardwareConcurrency,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    date: new Date().toISOString(),
+  };
+}
+
+/** Writes `bench/results/<name>.json`. */
+export async function writeResult(name: string, result: unknown): Promise<void> {
+  await Deno.mkdir(new URL("results/", import.meta.url), { recursive: true });
+  await Deno.writeTextFile(
+    new URL(`results/${name}.json`, import.meta.url),
+    JSON.stringify(result, null, 2) + "\n",
+  );
+}
