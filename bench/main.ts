@@ -24,6 +24,37 @@ const BENCHES: readonly {
     },
   },
   {
+    name: "periodic",
+    script: "periodic.ts",
+    summary: (r) =>
+      (["idle", "loaded"] as const).map((k) => {
+        const x = r[k] as { lateness_us: { p50: number; p99: number; max: number }; deadline_misses: number };
+        return `1 kHz tick lateness, ${k}: p50 ${x.lateness_us.p50} us, p99 ${x.lateness_us.p99} us, max ${x.lateness_us.max} us, ${x.deadline_misses} missed`;
+      }),
+  },
+  {
+    name: "events",
+    script: "events.ts",
+    summary: (r) =>
+      (["idle", "loaded"] as const).map((k) => {
+        const x = r[k] as { trigger_to_actuator_us: { p50: number; p99: number; p999: number } };
+        const l = x.trigger_to_actuator_us;
+        return `event trigger to actuator, ${k}: p50 ${l.p50} us, p99 ${l.p99} us, p99.9 ${l.p999} us`;
+      }),
+  },
+  {
+    name: "stream",
+    script: "stream.ts",
+    summary: (r) =>
+      (r.runs as { sensors: number; samples_per_s: number; dropped_samples: number; cpu_percent: number }[])
+        .map((x) =>
+          `${x.sensors} x 25.6 kHz through FFT + anomaly: ${
+            x.samples_per_s.toLocaleString("en")
+          } samples/s, ` +
+          `${x.dropped_samples} dropped, ${x.cpu_percent}% of a core`
+        ),
+  },
+  {
     name: "channels",
     script: "channels.ts",
     summary: (r) => {

@@ -79,7 +79,10 @@ async function measure(modules: ModulePlan[]) {
     ticks: m.invocations,
     expected_ticks: Math.round(elapsed * 1000),
     deadline_misses: m.deadline_misses,
-    stream_invocations: rt.listModules().filter((x) => x.mode === "stream").reduce((a, x) => a + x.invocations, 0),
+    stream_invocations: rt.listModules().filter((x) => x.mode === "stream").reduce(
+      (a, x) => a + x.invocations,
+      0,
+    ),
     /** Of one core, the whole process (all threads). */
     cpu_percent: Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 1000) / 10,
   };
@@ -90,11 +93,20 @@ async function measure(modules: ModulePlan[]) {
 const idle = await measure([ticker]);
 const loaded = await measure([ticker, ...stream]);
 const report = {
-  machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno, v8: Deno.version.v8, date: new Date().toISOString() },
-  method: `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
+  machine: {
+    cpus: navigator.hardwareConcurrency,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    date: new Date().toISOString(),
+  },
+  method:
+    `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
   idle,
   loaded,
 };
 await Deno.mkdir(new URL("results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(new URL("results/periodic.json", import.meta.url), JSON.stringify(report, null, 2) + "\n");
+await Deno.writeTextFile(
+  new URL("results/periodic.json", import.meta.url),
+  JSON.stringify(report, null, 2) + "\n",
+);
 console.log(JSON.stringify(report, null, 2));
