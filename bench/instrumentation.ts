@@ -58,6 +58,7 @@ function createSubject(wasm: Uint8Array<ArrayBuffer>, blobs: Record<string, Uint
     input: () => -2,
     output: () => 0,
     output_array: () => 0,
+    channel_write: () => 0,
     alert: () => 0,
   };
   const instance = new WebAssembly.Instance(new WebAssembly.Module(wasm), { kiln });

@@ -43,12 +43,23 @@ export const WASI_CFLAGS: readonly string[] = [
 
 /** Every module this script builds. */
 export const MODULE_BUILDS: readonly ModuleBuild[] = [
-  { output: "fft/fft.wasm", sources: ["fft/fft.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"] },
+  {
+    output: "fft/fft.wasm",
+    sources: ["fft/fft.c", "sdk/spectral_features.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"],
+  },
   {
     output: "anomaly/anomaly.wasm",
-    sources: ["anomaly/anomaly.c", "anomaly/ae_kernel.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"],
+    sources: [
+      "anomaly/anomaly.c",
+      "anomaly/ae_kernel.c",
+      "sdk/spectral_features.c",
+      "sdk/fft_q15.c",
+      "sdk/kiln_rt.c",
+    ],
   },
   { output: "temperature/temperature.wasm", sources: ["temperature/temperature.c", "sdk/kiln_rt.c"] },
+  { output: "safety/safety.wasm", sources: ["safety/safety.c", "sdk/kiln_rt.c"] },
+  { output: "aggregator/aggregator.wasm", sources: ["aggregator/aggregator.c", "sdk/kiln_rt.c"] },
   { output: "wasi_demo/wasi_demo.wasm", sources: ["wasi_demo/wasi_demo.c"], flags: WASI_CFLAGS },
 ];
 

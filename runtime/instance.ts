@@ -208,9 +208,8 @@ export class ModuleInstance {
     else if (this.spec.mode === "stream") {
       this.#sampleBuf = this.#alloc(this.spec.window * 2, "the sample buffer");
     }
-    if (this.spec.mode === "event" && !this.#reader) {
-      this.#eventBuf = this.#alloc(MAX_EVENT_BYTES, "the event buffer");
-    }
+    // Every event module can also get API events (an operator's reset), whatever its trigger.
+    if (this.spec.mode === "event") this.#eventBuf = this.#alloc(MAX_EVENT_BYTES, "the event buffer");
     if (typeof this.#exports.kiln_init === "function") {
       const rc = this.#call("kiln_init", [], this.spec.initBudgetUs);
       if (rc !== 0) {

@@ -488,26 +488,22 @@ export class Runtime {
   }
 
   /**
-   * Sends an API event (kind 1) with `payload` to a running event module whose trigger is `api`.
+   * Sends an API event (kind 1) with `payload` to a running event module, whatever its trigger: its trigger
+   * when that is `api`, or an operator's command (a reset) to a module triggered by a channel or a pin.
    *
    * @throws {ModuleUnknownError} when there is no such module.
-   * @throws {ModuleStateError} when it is not an `api`-triggered event module, or not running.
+   * @throws {ModuleStateError} when it is not an event module, or not running.
+   * @throws {EventTooLargeError} when the payload is over 4 KiB.
    */
   triggerEvent(name: string, payload: Uint8Array): ModuleStatus {
     const slot = this.#slot(name);
     const s = slot.plan.schedule;
-    if (s.mode !== "event" || s.trigger !== "api") {
-      throw new ModuleStateError(
-        name,
-        s.mode === "event" ? `triggered by "${s.trigger}"` : `a ${s.mode} module`,
-        "send an API event to",
-      );
-    }
+    if (s.mode !== "event") throw new ModuleStateError(name, `a ${s.mode} module`, "send an event to");
     if (slot.state !== "running") throw new ModuleStateError(name, slot.state, "send an event to");
     if (payload.length > MAX_EVENT_BYTES) {
       throw new EventTooLargeError(name, payload.length, MAX_EVENT_BYTES);
     }
-    this.#fire("api", EventKind.API, payload, name);
+    this.#fire(s.trigger, EventKind.API, payload, name);
     return this.#status_(slot);
   }
 

@@ -3,12 +3,13 @@
  */
 #include "ae_kernel.h"
 
-#include "fft_q15.h"
-#include "kmath.h"
+#include "spectral_features.h"
 
 #ifdef __wasm_simd128__
 #include <wasm_simd128.h>
 #endif
+
+_Static_assert(AE_WINDOW == FEATURES_WINDOW && AE_FEATURES == FEATURES_COUNT, "spectral_features.h must match");
 
 static int16_t work[2 * AE_WINDOW];
 static uint32_t power[AE_WINDOW / 2];
@@ -62,18 +63,8 @@ int32_t ae_load(ae_model_t *m, const uint8_t *blob, int32_t len) {
 }
 
 void ae_features(const int16_t *samples, float *features) {
-  int64_t sum = 0;
-  for (int32_t n = 0; n < AE_WINDOW; n++) sum += samples[n];
-  int32_t dc = (int32_t)((sum + (sum < 0 ? -AE_WINDOW / 2 : AE_WINDOW / 2)) / AE_WINDOW);
-  fft_q15_setup();
-  fft_q15_window(samples, dc, work);
-  int32_t e = fft_q15_1024(work);
-  fft_q15_power(work, power);
-  double block = (double)(1ull << (2 * e)); /* power scales by 4^e */
-  for (int32_t j = 0; j < AE_FEATURES; j++) {
-    double p = ((double)power[2 * j] + (double)power[2 * j + 1]) * block;
-    features[j] = (float)kmath_log2(p + 1.0);
-  }
+  int32_t e = features_power(samples, work, power);
+  features_log_power(power, e, features);
 }
 
 /* Round half away from zero and clamp to int8's symmetric range. */

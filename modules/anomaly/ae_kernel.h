@@ -63,7 +63,8 @@ int32_t ae_blob_size(int32_t n_hidden);
 int32_t ae_load(ae_model_t *model, const uint8_t *blob, int32_t len);
 
 /* 256 features of a 1024-sample Q15 window: the mean is removed, a Hann window applied, the Q15 FFT taken,
- * and bins 2j and 2j+1 pooled: feature j = log2(|X_2j|^2 + |X_2j+1|^2 + 1), |X| the DFT in Q15 counts. */
+ * and bins 2j and 2j+1 pooled: feature j = log2(|X_2j|^2 + |X_2j+1|^2 + 1), |X| the DFT in Q15 counts.
+ * Computed by sdk/spectral_features.c, which the fft module shares, so its channel records are these same bits. */
 void ae_features(const int16_t *samples, float *features);
 
 /* The reconstruction error of `features` (see above). */

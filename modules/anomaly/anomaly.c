@@ -2,6 +2,10 @@
  * anomaly.c - vibration anomaly detector (stream mode, window 1024): spectral features -> int8 autoencoder ->
  * reconstruction error. The kernel lives in ae_kernel.c (no ABI glue, also built natively).
  *
+ * Two ways in, one scoring path: kiln_on_samples takes raw 1024-sample windows (a stream from a sensor);
+ * kiln_on_record takes a channel record of the 256 features the fft module computed with the same code
+ * (sdk/spectral_features.c), 256 little-endian f32, 1024 bytes (a stream from channel:<id>).
+ *
  * Data: blob "weights" (format in ae_kernel.h and modules/README.md), made by modules/anomaly/train.ts.
  * Params: threshold (default: the one stored in the weights), debounce (windows, default 3).
  * Outputs: score, threshold.
@@ -10,6 +14,7 @@
  */
 #include "ae_kernel.h"
 #include "kiln.h"
+#include "records.h"
 
 static ae_model_t model;
 static int32_t loaded = 0;
@@ -51,11 +56,9 @@ KILN_EXPORT(ae_features) void ae_features_export(const int16_t *samples, float *
 /* The score of 256 f32 features at `in`; -1 before kiln_init has loaded the weights. */
 KILN_EXPORT(ae_score) float ae_score_export(const float *in) { return loaded ? ae_score(&model, in) : -1.0f; }
 
-KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int32_t count) {
-  if (count != AE_WINDOW) return KILN_EINVAL;
-  if (!loaded) return KILN_EINVAL;
-  ae_features(samples, features);
-  double score = ae_score(&model, features);
+/* Scores features and runs the debounce: the path both handlers share after feature extraction. */
+static int32_t score_features(const float *f) {
+  double score = ae_score(&model, f);
   kiln_output("score", score);
   kiln_output("threshold", threshold);
   if (score > threshold) {
@@ -81,4 +84,25 @@ KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int
     kiln_log_str(KILN_LOG_INFO, "Vibration anomaly cleared: score back below threshold");
   }
   return KILN_OK;
+}
+
+KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int32_t count) {
+  if (count != AE_WINDOW) return KILN_EINVAL;
+  if (!loaded) return KILN_EINVAL;
+  ae_features(samples, features);
+  return score_features(features);
+}
+
+/* One channel record: 256 f32 features. Copied out of the host's record buffer first (which makes no
+ * alignment assumption) and checked: the record comes from another module, and a NaN would reach the
+ * float-to-int conversion of the quantizer. */
+KILN_EXPORT(kiln_on_record) int32_t kiln_on_record(const uint8_t *record, int32_t len) {
+  if (len != KILN_FEATURES_RECORD_BYTES) return KILN_EINVAL;
+  if (!loaded) return KILN_EINVAL;
+  __builtin_memcpy(features, record, KILN_FEATURES_RECORD_BYTES);
+  for (int32_t i = 0; i < AE_FEATURES; i++) {
+    float f = features[i];
+    if (!(f > -1e30f && f < 1e30f)) return KILN_EINVAL;
+  }
+  return score_features(features);
 }

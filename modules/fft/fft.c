@@ -6,11 +6,17 @@
  * Params: kiln.sample_rate_hz (default 25600), kiln.full_scale (g at Q15 full scale, default 16).
  * Outputs: peak_hz, peak_g (amplitude, 0-peak), rms_g (AC RMS of the window), band_0..band_3 (RMS in g within
  * 0-500 Hz, 0.5-2 kHz, 2-5 kHz, 5 kHz-Nyquist), spectrum (256 f32 amplitudes in g, each the larger of two
- * adjacent FFT bins, so bin i covers [2i, 2i + 2) * sample_rate / 1024).
+ * adjacent FFT bins, so bin i covers [2i, 2i + 2) * sample_rate / 1024), channel_errors.
+ * Channel 0 (write:channel:<id>, which linking needs): after the outputs, one record per window, the anomaly
+ * autoencoder's 256 log-power features (sdk/spectral_features.h, the same code ae_features runs) as 256 f32, 1024
+ * bytes. No channel configured (KILN_ENOENT) is not an error; any other failure is counted in
+ * channel_errors and logged when a spell of failures starts.
  */
+#include "spectral_features.h"
 #include "fft_q15.h"
 #include "kiln.h"
 #include "kmath.h"
+#include "records.h"
 
 #define N FFT_Q15_N
 #define SPECTRUM_BINS 256
@@ -28,6 +34,10 @@ static double full_scale_g = 16;
 static int16_t work[2 * N];
 static uint32_t power[N / 2];
 static float spectrum[SPECTRUM_BINS];
+static float features[KILN_FEATURES_RECORD_COUNT];
+static double channel_errors = 0;
+static int32_t channel_failing = 0;
+_Static_assert(KILN_FEATURES_RECORD_COUNT == FEATURES_COUNT, "the record holds the features");
 
 KILN_EXPORT(kiln_init) int32_t kiln_init(void) {
   sample_rate_hz = kiln_param("kiln.sample_rate_hz", 25600);
@@ -67,6 +77,25 @@ static double hann_offset(double left, double mid, double right, double *gain) {
   return d;
 }
 
+/* Writes the features to channel 0; a failure is data (channel_errors), not a failed window. */
+static void write_features(void) {
+  int32_t rc = kiln_channel_write(0, features, KILN_FEATURES_RECORD_BYTES);
+  if (rc == KILN_OK || rc == KILN_ENOENT) {
+    channel_failing = 0;
+  } else {
+    channel_errors++;
+    if (!channel_failing) {
+      kiln_msg_t m = {0};
+      kiln_msg_str(&m, "Cannot write features to channel 0: error ");
+      kiln_msg_f64(&m, rc, 0);
+      kiln_msg_str(&m, rc == KILN_ELIMIT ? " (dropped: the channel is full)" : "");
+      kiln_log(KILN_LOG_WARN, m.text, m.len);
+      channel_failing = 1;
+    }
+  }
+  kiln_output("channel_errors", channel_errors);
+}
+
 KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int32_t count) {
   if (count != N) return KILN_EINVAL;
   int64_t sum = 0, sum_sq = 0;
@@ -80,10 +109,7 @@ KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int
   double var = (double)sum_sq / N - mean * mean;
   double rms_g = kmath_sqrt(var > 0 ? var : 0) * counts_to_g;
 
-  int32_t dc = (int32_t)(mean < 0 ? mean - 0.5 : mean + 0.5);
-  fft_q15_window(samples, dc, work);
-  int32_t e = fft_q15_1024(work);
-  fft_q15_power(work, power);
+  int32_t e = features_power(samples, work, power);
   double block = (double)(1u << e); /* true DFT = block value * 2^e */
   /* Amplitude (0-peak, g) of a tone in bin k: 4 |X| / N for Hann (coherent gain 1/2, one-sided x2). */
   double amp_scale = 4.0 / N * block * counts_to_g;
@@ -120,5 +146,8 @@ KILN_EXPORT(kiln_on_samples) int32_t kiln_on_samples(const int16_t *samples, int
     spectrum[i] = (float)(kmath_sqrt((double)p) * amp_scale);
   }
   kiln_output_array("spectrum", spectrum, SPECTRUM_BINS);
+
+  features_log_power(power, e, features);
+  write_features();
   return KILN_OK;
 }

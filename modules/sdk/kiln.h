@@ -39,6 +39,14 @@
 #define KILN_QUALITY_UNCERTAIN 1u
 #define KILN_QUALITY_BAD 2u
 
+/* Event kinds of kiln_on_event. */
+#define KILN_EVENT_API 1     /* payload: the HTTP request body */
+#define KILN_EVENT_GPIO 2    /* payload: u32 pin, u32 level */
+#define KILN_EVENT_CHANNEL 3 /* payload: one channel record */
+
+/* The largest event payload the host hands over (its event buffer). */
+#define KILN_MAX_EVENT_BYTES 4096
+
 /* At most this many values per kiln_output_array call. */
 #define KILN_MAX_ARRAY 4096
 
@@ -74,6 +82,22 @@ KILN_IMPORT(output_array)
 int32_t kiln_output_array_raw(const char *key, int32_t key_len, const float *data, int32_t count);
 /* Raises an alert: severity 1 warning, 2 critical. */
 KILN_IMPORT(alert) int32_t kiln_alert_raw(int32_t severity, const char *ptr, int32_t len);
+
+/* ---- Gated host imports: linked only with a granted capability of their class (modules/ABI.md) ----------- */
+
+/* The level (0 or 1) of GPIO `pin`; class read:gpio:*, needs read:gpio:pin_<pin>. */
+KILN_IMPORT(gpio_read) int32_t kiln_gpio_read(int32_t pin);
+/* Sets GPIO `pin` (non-zero is high), carried out right after the call; class write:gpio:*, needs
+ * write:gpio:pin_<pin>. */
+KILN_IMPORT(gpio_write) int32_t kiln_gpio_write(int32_t pin, int32_t value);
+/* Queues an MQTT message; class write:mqtt:*, needs a write:mqtt:<filter> grant matching the topic. */
+KILN_IMPORT(publish)
+int32_t kiln_publish_raw(const char *topic, int32_t topic_len, const void *payload, int32_t payload_len);
+/* Writes one record of `len` bytes to the module's `index`-th channel (counting the channels this module
+ * writes, in manifest order); class write:channel:*, needs write:channel:<id>. KILN_OK, KILN_ENOENT (no such
+ * channel), KILN_ELIMIT (dropped by the channel's overflow policy), KILN_EINVAL (larger than the channel
+ * allows), KILN_EFAULT, KILN_EDENIED. */
+KILN_IMPORT(channel_write) int32_t kiln_channel_write(int32_t index, const void *ptr, int32_t len);
 
 /* ---- Exports the SDK runtime (kiln_rt.c) defines ---------------------------------------------------------- */
 
@@ -112,6 +136,10 @@ static inline int32_t kiln_output_array(const char *key, const float *data, int3
 
 static inline int32_t kiln_alert(int32_t severity, const char *msg) {
   return kiln_alert_raw(severity, msg, kiln_strlen(msg));
+}
+
+static inline int32_t kiln_publish(const char *topic, const char *payload) {
+  return kiln_publish_raw(topic, kiln_strlen(topic), payload, kiln_strlen(payload));
 }
 
 /* ---- A tiny message builder (no libc): kiln_msg_t m = {0}; kiln_msg_str(&m, "t="); kiln_msg_f64(&m, t, 1); */

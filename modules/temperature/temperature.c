@@ -9,8 +9,14 @@
  *         hysteresis_c; warning when the trend exceeds max_trend_c_per_min over at least half a window,
  *         re-armed below half that rate. Input quality bad: no output and no alert, one log warning per
  *         bad spell. Quality uncertain is used as good.
+ * Channel 0: when the temperature crosses trip_c upwards (the moment the critical alert is raised), one
+ *         24-byte trip record (sdk/records.h: f64 temperature_c, f64 trip_c, i64 at_us) for a safety module.
+ *         The module imports channel_write, so it needs a write:channel:<id> grant to be deployed at all;
+ *         with the grant but no channel (KILN_ENOENT) nothing is written. Other failures are counted in the
+ *         output channel_errors (on every tick with a good input) and logged.
  */
 #include "kiln.h"
+#include "records.h"
 
 #define TREND_MAX 600
 
@@ -23,6 +29,7 @@ static int32_t have_t0 = 0;
 static int32_t level = 0; /* 0 normal, 1 warning raised, 2 critical raised */
 static int32_t trend_alerting = 0;
 static int32_t bad_logged = 0;
+static double channel_errors = 0;
 
 KILN_EXPORT(kiln_init) int32_t kiln_init(void) {
   warn_c = kiln_param("warn_c", 70);
@@ -74,6 +81,18 @@ static void alert_value(int32_t severity, const char *what, double value, const 
   kiln_alert_raw(severity, m.text, m.len);
 }
 
+/* Tells the safety module (channel 0) that the temperature crossed the trip limit. */
+static void write_trip(double t, int64_t now_us) {
+  kiln_trip_record_t rec = {.temperature_c = t, .trip_c = trip_c, .at_us = now_us};
+  int32_t rc = kiln_channel_write(0, &rec, (int32_t)sizeof rec);
+  if (rc == KILN_OK || rc == KILN_ENOENT) return;
+  channel_errors++;
+  kiln_msg_t m = {0};
+  kiln_msg_str(&m, "Cannot write the trip record to channel 0: error ");
+  kiln_msg_f64(&m, rc, 0);
+  kiln_log(KILN_LOG_ERROR, m.text, m.len);
+}
+
 KILN_EXPORT(kiln_on_tick) int32_t kiln_on_tick(int64_t now_us) {
   kiln_input_t in;
   int32_t rc = kiln_input(0, &in);
@@ -111,10 +130,12 @@ KILN_EXPORT(kiln_on_tick) int32_t kiln_on_tick(int64_t now_us) {
   if (t > trip_c && level < 2) {
     level = 2;
     alert_value(KILN_ALERT_CRITICAL, "Temperature ", t, " °C", "trip", trip_c);
+    write_trip(t, now_us);
   } else if (t > warn_c && level < 1) {
     level = 1;
     alert_value(KILN_ALERT_WARNING, "Temperature ", t, " °C", "warning", warn_c);
   }
+  kiln_output("channel_errors", channel_errors);
 
   if (count >= 3) {
     double trend = trend_c_per_min();

@@ -17,15 +17,19 @@ Deno.test("the API lists every demo module with its state, errors, restarts and 
   const app = createApp({ runtime });
   const health = await (await app.request("/health")).json();
   assert.equal(health.status, "ok");
-  assert.equal(health.modules.running, 3);
+  assert.equal(health.modules.running, 5);
   assert.equal(health.device.id, "gw-demo-01");
 
   const first = await waitFor("invocations", async () => {
     const body = await (await app.request("/api/v1/modules")).json();
-    return body.modules.every((m: { invocations: number }) => m.invocations > 0) && body;
+    // Event modules run only when triggered: every other module has run.
+    return body.modules.every((m: { mode: string; invocations: number }) =>
+      m.mode === "event" || m.invocations > 0
+    ) &&
+      body;
   });
   const names = first.modules.map((m: { name: string }) => m.name);
-  assert.deepEqual(names, ["fft", "anomaly", "temperature"]);
+  assert.deepEqual(names, ["fft", "anomaly", "temperature", "safety", "aggregator"]);
   for (const m of first.modules) {
     assert.equal(m.state, "running");
     assert.equal(m.last_error, null);
@@ -146,12 +150,16 @@ Deno.test("executors run with no Deno permissions at all, even when the runtime 
   await using runtime = await demoRuntime();
   const app = createApp({ runtime });
   const { executors } = await (await app.request("/api/v1/executors")).json();
-  assert.equal(executors.length, 1);
-  assert.deepEqual(executors[0].modules, ["fft", "anomaly", "temperature"]);
-  const { readProbe, ...states } = executors[0].permissions;
-  assert.equal(readProbe, "NotCapable", "reading a file inside the executor is refused by Deno");
-  for (const [name, state] of Object.entries(states)) {
-    assert.notEqual(state, "granted", `executor permission "${name}"`);
+  assert.deepEqual(
+    executors.map((e: { name: string; modules: string[] }) => [e.name, e.modules]).sort(),
+    [["normal", ["fft", "anomaly", "temperature", "aggregator"]], ["realtime", ["safety"]]],
+  );
+  for (const executor of executors) {
+    const { readProbe, ...states } = executor.permissions;
+    assert.equal(readProbe, "NotCapable", "reading a file inside the executor is refused by Deno");
+    for (const [name, state] of Object.entries(states)) {
+      assert.notEqual(state, "granted", `${executor.name} executor permission "${name}"`);
+    }
+    assert.equal(Object.keys(states).length, 8);
   }
-  assert.equal(Object.keys(states).length, 8);
 });

@@ -47,14 +47,17 @@ Deno.test("the demo manifest parses into the demo plant", async () => {
   assert.equal(memoryPages(fft.limits.max_memory_mb), 32);
   assert.deepEqual(anomaly.schedule, {
     mode: "stream",
-    source: "sim:vibration_1",
+    source: "channel:vibration_features",
     window: 1024,
     hop: 1024,
     priority: 50,
   });
+  assert.deepEqual(manifest.channels.vibration_features?.readers, ["anomaly"]);
+  assert.equal(manifest.modules.safety?.schedule.mode, "event");
+  assert.equal(manifest.modules.aggregator?.schedule.mode, "periodic");
   assert.deepEqual(anomaly.data, { weights: { path: "../modules/anomaly/weights.bin" } });
   assert.equal(typeof anomaly.params.threshold, "number");
-  assert.deepEqual(temperature.schedule, { mode: "periodic", period_us: 100000, priority: 50 });
+  assert.deepEqual(temperature.schedule, { mode: "periodic", period_us: 100000, priority: 60 });
   assert.deepEqual(temperature.inputs, ["sim:temperature_1"]);
   assert.deepEqual(temperature.params, { warn_c: 70, trip_c: 85 });
 });
@@ -70,6 +73,8 @@ Deno.test("the demo manifest loads once its module files exist", async () => {
         "anomaly/anomaly.wasm",
         "anomaly/weights.bin",
         "temperature/temperature.wasm",
+        "safety/safety.wasm",
+        "aggregator/aggregator.wasm",
       ]
     ) {
       await Deno.mkdir(dirname(join(dir, "modules", file)), { recursive: true });

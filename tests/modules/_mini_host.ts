@@ -1,8 +1,8 @@
 /**
  * A small test-only host for the example modules: links the ABI v1 `kiln` imports (modules/ABI.md), copies
- * data blobs in through `kiln_alloc`, and records what the module outputs, alerts and logs. The real host is
- * `runtime/`; this one has no workers, budgets, capabilities or rate limits, so module tests stay about the
- * modules.
+ * data blobs in through `kiln_alloc`, and records what the module outputs, alerts, logs, writes to channels and
+ * GPIO pins, and publishes. The real host is `runtime/`; this one has no workers, budgets, capabilities, rings
+ * or rate limits, so module tests stay about the modules.
  *
  * @module
  */
@@ -25,6 +25,12 @@ export interface MiniHostOptions {
   window?: number;
   /** Skips `kiln_init` (for tests that call it themselves). */
   skipInit?: boolean;
+  /** How many channels the module writes: `channel_write` to a higher index returns -2. @default 0 */
+  channels?: number;
+  /** Largest channel record the module reads; allocates the record buffer (as the host does) when set. */
+  recordBytes?: number;
+  /** Allocates the 4 KiB event buffer (as the host does for an event module). */
+  events?: boolean;
 }
 
 /** One recorded alert. */
@@ -38,6 +44,27 @@ export interface MiniLog {
   level: number;
   message: string;
 }
+
+/** One record a module wrote with `channel_write`. */
+export interface MiniRecord {
+  index: number;
+  bytes: Uint8Array;
+}
+
+/** One `gpio_write`. */
+export interface MiniGpioWrite {
+  pin: number;
+  value: number;
+}
+
+/** One `publish`. */
+export interface MiniMessage {
+  topic: string;
+  payload: Uint8Array;
+}
+
+/** The event buffer the real host allocates for an event module, in bytes. */
+export const MINI_EVENT_BYTES = 4096;
 
 /** A module instance under test, with everything it published. */
 export interface MiniHost {
@@ -53,12 +80,28 @@ export interface MiniHost {
   readonly inputs: MiniInput[];
   /** The clock `kiln.now_us` returns; tests advance it. */
   nowUs: bigint;
+  /** Records accepted by `channel_write`, in order. */
+  readonly records: MiniRecord[];
+  /** What `channel_write` returns for a valid index; not 0 simulates a refusal (nothing is recorded). */
+  channelStatus: number;
+  /** Every `gpio_write`, in order. */
+  readonly gpioWrites: MiniGpioWrite[];
+  /** What `gpio_write` returns; not 0 simulates a denial (nothing is recorded). */
+  gpioStatus: number;
+  /** Messages accepted by `publish`, in order. */
+  readonly messages: MiniMessage[];
+  /** What `publish` returns; not 0 simulates a failure (nothing is recorded). */
+  publishStatus: number;
   /** Calls `kiln_init` and returns its result. */
   init(): number;
   /** Copies one window into the sample buffer and calls `kiln_on_samples`; returns its result. */
   pushWindow(samples: Int16Array): number;
   /** Sets `nowUs` and calls `kiln_on_tick`; returns its result. */
   tick(nowUs: bigint): number;
+  /** Copies a channel record into the record buffer and calls `kiln_on_record`; returns its result. */
+  pushRecord(bytes: Uint8Array): number;
+  /** Copies a payload into the event buffer and calls `kiln_on_event(kind, ptr, len)`; returns its result. */
+  event(kind: number, payload: Uint8Array): number;
   /** Calls any exported function. */
   call(name: string, ...args: (number | bigint)[]): number;
   /** Allocates `size` bytes through `kiln_alloc`. */
@@ -88,6 +131,9 @@ export async function createMiniHost(
   const mem = () => memory!;
   const text = (ptr: number, len: number) =>
     decoder.decode(new Uint8Array(mem().buffer, ptr >>> 0, len >>> 0));
+  // A copy: the module reuses its memory after the call.
+  const bytes = (ptr: number, len: number) =>
+    new Uint8Array(mem().buffer.slice(ptr >>> 0, (ptr >>> 0) + (len >>> 0)));
 
   const kiln = {
     log: (level: number, ptr: number, len: number) => {
@@ -126,6 +172,22 @@ export async function createMiniHost(
       alerts.push({ severity, message: text(ptr, len) });
       return 0;
     },
+    channel_write: (index: number, ptr: number, len: number) => {
+      if (index < 0 || index >= (options.channels ?? 0)) return -2;
+      if (host.channelStatus !== 0) return host.channelStatus;
+      host.records.push({ index, bytes: bytes(ptr, len) });
+      return 0;
+    },
+    gpio_write: (pin: number, value: number) => {
+      if (host.gpioStatus !== 0) return host.gpioStatus;
+      host.gpioWrites.push({ pin, value: value ? 1 : 0 });
+      return 0;
+    },
+    publish: (topicPtr: number, topicLen: number, payloadPtr: number, payloadLen: number) => {
+      if (host.publishStatus !== 0) return host.publishStatus;
+      host.messages.push({ topic: text(topicPtr, topicLen), payload: bytes(payloadPtr, payloadLen) });
+      return 0;
+    },
   };
 
   const instance = await WebAssembly.instantiate(await WebAssembly.compile(wasm), { kiln });
@@ -147,6 +209,8 @@ export async function createMiniHost(
     blobs.set(name, { ptr, len: bytes.length });
   }
   const sampleBuf = options.window ? alloc(options.window * 2) : 0;
+  const recordBuf = options.recordBytes ? alloc(options.recordBytes) : 0;
+  const eventBuf = options.events ? alloc(MINI_EVENT_BYTES) : 0;
 
   const host: MiniHost = {
     exports,
@@ -157,6 +221,12 @@ export async function createMiniHost(
     logs,
     inputs,
     nowUs: 0n,
+    records: [],
+    channelStatus: 0,
+    gpioWrites: [],
+    gpioStatus: 0,
+    messages: [],
+    publishStatus: 0,
     init: () => call("kiln_init"),
     pushWindow: (samples) => {
       if (!options.window || samples.length !== options.window) {
@@ -168,6 +238,22 @@ export async function createMiniHost(
     tick: (nowUs) => {
       host.nowUs = nowUs;
       return call("kiln_on_tick", nowUs);
+    },
+    pushRecord: (record) => {
+      if (!options.recordBytes || record.length > options.recordBytes) {
+        throw new RangeError(
+          `Expected a record of at most ${options.recordBytes} bytes, got ${record.length}`,
+        );
+      }
+      new Uint8Array(mem().buffer, recordBuf, record.length).set(record);
+      return call("kiln_on_record", recordBuf, record.length);
+    },
+    event: (kind, payload) => {
+      if (!options.events || payload.length > MINI_EVENT_BYTES) {
+        throw new RangeError(`Expected an event module and at most ${MINI_EVENT_BYTES} bytes`);
+      }
+      new Uint8Array(mem().buffer, eventBuf, payload.length).set(payload);
+      return call("kiln_on_event", kind, eventBuf, payload.length);
     },
     call,
     alloc,

@@ -113,3 +113,59 @@ Deno.test("the exported kernel scores features the same way the handler does", a
   const score = host.call("ae_score", featuresPtr);
   assert.equal(Math.fround(score), Math.fround(host.outputs.get("score")!));
 });
+
+/** The fft module, writing its feature records to channel 0 of the mini host. */
+async function fftHost(): Promise<MiniHost> {
+  return await createMiniHost(await readModule("fft/fft.wasm"), {
+    window: 1024,
+    channels: 1,
+    params: { "kiln.sample_rate_hz": RATE_HZ, "kiln.full_scale": 16, "kiln.window": 1024 },
+  });
+}
+
+/** The anomaly module reading feature records, as from a `channel:<id>` stream. */
+async function recordHost(params: Record<string, number> = {}): Promise<MiniHost> {
+  return await createMiniHost(await readModule("anomaly/anomaly.wasm"), {
+    recordBytes: 32_764,
+    data: { weights: await readModule("anomaly/weights.bin") },
+    params: { "kiln.window": 1024, ...params },
+  });
+}
+
+Deno.test("a feature record from the fft module scores exactly as the raw window does", async () => {
+  const raw = await anomalyHost(), fromRecords = await recordHost(), fft = await fftHost();
+  const sensor = new SimVibrationSensor({ id: "v", rateHz: RATE_HZ, seed: 15 });
+  const window = new Int16Array(1024);
+  const run = (windows: number) =>
+    Array.from({ length: windows }, () => {
+      sensor.fill(window);
+      assert.equal(raw.pushWindow(window), 0);
+      assert.equal(fft.pushWindow(window), 0);
+      assert.equal(fromRecords.pushRecord(fft.records.at(-1)!.bytes), 0);
+      assert.equal(fromRecords.outputs.get("score"), raw.outputs.get("score"));
+      return fromRecords.outputs.get("score")!;
+    });
+  const healthy = run(40);
+  const threshold = raw.outputs.get("threshold")!;
+  assert.ok(Math.max(...healthy) < threshold, `healthy scores up to ${Math.max(...healthy)}`);
+  assert.deepEqual(fromRecords.alerts, []);
+  sensor.fault = "bearing";
+  const faulty = run(5);
+  assert.ok(faulty.every((s) => s > threshold), `fault scores ${faulty}`);
+  assert.equal(fromRecords.outputs.get("threshold"), raw.outputs.get("threshold"));
+  assert.deepEqual(fromRecords.alerts, raw.alerts, "the same debounce and alert");
+  assert.equal(fromRecords.alerts.length, 1);
+});
+
+Deno.test("a record that is not 1024 bytes of finite features is refused with KILN_EINVAL", async (t) => {
+  const host = await recordHost();
+  for (const len of [0, 4, 1020, 1028, 2048]) {
+    await t.step(`${len} bytes`, () => assert.equal(host.pushRecord(new Uint8Array(len)), -5));
+  }
+  await t.step("a NaN feature", () => {
+    const features = new Float32Array(256).fill(10);
+    features[17] = NaN;
+    assert.equal(host.pushRecord(new Uint8Array(features.buffer)), -5);
+  });
+  assert.equal(host.outputs.size, 0, "nothing was scored");
+});

@@ -118,3 +118,80 @@ Deno.test("the exported kernel transforms a unit impulse into a flat spectrum", 
     assert.ok(Math.abs(out[2 * k + 1]!) <= 2);
   }
 });
+
+/** A window whose sum is `sum` exactly: a ramp with a DC offset, for the DC removal's rounding. */
+function windowWithSum(sum: number): Int16Array {
+  const w = Int16Array.from({ length: 1024 }, (_, n) => Math.round(3000 * Math.sin(n / 7)) + 40);
+  const delta = sum - w.reduce((a, b) => a + b, 0);
+  for (let n = 0; n < Math.abs(delta); n++) w[n % 1024]! += Math.sign(delta);
+  return w;
+}
+
+Deno.test("each window's channel record is the anomaly module's ae_features of the same window, bit for bit", async () => {
+  const host = await createMiniHost(await readModule("fft/fft.wasm"), {
+    window: 1024,
+    channels: 1,
+    params: { "kiln.sample_rate_hz": RATE_HZ, "kiln.full_scale": FULL_SCALE_G, "kiln.window": 1024 },
+  });
+  const anomaly = await createMiniHost(await readModule("anomaly/anomaly.wasm"), { skipInit: true });
+  const samplesPtr = anomaly.alloc(2048), featuresPtr = anomaly.alloc(1024);
+  const aeFeatures = (w: Int16Array) => {
+    new Int16Array(anomaly.memory.buffer, samplesPtr, 1024).set(w);
+    anomaly.call("ae_features", samplesPtr, featuresPtr);
+    return new Uint8Array(anomaly.memory.buffer.slice(featuresPtr, featuresPtr + 1024));
+  };
+  const sensor = new SimVibrationSensor({ id: "v", rateHz: RATE_HZ, seed: 21 });
+  const windows: Int16Array[] = [];
+  for (let i = 0; i < 8; i++) {
+    if (i === 4) sensor.fault = "bearing";
+    const w = new Int16Array(1024);
+    sensor.fill(w);
+    windows.push(w);
+  }
+  // Means of exactly ±x.5 counts, where a different rounding of the DC removal would show.
+  windows.push(
+    windowWithSum(512),
+    windowWithSum(-512),
+    windowWithSum(1024 * 7 + 512),
+    windowWithSum(-1024 * 7 - 512),
+  );
+  windows.push(sine(1000, 1), new Int16Array(1024), new Int16Array(1024).fill(-32768));
+  for (const [i, w] of windows.entries()) {
+    assert.equal(host.pushWindow(w), 0);
+    const record = host.records.at(-1);
+    assert.equal(host.records.length, i + 1, `window ${i} wrote no record`);
+    assert.equal(record!.index, 0);
+    assert.deepEqual(record!.bytes, aeFeatures(w), `window ${i}`);
+  }
+  assert.equal(output(host, "channel_errors"), 0);
+});
+
+Deno.test("a refused channel write is counted in channel_errors and logged once per spell; no channel is fine", async (t) => {
+  const params = { "kiln.sample_rate_hz": RATE_HZ, "kiln.full_scale": FULL_SCALE_G, "kiln.window": 1024 };
+  await t.step("refused", async () => {
+    const host = await createMiniHost(await readModule("fft/fft.wasm"), {
+      window: 1024,
+      channels: 1,
+      params,
+    });
+    host.channelStatus = -4;
+    assert.equal(host.pushWindow(sine(1000, 1)), 0, "the window itself succeeds");
+    assert.equal(host.pushWindow(sine(1000, 1)), 0);
+    assert.equal(output(host, "channel_errors"), 2);
+    assert.equal(host.logs.filter((l) => l.level === 2).length, 1);
+    host.channelStatus = 0;
+    host.pushWindow(sine(1000, 1));
+    assert.equal(output(host, "channel_errors"), 2);
+    assert.equal(host.records.length, 1);
+  });
+  await t.step("no channel (KILN_ENOENT)", async () => {
+    const host = await createMiniHost(await readModule("fft/fft.wasm"), {
+      window: 1024,
+      channels: 0,
+      params,
+    });
+    assert.equal(host.pushWindow(sine(1000, 1)), 0);
+    assert.equal(output(host, "channel_errors"), 0);
+    assert.deepEqual(host.logs, []);
+  });
+});

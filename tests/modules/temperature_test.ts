@@ -99,3 +99,48 @@ Deno.test("a simulated overheat warns on the trend, then crosses warn_c and trip
   const kinds = host.alerts.map((a) => `${a.severity}:${/rising/.test(a.message) ? "trend" : "level"}`);
   assert.deepEqual(kinds, ["1:trend", "1:level", "2:level"]);
 });
+
+/** The trip records the module wrote: temperature_c, trip_c, at_us. */
+function tripRecords(host: MiniHost): [number, number, bigint][] {
+  return host.records.map(({ index, bytes }) => {
+    assert.equal(index, 0);
+    assert.equal(bytes.length, 24);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 24);
+    return [view.getFloat64(0, true), view.getFloat64(8, true), view.getBigInt64(16, true)];
+  });
+}
+
+Deno.test("each upward crossing of trip_c writes exactly one trip record to channel 0", async () => {
+  const host = await createMiniHost(await readModule("temperature/temperature.wasm"), {
+    channels: 1,
+    params: { "kiln.period_us": PERIOD_US, max_trend_c_per_min: 1e9 },
+  });
+  feed(host, [45, 80, 84.9]);
+  assert.deepEqual(host.records, []);
+  feed(host, [86.5, 90, 84, 85.5]); // 84 and 85.5 stay within the 2 °C hysteresis: one crossing
+  assert.deepEqual(tripRecords(host), [[86.5, 85, 4_000_000n]]);
+  feed(host, [82, 87.25]); // below 83 re-arms
+  assert.deepEqual(tripRecords(host), [[86.5, 85, 4_000_000n], [87.25, 85, 9_000_000n]]);
+  assert.equal(host.alerts.filter((a) => a.severity === 2).length, 2, "one record per critical alert");
+  assert.equal(host.outputs.get("channel_errors"), 0);
+});
+
+Deno.test("a refused trip record is counted in channel_errors and logged; without a channel nothing is written", async (t) => {
+  await t.step("refused", async () => {
+    const host = await createMiniHost(await readModule("temperature/temperature.wasm"), {
+      channels: 1,
+      params: { "kiln.period_us": PERIOD_US },
+    });
+    host.channelStatus = -4;
+    feed(host, [90]);
+    assert.equal(host.outputs.get("channel_errors"), 1);
+    assert.ok(host.logs.some((l) => l.level === 3 && /trip record/.test(l.message)));
+    assert.equal(host.alerts.length, 1, "the critical alert is raised anyway");
+  });
+  await t.step("no channel", async () => {
+    const host = await temperatureHost();
+    feed(host, [90]);
+    assert.equal(host.outputs.get("channel_errors"), 0);
+    assert.ok(!host.logs.some((l) => l.level >= 2));
+  });
+});

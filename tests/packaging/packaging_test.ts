@@ -26,7 +26,7 @@ Deno.test("deno task bundle writes dist/kiln.js, which serves /health with all d
   });
   const health = await getJson<{ status: string; modules: Record<string, number> }>(`${kiln.base}/health`);
   assert.equal(health.status, "ok");
-  assert.equal(health.modules.running, 3);
+  assert.equal(health.modules.running, 5);
   assert.equal(await kiln.stop(), 0);
 });
 
@@ -60,7 +60,7 @@ Deno.test({
     try {
       assert.ok(base, text);
       const health = await getJson<{ modules: Record<string, number> }>(`${base}/health`);
-      assert.equal(health.modules.running, 3);
+      assert.equal(health.modules.running, 5);
     } finally {
       child.kill("SIGTERM");
       await child.status;

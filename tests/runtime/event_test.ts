@@ -89,11 +89,29 @@ Deno.test("a GPIO edge triggers the event module bound to that pin", async () =>
   assert.equal(rt.getModule("estop")!.events, 2);
 });
 
-Deno.test("events are refused for modules that are not API-triggered, and payloads over 4 KiB", async () => {
+Deno.test("API events reach any event module, and are refused for other modes and payloads over 4 KiB", async () => {
+  // An operator's command (a reset) reaches a module triggered by a pin, as an API event (kind 1).
   await using rt = await runtimeWith("gpio:pin_3");
-  assert.throws(() => rt.triggerEvent("estop", new Uint8Array(1)), ModuleStateError);
-  await using api = await runtimeWith("api");
-  assert.throws(() => api.triggerEvent("estop", new Uint8Array(5000)), EventTooLargeError);
+  rt.triggerEvent("estop", new Uint8Array([1]));
+  await waitFor(
+    "the API event",
+    () => rt.getModule("estop")!.outputs.kind === 1 && rt.listGpio()[8]!.value === 1,
+  );
+  assert.throws(() => rt.triggerEvent("estop", new Uint8Array(5000)), EventTooLargeError);
+  const dir = await Deno.makeTempDir();
+  await using other = await createRuntime({
+    plan: deploymentPlan([
+      modulePlan({
+        name: "tick",
+        wasm: await writeFixture(dir, "tick.wasm", wat(slow(0))),
+        schedule: { mode: "periodic", periodUs: 10_000, priority: 50 },
+      }),
+    ]),
+    version: "test",
+    log: () => {},
+  });
+  await other.start();
+  assert.throws(() => other.triggerEvent("tick", new Uint8Array(1)), ModuleStateError);
 });
 
 Deno.test("an event is handled while a low-priority module is in the middle of a long invocation", async () => {
