@@ -85,6 +85,7 @@ if (unknown.length > 0) {
 }
 
 let failed = 0;
+const failedNames = new Set<string>();
 for (const b of BENCHES) {
   if (only && !only.has(b.name)) continue;
   const script = new URL(b.script, import.meta.url);
@@ -102,6 +103,7 @@ for (const b of BENCHES) {
   }).output();
   if (code !== 0) {
     failed++;
+    failedNames.add(b.name);
     console.error(`${b.name}: exited with ${code}`);
   }
 }
@@ -109,6 +111,10 @@ for (const b of BENCHES) {
 console.log("\nSummary");
 for (const b of BENCHES) {
   if (only && !only.has(b.name)) continue;
+  if (failedNames.has(b.name)) {
+    console.log(`  ${b.name}: FAILED in this run (older results in bench/results/ are not shown)`);
+    continue;
+  }
   try {
     const r = JSON.parse(await Deno.readTextFile(new URL(`results/${b.name}.json`, import.meta.url)));
     for (const line of b.summary(r)) console.log(`  ${b.name}: ${line}`);

@@ -8,65 +8,25 @@
  * @module
  */
 import process from "node:process";
-import createWabt from "wabt";
-import { createRuntime, type DeploymentPlan, type ModulePlan } from "../runtime/mod.ts";
+import { createRuntime, type ModulePlan } from "../runtime/mod.ts";
+import { machine, module, plan, vibrationPipeline, watFile, writeResult } from "./_plan.ts";
 
 const SECONDS = Number(Deno.args[Deno.args.indexOf("--seconds") + 1] || 5);
-const root = new URL("../", import.meta.url).pathname;
-const wabt = await createWabt();
 const tickWat = `(module (memory (export "memory") 1)
   (func (export "kiln_abi_version") (result i32) (i32.const 1))
   (func (export "kiln_on_tick") (param i64) (result i32) (i32.const 0)))`;
-const dir = await Deno.makeTempDir();
-await Deno.writeFile(`${dir}/tick.wasm`, wabt.parseWat("tick.wat", tickWat).toBinary({}).buffer);
 
-const base: Omit<ModulePlan, "name" | "wasm" | "schedule"> = {
-  sha256: null,
-  maxMemoryMb: 4,
-  budgetUs: 5_000,
-  fuel: null,
-  capabilities: ["read:sim:vibration_1"],
-  inputs: [],
-  params: {},
-  data: [],
-  restart: { policy: "never", maxRestarts: 0, backoffMs: 100, maxBackoffMs: 100 },
-  enabled: true,
-};
-const ticker: ModulePlan = {
-  ...base,
+const ticker: ModulePlan = module({
   name: "ticker",
-  wasm: `${dir}/tick.wasm`,
+  wasm: await watFile("tick", tickWat),
   schedule: { mode: "periodic", periodUs: 1_000, priority: 90 },
-};
-const stream: ModulePlan[] = [
-  {
-    ...base,
-    name: "fft",
-    wasm: `${root}modules/fft/fft.wasm`,
-    schedule: { mode: "stream", source: "sim:vibration_1", window: 1024, hop: 512, priority: 50 },
-  },
-  {
-    ...base,
-    name: "anomaly",
-    wasm: `${root}modules/anomaly/anomaly.wasm`,
-    schedule: { mode: "stream", source: "sim:vibration_1", window: 1024, hop: 1024, priority: 50 },
-    data: [{ name: "weights", path: `${root}modules/anomaly/weights.bin`, sha256: null }],
-  },
-];
-
-function plan(modules: ModulePlan[]): DeploymentPlan {
-  return {
-    device: { id: "bench", location: null },
-    policy: ["read:sim:*"],
-    sim: [{ id: "vibration_1", kind: "vibration", rateHz: 25_600, seed: 1 }],
-    modules,
-    channels: [],
-    listen: "127.0.0.1:0",
-  };
-}
+  budgetUs: 5_000,
+});
+const stream: ModulePlan[] = vibrationPipeline("vibration_1");
+const sim = [{ id: "vibration_1", kind: "vibration" as const, rateHz: 25_600, seed: 1 }];
 
 async function measure(modules: ModulePlan[]) {
-  const rt = await createRuntime({ plan: plan(modules), version: "bench", log: () => {} });
+  const rt = await createRuntime({ plan: plan(sim, modules), version: "bench", log: () => {} });
   await rt.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -93,18 +53,13 @@ async function measure(modules: ModulePlan[]) {
 const idle = await measure([ticker]);
 const loaded = await measure([ticker, ...stream]);
 const report = {
-  machine: {
-    cpus: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    date: new Date().toISOString(),
-  },
+  machine: machine(),
   method:
     `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
   idle,
   loaded,
 };
-await Deno.mkdir(new URL("results/", import.meta.url), { recursive: true });
+await writeResult("periodic", report);
 await Deno.writeTextFile(
   new URL("results/periodic.json", import.meta.url),
   JSON.stringify(report, null, 2) + "\n",
