@@ -78,11 +78,14 @@ export function distribution(
   return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1), n: s.length };
 }
 
-/** The machine, for the results. */
-export function machine(): Record<string, unknown> {
+/** The machine the results were measured on. */
+export async function machine(): Promise<Record<string, unknown>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   return {
-    cpus: navigator.hardwareConcurrency,
     os: `${Deno.build.os} ${Deno.osRelease()}`,
+    arch: Deno.build.arch,
+    cpu: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    cpus: navigator.hardwareConcurrency,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     date: new Date().toISOString(),

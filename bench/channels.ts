@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { machine } from "./_plan.ts";
 import { createRing } from "../runtime/ring.ts";
 import type { RingBenchJob } from "../runtime/_ring_bench_worker.ts";
 
@@ -175,19 +176,6 @@ async function phase<T>(run: () => Promise<T>): Promise<[T, number]> {
   const seconds = (performance.now() - t0) / 1000;
   const other = Math.max(0, c1.busy - c0.busy - (c1.own - c0.own)) / ticksPerS / seconds;
   return [result, round(other, 2)];
-}
-
-async function machine() {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  return {
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
-    arch: Deno.build.arch,
-    cpu: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
-    cores: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    date: new Date().toISOString(),
-  };
 }
 
 const clock = await clockOffset();

@@ -75,7 +75,7 @@ async function measure(sensors: number) {
 const idle = await measure(0);
 const loaded = await measure(4);
 const report = {
-  machine: machine(),
+  machine: await machine(),
   method:
     `${EVENTS} API events, one every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) ` +
     "that writes a GPIO pin; latency from triggerEvent to the runtime carrying out the write; last 1024 events",

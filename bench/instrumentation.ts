@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { machine } from "./_plan.ts";
 import { SimVibrationSensor } from "../hal/sim/mod.ts";
 import { instrument, type InstrumentOptions } from "../runtime/wasm/mod.ts";
 
@@ -254,19 +255,6 @@ function instrumentMs(bytes: Uint8Array, options: InstrumentOptions, runs = 200)
     ms.push(performance.now() - t0);
   }
   return round(ms.toSorted((a, b) => a - b)[runs >> 1]!, 3);
-}
-
-async function machine() {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  return {
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
-    arch: Deno.build.arch,
-    cpu: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
-    cpus: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    date: new Date().toISOString(),
-  };
 }
 
 // The first call in the process: the instrumenter's code is not optimized yet (a gateway instruments each

@@ -53,7 +53,7 @@ async function measure(modules: ModulePlan[]) {
 const idle = await measure([ticker]);
 const loaded = await measure([ticker, ...stream]);
 const report = {
-  machine: machine(),
+  machine: await machine(),
   method:
     `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
   idle,

@@ -55,7 +55,7 @@ async function measure(sensors: number) {
 const runs = [];
 for (const n of [1, 4, 12]) runs.push(await measure(n));
 const report = {
-  machine: machine(),
+  machine: await machine(),
   method:
     `${SECONDS} s per run after 1 s of warm-up; cpu_percent is the whole process (all threads) as a percentage of one core`,
   runs,
