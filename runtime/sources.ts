@@ -109,8 +109,11 @@ export class SimSources {
     if (before === null) return false;
     this.#gpio.set(pin, value, setBy);
     const p = this.#gpio.get(pin)!;
-    if (p.value !== before.value) this.#options.onGpioEdge?.(pin, p.value);
-    this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
+    // The level is set: tell the modules right after, so that a burst of writes is carried out first.
+    queueMicrotask(() => {
+      if (p.value !== before.value) this.#options.onGpioEdge?.(pin, p.value);
+      this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
+    });
     return true;
   }
 
