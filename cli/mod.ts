@@ -67,6 +67,19 @@ export async function main(args: string[]): Promise<number> {
       console.error(`kiln: ${err.message}`);
       return 1;
     }
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      // The command's Deno permissions (e.g. `deno task start` writes only ./data) do not allow what was asked.
+      console.error(
+        `kiln: ${err.message.replace(/, run again with.*$/, "")}: this command's permissions do not allow it ` +
+          `(deno task start uses ./data and ./examples; use "deno task kiln run --data DIR" for other paths)`,
+      );
+      return 1;
+    }
+    if (err instanceof Error && Object.values(Deno.errors).some((E) => err instanceof E)) {
+      // A file-system or network failure of the environment, e.g. a --data path that is a file.
+      console.error(`kiln: ${err.message}`);
+      return 1;
+    }
     throw err;
   }
 }

@@ -50,6 +50,12 @@ Deno.test("user mistakes print one clear message and exit non-zero without a sta
     ["an unknown flag", ["run", "--bogus"], 2, /Unknown option '--bogus'/],
     ["a bad --fault", ["run", "--fault", "vibration_1=fire"], 2, /Invalid --fault/],
     ["a bad --listen", ["run", "--listen", "localhost"], 2, /--listen/],
+    [
+      "a --data path that is a file",
+      ["run", "--data", `${dir}/bad.yaml`, "--listen", "127.0.0.1:0"],
+      1,
+      /File exists/,
+    ],
   ];
   for (const [what, args, code, re] of cases) {
     await t.step(what, async () => {
@@ -83,4 +89,15 @@ Deno.test("kiln --version and --help answer without starting anything", async ()
   const h = await runKiln(["--help"]);
   assert.equal(h.code, 0);
   for (const cmd of ["run", "validate", "inspect"]) assert.match(h.stdout, new RegExp(`kiln ${cmd}`));
+});
+
+Deno.test("a --data directory outside the command's Deno permissions is a clear error, not a stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  // The permissions of `deno task start`: write only ./data.
+  const r = await runKiln(["run", "--data", `${dir}/data`, "--listen", "127.0.0.1:0"], {
+    flags: ["--allow-read=.", "--allow-write=./data", "--allow-net=127.0.0.1", "--allow-env"],
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^kiln: Requires write access .*permissions do not allow it/);
+  noStack(r.stderr);
 });
