@@ -55,7 +55,7 @@ export interface ModuleStatus {
   max_us: number;
   budget_overruns: number;
   deadline_misses: number;
-  /** Event modules: events fired at it since start. */
+  /** Event modules: API and GPIO events the runtime fired at it since start (channel records count in `invocations`). */
   events: number;
   /** Event modules: trigger to actuator write carried out, over the last 1024 events that wrote, microseconds. */
   event_latency_us: { p50: number; p99: number; p999: number; max: number } | null;
