@@ -14,9 +14,11 @@
 export const SPIN_MS = 0.3;
 
 /** Milliseconds since the epoch at sub-millisecond resolution, consistent across workers. */
-function now(): number {
+export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+const now = nowMs;
 
 /** A lets-the-event-loop-run pause without timer clamping: a message to ourselves is a plain task. */
 export function yieldToEventLoop(): Promise<void> {

@@ -6,7 +6,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { classifyTrap, type InstanceSink, ModuleInstance, nowMs } from "./instance.ts";
+import { ModuleInstance, nowMs } from "./instance.ts";
+import type { InstanceSink } from "./host_kiln.ts";
+import { classifyTrap } from "./traps.ts";
 import { Doorbell, yieldToEventLoop } from "./_timing.ts";
 import { decodeEvent, encodeWrites } from "./_fastpath.ts";
 import { RingReader, RingWriter } from "./ring.ts";

@@ -4,47 +4,17 @@
  *
  * @module
  */
-import { ABI_VERSION, HOST_IMPORTS, Status } from "./abi.ts";
+import { ABI_VERSION } from "./abi.ts";
 import { GrantSet } from "./grants.ts";
+import { type ChannelWriter, createKilnImports, type InstanceSink } from "./host_kiln.ts";
+import { nowMs } from "./_timing.ts";
 import { RingReader, RingWriter } from "./ring.ts";
 import { Doorbell } from "./_timing.ts";
-import { createWasiImports, WASI_NAMESPACE, WasiExit } from "./host_wasi.ts";
-import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
-import type {
-  ActuatorWrite,
-  AlertEvent,
-  InputValue,
-  InstanceSpec,
-  InstanceStats,
-  LogEvent,
-  ModuleFault,
-  OutboundMessage,
-  TrapKind,
-} from "./_protocol.ts";
+import { createWasiImports, WASI_NAMESPACE } from "./host_wasi.ts";
+import { classifyTrap, ModuleTrap } from "./traps.ts";
+import { DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
+import type { InputValue, InstanceSpec, InstanceStats } from "./_protocol.ts";
 
-/** Where an instance's results go; the executor batches them to the main thread. */
-export interface InstanceSink {
-  output(module: string, key: string, value: number): void;
-  outputArray(module: string, key: string, values: Float32Array): void;
-  alert(event: AlertEvent): void;
-  log(event: LogEvent): void;
-  /** A gated call was refused: `capability` is what it needed, `detail` the call. */
-  denied(module: string, capability: string, detail: string): void;
-  /** A gated call was allowed by the grant `capability`. */
-  used(module: string, capability: string): void;
-  write(write: ActuatorWrite): void;
-  publish(message: OutboundMessage): void;
-}
-
-/** A trap or failure of a module, carrying its fault as data. */
-export class ModuleTrap extends Error {
-  constructor(readonly fault: ModuleFault) {
-    super(fault.message);
-    this.name = "ModuleTrap";
-  }
-}
-
-const MAX_LOG_BYTES = 1024;
 /** The largest event payload, in bytes; an event module's buffer is this big. */
 export const MAX_EVENT_BYTES = 4096;
 /** Event kinds passed to `kiln_on_event` (ABI v1). */
@@ -53,21 +23,12 @@ export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3 } as const;
 const CHECK_INTERVAL = DEFAULT_CHECK_INTERVAL;
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
 export const HARD_BUDGET_FACTOR = 1.5;
-const MAX_ARRAY = 4096;
-const MAX_TOPIC_BYTES = 256;
-const MAX_PAYLOAD_BYTES = 65_536;
-const MAX_GPIO_PIN = 1023;
 /** Log lines a module may write per second before lines are dropped (and counted). */
 const LOG_RATE_PER_S = 50;
 const ALERT_RATE_PER_S = 5;
-const LEVELS = ["debug", "info", "warn", "error"] as const;
-const decoder = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
 
-/** Milliseconds since the epoch at sub-millisecond resolution, consistent across workers. */
-export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
-}
+export { nowMs };
 
 /** A token bucket: `take()` is true while the rate allows. */
 class RateLimit {
@@ -124,7 +85,7 @@ export class ModuleInstance {
   #sampleBuf = 0;
   #eventBuf = 0;
   #recordBuf = 0;
-  #writers: { id: string; writer: RingWriter; wake: Doorbell[] }[];
+  #writers: ChannelWriter[];
   #reader: RingReader | null;
   /** When the running call must stop, epoch ms; checked by `kiln.__check`, which instrumentation inserts. */
   #deadlineMs = Number.POSITIVE_INFINITY;
@@ -423,135 +384,22 @@ export class ModuleInstance {
     return new Uint8Array(buf, p, n);
   }
 
-  #string(ptr: number, len: number, max = Number.POSITIVE_INFINITY): string | null {
-    const bytes = this.#bytes(ptr, len);
-    return bytes === null ? null : decoder.decode(bytes.subarray(0, max));
-  }
-
-  #hostImports(): Record<string, (...args: never[]) => unknown> {
-    const name = this.spec.name;
-    return {
-      log: (level: number, ptr: number, len: number): number => {
-        const text = this.#string(ptr, len, MAX_LOG_BYTES);
-        if (text === null) return Status.EFAULT;
-        if (!this.#logLimit.take()) {
-          this.stats.logsDropped++;
-          return Status.ELIMIT;
-        }
-        this.#sink.log({
-          module: name,
-          level: LEVELS[Math.min(3, Math.max(0, level | 0))]!,
-          message: text,
-          at: Date.now(),
-        });
-        return Status.OK;
-      },
-      now_us: (): bigint => this.nowUs(),
-      __check: this.#check,
-      param_f64: (ptr: number, len: number, fallback: number): number => {
-        const key = this.#string(ptr, len, 256);
-        if (key === null) return fallback;
-        return this.spec.params[key] ?? fallback;
-      },
-      data: (ptr: number, len: number, outLenPtr: number): number => {
-        const key = this.#string(ptr, len, 256);
-        const out = this.#bytes(outLenPtr, 4);
-        if (key === null || out === null) return 0;
-        const blob = this.#data.get(key);
-        if (!blob) return 0;
-        new DataView(out.buffer, out.byteOffset, 4).setInt32(0, blob.len, true);
-        return blob.ptr;
-      },
-      input: (index: number, outPtr: number): number => {
-        const out = this.#bytes(outPtr, 16);
-        if (out === null) return Status.EFAULT;
-        const id = this.spec.inputs[index];
-        if (id === undefined) return Status.ENOENT;
-        const v = this.#inputs.get(id);
-        const view = new DataView(out.buffer, out.byteOffset, 16);
-        view.setFloat64(0, v?.value ?? NaN, true);
-        view.setUint32(8, v ? QUALITY_CODES[v.quality] : 2, true);
-        view.setUint32(
-          12,
-          v ? Math.min(0xffffffff, Math.max(0, Math.round(nowMs() - v.atMs))) : 0xffffffff,
-          true,
-        );
-        return Status.OK;
-      },
-      output: (ptr: number, len: number, value: number): number => {
-        const key = this.#string(ptr, len, 128);
-        if (key === null) return Status.EFAULT;
-        this.#sink.output(name, key, value);
-        return Status.OK;
-      },
-      output_array: (ptr: number, len: number, dataPtr: number, count: number): number => {
-        const key = this.#string(ptr, len, 128);
-        if ((count >>> 0) > MAX_ARRAY) return Status.ELIMIT;
-        const bytes = this.#bytes(dataPtr, (count >>> 0) * 4);
-        if (key === null || bytes === null) return Status.EFAULT;
-        // Copy: the module's memory may change or grow after the call returns.
-        const values = new Float32Array(count >>> 0);
-        new Uint8Array(values.buffer).set(bytes);
-        this.#sink.outputArray(name, key, values);
-        return Status.OK;
-      },
-      alert: (severity: number, ptr: number, len: number): number => {
-        const text = this.#string(ptr, len, MAX_LOG_BYTES);
-        if (text === null) return Status.EFAULT;
-        if (!this.#alertLimit.take()) return Status.ELIMIT;
-        this.#sink.alert({
-          module: name,
-          severity: severity >= 2 ? "critical" : "warning",
-          message: text,
-          at: Date.now(),
-        });
-        return Status.OK;
-      },
-      gpio_read: (pin: number): number => {
-        const p = pin | 0;
-        if (p < 0 || p > MAX_GPIO_PIN) return Status.EINVAL;
-        if (!this.#gate("read", "gpio", `pin_${p}`, `gpio_read(${p})`)) return Status.EDENIED;
-        const v = this.#inputs.get(`gpio:pin_${p}`);
-        return v === undefined ? Status.ENOENT : v.value ? 1 : 0;
-      },
-      gpio_write: (pin: number, value: number): number => {
-        const p = pin | 0;
-        if (p < 0 || p > MAX_GPIO_PIN) return Status.EINVAL;
-        if (!this.#gate("write", "gpio", `pin_${p}`, `gpio_write(${p}, ${value | 0})`)) return Status.EDENIED;
-        this.#sink.write({ module: name, kind: "gpio", pin: p, value: value ? 1 : 0 });
-        return Status.OK;
-      },
-      channel_write: (index: number, ptr: number, len: number): number => {
-        const ch = this.#writers[index];
-        if (ch === undefined) return Status.ENOENT;
-        const bytes = this.#bytes(ptr, len);
-        if (bytes === null) return Status.EFAULT;
-        if (!this.#gate("write", "channel", ch.id, `channel_write("${ch.id}", ${bytes.length} bytes)`)) {
-          return Status.EDENIED;
-        }
-        if (bytes.length > ch.writer.maxRecordBytes) return Status.EINVAL;
-        if (ch.writer.write(bytes) === "dropped") return Status.ELIMIT;
-        for (const bell of ch.wake) bell.ring();
-        return Status.OK;
-      },
-      publish: (topicPtr: number, topicLen: number, payloadPtr: number, payloadLen: number): number => {
-        if ((topicLen >>> 0) > MAX_TOPIC_BYTES || (payloadLen >>> 0) > MAX_PAYLOAD_BYTES) {
-          return Status.ELIMIT;
-        }
-        const topic = this.#string(topicPtr, topicLen);
-        const payload = this.#bytes(payloadPtr, payloadLen);
-        if (topic === null || payload === null) return Status.EFAULT;
-        // A topic name, not a filter (MQTT 3.1.1 §4.7.3): no wildcards, not empty.
-        if (topic.length === 0 || topic.includes("+") || topic.includes("#") || topic.includes("\0")) {
-          return Status.EINVAL;
-        }
-        if (!this.#gate("write", "mqtt", topic, `publish("${topic}", ${payload.length} bytes)`)) {
-          return Status.EDENIED;
-        }
-        this.#sink.publish({ module: name, topic, payload: payload.slice(), at: Date.now() });
-        return Status.OK;
-      },
-    };
+  /** The `kiln` imports, linked by grant (`host_kiln.ts`). */
+  #linkedImports(): Record<string, (...args: never[]) => unknown> {
+    return createKilnImports({
+      spec: this.spec,
+      stats: this.stats,
+      sink: this.#sink,
+      inputs: this.#inputs,
+      grants: this.#grants,
+      writers: this.#writers,
+      bytes: (ptr, len) => this.#bytes(ptr, len),
+      dataBlob: (key) => this.#data.get(key),
+      nowUs: () => this.nowUs(),
+      check: this.#check,
+      allowLog: () => this.#logLimit.take(),
+      allowAlert: () => this.#alertLimit.take(),
+    });
   }
 
   /** `wasi_snapshot_preview1`: stdout and stderr go to the module's log; files and sockets are refused. */
@@ -579,97 +427,9 @@ export class ModuleInstance {
       realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
     });
   }
-
-  /** The call-time capability check: true when a grant covers the call; otherwise the denial is reported. */
-  #gate(operation: "read" | "write", type: string, resource: string, detail: string): boolean {
-    const grant = this.#grants.find(operation, type, resource);
-    if (grant === null) {
-      this.#sink.denied(this.spec.name, `${operation}:${type}:${resource}`, detail);
-      return false;
-    }
-    this.#sink.used(this.spec.name, grant);
-    return true;
-  }
-
-  /**
-   * The `kiln` imports this module is linked with: every core import, and a gated one only when a granted
-   * capability covers its class (the loader has already refused a module importing anything else).
-   */
-  #linkedImports(): Record<string, (...args: never[]) => unknown> {
-    const all = this.#hostImports();
-    const linked: Record<string, (...args: never[]) => unknown> = {};
-    for (const [importName, fn] of Object.entries(all)) {
-      if (importName === CHECK_IMPORT.name) {
-        linked[importName] = fn;
-        continue;
-      }
-      const capability = HOST_IMPORTS[importName]?.capability;
-      if (capability === null || (capability !== undefined && this.#grants.coversClass(capability))) {
-        linked[importName] = fn;
-      }
-    }
-    return linked;
-  }
 }
-
-const QUALITY_CODES = { good: 0, uncertain: 1, bad: 2 } as const;
 
 /** Encodes a string for a module, e.g. in tests that call host imports. */
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
-}
-
-const TRAP_PATTERNS: [RegExp, TrapKind][] = [
-  [/unreachable/i, "unreachable"],
-  [/out of bounds|out-of-bounds/i, "out_of_bounds"],
-  [/divide by zero|division by zero|remainder by zero/i, "divide_by_zero"],
-  [/integer overflow|divide result unrepresentable/i, "integer_overflow"],
-  [/float unrepresentable|invalid conversion|convert/i, "invalid_conversion"],
-  [/call stack|stack overflow/i, "stack_overflow"],
-  [/signature mismatch|null function|indirect call|table index/i, "indirect_call"],
-];
-
-/**
- * Turns what a Wasm call threw into a fault: the trap kind from V8's `RuntimeError`, and the Wasm
- * function from the first `wasm://` stack frame. A non-Wasm exception is a host error.
- */
-export function classifyTrap(err: unknown, entry: string, names: Record<number, string> = {}): ModuleFault {
-  if (err instanceof ModuleTrap) {
-    if (err.fault.function !== null) return err.fault;
-    // An interrupt thrown by a host function: name the Wasm function it interrupted.
-    const fn = wasmFunctionOf(err, names) ?? entry;
-    return { ...err.fault, function: fn, message: `${err.fault.message} in ${fn}` };
-  }
-  if (err instanceof WasiExit) {
-    return {
-      kind: "proc_exit",
-      function: entry,
-      message: `the module called proc_exit(${err.exitCode}) in ${entry}`,
-    };
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  const isWasmTrap = e instanceof WebAssembly.RuntimeError ||
-    (e instanceof RangeError && /call stack/i.test(e.message));
-  let kind: TrapKind = "host_error";
-  if (isWasmTrap) {
-    kind = TRAP_PATTERNS.find(([re]) => re.test(e.message))?.[1] ?? "trap";
-  } else if (e instanceof WebAssembly.LinkError || e instanceof WebAssembly.CompileError) {
-    kind = "init_failed";
-  }
-  const fn = wasmFunctionOf(e, names) ?? entry;
-  return { kind, function: fn, message: `${kind.replaceAll("_", " ")} in ${fn}: ${e.message}` };
-}
-
-/**
- * The innermost Wasm function in V8's stack trace: `at name (wasm://wasm/<hash>:wasm-function[N]:0x..)`.
- * V8 prints `<anonymous>` when the binary has no name section; the index then names it through `names`.
- */
-function wasmFunctionOf(e: Error, names: Record<number, string>): string | null {
-  for (const line of (e.stack ?? "").split("\n")) {
-    const m = /at (?:\S+\.)?(\S+) \(wasm:\/\/[^)]*wasm-function\[(\d+)\]/.exec(line);
-    if (!m) continue;
-    const index = Number(m[2]);
-    return m[1] !== "<anonymous>" ? m[1]! : names[index] ?? `func[${index}]`;
-  }
-  return null;
 }
