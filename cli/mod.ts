@@ -70,7 +70,9 @@ export async function main(args: string[]): Promise<number> {
     if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
       // The command's Deno permissions (e.g. `deno task start` writes only ./data) do not allow what was asked.
       console.error(
-        `kiln: ${err.message.replace(/, run again with.*$/, "")}: this command's permissions do not allow it ` +
+        `kiln: ${
+          err.message.replace(/, run again with.*$/, "")
+        }: this command's permissions do not allow it ` +
           `(deno task start uses ./data and ./examples; use "deno task kiln run --data DIR" for other paths)`,
       );
       return 1;
