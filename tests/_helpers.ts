@@ -3,24 +3,12 @@
  *
  * @module
  */
-import createWabt from "wabt";
 import type { DeploymentPlan, ModulePlan } from "../runtime/plan.ts";
+import { wat as assemble } from "./fixtures/wasm/wat.ts";
 
-const wabt = await createWabt();
-
-/** Assembles WAT text into a binary (all features V8 ships on). */
+/** Assembles WAT text into a binary (the features V8 ships on), with a name section as toolchains write. */
 export function wat(source: string, name = "fixture.wat"): Uint8Array {
-  const mod = wabt.parseWat(name, source, {
-    simd: true,
-    bulk_memory: true,
-    multi_value: true,
-    sign_extension: true,
-  });
-  try {
-    return mod.toBinary({ write_debug_names: true }).buffer;
-  } finally {
-    mod.destroy();
-  }
+  return assemble(source, { debugNames: true, name });
 }
 
 /** Writes `bytes` to `dir/name` and returns the path. */

@@ -8,7 +8,7 @@
  * byte, since no assembler produces them.
  */
 import assert from "node:assert/strict";
-import createWabt from "wabt";
+import { watAll } from "../fixtures/wasm/wat_all.ts";
 import {
   capPages,
   MAX_MODULE_BYTES,
@@ -110,18 +110,9 @@ function answered(value: number, options: { key?: string; check?: Check } = {}):
   };
 }
 
-const wabt = await createWabt();
-
 /** Assembles `fixtures/<name>.wat` with the tail-call feature, which the shared `wat()` leaves off. */
 async function tailCallFixture(file: string): Promise<Uint8Array> {
-  const mod = wabt.parseWat(file, await Deno.readTextFile(new URL(`${file}.wat`, FIXTURES)), {
-    tail_call: true,
-  });
-  try {
-    return mod.toBinary({ write_debug_names: true }).buffer;
-  } finally {
-    mod.destroy();
-  }
+  return watAll(await Deno.readTextFile(new URL(`${file}.wat`, FIXTURES)), { debugNames: true });
 }
 
 // ---- malformed binaries: refused before any byte is compiled -------------------------------------------
