@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { AuditLog, openStore, StoreError, StoreVersionError } from "./mod.ts";
+import { migrations } from "./_migrations.ts";
 
 Deno.test("a new store is migrated to the latest schema in WAL mode", async () => {
   const dir = await Deno.makeTempDir();
   using store = openStore(`${dir}/kiln.db`);
-  assert.equal(store.version, 1);
+  assert.equal(store.version, migrations().length);
   const mode = store.db.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
   assert.equal(mode.journal_mode, "wal");
 });
@@ -17,8 +18,25 @@ Deno.test("a store written by a newer Kiln is refused with both versions named",
   db.close();
   assert.throws(
     () => openStore(`${dir}/kiln.db`),
-    (err: unknown) => err instanceof StoreVersionError && err.found === 99 && err.supported === 1,
+    (err: unknown) =>
+      err instanceof StoreVersionError && err.found === 99 && err.supported === migrations().length,
   );
+});
+
+Deno.test("a store from an older Kiln is upgraded and keeps its rows", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = new DatabaseSync(`${dir}/kiln.db`);
+  db.exec(migrations()[0]!.sql);
+  db.exec("PRAGMA user_version = 1");
+  db.exec(
+    "INSERT INTO audit_events (at, module, kind, capability) VALUES ('2026-01-01T00:00:00Z', 'm', 'grant', 'read:sim:x')",
+  );
+  db.close();
+  using store = openStore(`${dir}/kiln.db`);
+  assert.equal(store.version, migrations().length);
+  const rows = store.db.prepare("SELECT module FROM audit_events").all() as { module: string }[];
+  assert.deepEqual(rows.map((r) => r.module), ["m"]);
+  assert.equal((store.db.prepare("SELECT count(*) AS n FROM snapshots").get() as { n: number }).n, 0);
 });
 
 Deno.test("a file that is not a database is refused with a store error", async () => {

@@ -1,0 +1,66 @@
+/**
+ * The hardware-abstraction layer: the few interfaces through which the runtime reaches the plant and the
+ * cloud, whatever the protocol. Each protocol is a driver in its own folder (`hal/sim/`, `hal/mqtt/`,
+ * `hal/modbus/`), and each maps its resources onto capability names (`read:modbus:plc1/hr/100-199`,
+ * `write:mqtt:factory/line_1/alerts`), which the runtime checks before a module's request reaches a driver.
+ *
+ * Modules never block on the network: the runtime polls or subscribes on their behalf and hands values to
+ * their next invocation (a PLC's scan cycle), and carries out their writes asynchronously.
+ *
+ * @example A driver's value as the runtime sees it
+ * ```ts
+ * import type { Sample } from "./mod.ts";
+ *
+ * const speed: Sample = { value: 1480, quality: "good", atMs: Date.now() };
+ * ```
+ *
+ * @module
+ */
+
+/** How far a value can be trusted, as OPC UA says it (Part 4 §7.34): good, uncertain, or bad. */
+export type Quality = "good" | "uncertain" | "bad";
+
+/** One value read from the plant, with its quality and when it was read (ms since the epoch). */
+export interface Sample {
+  readonly value: number;
+  readonly quality: Quality;
+  readonly atMs: number;
+}
+
+/** A connector's connection state, as the API reports it. */
+export type ConnectorState = "connecting" | "connected" | "reconnecting" | "error" | "closed";
+
+/** What a connector reports about itself (`GET /api/v1/connectors`). */
+export interface ConnectorStatus {
+  readonly name: string;
+  /** The driver: `mqtt`, `modbus`, `opcua`. */
+  readonly kind: string;
+  readonly state: ConnectorState;
+  /** The last error's message, kept after recovery; `null` if there never was one. */
+  readonly lastError: string | null;
+  /** Errors since start (failed connects, timeouts, protocol errors). */
+  readonly errors: number;
+  /** Successful connects after the first. */
+  readonly reconnects: number;
+}
+
+/** Options of one {@linkcode Publisher.publish}. */
+export interface PublishOptions {
+  /** MQTT quality of service. @default 1 */
+  readonly qos?: 0 | 1 | 2;
+  readonly retain?: boolean;
+}
+
+/**
+ * Where outbound messages go: the store-and-forward outbox's transport. `publish` resolves only when
+ * delivery is confirmed (MQTT PUBACK for QoS 1, PUBCOMP for QoS 2; written to the socket for QoS 0), and
+ * rejects at once when the link is down, so the caller keeps the message instead of a driver's memory.
+ */
+export interface Publisher {
+  /** True while messages can be sent. */
+  readonly connected: boolean;
+  /** Sends one message; see the interface for when it settles. */
+  publish(topic: string, payload: Uint8Array, options?: PublishOptions): Promise<void>;
+  /** Calls `listener` on every change of {@linkcode Publisher.connected}; returns the unsubscribe function. */
+  onConnectionChange(listener: (connected: boolean) => void): () => void;
+}
