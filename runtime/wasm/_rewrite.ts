@@ -23,6 +23,13 @@ export const CHECK_IMPORT: Readonly<{ module: "kiln"; name: "__check" }> = {
 /** The exported i64 global holding the fuel left, with `fuel: true`. */
 export const FUEL_EXPORT = "__kiln_fuel";
 
+/**
+ * Prefix of the exports the rewrite adds for the module's own mutable globals (`__kiln_global_<index>`, by
+ * global index), so that a snapshot can read and restore them: clang keeps `__stack_pointer` in one, and
+ * a restored memory is useless without it.
+ */
+export const GLOBAL_EXPORT_PREFIX = "__kiln_global_";
+
 /** The fuel global's initial value (2^63 - 1): the start function never runs out of fuel. */
 export const INITIAL_FUEL: bigint = 0x7fff_ffff_ffff_ffffn;
 
@@ -44,6 +51,8 @@ export class ModuleRewriter {
   readonly #appendType: boolean;
   readonly #countdown: number;
   readonly #fuelGlobal: number;
+  /** Global indices of the module's own mutable globals, exported for snapshots. */
+  readonly #mutableGlobals: number[];
   readonly #out: ByteWriter;
   readonly #scratch = new ByteWriter(1024);
 
@@ -66,6 +75,7 @@ export class ModuleRewriter {
     this.#checkType = existing < 0 ? info.types.length : existing;
     this.#countdown = importedGlobals + info.globals.length;
     this.#fuelGlobal = fuel ? this.#countdown + 1 : -1;
+    this.#mutableGlobals = info.globals.flatMap((g, i) => g.mutable ? [importedGlobals + i] : []);
     this.#out = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
   }
 
@@ -75,7 +85,7 @@ export class ModuleRewriter {
     // Sections the rewrite needs but the module lacks, by id; each is written before the first section
     // that must follow it.
     const missing = new Set([1, 2, 6]);
-    if (this.#fuel) missing.add(7);
+    if (this.#fuel || this.#mutableGlobals.length > 0) missing.add(7);
     for (const s of this.#info.sections) missing.delete(s.id);
     const flushMissing = (beforeRank: number) => {
       for (const id of [...missing]) {
@@ -243,7 +253,7 @@ export class ModuleRewriter {
   }
 
   #exports(s: SectionInfo | null, w: ByteWriter): void {
-    const extra = this.#fuel ? 1 : 0;
+    const extra = (this.#fuel ? 1 : 0) + this.#mutableGlobals.length;
     if (s === null) {
       w.u32(extra);
     } else {
@@ -264,6 +274,11 @@ export class ModuleRewriter {
       this.#name(w, FUEL_EXPORT);
       w.byte(0x03); // global
       w.u32(this.#fuelGlobal);
+    }
+    for (const g of this.#mutableGlobals) {
+      this.#name(w, `${GLOBAL_EXPORT_PREFIX}${g}`);
+      w.byte(0x03); // global
+      w.u32(g);
     }
   }
 

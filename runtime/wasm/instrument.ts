@@ -13,6 +13,8 @@
  *   charged at the start of every straight-line segment with the segment's instruction count, and
  *   `__check` is called after every charge that leaves it below 0 (so the host should throw, or refill
  *   it, there); `__check`'s result still becomes the countdown.
+ * - Every mutable global the module defines is exported as `__kiln_global_<global index>`, so snapshots
+ *   can save and restore it (clang's `__stack_pointer` lives in one).
  *
  * **Fuel accounting.** A segment is a maximal run of instructions that control enters only at its first
  * instruction: it ends after every control instruction (`block`, `loop`, `if`, `else`, `end`, `br`,
@@ -34,10 +36,10 @@
  * @module
  */
 import { KilnError } from "../../errors.ts";
-import { CHECK_IMPORT, FUEL_EXPORT, ModuleRewriter } from "./_rewrite.ts";
+import { CHECK_IMPORT, FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, ModuleRewriter } from "./_rewrite.ts";
 import { readModule } from "./reader.ts";
 
-export { CHECK_IMPORT, FUEL_EXPORT, INITIAL_FUEL } from "./_rewrite.ts";
+export { CHECK_IMPORT, FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, INITIAL_FUEL } from "./_rewrite.ts";
 
 /** Options of {@linkcode instrument}. */
 export interface InstrumentOptions {
@@ -93,7 +95,7 @@ export const DEFAULT_CHECK_INTERVAL = 1000;
  * @param options Fuel metering and the check interval.
  * @returns The new binary and counts of what was inserted; `bytes` is not modified.
  * @throws {InstrumentConflictError} When the module already imports `kiln.__check` or exports
- *   `__kiln_fuel`.
+ *   `__kiln_fuel` or a name starting `__kiln_global_`.
  * @throws {WasmFormatError} When the binary or an instruction is malformed, e.g. an unknown opcode.
  * @throws {WasmUnsupportedError} When the module uses a feature Kiln refuses (memory64, GC).
  * @throws {RangeError} When `checkInterval` is not an integer from 1 to 2^31 - 1.
@@ -124,8 +126,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
   if (info.imports.some((i) => i.module === CHECK_IMPORT.module && i.name === CHECK_IMPORT.name)) {
     throw new InstrumentConflictError("import", `${CHECK_IMPORT.module}.${CHECK_IMPORT.name}`);
   }
-  if (info.exports.some((e) => e.name === FUEL_EXPORT)) {
-    throw new InstrumentConflictError("export", FUEL_EXPORT);
-  }
+  const taken = info.exports.find((e) => e.name === FUEL_EXPORT || e.name.startsWith(GLOBAL_EXPORT_PREFIX));
+  if (taken) throw new InstrumentConflictError("export", taken.name);
   return new ModuleRewriter(bytes, info, options.fuel ?? false, interval).run();
 }

@@ -6,6 +6,7 @@ import { decodeBody } from "./_code.ts";
 import { Cursor } from "./_cursor.ts";
 import {
   FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
   INITIAL_FUEL,
   instrument,
   InstrumentConflictError,
@@ -399,6 +400,34 @@ Deno.test("a module already instrumented, or using the reserved names, is refuse
   assert.throws(
     () => instrument(once),
     (e) => e instanceof InstrumentConflictError && e.code === "wasm_instrumented",
+  );
+});
+
+Deno.test("the module's own mutable globals are exported by index for snapshots, and nothing else is", () => {
+  const source = `(module
+    (import "env" "g" (global (mut i32)))
+    (global $sp (mut i32) (i32.const 4096))
+    (global $k i64 (i64.const 7))
+    (global $f (mut f64) (f64.const 1.5))
+    (func (export "bump") (global.set $sp (i32.add (global.get $sp) (i32.const 1)))))`;
+  for (const [mode, options] of MODES) {
+    const { bytes } = instrument(watAll(source), options);
+    const names = readModule(bytes).exports.filter((e) => e.name.startsWith(GLOBAL_EXPORT_PREFIX));
+    // Global 0 is imported, 2 is immutable: only 1 and 3 are the module's own mutable globals.
+    assert.deepEqual(names.map((e) => [e.name, e.kind, e.index]), [
+      [`${GLOBAL_EXPORT_PREFIX}1`, "global", 1],
+      [`${GLOBAL_EXPORT_PREFIX}3`, "global", 3],
+    ], mode);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+      env: { g: new WebAssembly.Global({ value: "i32", mutable: true }, 0) },
+      kiln: { __check: () => 1000 },
+    });
+    (instance.exports.bump as () => void)();
+    assert.equal((instance.exports[`${GLOBAL_EXPORT_PREFIX}1`] as WebAssembly.Global).value, 4097, mode);
+  }
+  assert.throws(
+    () => instrument(watAll(`(module (global (export "__kiln_global_0") (mut i32) (i32.const 0)))`)),
+    (e) => e instanceof InstrumentConflictError,
   );
 });
 

@@ -22,6 +22,7 @@ export {
   CHECK_IMPORT,
   DEFAULT_CHECK_INTERVAL,
   FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
   INITIAL_FUEL,
   instrument,
   InstrumentConflictError,
