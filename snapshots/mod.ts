@@ -16,3 +16,18 @@
 export { type AuditEvent, AuditLog, type AuditQuery, type CapabilityUse } from "./audit.ts";
 export { StoreError, StoreVersionError } from "./errors.ts";
 export { openStore, type Store, type StoreOptions } from "./store.ts";
+export {
+  deleteSnapshots,
+  type LatestSnapshot,
+  listSnapshots,
+  loadLatestSnapshot,
+  loadSnapshot,
+  saveSnapshot,
+  type SaveSnapshotOptions,
+  SNAPSHOT_PAGE_BYTES,
+  SnapshotCorruptError,
+  type SnapshotImage,
+  type SnapshotInfo,
+  type SnapshotKey,
+  type SnapshotReason,
+} from "./snapshot.ts";

@@ -7,14 +7,15 @@ CREATE TABLE snapshots (
   id            INTEGER PRIMARY KEY,
   module        TEXT    NOT NULL,
   seq           INTEGER NOT NULL,
-  module_sha256 TEXT    NOT NULL,
+  module_sha256 TEXT    NOT NULL, -- of the .wasm as deployed
+  config_sha256 TEXT    NOT NULL, -- of what shapes memory besides the code: params, data blobs, window
   abi_version   INTEGER NOT NULL,
   taken_at_ms   INTEGER NOT NULL,
   reason        TEXT    NOT NULL,
   memory_bytes  INTEGER NOT NULL,
   pages_stored  INTEGER NOT NULL,
   stored_bytes  INTEGER NOT NULL,
-  globals       BLOB    NOT NULL,
+  state         BLOB    NOT NULL, -- the runtime's: mutable globals and host pointers, opaque here
   integrity     TEXT    NOT NULL,
   UNIQUE (module, seq)
 );
