@@ -1,0 +1,429 @@
+/**
+ * The store-and-forward outbox: a durable FIFO of outbound messages (alerts, telemetry, Mode C batches) in the
+ * store's SQLite database. A message is written here before it is sent and deleted only when the transport
+ * confirms delivery ({@linkcode Outbox.ack}); the forwarder (`runtime/forwarder.ts`) drains it.
+ *
+ * Guarantees:
+ *
+ * - **Durable once returned.** {@linkcode Outbox.enqueue} commits one transaction (the message, its stream's
+ *   sequence number and the counters) before it returns. The store runs SQLite in WAL mode with
+ *   `synchronous = NORMAL`: a commit is written to the WAL file, without an fsync. So a message whose
+ *   `enqueue` returned survives a crash of the process (SIGKILL, an uncaught error, the OOM killer): the
+ *   kernel still holds the write. It may not survive a power loss or a kernel crash, which can take the last
+ *   commits since the WAL was last synced (at checkpoints); the database stays consistent either way. The
+ *   same holds for {@linkcode Outbox.ack}: an acknowledgement lost to a power cut only means a message is
+ *   sent twice. (`tests/persistence/outbox_crash_test.ts` kills writers at random points.)
+ * - **Sequence numbers.** Each stream numbers its messages 1, 2, 3, ... in enqueue order; a number is never
+ *   given out twice, also across restarts and after its messages are delivered or dropped. A gap at the
+ *   receiver means a message was dropped by the budget policy (counted per stream and per kind), or has not
+ *   arrived yet.
+ * - **Disk budget.** Every message counts its payload, topic and stream bytes plus
+ *   {@linkcode OUTBOX_ROW_OVERHEAD_BYTES} against `diskBudgetBytes`. A message that would take the outbox
+ *   over its budget first deletes the oldest telemetry, then the oldest batches, until it fits; alerts are
+ *   never dropped, and neither is the new message. If only alerts (and the new message) remain and it still
+ *   does not fit, it is stored anyway and counted as `overBudget` of its kind. So after an enqueue the
+ *   outbox holds at most `max(diskBudgetBytes, bytes of alerts + the new message)`, and every drop is counted
+ *   in {@linkcode Outbox.stats} and {@linkcode Outbox.listStreams}.
+ *
+ * One {@linkcode Outbox} per store: it is the only writer of its tables.
+ *
+ * @example
+ * ```ts ignore
+ * using store = openStore("data/kiln.db");
+ * const outbox = createOutbox(store, { diskBudgetBytes: 64 * 1024 * 1024 });
+ * const m = outbox.enqueue({ stream: "temperature", kind: "telemetry", topic: "kiln/t", payload });
+ * m.seq; // 1, 2, 3, ... per stream
+ * for (const msg of outbox.peek(10)) {
+ *   await publisher.publish(msg.topic, msg.payload, { qos: msg.qos });
+ *   outbox.ack(msg.id);
+ * }
+ * ```
+ *
+ * @module
+ */
+import { KilnError } from "../errors.ts";
+import type { Store } from "./store.ts";
+
+/** What a message is; decides what the budget policy may drop (telemetry first, then batches, never alerts). */
+export type OutboxKind = "alert" | "telemetry" | "batch";
+
+/** Every kind, in the order the budget policy keeps them (most precious first). */
+export const OUTBOX_KINDS: readonly OutboxKind[] = ["alert", "batch", "telemetry"];
+
+/**
+ * What every message counts against the budget beyond its payload, topic and stream bytes: its row's other
+ * columns, the two index entries and page slack, as measured by `bench/outbox.ts` (about 100 bytes for
+ * small messages).
+ */
+export const OUTBOX_ROW_OVERHEAD_BYTES = 100;
+
+/** A message to {@linkcode Outbox.enqueue}. */
+export interface OutboxEntry {
+  /** The sequence-number stream, e.g. a module's alerts or a sensor's telemetry. Not empty. */
+  readonly stream: string;
+  readonly kind: OutboxKind;
+  /** The MQTT topic to publish on. Not empty. */
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  /** @default 1 */
+  readonly qos?: 0 | 1 | 2;
+}
+
+/** A stored message. */
+export interface OutboxMessage {
+  /** Its place in the queue: the drain order. */
+  readonly id: number;
+  readonly stream: string;
+  /** Its number in its stream, from 1. */
+  readonly seq: number;
+  readonly kind: OutboxKind;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly qos: 0 | 1 | 2;
+  /** When it was enqueued, in ms since the epoch. */
+  readonly createdAtMs: number;
+  /** What it counts against the disk budget. */
+  readonly sizeBytes: number;
+}
+
+/** Counters of one kind, kept across restarts. */
+export interface OutboxKindStats {
+  /** Messages waiting. */
+  readonly depth: number;
+  /** Their size against the budget. */
+  readonly sizeBytes: number;
+  readonly enqueued: number;
+  /** Acknowledged by the transport and deleted. */
+  readonly delivered: number;
+  /** Deleted by the budget policy. */
+  readonly dropped: number;
+  readonly droppedBytes: number;
+  /** Stored although the outbox was over its budget (only alerts, or the newest message when only alerts remained). */
+  readonly overBudget: number;
+}
+
+/** What {@linkcode Outbox.stats} reports. */
+export interface OutboxStats {
+  /** Messages waiting. */
+  readonly depth: number;
+  readonly sizeBytes: number;
+  readonly diskBudgetBytes: number;
+  /** Age of the oldest waiting message, in ms; `null` when empty. */
+  readonly oldestAgeMs: number | null;
+  readonly kinds: Readonly<Record<OutboxKind, OutboxKindStats>>;
+}
+
+/** One stream's sequence numbers and drops. */
+export interface OutboxStream {
+  readonly stream: string;
+  /** The last sequence number given out. */
+  readonly lastSeq: number;
+  /** Its messages deleted by the budget policy. */
+  readonly dropped: number;
+}
+
+/** Options of {@linkcode createOutbox}. */
+export interface OutboxOptions {
+  /** The most the waiting messages may take, in bytes as counted by the budget (see the module doc). */
+  readonly diskBudgetBytes: number;
+  /** The largest message accepted, in budget bytes. @default the smaller of 1 MiB and `diskBudgetBytes` */
+  readonly maxMessageBytes?: number;
+  /** The clock for `createdAtMs` and ages, in ms since the epoch. @default Date.now */
+  readonly nowMs?: () => number;
+}
+
+/** The durable queue of outbound messages. */
+export interface Outbox {
+  /**
+   * Stores a message and gives it the next sequence number of its stream; applies the budget policy. Durable
+   * against a process crash once it returns (see the module doc).
+   *
+   * @throws {TypeError} when the stream or topic is empty or the kind unknown.
+   * @throws {RangeError} when qos is not 0, 1 or 2.
+   * @throws {OutboxMessageTooLargeError} when the message is larger than `maxMessageBytes`.
+   * @throws {OutboxWriteError} when the database refuses the write (disk full, read-only store).
+   */
+  enqueue(entry: OutboxEntry): OutboxMessage;
+  /** Up to `limit` waiting messages with an id above `afterId`, oldest first. */
+  peek(limit: number, afterId?: number): OutboxMessage[];
+  /**
+   * Deletes a delivered message and counts it. Returns false when it was no longer there (acknowledged
+   * before, or dropped by the budget policy while it was in flight).
+   *
+   * @throws {OutboxWriteError} when the database refuses the write.
+   */
+  ack(id: number): boolean;
+  stats(): OutboxStats;
+  /** Every stream ever used, by name. */
+  listStreams(): OutboxStream[];
+  /**
+   * Calls `listener` after each enqueue has committed (the forwarder wakes on it); returns the unsubscribe
+   * function. An error thrown by a listener does not fail the enqueue: it is rethrown in a microtask.
+   */
+  onEnqueue(listener: (message: OutboxMessage) => void): () => void;
+}
+
+/** A message is larger than the outbox accepts. */
+export class OutboxMessageTooLargeError extends KilnError {
+  readonly code = "outbox_message_too_large";
+  constructor(readonly stream: string, readonly sizeBytes: number, readonly maxMessageBytes: number) {
+    super(
+      `Cannot queue a message on stream "${stream}": it takes ${sizeBytes} bytes, the outbox accepts at most ${maxMessageBytes}`,
+    );
+  }
+}
+
+/** The database refused an outbox write; nothing of it was stored. */
+export class OutboxWriteError extends KilnError {
+  readonly code = "outbox_write_failed";
+  constructor(readonly operation: "enqueue" | "ack", message: string, options?: ErrorOptions) {
+    super(`Cannot ${operation} in the outbox: ${message}`, options);
+  }
+}
+
+interface Row {
+  id: number;
+  stream: string;
+  seq: number;
+  kind: OutboxKind;
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  created_at_ms: number;
+  bytes: number;
+}
+
+const COLUMNS = "id, stream, seq, kind, topic, payload, qos, created_at_ms, bytes";
+/** The kinds the budget policy deletes, in order. */
+const DROPPABLE: readonly OutboxKind[] = ["telemetry", "batch"];
+const EVICT_BATCH = 64;
+const utf8 = new TextEncoder();
+
+/**
+ * Opens the outbox on `store` (whose schema includes migration 003).
+ *
+ * @throws {RangeError} when `diskBudgetBytes` or `maxMessageBytes` is not a positive integer.
+ */
+export function createOutbox(store: Store, options: OutboxOptions): Outbox {
+  const budget = options.diskBudgetBytes;
+  if (!Number.isSafeInteger(budget) || budget <= 0) {
+    throw new RangeError(`The outbox disk budget must be a positive integer of bytes, got ${budget}`);
+  }
+  const maxMessage = options.maxMessageBytes ?? Math.min(1024 * 1024, budget);
+  if (!Number.isSafeInteger(maxMessage) || maxMessage <= 0) {
+    throw new RangeError(`The outbox maxMessageBytes must be a positive integer, got ${maxMessage}`);
+  }
+  const nowMs = options.nowMs ?? Date.now;
+  const db = store.db;
+  const sql = {
+    nextSeq: db.prepare(
+      `INSERT INTO outbox_streams (stream, last_seq) VALUES (?, 1)
+       ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
+    ),
+    insert: db.prepare(
+      `INSERT INTO outbox (stream, seq, kind, topic, payload, qos, created_at_ms, bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    total: db.prepare("SELECT sum(size_bytes) AS n FROM outbox_kinds"),
+    oldestOf: db.prepare("SELECT id, stream, bytes FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"),
+    deleteId: db.prepare("DELETE FROM outbox WHERE id = ? RETURNING kind, bytes"),
+    countEnqueued: db.prepare(
+      `UPDATE outbox_kinds SET depth = depth + 1, size_bytes = size_bytes + ?1, enqueued = enqueued + 1,
+       over_budget = over_budget + ?2 WHERE kind = ?3`,
+    ),
+    countDropped: db.prepare(
+      `UPDATE outbox_kinds SET depth = depth - 1, size_bytes = size_bytes - ?1, dropped = dropped + 1,
+       dropped_bytes = dropped_bytes + ?1 WHERE kind = ?2`,
+    ),
+    countStreamDrop: db.prepare("UPDATE outbox_streams SET dropped = dropped + 1 WHERE stream = ?"),
+    countDelivered: db.prepare(
+      `UPDATE outbox_kinds SET depth = depth - 1, size_bytes = size_bytes - ?1, delivered = delivered + 1
+       WHERE kind = ?2`,
+    ),
+    peek: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE id > ? ORDER BY id LIMIT ?`),
+    kinds: db.prepare(
+      `SELECT kind, depth, size_bytes, enqueued, delivered, dropped, dropped_bytes, over_budget
+       FROM outbox_kinds`,
+    ),
+    oldest: db.prepare("SELECT created_at_ms FROM outbox ORDER BY id LIMIT 1"),
+    streams: db.prepare("SELECT stream, last_seq, dropped FROM outbox_streams ORDER BY stream"),
+  };
+  const listeners = new Set<(message: OutboxMessage) => void>();
+
+  /** Deletes the oldest droppable messages until `need` bytes are freed or none is left; returns what is still needed. */
+  function evict(need: number): number {
+    for (const kind of DROPPABLE) {
+      while (need > 0) {
+        const rows = sql.oldestOf.all(kind, EVICT_BATCH) as unknown as Pick<
+          Row,
+          "id" | "stream" | "bytes"
+        >[];
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          if (need <= 0) break;
+          sql.deleteId.run(row.id);
+          sql.countDropped.run(row.bytes, kind);
+          sql.countStreamDrop.run(row.stream);
+          need -= row.bytes;
+        }
+      }
+    }
+    return need;
+  }
+
+  return {
+    enqueue(entry) {
+      const { stream, kind, topic, payload } = entry;
+      const qos = entry.qos ?? 1;
+      if (typeof stream !== "string" || stream === "") {
+        throw new TypeError(`An outbox message needs a stream name, got ${JSON.stringify(stream)}`);
+      }
+      if (typeof topic !== "string" || topic === "") {
+        throw new TypeError(`An outbox message needs a topic, got ${JSON.stringify(topic)}`);
+      }
+      if (!OUTBOX_KINDS.includes(kind)) {
+        throw new TypeError(
+          `Unknown outbox message kind ${JSON.stringify(kind)}; known: ${OUTBOX_KINDS.join(", ")}`,
+        );
+      }
+      if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
+      if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
+      const sizeBytes = payload.byteLength + utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
+        OUTBOX_ROW_OVERHEAD_BYTES;
+      if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
+      const createdAtMs = Math.round(nowMs());
+      let message: OutboxMessage;
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
+          const stillNeeded = total + sizeBytes > budget ? evict(total + sizeBytes - budget) : 0;
+          const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
+          const { lastInsertRowid } = sql.insert.run(
+            stream,
+            seq,
+            kind,
+            topic,
+            payload,
+            qos,
+            createdAtMs,
+            sizeBytes,
+          );
+          sql.countEnqueued.run(sizeBytes, stillNeeded > 0 ? 1 : 0, kind);
+          db.exec("COMMIT");
+          message = {
+            id: Number(lastInsertRowid),
+            stream,
+            seq,
+            kind,
+            topic,
+            payload,
+            qos,
+            createdAtMs,
+            sizeBytes,
+          };
+        } catch (err) {
+          if (db.isTransaction) db.exec("ROLLBACK");
+          throw err;
+        }
+      } catch (err) {
+        throw new OutboxWriteError("enqueue", (err as Error).message, { cause: err });
+      }
+      for (const listener of listeners) {
+        try {
+          listener(message);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+      return message;
+    },
+
+    peek(limit, afterId = 0) {
+      if (!Number.isSafeInteger(limit) || limit < 0) {
+        throw new RangeError(`peek needs a limit of zero or more messages, got ${limit}`);
+      }
+      return (sql.peek.all(afterId, limit) as unknown as Row[]).map(toMessage);
+    },
+
+    ack(id) {
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          const row = sql.deleteId.get(id) as Pick<Row, "kind" | "bytes"> | undefined;
+          if (row) sql.countDelivered.run(row.bytes, row.kind);
+          db.exec("COMMIT");
+          return row !== undefined;
+        } catch (err) {
+          if (db.isTransaction) db.exec("ROLLBACK");
+          throw err;
+        }
+      } catch (err) {
+        throw new OutboxWriteError("ack", (err as Error).message, { cause: err });
+      }
+    },
+
+    stats() {
+      const rows = sql.kinds.all() as unknown as {
+        kind: OutboxKind;
+        depth: number;
+        size_bytes: number;
+        enqueued: number;
+        delivered: number;
+        dropped: number;
+        dropped_bytes: number;
+        over_budget: number;
+      }[];
+      const kinds = {} as Record<OutboxKind, OutboxKindStats>;
+      let depth = 0;
+      let sizeBytes = 0;
+      for (const r of rows) {
+        kinds[r.kind] = {
+          depth: r.depth,
+          sizeBytes: r.size_bytes,
+          enqueued: r.enqueued,
+          delivered: r.delivered,
+          dropped: r.dropped,
+          droppedBytes: r.dropped_bytes,
+          overBudget: r.over_budget,
+        };
+        depth += r.depth;
+        sizeBytes += r.size_bytes;
+      }
+      const oldest = sql.oldest.get() as { created_at_ms: number } | undefined;
+      return {
+        depth,
+        sizeBytes,
+        diskBudgetBytes: budget,
+        oldestAgeMs: oldest ? Math.max(0, Math.round(nowMs()) - oldest.created_at_ms) : null,
+        kinds,
+      };
+    },
+
+    listStreams() {
+      return (sql.streams.all() as unknown as { stream: string; last_seq: number; dropped: number }[])
+        .map((r) => ({ stream: r.stream, lastSeq: r.last_seq, dropped: r.dropped }));
+    },
+
+    onEnqueue(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+function toMessage(r: Row): OutboxMessage {
+  return {
+    id: r.id,
+    stream: r.stream,
+    seq: r.seq,
+    kind: r.kind,
+    topic: r.topic,
+    payload: r.payload,
+    qos: r.qos,
+    createdAtMs: r.created_at_ms,
+    sizeBytes: r.bytes,
+  };
+}
