@@ -4,6 +4,7 @@
  * @module
  */
 import type { Runtime } from "../runtime/mod.ts";
+import type { SnapshotInfo } from "../snapshots/mod.ts";
 
 /** Dependencies of {@linkcode createApp}. */
 export interface ApiDeps {
@@ -30,5 +31,8 @@ export interface ApiDeps {
     | "listAudit"
     | "listCapabilityUse"
     | "setFault"
+    | "takeSnapshot"
   >;
+  /** The snapshots in the store, newest first per module; omitted when there is no store. */
+  listSnapshots?: (module?: string) => SnapshotInfo[];
 }

@@ -25,6 +25,8 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   limit_exceeded: 422,
   bad_request: 400,
   executor_failed: 503,
+  snapshot_store_failed: 503,
+  snapshots_unavailable: 404,
 };
 
 /** An error raised by a route for a malformed request. */

@@ -17,8 +17,10 @@ import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
+import { snapshotsRoutes } from "./routes/snapshots.ts";
 
 export type { ApiDeps } from "./deps.ts";
+export { snapshotJson } from "./routes/snapshots.ts";
 
 /** Builds the HTTP API. */
 export function createApp(deps: ApiDeps): Hono {
@@ -50,6 +52,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route("/api/v1/alerts", alertsRoutes(deps));
   app.route("/api/v1/messages", messagesRoutes(deps));
   app.route("/api/v1/audit", auditRoutes(deps));
+  app.route("/api/v1/snapshots", snapshotsRoutes(deps));
   app.get("/api/v1/channels", (c) => c.json({ channels: deps.runtime.listChannels() }));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.get(

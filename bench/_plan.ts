@@ -33,6 +33,7 @@ export function module(
     params: {},
     data: [],
     restart: { policy: "never", maxRestarts: 0, backoffMs: 100, maxBackoffMs: 100 },
+    persistence: null,
     enabled: true,
     ...over,
   };

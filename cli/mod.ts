@@ -7,6 +7,7 @@
 import { isKilnError } from "../errors.ts";
 import { auditCommand } from "./audit.ts";
 import { runCommand } from "./run.ts";
+import { snapshotCommand } from "./snapshot.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { UsageError } from "./_usage.ts";
@@ -28,6 +29,10 @@ Usage:
       Show a module's imports, exports, memory limits and the capabilities its imports need.
   kiln audit [--data DIR] [--module NAME] [--kind grant|revoke|denial] [--limit N] [--uses] [--json]
       Show the audit log: grants, revocations and denied calls, or with --uses the use counts per capability.
+  kiln snapshot <module> [--url URL]
+      Snapshot a snapshotted module of a running runtime now (URL default http://127.0.0.1:8080).
+  kiln snapshot --list [module] [--data DIR] [--json]
+      List the snapshots in a data directory.
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -55,6 +60,8 @@ export async function main(args: string[]): Promise<number> {
         return await inspectCommand(rest);
       case "audit":
         return await auditCommand(rest);
+      case "snapshot":
+        return await snapshotCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

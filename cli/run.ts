@@ -5,8 +5,8 @@
  */
 import { createApp } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
-import { createRuntime, planDeployment, type SimFault } from "../runtime/mod.ts";
-import { AuditLog, openStore } from "../snapshots/mod.ts";
+import { createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
+import { AuditLog, listSnapshots, openStore } from "../snapshots/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
 import {
   cannotRelaunch,
@@ -84,8 +84,9 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
 
   using store = openStore(`${values.data}/kiln.db`);
+  await using snapshots = new Snapshotter(store.path);
 
-  const runtime = await createRuntime({ plan, version, faults, audit: new AuditLog(store) });
+  const runtime = await createRuntime({ plan, version, faults, audit: new AuditLog(store), snapshots });
   for (const id of Object.keys(faults)) {
     if (!runtime.listSimSensors().some((s) => s.id === id)) {
       runtime.close();
@@ -94,7 +95,11 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
   await runtime.start();
 
-  const app = createApp({ runtime, sandbox: () => sandbox });
+  const app = createApp({
+    runtime,
+    sandbox: () => sandbox,
+    listSnapshots: (module) => listSnapshots(store.db, module),
+  });
   const stopped = Promise.withResolvers<void>();
   const server = Deno.serve({
     hostname: listen.hostname,
@@ -120,7 +125,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   Deno.addSignalListener("SIGTERM", shutdown);
   await stopped.promise;
   console.log("kiln: stopping");
-  runtime.close();
+  await runtime.shutdown();
   await server.shutdown();
   Deno.removeSignalListener("SIGINT", shutdown);
   Deno.removeSignalListener("SIGTERM", shutdown);

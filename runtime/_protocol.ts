@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
+
 /** Quality of a sensor value, as OPC UA reports it. */
 export type Quality = "good" | "uncertain" | "bad";
 
@@ -45,6 +47,8 @@ export interface InstanceSpec {
   functionNames: Record<number, string>;
   /** Epoch milliseconds of the runtime's start: `kiln.now_us` counts from here. */
   clockOriginMs: number;
+  /** Handler calls after `kiln_init` at which the warm-up snapshot is taken; null for none. */
+  warmUpIterations: number | null;
 }
 
 /** Trap kinds a module's fault is reported as. */
@@ -57,6 +61,7 @@ export type TrapKind =
   | "stack_overflow"
   | "indirect_call"
   | "init_failed"
+  | "restore_failed"
   | "budget_exceeded"
   | "fuel_exhausted"
   | "proc_exit"
@@ -145,7 +150,16 @@ export type ToExecutor =
     actuators: SharedArrayBuffer;
     mainBell: SharedArrayBuffer;
   }
-  | { type: "load"; id: number; spec: InstanceSpec; module: WebAssembly.Module }
+  | {
+    type: "load";
+    id: number;
+    spec: InstanceSpec;
+    module: WebAssembly.Module;
+    /** Resume from this image instead of running `kiln_init`. */
+    restore: SnapshotImage | null;
+  }
+  /** Capture a module's memory image for a snapshot; answered by a `snapshot` message with the same id. */
+  | { type: "snapshot"; id: number; name: string; reason: SnapshotReason }
   | { type: "unload"; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
   | { type: "inputs"; values: Record<string, InputValue> }
@@ -169,7 +183,26 @@ export type PermissionStates =
 /** Executor → main thread. */
 export type FromExecutor =
   | { type: "ready"; permissions: PermissionStates }
-  | { type: "loaded"; id: number; name: string }
+  | {
+    type: "loaded";
+    id: number;
+    name: string;
+    /** Milliseconds the instance took to start: instantiate and restore, or instantiate and `kiln_init`. */
+    startMs: number;
+    restored: boolean;
+  }
+  /**
+   * A captured image (or why none): the answer to a `snapshot` request, or with id 0 the warm-up snapshot
+   * the executor takes on its own.
+   */
+  | {
+    type: "snapshot";
+    id: number;
+    name: string;
+    reason: SnapshotReason;
+    image: SnapshotImage | null;
+    error: string | null;
+  }
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
   | { type: "consumed"; source: string; seq: number }

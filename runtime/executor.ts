@@ -16,6 +16,7 @@ import type {
   PermissionStates,
   ToExecutor,
 } from "./_protocol.ts";
+import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 
 /** Bytes of each event fast-path ring. */
 const FAST_RING_BYTES = 64 * 1024;
@@ -36,6 +37,24 @@ export interface ExecutorEvents {
   onWrites(writes: Extract<FromExecutor, { type: "writes" }>): void;
   /** The worker itself failed; every module it hosted is gone. */
   onFailure(error: ExecutorError): void;
+  /** A snapshot image the executor captured on its own (the warm-up snapshot). */
+  onSnapshot?(snapshot: Extract<FromExecutor, { type: "snapshot" }>): void;
+}
+
+/** How a module instance started. */
+export interface LoadResult {
+  /** Milliseconds to instantiate and restore, or to instantiate and run `kiln_init`. */
+  startMs: number;
+  /** Whether it resumed from the snapshot it was given. */
+  restored: boolean;
+}
+
+/** A snapshot could not be captured: the module is not running, or has state a snapshot cannot hold. */
+export class CaptureFailed extends Error {
+  constructor(readonly module: string, message: string) {
+    super(message);
+    this.name = "CaptureFailed";
+  }
 }
 
 /** Options of {@linkcode Executor}. */
@@ -59,7 +78,8 @@ export class Executor {
   #worker: Worker;
   #events: ExecutorEvents;
   #nextId = 1;
-  #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+  #captures = new Map<number, { resolve: (image: SnapshotImage) => void; reject: (e: Error) => void }>();
   #inFlight = new Map<string, number>();
   #maxInFlight: number;
   #seq = 0;
@@ -107,7 +127,7 @@ export class Executor {
         this.#ready.resolve(msg.permissions);
         return;
       case "loaded":
-        this.#pending.get(msg.id)?.resolve();
+        this.#pending.get(msg.id)?.resolve({ startMs: msg.startMs, restored: msg.restored });
         this.#pending.delete(msg.id);
         return;
       case "load_failed":
@@ -126,6 +146,17 @@ export class Executor {
       case "writes":
         this.#events.onWrites(msg);
         return;
+      case "snapshot": {
+        if (msg.id === 0) {
+          this.#events.onSnapshot?.(msg);
+          return;
+        }
+        const c = this.#captures.get(msg.id);
+        this.#captures.delete(msg.id);
+        if (msg.image) c?.resolve(msg.image);
+        else c?.reject(new CaptureFailed(msg.name, msg.error ?? "no image"));
+        return;
+      }
     }
   }
 
@@ -134,8 +165,9 @@ export class Executor {
     this.#closed = true;
     Atomics.notify(new Int32Array(this.#mainBell), 0);
     this.#worker.terminate();
-    for (const p of this.#pending.values()) p.reject(error);
+    for (const p of [...this.#pending.values(), ...this.#captures.values()]) p.reject(error);
     this.#pending.clear();
+    this.#captures.clear();
     this.#ready.reject(error);
     this.#events.onFailure(error);
   }
@@ -150,17 +182,43 @@ export class Executor {
   /**
    * Starts a module instance in this executor.
    *
-   * @throws {StartFailed} when the start function or `kiln_init` traps or fails.
+   * @param restore A snapshot image to resume from instead of running `kiln_init`; its buffers are
+   *   transferred to the worker.
+   * @throws {StartFailed} when the start function or `kiln_init` traps or fails, or the image does not fit.
    * @throws {ExecutorError} when the worker fails meanwhile.
    */
-  load(spec: InstanceSpec, module: WebAssembly.Module): Promise<void> {
+  load(
+    spec: InstanceSpec,
+    module: WebAssembly.Module,
+    restore: SnapshotImage | null = null,
+  ): Promise<LoadResult> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       try {
-        this.#send({ type: "load", id, spec, module });
+        const transfer = restore ? [restore.pages.buffer, restore.index.buffer, restore.state.buffer] : [];
+        this.#send({ type: "load", id, spec, module, restore }, transfer as ArrayBuffer[]);
       } catch (err) {
         this.#pending.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  /**
+   * Captures a module's memory image between two of its handler calls.
+   *
+   * @throws {CaptureFailed} when it is not running here or its state cannot be captured.
+   * @throws {ExecutorError} when the worker fails meanwhile.
+   */
+  capture(name: string, reason: SnapshotReason): Promise<SnapshotImage> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#captures.set(id, { resolve, reject });
+      try {
+        this.#send({ type: "snapshot", id, name, reason });
+      } catch (err) {
+        this.#captures.delete(id);
         reject(err);
       }
     });
@@ -238,8 +296,11 @@ export class Executor {
     this.#closed = true;
     Atomics.notify(new Int32Array(this.#mainBell), 0); // ends #watchActuators
     this.#worker.terminate();
-    for (const p of this.#pending.values()) p.reject(new ExecutorError(this.name, "closed"));
+    for (const p of [...this.#pending.values(), ...this.#captures.values()]) {
+      p.reject(new ExecutorError(this.name, "closed"));
+    }
     this.#pending.clear();
+    this.#captures.clear();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

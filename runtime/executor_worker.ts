@@ -23,6 +23,7 @@ import type {
   PermissionStates,
   ToExecutor,
 } from "./_protocol.ts";
+import type { SnapshotReason } from "../snapshots/mod.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -78,6 +79,7 @@ function post(msg: FromExecutor): void {
 function flush(): void {
   const stats: Record<string, ModuleInstance["stats"]> = {};
   for (const [name, inst] of instances) {
+    if (inst.takeWarmUpDue()) snapshot(0, name, "warm_up");
     const p = periodic.get(name);
     stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
   }
@@ -142,6 +144,24 @@ function runEvent(e: { module: string; kind: number; payload: Uint8Array; trigge
     } else crash(inst, err, "kiln_on_event");
   }
   flushWrites(e.triggeredAt);
+}
+
+/** Captures a module's image for a snapshot between two handler calls, and sends it (transferred) to the runtime. */
+function snapshot(id: number, name: string, reason: SnapshotReason): void {
+  const inst = instances.get(name);
+  if (!inst) {
+    post({ type: "snapshot", id, name, reason, image: null, error: `module "${name}" is not running` });
+    return;
+  }
+  try {
+    const image = inst.capture();
+    self.postMessage(
+      { type: "snapshot", id, name, reason, image, error: null } satisfies FromExecutor,
+      [image.pages.buffer, image.index.buffer, image.state.buffer] as ArrayBuffer[],
+    );
+  } catch (err) {
+    post({ type: "snapshot", id, name, reason, image: null, error: (err as Error).message });
+  }
 }
 
 function stop(name: string): void {
@@ -313,7 +333,15 @@ function handle(msg: ToExecutor): void {
     case "load": {
       stop(msg.spec.name);
       try {
-        const inst = ModuleInstance.create({ spec: msg.spec, module: msg.module, sink, inputs });
+        const t0 = performance.now();
+        const inst = ModuleInstance.create({
+          spec: msg.spec,
+          module: msg.module,
+          sink,
+          inputs,
+          restore: msg.restore,
+        });
+        const startMs = performance.now() - t0;
         instances.set(msg.spec.name, inst);
         if (msg.spec.mode === "periodic") schedulePeriodic(inst);
         if (msg.spec.channelRead) addChannelReader(inst);
@@ -321,7 +349,7 @@ function handle(msg: ToExecutor): void {
           eventModules++;
           startLoop();
         }
-        post({ type: "loaded", id: msg.id, name: msg.spec.name });
+        post({ type: "loaded", id: msg.id, name: msg.spec.name, startMs, restored: inst.restored });
       } catch (err) {
         post({
           type: "load_failed",
@@ -340,6 +368,9 @@ function handle(msg: ToExecutor): void {
       return;
     case "unload":
       stop(msg.name);
+      return;
+    case "snapshot":
+      snapshot(msg.id, msg.name, msg.reason);
       return;
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);

@@ -14,6 +14,8 @@ import { createWasiImports, WASI_NAMESPACE } from "./host_wasi.ts";
 import { classifyTrap, ModuleTrap } from "./traps.ts";
 import { DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
 import type { InputValue, InstanceSpec, InstanceStats } from "./_protocol.ts";
+import { captureImage, type HostPointers, ImageError, restoreImage } from "./_memory_image.ts";
+import type { SnapshotImage } from "../snapshots/mod.ts";
 
 /** The largest event payload, in bytes; an event module's buffer is this big. */
 export const MAX_EVENT_BYTES = 4096;
@@ -54,6 +56,8 @@ export interface ModuleInstanceOptions {
   sink: InstanceSink;
   /** The executor's input image, shared by its instances and updated by the runtime. */
   inputs: ReadonlyMap<string, InputValue>;
+  /** A snapshot to resume from instead of running `kiln_init`. */
+  restore?: SnapshotImage | null;
 }
 
 /** A running module instance. Not re-entrant: the executor calls one handler at a time. */
@@ -95,6 +99,10 @@ export class ModuleInstance {
   #fuel: WebAssembly.Global | null = null;
   /** The first handler call of an instance also pays for V8's lazy compilation: it gets the init budget. */
   #warm = false;
+  /** True when this instance resumed from a snapshot instead of running `kiln_init`. */
+  restored = false;
+  /** Whether the warm-up snapshot was taken (or is not wanted: a restored instance is warm). */
+  #warmUpTaken = false;
   /** Samples waiting for a full window (stream mode). */
   #pending: Int16Array;
   #pendingCount = 0;
@@ -121,11 +129,11 @@ export class ModuleInstance {
    */
   static create(options: ModuleInstanceOptions): ModuleInstance {
     const self = new ModuleInstance(options);
-    self.#start(options.module);
+    self.#start(options.module, options.restore ?? null);
     return self;
   }
 
-  #start(module: WebAssembly.Module): void {
+  #start(module: WebAssembly.Module, restore: SnapshotImage | null): void {
     let instance: WebAssembly.Instance;
     this.#arm(this.spec.initBudgetUs);
     try {
@@ -148,6 +156,10 @@ export class ModuleInstance {
       });
     }
     this.#memory = memory;
+    if (restore) {
+      this.#resume(restore);
+      return;
+    }
     // A WASI reactor initialises its C runtime (constructors, stdio) here, before anything else is called.
     if (typeof this.#exports._initialize === "function") {
       this.#call("_initialize", [], this.spec.initBudgetUs);
@@ -182,6 +194,54 @@ export class ModuleInstance {
       }
     }
     this.stats.memoryBytes = this.#memory.buffer.byteLength;
+  }
+
+  /** Resumes from a snapshot: its memory, globals and the host's buffers, in place of the init sequence. */
+  #resume(image: SnapshotImage): void {
+    const version = this.#call("kiln_abi_version", [], this.spec.initBudgetUs);
+    if (version !== ABI_VERSION) {
+      throw new ModuleTrap({
+        kind: "init_failed",
+        function: "kiln_abi_version",
+        message: `kiln_abi_version returned ${version}, this host implements ABI ${ABI_VERSION}`,
+      });
+    }
+    let host: HostPointers;
+    try {
+      host = restoreImage(this.#memory!, this.#exports, image);
+    } catch (err) {
+      if (!(err instanceof ImageError)) throw err;
+      throw new ModuleTrap({ kind: "restore_failed", function: null, message: err.message });
+    }
+    for (const [name, ptr, len] of host.data) this.#data.set(name, { ptr, len });
+    this.#sampleBuf = host.sampleBuf;
+    this.#eventBuf = host.eventBuf;
+    this.#recordBuf = host.recordBuf;
+    this.restored = true;
+    this.#warmUpTaken = true;
+    this.stats.memoryBytes = this.#memory!.buffer.byteLength;
+  }
+
+  /**
+   * Copies the instance's memory image for a snapshot (call it between handler calls).
+   *
+   * @throws {ImageError} when a mutable global cannot be saved.
+   */
+  capture(): SnapshotImage {
+    return captureImage(this.#memory!, this.#exports, {
+      data: [...this.#data].map(([name, d]) => [name, d.ptr, d.len]),
+      sampleBuf: this.#sampleBuf,
+      eventBuf: this.#eventBuf,
+      recordBuf: this.#recordBuf,
+    });
+  }
+
+  /** True once, when the instance has made `warmUpIterations` handler calls since `kiln_init`. */
+  takeWarmUpDue(): boolean {
+    const n = this.spec.warmUpIterations;
+    if (this.#warmUpTaken || n === null || this.stats.invocations < n) return false;
+    this.#warmUpTaken = true;
+    return true;
   }
 
   #alloc(size: number, what: string): number {

@@ -40,12 +40,14 @@ export {
   type DataPlan,
   type DeploymentPlan,
   type ModulePlan,
+  type PersistencePlan,
   planDeployment,
   type RestartPlan,
   type SchedulePlan,
   type SimSensorPlan,
 } from "./plan.ts";
 export { workerUrl } from "./executor.ts";
+export { SnapshotStoreError, Snapshotter } from "./snapshotter.ts";
 export {
   type ChannelStatus,
   createRuntime,
@@ -55,6 +57,7 @@ export {
   REALTIME_PRIORITY,
   Runtime,
   type RuntimeOptions,
+  type SnapshotStatus,
 } from "./runtime.ts";
 export type { SimFault } from "./sources.ts";
 export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./_protocol.ts";

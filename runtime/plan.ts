@@ -20,6 +20,16 @@ export interface RestartPlan {
   maxBackoffMs: number;
 }
 
+/** When a module's memory is snapshotted (`persistence` with `snapshot: true`). */
+export interface PersistencePlan {
+  /** Handler calls after a cold start at which the warm-up snapshot is taken; null for none. */
+  warmUpIterations: number | null;
+  /** Seconds between periodic snapshots; null for none. */
+  intervalS: number | null;
+  /** Snapshots kept. */
+  keep: number;
+}
+
 /** A data blob copied into the module's memory before `kiln_init`. */
 export interface DataPlan {
   name: string;
@@ -43,6 +53,8 @@ export interface ModulePlan {
   params: Record<string, number>;
   data: DataPlan[];
   restart: RestartPlan;
+  /** Snapshots, or null when the module is not snapshotted. */
+  persistence: PersistencePlan | null;
   enabled: boolean;
 }
 
@@ -112,6 +124,13 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
       backoffMs: m.restart.backoff_ms,
       maxBackoffMs: m.restart.max_backoff_ms,
     },
+    persistence: m.persistence.snapshot
+      ? {
+        warmUpIterations: m.persistence.warm_up_iterations ?? null,
+        intervalS: m.persistence.snapshot_interval_s ?? null,
+        keep: m.persistence.keep,
+      }
+      : null,
     enabled: m.enabled,
   }));
   const channels: ChannelPlan[] = Object.entries(manifest.channels).map(([id, c]) => ({

@@ -12,13 +12,25 @@ import {
   ModuleStateError,
   ModuleUnknownError,
 } from "./errors.ts";
-import { Executor, StartFailed } from "./executor.ts";
+import { CaptureFailed, Executor, StartFailed } from "./executor.ts";
+import { createHash } from "node:crypto";
+import { ABI_VERSION } from "./abi.ts";
+import type { Snapshotter } from "./snapshotter.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
 import { createRing, ringStats } from "./ring.ts";
 import { type SimFault, SimSources } from "./sources.ts";
-import type { AuditEvent, AuditLog, AuditQuery, CapabilityUse } from "../snapshots/mod.ts";
+import type {
+  AuditEvent,
+  AuditLog,
+  AuditQuery,
+  CapabilityUse,
+  SnapshotImage,
+  SnapshotInfo,
+  SnapshotKey,
+  SnapshotReason,
+} from "../snapshots/mod.ts";
 import type { GpioPinState } from "../hal/sim/mod.ts";
 import type {
   ActuatorWrite as OutboundWrite,
@@ -71,6 +83,27 @@ export interface ModuleStatus {
   capabilities: string[];
   outputs: Record<string, number>;
   started_at: string | null;
+  /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
+  snapshot: SnapshotStatus | null;
+}
+
+/** A snapshotted module's snapshot state, as the control plane sees it. */
+export interface SnapshotStatus {
+  /** The snapshot the current instance resumed from, or null when it ran `kiln_init`. */
+  restored_from: number | null;
+  /** Milliseconds the current instance took to start: instantiate and restore, or instantiate and init. */
+  start_ms: number | null;
+  /** Why the current instance did not resume from a snapshot, when one existed. */
+  reinit_reason: string | null;
+  /** Newer snapshots passed over at the last start, each with why (another build, corrupt...). */
+  passed_over: string[];
+  /** The newest snapshot taken by this runtime. */
+  last:
+    | { seq: number; reason: SnapshotReason; at: string; memory_bytes: number; stored_bytes: number }
+    | null;
+  taken: number;
+  failures: number;
+  last_error: string | null;
 }
 
 /** The runtime's own health. */
@@ -92,6 +125,8 @@ export interface RuntimeOptions {
   faults?: Record<string, SimFault>;
   /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
   audit?: AuditLog;
+  /** Where snapshots are saved and found; without it no module is snapshotted. */
+  snapshots?: Snapshotter;
 }
 
 /** A channel as the control plane sees it: counters are u32 and wrap at 2^32. */
@@ -162,6 +197,8 @@ interface Slot {
   restartTimer: ReturnType<typeof setTimeout> | null;
   /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
   generation: number;
+  snapshot: SnapshotStatus;
+  snapshotTimer: ReturnType<typeof setInterval> | null;
 }
 
 /**
@@ -193,6 +230,7 @@ export class Runtime {
   #messageSeq = 0;
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
+  #snapshots: Snapshotter | null;
 
   /** Use {@linkcode createRuntime}. */
   constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
@@ -200,6 +238,7 @@ export class Runtime {
     this.version = options.version;
     this.#log = options.log ?? ((line) => console.log(line));
     this.#audit = options.audit ?? null;
+    this.#snapshots = options.snapshots ?? null;
     for (const l of loaded) this.#addSlot(l);
     for (const c of options.plan.channels) {
       const buffer = createRing({
@@ -244,6 +283,17 @@ export class Runtime {
       granted: false,
       restartTimer: null,
       generation: 0,
+      snapshot: {
+        restored_from: null,
+        start_ms: null,
+        reinit_reason: null,
+        passed_over: [],
+        last: null,
+        taken: 0,
+        failures: 0,
+        last_error: null,
+      },
+      snapshotTimer: null,
     };
     this.#slots.set(l.plan.name, slot);
     return slot;
@@ -253,7 +303,9 @@ export class Runtime {
   async start(): Promise<void> {
     this.#startedAtMs = nowMs();
     for (const slot of this.#slots.values()) this.#executor(slot.executor);
-    await Promise.all([...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s)));
+    await Promise.all(
+      [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s, true)),
+    );
     this.#sources.start();
     this.#status = "ok";
   }
@@ -266,6 +318,12 @@ export class Runtime {
         onCrash: (c) => this.#onCrash(c),
         onWrites: (w) => this.#applyWrites(w.writes, w.triggeredAt),
         onFailure: (err) => this.#onExecutorFailure(name, err),
+        onSnapshot: (snap) => {
+          const slot = this.#slots.get(snap.name);
+          if (!slot || slot.state !== "running") return;
+          if (snap.image) void this.#save(slot, snap.reason, snap.image).catch(() => {});
+          else this.#snapshotFailed(slot, snap.error ?? "no image");
+        },
       });
       this.#executors.set(name, ex);
     }
@@ -320,20 +378,81 @@ export class Runtime {
       inputs: plan.inputs,
       functionNames: loaded.functionNames,
       clockOriginMs: this.#startedAtMs,
+      warmUpIterations: this.#snapshotsOf(plan) ? plan.persistence!.warmUpIterations : null,
     };
   }
 
-  async #startSlot(slot: Slot): Promise<void> {
+  /** Whether `plan`'s module is snapshotted here: it asks for it, and the runtime has a store. */
+  #snapshotsOf(plan: ModulePlan): boolean {
+    return plan.persistence !== null && this.#snapshots !== null;
+  }
+
+  /** What a snapshot must match to be restored into this module: its build, the ABI, and its configuration. */
+  #snapshotKey(slot: Slot): SnapshotKey {
+    const spec = this.#spec(slot.plan, slot.loaded);
+    const config = createHash("sha256").update(JSON.stringify({
+      params: Object.entries(spec.params).sort(),
+      data: Object.entries(spec.data).sort().map((
+        [k, v],
+      ) => [k, createHash("sha256").update(v).digest("hex")]),
+      mode: spec.mode,
+      window: spec.window,
+      reads: spec.channelRead !== null,
+    })).digest("hex");
+    return { moduleSha256: slot.loaded.sha256, abiVersion: ABI_VERSION, configSha256: config };
+  }
+
+  /**
+   * Starts a module's instance. With `resume`, a snapshotted module resumes from its newest usable
+   * snapshot; when there is none, or it does not fit, it runs `kiln_init` and says why.
+   */
+  async #startSlot(slot: Slot, resume = false): Promise<void> {
     const generation = ++slot.generation;
     slot.state = "starting";
     slot.restartTimer = null;
+    const name = slot.plan.name;
     try {
-      await this.#executor(slot.executor).load(this.#spec(slot.plan, slot.loaded), slot.loaded.module);
+      let restore: { seq: number; image: SnapshotImage } | null = null;
+      slot.snapshot.reinit_reason = null;
+      slot.snapshot.passed_over = [];
+      if (resume && this.#snapshotsOf(slot.plan)) {
+        try {
+          const latest = await this.#snapshots!.loadLatest(name, this.#snapshotKey(slot));
+          const why = latest.skipped.map((k) => `snapshot ${k.seq} skipped: ${k.reason}`);
+          slot.snapshot.passed_over = why;
+          if (latest.found) restore = { seq: latest.found.info.seq, image: latest.found.image };
+          else if (why.length > 0) slot.snapshot.reinit_reason = why.join("; ");
+          for (const w of why) this.#log(`module ${name}: ${w}`);
+        } catch (err) {
+          slot.snapshot.reinit_reason = (err as Error).message;
+          this.#log(`module ${name}: ${slot.snapshot.reinit_reason}`);
+        }
+        if (slot.generation !== generation) return;
+      }
+      const ex = this.#executor(slot.executor);
+      const spec = this.#spec(slot.plan, slot.loaded);
+      let result;
+      try {
+        result = await ex.load(spec, slot.loaded.module, restore?.image ?? null);
+      } catch (err) {
+        if (!(restore && err instanceof StartFailed)) throw err;
+        if (slot.generation !== generation) return;
+        slot.snapshot.reinit_reason = `snapshot ${restore.seq} could not be restored: ${err.message}`;
+        this.#log(`module ${name}: ${slot.snapshot.reinit_reason}; running kiln_init`);
+        restore = null;
+        result = await ex.load(spec, slot.loaded.module, null);
+      }
       if (slot.generation !== generation) return;
+      slot.snapshot.restored_from = restore && result.restored ? restore.seq : null;
+      slot.snapshot.start_ms = Math.round(result.startMs * 100) / 100;
+      if (slot.snapshot.restored_from !== null) {
+        this.#log(`module ${name}: restored from snapshot ${restore!.seq} in ${slot.snapshot.start_ms} ms`);
+      }
       slot.state = "running";
       slot.startedAtMs = nowMs();
       slot.stats = null;
       this.#grant(slot, true);
+      this.#armSnapshotTimer(slot);
     } catch (err) {
       if (slot.generation !== generation) return;
       if (err instanceof StartFailed) this.#crashed(slot, err.fault, null);
@@ -354,7 +473,79 @@ export class Runtime {
     })));
   }
 
+  /** Takes periodic snapshots of a running module that asks for them. */
+  #armSnapshotTimer(slot: Slot): void {
+    if (slot.snapshotTimer) clearInterval(slot.snapshotTimer);
+    slot.snapshotTimer = null;
+    const intervalS = slot.plan.persistence?.intervalS ?? null;
+    if (!this.#snapshotsOf(slot.plan) || intervalS === null) return;
+    const generation = slot.generation;
+    slot.snapshotTimer = setInterval(() => {
+      if (slot.generation !== generation || slot.state !== "running") return;
+      this.takeSnapshot(slot.plan.name, "interval").catch(() => {}); // counted in its status
+    }, intervalS * 1000);
+  }
+
+  #stopSnapshotTimer(slot: Slot): void {
+    if (slot.snapshotTimer) clearInterval(slot.snapshotTimer);
+    slot.snapshotTimer = null;
+  }
+
+  async #save(slot: Slot, reason: SnapshotReason, image: SnapshotImage): Promise<SnapshotInfo> {
+    try {
+      const info = await this.#snapshots!.save(slot.plan.name, {
+        key: this.#snapshotKey(slot),
+        reason,
+        image,
+        keep: slot.plan.persistence!.keep,
+      });
+      slot.snapshot.taken++;
+      slot.snapshot.last = {
+        seq: info.seq,
+        reason,
+        at: new Date(info.takenAtMs).toISOString(),
+        memory_bytes: info.memoryBytes,
+        stored_bytes: info.storedBytes,
+      };
+      return info;
+    } catch (err) {
+      this.#snapshotFailed(slot, (err as Error).message);
+      throw err;
+    }
+  }
+
+  #snapshotFailed(slot: Slot, message: string): void {
+    slot.snapshot.failures++;
+    slot.snapshot.last_error = message;
+    this.#log(`module ${slot.plan.name}: snapshot failed: ${message}`);
+  }
+
+  /**
+   * Snapshots a running module now: its memory is copied between two handler calls, then compressed and
+   * written off the main thread.
+   *
+   * @throws {ModuleUnknownError} when there is no such module.
+   * @throws {ModuleStateError} when it is not running, or not snapshotted (`persistence.snapshot`).
+   * @throws {import("./snapshotter.ts").SnapshotStoreError} when the write fails.
+   */
+  async takeSnapshot(name: string, reason: SnapshotReason = "demand"): Promise<SnapshotInfo> {
+    const slot = this.#slot(name);
+    if (!this.#snapshotsOf(slot.plan)) {
+      throw new ModuleStateError(name, "a module without persistence.snapshot", "snapshot");
+    }
+    if (slot.state !== "running") throw new ModuleStateError(name, slot.state, "snapshot");
+    let image: SnapshotImage;
+    try {
+      image = await this.#executor(slot.executor).capture(name, reason);
+    } catch (err) {
+      if (err instanceof CaptureFailed) this.#snapshotFailed(slot, err.message);
+      throw err instanceof CaptureFailed ? new ModuleStateError(name, err.message, "snapshot") : err;
+    }
+    return await this.#save(slot, reason, image);
+  }
+
   #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
+    this.#stopSnapshotTimer(slot);
     this.#grant(slot, false);
     this.#fold(slot, stats ?? slot.stats);
     slot.fault = fault;
@@ -580,7 +771,7 @@ export class Runtime {
    * @throws {ModuleUnknownError} when there is no such module.
    */
   removeModule(name: string): void {
-    this.stopModule(name);
+    this.#halt(this.#slot(name));
     this.#slots.delete(name);
   }
 
@@ -643,6 +834,9 @@ export class Runtime {
       capabilities: [...s.plan.capabilities],
       outputs: { ...s.outputs },
       started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
+      snapshot: this.#snapshotsOf(s.plan)
+        ? { ...s.snapshot, passed_over: [...s.snapshot.passed_over] }
+        : null,
     };
   }
 
@@ -730,25 +924,36 @@ export class Runtime {
   }
 
   /**
-   * Stops a module; its instance and memory are discarded.
+   * Stops a module; its instance and memory are discarded, after a snapshot when it is snapshotted (a
+   * failed snapshot is counted and logged, and the module stops all the same).
    *
    * @throws {ModuleUnknownError} when there is no such module.
    */
-  stopModule(name: string): ModuleStatus {
+  async stopModule(name: string): Promise<ModuleStatus> {
     const slot = this.#slot(name);
+    if (slot.state === "running" && this.#snapshotsOf(slot.plan)) {
+      await this.takeSnapshot(name, "stop").catch(() => {}); // counted and logged in its status
+    }
+    this.#halt(slot);
+    return this.#status_(slot);
+  }
+
+  /** Ends a module's instance at once, without a snapshot. */
+  #halt(slot: Slot): void {
+    this.#stopSnapshotTimer(slot);
     slot.generation++;
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
-    this.#executors.get(slot.executor)?.unload(name);
+    this.#executors.get(slot.executor)?.unload(slot.plan.name);
     this.#grant(slot, false);
     this.#fold(slot, slot.stats);
     slot.state = "stopped";
     slot.startedAtMs = null;
-    return this.#status_(slot);
   }
 
   /**
-   * Starts a stopped, crashed or failed module afresh (its failure count is reset).
+   * Starts a stopped, crashed or failed module (its failure count is reset), from its newest usable
+   * snapshot when it is snapshotted.
    *
    * @throws {ModuleUnknownError} when there is no such module.
    * @throws {ModuleStateError} when it is already running or starting.
@@ -760,7 +965,7 @@ export class Runtime {
     }
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.consecutiveFailures = 0;
-    await this.#startSlot(slot);
+    await this.#startSlot(slot, true);
     return this.#status_(slot);
   }
 
@@ -770,7 +975,7 @@ export class Runtime {
    * @throws {ModuleUnknownError} when there is no such module.
    */
   async restartModule(name: string): Promise<ModuleStatus> {
-    this.stopModule(name);
+    await this.stopModule(name);
     this.#slot(name).restarts++;
     return await this.startModule(name);
   }
@@ -795,11 +1000,26 @@ export class Runtime {
     };
   }
 
-  /** Stops the sources, every module and every executor. */
+  /**
+   * A graceful stop: stops the sources, snapshots every running snapshotted module, then closes
+   * everything ({@linkcode Runtime.close}). A failed snapshot is logged and does not hold up the stop.
+   */
+  async shutdown(): Promise<void> {
+    this.#status = "stopping";
+    this.#sources.stop();
+    const snapshotted = [...this.#slots.values()].filter((s) =>
+      s.state === "running" && this.#snapshotsOf(s.plan)
+    );
+    await Promise.allSettled(snapshotted.map((s) => this.takeSnapshot(s.plan.name, "stop")));
+    this.close();
+  }
+
+  /** Stops the sources, every module and every executor at once, without snapshots. */
   close(): void {
     this.#status = "stopping";
     this.#sources.stop();
     for (const slot of this.#slots.values()) {
+      this.#stopSnapshotTimer(slot);
       slot.generation++;
       this.#grant(slot, false);
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
@@ -810,8 +1030,7 @@ export class Runtime {
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
+    return this.shutdown();
   }
 }
 

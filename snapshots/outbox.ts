@@ -64,7 +64,12 @@ export interface OutboxEntry {
   readonly kind: OutboxKind;
   /** The MQTT topic to publish on. Not empty. */
   readonly topic: string;
-  readonly payload: Uint8Array;
+  /**
+   * The bytes to send, or a function that makes them from the message's sequence number (called once, inside
+   * the enqueue's transaction), for payloads that carry their own `(stream, seq)` so a receiver can find
+   * gaps and duplicates.
+   */
+  readonly payload: Uint8Array | ((seq: number) => Uint8Array);
   /** @default 1 */
   readonly qos?: 0 | 1 | 2;
 }
@@ -138,10 +143,11 @@ export interface Outbox {
    * Stores a message and gives it the next sequence number of its stream; applies the budget policy. Durable
    * against a process crash once it returns (see the module doc).
    *
-   * @throws {TypeError} when the stream or topic is empty or the kind unknown.
+   * @throws {TypeError} when the stream or topic is empty, the kind unknown or the payload no Uint8Array.
    * @throws {RangeError} when qos is not 0, 1 or 2.
    * @throws {OutboxMessageTooLargeError} when the message is larger than `maxMessageBytes`.
    * @throws {OutboxWriteError} when the database refuses the write (disk full, read-only store).
+   * Whatever the payload function throws is passed on; nothing is stored then.
    */
   enqueue(entry: OutboxEntry): OutboxMessage;
   /** Up to `limit` waiting messages with an id above `afterId`, oldest first. */
@@ -273,7 +279,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
 
   return {
     enqueue(entry) {
-      const { stream, kind, topic, payload } = entry;
+      const { stream, kind, topic } = entry;
       const qos = entry.qos ?? 1;
       if (typeof stream !== "string" || stream === "") {
         throw new TypeError(`An outbox message needs a stream name, got ${JSON.stringify(stream)}`);
@@ -287,18 +293,35 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
         );
       }
       if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
-      if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
-      const sizeBytes = payload.byteLength + utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
+      const headerBytes = utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
         OUTBOX_ROW_OVERHEAD_BYTES;
-      if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
+      const sizeOf = (payload: unknown): number => {
+        if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
+        const sizeBytes = payload.byteLength + headerBytes;
+        if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
+        return sizeBytes;
+      };
+      if (typeof entry.payload !== "function") sizeOf(entry.payload);
       const createdAtMs = Math.round(nowMs());
       let message: OutboxMessage;
+      /** An error of the caller's (the payload builder, its result), passed on as it is. */
+      const caller = { failed: false, err: undefined as unknown };
       try {
         db.exec("BEGIN IMMEDIATE");
         try {
+          const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
+          let payload: Uint8Array;
+          let sizeBytes: number;
+          try {
+            payload = typeof entry.payload === "function" ? entry.payload(seq) : entry.payload;
+            sizeBytes = sizeOf(payload);
+          } catch (err) {
+            caller.failed = true;
+            caller.err = err;
+            throw err;
+          }
           const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
           const stillNeeded = total + sizeBytes > budget ? evict(total + sizeBytes - budget) : 0;
-          const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
           const { lastInsertRowid } = sql.insert.run(
             stream,
             seq,
@@ -327,6 +350,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
           throw err;
         }
       } catch (err) {
+        if (caller.failed) throw caller.err;
         throw new OutboxWriteError("enqueue", (err as Error).message, { cause: err });
       }
       for (const listener of listeners) {

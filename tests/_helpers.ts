@@ -31,6 +31,7 @@ export function modulePlan(over: Partial<ModulePlan> & Pick<ModulePlan, "name" |
     params: {},
     data: [],
     restart: { policy: "on-failure", maxRestarts: 100, backoffMs: 10, maxBackoffMs: 50 },
+    persistence: null,
     enabled: true,
     ...over,
   };

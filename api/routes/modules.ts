@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
 import type { ApiDeps } from "../deps.ts";
+import { snapshotJson } from "./snapshots.ts";
 
 /** Routes under `/api/v1/modules`. */
 export function modulesRoutes({ runtime }: ApiDeps): Hono {
@@ -41,7 +42,11 @@ export function modulesRoutes({ runtime }: ApiDeps): Hono {
     return c.json(runtime.triggerEvent(c.req.param("name"), payload));
   });
   app.post("/:name/start", async (c) => c.json(await runtime.startModule(c.req.param("name"))));
-  app.post("/:name/stop", (c) => c.json(runtime.stopModule(c.req.param("name"))));
+  app.post("/:name/stop", async (c) => c.json(await runtime.stopModule(c.req.param("name"))));
+  app.post("/:name/snapshot", async (c) => {
+    const info = await runtime.takeSnapshot(c.req.param("name"), "demand");
+    return c.json(snapshotJson(info), 201);
+  });
   app.post("/:name/restart", async (c) => c.json(await runtime.restartModule(c.req.param("name"))));
 
   return app;

@@ -203,15 +203,24 @@ export const LimitsSchema = strict({
   fuel: int(1).optional(),
 });
 
-/** Snapshots of a module's memory, so it resumes warm after a restart. */
+/**
+ * Snapshots of a module's memory, so it resumes warm after a restart instead of running `kiln_init`.
+ * With `snapshot: true` one is also taken on a graceful stop and on demand.
+ */
 export const PersistenceSchema = strict({
   snapshot: z.boolean().default(false),
-  /** Handler calls after a cold start before the module's results count. */
-  warm_up_iterations: int(0).optional(),
-  /** Seconds between snapshots. */
-  snapshot_interval_s: positive().optional(),
+  /** Handler calls after a cold start at which the warm-up snapshot is taken (once per cold start). */
+  warm_up_iterations: int(1).optional(),
+  /** Seconds between periodic snapshots, at least 0.1. */
+  snapshot_interval_s: positive().min(0.1).optional(),
   /** Snapshots kept, 1..100. */
   keep: int(1, 100).default(3),
+}).superRefine((p, ctx) => {
+  for (const key of ["warm_up_iterations", "snapshot_interval_s"] as const) {
+    if (p[key] !== undefined && !p.snapshot) {
+      ctx.addIssue({ code: "custom", path: [key], message: `${key} needs snapshot: true` });
+    }
+  }
 });
 
 /** What happens when a module crashes. */

@@ -303,7 +303,7 @@ Deno.test("stop and start through the runtime keep invocation totals", async () 
   });
   await rt.start();
   await waitFor("5 invocations", () => rt.getModule("count")!.invocations >= 5);
-  const stopped = rt.stopModule("count");
+  const stopped = await rt.stopModule("count");
   assert.equal(stopped.state, "stopped");
   const started = await rt.startModule("count");
   assert.equal(started.state, "running");

@@ -127,7 +127,7 @@ Deno.test("granted calls work, are counted per capability, and grants are revoke
     return (uses["read:gpio:pin_3"] ?? 0) > 0 && (uses["write:gpio:pin_8"] ?? 0) > 0;
   });
   assert.equal(audit.listEvents({ kind: "denial" }).length, 0);
-  rt.stopModule("m");
+  await rt.stopModule("m");
   assert.deepEqual(
     audit.listEvents({ module: "m", kind: "revoke" }).map((e) => e.capability).sort(),
     ["read:gpio:pin_3", "write:gpio:pin_8"],

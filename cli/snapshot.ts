@@ -1,0 +1,81 @@
+/**
+ * `kiln snapshot <module>`: asks a running runtime (over its API) to snapshot a module now.
+ * `kiln snapshot --list`: lists the snapshots in a data directory, beside a running runtime or after it.
+ *
+ * @module
+ */
+import { DEFAULT_LISTEN } from "../runtime/manifest/mod.ts";
+import { listSnapshots, openStore, type SnapshotInfo } from "../snapshots/mod.ts";
+import { parse, UsageError } from "./_usage.ts";
+import { KilnError } from "../errors.ts";
+import { snapshotJson } from "../api/mod.ts";
+
+/** The runtime answered a snapshot request with an error, or could not be reached. */
+export class SnapshotRequestError extends KilnError {
+  readonly code = "snapshot_request_failed";
+}
+
+/** Runs `kiln snapshot`; 0 on success. */
+export async function snapshotCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    options: {
+      url: { type: "string", default: `http://${DEFAULT_LISTEN}` },
+      list: { type: "boolean" },
+      data: { type: "string", default: "./data" },
+      json: { type: "boolean" },
+    },
+    allowPositionals: true,
+  });
+  if (values.list) {
+    if (positionals.length > 1) throw new UsageError("snapshot --list takes at most one module name");
+    return await list(values.data, positionals[0], values.json ?? false);
+  }
+  if (positionals.length !== 1) throw new UsageError("snapshot takes one module name, or --list");
+  const name = positionals[0]!;
+  const url = `${values.url.replace(/\/$/, "")}/api/v1/modules/${encodeURIComponent(name)}/snapshot`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: "POST" });
+  } catch (err) {
+    throw new SnapshotRequestError(`Cannot reach the runtime at ${values.url}: ${(err as Error).message}`);
+  }
+  const body = await res.json().catch(() => null) as Record<string, unknown> | null;
+  if (!res.ok) {
+    throw new SnapshotRequestError(
+      `The runtime refused the snapshot of "${name}": ${body?.detail ?? `HTTP ${res.status}`}`,
+    );
+  }
+  if (values.json) console.log(JSON.stringify(body, null, 2));
+  else {
+    console.log(
+      `snapshot ${body?.seq} of module "${name}": ${kib(Number(body?.memory_bytes))} KiB of memory, ` +
+        `${kib(Number(body?.stored_bytes))} KiB stored`,
+    );
+  }
+  return 0;
+}
+
+async function list(data: string, module: string | undefined, json: boolean): Promise<number> {
+  const path = `${data}/kiln.db`;
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new UsageError(`No Kiln store at "${path}": pass the runtime's --data directory`);
+  }
+  using store = openStore(path, { readOnly: true });
+  const all: SnapshotInfo[] = listSnapshots(store.db, module);
+  if (json) console.log(JSON.stringify(all.map(snapshotJson), null, 2));
+  else {
+    for (const s of all) {
+      console.log(
+        `${s.module}\t#${s.seq}\t${new Date(s.takenAtMs).toISOString()}\t${s.reason}\t` +
+          `${kib(s.memoryBytes)} KiB memory\t${kib(s.storedBytes)} KiB stored`,
+      );
+    }
+  }
+  return 0;
+}
+
+function kib(bytes: number): string {
+  return (bytes / 1024).toFixed(0);
+}
