@@ -155,6 +155,32 @@ Deno.test("past the budget the oldest telemetry is dropped first, then batches, 
   assert.equal(t1.seq, 3);
 });
 
+Deno.test("a payload built from its sequence number carries it, and a builder that throws stores nothing", async () => {
+  const { store } = await tempStore();
+  using _ = store;
+  const outbox = createOutbox(store, { diskBudgetBytes: 10_000, maxMessageBytes: 1_000 });
+  const enc = (seq: number) => new TextEncoder().encode(JSON.stringify({ stream: "s", seq }));
+  const m = outbox.enqueue(msg({ payload: enc }));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(outbox.peek(1)[0]!.payload)), { stream: "s", seq: 1 });
+  assert.equal(m.sizeBytes, enc(1).byteLength + 2 + OUTBOX_ROW_OVERHEAD_BYTES);
+  const bug = new Error("builder bug");
+  assert.throws(() =>
+    outbox.enqueue(msg({
+      payload: () => {
+        throw bug;
+      },
+    })), (err: unknown) => err === bug);
+  assert.throws(
+    () => outbox.enqueue(msg({ payload: () => bytes(2_000) })),
+    (err: unknown) => err instanceof OutboxMessageTooLargeError,
+  );
+  assert.throws(() => outbox.enqueue(msg({ payload: () => "text" as unknown as Uint8Array })), TypeError);
+  assert.equal(store.db.isTransaction, false);
+  // The failed attempts took no sequence number.
+  assert.equal(outbox.enqueue(msg({ payload: enc })).seq, 2);
+  assert.equal(outbox.stats().depth, 2);
+});
+
 Deno.test("the budget counts payload, topic and stream bytes plus the row overhead", async () => {
   const { store } = await tempStore();
   using _ = store;
