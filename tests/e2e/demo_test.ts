@@ -36,3 +36,51 @@ Deno.test("kiln run serves the demo: health, running modules, rising invocations
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /No Kiln store/);
 });
+
+interface SnapshotView {
+  restored_from: number | null;
+  start_ms: number | null;
+  last: { seq: number; reason: string } | null;
+}
+
+Deno.test("the demo resumes from snapshots after a restart, and kiln snapshot takes and lists them", async () => {
+  const dir = await Deno.makeTempDir();
+  let stopSeq: number;
+  {
+    await using kiln = await startKiln(["--data", dir]);
+    const anomaly = () => getJson<{ snapshot: SnapshotView }>(`${kiln.base}/api/v1/modules/anomaly`);
+    assert.equal((await anomaly()).snapshot.restored_from, null);
+    // 100 scored windows (about 2 s of machine 1) make the warm-up snapshot.
+    await waitFor(
+      "the warm-up snapshot",
+      async () => (await anomaly()).snapshot.last?.reason === "warm_up",
+      20_000,
+    );
+    const taken = await runKiln(["snapshot", "anomaly", "--url", kiln.base]);
+    assert.equal(taken.code, 0, taken.stderr);
+    assert.match(taken.stdout, /^snapshot 2 of module "anomaly": \d+ KiB of memory, \d+ KiB stored/);
+    const refused = await runKiln(["snapshot", "fft", "--url", kiln.base]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /refused the snapshot of "fft": .*persistence\.snapshot/);
+    assert.equal(await kiln.stop(), 0);
+    const listed = await runKiln(["snapshot", "--list", "--data", dir, "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const snaps = JSON.parse(listed.stdout) as { module: string; seq: number; reason: string }[];
+    assert.deepEqual(snaps.map((s) => `${s.module}:${s.seq}:${s.reason}`), [
+      "anomaly:3:stop",
+      "anomaly:2:demand",
+      "anomaly:1:warm_up",
+    ]);
+    stopSeq = snaps[0]!.seq;
+  }
+  await using kiln = await startKiln(["--data", dir]);
+  const m = await getJson<{ state: string; snapshot: SnapshotView }>(`${kiln.base}/api/v1/modules/anomaly`);
+  assert.equal(m.state, "running");
+  assert.equal(m.snapshot.restored_from, stopSeq);
+  assert.ok(typeof m.snapshot.start_ms === "number");
+  assert.match(kiln.output(), new RegExp(`module anomaly: restored from snapshot ${stopSeq} in [\\d.]+ ms`));
+  const api = await getJson<{ snapshots: { module: string }[] }>(
+    `${kiln.base}/api/v1/snapshots?module=anomaly`,
+  );
+  assert.equal(api.snapshots.length, 3);
+});
