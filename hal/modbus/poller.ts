@@ -1,0 +1,413 @@
+/**
+ * The Modbus connector: polls a device's points at their rates on the modules' behalf, keeps the last
+ * {@linkcode Sample} of each, carries out writes, and reconnects with backoff when the device goes away.
+ *
+ * Quality, so that modules never see an invented value:
+ * - no sample until a point has been read once (`getSample` returns `null`);
+ * - `good`: the latest read of the point succeeded;
+ * - `uncertain`: the latest read failed (timeout, lost connection, exception, invalid response, or no
+ *   connection at the poll time) but the last good value is at most the point's `stale_ms` old; OPC UA's
+ *   "Uncertain_LastUsableValue" (Part 4 §7.34.2), so one lost reply does not trip an interlock;
+ * - `bad`: reads have failed for longer than `stale_ms`.
+ *
+ * A failed read never changes `value` or `atMs`: they stay those of the last good read, so a module can
+ * also see how old the value is.
+ *
+ * @module
+ */
+import type { ConnectorState, ConnectorStatus, Sample } from "../mod.ts";
+import { MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
+import { createTcpClient } from "./client.ts";
+import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
+import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
+import { ModbusError, ModbusExceptionError, ModbusNotConnectedError } from "./errors.ts";
+
+/** Time and timers, so tests can run the connector on fake time. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `callback` after `delayMs`; returns a function that cancels it. */
+  setTimer(callback: () => void, delayMs: number): () => void;
+}
+
+/** The real clock: `Date.now` and `setTimeout`. */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => Date.now(),
+  setTimer: (callback, delayMs) => {
+    const id = setTimeout(callback, delayMs);
+    return () => clearTimeout(id);
+  },
+};
+
+/** One request of a poll: a run of points of one table read together. */
+export interface ReadBlock {
+  readonly table: ModbusTableName;
+  readonly address: number;
+  /** Registers or bits: at most 125 registers (§6.3, §6.4) or 2000 bits (§6.1, §6.2). */
+  readonly count: number;
+  readonly points: readonly ModbusPoint[];
+}
+
+/** The points of one table polled at one rate, as the requests that read them. */
+export interface PollGroup {
+  readonly table: ModbusTableName;
+  readonly pollMs: number;
+  readonly blocks: readonly ReadBlock[];
+}
+
+/**
+ * Plans the reads of `points`: one group per table and poll rate, and in each group the points merged into
+ * as few requests as the protocol's size limits allow, where at most `maxGap` unused registers (or bits)
+ * lie between them.
+ */
+export function planReads(points: readonly ModbusPoint[], maxGap = 0): PollGroup[] {
+  const byGroup = new Map<string, ModbusPoint[]>();
+  for (const point of points) {
+    const key = `${point.table}/${point.pollMs}`;
+    byGroup.set(key, [...byGroup.get(key) ?? [], point]);
+  }
+  const groups: PollGroup[] = [];
+  for (const members of byGroup.values()) {
+    const first = members[0]!;
+    const max = first.table === "co" || first.table === "di" ? MAX_READ_BITS : MAX_READ_REGISTERS;
+    const sorted = [...members].sort((a, b) => a.address - b.address);
+    const blocks: { address: number; end: number; points: ModbusPoint[] }[] = [];
+    for (const point of sorted) {
+      const end = point.address + registerCount(point.type) - 1;
+      const last = blocks.at(-1);
+      if (last && point.address <= last.end + 1 + maxGap && Math.max(last.end, end) - last.address < max) {
+        last.end = Math.max(last.end, end);
+        last.points.push(point);
+      } else {
+        blocks.push({ address: point.address, end, points: [point] });
+      }
+    }
+    groups.push({
+      table: first.table,
+      pollMs: first.pollMs,
+      blocks: blocks.map((b) => ({
+        table: first.table,
+        address: b.address,
+        count: b.end - b.address + 1,
+        points: b.points,
+      })),
+    });
+  }
+  return groups.sort((a, b) => a.pollMs - b.pollMs || a.table.localeCompare(b.table));
+}
+
+/** Options of {@linkcode createModbusConnector}. */
+export interface ModbusConnectorOptions {
+  /** The transport. @default a Modbus TCP client for the device's host and port */
+  readonly client?: ModbusClient;
+  /** @default {@linkcode SYSTEM_CLOCK} */
+  readonly clock?: Clock;
+}
+
+/** A Modbus device's connector, as the runtime uses it. */
+export interface ModbusConnector extends AsyncDisposable {
+  readonly name: string;
+  /** Starts connecting and polling; polling goes on, and the connector reconnects, until it is closed. */
+  start(): void;
+  /** Its state, last error and counters. */
+  status(): ConnectorStatus;
+  /** The last sample of a point, or `null` if it has never been read. */
+  getSample(pointId: string): Sample | null;
+  /** Every point that has a sample, with it. */
+  listSamples(): IterableIterator<[string, Sample]>;
+  /**
+   * Writes an engineering value to a holding-register point (scaled back and encoded) or a coil point (0 or
+   * 1). Resolves once the device confirmed the write; it is not queued while the device is down.
+   *
+   * @throws {RangeError} when there is no such point, or the value does not fit the point.
+   * @throws {TypeError} when the point is an input register or discrete input (read-only).
+   * @throws {ModbusError} when the write fails: not connected, timeout, exception response, ...
+   */
+  write(pointId: string, value: number): Promise<void>;
+  /** Stops polling and closes the connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the connector of one device; nothing happens until {@linkcode ModbusConnector.start}.
+ *
+ * @example
+ * ```ts ignore
+ * import { createModbusConnector } from "./poller.ts";
+ *
+ * await using plc = createModbusConnector(device);
+ * plc.start();
+ * plc.getSample("oven_temp"); // null until the first read, then { value, quality, atMs }
+ * ```
+ */
+export function createModbusConnector(
+  device: ModbusDevice,
+  options: ModbusConnectorOptions = {},
+): ModbusConnector {
+  return new Connector(device, options);
+}
+
+interface BlockState {
+  readonly block: ReadBlock;
+  /** The latest read got an exception response: the link is up but the device refuses these addresses. */
+  refused: boolean;
+}
+
+interface GroupState {
+  readonly group: PollGroup;
+  readonly blocks: BlockState[];
+  dueMs: number;
+  cancel: (() => void) | null;
+  running: boolean;
+}
+
+class Connector implements ModbusConnector {
+  readonly name: string;
+  readonly #device: ModbusDevice;
+  readonly #client: ModbusClient;
+  readonly #clock: Clock;
+  readonly #points: Map<string, ModbusPoint>;
+  readonly #samples = new Map<string, Sample>();
+  readonly #groups: GroupState[];
+  readonly #counted = new WeakSet<object>();
+  readonly #inflight = new Set<Promise<void>>();
+  #started = false;
+  #closed = false;
+  #everConnected = false;
+  #errors = 0;
+  #reconnects = 0;
+  #lastError: string | null = null;
+  #backoffMs: number;
+  #cancelReconnect: (() => void) | null = null;
+  #connecting = false;
+  #unsubscribe: () => void;
+
+  constructor(device: ModbusDevice, options: ModbusConnectorOptions) {
+    this.name = device.name;
+    this.#device = device;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#client = options.client ?? createTcpClient({
+      device: device.name,
+      host: device.host,
+      port: device.port,
+      unitId: device.unitId,
+      timeoutMs: device.timeoutMs,
+    });
+    this.#points = new Map(device.points.map((p) => [p.id, p]));
+    this.#groups = planReads(device.points, device.maxGap).map((group) => ({
+      group,
+      blocks: group.blocks.map((block) => ({ block, refused: false })),
+      dueMs: 0,
+      cancel: null,
+      running: false,
+    }));
+    this.#backoffMs = device.backoffMs;
+    this.#unsubscribe = this.#client.onDisconnect((cause) => {
+      this.#fail(cause);
+      this.#scheduleReconnect();
+    });
+  }
+
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    const now = this.#clock.now();
+    for (const state of this.#groups) this.#schedule(state, now + state.group.pollMs);
+    this.#track(this.#connect());
+  }
+
+  status(): ConnectorStatus {
+    return {
+      name: this.name,
+      kind: "modbus",
+      state: this.#state(),
+      lastError: this.#lastError,
+      errors: this.#errors,
+      reconnects: this.#reconnects,
+    };
+  }
+
+  getSample(pointId: string): Sample | null {
+    return this.#samples.get(pointId) ?? null;
+  }
+
+  listSamples(): IterableIterator<[string, Sample]> {
+    return new Map(this.#samples).entries();
+  }
+
+  async write(pointId: string, value: number): Promise<void> {
+    const point = this.#points.get(pointId);
+    if (!point) throw new RangeError(`Device "${this.name}" has no point "${pointId}"`);
+    if (point.table === "ir" || point.table === "di") {
+      throw new TypeError(`Cannot write point "${pointId}": ${point.table} is read-only`);
+    }
+    if (typeof value !== "number") throw new TypeError(`A value must be a number, got ${typeof value}`);
+    const what = `write point "${pointId}"`;
+    if (this.#closed) throw new ModbusNotConnectedError(this.name, what);
+    try {
+      if (point.table === "co") {
+        if (value !== 0 && value !== 1) throw new RangeError(`A coil is 0 or 1, got ${value}`);
+        await this.#client.writeCoils(point.address, [value === 1]);
+      } else {
+        const layout = { type: point.type === "bool" ? "uint16" : point.type, ...orders(point) } as const;
+        const raw = removeScaling(value, point, point.type);
+        await this.#client.writeRegisters(point.address, encodeRegisters(raw, layout));
+      }
+    } catch (err) {
+      if (err instanceof ModbusError) this.#fail(err);
+      throw err;
+    }
+    this.#backoffMs = this.#device.backoffMs;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#cancelReconnect?.();
+    this.#cancelReconnect = null;
+    for (const state of this.#groups) {
+      state.cancel?.();
+      state.cancel = null;
+    }
+    await this.#client.close();
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #state(): ConnectorState {
+    if (this.#closed) return "closed";
+    if (!this.#client.connected) {
+      return this.#everConnected || this.#errors > 0 ? "reconnecting" : "connecting";
+    }
+    return this.#groups.some((g) => g.blocks.some((b) => b.refused)) ? "error" : "connected";
+  }
+
+  #track(promise: Promise<void>): void {
+    this.#inflight.add(promise);
+    promise.finally(() => this.#inflight.delete(promise));
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed || this.#connecting || this.#client.connected) return;
+    this.#connecting = true;
+    try {
+      await this.#client.connect();
+    } catch (err) {
+      this.#connecting = false;
+      if (this.#closed) return;
+      if (!(err instanceof ModbusError)) throw err;
+      this.#fail(err);
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#connecting = false;
+    if (this.#closed) return;
+    if (this.#everConnected) this.#reconnects++;
+    this.#everConnected = true;
+    // Poll at once rather than at each group's next tick, so fresh values replace stale ones quickly.
+    const now = this.#clock.now();
+    for (const state of this.#groups) if (!state.running) this.#schedule(state, now);
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#cancelReconnect || this.#connecting) return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#device.maxBackoffMs);
+    this.#cancelReconnect = this.#clock.setTimer(() => {
+      this.#cancelReconnect = null;
+      this.#track(this.#connect());
+    }, delay);
+  }
+
+  #schedule(state: GroupState, dueMs: number): void {
+    state.cancel?.();
+    state.dueMs = dueMs;
+    state.cancel = this.#clock.setTimer(() => {
+      state.cancel = null;
+      this.#track(this.#poll(state));
+    }, Math.max(0, dueMs - this.#clock.now()));
+  }
+
+  async #poll(state: GroupState): Promise<void> {
+    if (this.#closed || state.running) return;
+    state.running = true;
+    try {
+      for (const block of state.blocks) {
+        if (this.#closed) return;
+        await this.#read(block);
+      }
+    } finally {
+      state.running = false;
+    }
+    if (this.#closed) return;
+    // Keep the rate without drift; after an overrun, skip the missed ticks rather than catch up in a burst.
+    const now = this.#clock.now();
+    let next = state.dueMs + state.group.pollMs;
+    if (next <= now) next = now + state.group.pollMs;
+    this.#schedule(state, next);
+  }
+
+  async #read(state: BlockState): Promise<void> {
+    const { block } = state;
+    if (!this.#client.connected) {
+      this.#degrade(block);
+      return;
+    }
+    let values: readonly (number | boolean)[];
+    try {
+      values = block.table === "hr" || block.table === "ir"
+        ? await this.#client.readRegisters(block.table, block.address, block.count)
+        : await this.#client.readBits(block.table, block.address, block.count);
+    } catch (err) {
+      if (!(err instanceof ModbusError)) throw err;
+      if (this.#closed) return;
+      state.refused = err instanceof ModbusExceptionError;
+      this.#fail(err);
+      this.#degrade(block);
+      return;
+    }
+    state.refused = false;
+    this.#backoffMs = this.#device.backoffMs;
+    const atMs = this.#clock.now();
+    for (const point of block.points) {
+      const at = point.address - block.address;
+      let value: number;
+      if (point.type === "bool") {
+        value = values[at] ? 1 : 0;
+      } else {
+        const registers = values.slice(at, at + registerCount(point.type)) as number[];
+        value = applyScaling(decodeRegisters(registers, { type: point.type, ...orders(point) }), point);
+      }
+      this.#samples.set(point.id, { value, quality: "good", atMs });
+    }
+  }
+
+  /** Marks the block's points as not updated now: uncertain while fresh enough, then bad. */
+  #degrade(block: ReadBlock): void {
+    const now = this.#clock.now();
+    for (const point of block.points) {
+      const sample = this.#samples.get(point.id);
+      if (!sample) continue;
+      const quality = now - sample.atMs <= point.staleMs ? "uncertain" : "bad";
+      if (quality !== sample.quality) this.#samples.set(point.id, { ...sample, quality });
+    }
+  }
+
+  /** Counts an error once, however many paths report it; a refused request while down is not counted. */
+  #fail(err: ModbusError): void {
+    if (err instanceof ModbusNotConnectedError || this.#counted.has(err)) return;
+    this.#counted.add(err);
+    this.#errors++;
+    this.#lastError = err.message;
+  }
+}
+
+function orders(
+  point: ModbusPoint,
+): { byteOrder: ModbusPoint["byteOrder"]; wordOrder: ModbusPoint["wordOrder"] } {
+  return { byteOrder: point.byteOrder, wordOrder: point.wordOrder };
+}

@@ -1,0 +1,226 @@
+/**
+ * Modbus servers for the integration tests, each in its own process or socket: the libmodbus server of
+ * `fixtures/modbus_server.c` (compiled once per test process with gcc), and a "PLC" that answers every
+ * request with garbage.
+ *
+ * The libmodbus server's tables have addresses 0..99 (past them: exception 2) and these values:
+ *
+ * | table | address | type | order | value |
+ * |---|---|---|---|---|
+ * | hr | 0 | int16 | | -1234 |
+ * | hr | 1 | uint16 | | 54321 |
+ * | hr | 2-3 | int32 | ABCD | -123456789 |
+ * | hr | 4-5 | int32 | CDAB (word swap) | -123456789 |
+ * | hr | 6-7 | float32 | ABCD | 123.456 |
+ * | hr | 8-9 | float32 | DCBA | 123.456 |
+ * | hr | 10-11 | uint32 | ABCD | 3000000000 |
+ * | hr | 12 | int16 | | 2345 (234.5 in tenths) |
+ * | hr | 13 | uint16 | BA (byte swap) | 0x1234 |
+ * | hr | 14-15 | float32 | BADC | -0.5 |
+ * | hr | 16-17 | float32 | CDAB | -9876.5 |
+ * | ir | 0 | uint16 | | 1000 |
+ * | ir | 1 | int16 | | -50 |
+ * | ir | 2-3 | float32 | ABCD | 21.5 |
+ * | co | 0-15 | | | 1 where address % 3 == 0 |
+ * | di | 0-15 | | | 1 where address is odd |
+ *
+ * @module
+ */
+
+const SOURCE = new URL("./fixtures/modbus_server.c", import.meta.url).pathname;
+
+let built: Promise<string> | null = null;
+
+/**
+ * Compiles the libmodbus server once per test process, into a temporary directory removed at exit.
+ *
+ * @throws {Error} naming the Debian package to install when gcc or libmodbus-dev is missing.
+ */
+export function buildModbusServer(): Promise<string> {
+  built ??= compile();
+  return built;
+}
+
+async function compile(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "kiln-modbus-server-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const binary = `${dir}/modbus_server`;
+  let flags = ["-I/usr/include/modbus", "-lmodbus"];
+  try {
+    const pc = await new Deno.Command("pkg-config", { args: ["--cflags", "--libs", "libmodbus"] }).output();
+    if (pc.success) flags = new TextDecoder().decode(pc.stdout).trim().split(/\s+/);
+  } catch { /* no pkg-config: Debian's paths */ }
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("gcc", { args: ["-O1", "-o", binary, SOURCE, ...flags], stderr: "piped" })
+      .output();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "gcc is not installed: the Modbus tests build their server with it (apt-get install gcc)",
+      );
+    }
+    throw err;
+  }
+  if (!out.success) {
+    const stderr = new TextDecoder().decode(out.stderr);
+    const hint = /modbus\.h|lmodbus/.test(stderr)
+      ? "libmodbus is missing: apt-get install libmodbus-dev\n"
+      : "";
+    throw new Error(`Cannot build ${SOURCE}:\n${hint}${stderr}`);
+  }
+  return binary;
+}
+
+/** A running libmodbus server. */
+export interface ModbusServer extends AsyncDisposable {
+  readonly port: number;
+  /** The `WRITE <table> <address> <values...>` lines it printed so far. */
+  readonly writes: readonly string[];
+  /** Resolves when it has printed `line`, or rejects after `timeoutMs`. */
+  waitForWrite(line: string, timeoutMs?: number): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void;
+  /** Kills the process (SIGKILL, a crash) and waits for it. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts the libmodbus server on `127.0.0.1:port` (0: a free port) and resolves once it listens.
+ *
+ * @throws {Error} when it cannot be built or exits before printing its port.
+ */
+export async function startModbusServer(port = 0): Promise<ModbusServer> {
+  const binary = await buildModbusServer();
+  const child = new Deno.Command(binary, { args: [String(port)], stdout: "piped", stderr: "piped" }).spawn();
+  const writes: string[] = [];
+  let stderr = "";
+  let resolvePort: (port: number) => void = () => {};
+  const listening = new Promise<number>((resolve) => resolvePort = resolve);
+  const readOut = (async () => {
+    let buffer = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        const match = /^PORT (\d+)$/.exec(line);
+        if (match) resolvePort(Number(match[1]));
+        else if (line.startsWith("WRITE ")) writes.push(line);
+      }
+    }
+  })();
+  const readErr = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const done = Promise.all([status, readOut, readErr]);
+  const bound = await Promise.race([listening, status.then(() => null)]);
+  if (bound === null) {
+    await done;
+    throw new Error(`The Modbus server exited before listening on port ${port}: ${stderr}`);
+  }
+  const kill = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it exited meanwhile */ }
+    }
+    await done;
+  };
+  return {
+    port: bound,
+    writes,
+    async waitForWrite(line, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!writes.includes(line)) {
+        if (Date.now() > deadline) throw new Error(`The server printed no "${line}"; it printed ${writes}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    pause: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
+    kill,
+    [Symbol.asyncDispose]: kill,
+  };
+}
+
+/** A TCP server that answers every request with pseudo-random bytes. */
+export interface GarbageServer extends AsyncDisposable {
+  readonly port: number;
+  /** How many replies it sent. */
+  readonly replies: number;
+}
+
+/** Starts a "PLC" on a free port that answers whatever it receives with 1 to 40 bytes of garbage. */
+export function startGarbageServer(seed = 0x2545f491): GarbageServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections = new Set<Deno.TcpConn>();
+  const handlers = new Set<Promise<void>>();
+  let state = seed >>> 0;
+  const random = () => {
+    // xorshift32: reproducible garbage
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+  let replies = 0;
+  const serve = async (conn: Deno.TcpConn) => {
+    const buffer = new Uint8Array(512);
+    try {
+      while ((await conn.read(buffer)) !== null) {
+        const reply = new Uint8Array(1 + random() % 40).map(() => random() & 0xff);
+        await conn.write(reply);
+        replies++;
+      }
+    } catch { /* the client dropped the connection */ }
+    connections.delete(conn);
+    try {
+      conn.close();
+    } catch { /* closed by dispose */ }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        connections.add(conn);
+        const handler = serve(conn);
+        handlers.add(handler);
+        handler.finally(() => handlers.delete(handler));
+      }
+    } catch { /* listener closed */ }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    get replies() {
+      return replies;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+      await accepting;
+      await Promise.allSettled([...handlers]);
+    },
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (for a moment). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
