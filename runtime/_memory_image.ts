@@ -56,8 +56,12 @@ export function captureImage(
     }
   }
   const bytes = new Uint8Array(buffer);
-  const pages = new Uint8Array(used.length * PAGE_BYTES);
-  used.forEach((p, i) => pages.set(bytes.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES), i * PAGE_BYTES));
+  const packed = new Uint8Array(used.length * PAGE_BYTES);
+  const pages = used.map((p, i) => {
+    const page = packed.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES);
+    page.set(bytes.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES));
+    return page;
+  });
   const state: StateV1 = { v: 1, globals: readGlobals(exports), host };
   return {
     memoryBytes: buffer.byteLength,
@@ -69,7 +73,9 @@ export function captureImage(
 
 /**
  * Writes an image into a freshly instantiated module: grows the memory to the image's size, zeroes what
- * instantiation wrote (data segments), copies the stored pages in, and sets the mutable globals.
+ * instantiation wrote (`written`: the active data segments' byte ranges, or null for "anywhere", as when
+ * the module has a start function), copies the stored pages in, and sets the mutable globals. Memory
+ * nobody wrote is left alone: on a VM, touching fresh pages costs more than copying into them.
  *
  * @returns The host pointers saved with the image.
  * @throws {ImageError} when the image does not fit this module (memory cap, globals it lacks).
@@ -78,6 +84,7 @@ export function restoreImage(
   memory: WebAssembly.Memory,
   exports: Record<string, unknown>,
   image: SnapshotImage,
+  written: readonly (readonly [start: number, end: number])[] | null,
 ): HostPointers {
   let state: StateV1;
   try {
@@ -101,10 +108,10 @@ export function restoreImage(
     );
   }
   const bytes = new Uint8Array(memory.buffer);
-  bytes.fill(0, 0, have); // grown pages are zero already
-  image.index.forEach((p, i) =>
-    bytes.set(image.pages.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), p * PAGE_BYTES)
-  );
+  // Grown pages are zero already; of the initial ones, only what instantiation wrote can be non-zero.
+  if (written === null) bytes.fill(0, 0, have);
+  else for (const [start, end] of written) bytes.fill(0, start, Math.min(end, have));
+  image.index.forEach((p, i) => bytes.set(image.pages[i]!, p * PAGE_BYTES));
   for (const [index, value] of state.globals) {
     const g = exports[`${GLOBAL_EXPORT_PREFIX}${index}`];
     if (!(g instanceof WebAssembly.Global)) throw new ImageError(`the module has no mutable global ${index}`);
@@ -139,4 +146,11 @@ function decodeValue(v: number | string): number | bigint {
   if (typeof v === "number") return v;
   if (v.endsWith("n")) return BigInt(v.slice(0, -1));
   return v === "-0" ? -0 : Number(v);
+}
+
+/** The buffers of an image, each once: what to transfer to another thread. */
+export function imageBuffers(image: SnapshotImage): ArrayBuffer[] {
+  const set = new Set<ArrayBuffer>([image.index.buffer as ArrayBuffer, image.state.buffer as ArrayBuffer]);
+  for (const p of image.pages) set.add(p.buffer as ArrayBuffer);
+  return [...set];
 }

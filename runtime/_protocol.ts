@@ -49,6 +49,11 @@ export interface InstanceSpec {
   clockOriginMs: number;
   /** Handler calls after `kiln_init` at which the warm-up snapshot is taken; null for none. */
   warmUpIterations: number | null;
+  /**
+   * The byte ranges of memory that instantiation writes (active data segments), which a restore must
+   * clear; null when that is not known (a non-constant offset, a start function): then all of it.
+   */
+  instantiationWrites: [start: number, end: number][] | null;
 }
 
 /** Trap kinds a module's fault is reported as. */

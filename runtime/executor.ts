@@ -17,6 +17,7 @@ import type {
   ToExecutor,
 } from "./_protocol.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
+import { imageBuffers } from "./_memory_image.ts";
 
 /** Bytes of each event fast-path ring. */
 const FAST_RING_BYTES = 64 * 1024;
@@ -196,8 +197,7 @@ export class Executor {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       try {
-        const transfer = restore ? [restore.pages.buffer, restore.index.buffer, restore.state.buffer] : [];
-        this.#send({ type: "load", id, spec, module, restore }, transfer as ArrayBuffer[]);
+        this.#send({ type: "load", id, spec, module, restore }, restore ? imageBuffers(restore) : []);
       } catch (err) {
         this.#pending.delete(id);
         reject(err);

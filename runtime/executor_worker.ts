@@ -24,6 +24,7 @@ import type {
   ToExecutor,
 } from "./_protocol.ts";
 import type { SnapshotReason } from "../snapshots/mod.ts";
+import { imageBuffers } from "./_memory_image.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -157,7 +158,7 @@ function snapshot(id: number, name: string, reason: SnapshotReason): void {
     const image = inst.capture();
     self.postMessage(
       { type: "snapshot", id, name, reason, image, error: null } satisfies FromExecutor,
-      [image.pages.buffer, image.index.buffer, image.state.buffer] as ArrayBuffer[],
+      imageBuffers(image),
     );
   } catch (err) {
     post({ type: "snapshot", id, name, reason, image: null, error: (err as Error).message });

@@ -97,7 +97,7 @@ export interface Forwarder extends AsyncDisposable {
 }
 
 /** The parts of the outbox the forwarder uses. */
-export type ForwarderOutbox = Pick<Outbox, "peek" | "ack" | "onEnqueue">;
+export type ForwarderOutbox = Pick<Outbox, "peek" | "ackMany" | "onEnqueue">;
 
 const READ_AHEAD_MSGS = 64;
 
@@ -221,17 +221,37 @@ export function createForwarder(
     settled.finally(() => unsettled.delete(settled));
   }
 
+  /** Confirmations not yet acked in the outbox: acked together, once per microtask turn. */
+  let confirmations: { id: number; epoch: number }[] = [];
+
   function confirmed(message: OutboxMessage, sentEpoch: number): void {
     counts.acked++;
+    if (confirmations.length === 0) queueMicrotask(commitAcks);
+    confirmations.push({ id: message.id, epoch: sentEpoch });
+  }
+
+  /**
+   * Deletes the confirmed messages, in one transaction for all confirmations that arrived together (MQTT
+   * PUBACKs read from one socket read): one commit instead of one per message.
+   */
+  function commitAcks(): void {
+    const batch = confirmations;
+    if (batch.length === 0) return;
+    confirmations = [];
     try {
-      // A confirmation is a confirmation, whatever happened since: delete the message.
-      outbox.ack(message.id);
+      // A confirmation is a confirmation, whatever happened since: delete the messages.
+      outbox.ackMany(batch.map((c) => c.id));
     } catch (err) {
-      // Not deleted: it will be sent again. Treat as a failure so it is, and report it.
-      return failed(sentEpoch, err, false);
+      // Not deleted: they will be sent again. Treat it as a failure so they are, and report it.
+      return failed(epoch, err, false);
     }
-    if (sentEpoch !== epoch) return;
-    inFlight.delete(message.id);
+    let current = false;
+    for (const c of batch) {
+      if (c.epoch !== epoch) continue;
+      inFlight.delete(c.id);
+      current = true;
+    }
+    if (!current) return;
     nextRetryMs = retryDelayMs;
     pump();
   }
@@ -283,6 +303,7 @@ export function createForwarder(
       });
       await Promise.race([Promise.allSettled([...unsettled]), timeout]);
       cancelWait();
+      commitAcks();
     })();
     return closing;
   };

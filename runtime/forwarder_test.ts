@@ -261,9 +261,50 @@ Deno.test("close waits for the confirmations in flight, and gives up after close
   });
 });
 
+Deno.test("confirmations that arrive together are acked in one transaction, and a failed ack means the message is sent again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kiln-forwarder-" });
+  using store = openStore(`${dir}/kiln.db`);
+  const outbox = createOutbox(store, { diskBudgetBytes: 10_000_000 });
+  const calls: number[] = [];
+  let failAcks = 0;
+  const spy = {
+    peek: outbox.peek,
+    onEnqueue: outbox.onEnqueue,
+    ackMany(ids: readonly number[]) {
+      calls.push(ids.length);
+      if (failAcks > 0 && failAcks--) throw new Error("disk on fire");
+      return outbox.ackMany(ids);
+    },
+  };
+  const fake = new FakePublisher({ autoAck: false });
+  const clock = new FakeClock();
+  await using forwarder = createForwarder(spy, fake, { rateMsgsPerS: Infinity, maxInFlight: 10, clock });
+  for (let i = 0; i < 10; i++) {
+    outbox.enqueue({ stream: "s", kind: "telemetry", topic: "t", payload: enc(String(i)) });
+  }
+  await settle();
+  fake.ackAll();
+  await settle();
+  assert.deepEqual(calls, [10]);
+  assert.equal(outbox.stats().depth, 0);
+
+  failAcks = 1;
+  outbox.enqueue({ stream: "s", kind: "telemetry", topic: "t", payload: enc("10") });
+  await settle();
+  fake.ackAll();
+  await settle();
+  assert.equal(outbox.stats().depth, 1, "the ack failed: the message stays");
+  assert.equal(forwarder.stats().lastError, "disk on fire");
+  await clock.advance(1000);
+  fake.ackAll();
+  await settle();
+  assert.equal(outbox.stats().depth, 0);
+  assert.deepEqual(bodies(fake.delivered).slice(-2), ["10", "10"], "sent again: at least once");
+});
+
 Deno.test("out-of-range options are refused", () => {
   const fake = new FakePublisher();
-  const outbox = { peek: () => [], ack: () => false, onEnqueue: () => () => {} };
+  const outbox = { peek: () => [], ackMany: () => 0, onEnqueue: () => () => {} };
   assert.throws(() => createForwarder(outbox, fake, { rateMsgsPerS: 0 }), RangeError);
   assert.throws(() => createForwarder(outbox, fake, { maxInFlight: 0 }), RangeError);
   assert.throws(() => createForwarder(outbox, fake, { burstMsgs: 1.5 }), RangeError);

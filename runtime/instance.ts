@@ -208,7 +208,7 @@ export class ModuleInstance {
     }
     let host: HostPointers;
     try {
-      host = restoreImage(this.#memory!, this.#exports, image);
+      host = restoreImage(this.#memory!, this.#exports, image, this.spec.instantiationWrites);
     } catch (err) {
       if (!(err instanceof ImageError)) throw err;
       throw new ModuleTrap({ kind: "restore_failed", function: null, message: err.message });

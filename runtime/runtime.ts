@@ -83,6 +83,11 @@ export interface ModuleStatus {
   capabilities: string[];
   outputs: Record<string, number>;
   started_at: string | null;
+  /**
+   * Milliseconds the current instance took to start, from the runtime's request to running: reading its
+   * snapshot, instantiating and restoring it; or instantiating and running `kiln_init`.
+   */
+  start_ms: number | null;
   /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
   snapshot: SnapshotStatus | null;
 }
@@ -91,12 +96,13 @@ export interface ModuleStatus {
 export interface SnapshotStatus {
   /** The snapshot the current instance resumed from, or null when it ran `kiln_init`. */
   restored_from: number | null;
-  /** Milliseconds the current instance took to start: instantiate and restore, or instantiate and init. */
-  start_ms: number | null;
   /** Why the current instance did not resume from a snapshot, when one existed. */
   reinit_reason: string | null;
   /** Newer snapshots passed over at the last start, each with why (another build, corrupt...). */
   passed_over: string[];
+  /** Of the last restore: ms to read and check the snapshot, and to instantiate the module and copy it in. */
+  read_ms: number | null;
+  restore_ms: number | null;
   /** The newest snapshot taken by this runtime. */
   last:
     | { seq: number; reason: SnapshotReason; at: string; memory_bytes: number; stored_bytes: number }
@@ -198,6 +204,7 @@ interface Slot {
   /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
   generation: number;
   snapshot: SnapshotStatus;
+  startMs: number | null;
   snapshotTimer: ReturnType<typeof setInterval> | null;
 }
 
@@ -285,15 +292,17 @@ export class Runtime {
       generation: 0,
       snapshot: {
         restored_from: null,
-        start_ms: null,
         reinit_reason: null,
         passed_over: [],
+        read_ms: null,
+        restore_ms: null,
         last: null,
         taken: 0,
         failures: 0,
         last_error: null,
       },
       snapshotTimer: null,
+      startMs: null,
     };
     this.#slots.set(l.plan.name, slot);
     return slot;
@@ -379,6 +388,7 @@ export class Runtime {
       functionNames: loaded.functionNames,
       clockOriginMs: this.#startedAtMs,
       warmUpIterations: this.#snapshotsOf(plan) ? plan.persistence!.warmUpIterations : null,
+      instantiationWrites: instantiationWrites(loaded),
     };
   }
 
@@ -411,13 +421,16 @@ export class Runtime {
     slot.state = "starting";
     slot.restartTimer = null;
     const name = slot.plan.name;
+    const t0 = performance.now();
     try {
       let restore: { seq: number; image: SnapshotImage } | null = null;
       slot.snapshot.reinit_reason = null;
       slot.snapshot.passed_over = [];
       if (resume && this.#snapshotsOf(slot.plan)) {
         try {
+          const r0 = performance.now();
           const latest = await this.#snapshots!.loadLatest(name, this.#snapshotKey(slot));
+          slot.snapshot.read_ms = ms(performance.now() - r0);
           const why = latest.skipped.map((k) => `snapshot ${k.seq} skipped: ${k.reason}`);
           slot.snapshot.passed_over = why;
           if (latest.found) restore = { seq: latest.found.info.seq, image: latest.found.image };
@@ -444,9 +457,11 @@ export class Runtime {
       }
       if (slot.generation !== generation) return;
       slot.snapshot.restored_from = restore && result.restored ? restore.seq : null;
-      slot.snapshot.start_ms = Math.round(result.startMs * 100) / 100;
+      slot.snapshot.restore_ms = slot.snapshot.restored_from === null ? null : ms(result.startMs);
+      if (slot.snapshot.restored_from === null) slot.snapshot.read_ms = null;
+      slot.startMs = ms(performance.now() - t0);
       if (slot.snapshot.restored_from !== null) {
-        this.#log(`module ${name}: restored from snapshot ${restore!.seq} in ${slot.snapshot.start_ms} ms`);
+        this.#log(`module ${name}: restored from snapshot ${restore!.seq} in ${slot.startMs} ms`);
       }
       slot.state = "running";
       slot.startedAtMs = nowMs();
@@ -761,7 +776,7 @@ export class Runtime {
     const loaded = await loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     const slot = this.#addSlot(loaded);
-    if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot);
+    if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot, true);
     return this.#status_(slot);
   }
 
@@ -834,6 +849,7 @@ export class Runtime {
       capabilities: [...s.plan.capabilities],
       outputs: { ...s.outputs },
       started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
+      start_ms: s.startMs,
       snapshot: this.#snapshotsOf(s.plan)
         ? { ...s.snapshot, passed_over: [...s.snapshot.passed_over] }
         : null,
@@ -1044,6 +1060,18 @@ function executorFor(plan: ModulePlan): string {
     : "normal";
 }
 
+/** The memory ranges instantiating `loaded` writes: its active data segments; null when not all are known. */
+function instantiationWrites(loaded: LoadedModule): [number, number][] | null {
+  if (loaded.info.start !== null) return null;
+  const ranges: [number, number][] = [];
+  for (const d of loaded.info.data) {
+    if (d.mode !== "active") continue;
+    if (d.offset === null) return null;
+    ranges.push([d.offset, d.offset + d.sizeBytes]);
+  }
+  return ranges;
+}
+
 function executorFault(err: ExecutorError): ModuleFault {
   return { kind: "host_error", function: null, message: err.message };
 }
@@ -1053,6 +1081,11 @@ function percentiles(values: number[]): { p50: number; p99: number; p999: number
   const sorted = values.slice().sort((a, b) => a - b);
   const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
   return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) };
+}
+
+/** Milliseconds to 0.01. */
+function ms(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 function round(n: number): number {

@@ -10,6 +10,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { loadLatestSnapshot, saveSnapshot } from "../snapshots/mod.ts";
 import type { SnapshotRequest, SnapshotResponse } from "./snapshotter.ts";
+import { imageBuffers } from "./_memory_image.ts";
 
 let db: DatabaseSync | null = null;
 
@@ -34,7 +35,7 @@ self.onmessage = (e: MessageEvent<SnapshotRequest>) => {
         const img = latest.found?.image;
         self.postMessage(
           { id: req.id, ok: true, result: latest } satisfies SnapshotResponse,
-          img ? [img.pages.buffer, img.index.buffer, img.state.buffer] as ArrayBuffer[] : [],
+          img ? imageBuffers(img) : [],
         );
         return;
       }

@@ -7,6 +7,7 @@
 import { dirname } from "node:path";
 import { KilnError } from "../errors.ts";
 import type { LatestSnapshot, SaveSnapshotOptions, SnapshotInfo, SnapshotKey } from "../snapshots/mod.ts";
+import { imageBuffers } from "./_memory_image.ts";
 
 /** A request to the snapshot worker. Private to `runtime/`. */
 export type SnapshotRequest =
@@ -87,7 +88,7 @@ export class Snapshotter {
     return await this.#request(
       { id: 0, op: "save", module, options },
       module,
-      [image.pages.buffer, image.index.buffer, image.state.buffer] as ArrayBuffer[],
+      imageBuffers(image),
     ) as SnapshotInfo;
   }
 

@@ -150,6 +150,13 @@ export interface Outbox {
    * Whatever the payload function throws is passed on; nothing is stored then.
    */
   enqueue(entry: OutboxEntry): OutboxMessage;
+  /**
+   * Stores several messages in one transaction, in order: all of them or none. Cheaper per message than
+   * {@linkcode Outbox.enqueue} (one commit, and fewer pages written to the WAL), for producers with many
+   * messages at once. Throws as `enqueue` does. A message of the batch may already be dropped by the budget
+   * policy when the batch alone is larger than the budget.
+   */
+  enqueueMany(entries: readonly OutboxEntry[]): OutboxMessage[];
   /** Up to `limit` waiting messages with an id above `afterId`, oldest first. */
   peek(limit: number, afterId?: number): OutboxMessage[];
   /**
@@ -159,6 +166,12 @@ export interface Outbox {
    * @throws {OutboxWriteError} when the database refuses the write.
    */
   ack(id: number): boolean;
+  /**
+   * Acknowledges several messages in one transaction; returns how many were still there.
+   *
+   * @throws {OutboxWriteError} when the database refuses the write.
+   */
+  ackMany(ids: readonly number[]): number;
   stats(): OutboxStats;
   /** Every stream ever used, by name. */
   listStreams(): OutboxStream[];
@@ -277,82 +290,94 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     return need;
   }
 
-  return {
-    enqueue(entry) {
-      const { stream, kind, topic } = entry;
-      const qos = entry.qos ?? 1;
-      if (typeof stream !== "string" || stream === "") {
-        throw new TypeError(`An outbox message needs a stream name, got ${JSON.stringify(stream)}`);
-      }
-      if (typeof topic !== "string" || topic === "") {
-        throw new TypeError(`An outbox message needs a topic, got ${JSON.stringify(topic)}`);
-      }
-      if (!OUTBOX_KINDS.includes(kind)) {
-        throw new TypeError(
-          `Unknown outbox message kind ${JSON.stringify(kind)}; known: ${OUTBOX_KINDS.join(", ")}`,
-        );
-      }
-      if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
-      const headerBytes = utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
-        OUTBOX_ROW_OVERHEAD_BYTES;
-      const sizeOf = (payload: unknown): number => {
-        if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
-        const sizeBytes = payload.byteLength + headerBytes;
-        if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
-        return sizeBytes;
-      };
-      if (typeof entry.payload !== "function") sizeOf(entry.payload);
-      const createdAtMs = Math.round(nowMs());
-      let message: OutboxMessage;
-      /** An error of the caller's (the payload builder, its result), passed on as it is. */
-      const caller = { failed: false, err: undefined as unknown };
+  /** Checks an entry before any write; returns what its payload adds to its budget size. */
+  function check(entry: OutboxEntry): { qos: 0 | 1 | 2; sizeOf: (payload: unknown) => number } {
+    const { stream, kind, topic } = entry;
+    const qos = entry.qos ?? 1;
+    if (typeof stream !== "string" || stream === "") {
+      throw new TypeError(`An outbox message needs a stream name, got ${JSON.stringify(stream)}`);
+    }
+    if (typeof topic !== "string" || topic === "") {
+      throw new TypeError(`An outbox message needs a topic, got ${JSON.stringify(topic)}`);
+    }
+    if (!OUTBOX_KINDS.includes(kind)) {
+      throw new TypeError(
+        `Unknown outbox message kind ${JSON.stringify(kind)}; known: ${OUTBOX_KINDS.join(", ")}`,
+      );
+    }
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
+    const headerBytes = utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
+      OUTBOX_ROW_OVERHEAD_BYTES;
+    const sizeOf = (payload: unknown): number => {
+      if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
+      const sizeBytes = payload.byteLength + headerBytes;
+      if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
+      return sizeBytes;
+    };
+    if (typeof entry.payload !== "function") sizeOf(entry.payload);
+    return { qos, sizeOf };
+  }
+
+  /**
+   * Runs `fn` in one write transaction. A database error becomes an {@linkcode OutboxWriteError}; an error of
+   * the caller's (a payload function, its result) is passed on as it is. Either way nothing is written.
+   */
+  function transaction<T>(operation: "enqueue" | "ack", fn: (callerError: (err: unknown) => never) => T): T {
+    const caller = { failed: false, err: undefined as unknown };
+    const callerError = (err: unknown): never => {
+      caller.failed = true;
+      caller.err = err;
+      throw err;
+    };
+    try {
+      db.exec("BEGIN IMMEDIATE");
       try {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
-          let payload: Uint8Array;
-          let sizeBytes: number;
-          try {
-            payload = typeof entry.payload === "function" ? entry.payload(seq) : entry.payload;
-            sizeBytes = sizeOf(payload);
-          } catch (err) {
-            caller.failed = true;
-            caller.err = err;
-            throw err;
-          }
-          const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
-          const stillNeeded = total + sizeBytes > budget ? evict(total + sizeBytes - budget) : 0;
-          const { lastInsertRowid } = sql.insert.run(
-            stream,
-            seq,
-            kind,
-            topic,
-            payload,
-            qos,
-            createdAtMs,
-            sizeBytes,
-          );
-          sql.countEnqueued.run(sizeBytes, stillNeeded > 0 ? 1 : 0, kind);
-          db.exec("COMMIT");
-          message = {
-            id: Number(lastInsertRowid),
-            stream,
-            seq,
-            kind,
-            topic,
-            payload,
-            qos,
-            createdAtMs,
-            sizeBytes,
-          };
-        } catch (err) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw err;
-        }
+        const result = fn(callerError);
+        db.exec("COMMIT");
+        return result;
       } catch (err) {
-        if (caller.failed) throw caller.err;
-        throw new OutboxWriteError("enqueue", (err as Error).message, { cause: err });
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw err;
       }
+    } catch (err) {
+      if (caller.failed) throw caller.err;
+      throw new OutboxWriteError(operation, (err as Error).message, { cause: err });
+    }
+  }
+
+  function enqueueAll(entries: readonly OutboxEntry[]): OutboxMessage[] {
+    const checked = entries.map(check);
+    const createdAtMs = Math.round(nowMs());
+    const messages = transaction("enqueue", (callerError) =>
+      entries.map((entry, i) => {
+        const { stream, kind, topic } = entry;
+        const { qos, sizeOf } = checked[i]!;
+        const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
+        let payload: Uint8Array;
+        let sizeBytes: number;
+        try {
+          payload = typeof entry.payload === "function" ? entry.payload(seq) : entry.payload;
+          sizeBytes = sizeOf(payload);
+        } catch (err) {
+          return callerError(err);
+        }
+        const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
+        const stillNeeded = total + sizeBytes > budget ? evict(total + sizeBytes - budget) : 0;
+        const { lastInsertRowid } = sql.insert.run(
+          stream,
+          seq,
+          kind,
+          topic,
+          payload,
+          qos,
+          createdAtMs,
+          sizeBytes,
+        );
+        sql.countEnqueued.run(sizeBytes, stillNeeded > 0 ? 1 : 0, kind);
+        const id = Number(lastInsertRowid);
+        return { id, stream, seq, kind, topic, payload, qos, createdAtMs, sizeBytes } satisfies OutboxMessage;
+      }));
+    for (const message of messages) {
       for (const listener of listeners) {
         try {
           listener(message);
@@ -362,7 +387,30 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
           });
         }
       }
-      return message;
+    }
+    return messages;
+  }
+
+  function ackAll(ids: readonly number[]): number {
+    return transaction("ack", () => {
+      let deleted = 0;
+      for (const id of ids) {
+        const row = sql.deleteId.get(id) as Pick<Row, "kind" | "bytes"> | undefined;
+        if (!row) continue;
+        sql.countDelivered.run(row.bytes, row.kind);
+        deleted++;
+      }
+      return deleted;
+    });
+  }
+
+  return {
+    enqueue(entry) {
+      return enqueueAll([entry])[0]!;
+    },
+
+    enqueueMany(entries) {
+      return entries.length === 0 ? [] : enqueueAll(entries);
     },
 
     peek(limit, afterId = 0) {
@@ -373,20 +421,11 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     },
 
     ack(id) {
-      try {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          const row = sql.deleteId.get(id) as Pick<Row, "kind" | "bytes"> | undefined;
-          if (row) sql.countDelivered.run(row.bytes, row.kind);
-          db.exec("COMMIT");
-          return row !== undefined;
-        } catch (err) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw err;
-        }
-      } catch (err) {
-        throw new OutboxWriteError("ack", (err as Error).message, { cause: err });
-      }
+      return ackAll([id]) === 1;
+    },
+
+    ackMany(ids) {
+      return ids.length === 0 ? 0 : ackAll(ids);
     },
 
     stats() {

@@ -181,6 +181,36 @@ Deno.test("a payload built from its sequence number carries it, and a builder th
   assert.equal(outbox.stats().depth, 2);
 });
 
+Deno.test("enqueueMany stores all of its messages in order or none, and ackMany counts what it deleted", async () => {
+  const { store } = await tempStore();
+  using _ = store;
+  const outbox = createOutbox(store, { diskBudgetBytes: 1_000_000 });
+  const heard: number[] = [];
+  outbox.onEnqueue((m) => heard.push(m.id));
+  const ms = outbox.enqueueMany([msg({ stream: "a" }), msg({ stream: "b" }), msg({ stream: "a" })]);
+  assert.deepEqual(ms.map((m) => [m.stream, m.seq]), [["a", 1], ["b", 1], ["a", 2]]);
+  assert.deepEqual(outbox.peek(10).map((m) => m.id), ms.map((m) => m.id));
+  assert.deepEqual(heard, ms.map((m) => m.id));
+  assert.throws(() =>
+    outbox.enqueueMany([
+      msg({ stream: "a" }),
+      msg({
+        stream: "a",
+        payload: () => {
+          throw new RangeError("bad");
+        },
+      }),
+    ]), RangeError);
+  assert.throws(() => outbox.enqueueMany([msg({ stream: "a" }), msg({ topic: "" })]), TypeError);
+  assert.equal(outbox.stats().depth, 3);
+  assert.equal(outbox.enqueue(msg({ stream: "a" })).seq, 3, "the refused batches took no sequence number");
+  assert.deepEqual(outbox.enqueueMany([]), []);
+  assert.equal(outbox.ackMany([ms[0]!.id, ms[2]!.id, ms[0]!.id, 999]), 2);
+  assert.equal(outbox.ackMany([]), 0);
+  assert.equal(outbox.stats().kinds.telemetry.delivered, 2);
+  assert.equal(outbox.stats().depth, 2);
+});
+
 Deno.test("the budget counts payload, topic and stream bytes plus the row overhead", async () => {
   const { store } = await tempStore();
   using _ = store;

@@ -32,16 +32,16 @@ export interface SnapshotKey {
 }
 
 /**
- * A memory image as the runtime hands it over: only the pages that are not all zero, packed in page order,
- * with their page numbers. Every page missing from `index` was zero.
+ * A memory image as the runtime hands it over: only the pages that are not all zero, in page order, with
+ * their page numbers. Every page missing from `index` was zero.
  */
 export interface SnapshotImage {
   /** Size of the linear memory, bytes (a multiple of {@linkcode SNAPSHOT_PAGE_BYTES}). */
   memoryBytes: number;
   /** Page numbers of the pages in `pages`, ascending. */
   index: Uint32Array;
-  /** `index.length` pages of {@linkcode SNAPSHOT_PAGE_BYTES}, back to back. */
-  pages: Uint8Array;
+  /** `index.length` pages of {@linkcode SNAPSHOT_PAGE_BYTES} each (views may share a buffer). */
+  pages: Uint8Array[];
   /** The runtime's own state (mutable globals, buffer addresses); stored and checked, not interpreted. */
   state: Uint8Array;
 }
@@ -96,7 +96,7 @@ export function saveSnapshot(db: DatabaseSync, module: string, options: SaveSnap
   const rows: { page: number; codec: number; crc: number; data: Uint8Array }[] = [];
   let storedBytes = 0;
   for (let i = 0; i < image.index.length; i++) {
-    const raw = image.pages.subarray(i * SNAPSHOT_PAGE_BYTES, (i + 1) * SNAPSHOT_PAGE_BYTES);
+    const raw = image.pages[i]!;
     const packed = zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
     const compress = packed.length <= raw.length * (1 - MIN_SAVING);
     const data = compress ? new Uint8Array(packed.buffer, packed.byteOffset, packed.length) : raw;
@@ -194,7 +194,9 @@ export function loadSnapshot(
   if (integrityOf(info, pageRows, row.state) !== row.integrity) {
     throw corrupt("its integrity hash does not match its header, page list and state");
   }
-  const pages = new Uint8Array(pageRows.length * SNAPSHOT_PAGE_BYTES);
+  // Raw pages are handed on as SQLite returned them, without another copy: on a VM, touching fresh memory
+  // costs more than the copy itself.
+  const pages: Uint8Array[] = [];
   const index = new Uint32Array(pageRows.length);
   for (let i = 0; i < pageRows.length; i++) {
     const r = pageRows[i]!;
@@ -207,7 +209,7 @@ export function loadSnapshot(
     if (raw.length !== SNAPSHOT_PAGE_BYTES || zlib.crc32(raw) !== r.crc) {
       throw corrupt(`page ${r.page} fails its CRC-32`);
     }
-    pages.set(raw, i * SNAPSHOT_PAGE_BYTES);
+    pages.push(raw);
     index[i] = r.page;
   }
   return { info, image: { memoryBytes: info.memoryBytes, index, pages, state: new Uint8Array(row.state) } };
@@ -282,8 +284,8 @@ function checkImage(image: SnapshotImage): void {
   if (!Number.isInteger(memoryBytes) || memoryBytes < 0 || memoryBytes % SNAPSHOT_PAGE_BYTES !== 0) {
     throw new RangeError(`A snapshot's memoryBytes must be a multiple of 64 KiB, got ${memoryBytes}`);
   }
-  if (pages.length !== index.length * SNAPSHOT_PAGE_BYTES) {
-    throw new RangeError(`A snapshot of ${index.length} pages must carry ${index.length * 64} KiB of data`);
+  if (pages.length !== index.length || pages.some((p) => p.length !== SNAPSHOT_PAGE_BYTES)) {
+    throw new RangeError(`A snapshot of ${index.length} pages must carry that many pages of 64 KiB`);
   }
   for (let i = 0; i < index.length; i++) {
     if (index[i]! * SNAPSHOT_PAGE_BYTES >= memoryBytes || (i > 0 && index[i]! <= index[i - 1]!)) {

@@ -361,17 +361,33 @@ function readDataSection(c: Cursor, m: Builder): void {
       c.fail(`${c.label}: ${what} at byte ${flagsAt} has flags ${flags}, expected 0 to 2`, flagsAt);
     }
     let memoryIndex: number | null = null;
+    let offset: number | null = null;
     if (flags !== 1) {
       const memAt = c.pos;
       memoryIndex = flags === 2 ? c.u32(`the memory of ${what}`) : 0;
       if (memoryIndex >= memories) {
         c.fail(`${c.label}: ${what} targets memory ${memoryIndex}, which does not exist`, memAt);
       }
+      offset = constantOffset(c);
       skipConstExpr(c, `the offset of ${what}`, scope(m));
     }
     const sizeBytes = c.length(what);
     const dataStart = c.pos;
     c.pos += sizeBytes;
-    m.data.push({ mode: flags === 1 ? "passive" : "active", memoryIndex, sizeBytes, dataStart });
+    m.data.push({ mode: flags === 1 ? "passive" : "active", memoryIndex, offset, sizeBytes, dataStart });
+  }
+}
+
+/** The offset of an active data segment when it is a plain `i32.const N end`, else null; `c` is not moved. */
+function constantOffset(c: Cursor): number | null {
+  const at = c.pos;
+  try {
+    if (c.byte("an offset") !== 0x41) return null;
+    const value = c.s32("an offset");
+    return c.byte("an offset") === 0x0b ? value >>> 0 : null;
+  } catch {
+    return null; // malformed: skipConstExpr reports it
+  } finally {
+    c.pos = at;
   }
 }

@@ -141,6 +141,8 @@ export interface DataSegment {
   readonly mode: "active" | "passive";
   /** The memory an active segment targets; `null` for passive ones. */
   readonly memoryIndex: number | null;
+  /** Where an active segment lands, when its offset is a constant (`i32.const`); null otherwise. */
+  readonly offset: number | null;
   /** Size of the segment's data in bytes. */
   readonly sizeBytes: number;
   /** Offset of the segment's first data byte. */

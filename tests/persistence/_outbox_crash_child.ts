@@ -1,7 +1,8 @@
 /**
  * Child of `outbox_crash_test.ts`: opens the store and writes to the outbox as fast as it can until it is
- * killed. It prints `E <id> <stream> <seq>` as soon as an enqueue returned and `A <id>` as soon as an ack
- * of a present message returned, each with one unbuffered write, so everything printed was committed.
+ * killed: single and batched enqueues, single and batched acks. It prints `E <id> <stream> <seq>` for each
+ * message as soon as its enqueue returned and `A <id>` as soon as its ack returned, with one unbuffered
+ * write per call, so everything printed was committed.
  *
  * Run: `deno run --allow-read --allow-write _outbox_crash_child.ts <db path> <disk budget bytes> <seed>`.
  *
@@ -39,25 +40,38 @@ const out = (line: string) => {
   while (at < bytes.length) at += Deno.stdout.writeSync(bytes.subarray(at));
 };
 
+function entry() {
+  const { stream, kind } = STREAMS[Math.floor(random() * STREAMS.length)]!;
+  const sizeBytes = 16 + Math.floor(random() * random() * 4000);
+  return {
+    stream,
+    kind,
+    topic: `kiln/${stream}`,
+    // The payload names its stream and seq, so the parent can check each row is whole.
+    payload: (seq: number) => {
+      const payload = new Uint8Array(sizeBytes).fill(seq % 251);
+      payload.set(enc.encode(`${stream} ${seq} `).subarray(0, sizeBytes));
+      return payload;
+    },
+  };
+}
+
 for (;;) {
-  if (random() < 0.75) {
-    const { stream, kind } = STREAMS[Math.floor(random() * STREAMS.length)]!;
-    const sizeBytes = 16 + Math.floor(random() * random() * 4000);
-    const m = outbox.enqueue({
-      stream,
-      kind,
-      topic: `kiln/${stream}`,
-      // The payload names its stream and seq, so the parent can check each row is whole.
-      payload: (seq) => {
-        const payload = new Uint8Array(sizeBytes).fill(seq % 251);
-        payload.set(enc.encode(`${stream} ${seq} `).subarray(0, sizeBytes));
-        return payload;
-      },
-    });
-    out(`E ${m.id} ${stream} ${m.seq}`);
-  } else {
+  const x = random();
+  if (x < 0.6) {
+    const m = outbox.enqueue(entry());
+    out(`E ${m.id} ${m.stream} ${m.seq}`);
+  } else if (x < 0.75) {
+    const ms = outbox.enqueueMany(Array.from({ length: 2 + Math.floor(random() * 10) }, entry));
+    out(ms.map((m) => `E ${m.id} ${m.stream} ${m.seq}`).join("\n"));
+  } else if (x < 0.9) {
     const oldest = outbox.peek(1 + Math.floor(random() * 8));
     const victim = oldest[Math.floor(random() * oldest.length)];
     if (victim && outbox.ack(victim.id)) out(`A ${victim.id}`);
+  } else {
+    // This process is the only writer: every message it peeked is still there.
+    const ids = outbox.peek(1 + Math.floor(random() * 16)).map((m) => m.id);
+    if (outbox.ackMany(ids) !== ids.length) throw new Error("ackMany missed a message");
+    if (ids.length > 0) out(ids.map((id) => `A ${id}`).join("\n"));
   }
 }

@@ -114,7 +114,7 @@ Deno.test("a restarted runtime resumes a module from its snapshot: memory, globa
   assert.equal(m.state, "running");
   assert.equal(m.snapshot?.restored_from, 2);
   assert.equal(m.snapshot?.reinit_reason, null);
-  assert.ok(typeof m.snapshot?.start_ms === "number");
+  assert.ok(typeof m.start_ms === "number");
   await waitFor("ticks after the restore", () => outputs(r.rt).count !== undefined);
   const o = outputs(r.rt);
   assert.equal(o.inits, 1, "kiln_init did not run again");
