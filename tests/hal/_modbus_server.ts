@@ -159,8 +159,23 @@ export interface GarbageServer extends AsyncDisposable {
   readonly replies: number;
 }
 
-/** Starts a "PLC" on a free port that answers whatever it receives with 1 to 40 bytes of garbage. */
-export function startGarbageServer(seed = 0x2545f491): GarbageServer {
+/** Options of {@linkcode startGarbageServer}. */
+export interface GarbageServerOptions {
+  /**
+   * Frame the garbage as a Modbus TCP reply to the request (its transaction id, protocol 0, a correct length,
+   * its unit id) around a random PDU, so it reaches the client's response parser. @default false
+   */
+  readonly framed?: boolean;
+  /** @default 0x2545f491 */
+  readonly seed?: number;
+}
+
+/**
+ * Starts a "PLC" on a free port that answers whatever it receives with garbage: 1 to 40 random bytes, or a
+ * well-framed reply around a random PDU of 1 to 20 bytes.
+ */
+export function startGarbageServer(options: GarbageServerOptions = {}): GarbageServer {
+  const seed = options.seed ?? 0x2545f491;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const connections = new Set<Deno.TcpConn>();
   const handlers = new Set<Promise<void>>();
@@ -178,8 +193,15 @@ export function startGarbageServer(seed = 0x2545f491): GarbageServer {
   const serve = async (conn: Deno.TcpConn) => {
     const buffer = new Uint8Array(512);
     try {
-      while ((await conn.read(buffer)) !== null) {
-        const reply = new Uint8Array(1 + random() % 40).map(() => random() & 0xff);
+      let n: number | null;
+      while ((n = await conn.read(buffer)) !== null) {
+        let reply = new Uint8Array(1 + random() % 40).map(() => random() & 0xff);
+        if (options.framed && n >= 7) {
+          // MBAP header (Modbus Messaging on TCP/IP Implementation Guide §3.1.3): transaction id, protocol 0,
+          // length of what follows, unit id.
+          const pdu = new Uint8Array(1 + random() % 20).map(() => random() & 0xff);
+          reply = new Uint8Array([buffer[0]!, buffer[1]!, 0, 0, 0, pdu.length + 1, buffer[6]!, ...pdu]);
+        }
         await conn.write(reply);
         replies++;
       }

@@ -277,6 +277,7 @@ Deno.test("a PLC that sends garbage is counted as errors, and Kiln keeps running
   assert.equal(plc.getSample("alarm"), null);
   assert.notEqual(plc.status().lastError, null);
 
+  // Unframed garbage never matches the request's transaction id: the client waits, times out, reconnects.
   await using client = createTcpClient({
     device: "plc1",
     host: "127.0.0.1",
@@ -285,7 +286,32 @@ Deno.test("a PLC that sends garbage is counted as errors, and Kiln keeps running
   });
   await client.connect();
   const err = await client.readRegisters("hr", 1, 1).catch((e) => e);
-  assert.ok(err instanceof ModbusTimeoutError || err instanceof ModbusProtocolError, String(err));
+  assert.ok(err instanceof ModbusTimeoutError, String(err));
+  assert.equal(client.connected, false);
+});
+
+Deno.test("a reply with the right header around a garbage PDU is a protocol error, and the link is renewed", async () => {
+  await using garbage = startGarbageServer({ framed: true });
+  await using client = createTcpClient({
+    device: "plc1",
+    host: "127.0.0.1",
+    port: garbage.port,
+    timeoutMs: 500,
+  });
+  for (let i = 0; i < 5; i++) {
+    await client.connect();
+    const err = await client.readRegisters("hr", 1, 1).catch((e) => e);
+    assert.ok(err instanceof ModbusProtocolError, String(err));
+    assert.equal(err.code, "modbus_protocol");
+    assert.equal(client.connected, false, "a connection out of step is dropped");
+  }
+  await using plc = createModbusConnector(
+    device(garbage.port, [{ id: "speed", table: "hr", address: 1, poll_ms: 20 }]),
+  );
+  plc.start();
+  await waitFor("errors", () => plc.status().errors >= 3);
+  assert.equal(plc.getSample("speed"), null);
+  assert.match(plc.status().lastError ?? "", /invalid response/);
 });
 
 Deno.test("a point outside a module's granted register range is refused", () => {
