@@ -30,6 +30,12 @@ const MODULES: Record<string, Uint8Array<ArrayBuffer>> = {
     (func (export "init") (memory.init 1 (i32.const 0) (i32.const 0) (i32.const 1))))`),
 };
 
+Deno.test("a data segment's offset is known only when it is a constant", () => {
+  const info = readModule(wat(`(module (import "env" "base" (global i32)) (memory 1)
+    (data (i32.const 70000) "a") (data (i32.const -1) "") (data (global.get 0) "b"))`));
+  assert.deepEqual(info.data.map((d) => d.offset), [70000, 0xffff_ffff, null]);
+});
+
 Deno.test("the reader agrees with WebAssembly.Module on imports and exports", async (t) => {
   for (const [name, bytes] of Object.entries(MODULES)) {
     await t.step(name, () => {
@@ -96,10 +102,10 @@ Deno.test("a Kiln ABI module is decoded in full", () => {
   assert.equal(info.functionNames.get(9), "setup");
   assert.equal(info.functionNames.get(0), "log");
   assert.equal(info.elementCount, 2);
-  assert.deepEqual(info.data.map((d) => [d.mode, d.memoryIndex, d.sizeBytes]), [
-    ["active", 0, 5],
-    ["active", 0, 4],
-    ["passive", null, 12],
+  assert.deepEqual(info.data.map((d) => [d.mode, d.memoryIndex, d.offset, d.sizeBytes]), [
+    ["active", 0, 0, 5],
+    ["active", 0, 16, 4],
+    ["passive", null, null, 12],
   ]);
   const hello = info.data[0]!;
   assert.equal(new TextDecoder().decode(kilnModule.subarray(hello.dataStart, hello.dataStart + 5)), "hello");
