@@ -216,8 +216,20 @@ class TcpClient implements ModbusClient {
     // The socket reports its own errors before it closes; the close handler below acts on them.
     socket.on("error", () => {});
     const modbus = new ModbusRTU();
-    // linkTCP adopts the open socket, so this client owns its lifetime (connect timeout, close, destroy).
-    await modbus.linkTCP(socket, { port: this.#port });
+    try {
+      // linkTCP adopts the open socket, so this client owns its lifetime (connect timeout, close, destroy).
+      await modbus.linkTCP(socket, { port: this.#port });
+    } catch (err) {
+      socket.destroy();
+      await closed;
+      throw new ModbusConnectError(this.#device, this.#address, String((err as Error)?.message ?? err), {
+        cause: err,
+      });
+    }
+    if (socket.destroyed) {
+      await closed;
+      throw new ModbusConnectError(this.#device, this.#address, "the device closed the connection at once");
+    }
     modbus.setID(this.#unitId);
     modbus.setTimeout(this.#timeoutMs); // after linkTCP: as a socket idle timeout it would also fire when idle
     let markLost: (err: ModbusError) => void = () => {};
@@ -318,9 +330,7 @@ class TcpClient implements ModbusClient {
         return await Promise.race([run(connection.modbus), connection.lost]);
       } catch (err) {
         const error = this.#toModbusError(err, what, functionCode);
-        if (error instanceof ModbusTimeoutError || error instanceof ModbusProtocolError) {
-          await this.#drop(connection, error);
-        }
+        if (!(error instanceof ModbusExceptionError)) await this.#drop(connection, error);
         throw error;
       }
     });
@@ -331,15 +341,18 @@ class TcpClient implements ModbusClient {
   #toModbusError(err: unknown, what: string, functionCode: number): ModbusError {
     if (err instanceof ModbusConnectionLostError || err instanceof ModbusProtocolError) return err;
     const e = (err ?? {}) as { modbusCode?: unknown; errno?: unknown; name?: unknown; message?: unknown };
-    // modbus-serial marks exception responses with `modbusCode`, timeouts with errno ETIMEDOUT, and a closed
-    // port with its PortNotOpenError; anything else (length, CRC, unit or function mismatch) is a bad response.
+    // modbus-serial marks exception responses with `modbusCode`, timeouts with errno ETIMEDOUT, and a port it
+    // saw close with its PortNotOpenError; anything else (length, CRC, unit or function mismatch) is a bad
+    // response.
     if (typeof e.modbusCode === "number") {
       return new ModbusExceptionError(this.#device, functionCode, e.modbusCode, what, { cause: err });
     }
     if (e.errno === "ETIMEDOUT") {
       return new ModbusTimeoutError(this.#device, this.#timeoutMs, what, { cause: err });
     }
-    if (e.name === "PortNotOpenError") return new ModbusNotConnectedError(this.#device, what, { cause: err });
+    if (e.name === "PortNotOpenError") {
+      return new ModbusConnectionLostError(this.#device, this.#address, { cause: err });
+    }
     return new ModbusProtocolError(this.#device, what, String(e.message ?? err), { cause: err });
   }
 

@@ -13,11 +13,19 @@
  * A failed read never changes `value` or `atMs`: they stay those of the last good read, so a module can
  * also see how old the value is.
  *
+ * State: `connecting` until the first connect succeeds or fails; `connected`; `error` while connected but
+ * some reads get exception responses (the device refuses configured addresses); `reconnecting` after a
+ * failed connect, a lost connection, a timeout or an invalid response (the client drops the connection, so
+ * the byte stream is in step again); `closed`. Reconnects wait `backoff_ms`, doubling up to
+ * `max_backoff_ms`, back to `backoff_ms` after a request succeeds (not after a connect: a device that
+ * accepts connections and then answers garbage is retried at the slow rate). While down, polls do no I/O
+ * and count no errors; they only age the samples. Every error is counted once, however many paths report
+ * it (a timeout fails the read and drops the connection).
+ *
  * @module
  */
 import type { ConnectorState, ConnectorStatus, Sample } from "../mod.ts";
-import { MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
-import { createTcpClient } from "./client.ts";
+import { createTcpClient, MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
 import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
 import { ModbusError, ModbusExceptionError, ModbusNotConnectedError } from "./errors.ts";
