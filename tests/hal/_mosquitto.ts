@@ -6,6 +6,32 @@
  * @module
  */
 
+/** A temporary directory, removed with everything in it on dispose. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "kiln_mqtt_" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/**
+ * Polls `check` every 10 ms until it is true; after `timeoutMs` throws naming `what` (a function is called
+ * then, so it can describe the state at the time of failure).
+ */
+export async function until(
+  what: string | (() => string),
+  check: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** A Mosquitto listener's settings. */
 export interface MosquittoOptions {
   /** `user: password` pairs; when given, anonymous clients are refused. */
@@ -181,22 +207,10 @@ function fromHex(hex: string): Uint8Array {
  * compare exactly.
  */
 export async function startSub(broker: Mosquitto, topic: string, count: number): Promise<Sub> {
-  const child = new Deno.Command("mosquitto_sub", {
-    args: [
-      "-h",
-      "127.0.0.1",
-      "-p",
-      `${broker.port}`,
-      "-t",
-      topic,
-      "-q",
-      "2",
-      "-C",
-      `${count}`,
-      "-d",
-      "-F",
-      "MSG %q %t %x",
-    ],
+  // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe, and the SUBACK line is needed at once.
+  const args = ["-h", "127.0.0.1", "-p", `${broker.port}`, "-t", topic, "-q", "2", "-C", `${count}`, "-d"];
+  const child = new Deno.Command("stdbuf", {
+    args: ["-oL", "mosquitto_sub", ...args, "-F", "MSG %q %t %x"],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
