@@ -17,8 +17,10 @@
  *   given out twice, also across restarts and after its messages are delivered or dropped. A gap at the
  *   receiver means a message was dropped by the budget policy (counted per stream and per kind), or has not
  *   arrived yet.
- * - **Disk budget.** Every message counts its payload, topic and stream bytes plus
- *   {@linkcode OUTBOX_ROW_OVERHEAD_BYTES} against `diskBudgetBytes`. A message that would take the outbox
+ * - **Disk budget.** Every message counts what it takes in the database file against `diskBudgetBytes`:
+ *   {@linkcode estimateDiskBytes}, its share of SQLite's pages, an upper bound when messages are of one size
+ *   (`bench/outbox.ts` measures it; with mixed sizes rows share pages better and the file stays below the
+ *   budget). The WAL file comes on top: up to about 4 MiB between checkpoints. A message that would take the outbox
  *   over its budget first deletes the oldest telemetry, then the oldest batches, until it fits; alerts are
  *   never dropped, and neither is the new message. If only alerts (and the new message) remain and it still
  *   does not fit, it is stored anyway and counted as `overBudget` of its kind. So after an enqueue the
@@ -50,12 +52,44 @@ export type OutboxKind = "alert" | "telemetry" | "batch";
 /** Every kind, in the order the budget policy keeps them (most precious first). */
 export const OUTBOX_KINDS: readonly OutboxKind[] = ["alert", "batch", "telemetry"];
 
+// The layout of a row, for estimateDiskBytes(), fitted to measured files (bench/outbox.ts, pack sizes from
+// 10 B to 20 KB within 1%): the record's own bytes beyond payload, topic and stream (its header and the
+// integer columns), a cell's bytes beyond its record (pointer, size and rowid varints), and the two index
+// entries beyond the stream name.
+const RECORD_OVERHEAD_BYTES = 30;
+const utf8 = new TextEncoder();
+const CELL_OVERHEAD_BYTES = 6;
+const INDEX_OVERHEAD_BYTES = 38;
+const PAGE_HEADER_BYTES = 8;
+
 /**
- * What every message counts against the budget beyond its payload, topic and stream bytes: its row's other
- * columns, the two index entries and page slack, as measured by `bench/outbox.ts` (about 100 bytes for
- * small messages).
+ * The bytes a message takes in the database file, as the disk budget counts them: its share of the table's
+ * b-tree pages (as many rows of its size as fit a page, or its overflow pages and the rest; SQLite file
+ * format §1.6 and §1.5 "cell payload overflow") plus its index entries. Exact to about 1% when all messages
+ * have its size; an upper bound otherwise.
  */
-export const OUTBOX_ROW_OVERHEAD_BYTES = 100;
+export function estimateDiskBytes(
+  payloadBytes: number,
+  options: { readonly topic: string; readonly stream: string; readonly pageBytes?: number },
+): number {
+  const page = options.pageBytes ?? 4096;
+  const streamBytes = utf8.encode(options.stream).byteLength;
+  const record = payloadBytes + utf8.encode(options.topic).byteLength + streamBytes + RECORD_OVERHEAD_BYTES;
+  /** A page's share of one cell of `bytes` among as many as fit. */
+  const share = (bytes: number) =>
+    page / Math.max(1, Math.floor((page - PAGE_HEADER_BYTES) / (bytes + CELL_OVERHEAD_BYTES)));
+  const maxLocal = page - 35;
+  let table: number;
+  if (record <= maxLocal) {
+    table = share(record);
+  } else {
+    const minLocal = Math.floor((page - 12) * 32 / 255) - 23;
+    const k = minLocal + (record - minLocal) % (page - 4);
+    const local = k <= maxLocal ? k : minLocal;
+    table = Math.ceil((record - local) / (page - 4)) * page + share(local);
+  }
+  return Math.ceil(table + streamBytes + INDEX_OVERHEAD_BYTES);
+}
 
 /** A message to {@linkcode Outbox.enqueue}. */
 export interface OutboxEntry {
@@ -87,7 +121,7 @@ export interface OutboxMessage {
   readonly qos: 0 | 1 | 2;
   /** When it was enqueued, in ms since the epoch. */
   readonly createdAtMs: number;
-  /** What it counts against the disk budget. */
+  /** What it counts against the disk budget: {@linkcode estimateDiskBytes}. */
   readonly sizeBytes: number;
 }
 
@@ -131,7 +165,7 @@ export interface OutboxStream {
 export interface OutboxOptions {
   /** The most the waiting messages may take, in bytes as counted by the budget (see the module doc). */
   readonly diskBudgetBytes: number;
-  /** The largest message accepted, in budget bytes. @default the smaller of 1 MiB and `diskBudgetBytes` */
+  /** The largest message accepted, in budget bytes ({@linkcode estimateDiskBytes}). @default the smaller of 1 MiB and `diskBudgetBytes` */
   readonly maxMessageBytes?: number;
   /** The clock for `createdAtMs` and ages, in ms since the epoch. @default Date.now */
   readonly nowMs?: () => number;
@@ -216,7 +250,6 @@ const COLUMNS = "id, stream, seq, kind, topic, payload, qos, created_at_ms, byte
 /** The kinds the budget policy deletes, in order. */
 const DROPPABLE: readonly OutboxKind[] = ["telemetry", "batch"];
 const EVICT_BATCH = 64;
-const utf8 = new TextEncoder();
 
 /**
  * Opens the outbox on `store` (whose schema includes migration 003).
@@ -234,6 +267,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
   }
   const nowMs = options.nowMs ?? Date.now;
   const db = store.db;
+  const pageBytes = Number((db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size);
   const sql = {
     nextSeq: db.prepare(
       `INSERT INTO outbox_streams (stream, last_seq) VALUES (?, 1)
@@ -306,11 +340,9 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
       );
     }
     if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
-    const headerBytes = utf8.encode(topic).byteLength + utf8.encode(stream).byteLength +
-      OUTBOX_ROW_OVERHEAD_BYTES;
     const sizeOf = (payload: unknown): number => {
       if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
-      const sizeBytes = payload.byteLength + headerBytes;
+      const sizeBytes = estimateDiskBytes(payload.byteLength, { topic, stream, pageBytes });
       if (sizeBytes > maxMessage) throw new OutboxMessageTooLargeError(stream, sizeBytes, maxMessage);
       return sizeBytes;
     };
