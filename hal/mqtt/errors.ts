@@ -189,3 +189,16 @@ export class TopicTemplateError extends KilnError {
     this.reason = reason;
   }
 }
+
+/** The embedded broker could not listen (the port is taken, the address is not this machine's, ...). */
+export class EmbeddedBrokerError extends KilnError {
+  readonly code = "mqtt_embedded_listen_failed";
+  readonly hostname: string;
+  readonly port: number;
+
+  constructor(hostname: string, port: number, detail: string, options?: ErrorOptions) {
+    super(`Cannot start the embedded MQTT broker on ${hostname}:${port}: ${detail}`, options);
+    this.hostname = hostname;
+    this.port = port;
+  }
+}

@@ -3,6 +3,8 @@
  * client certificates, that implements {@linkcode Publisher} for the outbox, delivers subscribed messages to
  * handlers, reconnects by itself with capped, jittered exponential backoff, and reports its state as a
  * {@linkcode ConnectorStatus}. Topic templates (`factory/{device}/{module}/telemetry`) name a stream's topic.
+ * For the demo, {@linkcode startEmbeddedBroker} runs a broker inside Kiln (`npm:aedes`) so nothing needs
+ * installing; real deployments point the connector at Mosquitto.
  *
  * `publish` never queues: it rejects at once when the link is down, and a QoS 1/2 message in flight when the
  * link drops rejects too, so the outbox resends it (at least once; receivers deduplicate by sequence number).
@@ -47,7 +49,9 @@ export {
   type Qos,
   type SubscribeOptions,
 } from "./connector.ts";
+export { type EmbeddedBroker, type EmbeddedBrokerOptions, startEmbeddedBroker } from "./embedded.ts";
 export {
+  EmbeddedBrokerError,
   MqttConnectionLostError,
   MqttConnectRefusedError,
   MqttHandlerError,

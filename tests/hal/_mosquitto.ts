@@ -206,7 +206,11 @@ function fromHex(hex: string): Uint8Array {
  * with); resolves once the broker acknowledged the subscription. Payloads are printed in hex, so bytes
  * compare exactly.
  */
-export async function startSub(broker: Mosquitto, topic: string, count: number): Promise<Sub> {
+export async function startSub(
+  broker: { readonly port: number },
+  topic: string,
+  count: number,
+): Promise<Sub> {
   // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe, and the SUBACK line is needed at once.
   const args = ["-h", "127.0.0.1", "-p", `${broker.port}`, "-t", topic, "-q", "2", "-C", `${count}`, "-d"];
   const child = new Deno.Command("stdbuf", {
@@ -257,7 +261,7 @@ export async function startSub(broker: Mosquitto, topic: string, count: number):
 
 /** Publishes `payload` (exact bytes, from stdin) with `mosquitto_pub`. */
 export async function pub(
-  broker: Mosquitto,
+  broker: { readonly port: number },
   topic: string,
   payload: Uint8Array,
   options: { qos?: 0 | 1 | 2; retain?: boolean } = {},

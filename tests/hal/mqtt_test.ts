@@ -15,6 +15,7 @@ import {
   MqttNotConnectedError,
   MqttProtocolError,
   MqttTimeoutError,
+  startEmbeddedBroker,
 } from "../../hal/mqtt/mod.ts";
 import {
   createMosquitto,
@@ -483,3 +484,19 @@ function fakeServer(
     },
   };
 }
+
+Deno.test("the embedded broker serves Mosquitto's own clients as well as the connector", async () => {
+  await using broker = await startEmbeddedBroker({ port: 0 });
+  await using mqtt = createMqttConnector("demo", { url: broker.url, ...FAST });
+  await connected(mqtt);
+  const commands: string[] = [];
+  await mqtt.subscribe("kiln/+/cmd", (_topic, payload) => commands.push(dec(payload)));
+  await using sub = await startSub(broker, "kiln/summary/temperature", 1);
+
+  await mqtt.publish("kiln/summary/temperature", enc('{"t1":45.2}'), { qos: 1 });
+  await pub(broker, "kiln/gw/cmd", enc("reset"), { qos: 1 });
+
+  assert.deepEqual((await sub.messages).map((m) => [m.qos, dec(m.payload)]), [[1, '{"t1":45.2}']]);
+  await until("the command", () => commands.length === 1);
+  assert.deepEqual(commands, ["reset"]);
+});
