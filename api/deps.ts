@@ -32,6 +32,7 @@ export interface ApiDeps {
     | "listCapabilityUse"
     | "setFault"
     | "takeSnapshot"
+    | "listConnectors"
   >;
   /** The snapshots in the store, newest first per module; omitted when there is no store. */
   listSnapshots?: (module?: string) => SnapshotInfo[];

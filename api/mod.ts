@@ -41,6 +41,8 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/audit",
         "/api/v1/audit/uses",
         "/api/v1/channels",
+        "/api/v1/connectors",
+        "/api/v1/snapshots",
         "/api/v1/executors",
         "/api/v1/sandbox",
         "/api/v1/sim/sensors",
@@ -54,6 +56,17 @@ export function createApp(deps: ApiDeps): Hono {
   app.route("/api/v1/audit", auditRoutes(deps));
   app.route("/api/v1/snapshots", snapshotsRoutes(deps));
   app.get("/api/v1/channels", (c) => c.json({ channels: deps.runtime.listChannels() }));
+  app.get("/api/v1/connectors", (c) =>
+    c.json({
+      connectors: deps.runtime.listConnectors().map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        state: s.state,
+        last_error: s.lastError,
+        errors: s.errors,
+        reconnects: s.reconnects,
+      })),
+    }));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.get(
     "/api/v1/sandbox",

@@ -64,6 +64,7 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
     device: { id: "bench", location: null },
     policy: ["read:*:*", "write:*:*"],
     sim,
+    modbus: [],
     modules,
     channels: [],
     listen: "127.0.0.1:0",

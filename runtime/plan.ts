@@ -5,6 +5,7 @@
  * @module
  */
 import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
+import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -78,6 +79,8 @@ export interface DeploymentPlan {
   device: { id: string; location: string | null };
   policy: string[];
   sim: SimSensorPlan[];
+  /** Modbus devices the runtime polls (`connectors.modbus`). */
+  modbus: ModbusDevice[];
   modules: ModulePlan[];
   channels: ChannelPlan[];
   listen: string;
@@ -85,6 +88,9 @@ export interface DeploymentPlan {
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
 export function planDeployment(manifest: LoadedManifest, options: { listen?: string } = {}): DeploymentPlan {
+  const modbus = Object.entries(manifest.connectors?.modbus ?? {}).map(([name, d]) =>
+    toModbusDevice(name, d)
+  );
   const sim: SimSensorPlan[] = Object.entries(manifest.connectors?.sim ?? {}).map(([id, s]) =>
     s.kind === "vibration"
       ? {
@@ -146,6 +152,7 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],
     sim,
+    modbus,
     modules,
     listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
   };

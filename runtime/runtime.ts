@@ -16,6 +16,9 @@ import { CaptureFailed, Executor, StartFailed } from "./executor.ts";
 import { createHash } from "node:crypto";
 import { ABI_VERSION } from "./abi.ts";
 import type { Snapshotter } from "./snapshotter.ts";
+import { Connectors } from "./connectors.ts";
+import type { ConnectorStatus } from "../hal/mod.ts";
+import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
@@ -133,6 +136,8 @@ export interface RuntimeOptions {
   audit?: AuditLog;
   /** Where snapshots are saved and found; without it no module is snapshotted. */
   snapshots?: Snapshotter;
+  /** Makes a Modbus device's connector (tests); the real Modbus TCP driver when omitted. */
+  createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
 
 /** A channel as the control plane sees it: counters are u32 and wrap at 2^32. */
@@ -238,6 +243,7 @@ export class Runtime {
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
   #snapshots: Snapshotter | null;
+  #connectors: Connectors;
 
   /** Use {@linkcode createRuntime}. */
   constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
@@ -265,6 +271,13 @@ export class Runtime {
       onGpioEdge: (pin, value) => this.#onGpioEdge(pin, value),
     });
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
+    this.#connectors = new Connectors({
+      modbus: options.plan.modbus,
+      onInputs: (values) => {
+        for (const ex of this.#executors.values()) ex.pushInputs(values);
+      },
+      ...(options.createModbus && { createModbus: options.createModbus }),
+    });
   }
 
   #addSlot(l: LoadedModule): Slot {
@@ -316,6 +329,7 @@ export class Runtime {
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s, true)),
     );
     this.#sources.start();
+    this.#connectors.start();
     this.#status = "ok";
   }
 
@@ -1028,12 +1042,27 @@ export class Runtime {
     );
     await Promise.allSettled(snapshotted.map((s) => this.takeSnapshot(s.plan.name, "stop")));
     this.close();
+    await this.#connectors.close();
+  }
+
+  /** Every connector's state (`GET /api/v1/connectors`): the simulated plant, then each Modbus device. */
+  listConnectors(): ConnectorStatus[] {
+    const sim: ConnectorStatus = {
+      name: "sim",
+      kind: "sim",
+      state: this.#status === "stopping" ? "closed" : "connected",
+      lastError: null,
+      errors: 0,
+      reconnects: 0,
+    };
+    return [sim, ...this.#connectors.list()];
   }
 
   /** Stops the sources, every module and every executor at once, without snapshots. */
   close(): void {
     this.#status = "stopping";
     this.#sources.stop();
+    void this.#connectors.close();
     for (const slot of this.#slots.values()) {
       this.#stopSnapshotTimer(slot);
       slot.generation++;

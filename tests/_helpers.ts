@@ -46,6 +46,7 @@ export function deploymentPlan(modules: ModulePlan[]): DeploymentPlan {
       { id: "vib", kind: "vibration", rateHz: 25_600, seed: 1 },
       { id: "temp", kind: "temperature", seed: 2 },
     ],
+    modbus: [],
     modules,
     channels: [],
     listen: "127.0.0.1:0",

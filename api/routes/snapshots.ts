@@ -27,7 +27,9 @@ export function snapshotJson(s: SnapshotInfo): Record<string, unknown> {
 export function snapshotsRoutes({ listSnapshots }: ApiDeps): Hono {
   const app = new Hono();
   app.get("/", (c) => {
-    if (!listSnapshots) throw new NotFoundError("snapshots_unavailable", "This runtime has no snapshot store");
+    if (!listSnapshots) {
+      throw new NotFoundError("snapshots_unavailable", "This runtime has no snapshot store");
+    }
     const module = c.req.query("module");
     return c.json({ snapshots: listSnapshots(module).map(snapshotJson) });
   });

@@ -7,8 +7,7 @@
  * @module
  */
 import net from "node:net";
-// deno-lint-ignore no-import-prefix -- a full specifier until modbus-serial moves into deno.json's imports
-import modbusSerial from "npm:modbus-serial@8.0.25";
+import modbusSerial from "modbus-serial";
 import {
   ModbusConnectError,
   ModbusConnectionLostError,

@@ -13,7 +13,8 @@ import {
   REFUSED_CAPABILITY_TYPES,
 } from "../capabilities.ts";
 import type { PathSegment, RawIssue } from "./_document.ts";
-import { ENTITY_ID, ScheduleSchema } from "./schema.ts";
+import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
+import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -32,6 +33,9 @@ export function checkManifest(raw: unknown): RawIssue[] {
   const sensors = new Map<string, unknown>(
     entries(asObj(root.connectors)?.sim).map(([id, s]) => [id, asObj(s)?.kind]),
   );
+  const modbus = new Map<string, Obj>(
+    entries(asObj(root.connectors)?.modbus).map(([id, d]) => [id, asObj(d) ?? {}]),
+  );
   const channels = Object.fromEntries(entries(root.channels));
   const modules = Object.fromEntries(entries(root.modules));
 
@@ -41,7 +45,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
     facts.set(name, { grants: checkModuleCapabilities(name, asObj(spec), policy, issues) });
   }
 
-  const ctx: Context = { sensors, channels, facts, issues };
+  const ctx: Context = { sensors, modbus, channels, facts, issues };
   for (const [name, spec] of Object.entries(modules)) {
     const module = asObj(spec);
     if (module === undefined) continue;
@@ -54,6 +58,8 @@ export function checkManifest(raw: unknown): RawIssue[] {
 
 interface Context {
   readonly sensors: ReadonlyMap<string, unknown>;
+  /** Modbus devices by name, as written. */
+  readonly modbus: ReadonlyMap<string, Obj>;
   readonly channels: Obj;
   readonly facts: ReadonlyMap<string, ModuleFacts>;
   readonly issues: RawIssue[];
@@ -165,15 +171,54 @@ function checkSchedule(name: string, raw: unknown, ctx: Context): void {
 function checkInputs(name: string, raw: unknown, ctx: Context): void {
   if (!Array.isArray(raw)) return;
   raw.forEach((input, i) => {
-    if (typeof input !== "string" || !/^sim:[a-z][a-z0-9_-]{0,62}$/.test(input)) return; // the schema reports it
-    const [, id = ""] = splitRef(input);
-    checkSensor(id, "temperature", {
-      path: ["modules", name, "inputs", i],
-      ctx,
-      module: name,
-      verb: "reads input",
-    });
+    if (typeof input !== "string" || !INPUT_REF.test(input)) return; // the schema reports it
+    const [kind, id = ""] = splitRef(input);
+    const path = ["modules", name, "inputs", i];
+    if (kind === "modbus") checkModbusPoint(id, { path, ctx, module: name, verb: "reads input" });
+    else checkSensor(id, "temperature", { path, ctx, module: name, verb: "reads input" });
   });
+}
+
+/** A `modbus:<device>/<point>` reference: the device and point exist, and the module may read the point. */
+function checkModbusPoint(ref: string, { path, ctx, module, verb }: RefOptions): void {
+  const [device = "", pointId = ""] = ref.split("/");
+  const spec = ctx.modbus.get(device);
+  if (!spec) {
+    const known = [...ctx.modbus.keys()];
+    ctx.issues.push({
+      path,
+      message: `modbus device "${device}" is not defined under connectors.modbus` +
+        (known.length === 0 ? "" : ` (defined: ${known.join(", ")})`),
+    });
+    return;
+  }
+  const points = Array.isArray(spec.points) ? spec.points.map(asObj) : [];
+  const raw = points.find((p) => p?.id === pointId);
+  if (!raw) {
+    const known = points.map((p) => p?.id).filter((x) => typeof x === "string");
+    ctx.issues.push({
+      path,
+      message: `modbus device "${device}" has no point "${pointId}"` +
+        (known.length === 0 ? "" : ` (points: ${known.join(", ")})`),
+    });
+    return;
+  }
+  const point = ModbusPointSchema.safeParse(raw);
+  if (!point.success) return; // the schema reports it
+  let needed: string;
+  try {
+    needed = modbusCapability("read", device, point.data);
+  } catch {
+    return; // a point past the address space: the schema reports it
+  }
+  if (!grants(ctx, module, needed)) {
+    ctx.issues.push({
+      path,
+      message: `module "${module}" ${verb} "modbus:${ref}" without the capability: ${
+        addCapability(module, needed)
+      }`,
+    });
+  }
 }
 
 interface RefOptions {

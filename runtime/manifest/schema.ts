@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
 export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -95,6 +96,9 @@ export const SimTemperatureSchema = strict({
   seed: int(0, 0xffff_ffff).optional(),
 });
 
+/** A module input: a simulated sensor, or a Modbus device's point. */
+export const INPUT_REF = /^(sim:[a-z][a-z0-9_-]{0,62}|modbus:[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62})$/;
+
 /** A simulated sensor, told apart by `kind`. */
 export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema, SimTemperatureSchema], {
   error: (issue) =>
@@ -102,15 +106,18 @@ export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema,
 });
 
 /** Connector types that later versions add; naming one is an error that says so. */
-export const UPCOMING_CONNECTORS: readonly string[] = ["mqtt", "modbus", "opcua"];
+export const UPCOMING_CONNECTORS: readonly string[] = ["mqtt", "opcua"];
 
-/** `connectors`: only `sim` in this version. */
+/** `connectors`: the simulated plant and Modbus devices, by name. */
 export const ConnectorsSchema = strict(
-  { sim: z.record(id("sim sensor id"), SimSensorSchema).optional() },
+  {
+    sim: z.record(id("sim sensor id"), SimSensorSchema).optional(),
+    modbus: z.record(id("modbus device name"), ModbusDeviceSchema).optional(),
+  },
   (key) =>
     UPCOMING_CONNECTORS.includes(key)
-      ? `the "${key}" connector is not supported yet (this version supports: sim)`
-      : `unknown connector type "${key}" (this version supports: sim)`,
+      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus)`
+      : `unknown connector type "${key}" (this version supports: sim, modbus)`,
 );
 
 // ------------------------------------------------------------------------------------------------ channels
@@ -262,8 +269,13 @@ export const ModuleSchema = strict({
   /** Capability strings, e.g. `read:sim:vibration_1`; each must be covered by `policy.allow`. */
   capabilities: z.array(z.string()).default([]),
   schedule: ScheduleSchema,
-  /** `sim:<id>` values the module reads with `kiln.input(index)`, in index order. */
-  inputs: z.array(z.string().regex(/^sim:[a-z][a-z0-9_-]{0,62}$/, `an input must be "sim:<sensor id>"`))
+  /**
+   * Values the module reads with `kiln.input(index)`, in index order: `sim:<sensor id>` or
+   * `modbus:<device>/<point id>`.
+   */
+  inputs: z.array(
+    z.string().regex(INPUT_REF, `an input must be "sim:<sensor id>" or "modbus:<device>/<point id>"`),
+  )
     .default([]),
   params: z.record(paramKey, z.number()).default({}),
   data: z.record(

@@ -1,0 +1,87 @@
+/**
+ * The runtime's connectors to the plant beyond the simulator: today Modbus devices, polled by their
+ * drivers in `hal/`. This file starts them, turns their samples into the executors' input image
+ * (`modbus:<device>/<point>`, read by modules with `kiln.input`), and reports their states.
+ *
+ * Modules never wait on the network: a driver polls at each point's `poll_ms`, this scan hands changed
+ * samples to the executors, and a module reads the latest value, with its quality and age, at its next
+ * invocation, like a PLC's scan cycle.
+ *
+ * @module
+ */
+import { createModbusConnector, type ModbusConnector, type ModbusDevice } from "../hal/modbus/mod.ts";
+import type { ConnectorStatus, Sample } from "../hal/mod.ts";
+import type { InputValue } from "./_protocol.ts";
+
+/** How often changed samples are handed to the executors, at most; a point's `poll_ms` bounds it from below. */
+const MIN_SCAN_MS = 10;
+
+/** Options of {@linkcode Connectors}. */
+export interface ConnectorsOptions {
+  modbus: readonly ModbusDevice[];
+  /** Receives changed input values, keyed `modbus:<device>/<point>`. */
+  onInputs: (values: Record<string, InputValue>) => void;
+  /** Makes a device's connector; tests give a client of their own. @default createModbusConnector */
+  createModbus?: (device: ModbusDevice) => ModbusConnector;
+}
+
+/** The plant's connectors, started and closed together. */
+export class Connectors implements AsyncDisposable {
+  #modbus = new Map<string, ModbusConnector>();
+  #onInputs: ConnectorsOptions["onInputs"];
+  #last = new Map<string, Sample>();
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #scanMs: number;
+
+  constructor(options: ConnectorsOptions) {
+    const create = options.createModbus ?? ((d: ModbusDevice) => createModbusConnector(d));
+    for (const d of options.modbus) this.#modbus.set(d.name, create(d));
+    this.#onInputs = options.onInputs;
+    const fastest = Math.min(...options.modbus.flatMap((d) => d.points.map((p) => p.pollMs)));
+    this.#scanMs = Math.max(MIN_SCAN_MS, Number.isFinite(fastest) ? Math.min(fastest, 100) : 100);
+  }
+
+  /** Starts every driver, and the scan that hands their samples to modules. */
+  start(): void {
+    for (const c of this.#modbus.values()) c.start();
+    if (this.#modbus.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
+  }
+
+  #scan(): void {
+    const changed: Record<string, InputValue> = {};
+    for (const [device, c] of this.#modbus) {
+      for (const [point, s] of c.listSamples()) {
+        const key = `modbus:${device}/${point}`;
+        const last = this.#last.get(key);
+        if (last && last.value === s.value && last.quality === s.quality && last.atMs === s.atMs) continue;
+        this.#last.set(key, s);
+        changed[key] = { value: s.value, quality: s.quality, atMs: s.atMs }; // both epoch ms
+      }
+    }
+    if (Object.keys(changed).length > 0) this.#onInputs(changed);
+  }
+
+  /** A Modbus device's connector, or null. */
+  getModbus(name: string): ModbusConnector | null {
+    return this.#modbus.get(name) ?? null;
+  }
+
+  /** Every connector's state, last error and counters. */
+  list(): ConnectorStatus[] {
+    return [...this.#modbus.values()].map((c) => c.status());
+  }
+
+  #closed: Promise<void> | null = null;
+
+  /** Stops the scan and closes every driver; calling it again returns the same promise. */
+  close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#closed ??= Promise.all([...this.#modbus.values()].map((c) => c.close())).then(() => {});
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
