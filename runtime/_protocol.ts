@@ -6,6 +6,25 @@
 
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 
+/** Upper bounds (inclusive, microseconds) of the handler-duration histogram buckets; one more bucket is +Inf. */
+export const LATENCY_BOUNDS_US: readonly number[] = [
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1_000,
+  2_500,
+  5_000,
+  10_000,
+  25_000,
+  50_000,
+  100_000,
+  250_000,
+  1_000_000,
+];
+
 /** Quality of a sensor value, as OPC UA reports it. */
 export type Quality = "good" | "uncertain" | "bad";
 
@@ -97,6 +116,8 @@ export interface InstanceStats {
   /** Instructions executed, when metered with fuel: in all calls, and in the last one. */
   instructions: number;
   lastInstructions: number;
+  /** Handler call durations by {@linkcode LATENCY_BOUNDS_US} bucket (not cumulative); the last is +Inf. */
+  latencyBuckets: number[];
   /** Periodic modules: how late recent ticks started, in microseconds. */
   lateness?: { p50: number; p99: number; max: number } | null;
 }

@@ -13,7 +13,7 @@ import { Doorbell } from "./_timing.ts";
 import { createWasiImports, WASI_NAMESPACE } from "./host_wasi.ts";
 import { classifyTrap, ModuleTrap } from "./traps.ts";
 import { DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
-import type { InputValue, InstanceSpec, InstanceStats } from "./_protocol.ts";
+import { type InputValue, type InstanceSpec, type InstanceStats, LATENCY_BOUNDS_US } from "./_protocol.ts";
 import { captureImage, type HostPointers, ImageError, restoreImage } from "./_memory_image.ts";
 import type { SnapshotImage } from "../snapshots/mod.ts";
 
@@ -77,6 +77,7 @@ export class ModuleInstance {
     logsDropped: 0,
     instructions: 0,
     lastInstructions: 0,
+    latencyBuckets: new Array(LATENCY_BOUNDS_US.length + 1).fill(0),
   };
   #memory: WebAssembly.Memory | null = null;
   #exports: Record<string, unknown> = {};
@@ -339,6 +340,9 @@ export class ModuleInstance {
       s.totalUs += us;
       if (us > s.maxUs) s.maxUs = us;
       if (us > this.spec.budgetUs) s.budgetOverruns++;
+      let b = 0;
+      while (b < LATENCY_BOUNDS_US.length && us > LATENCY_BOUNDS_US[b]!) b++;
+      s.latencyBuckets[b]!++;
       s.memoryBytes = this.#memory!.buffer.byteLength;
     }
     if (rc !== 0) {

@@ -46,6 +46,7 @@ import type {
   OutboundMessage,
   PermissionStates,
 } from "./_protocol.ts";
+import { LATENCY_BOUNDS_US } from "./_protocol.ts";
 
 /** Lifecycle states of a module. */
 export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";
@@ -57,6 +58,8 @@ export interface ModuleStatus {
   last_error: string | null;
   last_fault: ModuleFault | null;
   restarts: number;
+  /** Faults that ended an instance (traps, interrupts, failed starts), since start. */
+  traps: number;
   invocations: number;
   errors: number;
   mode: ModulePlan["schedule"]["mode"];
@@ -81,6 +84,11 @@ export interface ModuleStatus {
   logs_dropped: number;
   /** Calls refused by the capability check, since start. */
   denials: number;
+  /**
+   * Handler call durations since start as a histogram: `counts[i]` calls took at most `bounds_us[i]` and
+   * more than the bound before (not cumulative); the last count is above every bound. `sum_us` is their total.
+   */
+  latency_histogram: { bounds_us: readonly number[]; counts: number[]; sum_us: number };
   /** Instructions executed by the current instance and by its last call, when metered (`limits.fuel`). */
   instructions: { total: number; last: number } | null;
   capabilities: string[];
@@ -190,10 +198,11 @@ interface Slot {
   fault: ModuleFault | null;
   lastError: string | null;
   restarts: number;
+  traps: number;
   consecutiveFailures: number;
   startedAtMs: number | null;
   /** Counters of previous instances, so totals survive restarts. */
-  prior: { invocations: number; errors: number; totalUs: number };
+  prior: { invocations: number; errors: number; totalUs: number; latencyBuckets: number[] };
   stats: InstanceStats | null;
   droppedSamples: number;
   outputs: Record<string, number>;
@@ -289,9 +298,15 @@ export class Runtime {
       fault: null,
       lastError: null,
       restarts: 0,
+      traps: 0,
       consecutiveFailures: 0,
       startedAtMs: null,
-      prior: { invocations: 0, errors: 0, totalUs: 0 },
+      prior: {
+        invocations: 0,
+        errors: 0,
+        totalUs: 0,
+        latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
+      },
       stats: null,
       droppedSamples: 0,
       outputs: {},
@@ -578,6 +593,7 @@ export class Runtime {
     this.#grant(slot, false);
     this.#fold(slot, stats ?? slot.stats);
     slot.fault = fault;
+    slot.traps++;
     slot.lastError = fault.message;
     if (slot.startedAtMs !== null && nowMs() - slot.startedAtMs > HEALTHY_AFTER_MS) {
       slot.consecutiveFailures = 0;
@@ -604,6 +620,7 @@ export class Runtime {
       slot.prior.invocations += stats.invocations;
       slot.prior.errors += stats.errors;
       slot.prior.totalUs += stats.totalUs;
+      stats.latencyBuckets.forEach((n, i) => slot.prior.latencyBuckets[i]! += n);
       if (stats.lastError) slot.lastError = stats.lastError;
     }
     slot.stats = null;
@@ -837,6 +854,7 @@ export class Runtime {
       last_error: st?.lastError ?? s.lastError,
       last_fault: s.fault,
       restarts: s.restarts,
+      traps: s.traps,
       invocations,
       errors: s.prior.errors + (st?.errors ?? 0),
       mode: s.plan.schedule.mode,
@@ -857,6 +875,11 @@ export class Runtime {
       dropped_samples: s.droppedSamples,
       logs_dropped: st?.logsDropped ?? 0,
       denials: s.denials,
+      latency_histogram: {
+        bounds_us: LATENCY_BOUNDS_US,
+        counts: s.prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
+        sum_us: round(totalUs),
+      },
       instructions: s.plan.fuel === null
         ? null
         : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
