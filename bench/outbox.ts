@@ -29,7 +29,7 @@ const ROUNDS = 3;
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** A JSON telemetry payload of `sizeBytes` (at least its JSON head), different per message (so pages do not compress away). */
+/** A JSON telemetry payload of `sizeBytes` (at least its JSON head), different per message. */
 function payload(i: number, sizeBytes: number): Uint8Array {
   const head = JSON.stringify({
     sensor: "temperature_1",
@@ -191,8 +191,10 @@ const report = {
   method: [
     `${MESSAGES} telemetry messages per round, ${ROUNDS} rounds per payload size, medians;`,
     `one enqueue per transaction on a temporary file (WAL, synchronous=NORMAL);`,
-    `drained by the forwarder through a fake publisher that acknowledges at once (no rate limit, 32 in flight);`,
-    `disk bytes = (page_count - freelist_count) * page_size after a TRUNCATE checkpoint, over an empty store;`,
+    `drained by the forwarder through a fake publisher that acknowledges at once`,
+    `(no rate limit, 32 in flight);`,
+    `disk bytes = (page_count - freelist_count) * page_size after a TRUNCATE checkpoint,`,
+    `over an empty store;`,
     `write_syscall_bytes = /proc/self/io wchar over the writes (WAL frames and checkpoints);`,
     `batched and synchronous=FULL writes: one round (FULL on ${Math.min(MESSAGES, 2000)} messages)`,
   ].join(" "),

@@ -2,13 +2,15 @@
  * The forwarder drains the outbox (`snapshots/outbox.ts`) through a {@linkcode Publisher}: oldest message
  * first, at most `maxInFlight` unconfirmed at a time, at most `rateMsgsPerS` a second (a token bucket of
  * `burstMsgs`), deleting each message only when the publisher confirms it (MQTT PUBACK or PUBCOMP).
+ * Confirmations that arrive together (one socket read) are deleted in one transaction.
  *
  * Delivery is **at least once**: a message whose confirmation was lost (the link dropped after the broker
- * had it, or the process died between the confirmation and the ack's commit) is sent again, so a receiver
- * drops duplicates by `(stream, seq)`, which the outbox never gives out twice. Order: messages leave in
- * outbox order; after a failure everything unconfirmed is sent again from the oldest, so a receiver may see
- * a message again after later ones (at most `maxInFlight - 1` places back), and orders by `seq`. With
- * `maxInFlight: 1` nothing is ever reordered.
+ * had it, the process died between the confirmation and the ack's commit, or a power cut undid that commit)
+ * is sent again, so a receiver drops duplicates by `(stream, seq)`, which the outbox never gives out twice
+ * (the payload carries them: see the outbox's payload function). Order: messages leave in outbox order;
+ * after a failure everything unconfirmed is sent again from the oldest, so a receiver may see a message
+ * after later ones (at most `maxInFlight - 1` places late), and orders by `seq`. With `maxInFlight: 1`
+ * nothing is ever reordered.
  *
  * When a publish fails or the link drops, the forwarder stops sending. On a drop it resumes when the
  * publisher reports it is connected again; on a failure with the link up it retries after `retryDelayMs`,
@@ -57,7 +59,7 @@ export interface ForwarderOptions {
   readonly retryDelayMs?: number;
   /** Longest such wait, in ms. @default 30000 */
   readonly maxRetryDelayMs?: number;
-  /** How long {@linkcode Forwarder.close} waits for confirmations of messages in flight, in ms. @default 5000 */
+  /** How long {@linkcode Forwarder.close} waits for confirmations in flight, in ms. @default 5000 */
   readonly closeTimeoutMs?: number;
   /** @default systemClock */
   readonly clock?: Clock;

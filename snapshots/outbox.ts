@@ -1,7 +1,7 @@
 /**
- * The store-and-forward outbox: a durable FIFO of outbound messages (alerts, telemetry, Mode C batches) in the
- * store's SQLite database. A message is written here before it is sent and deleted only when the transport
- * confirms delivery ({@linkcode Outbox.ack}); the forwarder (`runtime/forwarder.ts`) drains it.
+ * The store-and-forward outbox: a durable FIFO of outbound messages (alerts, telemetry, Mode C batches) in
+ * the store's SQLite database. A message is written here before it is sent and deleted only when the
+ * transport confirms delivery ({@linkcode Outbox.ack}); the forwarder (`runtime/forwarder.ts`) drains it.
  *
  * Guarantees:
  *
@@ -16,16 +16,22 @@
  * - **Sequence numbers.** Each stream numbers its messages 1, 2, 3, ... in enqueue order; a number is never
  *   given out twice, also across restarts and after its messages are delivered or dropped. A gap at the
  *   receiver means a message was dropped by the budget policy (counted per stream and per kind), or has not
- *   arrived yet.
+ *   arrived yet. The number reaches a receiver only inside the payload (MQTT 3.1.1 has no message
+ *   properties): give `enqueue` a payload function, which is called with the number.
  * - **Disk budget.** Every message counts what it takes in the database file against `diskBudgetBytes`:
- *   {@linkcode estimateDiskBytes}, its share of SQLite's pages, an upper bound when messages are of one size
- *   (`bench/outbox.ts` measures it; with mixed sizes rows share pages better and the file stays below the
- *   budget). The WAL file comes on top: up to about 4 MiB between checkpoints. A message that would take the outbox
- *   over its budget first deletes the oldest telemetry, then the oldest batches, until it fits; alerts are
- *   never dropped, and neither is the new message. If only alerts (and the new message) remain and it still
- *   does not fit, it is stored anyway and counted as `overBudget` of its kind. So after an enqueue the
- *   outbox holds at most `max(diskBudgetBytes, bytes of alerts + the new message)`, and every drop is counted
- *   in {@linkcode Outbox.stats} and {@linkcode Outbox.listStreams}.
+ *   {@linkcode estimateDiskBytes}, its share of SQLite's pages and index entries (within 2% of the file for
+ *   one size or mixed sizes, in `bench/outbox.ts` and the tests). Not counted: the WAL file (up to about
+ *   4 MiB, SQLite's checkpoint at 1000 pages) and pages left part-empty when telemetry between alerts is
+ *   dropped. The file never shrinks; freed pages are reused. A message that would take the outbox over its
+ *   budget first deletes the oldest telemetry, then the oldest batches, until it fits; alerts are never
+ *   dropped, and neither is the new message. If only alerts (and the new message) remain and it still does
+ *   not fit, it is stored anyway and counted as `overBudget` of its kind. So after an enqueue the outbox
+ *   holds at most `max(diskBudgetBytes, bytes of alerts + the new message)`, and every drop is counted in
+ *   {@linkcode Outbox.stats} and {@linkcode Outbox.listStreams}.
+ * - **Write cost.** Each transaction writes about six 4 KiB pages to the WAL (the row, two indexes, the
+ *   stream's counter, the kind counters, the id sequence): 27-30 KB of writes per message enqueued alone,
+ *   1-3.4 KB per message with {@linkcode Outbox.enqueueMany} of 100 (`bench/outbox.ts`). On flash storage,
+ *   producers of frequent telemetry should enqueue in batches (or use Mode C).
  *
  * One {@linkcode Outbox} per store: it is the only writer of its tables.
  *
@@ -46,16 +52,16 @@
 import { KilnError } from "../errors.ts";
 import type { Store } from "./store.ts";
 
-/** What a message is; decides what the budget policy may drop (telemetry first, then batches, never alerts). */
+/** What a message is; decides what the budget policy drops (telemetry first, then batches, never alerts). */
 export type OutboxKind = "alert" | "telemetry" | "batch";
 
 /** Every kind, in the order the budget policy keeps them (most precious first). */
 export const OUTBOX_KINDS: readonly OutboxKind[] = ["alert", "batch", "telemetry"];
 
-// The layout of a row, for estimateDiskBytes(), fitted to measured files (bench/outbox.ts, pack sizes from
-// 10 B to 20 KB within 1%): the record's own bytes beyond payload, topic and stream (its header and the
-// integer columns), a cell's bytes beyond its record (pointer, size and rowid varints), and the two index
-// entries beyond the stream name.
+// The layout of a row, for estimateDiskBytes(), fitted to measured files (payloads of one size from 10 B
+// to 20 KB within 1%, mixed sizes within 2%): the record's own bytes beyond payload, topic and stream (its
+// header and the integer columns), a cell's bytes beyond its record (pointer, size and rowid varints), and
+// the two index entries beyond the stream name.
 const RECORD_OVERHEAD_BYTES = 30;
 const utf8 = new TextEncoder();
 const CELL_OVERHEAD_BYTES = 6;
@@ -137,7 +143,10 @@ export interface OutboxKindStats {
   /** Deleted by the budget policy. */
   readonly dropped: number;
   readonly droppedBytes: number;
-  /** Stored although the outbox was over its budget (only alerts, or the newest message when only alerts remained). */
+  /**
+   * Stored although the outbox was over its budget (alerts, or the newest message when only alerts were left
+   * to drop).
+   */
   readonly overBudget: number;
 }
 
@@ -165,7 +174,10 @@ export interface OutboxStream {
 export interface OutboxOptions {
   /** The most the waiting messages may take, in bytes as counted by the budget (see the module doc). */
   readonly diskBudgetBytes: number;
-  /** The largest message accepted, in budget bytes ({@linkcode estimateDiskBytes}). @default the smaller of 1 MiB and `diskBudgetBytes` */
+  /**
+   * The largest message accepted, in budget bytes ({@linkcode estimateDiskBytes}).
+   * @default the smaller of 1 MiB and `diskBudgetBytes`
+   */
   readonly maxMessageBytes?: number;
   /** The clock for `createdAtMs` and ages, in ms since the epoch. @default Date.now */
   readonly nowMs?: () => number;
@@ -221,7 +233,8 @@ export class OutboxMessageTooLargeError extends KilnError {
   readonly code = "outbox_message_too_large";
   constructor(readonly stream: string, readonly sizeBytes: number, readonly maxMessageBytes: number) {
     super(
-      `Cannot queue a message on stream "${stream}": it takes ${sizeBytes} bytes, the outbox accepts at most ${maxMessageBytes}`,
+      `Cannot queue a message on stream "${stream}": it takes ${sizeBytes} bytes, ` +
+        `the outbox accepts at most ${maxMessageBytes}`,
     );
   }
 }
@@ -303,7 +316,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
   };
   const listeners = new Set<(message: OutboxMessage) => void>();
 
-  /** Deletes the oldest droppable messages until `need` bytes are freed or none is left; returns what is still needed. */
+  /** Deletes the oldest droppable messages until `need` bytes are freed or none are left; returns the rest */
   function evict(need: number): number {
     for (const kind of DROPPABLE) {
       while (need > 0) {
