@@ -280,6 +280,8 @@ interface Session {
   lost: boolean;
   /** The first error mqtt.js reported on it. */
   error: Error | null;
+  /** Removes this connector's event listeners from the client. */
+  detach(): void;
 }
 
 interface Subscription {
@@ -353,9 +355,8 @@ class Connector implements MqttConnector {
       return new Promise((resolve, reject) => {
         const pending: Pending = { topic, reject };
         this.#pending.add(pending);
-        // A view, not a copy: mqtt-packet needs a Buffer and writes it before this call returns or keeps it
-        // for the PUBACK wait only.
-        const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+        // A copy: the socket may queue the chunk by reference, and the caller may reuse its array at once.
+        const bytes = Buffer.from(payload);
         session.client.publish(topic, bytes, { qos, retain: options.retain ?? false }, (err) => {
           // Already settled when the connection was lost (#lose rejected it first).
           if (!this.#pending.delete(pending)) return;
@@ -423,7 +424,7 @@ class Connector implements MqttConnector {
     if (session !== null) {
       session.lost = true;
       // A DISCONNECT tells the broker to drop the will (MQTT 3.1.1 §3.14.4); only a live session can send one.
-      this.#end(session.client, !session.connack);
+      this.#end(session, !session.connack);
     }
     if (wasConnected) this.#notify(false);
     await Promise.all(this.#ending);
@@ -461,30 +462,39 @@ class Connector implements MqttConnector {
       ...(will === undefined ? {} : { will }),
       ...tls,
     };
+    const client = connect(s.url.href, options);
+    // Every error mqtt.js emits ends this connection: parser errors (garbage from the peer) would otherwise
+    // leave the socket open, and a CONNACK refusal or keepalive timeout has already closed it.
+    const onError = (err: Error) => this.#lose(session, this.#classify(err));
+    const onClose = () => this.#lose(session, null);
+    const onConnect = () => {
+      session.connack = true;
+      this.#resubscribe(session).catch((err) => this.#lose(session, err));
+    };
+    const onMessage = (topic: string, payload: Buffer, packet: { qos: Qos; retain: boolean }) => {
+      if (!session.lost) this.#dispatch(topic, payload, { qos: packet.qos, retain: packet.retain });
+    };
+    client.on("error", onError).on("close", onClose).on("connect", onConnect).on("message", onMessage);
     const session: Session = {
-      client: connect(s.url.href, options),
+      client,
       connack: false,
       lost: false,
       error: null,
+      detach() {
+        // Only this connector's listeners: mqtt.js keeps its own (they clear its timers on close).
+        client.off("close", onClose).off("connect", onConnect).off("message", onMessage).off(
+          "error",
+          onError,
+        );
+        // mqtt.js may still emit "error" while shutting down; an EventEmitter without a listener would throw.
+        client.on("error", () => {});
+      },
     };
     this.#session = session;
-    const { client } = session;
     this.#connectTimer = setTimeout(
       () => this.#lose(session, new MqttTimeoutError(this.name, "connect", s.connectTimeoutMs)),
       s.connectTimeoutMs,
     );
-    // Every error mqtt.js emits ends this connection: parser errors (garbage from the peer) would otherwise
-    // leave the socket open, and a CONNACK refusal or keepalive timeout has already closed it.
-    client.on("error", (err) => this.#lose(session, this.#classify(err)));
-    client.on("close", () => this.#lose(session, null));
-    client.on("connect", () => {
-      session.connack = true;
-      this.#resubscribe(session).catch((err) => this.#lose(session, err));
-    });
-    client.on("message", (topic, payload, packet) => {
-      if (session.lost) return;
-      this.#dispatch(topic, payload, { qos: packet.qos, retain: packet.retain });
-    });
   }
 
   async #resubscribe(session: Session): Promise<void> {
@@ -555,7 +565,7 @@ class Connector implements MqttConnector {
     if (this.#session !== session) return;
     this.#session = null;
     clearTimeout(this.#connectTimer);
-    this.#end(session.client, true);
+    this.#end(session, true);
     const wasConnected = this.#connected;
     this.#connected = false;
     this.#rejectPending();
@@ -580,14 +590,27 @@ class Connector implements MqttConnector {
     }, delayMs);
   }
 
-  /** Forcibly (`force`) or politely (with DISCONNECT) ends an mqtt.js client, tracked until its socket closed. */
-  #end(client: MqttClient, force: boolean): void {
-    // mqtt.js emits "error" events while shutting down too; an EventEmitter without a listener would throw.
-    client.removeAllListeners();
-    client.on("error", () => {});
-    const ending = new Promise<void>((resolve) => client.end(force, () => resolve()));
+  /**
+   * Ends a session's client, at once (`force`) or politely with a DISCONNECT, and tracks it until its socket
+   * closed. A polite end is bounded too: mqtt.js would wait for in-flight messages (already rejected here)
+   * and for the broker to close its side, which a stalled link never does.
+   */
+  #end(session: Session, force: boolean): void {
+    session.detach();
+    const { client } = session;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ending = new Promise<void>((resolve) => {
+      if (!force) {
+        for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
+        timer = setTimeout(() => client.stream?.destroy(), this.#s.connectTimeoutMs);
+      }
+      client.end(force, () => resolve());
+    });
     this.#ending.add(ending);
-    ending.finally(() => this.#ending.delete(ending));
+    ending.finally(() => {
+      clearTimeout(timer);
+      this.#ending.delete(ending);
+    });
   }
 
   #rejectPending(): void {

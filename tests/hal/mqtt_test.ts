@@ -73,6 +73,11 @@ Deno.test({
   const got = await sub.messages;
   assert.deepEqual(got.map((m) => [m.topic, m.qos]), [[topic, 0], [topic, 1], [topic, 2]]);
   for (const [i, m] of got.entries()) assert.deepEqual(m.payload, sent[i]);
+
+  // A retained message waits at the broker for subscribers that come later.
+  await mqtt.publish("factory/gw-01/status", enc("online"), { qos: 1, retain: true });
+  await using late = await startSub(broker, "factory/gw-01/status", 1);
+  assert.equal(dec((await late.messages)[0]!.payload), "online");
   assert.deepEqual(mqtt.status(), {
     name: "plant",
     kind: "mqtt",
@@ -100,6 +105,17 @@ Deno.test("a command from mosquitto_pub reaches the subscriptions whose filters 
     await until("the command", () => commands.length === 1);
     assert.deepEqual(commands, [["factory/gw-01/cmd/valve/open", "open 42%", 2]]);
     assert.deepEqual(others, []);
+  });
+
+  await t.step("a retained message reaches a new subscription marked as retained", async () => {
+    await pub(broker, "factory/gw-01/setpoint", enc("72.5"), { qos: 1, retain: true });
+    const got: [string, boolean][] = [];
+    await mqtt.subscribe(
+      "factory/gw-01/setpoint",
+      (_topic, payload, info) => got.push([dec(payload), info.retain]),
+    );
+    await until("the retained message", () => got.length === 1);
+    assert.deepEqual(got, [["72.5", true]]);
   });
 
   await t.step("a handler that throws is reported and the others carry on", async () => {
@@ -389,6 +405,29 @@ Deno.test("a broken or hostile link is an error the connector survives and recov
     await connected(mqtt);
     assert.equal(mqtt.status().state, "connected");
   });
+
+  await t.step(
+    "closing while the link is stalled rejects the publish in flight and does not hang",
+    async () => {
+      await using proxy = startProxy(broker.port);
+      const mqtt = createMqttConnector("stalled-close", {
+        url: `mqtt://127.0.0.1:${proxy.port}`,
+        ...FAST,
+        connectTimeoutMs: 300,
+      });
+      await connected(mqtt);
+      proxy.pause();
+      const inFlight = assert.rejects(
+        mqtt.publish("factory/gw-01/x", enc("x"), { qos: 2 }),
+        MqttConnectionLostError,
+      );
+      // The DISCONNECT cannot get through, and the broker never closes its side: the close is bounded anyway.
+      await mqtt.close();
+      await inFlight;
+      assert.equal(mqtt.status().state, "closed");
+      proxy.resume();
+    },
+  );
 
   await t.step("a server that answers with an HTTP page is a protocol error, closed at once", async () => {
     // The server keeps the socket open: only the connector's own close ends the attempt before its timeout.
