@@ -120,7 +120,7 @@ const SIZES: Record<string, (i: number) => number> = {
 };
 const cases: Record<string, unknown> = {};
 for (const [name, sizeOf] of Object.entries(SIZES)) {
-  const runs = [];
+  const runs: Awaited<ReturnType<typeof round>>[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     runs.push(await round(sizeOf, { synchronous: "NORMAL", perTransaction: 1, drain: true }));
   }
