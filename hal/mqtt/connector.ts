@@ -568,11 +568,10 @@ class Connector implements MqttConnector {
     this.#end(session, true);
     const wasConnected = this.#connected;
     this.#connected = false;
-    this.#rejectPending();
-    this.#fail(
-      session.error ??
-        new MqttTransportError(this.name, `the broker closed the connection (${this.#s.url.host})`, null),
-    );
+    const cause = session.error ??
+      new MqttTransportError(this.name, `the broker closed the connection (${this.#s.url.host})`, null);
+    this.#rejectPending(cause);
+    this.#fail(cause);
     if (wasConnected) this.#notify(false);
   }
 
@@ -613,9 +612,10 @@ class Connector implements MqttConnector {
     });
   }
 
-  #rejectPending(): void {
+  /** Rejects every publish waiting for its acknowledgement; `cause` is why the connection ended, if known. */
+  #rejectPending(cause?: Error): void {
     for (const pending of this.#pending) {
-      pending.reject(new MqttConnectionLostError(this.name, pending.topic));
+      pending.reject(new MqttConnectionLostError(this.name, pending.topic, cause ? { cause } : undefined));
     }
     this.#pending.clear();
   }
