@@ -3,6 +3,7 @@
  *
  * @module
  */
+import "./cli/_env.ts"; // first: npm packages read process.env as they load
 import { main } from "./cli/mod.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

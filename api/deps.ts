@@ -5,6 +5,7 @@
  */
 import type { Runtime } from "../runtime/mod.ts";
 import type { SnapshotInfo } from "../snapshots/mod.ts";
+import type { Authenticator } from "./auth.ts";
 
 /** Dependencies of {@linkcode createApp}. */
 export interface ApiDeps {
@@ -34,6 +35,10 @@ export interface ApiDeps {
     | "takeSnapshot"
     | "listConnectors"
   >;
+  /** Checks bearer tokens; without it the API is open (in-process tests). */
+  auth?: Authenticator;
+  /** Serve `/metrics` without a token. @default false */
+  metricsPublic?: boolean;
   /** The snapshots in the store, newest first per module; omitted when there is no store. */
   listSnapshots?: (module?: string) => SnapshotInfo[];
 }

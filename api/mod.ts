@@ -12,6 +12,7 @@
  */
 import { Hono } from "hono";
 import { handleError } from "./errors.ts";
+import { authMiddleware } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -20,12 +21,14 @@ import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
 
 export type { ApiDeps } from "./deps.ts";
+export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
 
 /** Builds the HTTP API. */
 export function createApp(deps: ApiDeps): Hono {
   const app = new Hono();
   app.onError(handleError);
+  if (deps.auth) app.use("*", authMiddleware(deps.auth, { metricsPublic: deps.metricsPublic ?? false }));
   app.notFound((c) =>
     c.json({ error: "not_found", detail: `No route for ${c.req.method} ${c.req.path}` }, 404)
   );

@@ -68,6 +68,7 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
     modules,
     channels: [],
     listen: "127.0.0.1:0",
+    metricsPublic: false,
   };
 }
 

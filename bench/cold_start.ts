@@ -19,6 +19,7 @@ import { listSnapshots, openStore } from "../snapshots/mod.ts";
 import { machine, module, plan, ROOT, watFile, writeResult } from "./_plan.ts";
 
 const RUNS = 5;
+const BENCH_TOKEN = "kiln_bench_token";
 const MIB = 1 << 20;
 
 /** A module whose init fills `usedMib` MiB (from 64 KiB) in a memory of `memoryMib` MiB. */
@@ -136,7 +137,7 @@ async function processStart(
     args: ["run", "-A", `${ROOT}main.ts`, "run", manifest, "--data", data, "--listen", "127.0.0.1:0"],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", KILN_ADMIN_TOKEN: BENCH_TOKEN },
   }).spawn();
   let text = "";
   const pump = (async () => {
@@ -149,7 +150,9 @@ async function processStart(
     if (!base) await new Promise((r) => setTimeout(r, 5));
     if (Date.now() - t0 > 60_000) throw new Error(`kiln did not start: ${text}`);
   }
-  const m = await (await fetch(`${base}/api/v1/modules/warm`)).json();
+  const m = await (await fetch(`${base}/api/v1/modules/warm`, {
+    headers: { authorization: `Bearer ${BENCH_TOKEN}` },
+  })).json();
   child.kill("SIGTERM");
   await child.status;
   await pump;

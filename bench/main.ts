@@ -70,6 +70,63 @@ const BENCHES: readonly {
       ];
     },
   },
+  {
+    name: "outbox",
+    script: "outbox.ts",
+    summary: (r) => {
+      type Case = {
+        written_msgs_per_s: number;
+        drained_msgs_per_s: number;
+        disk_bytes_per_msg: number;
+        budget_bytes_per_msg: number;
+        write_syscall_bytes_per_msg: number;
+        batched_100_per_transaction: { written_msgs_per_s: number; write_syscall_bytes_per_msg: number };
+      };
+      const n = (x: number) => x.toLocaleString("en");
+      const b = r.mode_c_batch_60s as { outputs: number; zstd_bytes: number; gzip_bytes: number };
+      return [
+        ...Object.entries(r.cases as Record<string, Case>).map(([k, c]) =>
+          `${k}: written ${n(c.written_msgs_per_s)} msgs/s (${
+            n(c.batched_100_per_transaction.written_msgs_per_s)
+          } ` +
+          `in batches of 100), drained ${n(c.drained_msgs_per_s)} msgs/s, ${
+            n(c.disk_bytes_per_msg)
+          } B on disk ` +
+          `per message (budget counts ${n(c.budget_bytes_per_msg)}), ${
+            n(c.write_syscall_bytes_per_msg)
+          } B written ` +
+          `per message alone, ${n(c.batched_100_per_transaction.write_syscall_bytes_per_msg)} in batches`
+        ),
+        `Mode C batch of 60 s (${n(b.outputs)} outputs): ${n(b.zstd_bytes)} B zstd, ${
+          n(b.gzip_bytes)
+        } B gzip`,
+      ];
+    },
+  },
+  {
+    name: "cold_start",
+    script: "cold_start.ts",
+    summary: (r) => {
+      type C = {
+        memory_mib: number;
+        used_mib: number;
+        without_snapshot_ms: number;
+        with_snapshot_ms: number;
+        read_ms: number;
+        restore_ms: number;
+        speedup: number;
+      };
+      const p = r.process as { memory_mib: number; without_snapshot_ms: number; with_snapshot_ms: number };
+      return [
+        ...(r.in_process as C[]).map((c) =>
+          `${c.memory_mib} MiB (${c.used_mib} MiB used): start ${c.without_snapshot_ms} ms with kiln_init, ` +
+          `${c.with_snapshot_ms} ms from a snapshot (read ${c.read_ms} ms, restore ${c.restore_ms} ms), ${c.speedup}x`
+        ),
+        `process start to module running, ${p.memory_mib} MiB: ${p.without_snapshot_ms} ms cold, ` +
+        `${p.with_snapshot_ms} ms from a snapshot`,
+      ];
+    },
+  },
 ];
 
 const onlyIndex = Deno.args.indexOf("--only");

@@ -8,6 +8,7 @@ import { isKilnError } from "../errors.ts";
 import { auditCommand } from "./audit.ts";
 import { runCommand } from "./run.ts";
 import { snapshotCommand } from "./snapshot.ts";
+import { tokenCommand } from "./token.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { UsageError } from "./_usage.ts";
@@ -29,10 +30,16 @@ Usage:
       Show a module's imports, exports, memory limits and the capabilities its imports need.
   kiln audit [--data DIR] [--module NAME] [--kind grant|revoke|denial] [--limit N] [--uses] [--json]
       Show the audit log: grants, revocations and denied calls, or with --uses the use counts per capability.
-  kiln snapshot <module> [--url URL]
-      Snapshot a snapshotted module of a running runtime now (URL default http://127.0.0.1:8080).
+  kiln snapshot <module> [--url URL] [--token TOKEN]
+      Snapshot a snapshotted module of a running runtime now (URL default http://127.0.0.1:8080; the
+      token defaults to $KILN_TOKEN, else the data directory's admin.token).
   kiln snapshot --list [module] [--data DIR] [--json]
       List the snapshots in a data directory.
+  kiln token create --role viewer|operator|admin [--name NAME] [--data DIR]
+  kiln token list [--data DIR] [--json]
+  kiln token revoke <id> [--data DIR]
+      API tokens. The first "kiln run" creates an admin token in DIR/admin.token (unless
+      KILN_ADMIN_TOKEN is set, which is then the admin token).
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -62,6 +69,8 @@ export async function main(args: string[]): Promise<number> {
         return await auditCommand(rest);
       case "snapshot":
         return await snapshotCommand(rest);
+      case "token":
+        return await tokenCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

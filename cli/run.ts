@@ -6,7 +6,17 @@
 import { createApp } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
-import { AuditLog, listSnapshots, openStore } from "../snapshots/mod.ts";
+import {
+  AuditLog,
+  countActiveTokens,
+  createToken,
+  listSnapshots,
+  openStore,
+  type Store,
+  verifyToken,
+} from "../snapshots/mod.ts";
+import type { Authenticator } from "../api/mod.ts";
+import { timingSafeEqual } from "node:crypto";
 import { parse, UsageError } from "./_usage.ts";
 import {
   cannotRelaunch,
@@ -95,8 +105,11 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
   await runtime.start();
 
+  const auth = await authenticator(store, values.data);
   const app = createApp({
     runtime,
+    auth,
+    metricsPublic: plan.metricsPublic,
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
   });
@@ -130,6 +143,41 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   Deno.removeSignalListener("SIGINT", shutdown);
   Deno.removeSignalListener("SIGTERM", shutdown);
   return 0;
+}
+
+/** The admin token from the environment, when it is set and readable. */
+export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
+
+/**
+ * Checks API tokens against the store, and `KILN_ADMIN_TOKEN` when set. Without that variable and without an
+ * active admin token, creates one, prints it once and writes it to `admin.token` (mode 0600) in the data
+ * directory.
+ */
+async function authenticator(store: Store, dataDir: string): Promise<Authenticator> {
+  let envToken: string | null = null;
+  try {
+    envToken = Deno.env.get(ADMIN_TOKEN_ENV) || null;
+  } catch { /* not allowed to read it: as if unset */ }
+  if (envToken === null && countActiveTokens(store.db, "admin") === 0) {
+    const { token } = createToken(store.db, { role: "admin", name: "admin" });
+    const path = `${dataDir}/admin.token`;
+    await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
+    await Deno.chmod(path, 0o600);
+    console.log(`kiln: created the admin token (shown once; also in ${path}):\n  ${token}`);
+  }
+  const env = envToken === null ? null : new TextEncoder().encode(envToken);
+  return {
+    verify(token) {
+      if (env !== null) {
+        const given = new TextEncoder().encode(token);
+        if (given.length === env.length && timingSafeEqual(given, env)) {
+          return { name: ADMIN_TOKEN_ENV, role: "admin" };
+        }
+      }
+      const t = verifyToken(store.db, token);
+      return t && { name: t.name, role: t.role };
+    },
+  };
 }
 
 function fileOf(url: URL): string {

@@ -6,7 +6,7 @@
  *   Kiln's own code (which Deno checks when it loads the executor worker);
  * - write: the data directory;
  * - net: the API's listen address (and, later, the configured connectors);
- * - env: the two debug variables the `yaml` package reads, and `KILN_SANDBOXED`;
+ * - env: the two debug variables the `yaml` package reads, `KILN_SANDBOXED`, and `KILN_ADMIN_TOKEN`;
  * - nothing else: no subprocesses, no FFI, no system information.
  *
  * Executors run below that with permissions `"none"`. A compiled binary cannot relaunch with other flags
@@ -21,7 +21,7 @@ import type { LoadedManifest } from "../runtime/manifest/mod.ts";
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
 
 /** Environment variables the runtime may read: the `yaml` package's debug switches, and the sandbox marker. */
-const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV];
+const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV, "KILN_ADMIN_TOKEN"];
 
 /** The Deno permissions a `kiln run` needs for one configuration. */
 export interface DenoGrants {

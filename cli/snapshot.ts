@@ -23,6 +23,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
       list: { type: "boolean" },
       data: { type: "string", default: "./data" },
       json: { type: "boolean" },
+      token: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -33,9 +34,10 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("snapshot takes one module name, or --list");
   const name = positionals[0]!;
   const url = `${values.url.replace(/\/$/, "")}/api/v1/modules/${encodeURIComponent(name)}/snapshot`;
+  const token = values.token ?? envToken() ?? await fileToken(`${values.data}/admin.token`);
   let res: Response;
   try {
-    res = await fetch(url, { method: "POST" });
+    res = await fetch(url, { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} });
   } catch (err) {
     throw new SnapshotRequestError(`Cannot reach the runtime at ${values.url}: ${(err as Error).message}`);
   }
@@ -53,6 +55,22 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+function envToken(): string | null {
+  try {
+    return Deno.env.get("KILN_TOKEN") ?? null;
+  } catch {
+    return null; // no permission to read it
+  }
+}
+
+async function fileToken(path: string): Promise<string | null> {
+  try {
+    return (await Deno.readTextFile(path)).trim();
+  } catch {
+    return null;
+  }
 }
 
 async function list(data: string, module: string | undefined, json: boolean): Promise<number> {

@@ -84,6 +84,8 @@ export interface DeploymentPlan {
   modules: ModulePlan[];
   channels: ChannelPlan[];
   listen: string;
+  /** Serve `/metrics` without a token. */
+  metricsPublic: boolean;
 }
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
@@ -155,6 +157,7 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     modbus,
     modules,
     listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
+    metricsPublic: manifest.api?.metrics_public ?? false,
   };
 }
 

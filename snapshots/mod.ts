@@ -31,3 +31,30 @@ export {
   type SnapshotKey,
   type SnapshotReason,
 } from "./snapshot.ts";
+export {
+  countActiveTokens,
+  createToken,
+  listTokens,
+  revokeToken,
+  type Role,
+  roleAllows,
+  ROLES,
+  type TokenInfo,
+  TokenUnknownError,
+  verifyToken,
+} from "./tokens.ts";
+export {
+  createOutbox,
+  estimateDiskBytes,
+  type Outbox,
+  OUTBOX_KINDS,
+  type OutboxEntry,
+  type OutboxKind,
+  type OutboxKindStats,
+  type OutboxMessage,
+  OutboxMessageTooLargeError,
+  type OutboxOptions,
+  type OutboxStats,
+  type OutboxStream,
+  OutboxWriteError,
+} from "./outbox.ts";

@@ -50,6 +50,7 @@ export function deploymentPlan(modules: ModulePlan[]): DeploymentPlan {
     modules,
     channels: [],
     listen: "127.0.0.1:0",
+    metricsPublic: false,
   };
 }
 

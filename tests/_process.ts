@@ -12,8 +12,14 @@ export const KILN_FLAGS = [
   "--allow-read",
   "--allow-write",
   "--allow-net",
-  "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED",
+  "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED,KILN_ADMIN_TOKEN,KILN_TOKEN",
 ];
+
+/** The admin token every `kiln run` started by these helpers accepts (as `KILN_ADMIN_TOKEN`). */
+export const TEST_ADMIN_TOKEN = "kiln_test_admin_token_0123456789";
+
+/** Request headers with the test admin token. */
+export const AUTH = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } as const;
 
 /** Result of a finished command. */
 export interface Ran {
@@ -25,14 +31,14 @@ export interface Ran {
 /** Runs `deno run <flags> <entry> ...args` to completion in the repository root. */
 export async function runKiln(
   args: string[],
-  options: { entry?: string; flags?: string[] } = {},
+  options: { entry?: string; flags?: string[]; env?: Record<string, string> } = {},
 ): Promise<Ran> {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", ...(options.flags ?? KILN_FLAGS), options.entry ?? "main.ts", ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", KILN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
   });
   const out = await cmd.output();
   const dec = new TextDecoder();
@@ -57,7 +63,7 @@ export interface RunningKiln extends AsyncDisposable {
  */
 export async function startKiln(
   args: string[],
-  options: { entry?: string; flags?: string[]; timeoutMs?: number } = {},
+  options: { entry?: string; flags?: string[]; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<RunningKiln> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -72,7 +78,7 @@ export async function startKiln(
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", KILN_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
   }).spawn();
   let text = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -116,9 +122,9 @@ export async function startKiln(
   };
 }
 
-/** GETs JSON from a running Kiln. */
+/** GETs JSON from a running Kiln, with the test admin token. */
 export async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: AUTH });
   if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
   return await res.json() as T;
 }

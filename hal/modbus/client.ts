@@ -7,7 +7,7 @@
  * @module
  */
 import net from "node:net";
-import modbusSerial from "modbus-serial";
+import type modbusSerialModule from "modbus-serial";
 import {
   ModbusConnectError,
   ModbusConnectionLostError,
@@ -128,9 +128,19 @@ export function createTcpClient(options: TcpClientOptions): ModbusClient {
   return new TcpClient(options);
 }
 
-// A CommonJS package whose exports are the client class, also as `.default`, which is what its types declare.
-const ModbusRTU = modbusSerial.default;
-type ModbusRTU = InstanceType<typeof ModbusRTU>;
+type ModbusRTUClass = typeof modbusSerialModule.default;
+type ModbusRTU = InstanceType<ModbusRTUClass>;
+
+let modbusRTU: Promise<ModbusRTUClass> | null = null;
+
+/**
+ * `modbus-serial`, loaded on first connect, so a deployment without Modbus never loads it. A CommonJS
+ * package whose exports are the client class, also as `.default` (what its types declare).
+ */
+function loadModbusRTU(): Promise<ModbusRTUClass> {
+  modbusRTU ??= import("modbus-serial").then((m) => m.default.default ?? m.default);
+  return modbusRTU;
+}
 
 /** One open TCP connection. */
 interface Connection {
@@ -214,6 +224,12 @@ class TcpClient implements ModbusClient {
     socket.setNoDelay(true);
     // The socket reports its own errors before it closes; the close handler below acts on them.
     socket.on("error", () => {});
+    const ModbusRTU = await loadModbusRTU().catch((err) => {
+      socket.destroy();
+      throw new ModbusConnectError(this.#device, this.#address, `cannot load modbus-serial: ${err}`, {
+        cause: err,
+      });
+    });
     const modbus = new ModbusRTU();
     try {
       // linkTCP adopts the open socket, so this client owns its lifetime (connect timeout, close, destroy).

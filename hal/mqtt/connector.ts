@@ -19,10 +19,8 @@
  */
 import { Buffer } from "node:buffer";
 // Inline specifiers until `mqtt` joins the imports of deno.json.
-// deno-lint-ignore no-import-prefix
-import { connect } from "npm:mqtt@5.16.0";
-// deno-lint-ignore no-import-prefix
-import type { IClientOptions, ISubscriptionGrant, MqttClient } from "npm:mqtt@5.16.0";
+import { connect } from "mqtt";
+import type { IClientOptions, ISubscriptionGrant, MqttClient } from "mqtt";
 import type { ConnectorState, ConnectorStatus, Publisher, PublishOptions } from "../mod.ts";
 import {
   MqttConnectionLostError,

@@ -8,8 +8,7 @@
  */
 import { createServer, type Server } from "node:net";
 // Inline specifier until `aedes` joins the imports of deno.json.
-// deno-lint-ignore no-import-prefix
-import { Aedes } from "npm:aedes@1.2.0";
+import { Aedes } from "aedes";
 import { EmbeddedBrokerError } from "./errors.ts";
 
 /** Options of {@linkcode startEmbeddedBroker}. */

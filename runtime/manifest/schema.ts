@@ -300,7 +300,11 @@ export const ManifestSchema = strict({
     location: z.string().optional(),
   }),
   policy: strict({ allow: z.array(z.string()).default([]) }).prefault({}),
-  api: strict({ listen: z.string().default(DEFAULT_LISTEN) }).prefault({}).superRefine((api, ctx) => {
+  api: strict({
+    listen: z.string().default(DEFAULT_LISTEN),
+    /** Serve `/metrics` without a token (for a Prometheus that has none). */
+    metrics_public: z.boolean().default(false),
+  }).prefault({}).superRefine((api, ctx) => {
     const reason = listenError(api.listen);
     if (reason !== null) ctx.addIssue({ code: "custom", path: ["listen"], message: reason });
   }),

@@ -81,10 +81,11 @@ async function start(dir: string, module: ModulePlan) {
   return {
     rt,
     store,
-    async [Symbol.asyncDispose]() {
+    [Symbol.asyncDispose]() {
       rt.close();
       snapshots.close();
       store.close();
+      return Promise.resolve();
     },
   };
 }

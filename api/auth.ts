@@ -1,0 +1,76 @@
+/**
+ * Bearer-token authorization for the API: every route but `/health` (and `/metrics` when public) needs a
+ * token, and a role by what the request does. `viewer` reads, `operator` controls modules (start, stop,
+ * restart, snapshot, events) and the simulated plant, `admin` changes the deployment and the tokens.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { Role } from "../snapshots/mod.ts";
+import { roleAllows } from "../snapshots/mod.ts";
+
+/** Who a token belongs to. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+/** Checks a bearer token; returns who it is, or null for an unknown or revoked token. */
+export interface Authenticator {
+  verify(token: string): Principal | null;
+}
+
+/** Options of {@linkcode authMiddleware}. */
+export interface AuthOptions {
+  /** Serve `/metrics` without a token. @default false */
+  metricsPublic?: boolean;
+}
+
+/** The role a request needs, or null when it needs none. */
+export function roleFor(method: string, path: string, options: AuthOptions = {}): Role | null {
+  if (path === "/health" || path === "/" || path.startsWith("/ui")) return null;
+  if (path === "/metrics") return options.metricsPublic ? null : "viewer";
+  // The stream authenticates its WebSocket itself (browsers cannot send headers on one).
+  if (path === "/api/v1/stream") return null;
+  if (path.startsWith("/api/v1/tokens")) return "admin";
+  if (method === "GET" || method === "HEAD") return "viewer";
+  if (path === "/api/v1/modules" || (method === "DELETE" && path.startsWith("/api/v1/modules/"))) {
+    return "admin"; // deploy and delete
+  }
+  return "operator";
+}
+
+/** The bearer token of a request, or null. */
+export function bearerToken(c: Context): string | null {
+  const header = c.req.header("authorization") ?? "";
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+/** Refuses requests without a token (401) or with too small a role (403). */
+export function authMiddleware(auth: Authenticator, options: AuthOptions = {}): MiddlewareHandler {
+  return async (c, next) => {
+    const needed = roleFor(c.req.method, c.req.path, options);
+    if (needed === null) return await next();
+    const token = bearerToken(c);
+    const who = token === null ? null : auth.verify(token);
+    if (who === null) {
+      c.header("WWW-Authenticate", 'Bearer realm="kiln"');
+      return c.json({
+        error: "unauthorized",
+        detail: token === null
+          ? "This needs a token: send the header Authorization: Bearer <token>"
+          : "The token is unknown or revoked",
+      }, 401);
+    }
+    if (!roleAllows(who.role, needed)) {
+      return c.json({
+        error: "forbidden",
+        detail:
+          `${c.req.method} ${c.req.path} needs the ${needed} role; the token "${who.name}" has ${who.role}`,
+      }, 403);
+    }
+    c.set("principal" as never, who as never);
+    await next();
+  };
+}
