@@ -4,7 +4,7 @@
  * @module
  */
 import type { Runtime } from "../runtime/mod.ts";
-import type { SnapshotInfo } from "../snapshots/mod.ts";
+import type { OutboxStats, SnapshotInfo } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
 
 /** Dependencies of {@linkcode createApp}. */
@@ -35,6 +35,8 @@ export interface ApiDeps {
     | "takeSnapshot"
     | "listConnectors"
   >;
+  /** The store-and-forward outbox's figures, for `/metrics`; omitted when there is no uplink. */
+  outboxStats?: () => OutboxStats;
   /** Checks bearer tokens; without it the API is open (in-process tests). */
   auth?: Authenticator;
   /** Serve `/metrics` without a token. @default false */

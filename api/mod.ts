@@ -13,6 +13,7 @@
 import { Hono } from "hono";
 import { handleError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
+import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import type { ApiDeps } from "./deps.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -23,6 +24,7 @@ import { snapshotsRoutes } from "./routes/snapshots.ts";
 export type { ApiDeps } from "./deps.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
+export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
 
 /** Builds the HTTP API. */
 export function createApp(deps: ApiDeps): Hono {
@@ -38,6 +40,7 @@ export function createApp(deps: ApiDeps): Hono {
       name: "kiln",
       endpoints: [
         "/health",
+        "/metrics",
         "/api/v1/modules",
         "/api/v1/alerts",
         "/api/v1/messages",
@@ -53,6 +56,15 @@ export function createApp(deps: ApiDeps): Hono {
       ],
     }));
   app.get("/health", (c) => c.json(deps.runtime.health()));
+  const r = deps.runtime;
+  const metrics: MetricsSource = {
+    listModules: () => r.listModules(),
+    listChannels: () => r.listChannels(),
+    listConnectors: () => r.listConnectors(),
+    health: () => r.health(),
+    ...(deps.outboxStats && { outboxStats: deps.outboxStats }),
+  };
+  app.route("/metrics", metricsRoute(metrics));
   app.route("/api/v1/modules", modulesRoutes(deps));
   app.route("/api/v1/alerts", alertsRoutes(deps));
   app.route("/api/v1/messages", messagesRoutes(deps));

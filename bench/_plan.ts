@@ -65,6 +65,7 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
     policy: ["read:*:*", "write:*:*"],
     sim,
     modbus: [],
+    mqtt: null,
     modules,
     channels: [],
     listen: "127.0.0.1:0",

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
 import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
+import { resolve } from "node:path";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -74,6 +75,24 @@ export interface ChannelPlan {
   blockTimeoutUs: number | null;
 }
 
+/** The MQTT uplink (`connectors.mqtt`), with file paths resolved against the manifest's directory. */
+export interface MqttPlan {
+  /** The broker's URL; with `embeddedPort`, the embedded broker's. */
+  url: string | null;
+  /** Run a broker inside Kiln on 127.0.0.1 at this port (0: any free port). */
+  embeddedPort: number | null;
+  clientId: string;
+  username: string | null;
+  passwordFile: string | null;
+  tls: { caFile: string | null; certFile: string | null; keyFile: string | null } | null;
+  keepaliveS: number;
+  qos: 0 | 1 | 2;
+  topics: { alerts: string; batch: string; status: string };
+  /** Seconds between Mode C batches; 0 for none. */
+  batchIntervalS: number;
+  outbox: { diskBudgetBytes: number; drainRatePerS: number };
+}
+
 /** A whole deployment. */
 export interface DeploymentPlan {
   device: { id: string; location: string | null };
@@ -81,6 +100,8 @@ export interface DeploymentPlan {
   sim: SimSensorPlan[];
   /** Modbus devices the runtime polls (`connectors.modbus`). */
   modbus: ModbusDevice[];
+  /** The MQTT uplink, or null for none. */
+  mqtt: MqttPlan | null;
   modules: ModulePlan[];
   channels: ChannelPlan[];
   listen: string;
@@ -149,7 +170,30 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     overflow: c.overflow,
     blockTimeoutUs: c.block_timeout_us ?? null,
   }));
+  const m = manifest.connectors?.mqtt;
+  const file = (p: string | undefined) => p === undefined ? null : resolve(manifest.dir, p);
+  const mqtt: MqttPlan | null = m
+    ? {
+      url: m.url ?? null,
+      embeddedPort: m.embedded?.port ?? null,
+      clientId: m.client_id ?? `kiln-${manifest.device.id}`,
+      username: m.username ?? null,
+      passwordFile: file(m.password_file),
+      tls: m.tls
+        ? { caFile: file(m.tls.ca_file), certFile: file(m.tls.cert_file), keyFile: file(m.tls.key_file) }
+        : null,
+      keepaliveS: m.keepalive_s,
+      qos: m.qos,
+      topics: { ...m.topics },
+      batchIntervalS: m.batch_interval_s,
+      outbox: {
+        diskBudgetBytes: Math.round(m.outbox.disk_budget_mb * 1024 * 1024),
+        drainRatePerS: m.outbox.drain_rate_per_s,
+      },
+    }
+    : null;
   return {
+    mqtt,
     channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],

@@ -47,6 +47,7 @@ export function deploymentPlan(modules: ModulePlan[]): DeploymentPlan {
       { id: "temp", kind: "temperature", seed: 2 },
     ],
     modbus: [],
+    mqtt: null,
     modules,
     channels: [],
     listen: "127.0.0.1:0",

@@ -15,6 +15,7 @@ import {
 import type { PathSegment, RawIssue } from "./_document.ts";
 import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
 import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
+import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -45,7 +46,8 @@ export function checkManifest(raw: unknown): RawIssue[] {
     facts.set(name, { grants: checkModuleCapabilities(name, asObj(spec), policy, issues) });
   }
 
-  const ctx: Context = { sensors, modbus, channels, facts, issues };
+  const mqtt = asObj(asObj(root.connectors)?.mqtt) !== undefined;
+  const ctx: Context = { sensors, modbus, mqtt, channels, facts, issues };
   for (const [name, spec] of Object.entries(modules)) {
     const module = asObj(spec);
     if (module === undefined) continue;
@@ -60,6 +62,8 @@ interface Context {
   readonly sensors: ReadonlyMap<string, unknown>;
   /** Modbus devices by name, as written. */
   readonly modbus: ReadonlyMap<string, Obj>;
+  /** Whether `connectors.mqtt` is there. */
+  readonly mqtt: boolean;
   readonly channels: Obj;
   readonly facts: ReadonlyMap<string, ModuleFacts>;
   readonly issues: RawIssue[];
@@ -159,10 +163,13 @@ function checkSchedule(name: string, raw: unknown, ctx: Context): void {
           }`,
         });
       }
+    } else if (kind === "mqtt") {
+      checkMqttTrigger(rest, { path, ctx, module: name, verb: "is triggered by" });
     } else {
       ctx.issues.push({
         path,
-        message: `unknown trigger "${trigger}": expected "api", "channel:<id>" or "gpio:pin_<n>"`,
+        message:
+          `unknown trigger "${trigger}": expected "api", "channel:<id>", "gpio:pin_<n>" or "mqtt:<topic filter>"`,
       });
     }
   }
@@ -177,6 +184,29 @@ function checkInputs(name: string, raw: unknown, ctx: Context): void {
     if (kind === "modbus") checkModbusPoint(id, { path, ctx, module: name, verb: "reads input" });
     else checkSensor(id, "temperature", { path, ctx, module: name, verb: "reads input" });
   });
+}
+
+/** An `mqtt:<filter>` trigger: the uplink exists, the filter is valid, and the module may read it. */
+function checkMqttTrigger(filter: string, { path, ctx, module, verb }: RefOptions): void {
+  if (!ctx.mqtt) {
+    ctx.issues.push({ path, message: `an mqtt trigger needs connectors.mqtt (a broker to subscribe on)` });
+    return;
+  }
+  try {
+    validateTopicFilter(filter);
+  } catch (err) {
+    ctx.issues.push({ path, message: (err as Error).message });
+    return;
+  }
+  const needed = `read:mqtt:${filter}`;
+  if (!grants(ctx, module, needed)) {
+    ctx.issues.push({
+      path,
+      message: `module "${module}" ${verb} "mqtt:${filter}" without the capability: ${
+        addCapability(module, needed)
+      }`,
+    });
+  }
 }
 
 /** A `modbus:<device>/<point>` reference: the device and point exist, and the module may read the point. */

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
+import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
 export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -106,18 +107,69 @@ export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema,
 });
 
 /** Connector types that later versions add; naming one is an error that says so. */
-export const UPCOMING_CONNECTORS: readonly string[] = ["mqtt", "opcua"];
+export const UPCOMING_CONNECTORS: readonly string[] = ["opcua"];
+
+/**
+ * The uplink to an MQTT broker (`connectors.mqtt`): module publishes, alerts and Mode C batches go out
+ * through the store-and-forward outbox; `mqtt:<filter>` triggers subscribe on it.
+ */
+export const MqttConnectorSchema = strict({
+  /** `mqtt://host:port` or `mqtts://host:port`; with `embedded`, the default is the embedded broker. */
+  url: z.string().regex(/^mqtts?:\/\/[^\s/]+$/, `a url must be "mqtt://host:port" or "mqtts://host:port"`)
+    .optional(),
+  /** Run a broker inside Kiln (for the demo): on 127.0.0.1 at this port. */
+  embedded: strict({ port: int(0, 65_535).default(1883) }).optional(),
+  /** @default "kiln-<device id>" */
+  client_id: z.string().min(1).max(128).optional(),
+  username: z.string().optional(),
+  /** A file holding the password (its first line), so the manifest holds no secret. */
+  password_file: path.optional(),
+  tls: strict({ ca_file: path.optional(), cert_file: path.optional(), key_file: path.optional() }).optional(),
+  keepalive_s: int(1, 65_535).default(30),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+  /** Topic templates; placeholders `{device}` and `{module}`. */
+  topics: strict({
+    alerts: z.string().default("kiln/{device}/alerts/{module}"),
+    batch: z.string().default("kiln/{device}/batch"),
+    /** Retained "online" on connect; the last will sets "offline". */
+    status: z.string().default("kiln/{device}/status"),
+  }).prefault({}),
+  /** Seconds between Mode C batches of module outputs; 0 for none. */
+  batch_interval_s: z.number().min(0).default(60),
+  outbox: strict({
+    /** The most the waiting messages may take on disk, MiB. */
+    disk_budget_mb: positive().default(256),
+    /** Messages sent per second at most when the outbox drains after an outage. */
+    drain_rate_per_s: positive().default(100),
+  }).prefault({}),
+}).superRefine((m, ctx) => {
+  if ((m.url === undefined) === (m.embedded === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["url"],
+      message: "give either url (a broker) or embedded, not both",
+    });
+  }
+  for (const [key, template] of Object.entries(m.topics)) {
+    try {
+      parseTopicTemplate(template, { placeholders: ["device", "module"] });
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["topics", key], message: (err as Error).message });
+    }
+  }
+});
 
 /** `connectors`: the simulated plant and Modbus devices, by name. */
 export const ConnectorsSchema = strict(
   {
     sim: z.record(id("sim sensor id"), SimSensorSchema).optional(),
     modbus: z.record(id("modbus device name"), ModbusDeviceSchema).optional(),
+    mqtt: MqttConnectorSchema.optional(),
   },
   (key) =>
     UPCOMING_CONNECTORS.includes(key)
-      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus)`
-      : `unknown connector type "${key}" (this version supports: sim, modbus)`,
+      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus, mqtt)`
+      : `unknown connector type "${key}" (this version supports: sim, modbus, mqtt)`,
 );
 
 // ------------------------------------------------------------------------------------------------ channels
@@ -180,7 +232,10 @@ export const PeriodicScheduleSchema = strict({
   priority,
 });
 
-/** Event mode: `kiln_on_event` when `trigger` fires (`api`, `channel:<id>`, `gpio:pin_<n>`). */
+/**
+ * Event mode: `kiln_on_event` when `trigger` fires (`api`, `channel:<id>`, `gpio:pin_<n>`, or
+ * `mqtt:<topic filter>`, a message on the uplink's broker).
+ */
 export const EventScheduleSchema = strict({
   mode: z.literal("event"),
   trigger: z.string().min(1, "a trigger must not be empty"),

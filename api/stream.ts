@@ -1,0 +1,817 @@
+/**
+ * Live telemetry over WebSocket, `GET /api/v1/stream`: a {@linkcode StreamHub} that producers publish into
+ * and subscribers (sockets) read from through topic filters, a {@linkcode StreamPoller} that reads the
+ * runtime and publishes what changed, and {@linkcode createStreamRoute}, the upgrade route.
+ *
+ * A slow subscriber never slows the runtime nor grows the process: `WebSocket.send` in Deno buffers without
+ * limit, so the hub sends to a socket only while its `bufferedAmount` is under `maxBufferedBytes` and keeps
+ * the rest in that connection's bounded queue, dropping the oldest frames when it is full. Dropped frames are
+ * counted for that connection only, and it is sent a `dropped` frame saying how many it missed before the
+ * next frame it does receive. Per connection, memory is bounded by `maxBufferedBytes` plus one frame, plus
+ * `maxQueuedBytes` (frame texts are shared between connections, so that is an upper bound).
+ *
+ * Frames (server to client), one JSON text message each:
+ * `{ "seq": n, "topic": "outputs/fft", "at": "2025-01-01T00:00:00.000Z", "data": ... }`. `seq` counts the
+ * frames sent on that connection from 1 without gaps; `at` is when the event happened (or was published).
+ * Control frames use the same shape with the topics `hello`, `subscriptions`, `error` and `dropped`, and
+ * are sent whatever the subscriptions.
+ *
+ * Messages (client to server): `{ "type": "auth", "token": "..." }`,
+ * `{ "type": "subscribe", "topics": ["alerts", "outputs/*"] }`, `{ "type": "unsubscribe", "topics": [...] }`.
+ *
+ * @example
+ * ```ts ignore
+ * await using hub = new StreamHub();
+ * await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
+ * poller.start();
+ * app.route("/api/v1/stream", createStreamRoute({ hub, authenticate: (t) => auth.verify(t) }));
+ * ```
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { AlertEvent, Health, LogEvent, ModuleStatus, Runtime } from "../runtime/mod.ts";
+
+/** The first segment of every topic the poller publishes; subscriptions must start with one (or `*`, `#`). */
+export const STREAM_TOPIC_ROOTS = [
+  "outputs",
+  "arrays",
+  "metrics",
+  "logs",
+  "messages",
+  "alerts",
+  "status",
+  "health",
+] as const;
+
+/** Who a token belongs to; `name` is optional so any principal type with a `role` fits. */
+export interface StreamPrincipal {
+  role: string;
+  name?: string;
+}
+
+/** Checks a bearer token: a principal, or null for an unknown or revoked token. May be async. */
+export type StreamAuthenticate = (
+  token: string,
+) => StreamPrincipal | null | Promise<StreamPrincipal | null>;
+
+/** Limits of a {@linkcode StreamHub}. */
+export interface StreamHubOptions {
+  /** Connections at once; more are refused with 503. @default 128 */
+  maxConnections?: number;
+  /** Frames queued per connection while its socket is busy; then the oldest are dropped. @default 1024 */
+  maxQueuedFrames?: number;
+  /** Bytes of frames queued per connection (UTF-8 JSON). @default 524288 */
+  maxQueuedBytes?: number;
+  /** Frames are handed to a socket only while its `bufferedAmount` is below this. @default 131072 */
+  maxBufferedBytes?: number;
+  /** Topic patterns per connection. @default 32 */
+  maxSubscriptions?: number;
+  /** Size of a client message, UTF-8 bytes. @default 8192 */
+  maxMessageBytes?: number;
+  /** How long a connection without a header token has to send its `auth` message. @default 5000 */
+  authTimeoutMs?: number;
+  /** How often busy sockets are checked for room while frames wait. @default 10 */
+  drainIntervalMs?: number;
+}
+
+/** One connection's counters, from {@linkcode StreamHub.stats}. */
+export interface StreamConnectionStats {
+  id: number;
+  /** `closing`: refused or shut down, waiting for the socket to close. */
+  state: "authenticating" | "open" | "closing";
+  /** The principal's role, or null when the hub has no authentication. */
+  role: string | null;
+  topics: string[];
+  /** Frames (and their bytes) waiting in the queue now, and the most there ever were. */
+  queued: number;
+  queued_bytes: number;
+  peak_queued: number;
+  peak_queued_bytes: number;
+  /** The socket's `bufferedAmount` now, and the most it was right after a send. */
+  buffered_bytes: number;
+  peak_buffered_bytes: number;
+  /** Frames sent (control frames included), and frames dropped because the queue was full. */
+  sent: number;
+  dropped: number;
+}
+
+/** The hub's counters. */
+export interface StreamStats {
+  /** Events published, whether or not anyone was subscribed. */
+  published: number;
+  connections: StreamConnectionStats[];
+}
+
+/** The subset of `WebSocket` the hub uses. */
+export type StreamSocket = Pick<
+  WebSocket,
+  "bufferedAmount" | "readyState" | "send" | "close" | "addEventListener"
+>;
+
+/** A frame's shared text: everything after `{"seq":n,`. */
+interface FrameBody {
+  text: string;
+  bytes: number;
+}
+
+const OPEN = 1;
+const CONNECTING = 0;
+const SEGMENT = /^[a-z0-9_.-]{1,63}$/;
+const MAX_PATTERN_LENGTH = 128;
+const ROUTE_CACHE_SIZE = 1024;
+
+/**
+ * Fans published events out to WebSocket subscribers, each with its own bounded queue.
+ *
+ * @throws {RangeError} from the constructor when a limit is not a positive integer.
+ */
+export class StreamHub implements AsyncDisposable {
+  readonly limits: Readonly<Required<StreamHubOptions>>;
+  #connections = new Set<Connection>();
+  #retained = new Map<string, FrameBody>();
+  #routes = new Map<string, Connection[]>();
+  #backlogged = new Set<Connection>();
+  #drainTimer: ReturnType<typeof setInterval> | null = null;
+  #published = 0;
+  #nextId = 1;
+
+  constructor(options: StreamHubOptions = {}) {
+    this.limits = {
+      maxConnections: options.maxConnections ?? 128,
+      maxQueuedFrames: options.maxQueuedFrames ?? 1024,
+      maxQueuedBytes: options.maxQueuedBytes ?? 512 * 1024,
+      maxBufferedBytes: options.maxBufferedBytes ?? 128 * 1024,
+      maxSubscriptions: options.maxSubscriptions ?? 32,
+      maxMessageBytes: options.maxMessageBytes ?? 8192,
+      authTimeoutMs: options.authTimeoutMs ?? 5000,
+      drainIntervalMs: options.drainIntervalMs ?? 10,
+    };
+    for (const [k, v] of Object.entries(this.limits)) {
+      if (!Number.isInteger(v) || v <= 0) {
+        throw new RangeError(`Stream option "${k}" must be a positive integer, got ${v}`);
+      }
+    }
+  }
+
+  /** Connections now. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Publishes `data` on `topic` to every matching subscriber. A retained topic's latest frame is also kept
+   * and sent to each new subscriber (state such as outputs; not events such as alerts).
+   *
+   * @param options.at when it happened, milliseconds since the epoch. @default Date.now()
+   * @returns how many connections it was queued for.
+   * @throws {TypeError} when `data` cannot be serialized to JSON.
+   */
+  publish(topic: string, data: unknown, options: { retain?: boolean; at?: number } = {}): number {
+    this.#published++;
+    const subscribers = this.#route(topic);
+    if (subscribers.length === 0 && !options.retain) return 0;
+    const at = new Date(options.at ?? Date.now()).toISOString();
+    const text = JSON.stringify({ topic, at, data }).slice(1);
+    const body = { text, bytes: utf8Length(text) };
+    if (options.retain) this.#retained.set(topic, body);
+    for (const c of subscribers) this.#enqueue(c, body);
+    return subscribers.length;
+  }
+
+  /** Whether any connection subscribes to `topic` now. */
+  wants(topic: string): boolean {
+    return this.#route(topic).length > 0;
+  }
+
+  /** Forgets a retained topic (its module is gone, or it is no longer kept up to date). */
+  forget(topic: string): void {
+    this.#retained.delete(topic);
+  }
+
+  /** Every connection's counters. */
+  stats(): StreamStats {
+    return {
+      published: this.#published,
+      connections: [...this.#connections].map((c) => ({
+        id: c.id,
+        state: c.state === "closed" ? "closing" : c.state,
+        role: c.role,
+        topics: c.patterns.map((p) => p.source),
+        queued: c.queue.length,
+        queued_bytes: c.queue.bytes,
+        peak_queued: c.peakQueued,
+        peak_queued_bytes: c.peakQueuedBytes,
+        buffered_bytes: c.socket.bufferedAmount,
+        peak_buffered_bytes: c.peakBuffered,
+        sent: c.seq,
+        dropped: c.dropped,
+      })),
+    };
+  }
+
+  /**
+   * Takes over an upgraded socket. With `authenticate`, the connection is open once `token` (from the
+   * `Authorization` header) or its first message `{"type":"auth"}` is accepted; a bad token, another first
+   * message, or none within `authTimeoutMs` closes it with 1008 (policy violation).
+   *
+   * @returns the connection's id, as in {@linkcode StreamHub.stats}.
+   */
+  attach(
+    socket: StreamSocket,
+    options: { authenticate?: StreamAuthenticate | undefined; token?: string | null } = {},
+  ): number {
+    const c = new Connection(this.#nextId++, socket, options.authenticate ?? null);
+    this.#connections.add(c);
+    socket.addEventListener("open", () => this.#flush(c));
+    socket.addEventListener("message", (e) => {
+      c.inbox = c.inbox.then(() => this.#receive(c, e.data));
+    });
+    // An `error` event is always followed by `close`, which is where the connection ends.
+    socket.addEventListener("close", () => this.#remove(c));
+    if (c.authenticate === null) this.#welcome(c, null);
+    else if (options.token !== undefined && options.token !== null) {
+      const token = options.token;
+      c.inbox = c.inbox.then(() => this.#authenticate(c, token));
+    } else {
+      c.authTimer = setTimeout(() => {
+        c.authTimer = null;
+        this.#close(c, 1008, `Authentication timed out after ${this.limits.authTimeoutMs}ms`);
+      }, this.limits.authTimeoutMs);
+    }
+    return c.id;
+  }
+
+  /** Closes every connection (1001, going away) and stops the drain timer. */
+  [Symbol.asyncDispose](): Promise<void> {
+    for (const c of [...this.#connections]) {
+      this.#close(c, 1001, "Kiln is shutting down");
+      this.#remove(c);
+    }
+    return Promise.resolve();
+  }
+
+  #route(topic: string): Connection[] {
+    let subscribers = this.#routes.get(topic);
+    if (subscribers === undefined) {
+      const segments = topic.split("/");
+      subscribers = [...this.#connections].filter((c) => c.patterns.some((p) => p.matches(segments)));
+      if (this.#routes.size >= ROUTE_CACHE_SIZE) this.#routes.clear();
+      this.#routes.set(topic, subscribers);
+    }
+    return subscribers;
+  }
+
+  #enqueue(c: Connection, body: FrameBody): void {
+    const { maxQueuedFrames, maxQueuedBytes } = this.limits;
+    if (body.bytes > maxQueuedBytes) {
+      c.drop(1);
+    } else {
+      while (c.queue.length >= maxQueuedFrames || c.queue.bytes + body.bytes > maxQueuedBytes) {
+        c.queue.shift();
+        c.drop(1);
+      }
+      c.queue.push(body);
+      c.peakQueued = Math.max(c.peakQueued, c.queue.length);
+      c.peakQueuedBytes = Math.max(c.peakQueuedBytes, c.queue.bytes);
+    }
+    this.#flush(c);
+  }
+
+  /** Sends what fits under `maxBufferedBytes`; what is left waits for the drain timer. */
+  #flush(c: Connection): void {
+    const s = c.socket;
+    while (
+      (c.queue.length > 0 || c.missed > 0) && s.readyState === OPEN &&
+      s.bufferedAmount < this.limits.maxBufferedBytes
+    ) {
+      if (c.missed > 0) {
+        const text = JSON.stringify({
+          topic: "dropped",
+          at: new Date().toISOString(),
+          data: { missed: c.missed, dropped_total: c.dropped },
+        });
+        c.missed = 0;
+        s.send(`{"seq":${++c.seq},${text.slice(1)}`);
+      } else {
+        s.send(`{"seq":${++c.seq},${c.queue.shift()!.text}`);
+      }
+      c.peakBuffered = Math.max(c.peakBuffered, s.bufferedAmount);
+    }
+    if ((c.queue.length > 0 || c.missed > 0) && c.state !== "closed") {
+      this.#backlogged.add(c);
+      this.#drainTimer ??= setInterval(() => this.#drain(), this.limits.drainIntervalMs);
+    } else {
+      this.#backlogged.delete(c);
+    }
+  }
+
+  #drain(): void {
+    for (const c of [...this.#backlogged]) this.#flush(c);
+    if (this.#backlogged.size === 0) this.#stopDrain();
+  }
+
+  #stopDrain(): void {
+    if (this.#drainTimer !== null) clearInterval(this.#drainTimer);
+    this.#drainTimer = null;
+  }
+
+  /** Queues a control frame, outside subscriptions. */
+  #control(c: Connection, topic: string, data: unknown): void {
+    const text = JSON.stringify({ topic, at: new Date().toISOString(), data }).slice(1);
+    this.#enqueue(c, { text, bytes: utf8Length(text) });
+  }
+
+  #error(c: Connection, code: string, message: string): void {
+    this.#control(c, "error", { code, message });
+  }
+
+  #welcome(c: Connection, role: string | null): void {
+    c.state = "open";
+    c.role = role;
+    const l = this.limits;
+    this.#control(c, "hello", {
+      role,
+      topics: STREAM_TOPIC_ROOTS,
+      limits: {
+        max_subscriptions: l.maxSubscriptions,
+        max_message_bytes: l.maxMessageBytes,
+        max_queued_frames: l.maxQueuedFrames,
+        max_queued_bytes: l.maxQueuedBytes,
+      },
+    });
+  }
+
+  async #authenticate(c: Connection, token: string): Promise<void> {
+    if (c.authTimer !== null) clearTimeout(c.authTimer);
+    c.authTimer = null;
+    if (token === "") return this.#close(c, 1008, "Invalid token");
+    let who: StreamPrincipal | null;
+    try {
+      who = await c.authenticate!(token);
+    } catch (err) {
+      // The token store failed: not the client's fault, and not a reason to let it in.
+      console.error("Stream authentication failed:", err);
+      this.#close(c, 1011, "Authentication is unavailable");
+      return;
+    }
+    if (c.state === "closed") return;
+    if (who === null) this.#close(c, 1008, "Invalid token");
+    else this.#welcome(c, who.role);
+  }
+
+  async #receive(c: Connection, raw: unknown): Promise<void> {
+    if (c.state === "closed") return;
+    const pending = c.state === "authenticating";
+    if (typeof raw !== "string") {
+      if (pending) return this.#close(c, 1008, "Authentication required");
+      return this.#error(c, "bad_message", "Messages must be JSON text, not binary");
+    }
+    const size = utf8Length(raw);
+    if (size > this.limits.maxMessageBytes) {
+      if (pending) return this.#close(c, 1008, "Authentication required");
+      return this.#error(
+        c,
+        "message_too_large",
+        `Message of ${size} bytes exceeds ${this.limits.maxMessageBytes}`,
+      );
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(raw);
+    } catch (err) {
+      if (pending) return this.#close(c, 1008, "Authentication required");
+      return this.#error(c, "bad_json", `Message is not valid JSON: ${(err as SyntaxError).message}`);
+    }
+    const type = isObject(msg) ? msg.type : undefined;
+    if (pending && type !== "auth") {
+      return this.#close(c, 1008, 'Authentication required: send {"type":"auth","token":...} first');
+    }
+    if (!isObject(msg) || typeof type !== "string") {
+      return this.#error(c, "bad_message", 'A message must be a JSON object with a string "type"');
+    }
+    switch (type) {
+      case "auth": {
+        if (!pending) {
+          return this.#error(c, "already_authenticated", "This connection is already authenticated");
+        }
+        const token = msg.token;
+        if (typeof token !== "string") return this.#close(c, 1008, "Invalid token");
+        return await this.#authenticate(c, token);
+      }
+      case "subscribe":
+      case "unsubscribe":
+        return this.#subscribe(c, type, msg.topics);
+      default:
+        return this.#error(
+          c,
+          "unknown_type",
+          `Unknown message type ${
+            JSON.stringify(type).slice(0, 64)
+          }; expected auth, subscribe or unsubscribe`,
+        );
+    }
+  }
+
+  #subscribe(c: Connection, type: "subscribe" | "unsubscribe", topics: unknown): void {
+    if (!Array.isArray(topics) || topics.length === 0 || !topics.every((t) => typeof t === "string")) {
+      return this.#error(c, "bad_message", `"${type}" needs "topics": a non-empty array of strings`);
+    }
+    if (type === "unsubscribe") {
+      c.patterns = c.patterns.filter((p) => !topics.includes(p.source));
+    } else {
+      const added: Pattern[] = [];
+      for (const t of new Set(topics as string[])) {
+        if (c.patterns.some((p) => p.source === t)) continue;
+        const problem = patternProblem(t);
+        if (problem !== null) return this.#error(c, "bad_topic", `Topic "${t.slice(0, 64)}" ${problem}`);
+        added.push(new Pattern(t));
+      }
+      if (c.patterns.length + added.length > this.limits.maxSubscriptions) {
+        return this.#error(
+          c,
+          "too_many_subscriptions",
+          `At most ${this.limits.maxSubscriptions} topics per connection, asked for ${
+            c.patterns.length + added.length
+          }`,
+        );
+      }
+      const before = c.patterns;
+      c.patterns = [...before, ...added];
+      this.#routes.clear();
+      this.#control(c, "subscriptions", { topics: c.patterns.map((p) => p.source) });
+      for (const [topic, body] of this.#retained) {
+        const segments = topic.split("/");
+        if (added.some((p) => p.matches(segments)) && !before.some((p) => p.matches(segments))) {
+          this.#enqueue(c, body);
+        }
+      }
+      return;
+    }
+    this.#routes.clear();
+    this.#control(c, "subscriptions", { topics: c.patterns.map((p) => p.source) });
+  }
+
+  #close(c: Connection, code: number, reason: string): void {
+    if (c.state === "closed") return;
+    c.state = "closed";
+    c.patterns = [];
+    this.#routes.clear();
+    if (c.authTimer !== null) clearTimeout(c.authTimer);
+    c.authTimer = null;
+    // A socket cannot be closed before it is open; Deno opens it as soon as the 101 is sent.
+    if (c.socket.readyState === CONNECTING) {
+      c.socket.addEventListener("open", () => c.socket.close(code, reason));
+    } else if (c.socket.readyState === OPEN) c.socket.close(code, reason);
+  }
+
+  #remove(c: Connection): void {
+    if (!this.#connections.delete(c)) return;
+    c.state = "closed";
+    if (c.authTimer !== null) clearTimeout(c.authTimer);
+    c.authTimer = null;
+    c.queue.clear();
+    c.missed = 0;
+    this.#routes.clear();
+    this.#backlogged.delete(c);
+    if (this.#backlogged.size === 0) this.#stopDrain();
+  }
+}
+
+/** One subscriber. */
+class Connection {
+  state: "authenticating" | "open" | "closed" = "authenticating";
+  role: string | null = null;
+  patterns: Pattern[] = [];
+  queue = new FrameQueue();
+  /** Frames sent, which is also the last `seq`. */
+  seq = 0;
+  dropped = 0;
+  /** Dropped since the last `dropped` frame. */
+  missed = 0;
+  peakQueued = 0;
+  peakQueuedBytes = 0;
+  peakBuffered = 0;
+  authTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Messages are handled one after another (an `auth` may be awaited while a `subscribe` follows it). */
+  inbox: Promise<void> = Promise.resolve();
+  constructor(
+    readonly id: number,
+    readonly socket: StreamSocket,
+    readonly authenticate: StreamAuthenticate | null,
+  ) {}
+
+  drop(n: number): void {
+    this.dropped += n;
+    this.missed += n;
+  }
+}
+
+/** A FIFO of frame bodies that counts its bytes; shifting is O(1). */
+class FrameQueue {
+  #items: (FrameBody | undefined)[] = [];
+  #head = 0;
+  bytes = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(body: FrameBody): void {
+    this.#items.push(body);
+    this.bytes += body.bytes;
+  }
+
+  shift(): FrameBody | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const body = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    this.bytes -= body!.bytes;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return body;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+    this.bytes = 0;
+  }
+}
+
+/** A topic filter: `/`-separated segments, `*` matches one segment, a last `#` matches the rest (or none). */
+class Pattern {
+  readonly #segments: string[];
+  constructor(readonly source: string) {
+    this.#segments = source.split("/");
+  }
+
+  matches(topic: string[]): boolean {
+    const p = this.#segments;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] === "#") return true;
+      if (i >= topic.length || (p[i] !== "*" && p[i] !== topic[i])) return false;
+    }
+    return p.length === topic.length;
+  }
+}
+
+/** Why `pattern` is not a valid subscription, or null. */
+function patternProblem(pattern: string): string | null {
+  if (pattern.length > MAX_PATTERN_LENGTH) return `is longer than ${MAX_PATTERN_LENGTH} characters`;
+  const segments = pattern.split("/");
+  for (const [i, s] of segments.entries()) {
+    if (s === "#" && i !== segments.length - 1) return `has "#" before its last segment`;
+    if (s !== "*" && s !== "#" && !SEGMENT.test(s)) {
+      return `has a bad segment ${
+        JSON.stringify(s)
+      }: use lowercase letters, digits, "_", "-", ".", "*" or "#"`;
+    }
+  }
+  const root = segments[0]!;
+  if (root !== "*" && root !== "#" && !(STREAM_TOPIC_ROOTS as readonly string[]).includes(root)) {
+    return `is not a stream topic: it must start with one of ${STREAM_TOPIC_ROOTS.join(", ")}`;
+  }
+  return null;
+}
+
+/** UTF-8 length of a string without encoding it. */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2; // a surrogate pair: 4 bytes for 2 code units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The module fields the poller reads. */
+export type StreamModuleStatus = Pick<
+  ModuleStatus,
+  | "name"
+  | "state"
+  | "last_error"
+  | "restarts"
+  | "outputs"
+  | "invocations"
+  | "errors"
+  | "traps"
+  | "avg_us"
+  | "max_us"
+  | "memory_bytes"
+  | "samples_in"
+  | "dropped_samples"
+  | "deadline_misses"
+  | "budget_overruns"
+  | "denials"
+>;
+
+/** What the poller reads from the runtime; {@linkcode Runtime} has it. */
+export interface StreamSource {
+  listModules(): StreamModuleStatus[];
+  getModuleArrays(name: string): Record<string, number[]> | null;
+  getModuleLogs(name: string): LogEvent[] | null;
+  listAlerts(after: number): (AlertEvent & { seq: number })[];
+  listMessages(after: number): ReturnType<Runtime["listMessages"]>;
+  health(): Health;
+}
+
+/** Options of {@linkcode StreamPoller}. */
+export interface StreamPollerOptions {
+  /** How often the runtime is read. @default 100 */
+  intervalMs?: number;
+}
+
+/**
+ * Reads the runtime every `intervalMs` and publishes what changed:
+ * - `status` (retained): `{ modules: [{ name, state, last_error, restarts }] }` when any of it changes;
+ * - `health` (retained): the runtime's health when anything but its uptime changes;
+ * - `outputs/<module>` (retained): the module's scalar outputs, `{ name: value }`;
+ * - `metrics/<module>` (retained): invocations, errors, traps, timings, memory, drops, misses, denials;
+ * - `arrays/<module>` (retained, read only while someone subscribes): its vector outputs (a spectrum);
+ * - `alerts`: each new alert with the runtime's alert `seq` (older ones: `GET /api/v1/alerts?after=`);
+ * - `logs/<module>`: each new log line; `messages/<module>`: each message it published.
+ *
+ * Events from before the first poll are not replayed; the REST API has them.
+ */
+export class StreamPoller implements AsyncDisposable {
+  readonly #source: StreamSource;
+  readonly #hub: StreamHub;
+  readonly #intervalMs: number;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #primed = false;
+  #last = new Map<string, string>();
+  #alertSeq = 0;
+  #messageSeq = 0;
+  /** Per module, the newest log line seen. */
+  #lastLog = new Map<string, LogEvent | null>();
+
+  /** @throws {RangeError} when `intervalMs` is not a positive integer. */
+  constructor(source: StreamSource, hub: StreamHub, options: StreamPollerOptions = {}) {
+    this.#source = source;
+    this.#hub = hub;
+    this.#intervalMs = options.intervalMs ?? 100;
+    if (!Number.isInteger(this.#intervalMs) || this.#intervalMs <= 0) {
+      throw new RangeError(`Stream poll interval must be a positive integer, got ${this.#intervalMs}`);
+    }
+  }
+
+  /** Polls now, then every `intervalMs`. */
+  start(): void {
+    if (this.#timer !== null) return;
+    this.poll();
+    this.#timer = setInterval(() => this.poll(), this.#intervalMs);
+  }
+
+  /** One pass: reads the runtime and publishes what changed since the last pass. */
+  poll(): void {
+    const src = this.#source;
+    const modules = src.listModules();
+    this.#changed("status", {
+      modules: modules.map((m) => ({
+        name: m.name,
+        state: m.state,
+        last_error: m.last_error,
+        restarts: m.restarts,
+      })),
+    });
+    const health = src.health();
+    this.#changed("health", health, JSON.stringify({ ...health, uptime_s: 0 }));
+    const seen = new Set<string>();
+    for (const m of modules) {
+      seen.add(m.name);
+      this.#changed(`outputs/${m.name}`, m.outputs);
+      this.#changed(`metrics/${m.name}`, {
+        invocations: m.invocations,
+        errors: m.errors,
+        traps: m.traps,
+        avg_us: m.avg_us,
+        max_us: m.max_us,
+        memory_bytes: m.memory_bytes,
+        samples_in: m.samples_in,
+        dropped_samples: m.dropped_samples,
+        deadline_misses: m.deadline_misses,
+        budget_overruns: m.budget_overruns,
+        denials: m.denials,
+      });
+      const arraysTopic = `arrays/${m.name}`;
+      if (this.#hub.wants(arraysTopic)) {
+        const arrays = src.getModuleArrays(m.name);
+        if (arrays !== null && Object.keys(arrays).length > 0) this.#changed(arraysTopic, arrays);
+      } else if (this.#last.delete(arraysTopic)) {
+        this.#hub.forget(arraysTopic); // not kept up to date while nobody reads it
+      }
+      this.#logs(m.name);
+    }
+    for (const name of [...this.#lastLog.keys()].filter((n) => !seen.has(n))) {
+      this.#lastLog.delete(name);
+      for (const kind of ["outputs", "metrics", "arrays"]) {
+        this.#last.delete(`${kind}/${name}`);
+        this.#hub.forget(`${kind}/${name}`);
+      }
+    }
+    for (const a of src.listAlerts(this.#alertSeq)) {
+      this.#alertSeq = Math.max(this.#alertSeq, a.seq);
+      if (this.#primed) this.#hub.publish("alerts", a, { at: a.at });
+    }
+    for (const msg of src.listMessages(this.#messageSeq)) {
+      this.#messageSeq = Math.max(this.#messageSeq, msg.seq);
+      if (this.#primed) this.#hub.publish(`messages/${msg.module}`, msg, { at: msg.at });
+    }
+    this.#primed = true;
+  }
+
+  /** Stops polling. */
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    return Promise.resolve();
+  }
+
+  #changed(topic: string, data: unknown, key = JSON.stringify(data)): void {
+    if (this.#last.get(topic) === key) return;
+    this.#last.set(topic, key);
+    this.#hub.publish(topic, data, { retain: true });
+  }
+
+  /**
+   * Publishes the lines after the newest one seen. The runtime keeps the last lines of each module and has
+   * no sequence numbers for them, so the newest line seen is found again by identity (the runtime returns the
+   * same objects), else by its fields; when it has been pushed out, every line is new.
+   */
+  #logs(module: string): void {
+    const lines = this.#source.getModuleLogs(module) ?? [];
+    const known = this.#lastLog.has(module);
+    const last = this.#lastLog.get(module) ?? null;
+    this.#lastLog.set(module, lines.at(-1) ?? last);
+    // Lines of a module present at the first poll are history; a module deployed later starts fresh.
+    if (!this.#primed) return;
+    let from = 0;
+    if (known && last !== null) {
+      let i = lines.lastIndexOf(last);
+      if (i < 0) {
+        i = lines.findLastIndex((l) =>
+          l.at === last.at && l.message === last.message && l.level === last.level
+        );
+      }
+      from = i + 1;
+    }
+    for (const line of lines.slice(from)) this.#hub.publish(`logs/${module}`, line, { at: line.at });
+  }
+}
+
+/** Options of {@linkcode createStreamRoute}. */
+export interface StreamRouteOptions {
+  hub: StreamHub;
+  /** Checks tokens; without it the stream is open to anyone who can reach it. */
+  authenticate?: StreamAuthenticate | undefined;
+}
+
+/**
+ * The route to mount at `/api/v1/stream`: upgrades `GET` to a WebSocket served by `hub`. A request that is
+ * not an upgrade gets 426; one over `maxConnections` gets 503. The token comes from
+ * `Authorization: Bearer <token>` or the first message `{"type":"auth","token":"..."}`.
+ */
+export function createStreamRoute({ hub, authenticate }: StreamRouteOptions): Hono {
+  const app = new Hono();
+  app.get("/", (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json(
+        { error: "upgrade_required", detail: "This is a WebSocket endpoint: connect with ws://" },
+        426,
+      );
+    }
+    if (hub.size >= hub.limits.maxConnections) {
+      return c.json({
+        error: "too_many_connections",
+        detail: `The stream already has ${hub.size} connections, its limit`,
+      }, 503);
+    }
+    const header = c.req.header("authorization");
+    // A header that is not `Bearer <token>` is a bad token, not an absent one.
+    const token = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(c.req.raw);
+    } catch (err) {
+      return c.json({
+        error: "bad_request",
+        detail: `Cannot upgrade to a WebSocket: ${(err as Error).message}`,
+      }, 400);
+    }
+    hub.attach(upgraded.socket, { authenticate, token });
+    return upgraded.response;
+  });
+  return app;
+}
