@@ -202,11 +202,11 @@ Deno.test("unknown keys are rejected at every level with their own path and line
 Deno.test("an unknown connector type says it is not supported yet", () => {
   const text = MINIMAL.replace(
     "connectors:\n",
-    "connectors:\n  mqtt:\n    broker: tcp://localhost:1883\n  serial: {}\n",
+    "connectors:\n  opcua:\n    endpoint: opc.tcp://localhost:4840\n  serial: {}\n",
   );
   const issues = issuesOf(text);
   assert.deepEqual(issues.map((i) => [i.path, i.line]), [
-    ["connectors.mqtt", lineOf(text, "mqtt:")],
+    ["connectors.opcua", lineOf(text, "opcua:")],
     ["connectors.serial", lineOf(text, "serial")],
   ]);
   assert.match(issues[0]?.message ?? "", /not supported yet/);
