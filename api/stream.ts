@@ -135,6 +135,7 @@ export class StreamHub implements AsyncDisposable {
   #drainTimer: ReturnType<typeof setInterval> | null = null;
   #published = 0;
   #nextId = 1;
+  #disposed = false;
 
   constructor(options: StreamHubOptions = {}) {
     this.limits = {
@@ -222,6 +223,10 @@ export class StreamHub implements AsyncDisposable {
     options: { authenticate?: StreamAuthenticate | undefined; token?: string | null } = {},
   ): number {
     const c = new Connection(this.#nextId++, socket, options.authenticate ?? null);
+    if (this.#disposed) {
+      this.#close(c, 1001, "Kiln is shutting down");
+      return c.id;
+    }
     this.#connections.add(c);
     socket.addEventListener("open", () => this.#flush(c));
     socket.addEventListener("message", (e) => {
@@ -244,6 +249,7 @@ export class StreamHub implements AsyncDisposable {
 
   /** Closes every connection (1001, going away) and stops the drain timer. */
   [Symbol.asyncDispose](): Promise<void> {
+    this.#disposed = true;
     for (const c of [...this.#connections]) {
       this.#close(c, 1001, "Kiln is shutting down");
       this.#remove(c);
@@ -651,6 +657,9 @@ export class StreamPoller implements AsyncDisposable {
   readonly #intervalMs: number;
   #timer: ReturnType<typeof setInterval> | null = null;
   #primed = false;
+  #polls = 0;
+  #errors = 0;
+  #lastError: string | null = null;
   #last = new Map<string, string>();
   #alertSeq = 0;
   #messageSeq = 0;
@@ -667,15 +676,43 @@ export class StreamPoller implements AsyncDisposable {
     }
   }
 
-  /** Polls now, then every `intervalMs`. */
+  /**
+   * Polls now, then every `intervalMs`. A later poll that throws is counted in {@linkcode StreamPoller.stats}
+   * and the next one tries again: telemetry must not take the runtime down with it.
+   *
+   * @throws what the first poll throws.
+   */
   start(): void {
     if (this.#timer !== null) return;
     this.poll();
-    this.#timer = setInterval(() => this.poll(), this.#intervalMs);
+    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
   }
 
-  /** One pass: reads the runtime and publishes what changed since the last pass. */
+  /** Polls done, polls that threw, and the last one's error (null once a poll succeeds again). */
+  stats(): { polls: number; errors: number; last_error: string | null } {
+    return { polls: this.#polls, errors: this.#errors, last_error: this.#lastError };
+  }
+
+  #tick(): void {
+    try {
+      this.poll();
+      this.#lastError = null;
+    } catch (err) {
+      this.#errors++;
+      const message = err instanceof Error ? err.message : String(err);
+      // Said once when polling starts failing, not every interval; the count is in stats().
+      if (this.#lastError === null) console.error(`The stream poller failed and keeps trying: ${message}`);
+      this.#lastError = message;
+    }
+  }
+
+  /**
+   * One pass: reads the runtime and publishes what changed since the last pass.
+   *
+   * @throws what the source or the hub throws.
+   */
   poll(): void {
+    this.#polls++;
     const src = this.#source;
     const modules = src.listModules();
     this.#changed("status", {
