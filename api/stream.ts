@@ -18,6 +18,8 @@
  *
  * Messages (client to server): `{ "type": "auth", "token": "..." }`,
  * `{ "type": "subscribe", "topics": ["alerts", "outputs/*"] }`, `{ "type": "unsubscribe", "topics": [...] }`.
+ * A bad message is answered with an `error` frame `{ "code", "message" }` and the connection goes on; on a
+ * connection still waiting for its token, anything but `auth` closes it with 1008.
  *
  * @example
  * ```ts ignore
@@ -120,6 +122,8 @@ const CONNECTING = 0;
 const SEGMENT = /^[a-z0-9_.-]{1,63}$/;
 const MAX_PATTERN_LENGTH = 128;
 const ROUTE_CACHE_SIZE = 1024;
+/** Client messages waiting to be handled, per connection. */
+const MAX_INBOX = 64;
 
 /**
  * Fans published events out to WebSocket subscribers, each with its own bounded queue.
@@ -230,7 +234,9 @@ export class StreamHub implements AsyncDisposable {
     this.#connections.add(c);
     socket.addEventListener("open", () => this.#flush(c));
     socket.addEventListener("message", (e) => {
-      c.inbox = c.inbox.then(() => this.#receive(c, e.data));
+      // Only an `auth` waits on anything; a client that piles messages up behind it is cut off.
+      if (++c.inboxDepth > MAX_INBOX) return this.#close(c, 1008, "Too many messages waiting");
+      c.inbox = c.inbox.then(() => this.#receive(c, e.data)).finally(() => c.inboxDepth--);
     });
     // An `error` event is always followed by `close`, which is where the connection ends.
     socket.addEventListener("close", () => this.#remove(c));
@@ -379,7 +385,7 @@ export class StreamHub implements AsyncDisposable {
       return this.#error(
         c,
         "message_too_large",
-        `Message of ${size} bytes exceeds ${this.limits.maxMessageBytes}`,
+        `Message of ${size} bytes is over the limit of ${this.limits.maxMessageBytes} bytes`,
       );
     }
     let msg: unknown;
@@ -501,6 +507,7 @@ class Connection {
   authTimer: ReturnType<typeof setTimeout> | null = null;
   /** Messages are handled one after another (an `auth` may be awaited while a `subscribe` follows it). */
   inbox: Promise<void> = Promise.resolve();
+  inboxDepth = 0;
   constructor(
     readonly id: number,
     readonly socket: StreamSocket,

@@ -260,6 +260,21 @@ Deno.test("with an authenticate hook a connection needs a good token, from a hea
     assert.equal(hub.stats().connections.find((s) => s.role === "admin")?.state, "open");
   });
 
+  await t.step("a client that piles messages up behind a slow token check is cut off", async () => {
+    const release = Promise.withResolvers<null>();
+    await using slowHub = new StreamHub();
+    await using slowSrv = serve(slowHub, () => release.promise);
+    await using c = await Client.open(slowSrv.url);
+    c.send({ type: "auth", token: "slow" });
+    // 64 may wait; the 65th message closes it. (More would arrive after the close, which Deno's client
+    // then reports as an unclean close with code 0 instead of the server's 1008.)
+    for (let i = 0; i < 64; i++) c.send({ type: "subscribe", topics: ["alerts"] });
+    const closed = await c.closed;
+    release.resolve(null);
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /Too many messages/);
+  });
+
   const refusals: [string, Record<string, string> | undefined, unknown, number][] = [
     ["a bad token in the first message", undefined, { type: "auth", token: "nope" }, 1008],
     ["a first message that is not auth", undefined, { type: "subscribe", topics: ["alerts"] }, 1008],
