@@ -34,6 +34,7 @@ export interface ApiDeps {
     | "setFault"
     | "takeSnapshot"
     | "listConnectors"
+    | "uplinkStatus"
   >;
   /** The store-and-forward outbox's figures, for `/metrics`; omitted when there is no uplink. */
   outboxStats?: () => OutboxStats;

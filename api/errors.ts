@@ -27,6 +27,7 @@ const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   executor_failed: 503,
   snapshot_store_failed: 503,
   snapshots_unavailable: 404,
+  uplink_unavailable: 404,
 };
 
 /** An error raised by a route for a malformed request. */

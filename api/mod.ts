@@ -11,7 +11,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { handleError } from "./errors.ts";
+import { handleError, NotFoundError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -48,6 +48,7 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/audit/uses",
         "/api/v1/channels",
         "/api/v1/connectors",
+        "/api/v1/uplink",
         "/api/v1/snapshots",
         "/api/v1/executors",
         "/api/v1/sandbox",
@@ -71,6 +72,13 @@ export function createApp(deps: ApiDeps): Hono {
   app.route("/api/v1/audit", auditRoutes(deps));
   app.route("/api/v1/snapshots", snapshotsRoutes(deps));
   app.get("/api/v1/channels", (c) => c.json({ channels: deps.runtime.listChannels() }));
+  app.get("/api/v1/uplink", (c) => {
+    const status = deps.runtime.uplinkStatus();
+    if (status === null) {
+      throw new NotFoundError("uplink_unavailable", "This runtime has no MQTT uplink (connectors.mqtt)");
+    }
+    return c.json(status);
+  });
   app.get("/api/v1/connectors", (c) =>
     c.json({
       connectors: deps.runtime.listConnectors().map((s) => ({

@@ -9,6 +9,7 @@ import { createRuntime, planDeployment, type SimFault, Snapshotter } from "../ru
 import {
   AuditLog,
   countActiveTokens,
+  createOutbox,
   createToken,
   listSnapshots,
   openStore,
@@ -96,7 +97,17 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   using store = openStore(`${values.data}/kiln.db`);
   await using snapshots = new Snapshotter(store.path);
 
-  const runtime = await createRuntime({ plan, version, faults, audit: new AuditLog(store), snapshots });
+  const outbox = plan.mqtt
+    ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })
+    : null;
+  const runtime = await createRuntime({
+    plan,
+    version,
+    faults,
+    audit: new AuditLog(store),
+    snapshots,
+    ...(outbox && { outbox }),
+  });
   for (const id of Object.keys(faults)) {
     if (!runtime.listSimSensors().some((s) => s.id === id)) {
       runtime.close();
@@ -110,6 +121,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     runtime,
     auth,
     metricsPublic: plan.metricsPublic,
+    ...(outbox && { outboxStats: () => outbox.stats() }),
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
   });

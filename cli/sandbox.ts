@@ -59,13 +59,34 @@ export function grantsFor(options: {
   read.add(dirname(new URL(Deno.mainModule).pathname));
   const { hostname, port } = options.listen;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  // Port 0 asks the kernel for a free port, which Deno can only allow as "any port on this host".
+  const net = new Set([port === 0 ? host : `${host}:${port}`]);
+  const connectors = options.manifest.connectors;
+  for (const d of Object.values(connectors?.modbus ?? {})) net.add(hostPort(d.host, d.port));
+  const mqtt = connectors?.mqtt;
+  if (mqtt?.url) {
+    const u = new URL(mqtt.url.replace(/^mqtts?:/, "http:"));
+    net.add(
+      hostPort(
+        u.hostname.replace(/^\[|\]$/g, ""),
+        Number(u.port || (mqtt.url.startsWith("mqtts:") ? 8883 : 1883)),
+      ),
+    );
+  }
+  if (mqtt?.embedded) net.add(mqtt.embedded.port === 0 ? "127.0.0.1" : `127.0.0.1:${mqtt.embedded.port}`);
+  for (const f of [mqtt?.password_file, mqtt?.tls?.ca_file, mqtt?.tls?.cert_file, mqtt?.tls?.key_file]) {
+    if (f !== undefined) read.add(resolve(options.manifest.dir, f));
+  }
   return {
     read: [...read],
     write: [resolve(options.dataDir)],
-    // Port 0 asks the kernel for a free port, which Deno can only allow as "any port on this host".
-    net: [port === 0 ? host : `${host}:${port}`],
+    net: [...net],
     env: [...ENV_ALLOWED],
   };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** The `deno run` flags for some grants. */

@@ -20,7 +20,7 @@ import type { SnapshotImage } from "../snapshots/mod.ts";
 /** The largest event payload, in bytes; an event module's buffer is this big. */
 export const MAX_EVENT_BYTES = 4096;
 /** Event kinds passed to `kiln_on_event` (ABI v1). */
-export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3 } as const;
+export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3, MQTT: 4 } as const;
 /** Check sites between two deadline checks: ~1000 loop iterations cost a few microseconds at most. */
 const CHECK_INTERVAL = DEFAULT_CHECK_INTERVAL;
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */

@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { ABI_VERSION } from "./abi.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import { Connectors } from "./connectors.ts";
+import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
@@ -29,6 +30,8 @@ import type {
   AuditLog,
   AuditQuery,
   CapabilityUse,
+  Outbox,
+  OutboxStats,
   SnapshotImage,
   SnapshotInfo,
   SnapshotKey,
@@ -144,6 +147,8 @@ export interface RuntimeOptions {
   audit?: AuditLog;
   /** Where snapshots are saved and found; without it no module is snapshotted. */
   snapshots?: Snapshotter;
+  /** The store-and-forward outbox; needed when the plan has an MQTT uplink. */
+  outbox?: Outbox;
   /** Makes a Modbus device's connector (tests); the real Modbus TCP driver when omitted. */
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
@@ -253,6 +258,10 @@ export class Runtime {
   #status: Health["status"] = "starting";
   #snapshots: Snapshotter | null;
   #connectors: Connectors;
+  #outbox: Outbox | null;
+  #uplink: Uplink | null = null;
+  /** MQTT messages too large for an event module's buffer, refused. */
+  #mqttRefused = 0;
 
   /** Use {@linkcode createRuntime}. */
   constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
@@ -261,6 +270,7 @@ export class Runtime {
     this.#log = options.log ?? ((line) => console.log(line));
     this.#audit = options.audit ?? null;
     this.#snapshots = options.snapshots ?? null;
+    this.#outbox = options.outbox ?? null;
     for (const l of loaded) this.#addSlot(l);
     for (const c of options.plan.channels) {
       const buffer = createRing({
@@ -339,6 +349,18 @@ export class Runtime {
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
   async start(): Promise<void> {
     this.#startedAtMs = nowMs();
+    if (this.plan.mqtt) {
+      if (!this.#outbox) {
+        throw new TypeError("An MQTT uplink needs the runtime's outbox (RuntimeOptions.outbox)");
+      }
+      this.#uplink = await createUplink({
+        plan: this.plan.mqtt,
+        device: this.plan.device.id,
+        outbox: this.#outbox,
+        log: this.#log,
+      });
+      await this.#subscribeTriggers(this.#uplink);
+    }
     for (const slot of this.#slots.values()) this.#executor(slot.executor);
     await Promise.all(
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s, true)),
@@ -346,6 +368,27 @@ export class Runtime {
     this.#sources.start();
     this.#connectors.start();
     this.#status = "ok";
+  }
+
+  /** Subscribes once per `mqtt:<filter>` trigger; a message fires every running module with that trigger. */
+  async #subscribeTriggers(uplink: Uplink): Promise<void> {
+    const triggers = new Set<string>();
+    for (const slot of this.#slots.values()) {
+      const s = slot.plan.schedule;
+      if (s.mode === "event" && s.trigger.startsWith("mqtt:")) triggers.add(s.trigger);
+    }
+    for (const trigger of triggers) {
+      await uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
+        if (payload.length > MAX_EVENT_BYTES) {
+          this.#mqttRefused++;
+          this.#log(
+            `mqtt: a ${payload.length}-byte message on ${topic} is over the ${MAX_EVENT_BYTES}-byte event limit; not delivered`,
+          );
+          return;
+        }
+        this.#fire(trigger, EventKind.MQTT, payload);
+      });
+    }
   }
 
   #executor(name: string): Executor {
@@ -631,9 +674,11 @@ export class Runtime {
       const slot = this.#slots.get(name);
       if (slot?.state === "running") slot.stats = stats;
     }
+    const at = Date.now();
     for (const [name, values] of Object.entries(r.outputs)) {
       const slot = this.#slots.get(name);
       if (slot) Object.assign(slot.outputs, values);
+      this.#uplink?.addOutputs(name, values, at);
     }
     for (const [name, values] of Object.entries(r.arrays)) {
       const slot = this.#slots.get(name);
@@ -643,6 +688,7 @@ export class Runtime {
       this.#alerts.push(a);
       this.#alertSeq++;
       if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+      this.#uplink?.publishAlert(a);
       this.#log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
     }
     if (r.denials.length > 0) {
@@ -663,7 +709,10 @@ export class Runtime {
     }
     for (const [module, uses] of Object.entries(r.uses)) this.#audit?.addUses(module, uses);
     for (const w of r.writes) this.#sources.setGpio(w.pin, w.value, "output");
-    for (const m of r.messages) this.#addMessage(m);
+    for (const m of r.messages) {
+      this.#addMessage(m);
+      this.#uplink?.publishMessage(m);
+    }
     for (const l of r.logs) {
       const slot = this.#slots.get(l.module);
       if (!slot) continue;
@@ -1066,6 +1115,7 @@ export class Runtime {
     await Promise.allSettled(snapshotted.map((s) => this.takeSnapshot(s.plan.name, "stop")));
     this.close();
     await this.#connectors.close();
+    await this.#uplink?.close();
   }
 
   /** Every connector's state (`GET /api/v1/connectors`): the simulated plant, then each Modbus device. */
@@ -1078,7 +1128,25 @@ export class Runtime {
       errors: 0,
       reconnects: 0,
     };
-    return [sim, ...this.#connectors.list()];
+    return [sim, ...this.#connectors.list(), ...(this.#uplink ? [this.#uplink.status()] : [])];
+  }
+
+  /** The outbox's figures when there is an uplink, else null. */
+  outboxStats(): OutboxStats | null {
+    return this.#uplink ? this.#uplink.outboxStats() : null;
+  }
+
+  /** The uplink's state: the outbox, the forwarder, refusals; null without one. */
+  uplinkStatus(): Record<string, unknown> | null {
+    if (!this.#uplink) return null;
+    const f = this.#uplink.forwarderStats();
+    return {
+      connector: this.#uplink.status(),
+      outbox: this.#uplink.outboxStats(),
+      forwarder: f,
+      refused_by_outbox: this.#uplink.refused,
+      mqtt_events_refused: this.#mqttRefused,
+    };
   }
 
   /** Stops the sources, every module and every executor at once, without snapshots. */
@@ -1086,6 +1154,7 @@ export class Runtime {
     this.#status = "stopping";
     this.#sources.stop();
     void this.#connectors.close();
+    void this.#uplink?.close();
     for (const slot of this.#slots.values()) {
       this.#stopSnapshotTimer(slot);
       slot.generation++;

@@ -38,6 +38,8 @@ export interface MosquittoOptions {
   readonly passwords?: Readonly<Record<string, string>>;
   /** TLS on the listener: PEM file paths; `requireCertificate` asks clients for a certificate signed by `cafile`. */
   readonly tls?: { cafile: string; certfile: string; keyfile: string; requireCertificate?: boolean };
+  /** Keep sessions and queued messages across a restart (`persistence true`, in `dir`). @default false */
+  readonly persistence?: boolean;
 }
 
 /** A Mosquitto that can be stopped and started again on the same port (the same broker, to its clients). */
@@ -104,7 +106,7 @@ export async function createMosquitto(dir: string, options: MosquittoOptions = {
   const port = freePort();
   const lines = [
     `listener ${port} 127.0.0.1`,
-    "persistence false",
+    options.persistence ? `persistence true\npersistence_location ${dir}/` : "persistence false",
     "log_dest stderr",
     "log_type error",
     "log_type warning",
