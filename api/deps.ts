@@ -6,6 +6,7 @@
 import type { Runtime } from "../runtime/mod.ts";
 import type { OutboxStats, SnapshotInfo } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
+import type { StreamHub } from "./stream.ts";
 
 /** Dependencies of {@linkcode createApp}. */
 export interface ApiDeps {
@@ -38,6 +39,8 @@ export interface ApiDeps {
   >;
   /** The store-and-forward outbox's figures, for `/metrics`; omitted when there is no uplink. */
   outboxStats?: () => OutboxStats;
+  /** The live stream's hub (`GET /api/v1/stream`); no stream route without it. */
+  stream?: StreamHub;
   /** Checks bearer tokens; without it the API is open (in-process tests). */
   auth?: Authenticator;
   /** Serve `/metrics` without a token. @default false */

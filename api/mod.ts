@@ -14,6 +14,7 @@ import { Hono } from "hono";
 import { handleError, NotFoundError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
+import { createStreamRoute } from "./stream.ts";
 import type { ApiDeps } from "./deps.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -25,6 +26,16 @@ export type { ApiDeps } from "./deps.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
 export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
+export {
+  createStreamRoute,
+  STREAM_TOPIC_ROOTS,
+  StreamHub,
+  type StreamHubOptions,
+  StreamPoller,
+  type StreamPollerOptions,
+  type StreamSource,
+  type StreamStats,
+} from "./stream.ts";
 
 /** Builds the HTTP API. */
 export function createApp(deps: ApiDeps): Hono {
@@ -49,6 +60,7 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/channels",
         "/api/v1/connectors",
         "/api/v1/uplink",
+        "/api/v1/stream (WebSocket)",
         "/api/v1/snapshots",
         "/api/v1/executors",
         "/api/v1/sandbox",
@@ -66,6 +78,16 @@ export function createApp(deps: ApiDeps): Hono {
     ...(deps.outboxStats && { outboxStats: deps.outboxStats }),
   };
   app.route("/metrics", metricsRoute(metrics));
+  if (deps.stream) {
+    const auth = deps.auth;
+    app.route(
+      "/api/v1/stream",
+      createStreamRoute({
+        hub: deps.stream,
+        ...(auth && { authenticate: (token: string) => auth.verify(token) }),
+      }),
+    );
+  }
   app.route("/api/v1/modules", modulesRoutes(deps));
   app.route("/api/v1/alerts", alertsRoutes(deps));
   app.route("/api/v1/messages", messagesRoutes(deps));

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createApp } from "../api/mod.ts";
+import { createApp, StreamHub, StreamPoller } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
 import {
@@ -117,10 +117,14 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   await runtime.start();
 
   const auth = await authenticator(store, values.data);
+  await using hub = new StreamHub();
+  await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
+  poller.start();
   const app = createApp({
     runtime,
     auth,
     metricsPublic: plan.metricsPublic,
+    stream: hub,
     ...(outbox && { outboxStats: () => outbox.stats() }),
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
@@ -151,6 +155,9 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   await stopped.promise;
   console.log("kiln: stopping");
   await runtime.shutdown();
+  // Close the live streams (1001, "going away") before the server: its shutdown does not end WebSockets.
+  await poller[Symbol.asyncDispose]();
+  await hub[Symbol.asyncDispose]();
   await server.shutdown();
   Deno.removeSignalListener("SIGINT", shutdown);
   Deno.removeSignalListener("SIGTERM", shutdown);

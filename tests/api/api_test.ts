@@ -4,10 +4,14 @@ import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment } from "../../runtime/mod.ts";
 import { ROOT } from "../_process.ts";
 import { waitFor } from "../_helpers.ts";
+import { createOutbox, openStore } from "../../snapshots/mod.ts";
 
+/** The demo plant in process, with its uplink (and so its embedded broker) against a throwaway store. */
 async function demoRuntime() {
   const plan = planDeployment(await loadManifest(`${ROOT}examples/demo.yaml`));
-  const runtime = await createRuntime({ plan, version: "test", log: () => {} });
+  const store = openStore(`${await Deno.makeTempDir()}/kiln.db`);
+  const outbox = createOutbox(store, { diskBudgetBytes: 1 << 20 });
+  const runtime = await createRuntime({ plan, version: "test", log: () => {}, outbox });
   await runtime.start();
   return runtime;
 }

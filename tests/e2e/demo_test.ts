@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getJson, runKiln, startKiln } from "../_process.ts";
+import { getJson, runKiln, startKiln, TEST_ADMIN_TOKEN } from "../_process.ts";
 import { waitFor } from "../_helpers.ts";
 
 interface Modules {
@@ -73,7 +73,9 @@ Deno.test("the demo resumes from snapshots after a restart, and kiln snapshot ta
     stopSeq = snaps[0]!.seq;
   }
   await using kiln = await startKiln(["--data", dir]);
-  const m = await getJson<{ state: string; start_ms: number; snapshot: SnapshotView }>(`${kiln.base}/api/v1/modules/anomaly`);
+  const m = await getJson<{ state: string; start_ms: number; snapshot: SnapshotView }>(
+    `${kiln.base}/api/v1/modules/anomaly`,
+  );
   assert.equal(m.state, "running");
   assert.equal(m.snapshot.restored_from, stopSeq);
   assert.ok(typeof m.start_ms === "number");
@@ -82,4 +84,32 @@ Deno.test("the demo resumes from snapshots after a restart, and kiln snapshot ta
     `${kiln.base}/api/v1/snapshots?module=anomaly`,
   );
   assert.equal(api.snapshots.length, 3);
+});
+
+Deno.test("kiln run streams live outputs over a WebSocket to a client with a token, and refuses one without", async () => {
+  const dir = await Deno.makeTempDir();
+  await using kiln = await startKiln(["--data", dir]);
+  const url = `${kiln.base.replace(/^http/, "ws")}/api/v1/stream`;
+  const ws = new WebSocket(url);
+  const frames: { topic: string; seq: number; data: Record<string, unknown> }[] = [];
+  ws.onmessage = (e) => frames.push(JSON.parse(e.data));
+  await new Promise((resolve) => ws.onopen = resolve);
+  ws.send(JSON.stringify({ type: "auth", token: TEST_ADMIN_TOKEN }));
+  ws.send(JSON.stringify({ type: "subscribe", topics: ["outputs/fft", "status"] }));
+  const out = await waitFor(
+    "fft outputs",
+    () => frames.find((f) => f.topic === "outputs/fft" && typeof f.data.rms_g === "number"),
+  );
+  assert.ok((out.data.rms_g as number) > 0);
+  assert.ok(frames.some((f) => f.topic === "status"));
+  assert.deepEqual(frames.map((f) => f.seq), frames.map((_, i) => i + 1), "per-connection sequence numbers");
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  ws.close();
+  await closed;
+
+  const bad = new WebSocket(url);
+  const refused = new Promise<CloseEvent>((resolve) => bad.onclose = resolve);
+  await new Promise((resolve) => bad.onopen = resolve);
+  bad.send(JSON.stringify({ type: "auth", token: "kiln_wrong" }));
+  assert.equal((await refused).code, 1008);
 });
