@@ -4,7 +4,7 @@
  * @module
  */
 import type { Runtime } from "../runtime/mod.ts";
-import type { OutboxStats, SnapshotInfo } from "../snapshots/mod.ts";
+import type { SnapshotInfo } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
 import type { StreamHub } from "./stream.ts";
 
@@ -36,9 +36,8 @@ export interface ApiDeps {
     | "takeSnapshot"
     | "listConnectors"
     | "uplinkStatus"
+    | "outboxStats"
   >;
-  /** The store-and-forward outbox's figures, for `/metrics`; omitted when there is no uplink. */
-  outboxStats?: () => OutboxStats;
   /** The live stream's hub (`GET /api/v1/stream`); no stream route without it. */
   stream?: StreamHub;
   /** Checks bearer tokens; without it the API is open (in-process tests). */

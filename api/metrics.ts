@@ -93,8 +93,8 @@ export interface MetricsSource {
   listChannels(): readonly MetricsChannel[];
   listConnectors(): readonly ConnectorStatus[];
   health(): Pick<Health, "status" | "version" | "device" | "uptime_s">;
-  /** The outbox's depth and counters; its families are left out when omitted (no store). */
-  outboxStats?(): OutboxStats;
+  /** The outbox's depth and counters; its families are left out when this is omitted or null (no uplink). */
+  outboxStats?(): OutboxStats | null;
 }
 
 // Records, not arrays, so that a new state added to the union fails the type check here.

@@ -75,7 +75,7 @@ export function createApp(deps: ApiDeps): Hono {
     listChannels: () => r.listChannels(),
     listConnectors: () => r.listConnectors(),
     health: () => r.health(),
-    ...(deps.outboxStats && { outboxStats: deps.outboxStats }),
+    outboxStats: () => r.outboxStats(),
   };
   app.route("/metrics", metricsRoute(metrics));
   if (deps.stream) {

@@ -125,7 +125,6 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     auth,
     metricsPublic: plan.metricsPublic,
     stream: hub,
-    ...(outbox && { outboxStats: () => outbox.stats() }),
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
   });
