@@ -49,91 +49,33 @@ import type {
   OutboundMessage,
   PermissionStates,
 } from "./_protocol.ts";
-import { LATENCY_BOUNDS_US } from "./_protocol.ts";
+import {
+  executorFault,
+  fold,
+  instantiationWrites,
+  moduleStatus,
+  ms,
+  newSlot,
+  REALTIME_PRIORITY,
+  type Slot,
+} from "./_slot.ts";
+import type {
+  ChannelStatus,
+  Health,
+  ModuleState,
+  ModuleStatus,
+  PublishedMessage,
+} from "./status.ts";
 
-/** Lifecycle states of a module. */
-export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";
-
-/** A module as the control plane sees it. */
-export interface ModuleStatus {
-  name: string;
-  state: ModuleState;
-  last_error: string | null;
-  last_fault: ModuleFault | null;
-  restarts: number;
-  /** Faults that ended an instance (traps, interrupts, failed starts), since start. */
-  traps: number;
-  invocations: number;
-  errors: number;
-  mode: ModulePlan["schedule"]["mode"];
-  priority: number;
-  executor: string;
-  sha256: string;
-  size_bytes: number;
-  limits: { max_memory_mb: number; budget_us: number; fuel: number | null };
-  memory_bytes: number;
-  avg_us: number | null;
-  max_us: number;
-  budget_overruns: number;
-  deadline_misses: number;
-  /** Event modules: API and GPIO events the runtime fired at it since start (channel records count in `invocations`). */
-  events: number;
-  /** Event modules: trigger to actuator write carried out, over the last 1024 events that wrote, microseconds. */
-  event_latency_us: { p50: number; p99: number; p999: number; max: number } | null;
-  /** Periodic modules: how late their recent ticks started (p50, p99, max over the last 1024), microseconds. */
-  lateness_us: { p50: number; p99: number; max: number } | null;
-  samples_in: number;
-  dropped_samples: number;
-  logs_dropped: number;
-  /** Calls refused by the capability check, since start. */
-  denials: number;
-  /**
-   * Handler call durations since start as a histogram: `counts[i]` calls took at most `bounds_us[i]` and
-   * more than the bound before (not cumulative); the last count is above every bound. `sum_us` is their total.
-   */
-  latency_histogram: { bounds_us: readonly number[]; counts: number[]; sum_us: number };
-  /** Instructions executed by the current instance and by its last call, when metered (`limits.fuel`). */
-  instructions: { total: number; last: number } | null;
-  capabilities: string[];
-  outputs: Record<string, number>;
-  started_at: string | null;
-  /**
-   * Milliseconds the current instance took to start, from the runtime's request to running: reading its
-   * snapshot, instantiating and restoring it; or instantiating and running `kiln_init`.
-   */
-  start_ms: number | null;
-  /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
-  snapshot: SnapshotStatus | null;
-}
-
-/** A snapshotted module's snapshot state, as the control plane sees it. */
-export interface SnapshotStatus {
-  /** The snapshot the current instance resumed from, or null when it ran `kiln_init`. */
-  restored_from: number | null;
-  /** Why the current instance did not resume from a snapshot, when one existed. */
-  reinit_reason: string | null;
-  /** Newer snapshots passed over at the last start, each with why (another build, corrupt...). */
-  passed_over: string[];
-  /** Of the last restore: ms to read and check the snapshot, and to instantiate the module and copy it in. */
-  read_ms: number | null;
-  restore_ms: number | null;
-  /** The newest snapshot taken by this runtime. */
-  last:
-    | { seq: number; reason: SnapshotReason; at: string; memory_bytes: number; stored_bytes: number }
-    | null;
-  taken: number;
-  failures: number;
-  last_error: string | null;
-}
-
-/** The runtime's own health. */
-export interface Health {
-  status: "ok" | "degraded" | "starting" | "stopping";
-  version: string;
-  device: { id: string; location: string | null };
-  uptime_s: number;
-  modules: Record<ModuleState, number>;
-}
+export { REALTIME_PRIORITY };
+export type {
+  ChannelStatus,
+  Health,
+  ModuleState,
+  ModuleStatus,
+  PublishedMessage,
+  SnapshotStatus,
+} from "./status.ts";
 
 /** Options of {@linkcode createRuntime}. */
 export interface RuntimeOptions {
@@ -153,38 +95,6 @@ export interface RuntimeOptions {
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
 
-/** A channel as the control plane sees it: counters are u32 and wrap at 2^32. */
-export interface ChannelStatus {
-  id: string;
-  writer: string;
-  size_bytes: number;
-  overflow: ChannelPlan["overflow"];
-  /** Records written. */
-  written: number;
-  /** Records refused: `drop-newest` with no room, or `block-writer` timeouts. */
-  dropped: number;
-  /** `drop-oldest`: records overwritten before a reader read them. */
-  evicted: number;
-  /** `block-writer`: writes that had to wait, and that waited in vain. */
-  blocked: number;
-  timeouts: number;
-  /** Per reader: records lost to an overflow, and bytes waiting. */
-  readers: { module: string; lost: number; pending_bytes: number }[];
-}
-
-/** A message a module published, as the API lists it. */
-export interface PublishedMessage {
-  seq: number;
-  module: string;
-  topic: string;
-  /** The payload as UTF-8 text when it decodes, else base64. */
-  payload: string;
-  encoding: "utf-8" | "base64";
-  at: number;
-}
-
-/** Priority at or above which a module runs in the `realtime` executor instead of `normal`. */
-export const REALTIME_PRIORITY = 70;
 const MAX_ALERTS = 1000;
 const MAX_LOGS_PER_MODULE = 200;
 const MAX_MESSAGES = 500;
@@ -194,38 +104,6 @@ const INIT_BUDGET_FACTOR = 10;
 const MIN_INIT_BUDGET_US = 50_000;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
 const HEALTHY_AFTER_MS = 60_000;
-
-interface Slot {
-  plan: ModulePlan;
-  loaded: LoadedModule;
-  executor: string;
-  state: ModuleState;
-  fault: ModuleFault | null;
-  lastError: string | null;
-  restarts: number;
-  traps: number;
-  consecutiveFailures: number;
-  startedAtMs: number | null;
-  /** Counters of previous instances, so totals survive restarts. */
-  prior: { invocations: number; errors: number; totalUs: number; latencyBuckets: number[] };
-  stats: InstanceStats | null;
-  droppedSamples: number;
-  outputs: Record<string, number>;
-  arrays: Record<string, Float32Array>;
-  logs: LogEvent[];
-  /** Trigger-to-actuator latencies of recent events, microseconds (a ring of the last 1024). */
-  eventLatency: number[];
-  events: number;
-  denials: number;
-  /** Whether its grants are in force (recorded as granted and not yet revoked). */
-  granted: boolean;
-  restartTimer: ReturnType<typeof setTimeout> | null;
-  /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
-  generation: number;
-  snapshot: SnapshotStatus;
-  startMs: number | null;
-  snapshotTimer: ReturnType<typeof setInterval> | null;
-}
 
 /**
  * Loads and verifies every module of the plan, then returns a runtime ready to {@linkcode Runtime.start}.
@@ -271,7 +149,7 @@ export class Runtime {
     this.#audit = options.audit ?? null;
     this.#snapshots = options.snapshots ?? null;
     this.#outbox = options.outbox ?? null;
-    for (const l of loaded) this.#addSlot(l);
+    for (const l of loaded) this.#slots.set(l.plan.name, newSlot(l));
     for (const c of options.plan.channels) {
       const buffer = createRing({
         sizeBytes: Math.max(64, Math.ceil(c.sizeBytes / 4) * 4),
@@ -297,53 +175,6 @@ export class Runtime {
       },
       ...(options.createModbus && { createModbus: options.createModbus }),
     });
-  }
-
-  #addSlot(l: LoadedModule): Slot {
-    const slot: Slot = {
-      plan: l.plan,
-      loaded: l,
-      executor: executorFor(l.plan),
-      state: "stopped",
-      fault: null,
-      lastError: null,
-      restarts: 0,
-      traps: 0,
-      consecutiveFailures: 0,
-      startedAtMs: null,
-      prior: {
-        invocations: 0,
-        errors: 0,
-        totalUs: 0,
-        latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
-      },
-      stats: null,
-      droppedSamples: 0,
-      outputs: {},
-      arrays: {},
-      logs: [],
-      eventLatency: [],
-      events: 0,
-      denials: 0,
-      granted: false,
-      restartTimer: null,
-      generation: 0,
-      snapshot: {
-        restored_from: null,
-        reinit_reason: null,
-        passed_over: [],
-        read_ms: null,
-        restore_ms: null,
-        last: null,
-        taken: 0,
-        failures: 0,
-        last_error: null,
-      },
-      snapshotTimer: null,
-      startMs: null,
-    };
-    this.#slots.set(l.plan.name, slot);
-    return slot;
   }
 
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
@@ -462,6 +293,10 @@ export class Runtime {
       warmUpIterations: this.#snapshotsOf(plan) ? plan.persistence!.warmUpIterations : null,
       instantiationWrites: instantiationWrites(loaded),
     };
+  }
+
+  #view(s: Slot): ModuleStatus {
+    return moduleStatus(s, this.#snapshotsOf(s.plan));
   }
 
   /** Whether `plan`'s module is snapshotted here: it asks for it, and the runtime has a store. */
@@ -634,7 +469,7 @@ export class Runtime {
   #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
     this.#stopSnapshotTimer(slot);
     this.#grant(slot, false);
-    this.#fold(slot, stats ?? slot.stats);
+    fold(slot, stats ?? slot.stats);
     slot.fault = fault;
     slot.traps++;
     slot.lastError = fault.message;
@@ -655,18 +490,6 @@ export class Runtime {
       slot.restarts++;
       this.#startSlot(slot);
     }, delay);
-  }
-
-  /** Adds an ended instance's counters to the module's totals. */
-  #fold(slot: Slot, stats: InstanceStats | null): void {
-    if (stats) {
-      slot.prior.invocations += stats.invocations;
-      slot.prior.errors += stats.errors;
-      slot.prior.totalUs += stats.totalUs;
-      stats.latencyBuckets.forEach((n, i) => slot.prior.latencyBuckets[i]! += n);
-      if (stats.lastError) slot.lastError = stats.lastError;
-    }
-    slot.stats = null;
   }
 
   #onReport(r: Extract<FromExecutor, { type: "report" }>): void {
@@ -790,7 +613,7 @@ export class Runtime {
       throw new EventTooLargeError(name, payload.length, MAX_EVENT_BYTES);
     }
     this.#fire(s.trigger, EventKind.API, payload, name);
-    return this.#status_(slot);
+    return this.#view(slot);
   }
 
   #onGpioEdge(pin: number, value: number): void {
@@ -848,16 +671,25 @@ export class Runtime {
       ...(plan.schedule.mode === "stream" && !sensors.has(plan.schedule.source)
         ? [plan.schedule.source]
         : []),
-      ...plan.inputs.filter((i) => !sensors.has(i)),
+      ...plan.inputs.filter((i) => !sensors.has(i) && !this.#modbusPoints().has(i)),
     ];
     if (missing.length > 0) {
-      throw new ModuleRejectedError(plan.name, missing.map((m) => `"${m}" is not a sensor of this plant`));
+      throw new ModuleRejectedError(
+        plan.name,
+        missing.map((m) => `"${m}" is not a sensor or point of this plant`),
+      );
     }
     const loaded = await loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
-    const slot = this.#addSlot(loaded);
+    const slot = newSlot(loaded);
+    this.#slots.set(plan.name, slot);
     if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot, true);
-    return this.#status_(slot);
+    return this.#view(slot);
+  }
+
+  /** Every Modbus point as an input id, `modbus:<device>/<point>`. */
+  #modbusPoints(): Set<string> {
+    return new Set(this.plan.modbus.flatMap((d) => d.points.map((p) => `modbus:${d.name}/${p.id}`)));
   }
 
   /**
@@ -872,13 +704,13 @@ export class Runtime {
 
   /** Every module's status, in manifest order. */
   listModules(): ModuleStatus[] {
-    return [...this.#slots.values()].map((s) => this.#status_(s));
+    return [...this.#slots.values()].map((s) => this.#view(s));
   }
 
   /** One module's status, or null when there is none by that name. */
   getModule(name: string): ModuleStatus | null {
     const slot = this.#slots.get(name);
-    return slot ? this.#status_(slot) : null;
+    return slot ? this.#view(slot) : null;
   }
 
   /** The latest vector outputs of a module (e.g. its spectrum), or null when there is no such module. */
@@ -891,55 +723,6 @@ export class Runtime {
   /** The latest log lines of a module, oldest first, or null when there is no such module. */
   getModuleLogs(name: string): LogEvent[] | null {
     return this.#slots.get(name)?.logs.slice() ?? null;
-  }
-
-  #status_(s: Slot): ModuleStatus {
-    const st = s.stats;
-    const invocations = s.prior.invocations + (st?.invocations ?? 0);
-    const totalUs = s.prior.totalUs + (st?.totalUs ?? 0);
-    return {
-      name: s.plan.name,
-      state: s.state,
-      last_error: st?.lastError ?? s.lastError,
-      last_fault: s.fault,
-      restarts: s.restarts,
-      traps: s.traps,
-      invocations,
-      errors: s.prior.errors + (st?.errors ?? 0),
-      mode: s.plan.schedule.mode,
-      priority: s.plan.schedule.priority,
-      executor: s.executor,
-      sha256: s.loaded.sha256,
-      size_bytes: s.loaded.sizeBytes,
-      limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs, fuel: s.plan.fuel },
-      memory_bytes: st?.memoryBytes ?? 0,
-      avg_us: invocations > 0 ? round(totalUs / invocations) : null,
-      max_us: round(st?.maxUs ?? 0),
-      budget_overruns: st?.budgetOverruns ?? 0,
-      deadline_misses: st?.deadlineMisses ?? 0,
-      lateness_us: st?.lateness ?? null,
-      events: s.events,
-      event_latency_us: percentiles(s.eventLatency),
-      samples_in: st?.samplesIn ?? 0,
-      dropped_samples: s.droppedSamples,
-      logs_dropped: st?.logsDropped ?? 0,
-      denials: s.denials,
-      latency_histogram: {
-        bounds_us: LATENCY_BOUNDS_US,
-        counts: s.prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
-        sum_us: round(totalUs),
-      },
-      instructions: s.plan.fuel === null
-        ? null
-        : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
-      capabilities: [...s.plan.capabilities],
-      outputs: { ...s.outputs },
-      started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
-      start_ms: s.startMs,
-      snapshot: this.#snapshotsOf(s.plan)
-        ? { ...s.snapshot, passed_over: [...s.snapshot.passed_over] }
-        : null,
-    };
   }
 
   /** Alerts raised since sequence number `after` (exclusive), oldest first, with their sequence numbers. */
@@ -1037,7 +820,7 @@ export class Runtime {
       await this.takeSnapshot(name, "stop").catch(() => {}); // counted and logged in its status
     }
     this.#halt(slot);
-    return this.#status_(slot);
+    return this.#view(slot);
   }
 
   /** Ends a module's instance at once, without a snapshot. */
@@ -1048,7 +831,7 @@ export class Runtime {
     slot.restartTimer = null;
     this.#executors.get(slot.executor)?.unload(slot.plan.name);
     this.#grant(slot, false);
-    this.#fold(slot, slot.stats);
+    fold(slot, slot.stats);
     slot.state = "stopped";
     slot.startedAtMs = null;
   }
@@ -1068,7 +851,7 @@ export class Runtime {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.consecutiveFailures = 0;
     await this.#startSlot(slot, true);
-    return this.#status_(slot);
+    return this.#view(slot);
   }
 
   /**
@@ -1169,46 +952,4 @@ export class Runtime {
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
-}
-
-/**
- * The executor a module runs in: event handlers and priority >= {@linkcode REALTIME_PRIORITY} work in
- * `realtime`, everything else in `normal`, so an event never waits behind a long low-priority call.
- */
-function executorFor(plan: ModulePlan): string {
-  return plan.schedule.mode === "event" || plan.schedule.priority >= REALTIME_PRIORITY
-    ? "realtime"
-    : "normal";
-}
-
-/** The memory ranges instantiating `loaded` writes: its active data segments; null when not all are known. */
-function instantiationWrites(loaded: LoadedModule): [number, number][] | null {
-  if (loaded.info.start !== null) return null;
-  const ranges: [number, number][] = [];
-  for (const d of loaded.info.data) {
-    if (d.mode !== "active") continue;
-    if (d.offset === null) return null;
-    ranges.push([d.offset, d.offset + d.sizeBytes]);
-  }
-  return ranges;
-}
-
-function executorFault(err: ExecutorError): ModuleFault {
-  return { kind: "host_error", function: null, message: err.message };
-}
-
-function percentiles(values: number[]): { p50: number; p99: number; p999: number; max: number } | null {
-  if (values.length === 0) return null;
-  const sorted = values.slice().sort((a, b) => a - b);
-  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
-  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) };
-}
-
-/** Milliseconds to 0.01. */
-function ms(n: number): number {
-  return Math.round(n * 100) / 100;
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

@@ -1,0 +1,123 @@
+/**
+ * What the control plane sees of the runtime: the status of modules, snapshots, channels, published
+ * messages and the runtime itself. Field names are the API's (snake_case JSON).
+ *
+ * @module
+ */
+import type { ChannelPlan, ModulePlan } from "./plan.ts";
+import type { ModuleFault } from "./_protocol.ts";
+import type { SnapshotReason } from "../snapshots/mod.ts";
+
+/** Lifecycle states of a module. */
+export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";
+
+/** A module as the control plane sees it. */
+export interface ModuleStatus {
+  name: string;
+  state: ModuleState;
+  last_error: string | null;
+  last_fault: ModuleFault | null;
+  restarts: number;
+  /** Faults that ended an instance (traps, interrupts, failed starts), since start. */
+  traps: number;
+  invocations: number;
+  errors: number;
+  mode: ModulePlan["schedule"]["mode"];
+  priority: number;
+  executor: string;
+  sha256: string;
+  size_bytes: number;
+  limits: { max_memory_mb: number; budget_us: number; fuel: number | null };
+  memory_bytes: number;
+  avg_us: number | null;
+  max_us: number;
+  budget_overruns: number;
+  deadline_misses: number;
+  /** Event modules: API and GPIO events the runtime fired at it since start (channel records count in `invocations`). */
+  events: number;
+  /** Event modules: trigger to actuator write carried out, over the last 1024 events that wrote, microseconds. */
+  event_latency_us: { p50: number; p99: number; p999: number; max: number } | null;
+  /** Periodic modules: how late their recent ticks started (p50, p99, max over the last 1024), microseconds. */
+  lateness_us: { p50: number; p99: number; max: number } | null;
+  samples_in: number;
+  dropped_samples: number;
+  logs_dropped: number;
+  /** Calls refused by the capability check, since start. */
+  denials: number;
+  /**
+   * Handler call durations since start as a histogram: `counts[i]` calls took at most `bounds_us[i]` and
+   * more than the bound before (not cumulative); the last count is above every bound. `sum_us` is their total.
+   */
+  latency_histogram: { bounds_us: readonly number[]; counts: number[]; sum_us: number };
+  /** Instructions executed by the current instance and by its last call, when metered (`limits.fuel`). */
+  instructions: { total: number; last: number } | null;
+  capabilities: string[];
+  outputs: Record<string, number>;
+  started_at: string | null;
+  /**
+   * Milliseconds the current instance took to start, from the runtime's request to running: reading its
+   * snapshot, instantiating and restoring it; or instantiating and running `kiln_init`.
+   */
+  start_ms: number | null;
+  /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
+  snapshot: SnapshotStatus | null;
+}
+
+/** A snapshotted module's snapshot state, as the control plane sees it. */
+export interface SnapshotStatus {
+  /** The snapshot the current instance resumed from, or null when it ran `kiln_init`. */
+  restored_from: number | null;
+  /** Why the current instance did not resume from a snapshot, when one existed. */
+  reinit_reason: string | null;
+  /** Newer snapshots passed over at the last start, each with why (another build, corrupt...). */
+  passed_over: string[];
+  /** Of the last restore: ms to read and check the snapshot, and to instantiate the module and copy it in. */
+  read_ms: number | null;
+  restore_ms: number | null;
+  /** The newest snapshot taken by this runtime. */
+  last:
+    | { seq: number; reason: SnapshotReason; at: string; memory_bytes: number; stored_bytes: number }
+    | null;
+  taken: number;
+  failures: number;
+  last_error: string | null;
+}
+
+/** The runtime's own health. */
+export interface Health {
+  status: "ok" | "degraded" | "starting" | "stopping";
+  version: string;
+  device: { id: string; location: string | null };
+  uptime_s: number;
+  modules: Record<ModuleState, number>;
+}
+
+/** A channel as the control plane sees it: counters are u32 and wrap at 2^32. */
+export interface ChannelStatus {
+  id: string;
+  writer: string;
+  size_bytes: number;
+  overflow: ChannelPlan["overflow"];
+  /** Records written. */
+  written: number;
+  /** Records refused: `drop-newest` with no room, or `block-writer` timeouts. */
+  dropped: number;
+  /** `drop-oldest`: records overwritten before a reader read them. */
+  evicted: number;
+  /** `block-writer`: writes that had to wait, and that waited in vain. */
+  blocked: number;
+  timeouts: number;
+  /** Per reader: records lost to an overflow, and bytes waiting. */
+  readers: { module: string; lost: number; pending_bytes: number }[];
+}
+
+/** A message a module published, as the API lists it. */
+export interface PublishedMessage {
+  seq: number;
+  module: string;
+  topic: string;
+  /** The payload as UTF-8 text when it decodes, else base64. */
+  payload: string;
+  encoding: "utf-8" | "base64";
+  at: number;
+}
