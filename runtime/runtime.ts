@@ -13,9 +13,8 @@ import {
   ModuleUnknownError,
 } from "./errors.ts";
 import { CaptureFailed, Executor, StartFailed } from "./executor.ts";
-import { createHash } from "node:crypto";
-import { ABI_VERSION } from "./abi.ts";
 import type { Snapshotter } from "./snapshotter.ts";
+import { ModuleSnapshots } from "./_module_snapshots.ts";
 import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
@@ -34,7 +33,6 @@ import type {
   OutboxStats,
   SnapshotImage,
   SnapshotInfo,
-  SnapshotKey,
   SnapshotReason,
 } from "../snapshots/mod.ts";
 import type { GpioPinState } from "../hal/sim/mod.ts";
@@ -59,13 +57,7 @@ import {
   REALTIME_PRIORITY,
   type Slot,
 } from "./_slot.ts";
-import type {
-  ChannelStatus,
-  Health,
-  ModuleState,
-  ModuleStatus,
-  PublishedMessage,
-} from "./status.ts";
+import type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
 export type {
@@ -134,7 +126,7 @@ export class Runtime {
   #messageSeq = 0;
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
-  #snapshots: Snapshotter | null;
+  #snap: ModuleSnapshots;
   #connectors: Connectors;
   #outbox: Outbox | null;
   #uplink: Uplink | null = null;
@@ -147,7 +139,11 @@ export class Runtime {
     this.version = options.version;
     this.#log = options.log ?? ((line) => console.log(line));
     this.#audit = options.audit ?? null;
-    this.#snapshots = options.snapshots ?? null;
+    this.#snap = new ModuleSnapshots(
+      options.snapshots ?? null,
+      this.#log,
+      (slot) => this.#spec(slot.plan, slot.loaded),
+    );
     this.#outbox = options.outbox ?? null;
     for (const l of loaded) this.#slots.set(l.plan.name, newSlot(l));
     for (const c of options.plan.channels) {
@@ -233,8 +229,8 @@ export class Runtime {
         onSnapshot: (snap) => {
           const slot = this.#slots.get(snap.name);
           if (!slot || slot.state !== "running") return;
-          if (snap.image) void this.#save(slot, snap.reason, snap.image).catch(() => {});
-          else this.#snapshotFailed(slot, snap.error ?? "no image");
+          if (snap.image) void this.#snap.save(slot, snap.reason, snap.image).catch(() => {});
+          else this.#snap.failed(slot, snap.error ?? "no image");
         },
       });
       this.#executors.set(name, ex);
@@ -290,33 +286,13 @@ export class Runtime {
       inputs: plan.inputs,
       functionNames: loaded.functionNames,
       clockOriginMs: this.#startedAtMs,
-      warmUpIterations: this.#snapshotsOf(plan) ? plan.persistence!.warmUpIterations : null,
+      warmUpIterations: this.#snap.enabled(plan) ? plan.persistence!.warmUpIterations : null,
       instantiationWrites: instantiationWrites(loaded),
     };
   }
 
   #view(s: Slot): ModuleStatus {
-    return moduleStatus(s, this.#snapshotsOf(s.plan));
-  }
-
-  /** Whether `plan`'s module is snapshotted here: it asks for it, and the runtime has a store. */
-  #snapshotsOf(plan: ModulePlan): boolean {
-    return plan.persistence !== null && this.#snapshots !== null;
-  }
-
-  /** What a snapshot must match to be restored into this module: its build, the ABI, and its configuration. */
-  #snapshotKey(slot: Slot): SnapshotKey {
-    const spec = this.#spec(slot.plan, slot.loaded);
-    const config = createHash("sha256").update(JSON.stringify({
-      params: Object.entries(spec.params).sort(),
-      data: Object.entries(spec.data).sort().map((
-        [k, v],
-      ) => [k, createHash("sha256").update(v).digest("hex")]),
-      mode: spec.mode,
-      window: spec.window,
-      reads: spec.channelRead !== null,
-    })).digest("hex");
-    return { moduleSha256: slot.loaded.sha256, abiVersion: ABI_VERSION, configSha256: config };
+    return moduleStatus(s, this.#snap.enabled(s.plan));
   }
 
   /**
@@ -327,28 +303,10 @@ export class Runtime {
     const generation = ++slot.generation;
     slot.state = "starting";
     slot.restartTimer = null;
-    const name = slot.plan.name;
     const t0 = performance.now();
     try {
-      let restore: { seq: number; image: SnapshotImage } | null = null;
-      slot.snapshot.reinit_reason = null;
-      slot.snapshot.passed_over = [];
-      if (resume && this.#snapshotsOf(slot.plan)) {
-        try {
-          const r0 = performance.now();
-          const latest = await this.#snapshots!.loadLatest(name, this.#snapshotKey(slot));
-          slot.snapshot.read_ms = ms(performance.now() - r0);
-          const why = latest.skipped.map((k) => `snapshot ${k.seq} skipped: ${k.reason}`);
-          slot.snapshot.passed_over = why;
-          if (latest.found) restore = { seq: latest.found.info.seq, image: latest.found.image };
-          else if (why.length > 0) slot.snapshot.reinit_reason = why.join("; ");
-          for (const w of why) this.#log(`module ${name}: ${w}`);
-        } catch (err) {
-          slot.snapshot.reinit_reason = (err as Error).message;
-          this.#log(`module ${name}: ${slot.snapshot.reinit_reason}`);
-        }
-        if (slot.generation !== generation) return;
-      }
+      let restore = resume ? await this.#snap.findResume(slot) : null;
+      if (slot.generation !== generation) return;
       const ex = this.#executor(slot.executor);
       const spec = this.#spec(slot.plan, slot.loaded);
       let result;
@@ -357,24 +315,18 @@ export class Runtime {
       } catch (err) {
         if (!(restore && err instanceof StartFailed)) throw err;
         if (slot.generation !== generation) return;
-        slot.snapshot.reinit_reason = `snapshot ${restore.seq} could not be restored: ${err.message}`;
-        this.#log(`module ${name}: ${slot.snapshot.reinit_reason}; running kiln_init`);
+        this.#snap.resumeFailed(slot, restore.seq, err.message);
         restore = null;
         result = await ex.load(spec, slot.loaded.module, null);
       }
       if (slot.generation !== generation) return;
-      slot.snapshot.restored_from = restore && result.restored ? restore.seq : null;
-      slot.snapshot.restore_ms = slot.snapshot.restored_from === null ? null : ms(result.startMs);
-      if (slot.snapshot.restored_from === null) slot.snapshot.read_ms = null;
       slot.startMs = ms(performance.now() - t0);
-      if (slot.snapshot.restored_from !== null) {
-        this.#log(`module ${name}: restored from snapshot ${restore!.seq} in ${slot.startMs} ms`);
-      }
+      this.#snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
       slot.state = "running";
       slot.startedAtMs = nowMs();
       slot.stats = null;
       this.#grant(slot, true);
-      this.#armSnapshotTimer(slot);
+      this.#snap.arm(slot, () => this.takeSnapshot(slot.plan.name, "interval"));
     } catch (err) {
       if (slot.generation !== generation) return;
       if (err instanceof StartFailed) this.#crashed(slot, err.fault, null);
@@ -395,53 +347,6 @@ export class Runtime {
     })));
   }
 
-  /** Takes periodic snapshots of a running module that asks for them. */
-  #armSnapshotTimer(slot: Slot): void {
-    if (slot.snapshotTimer) clearInterval(slot.snapshotTimer);
-    slot.snapshotTimer = null;
-    const intervalS = slot.plan.persistence?.intervalS ?? null;
-    if (!this.#snapshotsOf(slot.plan) || intervalS === null) return;
-    const generation = slot.generation;
-    slot.snapshotTimer = setInterval(() => {
-      if (slot.generation !== generation || slot.state !== "running") return;
-      this.takeSnapshot(slot.plan.name, "interval").catch(() => {}); // counted in its status
-    }, intervalS * 1000);
-  }
-
-  #stopSnapshotTimer(slot: Slot): void {
-    if (slot.snapshotTimer) clearInterval(slot.snapshotTimer);
-    slot.snapshotTimer = null;
-  }
-
-  async #save(slot: Slot, reason: SnapshotReason, image: SnapshotImage): Promise<SnapshotInfo> {
-    try {
-      const info = await this.#snapshots!.save(slot.plan.name, {
-        key: this.#snapshotKey(slot),
-        reason,
-        image,
-        keep: slot.plan.persistence!.keep,
-      });
-      slot.snapshot.taken++;
-      slot.snapshot.last = {
-        seq: info.seq,
-        reason,
-        at: new Date(info.takenAtMs).toISOString(),
-        memory_bytes: info.memoryBytes,
-        stored_bytes: info.storedBytes,
-      };
-      return info;
-    } catch (err) {
-      this.#snapshotFailed(slot, (err as Error).message);
-      throw err;
-    }
-  }
-
-  #snapshotFailed(slot: Slot, message: string): void {
-    slot.snapshot.failures++;
-    slot.snapshot.last_error = message;
-    this.#log(`module ${slot.plan.name}: snapshot failed: ${message}`);
-  }
-
   /**
    * Snapshots a running module now: its memory is copied between two handler calls, then compressed and
    * written off the main thread.
@@ -452,7 +357,7 @@ export class Runtime {
    */
   async takeSnapshot(name: string, reason: SnapshotReason = "demand"): Promise<SnapshotInfo> {
     const slot = this.#slot(name);
-    if (!this.#snapshotsOf(slot.plan)) {
+    if (!this.#snap.enabled(slot.plan)) {
       throw new ModuleStateError(name, "a module without persistence.snapshot", "snapshot");
     }
     if (slot.state !== "running") throw new ModuleStateError(name, slot.state, "snapshot");
@@ -460,14 +365,14 @@ export class Runtime {
     try {
       image = await this.#executor(slot.executor).capture(name, reason);
     } catch (err) {
-      if (err instanceof CaptureFailed) this.#snapshotFailed(slot, err.message);
+      if (err instanceof CaptureFailed) this.#snap.failed(slot, err.message);
       throw err instanceof CaptureFailed ? new ModuleStateError(name, err.message, "snapshot") : err;
     }
-    return await this.#save(slot, reason, image);
+    return await this.#snap.save(slot, reason, image);
   }
 
   #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
-    this.#stopSnapshotTimer(slot);
+    this.#snap.disarm(slot);
     this.#grant(slot, false);
     fold(slot, stats ?? slot.stats);
     slot.fault = fault;
@@ -816,7 +721,7 @@ export class Runtime {
    */
   async stopModule(name: string): Promise<ModuleStatus> {
     const slot = this.#slot(name);
-    if (slot.state === "running" && this.#snapshotsOf(slot.plan)) {
+    if (slot.state === "running" && this.#snap.enabled(slot.plan)) {
       await this.takeSnapshot(name, "stop").catch(() => {}); // counted and logged in its status
     }
     this.#halt(slot);
@@ -825,7 +730,7 @@ export class Runtime {
 
   /** Ends a module's instance at once, without a snapshot. */
   #halt(slot: Slot): void {
-    this.#stopSnapshotTimer(slot);
+    this.#snap.disarm(slot);
     slot.generation++;
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
@@ -893,7 +798,7 @@ export class Runtime {
     this.#status = "stopping";
     this.#sources.stop();
     const snapshotted = [...this.#slots.values()].filter((s) =>
-      s.state === "running" && this.#snapshotsOf(s.plan)
+      s.state === "running" && this.#snap.enabled(s.plan)
     );
     await Promise.allSettled(snapshotted.map((s) => this.takeSnapshot(s.plan.name, "stop")));
     this.close();
@@ -939,7 +844,7 @@ export class Runtime {
     void this.#connectors.close();
     void this.#uplink?.close();
     for (const slot of this.#slots.values()) {
-      this.#stopSnapshotTimer(slot);
+      this.#snap.disarm(slot);
       slot.generation++;
       this.#grant(slot, false);
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
