@@ -30,6 +30,7 @@ export function module(
     fuel: null,
     capabilities: [],
     inputs: [],
+    actuators: [],
     params: {},
     data: [],
     restart: { policy: "never", maxRestarts: 0, backoffMs: 100, maxBackoffMs: 100 },
@@ -73,23 +74,28 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
   };
 }
 
-/** p50, p99, p99.9 and max of some values, rounded to 0.1. */
+/** p50, p99, p99.9 and max of some values, rounded to `digits` decimals (0.1 by default). */
 export function distribution(
-  values: number[],
+  values: readonly number[],
+  digits = 1,
 ): { p50: number; p99: number; p999: number; max: number; n: number } {
-  const s = values.slice().sort((a, b) => a - b);
-  const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 10) / 10;
+  const s = values.toSorted((a, b) => a - b);
+  const scale = 10 ** digits;
+  const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * scale) / scale;
   return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1), n: s.length };
 }
 
 /** The machine the results were measured on. */
 export async function machine(): Promise<Record<string, unknown>> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const memKb = Number(/MemTotal:\s*(\d+)/.exec(meminfo)?.[1] ?? NaN);
   return {
     os: `${Deno.build.os} ${Deno.osRelease()}`,
     arch: Deno.build.arch,
     cpu: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
     cpus: navigator.hardwareConcurrency,
+    memory_mib: Number.isFinite(memKb) ? Math.round(memKb / 1024) : null,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     date: new Date().toISOString(),

@@ -48,21 +48,25 @@ export function decodeEvent(bytes: Uint8Array): FastEvent {
   };
 }
 
+/** Bytes of one write before its module name: kind (u8), pin or index (u32), value (f64), name length (u8). */
+const WRITE_HEAD = 14;
+
 /** Encodes the actuator writes of one call. */
 export function encodeWrites(writes: readonly ActuatorWrite[], triggeredAt: number | null): Uint8Array {
   const names = writes.map((w) => encoder.encode(w.module));
-  const out = new Uint8Array(10 + names.reduce((a, n) => a + 6 + n.length, 0));
+  const out = new Uint8Array(10 + names.reduce((a, n) => a + WRITE_HEAD + n.length, 0));
   const view = new DataView(out.buffer);
   view.setFloat64(0, triggeredAt ?? Number.NaN, true);
   view.setUint16(8, writes.length, true);
   let at = 10;
   writes.forEach((w, i) => {
     const name = names[i]!;
-    view.setUint32(at, w.pin, true);
-    out[at + 4] = w.value;
-    out[at + 5] = name.length;
-    out.set(name, at + 6);
-    at += 6 + name.length;
+    out[at] = w.kind === "gpio" ? 0 : 1;
+    view.setUint32(at + 1, w.kind === "gpio" ? w.pin : w.index, true);
+    view.setFloat64(at + 5, w.value, true);
+    out[at + 13] = name.length;
+    out.set(name, at + WRITE_HEAD);
+    at += WRITE_HEAD + name.length;
   });
   return out;
 }
@@ -75,14 +79,16 @@ export function decodeWrites(bytes: Uint8Array): { writes: ActuatorWrite[]; trig
   const writes: ActuatorWrite[] = [];
   let at = 10;
   for (let i = 0; i < count; i++) {
-    const nameLength = bytes[at + 5]!;
-    writes.push({
-      kind: "gpio",
-      pin: view.getUint32(at, true),
-      value: bytes[at + 4]!,
-      module: decoder.decode(bytes.subarray(at + 6, at + 6 + nameLength)),
-    });
-    at += 6 + nameLength;
+    const nameLength = bytes[at + 13]!;
+    const module = decoder.decode(bytes.subarray(at + WRITE_HEAD, at + WRITE_HEAD + nameLength));
+    const target = view.getUint32(at + 1, true);
+    const value = view.getFloat64(at + 5, true);
+    writes.push(
+      bytes[at] === 0
+        ? { module, kind: "gpio", pin: target, value }
+        : { module, kind: "actuator", index: target, value },
+    );
+    at += WRITE_HEAD + nameLength;
   }
   return { writes, triggeredAt: Number.isNaN(t) ? null : t };
 }

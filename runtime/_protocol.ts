@@ -58,6 +58,8 @@ export interface InstanceSpec {
   channelWrites: { id: string; buffer: SharedArrayBuffer; wake: SharedArrayBuffer[] }[];
   /** The channel this module reads (its stream source or event trigger), with its reader index. */
   channelRead: { id: string; buffer: SharedArrayBuffer; reader: number } | null;
+  /** The module's actuators in `kiln.actuate(index, ...)` order, with the resource each write needs. */
+  actuators: { id: string; type: string; resource: string }[];
   /** Granted capabilities, checked at every gated call. */
   capabilities: string[];
   /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
@@ -150,12 +152,11 @@ export interface DenialEvent {
 }
 
 /** An actuator write a module requested; carried out by the runtime after the call returns. */
-export interface ActuatorWrite {
-  module: string;
-  kind: "gpio";
-  pin: number;
-  value: number;
-}
+export type ActuatorWrite =
+  /** A GPIO pin of the simulated bank, to 0 or 1. */
+  | { module: string; kind: "gpio"; pin: number; value: number }
+  /** The module's actuator `index` (its manifest `actuators` entry, e.g. a Modbus coil) to `value`. */
+  | { module: string; kind: "actuator"; index: number; value: number };
 
 /** A message a module published, for the runtime's publisher (MQTT when connected). */
 export interface OutboundMessage {

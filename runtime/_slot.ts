@@ -9,7 +9,7 @@ import type { ModulePlan } from "./plan.ts";
 import type { ExecutorError } from "./errors.ts";
 import { LATENCY_BOUNDS_US } from "./_protocol.ts";
 import type { InstanceStats, LogEvent, ModuleFault } from "./_protocol.ts";
-import type { ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
+import type { ActuatorStatus, ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
 
 /** Priority at or above which a module runs in the `realtime` executor instead of `normal`. */
 export const REALTIME_PRIORITY = 70;
@@ -43,6 +43,8 @@ export interface Slot {
   /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
   generation: number;
   snapshot: SnapshotStatus;
+  /** The module's actuators and what became of their last writes. */
+  actuators: ActuatorStatus[];
   startMs: number | null;
   snapshotTimer: ReturnType<typeof setInterval> | null;
 }
@@ -89,6 +91,14 @@ export function newSlot(l: LoadedModule): Slot {
       last_error: null,
     },
     snapshotTimer: null,
+    actuators: l.plan.actuators.map((id) => ({
+      id,
+      writes: 0,
+      failures: 0,
+      last_value: null,
+      last_result: null,
+      last_at: null,
+    })),
     startMs: null,
   };
   return slot;
@@ -138,6 +148,7 @@ export function moduleStatus(s: Slot, snapshotted: boolean): ModuleStatus {
     outputs: { ...s.outputs },
     started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
     start_ms: s.startMs,
+    actuators: s.actuators.map((a) => ({ ...a })),
     snapshot: snapshotted ? { ...s.snapshot, passed_over: [...s.snapshot.passed_over] } : null,
   };
 }

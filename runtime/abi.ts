@@ -45,6 +45,7 @@ export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = {
   gpio_write: { ...sig(["i32", "i32"], ["i32"]), capability: "write:gpio:*" },
   publish: { ...sig(["i32", "i32", "i32", "i32"], ["i32"]), capability: "write:mqtt:*" },
   channel_write: { ...sig(["i32", "i32", "i32"], ["i32"]), capability: "write:channel:*" },
+  actuate: { ...sig(["i32", "f64"], ["i32"]), capability: "write:*:*" },
 };
 
 /** The exports Kiln calls, with their required signatures. */

@@ -183,6 +183,14 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
       host.sink.write({ module: name, kind: "gpio", pin: p, value: value ? 1 : 0 });
       return Status.OK;
     },
+    actuate: (index: number, value: number): number => {
+      const a = host.spec.actuators[index];
+      if (a === undefined) return Status.ENOENT;
+      if (!Number.isFinite(value)) return Status.EINVAL;
+      if (!gate("write", a.type, a.resource, `actuate("${a.id}", ${value})`)) return Status.EDENIED;
+      host.sink.write({ module: name, kind: "actuator", index, value });
+      return Status.OK;
+    },
     channel_write: (index: number, ptr: number, len: number): number => {
       const ch = host.writers[index];
       if (ch === undefined) return Status.ENOENT;

@@ -52,6 +52,8 @@ export interface ModulePlan {
   capabilities: string[];
   schedule: SchedulePlan;
   inputs: string[];
+  /** `modbus:<device>/<point>` targets of `kiln.actuate`, in index order. */
+  actuators: string[];
   params: Record<string, number>;
   data: DataPlan[];
   restart: RestartPlan;
@@ -141,6 +143,7 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     capabilities: [...m.capabilities],
     schedule: schedulePlan(m.schedule),
     inputs: [...m.inputs],
+    actuators: [...m.actuators],
     params: { ...m.params },
     data: Object.entries(m.data).map(([dataName, d]) => ({
       name: dataName,

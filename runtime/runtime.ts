@@ -18,7 +18,7 @@ import { ModuleSnapshots } from "./_module_snapshots.ts";
 import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
-import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
+import { type ModbusConnector, type ModbusDevice, modbusResource } from "../hal/modbus/mod.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
@@ -287,6 +287,7 @@ export class Runtime {
       functionNames: loaded.functionNames,
       clockOriginMs: this.#startedAtMs,
       warmUpIterations: this.#snap.enabled(plan) ? plan.persistence!.warmUpIterations : null,
+      actuators: plan.actuators.map((id) => this.#actuatorTarget(id)),
       instantiationWrites: instantiationWrites(loaded),
     };
   }
@@ -436,7 +437,7 @@ export class Runtime {
       })));
     }
     for (const [module, uses] of Object.entries(r.uses)) this.#audit?.addUses(module, uses);
-    for (const w of r.writes) this.#sources.setGpio(w.pin, w.value, "output");
+    this.#carryOut(r.writes);
     for (const m of r.messages) {
       this.#addMessage(m);
       this.#uplink?.publishMessage(m);
@@ -472,7 +473,7 @@ export class Runtime {
 
   /** Carries out actuator writes; with `triggeredAt`, records the trigger-to-actuator latency of the event. */
   #applyWrites(writes: OutboundWrite[], triggeredAt: number | null): void {
-    for (const w of writes) this.#sources.setGpio(w.pin, w.value, "output");
+    this.#carryOut(writes);
     if (triggeredAt === null) return;
     const us = (nowMs() - triggeredAt) * 1000;
     for (const name of new Set(writes.map((w) => w.module))) {
@@ -480,6 +481,41 @@ export class Runtime {
       if (!slot) continue;
       slot.eventLatency.push(us);
       if (slot.eventLatency.length > 1024) slot.eventLatency.shift();
+    }
+  }
+
+  /**
+   * Carries out writes: GPIO pins at once; a module's actuators (Modbus) asynchronously, each result noted in
+   * the module's status (`actuators`) and a failure logged. A module never waits for the network.
+   */
+  #carryOut(writes: readonly OutboundWrite[]): void {
+    for (const w of writes) {
+      if (w.kind === "gpio") {
+        this.#sources.setGpio(w.pin, w.value, "output");
+        continue;
+      }
+      const slot = this.#slots.get(w.module);
+      const a = slot?.actuators[w.index];
+      if (!slot || !a) continue;
+      const [device = "", point = ""] = a.id.slice("modbus:".length).split("/");
+      const connector = this.#connectors.getModbus(device);
+      a.writes++;
+      a.last_value = w.value;
+      a.last_result = "pending";
+      a.last_at = new Date().toISOString();
+      const done = (result: string) => {
+        if (a.last_value === w.value) a.last_result = result;
+      };
+      if (!connector) {
+        a.failures++;
+        done(`no modbus device "${device}"`);
+        continue;
+      }
+      connector.write(point, w.value).then(() => done("ok"), (err: Error) => {
+        a.failures++;
+        done(err.message);
+        this.#log(`module ${w.module}: actuate ${a.id} = ${w.value} failed: ${err.message}`);
+      });
     }
   }
 
@@ -590,6 +626,18 @@ export class Runtime {
     this.#slots.set(plan.name, slot);
     if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot, true);
     return this.#view(slot);
+  }
+
+  /** What `kiln.actuate` on `id` (`modbus:<device>/<point>`) needs: the capability type and resource. */
+  #actuatorTarget(id: string): { id: string; type: string; resource: string } {
+    const [device = "", pointId = ""] = id.slice("modbus:".length).split("/");
+    const point = this.plan.modbus.find((d) => d.name === device)?.points.find((p) => p.id === pointId);
+    // An unknown point gets a resource no grant covers, so every write is refused and audited.
+    return {
+      id,
+      type: "modbus",
+      resource: point ? modbusResource(device, point) : `${device}/unknown/${pointId}`,
+    };
   }
 
   /** Every Modbus point as an input id, `modbus:<device>/<point>`. */

@@ -59,8 +59,22 @@ export interface ModuleStatus {
    * snapshot, instantiating and restoring it; or instantiating and running `kiln_init`.
    */
   start_ms: number | null;
+  /** Its actuators (`kiln.actuate`) and the outcome of their last writes. */
+  actuators: ActuatorStatus[];
   /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
   snapshot: SnapshotStatus | null;
+}
+
+/** One actuator of a module (`actuators` in the manifest): its writes and the last one's outcome. */
+export interface ActuatorStatus {
+  /** `modbus:<device>/<point>`. */
+  id: string;
+  writes: number;
+  failures: number;
+  last_value: number | null;
+  /** `"pending"` until the device confirms, `"ok"`, or the error's message. */
+  last_result: string | null;
+  last_at: string | null;
 }
 
 /** A snapshotted module's snapshot state, as the control plane sees it. */

@@ -28,6 +28,7 @@ export function modulePlan(over: Partial<ModulePlan> & Pick<ModulePlan, "name" |
     capabilities: [],
     schedule: { mode: "stream", source: "sim:vib", window: 256, hop: 256, priority: 50 },
     inputs: [],
+    actuators: [],
     params: {},
     data: [],
     restart: { policy: "on-failure", maxRestarts: 100, backoffMs: 10, maxBackoffMs: 50 },

@@ -98,6 +98,8 @@ int32_t kiln_publish_raw(const char *topic, int32_t topic_len, const void *paylo
  * channel), KILN_ELIMIT (dropped by the channel's overflow policy), KILN_EINVAL (larger than the channel
  * allows), KILN_EFAULT, KILN_EDENIED. */
 KILN_IMPORT(channel_write) int32_t kiln_channel_write(int32_t index, const void *ptr, int32_t len);
+/* Drives the module's index-th actuator (manifest `actuators`) to value; carried out after the call. */
+KILN_IMPORT(actuate) int32_t kiln_actuate(int32_t index, double value);
 
 /* ---- Exports the SDK runtime (kiln_rt.c) defines ---------------------------------------------------------- */
 

@@ -53,6 +53,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
     if (module === undefined) continue;
     checkSchedule(name, module.schedule, ctx);
     checkInputs(name, module.inputs, ctx);
+    checkActuators(name, module.actuators, ctx);
   }
   for (const [id, spec] of Object.entries(channels)) checkChannel(id, asObj(spec), ctx);
   return issues;
@@ -186,6 +187,19 @@ function checkInputs(name: string, raw: unknown, ctx: Context): void {
   });
 }
 
+function checkActuators(name: string, raw: unknown, ctx: Context): void {
+  if (!Array.isArray(raw)) return;
+  raw.forEach((ref, i) => {
+    if (typeof ref !== "string" || !ref.startsWith("modbus:")) return; // the schema reports it
+    checkModbusPoint(ref.slice("modbus:".length), {
+      path: ["modules", name, "actuators", i],
+      ctx,
+      module: name,
+      verb: "drives",
+    }, "write");
+  });
+}
+
 /** An `mqtt:<filter>` trigger: the uplink exists, the filter is valid, and the module may read it. */
 function checkMqttTrigger(filter: string, { path, ctx, module, verb }: RefOptions): void {
   if (!ctx.mqtt) {
@@ -210,7 +224,11 @@ function checkMqttTrigger(filter: string, { path, ctx, module, verb }: RefOption
 }
 
 /** A `modbus:<device>/<point>` reference: the device and point exist, and the module may read the point. */
-function checkModbusPoint(ref: string, { path, ctx, module, verb }: RefOptions): void {
+function checkModbusPoint(
+  ref: string,
+  { path, ctx, module, verb }: RefOptions,
+  operation: "read" | "write" = "read",
+): void {
   const [device = "", pointId = ""] = ref.split("/");
   const spec = ctx.modbus.get(device);
   if (!spec) {
@@ -237,9 +255,16 @@ function checkModbusPoint(ref: string, { path, ctx, module, verb }: RefOptions):
   if (!point.success) return; // the schema reports it
   let needed: string;
   try {
-    needed = modbusCapability("read", device, point.data);
-  } catch {
-    return; // a point past the address space: the schema reports it
+    needed = modbusCapability(operation, device, point.data);
+  } catch (err) {
+    if (err instanceof TypeError) {
+      ctx.issues.push({
+        path,
+        message:
+          `"modbus:${ref}" is read-only (${point.data.table}): only coils and holding registers can be driven`,
+      });
+    }
+    return; // else a point past the address space: the schema reports it
   }
   if (!grants(ctx, module, needed)) {
     ctx.issues.push({

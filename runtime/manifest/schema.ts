@@ -332,6 +332,16 @@ export const ModuleSchema = strict({
     z.string().regex(INPUT_REF, `an input must be "sim:<sensor id>" or "modbus:<device>/<point id>"`),
   )
     .default([]),
+  /**
+   * What the module may drive with `kiln.actuate(index, value)`, in index order: `modbus:<device>/<point>`
+   * (a coil or a holding register).
+   */
+  actuators: z.array(
+    z.string().regex(
+      /^modbus:[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62}$/,
+      `an actuator must be "modbus:<device>/<point id>"`,
+    ),
+  ).default([]),
   params: z.record(paramKey, z.number()).default({}),
   data: z.record(
     z.string().regex(/^[a-z][a-z0-9_.-]{0,62}$/, "a data name must be lowercase letters, digits, _ . or -"),

@@ -76,6 +76,85 @@ Deno.test("a module reads a PLC's registers as inputs, scaled, and sees them go 
   assert.ok(down.lastError);
 });
 
+/**
+ * On each API event: `kiln.actuate(0, payload[0])` and `kiln.actuate(1, 42)`; outputs each return code
+ * (rc0, rc1) so the test sees what the module saw.
+ */
+const DRIVER = `(module
+  (import "kiln" "actuate" (func $actuate (param i32 f64) (result i32)))
+  (import "kiln" "output" (func $output (param i32 i32 f64) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "rc0rc1")
+  (func (export "kiln_abi_version") (result i32) (i32.const 1))
+  (func (export "kiln_alloc") (param $n i32) (result i32)
+    (local $p i32) (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
+  (func (export "kiln_on_event") (param $kind i32) (param $ptr i32) (param $len i32) (result i32)
+    (drop (call $output (i32.const 16) (i32.const 3)
+      (f64.convert_i32_s (call $actuate (i32.const 0) (f64.convert_i32_u (i32.load8_u (local.get $ptr)))))))
+    (drop (call $output (i32.const 19) (i32.const 3)
+      (f64.convert_i32_s (call $actuate (i32.const 1) (f64.const 42)))))
+    (i32.const 0)))`;
+
+Deno.test("a module drives a PLC coil through kiln.actuate; a write outside its grant is refused", async () => {
+  await using plc = await startModbusServer();
+  const dir = await Deno.makeTempDir();
+  const device = toModbusDevice(
+    "plc1",
+    ModbusDeviceSchema.parse({
+      transport: "tcp",
+      host: "127.0.0.1",
+      port: plc.port,
+      timeout_ms: 500,
+      points: [
+        { id: "valve", table: "co", address: 7, poll_ms: 50 },
+        { id: "setpoint", table: "hr", address: 30, type: "uint16", poll_ms: 50 },
+      ],
+    }),
+  );
+  const plan = deploymentPlan([
+    modulePlan({
+      name: "driver",
+      wasm: await writeFixture(dir, "driver.wasm", wat(DRIVER)),
+      capabilities: ["write:modbus:plc1/co/7"], // not hr/30
+      schedule: { mode: "event", trigger: "api", priority: 90 },
+      actuators: ["modbus:plc1/valve", "modbus:plc1/setpoint"],
+    }),
+  ]);
+  plan.modbus = [device];
+  await using rt = await createRuntime({ plan, version: "test", log: () => {} });
+  await rt.start();
+  await waitFor(
+    "the PLC link",
+    () => rt.listConnectors().find((c) => c.name === "plc1")?.state === "connected",
+  );
+  rt.triggerEvent("driver", Uint8Array.of(1));
+  await plc.waitForWrite("WRITE co 7 1");
+  const m = await waitFor("the write's result", () => {
+    const s = rt.getModule("driver")!;
+    return s.actuators[0]?.last_result === "ok" && s.outputs.rc1 !== undefined && s;
+  });
+  assert.equal(m.outputs.rc0, 0);
+  assert.equal(m.outputs.rc1, -3, "KILN_EDENIED for the register outside the grant");
+  assert.deepEqual(
+    m.actuators.map((a) => [a.id, a.writes, a.failures, a.last_value]),
+    [["modbus:plc1/valve", 1, 0, 1], ["modbus:plc1/setpoint", 0, 0, null]],
+  );
+  assert.ok(!plc.writes.some((w) => w.startsWith("WRITE hr 30")), "the refused write never reached the PLC");
+  assert.ok(m.denials >= 1);
+
+  // With the PLC gone, a write fails, is counted, and the module carries on.
+  await plc.kill();
+  rt.triggerEvent("driver", Uint8Array.of(0));
+  const failed = await waitFor("the failed write", () => {
+    const s = rt.getModule("driver")!;
+    return s.actuators[0]!.failures === 1 && s;
+  }, 5_000);
+  assert.notEqual(failed.actuators[0]!.last_result, "ok");
+  assert.equal(failed.state, "running");
+});
+
 Deno.test("a manifest whose module reads a Modbus point outside its grant is refused, naming the capability", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeFile(`${dir}/reader.wasm`, wat(READER));
@@ -92,12 +171,14 @@ connectors:
       points:
         - { id: pressure, table: hr, address: 0, type: int16 }
         - { id: flow, table: hr, address: 99, type: float32 }
+        - { id: speed, table: ir, address: 5 }
 modules:
   reader:
     wasm: reader.wasm
     capabilities: ["read:modbus:plc1/hr/0-99"]
     schedule: { mode: periodic, period_us: 20000 }
     inputs: [modbus:plc1/pressure, modbus:plc1/flow, modbus:plc1/nope, modbus:plc2/x]
+    actuators: [modbus:plc1/speed]
 `,
   );
   await assert.rejects(() => loadManifest(`${dir}/kiln.yaml`), (err: Error & { code?: string }) => {
@@ -110,6 +191,7 @@ modules:
     assert.match(err.message, /inputs\[2\]: .*has no point "nope"/);
     assert.match(err.message, /inputs\[3\]: .*modbus device "plc2" is not defined/);
     assert.doesNotMatch(err.message, /inputs\[0\]/);
+    assert.match(err.message, /actuators\[0\]: "modbus:plc1\/speed" is read-only/);
     return true;
   });
 });
