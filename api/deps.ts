@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Runtime } from "../runtime/mod.ts";
+import type { Deployer, Runtime } from "../runtime/mod.ts";
 import type { SnapshotInfo } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
 import type { StreamHub } from "./stream.ts";
@@ -38,6 +38,10 @@ export interface ApiDeps {
     | "uplinkStatus"
     | "outboxStats"
   >;
+  /** Takes deploys and deletions (`POST /api/v1/modules`, `DELETE /api/v1/modules/:name`); none without. */
+  deployer?: Deployer;
+  /** The largest request body, bytes; a deploy may be up to the module size limit plus 8 MiB. @default 1 MiB */
+  maxBodyBytes?: number;
   /** The live stream's hub (`GET /api/v1/stream`); no stream route without it. */
   stream?: StreamHub;
   /** Checks bearer tokens; without it the API is open (in-process tests). */

@@ -11,6 +11,8 @@
  * @module
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { MAX_MODULE_BYTES } from "../runtime/mod.ts";
 import { handleError, NotFoundError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
@@ -37,11 +39,29 @@ export {
   type StreamStats,
 } from "./stream.ts";
 
+/** The largest request body but a deploy's, bytes. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
 /** Builds the HTTP API. */
 export function createApp(deps: ApiDeps): Hono {
   const app = new Hono();
   app.onError(handleError);
   if (deps.auth) app.use("*", authMiddleware(deps.auth, { metricsPublic: deps.metricsPublic ?? false }));
+  const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const tooLarge = (limit: number) =>
+    bodyLimit({
+      maxSize: limit,
+      onError: (c) =>
+        c.json(
+          { error: "payload_too_large", detail: `The request body is over the ${limit}-byte limit` },
+          413,
+        ),
+    });
+  app.post("/api/v1/modules", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
+  app.use("*", async (c, next) => {
+    if (c.req.method === "POST" && c.req.path === "/api/v1/modules") return await next();
+    return await tooLarge(maxBody)(c, next);
+  });
   app.notFound((c) =>
     c.json({ error: "not_found", detail: `No route for ${c.req.method} ${c.req.path}` }, 404)
   );

@@ -5,7 +5,7 @@
  */
 import { createApp, StreamHub, StreamPoller } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
-import { createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
+import { createDeployer, createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
 import {
   AuditLog,
   countActiveTokens,
@@ -125,6 +125,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     auth,
     metricsPublic: plan.metricsPublic,
     stream: hub,
+    deployer: createDeployer({ manifestFile: configPath, dataDir: values.data, runtime }),
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
   });

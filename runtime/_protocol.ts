@@ -184,6 +184,8 @@ export type ToExecutor =
     module: WebAssembly.Module;
     /** Resume from this image instead of running `kiln_init`. */
     restore: SnapshotImage | null;
+    /** Only try: instantiate and run `kiln_init`, answer, and drop the instance (a deploy's check). */
+    trial?: boolean;
   }
   /** Capture a module's memory image for a snapshot; answered by a `snapshot` message with the same id. */
   | { type: "snapshot"; id: number; name: string; reason: SnapshotReason }

@@ -39,6 +39,17 @@ export class ModuleRejectedError extends KilnError {
   }
 }
 
+/** A deploy's new version failed to start; the old version (if any) runs on. */
+export class DeployFailedError extends KilnError {
+  readonly code = "deploy_failed";
+  constructor(readonly module: string, readonly reason: string, readonly rolledBack: boolean) {
+    super(
+      `Cannot deploy module "${module}": ${reason}` +
+        (rolledBack ? "; the previous version was started again" : ""),
+    );
+  }
+}
+
 /** An operation named a module the runtime does not have. */
 export class ModuleUnknownError extends KilnError {
   readonly code = "module_unknown";

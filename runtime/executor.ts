@@ -185,6 +185,7 @@ export class Executor {
    *
    * @param restore A snapshot image to resume from instead of running `kiln_init`; its buffers are
    *   transferred to the worker.
+   * @param options With `trial`, the instance is only started (instantiated, `kiln_init` run) and dropped.
    * @throws {StartFailed} when the start function or `kiln_init` traps or fails, or the image does not fit.
    * @throws {ExecutorError} when the worker fails meanwhile.
    */
@@ -192,12 +193,16 @@ export class Executor {
     spec: InstanceSpec,
     module: WebAssembly.Module,
     restore: SnapshotImage | null = null,
+    options: { trial?: boolean } = {},
   ): Promise<LoadResult> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       try {
-        this.#send({ type: "load", id, spec, module, restore }, restore ? imageBuffers(restore) : []);
+        this.#send(
+          { type: "load", id, spec, module, restore, ...(options.trial && { trial: true }) },
+          restore ? imageBuffers(restore) : [],
+        );
       } catch (err) {
         this.#pending.delete(id);
         reject(err);

@@ -332,7 +332,7 @@ function latenessOf(p: PeriodicTask): { p50: number; p99: number; max: number } 
 function handle(msg: ToExecutor): void {
   switch (msg.type) {
     case "load": {
-      stop(msg.spec.name);
+      if (!msg.trial) stop(msg.spec.name);
       try {
         const t0 = performance.now();
         const inst = ModuleInstance.create({
@@ -343,6 +343,11 @@ function handle(msg: ToExecutor): void {
           restore: msg.restore,
         });
         const startMs = performance.now() - t0;
+        if (msg.trial) {
+          // A trial start (a deploy checking the new version): the instance is dropped, never scheduled.
+          post({ type: "loaded", id: msg.id, name: msg.spec.name, startMs, restored: false });
+          return;
+        }
         instances.set(msg.spec.name, inst);
         if (msg.spec.mode === "periodic") schedulePeriodic(inst);
         if (msg.spec.channelRead) addChannelReader(inst);

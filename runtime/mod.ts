@@ -16,6 +16,7 @@
 export { ABI_VERSION, formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, Status } from "./abi.ts";
 export {
   ChecksumMismatchError,
+  DeployFailedError,
   EventTooLargeError,
   ExecutorError,
   ModuleExistsError,
@@ -48,6 +49,13 @@ export {
 } from "./plan.ts";
 export { workerUrl } from "./executor.ts";
 export { SnapshotStoreError, Snapshotter } from "./snapshotter.ts";
+export {
+  createDeployer,
+  type Deployer,
+  type DeployerOptions,
+  type DeployRequest,
+  DeployRequestError,
+} from "./deployer.ts";
 export {
   type ChannelStatus,
   createRuntime,

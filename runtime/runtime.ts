@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  DeployFailedError,
   EventTooLargeError,
   ExecutorError,
   ModuleExistsError,
@@ -49,6 +50,7 @@ import type {
 } from "./_protocol.ts";
 import {
   executorFault,
+  executorFor,
   fold,
   instantiationWrites,
   moduleStatus,
@@ -599,17 +601,59 @@ export class Runtime {
   // ---- control plane -------------------------------------------------------------------------------
 
   /**
-   * Loads, verifies and starts one more module in the running runtime. Nothing changes when it is refused.
+   * Deploys a module, or a new version of one, so that a bad version never replaces a good one: the new
+   * version is verified, then started on trial (instantiated and `kiln_init` run, then dropped) while the
+   * old one keeps running. Only then is the old one stopped (with a snapshot, when it is snapshotted) and the
+   * new one started; if that start fails, the old one is started again from that snapshot and the error
+   * returned. The switch costs one instance start.
    *
-   * @throws {ModuleExistsError} when a module of that name is deployed.
+   * @returns The new version's status, and the sha256 of the version it replaced (null for a new module).
    * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
-   *   as {@linkcode loadModule}, and when its stream source or inputs are not sensors of this plant.
+   *   when the new version does not verify (nothing changed).
+   * @throws {DeployFailedError} when it fails its trial (nothing changed) or its start (rolled back).
    */
-  async deployModule(plan: ModulePlan): Promise<ModuleStatus> {
-    if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
+  async replaceModule(plan: ModulePlan): Promise<{ status: ModuleStatus; replaced: string | null }> {
+    this.#checkRefs(plan);
+    const loaded = await loadModule(plan);
+    const trialSpec = this.#spec(plan, loaded);
+    try {
+      await this.#executor(executorFor(plan)).load(trialSpec, loaded.module, null, { trial: true });
+    } catch (err) {
+      if (err instanceof StartFailed) throw new DeployFailedError(plan.name, err.message, false);
+      throw err;
+    }
+    const old = this.#slots.get(plan.name) ?? null;
+    if (old) {
+      if (old.state === "running" && this.#snap.enabled(old.plan)) {
+        await this.takeSnapshot(plan.name, "stop").catch(() => {}); // counted in its status
+      }
+      this.#halt(old);
+    }
+    const slot = newSlot(loaded);
+    this.#slots.set(plan.name, slot);
+    await this.#startSlot(slot, true);
+    if (slot.state !== "running") {
+      const reason = slot.lastError ?? `it is ${slot.state}`;
+      this.#halt(slot);
+      if (old) {
+        this.#slots.set(plan.name, old);
+        await this.#startSlot(old, true);
+      } else this.#slots.delete(plan.name);
+      throw new DeployFailedError(plan.name, reason, old !== null);
+    }
+    this.#log(
+      `module ${plan.name}: deployed ${loaded.sha256.slice(0, 12)}` +
+        (old ? `, replacing ${old.loaded.sha256.slice(0, 12)}` : ""),
+    );
+    return { status: this.#view(slot), replaced: old?.loaded.sha256 ?? null };
+  }
+
+  /** Refuses a module whose stream source or inputs are not sensors or points of this plant. */
+  #checkRefs(plan: ModulePlan): void {
     const sensors = new Set(this.plan.sim.map((s) => `sim:${s.id}`));
     const missing = [
-      ...(plan.schedule.mode === "stream" && !sensors.has(plan.schedule.source)
+      ...(plan.schedule.mode === "stream" && plan.schedule.source.startsWith("sim:") &&
+          !sensors.has(plan.schedule.source)
         ? [plan.schedule.source]
         : []),
       ...plan.inputs.filter((i) => !sensors.has(i) && !this.#modbusPoints().has(i)),
@@ -620,6 +664,18 @@ export class Runtime {
         missing.map((m) => `"${m}" is not a sensor or point of this plant`),
       );
     }
+  }
+
+  /**
+   * Loads, verifies and starts one more module in the running runtime. Nothing changes when it is refused.
+   *
+   * @throws {ModuleExistsError} when a module of that name is deployed.
+   * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
+   *   as {@linkcode loadModule}, and when its stream source or inputs are not sensors of this plant.
+   */
+  async deployModule(plan: ModulePlan): Promise<ModuleStatus> {
+    if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
+    this.#checkRefs(plan);
     const loaded = await loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     const slot = newSlot(loaded);

@@ -6,13 +6,60 @@
 import { Hono } from "hono";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
 import type { ApiDeps } from "../deps.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
 import { snapshotJson } from "./snapshots.ts";
 
 /** Routes under `/api/v1/modules`. */
-export function modulesRoutes({ runtime }: ApiDeps): Hono {
+export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
   const app = new Hono();
 
   app.get("/", (c) => c.json({ modules: runtime.listModules() }));
+
+  // Deploy (admin): multipart with `name`, `spec` (the module's manifest entry, YAML or JSON), `wasm` (the
+  // binary) and any data blobs its entry names, each as a file part with that file name.
+  app.post("/", async (c) => {
+    if (!deployer) {
+      throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
+    }
+    let form: Record<string, string | File | (string | File)[]>;
+    try {
+      form = await c.req.parseBody({ all: true });
+    } catch (err) {
+      throw new BadRequestError(`Expected a multipart/form-data body: ${(err as Error).message}`);
+    }
+    const field = (k: string) => {
+      const v = form[k];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const name = field("name");
+    const spec = field("spec");
+    const wasm = field("wasm");
+    if (typeof name !== "string") throw new BadRequestError(`The deploy needs a "name" field`);
+    if (spec === undefined) {
+      throw new BadRequestError(`The deploy needs a "spec" field (the module's manifest entry)`);
+    }
+    if (!(wasm instanceof File)) throw new BadRequestError(`The deploy needs a "wasm" file part`);
+    const files: Record<string, Uint8Array> = {};
+    for (const v of Object.values(form).flat()) {
+      if (v instanceof File && v !== wasm) files[v.name] = new Uint8Array(await v.arrayBuffer());
+    }
+    const result = await deployer.deploy({
+      name,
+      spec: typeof spec === "string" ? spec : await spec.text(),
+      wasm: new Uint8Array(await wasm.arrayBuffer()),
+      files,
+    });
+    return c.json({ ...result.status, replaced_sha256: result.replaced }, result.replaced ? 200 : 201);
+  });
+
+  app.delete("/:name", (c) => {
+    if (!deployer) {
+      throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
+    }
+    const name = c.req.param("name");
+    deployer.remove(name);
+    return c.json({ deleted: name });
+  });
 
   app.get("/:name", (c) => {
     const name = c.req.param("name");

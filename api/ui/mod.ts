@@ -1,0 +1,133 @@
+/**
+ * The dashboard: one page served by Kiln at `/`, with its stylesheet, script and icon under `/ui/`. It shows
+ * the modules and their states with start, stop and restart buttons, the connectors, live charts (machine
+ * 1's FFT spectrum, the anomaly score against its threshold, the temperatures) and the alerts.
+ *
+ * The page asks for an API token and keeps it in `sessionStorage` (gone when the tab closes). It sends it as
+ * `Authorization: Bearer` on REST calls and as the first WebSocket message on `/api/v1/stream`, so these
+ * routes need no token themselves (`roleFor` lets `/` and `/ui...` through) and the page holds no data. The
+ * server decides what a token may do: a viewer sees the buttons, and the page shows the 403 it gets back.
+ *
+ * The assets are TypeScript string constants, not files: they travel inside `deno bundle` and
+ * `deno compile` output with no file reads and no build step at run time. The charts are small canvas
+ * drawings written here rather than a charting library, because no third-party code may be committed to the
+ * repository and a library served from npm at run time would need a build or file reads that break the
+ * bundle. Every response carries a strict Content-Security-Policy: scripts and styles from this origin only
+ * (no inline script or style), connections to this origin only (REST and the WebSocket), no frames.
+ *
+ * @example
+ * ```ts ignore
+ * const app = new Hono();
+ * app.route("/", createUiRoutes()); // before any other GET "/" it should fall back to
+ * const res = await app.request("/", { headers: { accept: "text/html" } });
+ * ```
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { PAGE_HTML } from "./_page.ts";
+import { STYLE_CSS } from "./_style.ts";
+import { ICON_SVG } from "./_icon.ts";
+import { CHARTS_JS } from "./_charts_js.ts";
+import { APP_JS } from "./_app_js.ts";
+
+/**
+ * The Content-Security-Policy of every dashboard response. `connect-src 'self'` also allows `ws:`/`wss:`
+ * to the same host (CSP Level 3, "Matching Source Expressions"), which is what the stream needs.
+ */
+export const UI_CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** One embedded asset: its bytes, content type and validator. */
+interface Asset {
+  body: string;
+  type: string;
+  etag: string;
+}
+
+function asset(body: string, type: string): Asset {
+  return { body, type, etag: `"${fnv1a(body)}-${body.length.toString(16)}"` };
+}
+
+// The two script parts share one IIFE so nothing leaks into the page's globals.
+const ASSETS: Record<string, Asset> = {
+  "/": asset(PAGE_HTML, "text/html; charset=utf-8"),
+  "/ui/app.css": asset(STYLE_CSS, "text/css; charset=utf-8"),
+  "/ui/app.js": asset(
+    `(() => {\n"use strict";\n${CHARTS_JS}\n${APP_JS}\n})();\n`,
+    "text/javascript; charset=utf-8",
+  ),
+  "/ui/icon.svg": asset(ICON_SVG, "image/svg+xml"),
+};
+
+/**
+ * Routes of the dashboard, to mount at the root: `app.route("/", createUiRoutes())`.
+ *
+ * - `GET /`: the page, to a client that accepts `text/html` (a browser); any other client falls through to
+ *   the next `GET /` handler (the API's JSON index), so mount this before it;
+ * - `GET /ui` and `GET /ui/`: the page;
+ * - `GET /ui/app.js`, `/ui/app.css`, `/ui/icon.svg`: its script, stylesheet and icon.
+ *
+ * Responses carry {@linkcode UI_CONTENT_SECURITY_POLICY}, `nosniff`, no referrer, and an ETag that a
+ * revalidation (`If-None-Match`) answers with 304.
+ */
+export function createUiRoutes(): Hono {
+  const app = new Hono();
+  app.get("/", async (c, next) => {
+    if (!acceptsHtml(c.req.header("accept"))) return await next();
+    return serve(c, ASSETS["/"]!);
+  });
+  app.get("/ui", (c) => serve(c, ASSETS["/"]!));
+  app.get("/ui/", (c) => serve(c, ASSETS["/"]!));
+  for (const path of ["/ui/app.js", "/ui/app.css", "/ui/icon.svg"]) {
+    const a = ASSETS[path]!;
+    app.get(path, (c) => serve(c, a));
+  }
+  return app;
+}
+
+function serve(c: Context, a: Asset): Response {
+  const headers: Record<string, string> = {
+    "content-type": a.type,
+    "content-security-policy": UI_CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+    "etag": a.etag,
+  };
+  const match = c.req.header("if-none-match");
+  if (match !== undefined && match.split(",").some((t) => t.trim() === a.etag)) {
+    return new Response(null, { status: 304, headers });
+  }
+  return c.body(a.body, 200, headers);
+}
+
+/** Whether an `Accept` header lists `text/html` (or `text/*`) with a non-zero quality. */
+function acceptsHtml(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  return accept.split(",").some((part) => {
+    const [range, ...params] = part.trim().toLowerCase().split(";");
+    if (range !== "text/html" && range !== "text/*") return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** FNV-1a, 32 bits, as hex: a synchronous content hash for the ETag. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}

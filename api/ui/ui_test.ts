@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { createUiRoutes, UI_CONTENT_SECURITY_POLICY } from "./mod.ts";
+import { PAGE_HTML } from "./_page.ts";
+import { CHARTS_JS } from "./_charts_js.ts";
+import { APP_JS } from "./_app_js.ts";
+
+/** The dashboard mounted the way `api/mod.ts` mounts it: before the API's JSON index. */
+function app(): Hono {
+  const a = new Hono();
+  a.route("/", createUiRoutes());
+  a.get("/", (c) => c.json({ name: "kiln" }));
+  return a;
+}
+
+Deno.test("a browser gets the page at / and any other client falls through to the JSON index", async () => {
+  const page = await app().request("/", { headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8" } });
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.match(await page.text(), /<title>Kiln dashboard<\/title>/);
+
+  for (const accept of [undefined, "application/json", "*/*", "text/html;q=0"]) {
+    const res = await app().request("/", { headers: accept === undefined ? {} : { accept } });
+    assert.equal(res.status, 200, String(accept));
+    assert.deepEqual(await res.json(), { name: "kiln" }, String(accept));
+  }
+  const ui = await app().request("/ui/");
+  assert.equal(ui.headers.get("content-type"), "text/html; charset=utf-8");
+  await ui.body?.cancel();
+});
+
+Deno.test("every asset has its content type, the strict CSP, nosniff and an ETag that revalidates to 304", async () => {
+  const types: Record<string, string> = {
+    "/ui": "text/html; charset=utf-8",
+    "/ui/app.js": "text/javascript; charset=utf-8",
+    "/ui/app.css": "text/css; charset=utf-8",
+    "/ui/icon.svg": "image/svg+xml",
+  };
+  for (const [path, type] of Object.entries(types)) {
+    const res = await app().request(path);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get("content-type"), type, path);
+    assert.equal(res.headers.get("content-security-policy"), UI_CONTENT_SECURITY_POLICY, path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+    const etag = res.headers.get("etag")!;
+    assert.match(etag, /^"[0-9a-f]{8}-[0-9a-f]+"$/, path);
+    await res.body?.cancel();
+    const again = await app().request(path, { headers: { "if-none-match": etag } });
+    assert.equal(again.status, 304, path);
+  }
+  assert.equal((await app().request("/ui/nothing.js")).status, 404);
+  assert.match(UI_CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
+  assert.doesNotMatch(UI_CONTENT_SECURITY_POLICY, /unsafe-inline|unsafe-eval/);
+});
+
+Deno.test("the page has no inline script or style, and every element the script looks up is in it", async () => {
+  assert.doesNotMatch(PAGE_HTML, /<script(?![^>]*\bsrc=)[^>]*>/, "inline script");
+  assert.doesNotMatch(PAGE_HTML, /<style|\sstyle=|\son[a-z]+=/, "inline style or handler");
+  const ids = [...`${CHARTS_JS}${APP_JS}`.matchAll(/\$\("([a-z-]+)"\)/g)].map((m) => m[1]!);
+  assert.ok(ids.length > 10);
+  for (const id of new Set(ids)) assert.match(PAGE_HTML, new RegExp(`id="${id}"`), id);
+  // The served script is JavaScript that parses (it runs in the browser test).
+  const js = await (await app().request("/ui/app.js")).text();
+  assert.doesNotThrow(() => new Function(js));
+});
