@@ -71,6 +71,7 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
     channels: [],
     listen: "127.0.0.1:0",
     metricsPublic: false,
+    tls: null,
   };
 }
 

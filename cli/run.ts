@@ -130,12 +130,16 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     listSnapshots: (module) => listSnapshots(store.db, module),
   });
   const stopped = Promise.withResolvers<void>();
+  const tls = plan.tls
+    ? { cert: await Deno.readTextFile(plan.tls.certFile), key: await Deno.readTextFile(plan.tls.keyFile) }
+    : null;
   const server = Deno.serve({
     hostname: listen.hostname,
     port: listen.port,
+    ...tls,
     onListen: ({ hostname, port }) => {
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      const base = `http://${host}:${port}`;
+      const base = `${tls ? "https" : "http"}://${host}:${port}`;
       const h = runtime.health();
       console.log(
         `kiln ${version}: device "${plan.device.id}", ${plan.modules.length} modules (${h.modules.running} running)\n` +

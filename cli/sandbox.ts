@@ -74,7 +74,17 @@ export function grantsFor(options: {
     );
   }
   if (mqtt?.embedded) net.add(mqtt.embedded.port === 0 ? "127.0.0.1" : `127.0.0.1:${mqtt.embedded.port}`);
-  for (const f of [mqtt?.password_file, mqtt?.tls?.ca_file, mqtt?.tls?.cert_file, mqtt?.tls?.key_file]) {
+  const api = options.manifest.api?.tls;
+  for (
+    const f of [
+      mqtt?.password_file,
+      mqtt?.tls?.ca_file,
+      mqtt?.tls?.cert_file,
+      mqtt?.tls?.key_file,
+      api?.cert_file,
+      api?.key_file,
+    ]
+  ) {
     if (f !== undefined) read.add(resolve(options.manifest.dir, f));
   }
   return {

@@ -109,6 +109,8 @@ export interface DeploymentPlan {
   listen: string;
   /** Serve `/metrics` without a token. */
   metricsPublic: boolean;
+  /** The API's TLS certificate and key (absolute paths), or null for plain HTTP. */
+  tls: { certFile: string; keyFile: string } | null;
 }
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
@@ -205,6 +207,12 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
     modules,
     listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
     metricsPublic: manifest.api?.metrics_public ?? false,
+    tls: manifest.api?.tls
+      ? {
+        certFile: resolve(manifest.dir, manifest.api.tls.cert_file),
+        keyFile: resolve(manifest.dir, manifest.api.tls.key_file),
+      }
+      : null,
   };
 }
 

@@ -53,6 +53,7 @@ export function deploymentPlan(modules: ModulePlan[]): DeploymentPlan {
     channels: [],
     listen: "127.0.0.1:0",
     metricsPublic: false,
+    tls: null,
   };
 }
 

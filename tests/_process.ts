@@ -90,7 +90,7 @@ export async function startKiln(
   let exited = false;
   child.status.then(() => exited = true);
   while (!base && !exited && Date.now() < deadline) {
-    base = /health\s+(http:\/\/\S+)\/health/.exec(text)?.[1] ?? null;
+    base = /health\s+(https?:\/\/\S+)\/health/.exec(text)?.[1] ?? null;
     if (!base) await new Promise((r) => setTimeout(r, 50));
   }
   let stopped: Promise<number> | null = null;

@@ -367,6 +367,8 @@ export const ManifestSchema = strict({
   policy: strict({ allow: z.array(z.string()).default([]) }).prefault({}),
   api: strict({
     listen: z.string().default(DEFAULT_LISTEN),
+    /** Serve HTTPS (and WSS) with this certificate and key (PEM files, relative to the manifest). */
+    tls: strict({ cert_file: path, key_file: path }).optional(),
     /** Serve `/metrics` without a token (for a Prometheus that has none). */
     metrics_public: z.boolean().default(false),
   }).prefault({}).superRefine((api, ctx) => {

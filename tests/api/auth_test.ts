@@ -7,7 +7,8 @@ import { createApp } from "../../api/mod.ts";
 import { createRuntime } from "../../runtime/mod.ts";
 import { createToken, listTokens, openStore, revokeToken, verifyToken } from "../../snapshots/mod.ts";
 import { deploymentPlan, modulePlan, wat, writeFixture } from "../_helpers.ts";
-import { getJson, runKiln, startKiln } from "../_process.ts";
+import { AUTH, getJson, runKiln, startKiln } from "../_process.ts";
+import { makeTls } from "../hal/_mosquitto.ts";
 
 const TICK = `(module (memory (export "memory") 1)
   (func (export "kiln_abi_version") (result i32) (i32.const 1))
@@ -121,4 +122,25 @@ Deno.test("KILN_ADMIN_TOKEN is the admin token, and no token file is made", asyn
   const health = await getJson<{ status: string }>(`${kiln.base}/api/v1/modules`);
   assert.ok(health);
   await assert.rejects(() => Deno.stat(`${dir}/admin.token`), Deno.errors.NotFound);
+});
+
+Deno.test("with api.tls the API is served over HTTPS with the configured certificate", async () => {
+  const dir = await Deno.makeTempDir();
+  const pki = await makeTls(dir); // a test CA and a server certificate for 127.0.0.1
+  await Deno.writeFile(`${dir}/tick.wasm`, wat(TICK));
+  await Deno.writeTextFile(
+    `${dir}/kiln.yaml`,
+    `version: 1
+device: { id: gw-tls }
+api: { tls: { cert_file: ${pki.serverCert}, key_file: ${pki.serverKey} } }
+modules:
+  tick: { wasm: tick.wasm, schedule: { mode: periodic, period_us: 100000 } }
+`,
+  );
+  await using kiln = await startKiln([`${dir}/kiln.yaml`, "--data", `${dir}/data`]);
+  assert.match(kiln.base, /^https:/);
+  using client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(pki.caCert)] });
+  const res = await fetch(`${kiln.base}/api/v1/modules/tick`, { client, headers: AUTH });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).state, "running");
 });

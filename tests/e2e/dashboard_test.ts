@@ -1,0 +1,268 @@
+/**
+ * The dashboard end to end: `kiln run` on the demo, Debian's Chromium driven by playwright-core, an operator
+ * and a viewer token made with `kiln token create`. Set `KILN_SCREENSHOT=path.png` to keep a screenshot of
+ * the page once an alert has come in (the README's picture).
+ *
+ * playwright-core cannot load under `deno task test`'s permissions: at import it checks for
+ * `/proc/sys/fs/binfmt_misc/WSLInterop`, and Deno lets a program read `/proc/sys` only with every
+ * permission. So the test (`deno test`) starts Kiln and makes the tokens, and this same file, run as
+ * `deno run -A` in a child process (`import.meta.main`), drives the browser and reports each step on a line
+ * of its standard output; each report becomes a `t.step` here. Only the browser driver gets `-A`.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { AUTH, getJson, runKiln, startKiln } from "../_process.ts";
+import { waitFor } from "../_helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const DEMO_MODULES = ["aggregator", "anomaly", "fft", "safety", "temperature"];
+/** Prefix of the driver's step reports on its standard output. */
+const REPORT = "@@dashboard-step ";
+/** The environment variable that hands the driver its {@linkcode Setup}. */
+const SETUP_ENV = "KILN_DASHBOARD_SETUP";
+
+/** What the driver needs: the running Kiln and the tokens. */
+interface Setup {
+  base: string;
+  operator: string;
+  viewer: string;
+  screenshot: string | null;
+}
+
+interface Report {
+  step: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** The aggregator's restarts, from the API (not from the page). */
+async function restarts(base: string): Promise<number> {
+  return (await getJson<{ restarts: number }>(`${base}/api/v1/modules/aggregator`)).restarts;
+}
+
+async function signIn(page: Page, token: string, role: string): Promise<void> {
+  await page.locator("#token").fill(token);
+  await page.locator("#signin-form button[type=submit]").click();
+  await page.locator("#board").waitFor({ state: "visible" });
+  // The stream's hello frame names the role the server gave the token.
+  await page.locator("#who", { hasText: `signed in as ${role}` }).waitFor();
+}
+
+/** The steps, in order; the driver runs them, the test reports them. */
+const STEPS: [string, (page: Page, s: Setup) => Promise<void>][] = [
+  ["the page loads from Kiln and asks for a token", async (page, s) => {
+    const res = await page.goto(`${s.base}/`);
+    assert.equal(res?.status(), 200, "GET / serves the dashboard (is createUiRoutes mounted in api/mod.ts?)");
+    assert.match(
+      res!.headers()["content-type"] ?? "",
+      /^text\/html/,
+      "GET / answers the page, not the JSON index",
+    );
+    assert.match(res!.headers()["content-security-policy"] ?? "", /script-src 'self'/);
+    await page.locator("#signin").waitFor({ state: "visible" });
+    assert.equal(await page.locator("#board").isVisible(), false);
+  }],
+
+  ["with an operator token, the five demo modules are listed as running", async (page, s) => {
+    await signIn(page, s.operator, "operator");
+    await page.locator('#modules tr[data-module] .badge[data-state="running"]').nth(4).waitFor();
+    const rows = await page.locator("#modules tr[data-module]").evaluateAll((trs) =>
+      trs.map((tr) => `${tr.getAttribute("data-module")}:${tr.querySelector(".badge")?.textContent}`)
+    );
+    assert.deepEqual(rows.sort(), DEMO_MODULES.map((m) => `${m}:running`));
+    await page.locator('#connectors tr[data-connector="sim"] .badge[data-state="connected"]').waitFor();
+    await page.locator("#live", { hasText: "live" }).waitFor();
+  }],
+
+  ["live values change: the spectrum redraws and the readouts move", async (page) => {
+    const frames = async () => Number(await page.locator("#spectrum").getAttribute("data-frames") ?? 0);
+    const rms = page.locator('[data-output="fft.rms_g"]').first();
+    const score = page.locator('[data-output="anomaly.score"]').first();
+    await waitFor(
+      "a first spectrum and readouts",
+      async () => await frames() > 0 && await rms.textContent() !== "–" && await score.textContent() !== "–",
+    );
+    const before = { frames: await frames(), rms: await rms.textContent(), score: await score.textContent() };
+    await waitFor("new spectra", async () => await frames() > before.frames + 2);
+    await waitFor("the RMS readout to change", async () => await rms.textContent() !== before.rms);
+    await waitFor("the anomaly score to change", async () => await score.textContent() !== before.score);
+    assert.equal(await page.locator('[data-output="anomaly.threshold"]').first().textContent(), "1.80");
+  }],
+
+  ["an operator's restart of aggregator goes through", async (page, s) => {
+    const before = await restarts(s.base);
+    await page.locator('#modules tr[data-module="aggregator"] button[data-action="restart"]').click();
+    await page.locator('#action-result[data-status="200"]').waitFor();
+    await waitFor("the restart count to rise", async () => await restarts(s.base) > before);
+    const cell = page.locator('#modules tr[data-module="aggregator"] [data-field="restarts"]');
+    await waitFor("the page to show it", async () => Number(await cell.textContent()) > before);
+  }],
+
+  ["an injected bearing fault shows up in the alert list", async (page, s) => {
+    const res = await fetch(`${s.base}/api/v1/sim/sensors/vibration_1/fault`, {
+      method: "POST",
+      headers: AUTH,
+      body: JSON.stringify({ fault: "bearing" }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    await page.locator('#alerts li[data-severity="critical"]', { hasText: "anomaly" }).first().waitFor();
+    if (s.screenshot !== null) {
+      // Let the charts fill a little more than the test needs.
+      await new Promise((r) => setTimeout(r, 15_000));
+      await page.screenshot({ path: s.screenshot, fullPage: true });
+    }
+  }],
+
+  ["after signing out, a viewer sees the page and its restart is refused with 403", async (page, s) => {
+    await page.locator("#signout").click();
+    await page.locator("#signin").waitFor({ state: "visible" });
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("kiln.token")), null);
+    await signIn(page, s.viewer, "viewer");
+    await page.locator('#modules tr[data-module="aggregator"]').waitFor();
+    const before = await restarts(s.base);
+    await page.locator('#modules tr[data-module="aggregator"] button[data-action="restart"]').click();
+    const result = page.locator('#action-result[data-status="403"]');
+    await result.waitFor();
+    assert.match(await result.textContent() ?? "", /refused \(HTTP 403 forbidden\).*needs the operator role/);
+    assert.equal(await restarts(s.base), before, "a refused restart changes nothing");
+    assert.equal(await page.locator('#modules tr[data-module="aggregator"] .badge').textContent(), "running");
+  }],
+];
+/** The last report: nothing went wrong in the page itself. */
+const NO_PAGE_ERRORS = "the page raised no script error and no Content-Security-Policy violation";
+
+/** The child: drives Chromium through the steps and prints a report per step; stops at the first failure. */
+async function drive(s: Setup): Promise<void> {
+  const report = (r: Report) => console.log(REPORT + JSON.stringify(r));
+  // Imported here, not at the top: the test process has no permission for what it does at import.
+  const { chromium } = await import("playwright-core");
+  const profile = await Deno.makeTempDir({ prefix: "kiln-chromium-" });
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const page = browser.pages()[0] ?? await browser.newPage();
+    page.setDefaultTimeout(10_000);
+    // The viewer's refused restart logs a 403 to the console, as it should; anything else is a problem.
+    const problems: string[] = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/status of 403/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    for (const [step, fn] of STEPS) {
+      try {
+        await fn(page, s);
+        report({ step, ok: true });
+      } catch (err) {
+        report({ step, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+        return;
+      }
+    }
+    report({ step: NO_PAGE_ERRORS, ok: problems.length === 0, error: problems.join("\n") });
+  } finally {
+    await browser.close();
+    await Deno.remove(profile, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  await drive(JSON.parse(Deno.env.get(SETUP_ENV)!) as Setup);
+}
+
+async function createToken(dir: string, role: string): Promise<string> {
+  const made = await runKiln([
+    "token",
+    "create",
+    "--role",
+    role,
+    "--name",
+    `dashboard-${role}`,
+    "--data",
+    dir,
+    "--json",
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  return (JSON.parse(made.stdout) as { token: string }).token;
+}
+
+Deno.test("the dashboard shows the demo live in Chromium; an operator restarts a module and a viewer is refused", async (t) => {
+  if (!(await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false))) {
+    assert.fail(`Chromium is missing (${CHROMIUM}): install it with apt-get install -y chromium`);
+  }
+  const dir = await Deno.makeTempDir();
+  await using kiln = await startKiln(["--data", dir]);
+  const screenshot = Deno.env.get("KILN_SCREENSHOT");
+  const setup: Setup = {
+    base: kiln.base,
+    operator: await createToken(dir, "operator"),
+    viewer: await createToken(dir, "viewer"),
+    screenshot: screenshot ? new URL(screenshot, `file://${Deno.cwd()}/`).pathname : null,
+  };
+  const driver = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname],
+    env: { NO_COLOR: "1", [SETUP_ENV]: JSON.stringify(setup) },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const errors = (async () => {
+    for await (const chunk of driver.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  const lines = driver.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter())[
+    Symbol.asyncIterator
+  ]();
+  const nextReport = async (): Promise<Report | null> => {
+    for (let r = await lines.next(); !r.done; r = await lines.next()) {
+      if (r.value.startsWith(REPORT)) return JSON.parse(r.value.slice(REPORT.length)) as Report;
+    }
+    return null;
+  };
+  try {
+    for (const step of [...STEPS.map(([name]) => name), NO_PAGE_ERRORS]) {
+      const ok = await t.step(step, async () => {
+        const r = await nextReport();
+        if (r === null) {
+          await errors;
+          throw new Error(`The browser driver ended before this step:\n${stderr}`);
+        }
+        assert.equal(r.step, step);
+        assert.ok(r.ok, r.error ?? "");
+      });
+      if (!ok) break;
+    }
+  } finally {
+    try {
+      driver.kill("SIGTERM");
+    } catch { /* it has exited */ }
+    await lines.return?.();
+    await driver.status;
+    await errors;
+  }
+  assert.equal(await kiln.stop(), 0);
+});
+
+/** Splits a text stream into lines. */
+function lineSplitter(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      for (const p of parts) controller.enqueue(p);
+    },
+    flush(controller) {
+      if (rest) controller.enqueue(rest);
+    },
+  });
+}
