@@ -28,7 +28,7 @@ export interface AuthOptions {
 
 /** The role a request needs, or null when it needs none. */
 export function roleFor(method: string, path: string, options: AuthOptions = {}): Role | null {
-  if (path === "/health" || path === "/" || path.startsWith("/ui")) return null;
+  if (path === "/health" || path === "/" || path === "/openapi.json" || path.startsWith("/ui")) return null;
   if (path === "/metrics") return options.metricsPublic ? null : "viewer";
   // The stream authenticates its WebSocket itself (browsers cannot send headers on one).
   if (path === "/api/v1/stream") return null;

@@ -17,6 +17,7 @@ import { handleError, NotFoundError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import { createStreamRoute } from "./stream.ts";
+import { openApiDocument } from "./openapi.ts";
 import type { ApiDeps } from "./deps.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -27,6 +28,7 @@ import { snapshotsRoutes } from "./routes/snapshots.ts";
 export type { ApiDeps } from "./deps.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
+export { openApiDocument, OPERATIONS } from "./openapi.ts";
 export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
 export {
   createStreamRoute,
@@ -71,6 +73,7 @@ export function createApp(deps: ApiDeps): Hono {
       name: "kiln",
       endpoints: [
         "/health",
+        "/openapi.json",
         "/metrics",
         "/api/v1/modules",
         "/api/v1/alerts",
@@ -89,6 +92,7 @@ export function createApp(deps: ApiDeps): Hono {
       ],
     }));
   app.get("/health", (c) => c.json(deps.runtime.health()));
+  app.get("/openapi.json", (c) => c.json(openApiDocument(deps.runtime.health().version)));
   const r = deps.runtime;
   const metrics: MetricsSource = {
     listModules: () => r.listModules(),

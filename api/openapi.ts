@@ -1,0 +1,171 @@
+/**
+ * `GET /openapi.json`: the API described as OpenAPI 3.1, from one table of operations. A test compares the
+ * table with the routes the app really has, so the description cannot drift from the code.
+ *
+ * @module
+ */
+import { roleFor } from "./auth.ts";
+
+/** One operation of the API. */
+interface Operation {
+  method: "get" | "post" | "delete";
+  /** Hono's form, `/api/v1/modules/:name`. */
+  path: string;
+  summary: string;
+  /** The request body: JSON, raw bytes, or a deploy's multipart form. */
+  body?: "json" | "bytes" | "multipart";
+  /** The success status, when it is not 200. */
+  created?: boolean;
+}
+
+/** Every operation, in the order the README lists them. */
+export const OPERATIONS: readonly Operation[] = [
+  { method: "get", path: "/health", summary: "The runtime's state, uptime, version and module counts" },
+  { method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format 0.0.4)" },
+  { method: "get", path: "/api/v1/modules", summary: "Every module's status" },
+  {
+    method: "post",
+    path: "/api/v1/modules",
+    summary: "Deploy a module or a new version (multipart: name, spec, wasm, data files)",
+    body: "multipart",
+    created: true,
+  },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name",
+    summary: "One module: state, sha256, limits, capabilities, last error, restarts, stats, snapshots",
+  },
+  { method: "delete", path: "/api/v1/modules/:name", summary: "Stop and forget a deployed module" },
+  { method: "get", path: "/api/v1/modules/:name/outputs", summary: "Its latest outputs and arrays" },
+  { method: "get", path: "/api/v1/modules/:name/logs", summary: "Its recent log lines" },
+  { method: "post", path: "/api/v1/modules/:name/start", summary: "Start it (from its snapshot if any)" },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/stop",
+    summary: "Stop it (after a snapshot if snapshotted)",
+  },
+  { method: "post", path: "/api/v1/modules/:name/restart", summary: "Stop and start it" },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/snapshot",
+    summary: "Snapshot its memory now",
+    created: true,
+  },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/events",
+    summary: "Send an event (kind 1) with the body as payload",
+    body: "bytes",
+  },
+  { method: "get", path: "/api/v1/alerts", summary: "Alerts, `?after=SEQ`" },
+  { method: "get", path: "/api/v1/messages", summary: "Messages modules published, `?after=SEQ`" },
+  { method: "get", path: "/api/v1/channels", summary: "Channels: records written, dropped, lost per reader" },
+  { method: "get", path: "/api/v1/connectors", summary: "Connector states: sim, Modbus devices, MQTT" },
+  { method: "get", path: "/api/v1/uplink", summary: "The MQTT uplink: connection, outbox, forwarder" },
+  { method: "get", path: "/api/v1/snapshots", summary: "Snapshots in the store, `?module=NAME`" },
+  { method: "get", path: "/api/v1/audit", summary: "Audit events: grants, revocations, denials" },
+  { method: "get", path: "/api/v1/audit/uses", summary: "Uses and denials per module and capability" },
+  { method: "get", path: "/api/v1/executors", summary: "Executors, their modules and Deno permissions" },
+  { method: "get", path: "/api/v1/sandbox", summary: "What the runtime process and executors may do" },
+  { method: "get", path: "/api/v1/sim/sensors", summary: "The simulated sensors and their faults" },
+  {
+    method: "post",
+    path: "/api/v1/sim/sensors/:id/fault",
+    summary: 'Inject or clear a fault: `{"fault": "bearing"}`',
+    body: "json",
+  },
+  { method: "get", path: "/api/v1/sim/gpio", summary: "The simulated GPIO bank" },
+  {
+    method: "post",
+    path: "/api/v1/sim/gpio/:pin",
+    summary: 'Set an input pin: `{"value": 1}`',
+    body: "json",
+  },
+  {
+    method: "get",
+    path: "/api/v1/stream",
+    summary: "WebSocket upgrade: live frames `{seq, topic, at, data}`; auth by header or first message",
+  },
+  { method: "get", path: "/openapi.json", summary: "This description" },
+];
+
+/** The OpenAPI 3.1 document of this API. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const path = op.path.replace(/:([a-z]+)/g, "{$1}");
+    const role = roleFor(op.method.toUpperCase(), op.path);
+    const params = [...op.path.matchAll(/:([a-z]+)/g)].map((m) => ({
+      name: m[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    paths[path] ??= {};
+    paths[path][op.method] = {
+      summary: op.summary,
+      ...(params.length > 0 && { parameters: params }),
+      ...(role === null ? { security: [] } : { "x-kiln-role": role }),
+      ...(op.body && { requestBody: requestBody(op.body) }),
+      responses: {
+        [op.created ? "201" : "200"]: { description: "Success" },
+        ...(role !== null && {
+          "401": { $ref: "#/components/responses/Error" },
+          "403": { $ref: "#/components/responses/Error" },
+        }),
+        "4XX": { $ref: "#/components/responses/Error" },
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Kiln",
+      version,
+      description: "A WebAssembly edge runtime's control plane. Roles: viewer reads, operator controls " +
+        "modules and the simulated plant, admin deploys and deletes. `x-kiln-role` names the role each " +
+        "operation needs.",
+    },
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      responses: {
+        Error: {
+          description: "An error: a stable code and a message for people",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["error", "detail"],
+                properties: { error: { type: "string" }, detail: { type: "string" } },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+function requestBody(kind: NonNullable<Operation["body"]>): Record<string, unknown> {
+  if (kind === "bytes") return { content: { "application/octet-stream": { schema: { type: "string" } } } };
+  if (kind === "json") return { content: { "application/json": { schema: { type: "object" } } } };
+  return {
+    required: true,
+    content: {
+      "multipart/form-data": {
+        schema: {
+          type: "object",
+          required: ["name", "spec", "wasm"],
+          properties: {
+            name: { type: "string" },
+            spec: { type: "string", description: "The module's manifest entry, YAML or JSON" },
+            wasm: { type: "string", format: "binary" },
+          },
+          additionalProperties: { type: "string", format: "binary", description: "Data blobs by file name" },
+        },
+      },
+    },
+  };
+}
