@@ -16,6 +16,7 @@ import {
 import { CaptureFailed, Executor, StartFailed } from "./executor.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import { ModuleSnapshots } from "./_module_snapshots.ts";
+import { Journal } from "./_journal.ts";
 import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
@@ -45,7 +46,6 @@ import type {
   InstanceStats,
   LogEvent,
   ModuleFault,
-  OutboundMessage,
   PermissionStates,
 } from "./_protocol.ts";
 import {
@@ -89,9 +89,7 @@ export interface RuntimeOptions {
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
 
-const MAX_ALERTS = 1000;
 const MAX_LOGS_PER_MODULE = 200;
-const MAX_MESSAGES = 500;
 /** The start function, `kiln_init` and the first handler call get this multiple of `budget_us`... */
 const INIT_BUDGET_FACTOR = 10;
 /** ...and at least this long: initialising and lazily compiling a module takes milliseconds. */
@@ -118,14 +116,11 @@ export class Runtime {
   #slots = new Map<string, Slot>();
   #executors = new Map<string, Executor>();
   #sources: SimSources;
-  #alerts: AlertEvent[] = [];
-  #alertSeq = 0;
+  #journal = new Journal();
   #log: (line: string) => void;
   #audit: AuditLog | null;
-  #messages: PublishedMessage[] = [];
   /** Each channel's ring, shared by its writer's and readers' executors. */
   #channels = new Map<string, { plan: ChannelPlan; buffer: SharedArrayBuffer }>();
-  #messageSeq = 0;
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
   #snap: ModuleSnapshots;
@@ -416,9 +411,7 @@ export class Runtime {
       if (slot) Object.assign(slot.arrays, values);
     }
     for (const a of r.alerts) {
-      this.#alerts.push(a);
-      this.#alertSeq++;
-      if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+      this.#journal.addAlert(a);
       this.#uplink?.publishAlert(a);
       this.#log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
     }
@@ -441,7 +434,7 @@ export class Runtime {
     for (const [module, uses] of Object.entries(r.uses)) this.#audit?.addUses(module, uses);
     this.#carryOut(r.writes);
     for (const m of r.messages) {
-      this.#addMessage(m);
+      this.#journal.addMessage(m);
       this.#uplink?.publishMessage(m);
     }
     for (const l of r.logs) {
@@ -451,26 +444,6 @@ export class Runtime {
       if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
       if (l.level !== "debug") this.#log(`[${l.module}] ${l.level}: ${l.message}`);
     }
-  }
-
-  #addMessage(m: OutboundMessage): void {
-    let payload: string;
-    let encoding: PublishedMessage["encoding"] = "utf-8";
-    try {
-      payload = new TextDecoder("utf-8", { fatal: true }).decode(m.payload);
-    } catch {
-      payload = btoa(String.fromCharCode(...m.payload));
-      encoding = "base64";
-    }
-    this.#messages.push({
-      seq: ++this.#messageSeq,
-      module: m.module,
-      topic: m.topic,
-      payload,
-      encoding,
-      at: m.at,
-    });
-    if (this.#messages.length > MAX_MESSAGES) this.#messages.shift();
   }
 
   /** Carries out actuator writes; with `triggeredAt`, records the trigger-to-actuator latency of the event. */
@@ -736,8 +709,12 @@ export class Runtime {
 
   /** Alerts raised since sequence number `after` (exclusive), oldest first, with their sequence numbers. */
   listAlerts(after = 0): (AlertEvent & { seq: number })[] {
-    const first = this.#alertSeq - this.#alerts.length + 1;
-    return this.#alerts.map((a, i) => ({ seq: first + i, ...a })).filter((a) => a.seq > after);
+    return this.#journal.listAlerts(after);
+  }
+
+  /** Messages modules published since `after` (exclusive), oldest first; the last 500 are kept. */
+  listMessages(after = 0): PublishedMessage[] {
+    return this.#journal.listMessages(after);
   }
 
   /** The executors, the modules each hosts, and the Deno permissions each worker holds (none). */
@@ -749,11 +726,6 @@ export class Runtime {
         permissions: await ex.permissions(),
       })),
     );
-  }
-
-  /** Messages modules published since sequence number `after` (exclusive), oldest first; the last 500 are kept. */
-  listMessages(after = 0): PublishedMessage[] {
-    return this.#messages.filter((m) => m.seq > after);
   }
 
   /** The channels, with their writer, readers and counters. */
