@@ -18,6 +18,7 @@ import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import { createStreamRoute } from "./stream.ts";
 import { openApiDocument } from "./openapi.ts";
+import { createUiRoutes } from "./ui/mod.ts";
 import type { ApiDeps } from "./deps.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -68,6 +69,8 @@ export function createApp(deps: ApiDeps): Hono {
     c.json({ error: "not_found", detail: `No route for ${c.req.method} ${c.req.path}` }, 404)
   );
 
+  // The dashboard for browsers (Accept: text/html); other clients fall through to the JSON index below.
+  app.route("/", createUiRoutes());
   app.get("/", (c) =>
     c.json({
       name: "kiln",
