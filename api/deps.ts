@@ -6,7 +6,7 @@
 import type { Deployer, Runtime } from "../runtime/mod.ts";
 import type { SnapshotInfo } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
-import type { StreamHub } from "./stream.ts";
+import type { StreamHub } from "./stream/mod.ts";
 
 /** Dependencies of {@linkcode createApp}. */
 export interface ApiDeps {

@@ -16,7 +16,7 @@ import { MAX_MODULE_BYTES } from "../runtime/mod.ts";
 import { handleError, NotFoundError } from "./errors.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
-import { createStreamRoute } from "./stream.ts";
+import { createStreamRoute } from "./stream/mod.ts";
 import { openApiDocument } from "./openapi.ts";
 import { createUiRoutes } from "./ui/mod.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -40,7 +40,7 @@ export {
   type StreamPollerOptions,
   type StreamSource,
   type StreamStats,
-} from "./stream.ts";
+} from "./stream/mod.ts";
 
 /** The largest request body but a deploy's, bytes. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;

@@ -8,7 +8,7 @@ import {
   StreamPoller,
   type StreamSocket,
   type StreamSource,
-} from "../../api/stream.ts";
+} from "../../api/stream/mod.ts";
 import type { AlertEvent, Health, LogEvent, Runtime } from "../../runtime/mod.ts";
 import { createRuntime } from "../../runtime/runtime.ts";
 import { deploymentPlan, modulePlan, streamModuleWat, waitFor, wat, writeFixture } from "../_helpers.ts";
