@@ -90,6 +90,8 @@ export interface RuntimeOptions {
 }
 
 const MAX_LOGS_PER_MODULE = 200;
+/** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
+const PROBATION_MS = 2_000;
 /** The start function, `kiln_init` and the first handler call get this multiple of `budget_us`... */
 const INIT_BUDGET_FACTOR = 10;
 /** ...and at least this long: initialising and lazily compiling a module takes milliseconds. */
@@ -577,8 +579,9 @@ export class Runtime {
    * Deploys a module, or a new version of one, so that a bad version never replaces a good one: the new
    * version is verified, then started on trial (instantiated and `kiln_init` run, then dropped) while the
    * old one keeps running. Only then is the old one stopped (with a snapshot, when it is snapshotted) and the
-   * new one started; if that start fails, the old one is started again from that snapshot and the error
-   * returned. The switch costs one instance start.
+   * new one started; if that start fails, or the new version faults before its first handler call completes
+   * (its probation, at most 2 s), the old one is started again from that snapshot and the error returned.
+   * The switch costs one instance start.
    *
    * @returns The new version's status, and the sha256 of the version it replaced (null for a new module).
    * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
@@ -605,8 +608,9 @@ export class Runtime {
     const slot = newSlot(loaded);
     this.#slots.set(plan.name, slot);
     await this.#startSlot(slot, true);
+    if (slot.state === "running") await this.#probation(slot);
     if (slot.state !== "running") {
-      const reason = slot.lastError ?? `it is ${slot.state}`;
+      const reason = slot.fault?.message ?? slot.lastError ?? `it is ${slot.state}`;
       this.#halt(slot);
       if (old) {
         this.#slots.set(plan.name, old);
@@ -619,6 +623,20 @@ export class Runtime {
         (old ? `, replacing ${old.loaded.sha256.slice(0, 12)}` : ""),
     );
     return { status: this.#view(slot), replaced: old?.loaded.sha256 ?? null };
+  }
+
+  /**
+   * Waits until a newly deployed instance has shown it is healthy: its first handler call done without a
+   * fault (a periodic or stream module), or {@linkcode PROBATION_MS} without one (an event module waits for
+   * its trigger). Returns early when it faults.
+   */
+  async #probation(slot: Slot): Promise<void> {
+    const until = nowMs() + PROBATION_MS;
+    const generation = slot.generation;
+    while (nowMs() < until && slot.state === "running" && slot.generation === generation) {
+      if (slot.plan.schedule.mode !== "event" && (slot.stats?.invocations ?? 0) > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   /** Refuses a module whose stream source or inputs are not sensors or points of this plant. */

@@ -91,6 +91,18 @@ Deno.test("modules are deployed, refused, replaced and deleted over the API, nev
     async () => ((await getJson<{ outputs: { count?: number } }>(`${url}/extra`)).outputs.count ?? 0) >= 200,
   );
 
+  // A version that starts but faults in its first tick is rolled back: v2 is started again.
+  const trapping = wat(`(module (memory (export "memory") 1)
+    (func (export "kiln_abi_version") (result i32) (i32.const 1))
+    (func (export "kiln_on_tick") (param i64) (result i32) unreachable))`);
+  const rolled = await post(form("extra", SPEC, trapping));
+  assert.equal(rolled.status, 422);
+  const rolledBody = await rolled.json() as { error: string; detail: string };
+  assert.equal(rolledBody.error, "deploy_failed");
+  assert.match(rolledBody.detail, /unreachable.*the previous version was started again/s);
+  const back = await getJson<{ state: string; sha256: string }>(`${url}/extra`);
+  assert.deepEqual([back.state, back.sha256], ["running", v2.sha256]);
+
   // Bad requests: no wasm, not multipart, too large.
   const noWasm = new FormData();
   noWasm.set("name", "x");
