@@ -1,136 +1,41 @@
 /**
- * `deno task bench [--only a,b]`: runs each benchmark in its own process (so one cannot skew another's JIT
- * or heap), each writing `bench/results/<name>.json`, then prints a summary of the figures.
+ * `deno task bench [--only a,b] [--report-only]`: runs each benchmark in its own process (so one cannot skew
+ * another's JIT or heap), each writing `bench/results/<name>.json`, then gathers them into the report of
+ * issue 8: `bench/results/latest.json` and a dated copy (`bench/results/<YYYY-MM-DD>.json`), checked against
+ * `bench/report_schema.ts`, the scaling curves as CSV and SVG, `bench/results/latest.md` (the README's
+ * Performance table and charts), and prints the table.
+ *
+ * With `--only`, the benchmarks not run keep their older results, and the report says which figures are
+ * from this run (`sources.<name>.in_this_run`). `--report-only` runs nothing and rebuilds the report from the
+ * results on disk. Each benchmark's output goes to a log file in a temporary directory, named on failure.
  *
  * @module
  */
-const BENCHES: readonly {
-  name: string;
-  script: string;
-  summary: (r: Record<string, unknown>) => string[];
-}[] = [
-  {
-    name: "instrumentation",
-    script: "instrumentation.ts",
-    summary: (r) => {
-      const cases = r.cases as Record<string, Record<string, unknown>>;
-      return Object.entries(cases).map(([name, c]) => {
-        const p = (k: string) => (c[k] as { p50: number }).p50;
-        return `${name}: kiln_on_samples p50 ${p("plain_us")} us plain, ${
-          p("instrumented_us")
-        } us with interrupt ` +
-          `checks (+${c.overhead_percent}%), ${p("fuel_us")} us with fuel (+${c.fuel_overhead_percent}%)`;
-      });
-    },
-  },
-  {
-    name: "periodic",
-    script: "periodic.ts",
-    summary: (r) =>
-      (["idle", "loaded"] as const).map((k) => {
-        const x = r[k] as { lateness_us: { p50: number; p99: number; max: number }; deadline_misses: number };
-        return `1 kHz tick lateness, ${k}: p50 ${x.lateness_us.p50} us, p99 ${x.lateness_us.p99} us, max ${x.lateness_us.max} us, ${x.deadline_misses} missed`;
-      }),
-  },
-  {
-    name: "events",
-    script: "events.ts",
-    summary: (r) =>
-      (["idle", "loaded"] as const).map((k) => {
-        const x = r[k] as { trigger_to_actuator_us: { p50: number; p99: number; p999: number } };
-        const l = x.trigger_to_actuator_us;
-        return `event trigger to actuator, ${k}: p50 ${l.p50} us, p99 ${l.p99} us, p99.9 ${l.p999} us`;
-      }),
-  },
-  {
-    name: "stream",
-    script: "stream.ts",
-    summary: (r) =>
-      (r.runs as { sensors: number; samples_per_s: number; dropped_samples: number; cpu_percent: number }[])
-        .map((x) =>
-          `${x.sensors} x 25.6 kHz through FFT + anomaly: ${
-            x.samples_per_s.toLocaleString("en")
-          } samples/s, ` +
-          `${x.dropped_samples} dropped, ${x.cpu_percent}% of a core`
-        ),
-  },
-  {
-    name: "channels",
-    script: "channels.ts",
-    summary: (r) => {
-      const l = r.latency_us as Record<string, { p50: number; p99: number; p999: number }>;
-      const t = r.records_per_s as Record<string, number>;
-      return [
-        ...Object.entries(l).map(([k, v]) =>
-          `one-way latency, ${k} reader: p50 ${v.p50} us, p99 ${v.p99} us, p99.9 ${v.p999} us`
-        ),
-        ...Object.entries(t).map(([k, v]) =>
-          `throughput, ${k} records: ${Math.round(v).toLocaleString("en")} records/s`
-        ),
-      ];
-    },
-  },
-  {
-    name: "outbox",
-    script: "outbox.ts",
-    summary: (r) => {
-      type Case = {
-        written_msgs_per_s: number;
-        drained_msgs_per_s: number;
-        disk_bytes_per_msg: number;
-        budget_bytes_per_msg: number;
-        write_syscall_bytes_per_msg: number;
-        batched_100_per_transaction: { written_msgs_per_s: number; write_syscall_bytes_per_msg: number };
-      };
-      const n = (x: number) => x.toLocaleString("en");
-      const b = r.mode_c_batch_60s as { outputs: number; zstd_bytes: number; gzip_bytes: number };
-      return [
-        ...Object.entries(r.cases as Record<string, Case>).map(([k, c]) =>
-          `${k}: written ${n(c.written_msgs_per_s)} msgs/s (${
-            n(c.batched_100_per_transaction.written_msgs_per_s)
-          } ` +
-          `in batches of 100), drained ${n(c.drained_msgs_per_s)} msgs/s, ${
-            n(c.disk_bytes_per_msg)
-          } B on disk ` +
-          `per message (budget counts ${n(c.budget_bytes_per_msg)}), ${
-            n(c.write_syscall_bytes_per_msg)
-          } B written ` +
-          `per message alone, ${n(c.batched_100_per_transaction.write_syscall_bytes_per_msg)} in batches`
-        ),
-        `Mode C batch of 60 s (${n(b.outputs)} outputs): ${n(b.zstd_bytes)} B zstd, ${
-          n(b.gzip_bytes)
-        } B gzip`,
-      ];
-    },
-  },
-  {
-    name: "cold_start",
-    script: "cold_start.ts",
-    summary: (r) => {
-      type C = {
-        memory_mib: number;
-        used_mib: number;
-        without_snapshot_ms: number;
-        with_snapshot_ms: number;
-        read_ms: number;
-        restore_ms: number;
-        speedup: number;
-      };
-      const p = r.process as { memory_mib: number; without_snapshot_ms: number; with_snapshot_ms: number };
-      return [
-        ...(r.in_process as C[]).map((c) =>
-          `${c.memory_mib} MiB (${c.used_mib} MiB used): start ${c.without_snapshot_ms} ms with kiln_init, ` +
-          `${c.with_snapshot_ms} ms from a snapshot (read ${c.read_ms} ms, restore ${c.restore_ms} ms), ${c.speedup}x`
-        ),
-        `process start to module running, ${p.memory_mib} MiB: ${p.without_snapshot_ms} ms cold, ` +
-        `${p.with_snapshot_ms} ms from a snapshot`,
-      ];
-    },
-  },
-];
+import { buildReport, REPORT_SOURCES } from "./_report.ts";
+import { formatTable, markdown, reportRows } from "./_table.ts";
 
+/** The benchmarks, in the order they run: `bench/<name>.ts` writes `bench/results/<name>.json`. */
+const BENCHES: readonly { name: string; what: string }[] = [
+  { name: "compute", what: "FFT and autoencoder modules and an FP32 matmul, Wasm vs native gcc -O2" },
+  { name: "instrumentation", what: "cost of the interrupt checks and fuel metering" },
+  { name: "channels", what: "channel ring latency and throughput between workers" },
+  { name: "events", what: "event trigger to actuator write, idle and under streaming load" },
+  { name: "periodic", what: "1 kHz tick lateness, idle and under streaming load" },
+  { name: "stream", what: "FFT + anomaly on 1, 4 and 12 sensors at 25.6 kHz" },
+  { name: "rate", what: "throughput and CPU against the sample rate" },
+  { name: "cold_start", what: "module start with and without a snapshot, by memory size" },
+  { name: "isolation", what: "memory and CPU against the number of modules; 10 concurrent modules" },
+  { name: "api", what: "GET /api/v1/modules with wrk; WebSocket fan-out to 100 subscribers" },
+  { name: "security", what: "the attack suite's cases and escapes" },
+  { name: "outbox", what: "store-and-forward outbox write and drain rates" },
+];
+/** A benchmark running longer than this is stopped and counted as failed. */
+const TIMEOUT_MS = 240_000;
+
+const started = performance.now();
 const onlyIndex = Deno.args.indexOf("--only");
-const only = onlyIndex >= 0 ? new Set((Deno.args[onlyIndex + 1] ?? "").split(",")) : null;
+const only = onlyIndex >= 0 ? new Set((Deno.args[onlyIndex + 1] ?? "").split(",").filter(Boolean)) : null;
+const reportOnly = Deno.args.includes("--report-only");
 const unknown = only ? [...only].filter((n) => !BENCHES.some((b) => b.name === n)) : [];
 if (unknown.length > 0) {
   console.error(
@@ -140,43 +45,76 @@ if (unknown.length > 0) {
   );
   Deno.exit(2);
 }
+if (BENCHES.some((b) => !REPORT_SOURCES.includes(b.name))) {
+  throw new Error("A benchmark is missing from the report");
+}
 
-let failed = 0;
-const failedNames = new Set<string>();
-for (const b of BENCHES) {
-  if (only && !only.has(b.name)) continue;
-  const script = new URL(b.script, import.meta.url);
-  try {
-    await Deno.stat(script);
-  } catch {
-    console.log(`${b.name}: not built yet (bench/${b.script} is missing)`);
-    continue;
-  }
-  console.log(`== ${b.name}`);
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script.pathname],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  if (code !== 0) {
-    failed++;
-    failedNames.add(b.name);
-    console.error(`${b.name}: exited with ${code}`);
+/** Runs `bench/<name>.ts`; resolves to its exit code (null when stopped at the timeout). */
+async function runBench(name: string, log: string): Promise<number | null> {
+  using file = await Deno.open(log, { write: true, create: true, truncate: true });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`${name}.ts`, import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+  const [status] = await Promise.all([
+    child.status,
+    child.stdout.pipeTo(file.writable, { preventClose: true }),
+    child.stderr.pipeTo(file.writable, { preventClose: true }),
+  ]);
+  clearTimeout(timer);
+  return status.signal === "SIGKILL" ? null : status.code;
+}
+
+const ran = new Set<string>();
+const failed = new Set<string>();
+if (!reportOnly) {
+  const logs = await Deno.makeTempDir({ prefix: "kiln-bench-logs-" });
+  for (const b of BENCHES) {
+    if (only && !only.has(b.name)) continue;
+    const t0 = performance.now();
+    console.log(`== ${b.name}: ${b.what}`);
+    const log = `${logs}/${b.name}.log`;
+    const code = await runBench(b.name, log);
+    const seconds = Math.round((performance.now() - t0) / 1000);
+    ran.add(b.name);
+    if (code === 0) {
+      console.log(`   done in ${seconds} s`);
+      continue;
+    }
+    failed.add(b.name);
+    const tail = (await Deno.readTextFile(log)).trimEnd().split("\n").slice(-15).join("\n");
+    console.error(
+      `   FAILED after ${seconds} s (${
+        code === null ? `stopped at ${TIMEOUT_MS / 1000} s` : `exit ${code}`
+      }); ` +
+        `log: ${log}\n${tail.replace(/^/gm, "   | ")}`,
+    );
   }
 }
 
-console.log("\nSummary");
-for (const b of BENCHES) {
-  if (only && !only.has(b.name)) continue;
-  if (failedNames.has(b.name)) {
-    console.log(`  ${b.name}: FAILED in this run (older results in bench/results/ are not shown)`);
-    continue;
-  }
-  try {
-    const r = JSON.parse(await Deno.readTextFile(new URL(`results/${b.name}.json`, import.meta.url)));
-    for (const line of b.summary(r)) console.log(`  ${b.name}: ${line}`);
-  } catch {
-    console.log(`  ${b.name}: no results`);
-  }
-}
-Deno.exit(failed > 0 ? 1 : 0);
+const runS = (performance.now() - started) / 1000;
+const report = await buildReport({
+  ran,
+  failed,
+  runS,
+  command: `deno task bench${Deno.args.length > 0 ? ` ${Deno.args.join(" ")}` : ""}`,
+});
+const rows = reportRows(report);
+const results = new URL("results/", import.meta.url);
+const json = JSON.stringify(report, null, 2) + "\n";
+await Deno.writeTextFile(new URL("latest.json", results), json);
+await Deno.writeTextFile(new URL(`${report.generated_at.slice(0, 10)}.json`, results), json);
+await Deno.writeTextFile(new URL("latest.md", results), markdown(report, rows));
+
+console.log(`\n${formatTable(rows)}\n`);
+const stale = Object.entries(report.sources).filter(([, s]) => !s.in_this_run && s.status === "ok").map((
+  [n],
+) => n);
+if (stale.length > 0) console.log(`Older results (not run now): ${stale.join(", ")}`);
+console.log(
+  `Wrote bench/results/latest.json, bench/results/${report.generated_at.slice(0, 10)}.json, ` +
+    `bench/results/latest.md and the curves in ${Math.round(runS)} s`,
+);
+Deno.exit(failed.size > 0 ? 1 : 0);

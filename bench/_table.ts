@@ -1,0 +1,274 @@
+/**
+ * The report as a table: printed by `deno task bench` and written as Markdown (`bench/results/latest.md`)
+ * for the README's Performance section. Each row shows a figure and, where it has one, its target and
+ * whether it was met; a figure that could not be measured shows "n/a" and why.
+ *
+ * @module
+ */
+import type { Distribution, Report, Target, Unavailable } from "./report_schema.ts";
+import { shortNumber } from "./_svg.ts";
+
+type Tracked<T> = { value: T; target: Target; met: boolean };
+type Figure = number | Distribution | Tracked<number | Distribution> | Unavailable;
+
+/** One row: what, the figure as text, the target as text ("" for none), and whether it was met (null: none). */
+export interface Row {
+  what: string;
+  figure: string;
+  target: string;
+  met: boolean | null;
+}
+
+const isUnavailable = (f: unknown): f is Unavailable =>
+  f !== null && typeof f === "object" && (f as { value?: unknown }).value === null && "reason" in f;
+const isTracked = (f: unknown): f is Tracked<number | Distribution> =>
+  f !== null && typeof f === "object" && "target" in f && "met" in f;
+
+/** A number for people: 3 significant digits below 1,000, thousands separators above. */
+function n(v: number): string {
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString("en");
+  return String(Number(v.toPrecision(3)));
+}
+
+/** The bare value of a figure, or null when unavailable. */
+function value(f: Figure): number | Distribution | null {
+  if (isUnavailable(f)) return null;
+  return isTracked(f) ? f.value : f;
+}
+
+function targetText(t: Target, unit: string): string {
+  const stat = t.stat ? `${t.stat} ` : "";
+  return "at_most" in t ? `${stat}<= ${n(t.at_most)}${unit}` : `${stat}>= ${n(t.at_least)}${unit}`;
+}
+
+/** Why figures are missing, short, for a table cell. */
+function na(figures: Figure[]): string | null {
+  const missing = figures.find(isUnavailable);
+  return missing
+    ? `n/a (${missing.reason.length > 90 ? `${missing.reason.slice(0, 87)}...` : missing.reason})`
+    : null;
+}
+
+/** p50 / p99 [/ p99.9] with a unit. */
+function pcts(f: Figure, unit: string, withP999 = true): string {
+  const d = value(f) as Distribution;
+  const parts = [d.p50, d.p99, ...(withP999 && d.p999 !== undefined ? [d.p999] : [])];
+  return `${parts.map(n).join(" / ")} ${unit}`;
+}
+
+/** A row of `figures`; `units` are their targets' units (one for all, or one per figure). */
+function row(what: string, figures: Figure[], text: () => string, units: string | string[] = ""): Row {
+  const tracked = figures.filter(isTracked);
+  const unit = (i: number) => (Array.isArray(units) ? units[i] ?? "" : units);
+  const targets = figures.flatMap((f, i) => (isTracked(f) ? [targetText(f.target, unit(i))] : []));
+  return {
+    what,
+    figure: na(figures) ?? text(),
+    target: [...new Set(targets)].join("; "),
+    met: tracked.length === 0 || figures.some(isUnavailable) ? null : tracked.every((f) => f.met),
+  };
+}
+
+/** The rows of the table, in the report's order. */
+export function reportRows(r: Report): Row[] {
+  const c = r.compute;
+  const computeRow = (what: string, k: "fft1024_q15" | "autoencoder_int8") => {
+    const x = c[k];
+    return row(
+      `${what}, p50 / p99: Kiln vs gcc -O2`,
+      [x.wasm_us, x.native_us, x.ratio],
+      () =>
+        `${pcts(x.wasm_us, "us", false)} vs ${pcts(x.native_us, "us", false)}: ${
+          n(value(x.ratio) as number)
+        }x`,
+      "x",
+    );
+  };
+  const mm = c.matmul_f32;
+  const cs = r.cold_start;
+  const memRow = (label: string, k: keyof typeof cs.with_snapshot_ms) =>
+    row(
+      `start, ${label}: kiln_init / snapshot (restore), p50`,
+      [cs.without_snapshot_ms[k], cs.with_snapshot_ms[k], cs.restore_ms[k], cs.speedup_ratio[k]],
+      () =>
+        `${n((value(cs.without_snapshot_ms[k]) as Distribution).p50)} / ${
+          n((value(cs.with_snapshot_ms[k]) as Distribution).p50)
+        } ms ` +
+        `(${n((value(cs.restore_ms[k]) as Distribution).p50)} ms); ${
+          n(value(cs.speedup_ratio[k]) as number)
+        }x`,
+      ["", " ms", "", "x"],
+    );
+  const iso = r.isolation;
+  const api = r.api;
+  return [
+    computeRow("FFT 1024 Q15 module", "fft1024_q15"),
+    computeRow("int8 autoencoder module", "autoencoder_int8"),
+    row(
+      `FP32 matmul ${mm.size.replace(/ times .*/, "")}: Wasm / checks / gcc, p50`,
+      [mm.wasm_us, mm.wasm_instrumented_us, mm.native_us, mm.ratio],
+      () =>
+        `${n((value(mm.wasm_us) as Distribution).p50 / 1000)} / ${
+          n((value(mm.wasm_instrumented_us) as Distribution).p50 / 1000)
+        } / ` +
+        `${n((value(mm.native_us) as Distribution).p50 / 1000)} ms: ${n(value(mm.ratio) as number)}x / ${
+          n(value(mm.instrumented_ratio) as number)
+        }x`,
+    ),
+    row(
+      "interrupt checks, per call: FFT / autoencoder",
+      [r.instrumentation.overhead_percent.fft1024_q15, r.instrumentation.overhead_percent.autoencoder_int8],
+      () =>
+        `+${n(value(r.instrumentation.overhead_percent.fft1024_q15) as number)}% / +${
+          n(value(r.instrumentation.overhead_percent.autoencoder_int8) as number)
+        }%`,
+      "%",
+    ),
+    row(
+      "channel latency, p50 / p99 / p99.9",
+      [r.channels.latency_us],
+      () => pcts(r.channels.latency_us, "us"),
+      " us",
+    ),
+    row(
+      "channel throughput, 64 B / 4 KiB",
+      [r.channels.records_per_s, r.channels.records_4kib_per_s],
+      () =>
+        `${shortNumber(value(r.channels.records_per_s) as number)} / ${
+          shortNumber(value(r.channels.records_4kib_per_s) as number)
+        } records/s`,
+    ),
+    row(
+      "event to actuator, loaded, p50 / p99 / p99.9",
+      [r.events.trigger_to_actuator_us],
+      () => pcts(r.events.trigger_to_actuator_us, "us"),
+      " us",
+    ),
+    row(
+      "1 kHz lateness, idle, p50 / p99 / max",
+      [r.periodic.lateness_us_idle],
+      () =>
+        `${pcts(r.periodic.lateness_us_idle, "", false).trim()} / ${
+          n((value(r.periodic.lateness_us_idle) as Distribution).max ?? NaN)
+        } us`,
+      " us",
+    ),
+    row(
+      "1 kHz lateness, loaded, p50 / p99 / max",
+      [r.periodic.lateness_us_loaded],
+      () =>
+        `${pcts(r.periodic.lateness_us_loaded, "", false).trim()} / ${
+          n((value(r.periodic.lateness_us_loaded) as Distribution).max ?? NaN)
+        } us`,
+    ),
+    row(
+      "stream 12 x 25.6 kHz, FFT + anomaly",
+      [r.stream.samples_per_s],
+      () => `${n(value(r.stream.samples_per_s) as number)} samples/s`,
+      " samples/s",
+    ),
+    row(
+      "stream 12 x 25.6 kHz, CPU",
+      [r.stream.cpu_percent],
+      () => `${n(value(r.stream.cpu_percent) as number)}% of one core`,
+      "%",
+    ),
+    row(
+      "stream, highest rate sustained",
+      [r.stream.max_sustained_samples_per_s],
+      () => `${n(value(r.stream.max_sustained_samples_per_s) as number)} samples/s`,
+    ),
+    row(
+      "process to module running, 16 MiB: cold / snapshot",
+      [cs.process_to_first_sample_ms.without_snapshot, cs.process_to_first_sample_ms.with_snapshot],
+      () =>
+        `${n((value(cs.process_to_first_sample_ms.without_snapshot) as Distribution).p50)} / ` +
+        `${n((value(cs.process_to_first_sample_ms.with_snapshot) as Distribution).p50)} ms`,
+    ),
+    memRow("1 MiB", "1_mib"),
+    memRow("16 MiB", "16_mib"),
+    memRow("64 MiB, 4 MiB used", "64_mib_4_mib_used"),
+    memRow("64 MiB", "64_mib"),
+    row(
+      "10 modules at 200 Hz: CPU, worst jitter",
+      [iso.cpu_percent, iso.max_jitter_ms],
+      () =>
+        `${n(value(iso.cpu_percent) as number)}% of one core, ${n(value(iso.max_jitter_ms) as number)} ms`,
+    ),
+    row(
+      "resident overhead per idle module",
+      [iso.overhead_per_module_kb],
+      () =>
+        `${n(value(iso.overhead_per_module_kb) as number)} KiB (0 to 100 modules)` +
+        (typeof iso.marginal_overhead_per_module_kb === "number"
+          ? `, ${n(iso.marginal_overhead_per_module_kb)} KiB (10 to 100)`
+          : ""),
+      " KiB",
+    ),
+    row(
+      "API GET /api/v1/modules (wrk), p50",
+      [api.requests_per_s],
+      () => `${n((value(api.requests_per_s) as Distribution).p50)} requests/s`,
+    ),
+    row(
+      "WebSocket 1 kHz to 100 subscribers",
+      [api.ws_frames_per_s, api.ws_dropped_frames],
+      () =>
+        `${n(value(api.ws_frames_per_s) as number)} frames/s, ${
+          n(value(api.ws_dropped_frames) as number)
+        } dropped`,
+    ),
+    row(
+      "attack suite: cases / escapes",
+      [r.security.attack_cases, r.security.escapes],
+      () => `${n(value(r.security.attack_cases) as number)} / ${n(value(r.security.escapes) as number)}`,
+    ),
+  ];
+}
+
+const metText = (m: boolean | null) => (m === null ? "" : m ? "yes" : "NO");
+
+/** The rows as a fixed-width text table. */
+export function formatTable(rows: readonly Row[]): string {
+  const header: Row = { what: "what", figure: "figure", target: "target", met: null };
+  const cells = [header, ...rows].map((
+    r,
+    i,
+  ) => [r.what, r.figure, r.target, i === 0 ? "met" : metText(r.met)]);
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...cells.map((r) => r[c]!.length)));
+  const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();
+  return [line(cells[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join(
+    "\n",
+  );
+}
+
+/** The Performance section's Markdown: the machine, the command, the table and the charts. */
+export function markdown(r: Report, rows: readonly Row[]): string {
+  const m = r.machine;
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const charts = r.curves.flatMap((c) =>
+    c.svg.length > 0 ? c.svg.map((p) => `![${c.title}](${p})`) : [`(${c.title}: not measured: ${c.reason})`]
+  );
+  return [
+    `Measured with \`deno task bench\` (${
+      Math.round(r.run_s / 60)
+    } minutes; \`--only compute,api\` for a part) on ` +
+    `${m.cores} cores of an ${m.cpu_model}, ${
+      Math.round((m.memory_mib ?? 0) / 1024)
+    } GiB, ${m.os}, Deno ${m.deno} / V8 ` +
+    `${m.v8.replace(/-.*$/, "")}, ${m.gcc ?? "no gcc"}, ${
+      m.clang ?? "no clang-19"
+    }; Kiln ${r.kiln.version} at ` +
+    `${r.kiln.commit ?? "an unknown commit"}, ${
+      r.generated_at.slice(0, 10)
+    }. Every figure, its distribution and ` +
+    `method are in [bench/results/latest.json](bench/results/latest.json). The machine is shared and noisy.`,
+    "",
+    "| what | figure | target | met |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((x) => `| ${esc(x.what.trim())} | ${esc(x.figure)} | ${esc(x.target)} | ${metText(x.met)} |`),
+    "",
+    ...charts,
+    "",
+  ].join("\n");
+}

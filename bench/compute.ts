@@ -1,0 +1,466 @@
+/**
+ * Kiln modules against native code built from the same C source, side by side in one run.
+ *
+ * - `fft1024_q15` (modules/fft) and `autoencoder_int8` (modules/anomaly): `kiln_on_samples` on a 1024-sample
+ *   window, run as a Kiln module through the real invocation path (the module loaded by `loadModule`:
+ *   verified, memory-capped, instrumented with the interrupt checks that enforce budgets, compiled; then
+ *   instantiated and invoked by `ModuleInstance`, the class the executor worker runs each module in, timed
+ *   around `pushSamples` of one window, so the window's copy into linear memory and the runtime's accounting
+ *   are in), against the module's own C files built with the machine's gcc -O2 and linked with stub host
+ *   imports (bench/native/kiln_host_stubs.c) in bench/native/module_bench.c. The kernels alone
+ *   (`fft_q15_1024`, `ae_score`) are timed too, as exports of the same instrumented module called directly.
+ *   Before timing, both run the same 16 windows from `kiln_init` and every output (scalars, the spectrum
+ *   array, the anomaly score) and the kernels' results must be bit-identical, or the benchmark fails.
+ * - `matmul_f32`: bench/native/matmul_f32.c (512 x 512, i-k-j) built with clang-19 --target=wasm32 -O2
+ *   -msimd128 and run in Deno's V8, plain and with Kiln's interrupt-check instrumentation, against gcc -O2;
+ *   the result matrices must hash the same.
+ *
+ * Rounds alternate which side goes first; the native side runs in a fresh process per round (warmed up in
+ * it). Where no machine compiler is installed the native figures are null with the reason.
+ *
+ * Run: `deno run -A bench/compute.ts [--rounds N] [--iterations N]`; writes bench/results/compute.json.
+ *
+ * @module
+ */
+import { type LoadedModule, loadModule, type ModulePlan } from "../runtime/mod.ts";
+// The executor's per-module host: imported from its file because runtime/mod.ts keeps it private.
+import { ModuleInstance } from "../runtime/instance.ts";
+import type { InstanceSink } from "../runtime/host_kiln.ts";
+import type { InstanceSpec } from "../runtime/_protocol.ts";
+import { DEFAULT_CHECK_INTERVAL, instrument } from "../runtime/wasm/mod.ts";
+import { SimVibrationSensor } from "../hal/sim/mod.ts";
+import { distribution, machine, module, ROOT, writeResult } from "./_plan.ts";
+import {
+  CLANG_WASM_FLAGS,
+  compile,
+  CompilerMissingError,
+  fnv1a16,
+  GCC_FLAGS,
+  runJson,
+  toolVersion,
+} from "./_native.ts";
+
+const arg = (name: string, fallback: number) => {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+};
+const ROUNDS = arg("--rounds", 15);
+const ITERATIONS = arg("--iterations", 400);
+/** Warm-up of the Wasm side: V8 tiers a hot function up from Liftoff to TurboFan on a background thread. */
+const WARMUP = 1000;
+const WARMUP_MS = 1500;
+const MATMUL_ITERATIONS = 8;
+const WINDOW = 1024;
+const BUDGET_US = 10_000;
+const PARAMS: Record<string, number> = {
+  "kiln.sample_rate_hz": 25_600,
+  "kiln.full_scale": 16,
+  "kiln.window": WINDOW,
+  "kiln.hop": WINDOW,
+};
+
+type Output = [key: string, value: number | number[]];
+
+/** 16 windows of the simulated 25.6 kHz accelerometer; a bearing fault from the 9th on. */
+function makeWindows(): Int16Array[] {
+  const sensor = new SimVibrationSensor({ id: "v", rateHz: 25_600, seed: 21 });
+  return Array.from({ length: 16 }, (_, i) => {
+    if (i === 8) sensor.setFault("bearing");
+    const w = new Int16Array(WINDOW);
+    sensor.fill(w);
+    return w;
+  });
+}
+
+/** Captures a module's outputs while `recording` is set. */
+class RecordingSink implements InstanceSink {
+  recording: Output[] | null = null;
+  output(_module: string, key: string, value: number): void {
+    this.recording?.push([key, value]);
+  }
+  outputArray(_module: string, key: string, values: Float32Array): void {
+    this.recording?.push([key, Array.from(values)]);
+  }
+  alert(): void {}
+  log(): void {}
+  denied(): void {}
+  used(): void {}
+  write(): void {}
+  publish(): void {}
+}
+
+/** The spec the runtime would give this stream module (`Runtime#spec`), one invocation per window. */
+function specFor(plan: ModulePlan, loaded: LoadedModule): InstanceSpec {
+  return {
+    name: plan.name,
+    mode: "stream",
+    source: "sim:bench",
+    window: WINDOW,
+    hop: WINDOW,
+    periodUs: 0,
+    priority: 50,
+    budgetUs: plan.budgetUs,
+    initBudgetUs: Math.max(10 * plan.budgetUs, 50_000),
+    fuel: null,
+    params: { ...PARAMS },
+    data: loaded.data,
+    channelWrites: [],
+    channelRead: null,
+    actuators: [],
+    capabilities: plan.capabilities,
+    inputs: [],
+    functionNames: loaded.functionNames,
+    clockOriginMs: performance.timeOrigin + performance.now(),
+    warmUpIterations: null,
+    instantiationWrites: null,
+  };
+}
+
+/** The instrumented module instantiated bare, to call a kernel export directly (host imports stubbed). */
+function bareInstance(loaded: LoadedModule) {
+  let memory: WebAssembly.Memory | null = null;
+  const decoder = new TextDecoder();
+  const text = (ptr: number, len: number) => decoder.decode(new Uint8Array(memory!.buffer, ptr, len));
+  const placed = new Map<string, [ptr: number, len: number]>();
+  const kiln: Record<string, (...args: never[]) => unknown> = {};
+  for (const imp of WebAssembly.Module.imports(loaded.module)) {
+    if (imp.module === "kiln" && imp.kind === "function") kiln[imp.name] = () => 0;
+  }
+  Object.assign(kiln, {
+    __check: () => DEFAULT_CHECK_INTERVAL,
+    now_us: () => 0n,
+    input: () => -2,
+    channel_write: () => -2,
+    param_f64: (ptr: number, len: number, fallback: number) => PARAMS[text(ptr, len)] ?? fallback,
+    data: (ptr: number, len: number, outLen: number) => {
+      const blob = placed.get(text(ptr, len));
+      if (!blob) return 0;
+      new DataView(memory!.buffer).setInt32(outLen, blob[1], true);
+      return blob[0];
+    },
+  });
+  const instance = new WebAssembly.Instance(loaded.module, { kiln });
+  const exports = instance.exports as Record<string, CallableFunction> & { memory: WebAssembly.Memory };
+  memory = exports.memory;
+  const alloc = (size: number): number => {
+    const ptr = exports.kiln_alloc!(size) as number;
+    if (ptr === 0) throw new Error(`kiln_alloc(${size}) returned 0`);
+    return ptr;
+  };
+  for (const [name, bytes] of Object.entries(loaded.data)) {
+    const ptr = alloc(bytes.length);
+    new Uint8Array(memory.buffer, ptr, bytes.length).set(bytes);
+    placed.set(name, [ptr, bytes.length]);
+  }
+  if (exports.kiln_init!() !== 0) throw new Error(`kiln_init of "${loaded.plan.name}" failed`);
+  return { exports, memory, alloc };
+}
+
+/** A kernel on the bare instance: `prepare` (untimed) then `run`, which returns what is verified. */
+function wasmKernel(kind: "fft" | "anomaly", loaded: LoadedModule) {
+  const { exports, memory, alloc } = bareInstance(loaded);
+  if (kind === "fft") {
+    const work = alloc(4 * WINDOW);
+    return {
+      name: "fft_q15_1024",
+      prepare(window: Int16Array) {
+        const data = new Int16Array(memory.buffer, work, 2 * WINDOW);
+        for (let n = 0; n < WINDOW; n++) (data[2 * n] = window[n]!, data[2 * n + 1] = 0);
+      },
+      run: () => exports.fft_q15_1024!(work) as number,
+      verified: (result: number): [number, number] => [
+        result,
+        fnv1a16(new Int16Array(memory.buffer, work, 2 * WINDOW)),
+      ],
+    };
+  }
+  const samples = alloc(2 * WINDOW);
+  const features = alloc(4 * 256);
+  return {
+    name: "ae_score",
+    prepare(window: Int16Array) {
+      new Int16Array(memory.buffer, samples, WINDOW).set(window);
+      exports.ae_features!(samples, features);
+    },
+    run: () => exports.ae_score!(features) as number,
+    verified: (result: number): number => result,
+  };
+}
+
+/** Fails loudly when the two builds computed different values. */
+function checkSame(what: string, wasm: unknown, native: unknown): void {
+  // Native floats were printed with enough digits to round-trip an f32 (%.9g) or an f64 (%.17g).
+  const same = (a: unknown, b: unknown): boolean => {
+    if (Array.isArray(a) && Array.isArray(b)) {
+      return a.length === b.length && a.every((x, i) => same(x, b[i]));
+    }
+    if (typeof a === "number" && typeof b === "number") return a === b || Math.fround(b) === a;
+    return a === b;
+  };
+  if (!same(wasm, native)) {
+    const show = (x: unknown) => JSON.stringify(x).slice(0, 400);
+    throw new Error(
+      `The Wasm and native builds disagree on ${what}: wasm ${show(wasm)}, native ${show(native)}`,
+    );
+  }
+}
+
+interface NativeRun {
+  outputs: Output[][];
+  kernel_outputs: unknown[];
+  invocation_ns: number[];
+  kernel_ns: number[];
+}
+
+const NATIVE_SOURCES = {
+  fft: ["modules/fft/fft.c", "modules/sdk/spectral_features.c", "modules/sdk/fft_q15.c"],
+  anomaly: [
+    "modules/anomaly/anomaly.c",
+    "modules/anomaly/ae_kernel.c",
+    "modules/sdk/spectral_features.c",
+    "modules/sdk/fft_q15.c",
+  ],
+} as const;
+
+async function buildModuleBench(kind: "fft" | "anomaly"): Promise<string> {
+  return await compile("gcc", `module_bench_${kind}`, {
+    sources: ["bench/native/module_bench.c", "bench/native/kiln_host_stubs.c", ...NATIVE_SOURCES[kind]],
+    flags: [
+      ...GCC_FLAGS,
+      // kiln.h's export_name / import_module attributes are Wasm-only; gcc ignores them.
+      "-Wno-attributes",
+      kind === "fft" ? "-DKILN_BENCH_FFT" : "-DKILN_BENCH_ANOMALY",
+      "-Ibench/native",
+      "-Imodules/sdk",
+      "-Imodules/anomaly",
+    ],
+    libs: ["-lm"],
+  });
+}
+
+const us = (ns: number[]) => ns.map((n) => n / 1000);
+const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+
+async function moduleCase(kind: "fft" | "anomaly", windows: Int16Array[], windowsFile: string) {
+  const plan = module({
+    name: kind,
+    wasm: `${ROOT}modules/${kind}/${kind}.wasm`,
+    schedule: { mode: "stream", source: "sim:bench", window: WINDOW, hop: WINDOW, priority: 50 },
+    budgetUs: BUDGET_US,
+    capabilities: kind === "fft" ? ["read:sim:bench", "write:channel:unused"] : ["read:sim:bench"],
+    data: kind === "anomaly"
+      ? [{ name: "weights", path: `${ROOT}modules/anomaly/weights.bin`, sha256: null }]
+      : [],
+  });
+  const loaded = await loadModule(plan);
+  const sink = new RecordingSink();
+  const instance = ModuleInstance.create({
+    spec: specFor(plan, loaded),
+    module: loaded.module,
+    sink,
+    inputs: new Map(),
+  });
+  const kernel = wasmKernel(kind, loaded);
+
+  // Verification: the same windows from kiln_init on both sides.
+  const wasmOutputs: Output[][] = windows.map((w) => {
+    sink.recording = [];
+    instance.pushSamples(w);
+    const out = sink.recording;
+    sink.recording = null;
+    return out;
+  });
+  if (instance.stats.errors > 0) throw new Error(`${kind}: ${instance.stats.lastError}`);
+  const wasmKernelOutputs = windows.map((w) => (kernel.prepare(w), kernel.verified(kernel.run())));
+
+  let program: string | null = null;
+  let nativeReason: string | null = null;
+  try {
+    program = await buildModuleBench(kind);
+  } catch (err) {
+    if (!(err instanceof CompilerMissingError)) throw err;
+    nativeReason = err.message;
+  }
+  const nativeArgs = (iterations: number) => [
+    windowsFile,
+    "200",
+    String(iterations),
+    ...Object.entries(PARAMS).flatMap(([k, v]) => ["--param", `${k}=${v}`]),
+    ...Object.entries(loaded.data).flatMap((
+      [name],
+    ) => ["--data", `${name}=${plan.data.find((d) => d.name === name)!.path}`]),
+  ];
+  let verified = false;
+  if (program) {
+    const first = await runJson<NativeRun>(program, nativeArgs(0));
+    checkSame(`${kind} kiln_on_samples outputs`, wasmOutputs, first.outputs);
+    checkSame(`${kind} ${kernel.name} results`, wasmKernelOutputs, first.kernel_outputs);
+    verified = true;
+  }
+
+  const warmStart = performance.now();
+  for (let i = 0; i < WARMUP || performance.now() - warmStart < WARMUP_MS; i++) {
+    instance.pushSamples(windows[i % windows.length]!);
+    kernel.prepare(windows[i % windows.length]!);
+    kernel.run();
+  }
+  const wasm = { invocation: [] as number[], handler: [] as number[], kernel: [] as number[] };
+  const native = { invocation: [] as number[], kernel: [] as number[] };
+  const roundP50 = { wasm: [] as number[], native: [] as number[] };
+  const runWasm = () => {
+    const times: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const w = windows[i % windows.length]!;
+      const t0 = performance.now();
+      instance.pushSamples(w);
+      times.push((performance.now() - t0) * 1000);
+      wasm.handler.push(instance.stats.lastUs);
+    }
+    for (let i = 0; i < ITERATIONS; i++) {
+      kernel.prepare(windows[i % windows.length]!);
+      const t0 = performance.now();
+      kernel.run();
+      wasm.kernel.push((performance.now() - t0) * 1000);
+    }
+    wasm.invocation.push(...times);
+    roundP50.wasm.push(distribution(times, 2).p50);
+  };
+  const runNative = async () => {
+    if (!program) return;
+    const r = await runJson<NativeRun>(program, nativeArgs(ITERATIONS));
+    native.invocation.push(...us(r.invocation_ns));
+    native.kernel.push(...us(r.kernel_ns));
+    roundP50.native.push(distribution(us(r.invocation_ns), 2).p50);
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) (await runNative(), runWasm());
+    else (runWasm(), await runNative());
+  }
+  if (instance.stats.errors > 0 || instance.stats.budgetOverruns > 0) {
+    console.warn(
+      `${kind}: ${instance.stats.errors} errors, ${instance.stats.budgetOverruns} budget overruns`,
+    );
+  }
+  const wasmUs = distribution(wasm.invocation, 2);
+  const nativeUs = program ? distribution(native.invocation, 2) : null;
+  const kernelWasm = distribution(wasm.kernel, 2);
+  const kernelNative = program ? distribution(native.kernel, 2) : null;
+  return {
+    wasm_us: wasmUs,
+    native_us: nativeUs,
+    ratio: nativeUs ? ratio(wasmUs.p50, nativeUs.p50) : null,
+    native_reason: nativeReason,
+    outputs_match: verified,
+    verified_windows: windows.length,
+    /** The runtime's own measure of the handler call (ModuleInstance stats.lastUs), without the window copy. */
+    wasm_handler_us: distribution(wasm.handler, 2),
+    round_p50_us: roundP50,
+    budget_overruns: instance.stats.budgetOverruns,
+    kernel: {
+      name: kernel.name,
+      wasm_us: kernelWasm,
+      native_us: kernelNative,
+      ratio: kernelNative ? ratio(kernelWasm.p50, kernelNative.p50) : null,
+    },
+  };
+}
+
+async function matmulCase() {
+  let nativeProgram: string;
+  let wasmPath: string;
+  try {
+    nativeProgram = await compile("gcc", "matmul_native", {
+      sources: ["bench/native/matmul_main.c", "bench/native/matmul_f32.c"],
+      flags: GCC_FLAGS,
+    });
+    wasmPath = await compile("clang-19", "matmul_f32.wasm", {
+      sources: ["bench/native/matmul_f32.c"],
+      flags: CLANG_WASM_FLAGS,
+    });
+  } catch (err) {
+    if (!(err instanceof CompilerMissingError)) throw err;
+    return { reason: err.message };
+  }
+  const bytes = await Deno.readFile(wasmPath);
+  const instantiate = (b: Uint8Array<ArrayBuffer>) => {
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(b), {
+      kiln: { __check: () => DEFAULT_CHECK_INTERVAL },
+    }).exports as Record<string, CallableFunction>;
+    exports.matmul_fill!(7);
+    return exports;
+  };
+  const variants = {
+    plain: instantiate(bytes),
+    instrumented: instantiate(instrument(bytes, {}).bytes as Uint8Array<ArrayBuffer>),
+  };
+  const size = variants.plain.matmul_size!() as number;
+  const samples = { plain: [] as number[], instrumented: [] as number[], native: [] as number[] };
+  const checksums = new Set<number>();
+  for (const v of Object.values(variants)) v.matmul_run!();
+  const runWasm = (name: keyof typeof variants) => {
+    for (let i = 0; i < MATMUL_ITERATIONS; i++) {
+      const t0 = performance.now();
+      variants[name].matmul_run!();
+      samples[name].push((performance.now() - t0) * 1000);
+    }
+    checksums.add((variants[name].matmul_checksum!() as number) >>> 0);
+  };
+  const runNative = async () => {
+    const r = await runJson<{ run_ns: number[]; checksum: number }>(nativeProgram, [
+      "7",
+      "2",
+      String(MATMUL_ITERATIONS),
+    ]);
+    samples.native.push(...us(r.run_ns));
+    checksums.add(r.checksum);
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = [() => runNative(), () => runWasm("plain"), () => runWasm("instrumented")];
+    for (let k = 0; k < order.length; k++) await order[(round + k) % order.length]!();
+  }
+  if (checksums.size !== 1) {
+    throw new Error(`The Wasm and native matmul_f32 results differ: checksums ${[...checksums].join(", ")}`);
+  }
+  const plain = distribution(samples.plain, 0);
+  const instrumented = distribution(samples.instrumented, 0);
+  const native = distribution(samples.native, 0);
+  return {
+    size: `${size}x${size} times ${size}x${size}`,
+    wasm_us: plain,
+    wasm_instrumented_us: instrumented,
+    native_us: native,
+    ratio: ratio(plain.p50, native.p50),
+    instrumented_ratio: ratio(instrumented.p50, native.p50),
+    outputs_match: true,
+  };
+}
+
+const windows = makeWindows();
+const windowsFile = await Deno.makeTempFile({ prefix: "kiln-bench-windows-" });
+const joined = new Int16Array(windows.length * WINDOW);
+windows.forEach((w, i) => joined.set(w, i * WINDOW));
+await Deno.writeFile(windowsFile, new Uint8Array(joined.buffer));
+
+const fft = await moduleCase("fft", windows, windowsFile);
+const anomaly = await moduleCase("anomaly", windows, windowsFile);
+const matmul = await matmulCase();
+const report = {
+  machine: await machine(),
+  compilers: { gcc: await toolVersion("gcc"), clang: await toolVersion("clang-19") },
+  method:
+    `${ROUNDS} rounds of ${ITERATIONS} invocations per side, alternating which side goes first, after ` +
+    `at least ${WARMUP} warm-up invocations and ${WARMUP_MS} ms (the native side warms up 200 in its own process each round). Wasm: the ` +
+    `committed module through loadModule (interrupt checks on, budget_us ${BUDGET_US}) and ModuleInstance, ` +
+    `timed around pushSamples of one 1024-sample window with performance.now(). Native: the module's C sources, ` +
+    `gcc ${GCC_FLAGS.join(" ")}, stub host imports, timed with clock_gettime around the same copy and ` +
+    `kiln_on_samples. matmul_f32: ${MATMUL_ITERATIONS} multiplications per variant per round.`,
+  fft1024_q15: fft,
+  autoencoder_int8: anomaly,
+  matmul_f32: matmul,
+};
+await writeResult("compute", report);
+console.log(JSON.stringify(
+  report,
+  (k, v) => (k === "round_p50_us" ? undefined : v),
+  2,
+));

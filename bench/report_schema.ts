@@ -1,0 +1,292 @@
+/**
+ * The schema of `bench/results/latest.json`, the benchmark report `deno task bench` writes (issue 8): written
+ * once here, checked by `bench/main.ts` before it writes the report and by `tests/bench/report_schema_test.ts`
+ * against the committed one.
+ *
+ * Every measured value is a figure, one of:
+ * - a number, e.g. `"records_per_s": 2812171`;
+ * - a distribution of repeated measurements, `{ "p50": 1.2, "p99": 25.6, "p999": 519, "max": 3202, "n": 5 }`;
+ * - a list of numbers, one per item (e.g. per module);
+ * - a figure with its target, `{ "value": 1.28, "target": { "at_most": 1.35 }, "met": true }` (for a
+ *   distribution the target names the statistic: `{ "stat": "p99", "at_most": 50 }`);
+ * - or, when it could not be measured, `{ "value": null, "reason": "..." }`, never a made-up number.
+ *
+ * Units are in the names: every figure's key, or a key above it, has a unit as one of its words
+ * ({@linkcode UNIT_PATTERN}).
+ *
+ * @example
+ * ```ts ignore
+ * const report = ReportSchema.parse(JSON.parse(await Deno.readTextFile("bench/results/latest.json")));
+ * report.compute.fft1024_q15.ratio; // { value: 1.28, target: { at_most: 1.35 }, met: true }
+ * ```
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** The version of this layout; bump it when a key changes meaning or goes away. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * A unit as a word of a snake_case name (`wasm_us`, `lateness_us_idle`, `records_per_s`, `1_mib`):
+ * us, ms, s, percent, kb, mib, bytes, hz, or a count (count, cases, samples, frames, escapes) or ratio.
+ */
+export const UNIT_PATTERN: RegExp =
+  /(^|_)(us|ms|s|percent|kb|mib|bytes|hz|count|cases|samples|frames|escapes|ratio)(_|$)/;
+
+/** A figure that could not be measured, and why. */
+export const Unavailable = z.strictObject({ value: z.null(), reason: z.string().min(1) });
+export type Unavailable = z.infer<typeof Unavailable>;
+
+/** Percentiles (and the count) of repeated measurements. */
+export const Distribution = z.strictObject({
+  p50: z.number(),
+  p99: z.number(),
+  p999: z.number().optional(),
+  max: z.number().optional(),
+  n: z.number().int().positive().optional(),
+});
+export type Distribution = z.infer<typeof Distribution>;
+
+/** A target: the value (or its statistic `stat`, for a distribution) must be at most, or at least, a bound. */
+export const Target = z.union([
+  z.strictObject({ stat: z.enum(["p50", "p99"]).optional(), at_most: z.number() }),
+  z.strictObject({ stat: z.enum(["p50", "p99"]).optional(), at_least: z.number() }),
+]);
+export type Target = z.infer<typeof Target>;
+
+const tracked = <T extends z.ZodType>(value: T) =>
+  z.strictObject({ value, target: Target, met: z.boolean() });
+
+/** A number, or why it is missing. */
+export const Num = z.union([z.number(), Unavailable]);
+/** A distribution, or why it is missing. */
+export const Dist = z.union([Distribution, Unavailable]);
+/** A number with its target, or why it is missing. */
+export const TrackedNum = z.union([tracked(z.number()), Unavailable]);
+/** A distribution with its target, or why it is missing. */
+export const TrackedDist = z.union([tracked(Distribution), Unavailable]);
+/** A list of numbers (one per item), or why it is missing. */
+export const NumList = z.union([z.array(z.number()), Unavailable]);
+
+/** A Kiln module against native code built from the same C source. */
+const ComputeModuleCase = z.strictObject({
+  /** `kiln_on_samples` per 1024-sample window through the real invocation path, interrupt checks on. */
+  wasm_us: Dist,
+  /** The same C source with gcc -O2 and stub host imports. */
+  native_us: Dist,
+  /** wasm_us p50 / native_us p50. */
+  ratio: TrackedNum,
+  /** True when both builds gave bit-identical outputs on the same windows (the benchmark fails otherwise). */
+  outputs_match: z.boolean(),
+  kernel: z.strictObject({ name: z.string(), wasm_us: Dist, native_us: Dist, ratio: Num }),
+  note: z.string(),
+});
+
+const MEMORY_CASES = ["1_mib", "16_mib", "64_mib", "64_mib_4_mib_used"] as const;
+const byMemory = <T extends z.ZodType>(figure: T) =>
+  z.strictObject(
+    Object.fromEntries(MEMORY_CASES.map((k) => [k, figure])) as Record<(typeof MEMORY_CASES)[number], T>,
+  );
+
+/** Where a section's figures came from. */
+export const Source = z.strictObject({
+  /** `bench/results/<name>.json` */
+  file: z.string(),
+  status: z.enum(["ok", "failed", "missing"]),
+  /** Run by this `deno task bench`, or an older result (`--only`, or it failed now). */
+  in_this_run: z.boolean(),
+  measured_at: z.string().nullable(),
+  method: z.string().nullable(),
+});
+
+/** A scaling curve: its CSV and charts in `bench/results/`. */
+export const Curve = z.strictObject({
+  name: z.string(),
+  title: z.string(),
+  csv: z.string(),
+  svg: z.array(z.string()),
+  /** Why it is missing, when its results are. */
+  reason: z.string().nullable(),
+});
+
+/** The whole report. */
+export const ReportSchema = z.strictObject({
+  schema_version: z.literal(SCHEMA_VERSION),
+  generated_at: z.string(),
+  command: z.string(),
+  run_s: z.number(),
+  machine: z.strictObject({
+    cpu_model: z.string(),
+    cores: z.number().int().positive(),
+    memory_mib: z.number().nullable(),
+    os: z.string(),
+    arch: z.string(),
+    deno: z.string(),
+    v8: z.string(),
+    typescript: z.string(),
+    gcc: z.string().nullable(),
+    clang: z.string().nullable(),
+  }),
+  kiln: z.strictObject({ version: z.string(), commit: z.string().nullable(), dirty: z.boolean().nullable() }),
+  sources: z.record(z.string(), Source),
+  compute: z.strictObject({
+    fft1024_q15: ComputeModuleCase,
+    autoencoder_int8: ComputeModuleCase,
+    matmul_f32: z.strictObject({
+      size: z.string(),
+      wasm_us: Dist,
+      wasm_instrumented_us: Dist,
+      native_us: Dist,
+      ratio: Num,
+      instrumented_ratio: Num,
+      outputs_match: z.boolean(),
+      note: z.string(),
+    }),
+  }),
+  channels: z.strictObject({
+    /** Sleeping reader (as an executor waits on its doorbell). */
+    latency_us: TrackedDist,
+    latency_polling_reader_us: Dist,
+    /** 64-byte records. */
+    records_per_s: Num,
+    records_4kib_per_s: Num,
+  }),
+  events: z.strictObject({
+    /** Under streaming load. */
+    trigger_to_actuator_us: TrackedDist,
+    trigger_to_actuator_idle_us: Dist,
+    load_sensors_count: Num,
+  }),
+  periodic: z.strictObject({
+    lateness_us_idle: TrackedDist,
+    lateness_us_loaded: Dist,
+    deadline_misses_idle_count: Num,
+    deadline_misses_loaded_count: Num,
+  }),
+  stream: z.strictObject({
+    /** 12 sensors x 25.6 kHz through FFT + anomaly. */
+    samples_per_s: TrackedNum,
+    cpu_percent: TrackedNum,
+    offered_samples_per_s: Num,
+    dropped_samples: Num,
+    /** From the sample-rate curve: the highest rate every sample was consumed at. */
+    max_sustained_samples_per_s: Num,
+  }),
+  cold_start: z.strictObject({
+    /** Spawning `kiln run` until the module runs, 16 MiB used, without and with a snapshot. */
+    process_to_first_sample_ms: z.strictObject({ without_snapshot: Dist, with_snapshot: Dist }),
+    without_snapshot_ms: byMemory(Dist),
+    with_snapshot_ms: byMemory(z.union([Dist, TrackedDist])),
+    restore_ms: byMemory(Dist),
+    speedup_ratio: byMemory(TrackedNum),
+  }),
+  isolation: z.strictObject({
+    modules_count: z.number().int(),
+    cpu_percent: Num,
+    max_jitter_ms: Num,
+    max_jitter_ms_by_module: NumList,
+    deadline_misses_count: Num,
+    /** (rss with 100 idle modules - rss with none - their linear memory) / 100. */
+    overhead_per_module_kb: TrackedNum,
+    marginal_overhead_per_module_kb: Num,
+  }),
+  instrumentation: z.strictObject({
+    overhead_percent: z.strictObject({ fft1024_q15: TrackedNum, autoencoder_int8: TrackedNum }),
+    fuel_overhead_percent: z.strictObject({ fft1024_q15: Num, autoencoder_int8: Num }),
+    kernel_overhead_percent: z.strictObject({ fft_q15_1024: Num, ae_score: Num }),
+  }),
+  api: z.strictObject({
+    requests_per_s: Dist,
+    request_latency_p99_ms: Dist,
+    ws_subscribers_count: z.number().int(),
+    ws_frames_per_s: Num,
+    ws_offered_frames_per_s: Num,
+    ws_dropped_frames: Num,
+    ws_server_cpu_percent: Num,
+  }),
+  security: z.strictObject({ attack_cases: Num, escapes: Num }),
+  outbox: z.strictObject({ written_msgs_per_s: Num, drained_msgs_per_s: Num }),
+  curves: z.array(Curve),
+});
+export type Report = z.infer<typeof ReportSchema>;
+
+/** The figures issue 8 asks for by name, as paths into the report. */
+export const REQUIRED_FIGURES: readonly string[] = [
+  "compute.fft1024_q15.wasm_us",
+  "compute.fft1024_q15.native_us",
+  "compute.fft1024_q15.ratio",
+  "compute.autoencoder_int8.wasm_us",
+  "compute.autoencoder_int8.native_us",
+  "compute.autoencoder_int8.ratio",
+  "compute.matmul_f32.wasm_us",
+  "compute.matmul_f32.native_us",
+  "channels.latency_us",
+  "channels.records_per_s",
+  "events.trigger_to_actuator_us",
+  "periodic.lateness_us_idle",
+  "periodic.lateness_us_loaded",
+  "stream.samples_per_s",
+  "stream.cpu_percent",
+  "cold_start.process_to_first_sample_ms.without_snapshot",
+  "cold_start.process_to_first_sample_ms.with_snapshot",
+  ...MEMORY_CASES.flatMap((m) => [
+    `cold_start.with_snapshot_ms.${m}`,
+    `cold_start.without_snapshot_ms.${m}`,
+    `cold_start.restore_ms.${m}`,
+  ]),
+  "isolation.cpu_percent",
+  "isolation.max_jitter_ms",
+  "isolation.overhead_per_module_kb",
+  "instrumentation.overhead_percent.fft1024_q15",
+  "instrumentation.overhead_percent.autoencoder_int8",
+  "api.requests_per_s",
+  "api.ws_frames_per_s",
+  "security.attack_cases",
+  "security.escapes",
+];
+
+/** The top-level keys that hold figures (the rest describe the run). */
+export const FIGURE_SECTIONS: readonly string[] = [
+  "compute",
+  "channels",
+  "events",
+  "periodic",
+  "stream",
+  "cold_start",
+  "isolation",
+  "instrumentation",
+  "api",
+  "security",
+  "outbox",
+];
+
+/** True when `x` is a figure as this module defines it (a leaf of the report's figure sections). */
+export function isFigure(x: unknown): boolean {
+  if (typeof x === "number") return true;
+  if (Array.isArray(x)) return x.every((v) => typeof v === "number");
+  if (x === null || typeof x !== "object") return false;
+  return Distribution.safeParse(x).success || Unavailable.safeParse(x).success ||
+    tracked(z.union([z.number(), Distribution])).safeParse(x).success;
+}
+
+/**
+ * Every figure in the report's figure sections, with its path (`["compute", "fft1024_q15", "ratio"]`).
+ * Strings and booleans (notes, names, `outputs_match`) are not figures and are skipped.
+ */
+export function listFigures(report: unknown): { path: string[]; figure: unknown }[] {
+  const out: { path: string[]; figure: unknown }[] = [];
+  const walk = (x: unknown, path: string[]) => {
+    if (isFigure(x)) return void out.push({ path, figure: x });
+    if (x === null || typeof x !== "object" || Array.isArray(x)) return;
+    for (const [k, v] of Object.entries(x)) walk(v, [...path, k]);
+  };
+  const r = report as Record<string, unknown>;
+  for (const section of FIGURE_SECTIONS) walk(r[section], [section]);
+  return out;
+}
+
+/** True when a figure's path names its unit: its own key or one above it matches {@linkcode UNIT_PATTERN}. */
+export function hasUnit(path: readonly string[]): boolean {
+  return path.slice(1).some((k) => UNIT_PATTERN.test(k));
+}
