@@ -130,6 +130,10 @@ function computeCase(src: Source, key: "fft1024_q15" | "autoencoder_int8", targe
     wasm_us: dist(src, `${key}.wasm_us`),
     native_us: native(`${key}.native_us`),
     ratio: track(num(src, `${key}.ratio`), { at_most: target }),
+    ratio_by_round: (() => {
+      const d = dist(src, `${key}.ratio_by_round`);
+      return isUnavailable(d) && typeof nativeReason === "string" ? U(nativeReason) : d;
+    })(),
     outputs_match: dig(src.data, `${key}.outputs_match`) === true,
     kernel: {
       name: typeof kernel === "string" ? kernel : "unknown",

@@ -51,7 +51,10 @@ if (BENCHES.some((b) => !REPORT_SOURCES.includes(b.name))) {
 
 /** Runs `bench/<name>.ts`; resolves to its exit code (null when stopped at the timeout). */
 async function runBench(name: string, log: string): Promise<number | null> {
-  using file = await Deno.open(log, { write: true, create: true, truncate: true });
+  await Deno.writeTextFile(log, "");
+  // One handle per stream (a writable takes one writer at a time); appends interleave whole chunks.
+  using out = await Deno.open(log, { append: true });
+  using err = await Deno.open(log, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(`${name}.ts`, import.meta.url).pathname],
     stdout: "piped",
@@ -60,8 +63,8 @@ async function runBench(name: string, log: string): Promise<number | null> {
   const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
   const [status] = await Promise.all([
     child.status,
-    child.stdout.pipeTo(file.writable, { preventClose: true }),
-    child.stderr.pipeTo(file.writable, { preventClose: true }),
+    child.stdout.pipeTo(out.writable, { preventClose: true }),
+    child.stderr.pipeTo(err.writable, { preventClose: true }),
   ]);
   clearTimeout(timer);
   return status.signal === "SIGKILL" ? null : status.code;

@@ -3,6 +3,9 @@
  * (as bench/stream.ts runs them), from one 1 kHz sensor up, doubling the number of 25.6 kHz sensors (the
  * simulator's highest rate) until a point is not sustained: the modules consumed under 97% of the offered
  * samples, an executor dropped samples, or a module stopped running. The last sustained point is the maximum.
+ * The 3% allowance is for the count, not the modules: executors report their counters every 100 ms, so a
+ * count over a few seconds runs short by up to a report's worth at each end (bench/stream.ts's 12-sensor run
+ * counts about 1% under the offered rate with no sample dropped).
  *
  * Run: `deno run -A bench/rate.ts [--seconds N]`; writes bench/results/rate.json.
  *

@@ -77,6 +77,8 @@ const ComputeModuleCase = z.strictObject({
   native_us: Dist,
   /** wasm_us p50 / native_us p50. */
   ratio: TrackedNum,
+  /** The same ratio per round (rounds alternate which side runs first): how steady the comparison was. */
+  ratio_by_round: Dist,
   /** True when both builds gave bit-identical outputs on the same windows (the benchmark fails otherwise). */
   outputs_match: z.boolean(),
   kernel: z.strictObject({ name: z.string(), wasm_us: Dist, native_us: Dist, ratio: Num }),
