@@ -1,0 +1,267 @@
+/**
+ * The OPC UA connector against a real node-opcua server in another process (`_opcua_server.ts`, whose
+ * fixture's address space is documented there) and a socket that answers with garbage.
+ */
+import assert from "node:assert/strict";
+import {
+  type Clock,
+  createOpcuaConnector,
+  opcuaCapability,
+  type OpcuaConnector,
+  type OpcuaEndpoint,
+  OpcuaEndpointSchema,
+  OpcuaNotConnectedError,
+  SYSTEM_CLOCK,
+  toOpcuaEndpoint,
+} from "../../hal/opcua/mod.ts";
+import { covers, parseCapability } from "../../runtime/capabilities.ts";
+import { waitFor } from "../_helpers.ts";
+import { freePort, startGarbageServer } from "./_modbus_server.ts";
+import { startOpcuaServer } from "./_opcua_server.ts";
+
+const NODES = [
+  { id: "temperature", node_id: "ns=1;s=Temperature", sampling_ms: 50 },
+  { id: "count", node_id: "ns=1;s=Count", sampling_ms: 50 },
+  { id: "valve", node_id: "ns=1;s=Valve", sampling_ms: 50, writable: true },
+  { id: "setpoint", node_id: "ns=1;s=Setpoint", sampling_ms: 50, writable: true },
+];
+
+/** An endpoint through the manifest schema, with fast timings for tests and its PKI under `dir`. */
+function endpoint(url: string, dir: string, over: Record<string, unknown> = {}): OpcuaEndpoint {
+  return toOpcuaEndpoint(
+    "plc1",
+    OpcuaEndpointSchema.parse({
+      url,
+      timeout_ms: 2000,
+      backoff_ms: 50,
+      max_backoff_ms: 400,
+      nodes: NODES,
+      ...over,
+    }),
+    { dataDir: dir },
+  );
+}
+
+/** The real clock, plus `skipMs` that a test adds to jump ahead without waiting. */
+function skippingClock(): Clock & { skipMs: number } {
+  return {
+    skipMs: 0,
+    now() {
+      return Date.now() + this.skipMs;
+    },
+    setTimer: SYSTEM_CLOCK.setTimer,
+  };
+}
+
+function value(connector: OpcuaConnector, id: string): number | undefined {
+  return connector.getSample(id)?.value;
+}
+
+Deno.test("values from a node-opcua server arrive, change, and writes land in the node's own type", async (t) => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  await using plc = createOpcuaConnector(endpoint(server.url, dir.path));
+  plc.start();
+  await waitFor("every node's first value", () => [...plc.listSamples()].length === NODES.length, 20_000);
+  assert.equal(plc.status().state, "connected");
+
+  await t.step("values are good and the Temperature changes", async () => {
+    assert.equal(plc.getSample("count")?.value, 7);
+    assert.equal(plc.getSample("count")?.quality, "good");
+    assert.equal(value(plc, "valve"), 0);
+    assert.equal(value(plc, "setpoint"), 42.5);
+    const first = value(plc, "temperature")!;
+    await waitFor("a new Temperature", () => value(plc, "temperature")! > first);
+    assert.equal(plc.getSample("temperature")?.quality, "good");
+  });
+
+  await t.step("a write of a Boolean and of a Double reach the server and come back", async () => {
+    await plc.write("valve", 1);
+    await server.waitForWrite("WRITE Valve true");
+    await waitFor("the Valve's new value", () => value(plc, "valve") === 1);
+    await plc.write("setpoint", 12.25);
+    await server.waitForWrite("WRITE Setpoint 12.25");
+    await waitFor("the Setpoint's new value", () => value(plc, "setpoint") === 12.25);
+  });
+
+  await t.step("writes the node's type cannot hold, or to read-only points, are refused", async () => {
+    await assert.rejects(plc.write("valve", 2), RangeError);
+    await assert.rejects(plc.write("temperature", 1), TypeError);
+    await assert.rejects(plc.write("nope", 1), RangeError);
+  });
+  assert.deepEqual(plc.status(), {
+    name: "plc1",
+    kind: "opcua",
+    state: "connected",
+    lastError: null,
+    errors: 0,
+    reconnects: 0,
+  });
+  await plc.close();
+  assert.equal(plc.status().state, "closed");
+  await assert.rejects(plc.write("valve", 0), OpcuaNotConnectedError);
+});
+
+Deno.test("a server down at start leaves the connector reconnecting until it is up, then values are good", async () => {
+  await using dir = await tempDir();
+  const port = freePort();
+  await using plc = createOpcuaConnector(endpoint(`opc.tcp://127.0.0.1:${port}/UA/Kiln`, dir.path));
+  plc.start();
+  await waitFor("a failed attempt", () => plc.status().errors >= 2);
+  assert.equal(plc.status().state, "reconnecting");
+  assert.match(plc.status().lastError ?? "", /Cannot connect to OPC UA endpoint "plc1"/);
+  assert.equal(plc.getSample("temperature"), null, "no value is invented while the server was never up");
+  await assert.rejects(plc.write("valve", 1), OpcuaNotConnectedError);
+
+  await using _server = await startOpcuaServer({ port, pkiDir: `${dir.path}/server` });
+  await waitFor("connected", () => plc.status().state === "connected", 20_000);
+  await waitFor("good values", () => plc.getSample("count")?.quality === "good");
+  assert.equal(plc.status().reconnects, 0, "the first successful connect is not a reconnect");
+});
+
+Deno.test("a server killed mid-stream leaves last values uncertain then bad, and a restart makes them good", async () => {
+  await using dir = await tempDir();
+  const clock = skippingClock();
+  const plant = endpoint("opc.tcp://127.0.0.1:1/UA/Kiln", dir.path);
+  let server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  try {
+    await using plc = createOpcuaConnector(
+      { ...plant, url: server.url, nodes: plant.nodes.map((n) => ({ ...n, staleMs: 60_000 })) },
+      { clock },
+    );
+    plc.start();
+    await waitFor("every node's first value", () => [...plc.listSamples()].length === NODES.length, 20_000);
+    const before = plc.getSample("temperature")!;
+    const errors = plc.status().errors;
+
+    await server.kill();
+    await waitFor("reconnecting", () => plc.status().state === "reconnecting");
+    const kept = plc.getSample("temperature")!;
+    assert.equal(kept.quality, "uncertain");
+    assert.ok(kept.value >= before.value, "the last value is kept");
+    assert.equal(plc.getSample("count")?.value, 7);
+    assert.ok(plc.status().errors > errors, "the loss is counted");
+    clock.skipMs = 61_000; // past stale_ms
+    assert.deepEqual(plc.getSample("temperature"), { ...kept, quality: "bad" });
+    assert.ok([...plc.listSamples()].every(([, s]) => s.quality === "bad"));
+    await assert.rejects(plc.write("setpoint", 1), OpcuaNotConnectedError);
+
+    server = await startOpcuaServer({ port: server.port, pkiDir: `${dir.path}/server` });
+    await waitFor("connected again", () => plc.status().state === "connected", 20_000);
+    await waitFor("good values again", () => [...plc.listSamples()].every(([, s]) => s.quality === "good"));
+    assert.equal(plc.status().reconnects, 1);
+    await plc.write("setpoint", 3);
+    await server.waitForWrite("WRITE Setpoint 3");
+  } finally {
+    await server.kill();
+  }
+});
+
+Deno.test("a peer that answers garbage is counted as errors and retried, and Kiln keeps running", async () => {
+  await using dir = await tempDir();
+  await using garbage = startGarbageServer();
+  await using plc = createOpcuaConnector(
+    endpoint(`opc.tcp://127.0.0.1:${garbage.port}/UA/Kiln`, dir.path, { timeout_ms: 500 }),
+  );
+  plc.start();
+  await waitFor("two failed attempts", () => plc.status().errors >= 2);
+  assert.ok(garbage.replies > 0, "the garbage reached the client");
+  assert.equal(plc.status().state, "reconnecting");
+  assert.equal([...plc.listSamples()].length, 0);
+});
+
+Deno.test("a server that stops answering is detected, and values age while it hangs", async () => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  await using plc = createOpcuaConnector(endpoint(server.url, dir.path, { timeout_ms: 500 }));
+  plc.start();
+  await waitFor("connected", () => plc.status().state === "connected", 20_000);
+  await waitFor("a value", () => plc.getSample("count"));
+  server.pause();
+  try {
+    await waitFor("reconnecting", () => plc.status().state === "reconnecting");
+    assert.notEqual(plc.getSample("count")?.quality, "good");
+    assert.equal(plc.getSample("count")?.value, 7);
+    assert.ok(plc.status().errors >= 1);
+  } finally {
+    server.resume();
+  }
+  await waitFor("connected again", () => plc.status().state === "connected", 20_000);
+});
+
+Deno.test("a node the server does not know puts the connector in error, the others stay good", async () => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  await using plc = createOpcuaConnector(
+    endpoint(server.url, dir.path, {
+      nodes: [NODES[1], { id: "ghost", node_id: "ns=1;s=NoSuchNode", sampling_ms: 50 }],
+    }),
+  );
+  plc.start();
+  await waitFor("in error", () => plc.status().state === "error", 20_000);
+  await waitFor("the known node's value", () => plc.getSample("count")?.quality === "good");
+  assert.equal(plc.getSample("ghost"), null);
+  assert.equal(plc.status().errors, 1);
+  assert.match(plc.status().lastError ?? "", /BadNodeIdUnknown/);
+});
+
+Deno.test("a Sign&Encrypt session with a user name needs the server's certificate to be trusted", async (t) => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server`, credentials: "kiln:s3cret" });
+  await Deno.writeTextFile(`${dir.path}/password`, "s3cret\n");
+  const secure = endpoint(server.url, dir.path, {
+    security_mode: "sign_and_encrypt",
+    security_policy: "Basic256Sha256",
+    username: "kiln",
+    password_file: `${dir.path}/password`,
+    pki_dir: `${dir.path}/client-pki`,
+  });
+  assert.equal(secure.pkiDir, `${dir.path}/client-pki`);
+
+  await t.step("an untrusted server certificate is refused", async () => {
+    await using plc = createOpcuaConnector({ ...secure, pkiDir: `${dir.path}/untrusting-pki` });
+    plc.start();
+    await waitFor("a failed attempt", () => plc.status().errors >= 1, 20_000);
+    assert.equal(plc.status().state, "reconnecting");
+    assert.equal(plc.getSample("count"), null);
+  });
+
+  await t.step("once trusted, values arrive and writes land", async () => {
+    const trusted = `${dir.path}/client-pki/trusted/certs`;
+    await Deno.mkdir(trusted, { recursive: true });
+    await Deno.copyFile(`${server.pkiDir}/own/certs/certificate.pem`, `${trusted}/server.pem`);
+    await using plc = createOpcuaConnector(secure);
+    plc.start();
+    await waitFor("connected", () => plc.status().state === "connected", 20_000);
+    await waitFor("a value", () => plc.getSample("count")?.quality === "good");
+    await plc.write("valve", 1);
+    await server.waitForWrite("WRITE Valve true");
+    assert.equal(plc.status().errors, 0);
+  });
+});
+
+Deno.test("each node's capabilities parse, and an endpoint grant covers them", () => {
+  const plant = endpoint("opc.tcp://plc:4840", "/tmp/unused");
+  const grant = parseCapability("read:opcua:plc1/*");
+  for (const node of plant.nodes) {
+    const read = parseCapability(opcuaCapability("read", "plc1", node));
+    assert.equal(read.type, "opcua");
+    assert.ok(covers(grant, read));
+  }
+  const valve = plant.nodes.find((n) => n.id === "valve")!;
+  const write = parseCapability(opcuaCapability("write", "plc1", valve));
+  assert.equal(write.text, "write:opcua:plc1/ns=1;s=Valve");
+  assert.ok(covers(parseCapability("write:opcua:plc1/ns=1;s=Valve"), write));
+  assert.ok(!covers(parseCapability("write:opcua:plc1/ns=1;s=Setpoint"), write));
+  assert.throws(() => opcuaCapability("write", "plc1", plant.nodes[0]!), TypeError);
+  assert.equal(
+    opcuaCapability("read", "plc1", { nodeId: "ns=0;i=2258", writable: false }),
+    "read:opcua:plc1/i=2258",
+  );
+});
+
+/** A temporary directory removed on dispose. */
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "kiln-opcua-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
