@@ -328,6 +328,17 @@ class Connector implements OpcuaConnector {
   async #connect(): Promise<void> {
     if (this.#closed || this.#link) return;
     const endpoint = this.#endpoint;
+    let certificates: OPCUACertificateManager;
+    try {
+      certificates = await this.#certificateManager();
+    } catch (err) {
+      if (this.#closed) return;
+      const why = `cannot use the PKI folder "${endpoint.pkiDir}" (${reason(err)})`;
+      this.#fail(new OpcuaConnectError(this.name, endpoint.url, why, { cause: err }));
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#closed || this.#link) return;
     const client = OPCUAClient.create({
       applicationName: "Kiln",
       clientName: `kiln-${endpoint.name}`,
@@ -336,7 +347,7 @@ class Connector implements OpcuaConnector {
       securityPolicy: SecurityPolicy[endpoint.securityPolicy],
       // One attempt per client: Kiln's own backoff decides when to try again (see the module doc).
       connectionStrategy: { maxRetry: 0, initialDelay: endpoint.backoffMs, maxDelay: endpoint.maxBackoffMs },
-      clientCertificateManager: await this.#certificateManager(),
+      clientCertificateManager: certificates,
       transportTimeout: endpoint.timeoutMs,
       defaultTransactionTimeout: endpoint.timeoutMs,
       requestedSessionTimeout: Math.max(10_000, 4 * endpoint.timeoutMs),
@@ -352,16 +363,14 @@ class Connector implements OpcuaConnector {
       up: false,
     };
     this.#link = link;
-    const lost = (err?: Error | null) => {
-      if (this.#link !== link || !link.up) return;
-      this.#lose(link, new OpcuaConnectionLostError(this.name, endpoint.url, reason(err ?? "closed")));
-    };
+    const lost = (err?: unknown) => this.#lost(link, err);
     client.on("start_reconnection", lost);
     client.on("close", lost);
     client.on("abort", lost);
     try {
       await this.#timed(client.connect(endpoint.url), `connect to ${endpoint.url}`);
       link.session = await this.#timed(client.createSession(await this.#identity()), "create a session");
+      link.session.on("session_closed", lost);
       await this.#subscribe(link);
     } catch (err) {
       if (this.#closed || this.#link !== link) return;
@@ -399,6 +408,10 @@ class Connector implements OpcuaConnector {
     const alive = () => this.#armWatchdog(link);
     subscription.on("keepalive", alive);
     subscription.on("received_notifications", alive);
+    // The server ended the subscription (its lifetime ran out, Part 4 §5.13.1.1) or the client failed it.
+    const lost = (err?: unknown) => this.#lost(link, err ?? "the subscription was terminated");
+    subscription.on("terminated", lost);
+    subscription.on("error", lost);
     await this.#timed(
       new Promise<void>((resolve, reject) => {
         subscription.once("started", () => resolve());
@@ -483,6 +496,13 @@ class Connector implements OpcuaConnector {
     }, limitMs);
   }
 
+  /** A break reported by node-opcua while the link is up. */
+  #lost(link: Link, err: unknown): void {
+    if (this.#link !== link || !link.up) return;
+    const why = reason(err ?? "closed");
+    this.#lose(link, new OpcuaConnectionLostError(this.name, this.#endpoint.url, why, { cause: err }));
+  }
+
   #lose(link: Link, err: OpcuaError): void {
     if (this.#link !== link || this.#closed) return;
     link.up = false;
@@ -498,9 +518,13 @@ class Connector implements OpcuaConnector {
     link.up = false;
     link.cancelWatchdog?.();
     link.cancelWatchdog = null;
+    // A dropped link's late errors have nobody to tell: the loss that dropped it is already counted, and an
+    // EventEmitter "error" without a listener would throw.
     link.client.removeAllListeners();
     link.subscription?.removeAllListeners();
+    link.subscription?.on("error", () => {});
     const session = link.session;
+    session?.removeAllListeners();
     link.session = null;
     if (polite && session) {
       await this.#timed(session.close(true), "close the session").catch(() => {});

@@ -11,6 +11,7 @@ import {
   type OpcuaEndpoint,
   OpcuaEndpointSchema,
   OpcuaNotConnectedError,
+  OpcuaStatusError,
   SYSTEM_CLOCK,
   toOpcuaEndpoint,
 } from "../../hal/opcua/mod.ts";
@@ -194,7 +195,11 @@ Deno.test("a node the server does not know puts the connector in error, the othe
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   await using plc = createOpcuaConnector(
     endpoint(server.url, dir.path, {
-      nodes: [NODES[1], { id: "ghost", node_id: "ns=1;s=NoSuchNode", sampling_ms: 50 }],
+      nodes: [{ ...NODES[1], writable: true }, {
+        id: "ghost",
+        node_id: "ns=1;s=NoSuchNode",
+        sampling_ms: 50,
+      }],
     }),
   );
   plc.start();
@@ -203,6 +208,14 @@ Deno.test("a node the server does not know puts the connector in error, the othe
   assert.equal(plc.getSample("ghost"), null);
   assert.equal(plc.status().errors, 1);
   assert.match(plc.status().lastError ?? "", /BadNodeIdUnknown/);
+  // The manifest says writable, the server does not: its refusal is the write's error, the session stays up.
+  const refused = await plc.write("count", 8).then(() => null, (err) => err);
+  assert.ok(refused instanceof OpcuaStatusError, String(refused));
+  assert.equal(refused.code, "opcua_bad_status");
+  assert.match(refused.statusName, /^Bad/);
+  assert.equal(plc.status().errors, 2);
+  assert.equal(plc.status().state, "error");
+  assert.equal(plc.getSample("count")?.quality, "good");
 });
 
 Deno.test("a Sign&Encrypt session with a user name needs the server's certificate to be trusted", async (t) => {
@@ -238,6 +251,68 @@ Deno.test("a Sign&Encrypt session with a user name needs the server's certificat
     await server.waitForWrite("WRITE Valve true");
     assert.equal(plc.status().errors, 0);
   });
+});
+
+/**
+ * What `kiln run` must grant for the client, beyond Kiln's own variables (`cli/_env.ts`, imported first as
+ * `main.ts` does): `os.tmpdir()` reads TMPDIR, TMP and TEMP; node-opcua asks for the host name (its
+ * application URI), the home directory and the uid; it reads and writes only the PKI folder.
+ */
+const CLIENT_PERMISSIONS = [
+  "--allow-env=KILN_SANDBOXED,KILN_ADMIN_TOKEN,KILN_TOKEN,LOG_TOKENS,LOG_STREAM,NO_COLOR,TMPDIR,TMP,TEMP",
+  "--allow-sys=hostname,homedir,uid",
+  "--allow-net=127.0.0.1",
+];
+
+Deno.test("the client connects with Sign&Encrypt under Kiln's narrow permissions, writing only its PKI folder", async () => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  const pki = `${dir.path}/data/pki/opcua`;
+  await Deno.mkdir(`${pki}/trusted/certs`, { recursive: true });
+  await Deno.copyFile(`${server.pkiDir}/own/certs/certificate.pem`, `${pki}/trusted/certs/server.pem`);
+  const probe = `${dir.path}/probe.ts`;
+  const from = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  await Deno.writeTextFile(
+    probe,
+    `import ${from("../../cli/_env.ts")};
+import { createOpcuaConnector, OpcuaEndpointSchema, toOpcuaEndpoint } from ${from("../../hal/opcua/mod.ts")};
+const config = OpcuaEndpointSchema.parse({
+  url: Deno.args[0],
+  security_mode: "sign_and_encrypt",
+  nodes: [{ id: "count", node_id: "ns=1;s=Count", sampling_ms: 50 }],
+});
+await using plc = createOpcuaConnector(toOpcuaEndpoint("plc1", config, { dataDir: Deno.args[1] }));
+plc.start();
+for (let i = 0; i < 200 && !plc.getSample("count"); i++) await new Promise((r) => setTimeout(r, 50));
+console.log("RESULT " + JSON.stringify({ status: plc.status(), sample: plc.getSample("count") }));
+`,
+  );
+  const data = `${dir.path}/data`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-lock",
+      "--quiet",
+      `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+      ...CLIENT_PERMISSIONS,
+      `--allow-read=${data}`,
+      `--allow-write=${data}`,
+      probe,
+      server.url,
+      data,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  assert.ok(out.success && line, `${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+  const result = JSON.parse(line.slice("RESULT ".length));
+  assert.equal(result.status.state, "connected");
+  assert.equal(result.status.errors, 0);
+  assert.equal(result.sample.value, 7);
+  assert.equal(result.sample.quality, "good");
+  assert.ok((await Deno.stat(`${pki}/own/certs/client_certificate.pem`)).isFile);
 });
 
 Deno.test("each node's capabilities parse, and an endpoint grant covers them", () => {
