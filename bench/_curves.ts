@@ -86,7 +86,10 @@ async function modulesCurve(src: Source): Promise<Curve> {
     name,
     title,
     csv: await write(`${name}.csv`, csv),
-    svg: [await write("modules_memory.svg", memory), await write("modules_cpu.svg", cpu)],
+    svg: [
+      { file: await write("modules_memory.svg", memory), title: "Resident memory against idle modules" },
+      { file: await write("modules_cpu.svg", cpu), title: "CPU against active modules (200 Hz ticks)" },
+    ],
     reason: null,
   };
 }
@@ -142,7 +145,13 @@ async function rateCurve(src: Source): Promise<Curve> {
     name,
     title,
     csv: await write(`${name}.csv`, csv),
-    svg: [await write("rate_throughput.svg", throughput), await write("rate_cpu.svg", cpu)],
+    svg: [
+      {
+        file: await write("rate_throughput.svg", throughput),
+        title: "Samples consumed against samples offered",
+      },
+      { file: await write("rate_cpu.svg", cpu), title: "CPU against the sample rate" },
+    ],
     reason: null,
   };
 }
@@ -197,7 +206,7 @@ async function restoreCurve(src: Source): Promise<Curve> {
     name,
     title,
     csv: await write(`${name}.csv`, csv),
-    svg: [await write("restore_memory.svg", chart)],
+    svg: [{ file: await write("restore_memory.svg", chart), title: "Module start against memory in use" }],
     reason: null,
   };
 }

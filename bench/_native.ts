@@ -87,14 +87,31 @@ export async function compile(
   return out;
 }
 
+/** The CPU this thread last ran on (Linux, `/proc/thread-self/stat` field 39), or null. */
+export async function currentCpu(): Promise<number | null> {
+  const stat = await Deno.readTextFile("/proc/thread-self/stat").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // from field 3
+  const cpu = Number(fields[36]);
+  return Number.isInteger(cpu) ? cpu : null;
+}
+
+let taskset: boolean | null = null;
+
 /**
- * Runs a program that prints one JSON object and returns it.
+ * Runs a program that prints one JSON object and returns it; with `cpu`, pinned to that CPU (`taskset`, when
+ * installed), so that it runs where the other side of a comparison just ran.
  *
  * @throws {Error} when it exits with a non-zero status.
  */
-export async function runJson<T>(program: string, args: readonly string[]): Promise<T> {
-  const { code, stdout, stderr } = await new Deno.Command(program, {
-    args: [...args],
+export async function runJson<T>(
+  program: string,
+  args: readonly string[],
+  cpu: number | null = null,
+): Promise<T> {
+  taskset ??= (await toolVersion("taskset")) !== null;
+  const pinned = cpu !== null && taskset;
+  const { code, stdout, stderr } = await new Deno.Command(pinned ? "taskset" : program, {
+    args: pinned ? ["-c", String(cpu), program, ...args] : [...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -247,22 +247,26 @@ export function markdown(r: Report, rows: readonly Row[]): string {
   const m = r.machine;
   const esc = (s: string) => s.replace(/\|/g, "\\|");
   const charts = r.curves.flatMap((c) =>
-    c.svg.length > 0 ? c.svg.map((p) => `![${c.title}](${p})`) : [`(${c.title}: not measured: ${c.reason})`]
+    c.svg.length > 0
+      ? c.svg.map((s) => `![${s.title}](${s.file})`)
+      : [`(${c.title}: not measured: ${c.reason})`]
   );
+  const memory = m.memory_mib === null ? "unknown memory" : `${Math.round(m.memory_mib / 1024)} GiB`;
+  const minutes = Math.max(1, Math.round(r.run_s / 60));
+  const took = r.command === "deno task bench" ? `about ${minutes} minutes; ` : "";
   return [
-    `Measured with \`deno task bench\` (${
-      Math.round(r.run_s / 60)
-    } minutes; \`--only compute,api\` for a part) on ` +
-    `${m.cores} cores of an ${m.cpu_model}, ${
-      Math.round((m.memory_mib ?? 0) / 1024)
-    } GiB, ${m.os}, Deno ${m.deno} / V8 ` +
-    `${m.v8.replace(/-.*$/, "")}, ${m.gcc ?? "no gcc"}, ${
-      m.clang ?? "no clang-19"
-    }; Kiln ${r.kiln.version} at ` +
-    `${r.kiln.commit ?? "an unknown commit"}, ${
-      r.generated_at.slice(0, 10)
-    }. Every figure, its distribution and ` +
-    `method are in [bench/results/latest.json](bench/results/latest.json). The machine is shared and noisy.`,
+    [
+      `Measured with \`deno task bench\` (${took}\`deno task bench --only compute,api\` for a part)`,
+      `on ${m.cores} cores of an ${m.cpu_model}, ${memory}, ${m.os}, Deno ${m.deno} / V8 ${
+        m.v8.replace(/-.*$/, "")
+      },`,
+      `${m.gcc ?? "no gcc"}, ${m.clang ?? "no clang-19"}; Kiln ${r.kiln.version} at ${
+        r.kiln.commit ?? "an unknown commit"
+      },`,
+      `${r.generated_at.slice(0, 10)}. Every figure with its distribution and method is in`,
+      "[bench/results/latest.json](bench/results/latest.json); the curves' data are the CSV files beside it. The",
+      "machine is shared and noisy: tails vary from run to run.",
+    ].join("\n"),
     "",
     "| what | figure | target | met |",
     "| --- | --- | --- | --- |",

@@ -16,7 +16,8 @@
  *   the result matrices must hash the same.
  *
  * Rounds alternate which side goes first; the native side runs in a fresh process per round (warmed up in
- * it). Where no machine compiler is installed the native figures are null with the reason.
+ * it, pinned with taskset to the CPU the Wasm side last ran on). Where no machine compiler is installed the
+ * native figures are null with the reason.
  *
  * Run: `deno run -A bench/compute.ts [--rounds N] [--iterations N]`; writes bench/results/compute.json.
  *
@@ -34,6 +35,7 @@ import {
   CLANG_WASM_FLAGS,
   compile,
   CompilerMissingError,
+  currentCpu,
   fnv1a16,
   GCC_FLAGS,
   runJson,
@@ -51,6 +53,8 @@ const ITERATIONS = arg("--iterations", 200);
 const WARMUP = 1000;
 const WARMUP_MS = 1500;
 const MATMUL_ITERATIONS = 8;
+/** Run each native round on the CPU the Wasm side last ran on (`--no-pin` to let the kernel choose). */
+const PIN = !Deno.args.includes("--no-pin");
 const WINDOW = 1024;
 const BUDGET_US = 10_000;
 const PARAMS: Record<string, number> = {
@@ -328,7 +332,7 @@ async function moduleCase(kind: "fft" | "anomaly", windows: Int16Array[], window
   };
   const runNative = async () => {
     if (!program) return;
-    const r = await runJson<NativeRun>(program, nativeArgs(ITERATIONS));
+    const r = await runJson<NativeRun>(program, nativeArgs(ITERATIONS), PIN ? await currentCpu() : null);
     native.invocation.push(...us(r.invocation_ns));
     native.kernel.push(...us(r.kernel_ns));
     roundP50.native.push(distribution(us(r.invocation_ns), 2).p50);
@@ -409,11 +413,11 @@ async function matmulCase() {
     checksums.add((variants[name].matmul_checksum!() as number) >>> 0);
   };
   const runNative = async () => {
-    const r = await runJson<{ run_ns: number[]; checksum: number }>(nativeProgram, [
-      "7",
-      "2",
-      String(MATMUL_ITERATIONS),
-    ]);
+    const r = await runJson<{ run_ns: number[]; checksum: number }>(
+      nativeProgram,
+      ["7", "2", String(MATMUL_ITERATIONS)],
+      PIN ? await currentCpu() : null,
+    );
     samples.native.push(...us(r.run_ns));
     checksums.add(r.checksum);
   };
@@ -456,7 +460,9 @@ const report = {
     `committed module through loadModule (interrupt checks on, budget_us ${BUDGET_US}) and ModuleInstance, ` +
     `timed around pushSamples of one 1024-sample window with performance.now(). Native: the module's C sources, ` +
     `gcc ${GCC_FLAGS.join(" ")}, stub host imports, timed with clock_gettime around the same copy and ` +
-    `kiln_on_samples. matmul_f32: ${MATMUL_ITERATIONS} multiplications per variant per round.`,
+    `kiln_on_samples, ${
+      PIN ? "pinned (taskset) to the CPU the Wasm side last ran on" : "unpinned"
+    }. matmul_f32: ${MATMUL_ITERATIONS} multiplications per variant per round.`,
   fft1024_q15: fft,
   autoencoder_int8: anomaly,
   matmul_f32: matmul,

@@ -107,7 +107,8 @@ export const Curve = z.strictObject({
   name: z.string(),
   title: z.string(),
   csv: z.string(),
-  svg: z.array(z.string()),
+  /** The charts: file and title. */
+  svg: z.array(z.strictObject({ file: z.string(), title: z.string() })),
   /** Why it is missing, when its results are. */
   reason: z.string().nullable(),
 });

@@ -89,7 +89,7 @@ Deno.test("the committed benchmark report matches its schema", async (t) => {
     const report = ReportSchema.parse(raw);
     for (const curve of report.curves) {
       if (curve.reason !== null) continue;
-      for (const file of [curve.csv, ...curve.svg]) {
+      for (const file of [curve.csv, ...curve.svg.map((s) => s.file)]) {
         const stat = await Deno.stat(new URL(file, ROOT));
         assert.ok(stat.isFile && stat.size > 0, `${file} is empty`);
       }
