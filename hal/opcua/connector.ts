@@ -140,6 +140,11 @@ interface Held {
   readonly session: number;
 }
 
+/** node-opcua 2.186's client implementation makes its certificate with this (not in its public types). */
+interface CertificateMaker {
+  createDefaultCertificate?(): Promise<void>;
+}
+
 /** One attempt's client and what hangs off it. */
 interface Link {
   readonly id: number;
@@ -339,7 +344,7 @@ class Connector implements OpcuaConnector {
       return;
     }
     if (this.#closed || this.#link) return;
-    const client = OPCUAClient.create({
+    const client: OPCUAClient = OPCUAClient.create({
       applicationName: "Kiln",
       clientName: `kiln-${endpoint.name}`,
       endpointMustExist: false,
@@ -368,6 +373,10 @@ class Connector implements OpcuaConnector {
     client.on("close", lost);
     client.on("abort", lost);
     try {
+      // The client's own certificate is made on first use (RSA key generation, seconds on a busy machine),
+      // under a file lock in the PKI folder: outside the connect's timeout, so that a slow first start does
+      // not time out and leave the next attempts waiting on the lock. `connect` then finds it made.
+      await (client as unknown as CertificateMaker).createDefaultCertificate?.();
       await this.#timed(client.connect(endpoint.url), `connect to ${endpoint.url}`);
       link.session = await this.#timed(client.createSession(await this.#identity()), "create a session");
       link.session.on("session_closed", lost);

@@ -54,6 +54,20 @@ function skippingClock(): Clock & { skipMs: number } {
   };
 }
 
+/** {@linkcode waitFor}, naming the connector's status when it times out. */
+async function until<T>(
+  plc: OpcuaConnector,
+  what: string,
+  check: () => T,
+  timeoutMs = 20_000,
+): Promise<void> {
+  try {
+    await waitFor(what, check, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (status: ${JSON.stringify(plc.status())})`);
+  }
+}
+
 function value(connector: OpcuaConnector, id: string): number | undefined {
   return connector.getSample(id)?.value;
 }
@@ -63,7 +77,7 @@ Deno.test("values from a node-opcua server arrive, change, and writes land in th
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   await using plc = createOpcuaConnector(endpoint(server.url, dir.path));
   plc.start();
-  await waitFor("every node's first value", () => [...plc.listSamples()].length === NODES.length, 20_000);
+  await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
   assert.equal(plc.status().state, "connected");
 
   await t.step("values are good and the Temperature changes", async () => {
@@ -72,17 +86,17 @@ Deno.test("values from a node-opcua server arrive, change, and writes land in th
     assert.equal(value(plc, "valve"), 0);
     assert.equal(value(plc, "setpoint"), 42.5);
     const first = value(plc, "temperature")!;
-    await waitFor("a new Temperature", () => value(plc, "temperature")! > first);
+    await until(plc, "a new Temperature", () => value(plc, "temperature")! > first);
     assert.equal(plc.getSample("temperature")?.quality, "good");
   });
 
   await t.step("a write of a Boolean and of a Double reach the server and come back", async () => {
     await plc.write("valve", 1);
     await server.waitForWrite("WRITE Valve true");
-    await waitFor("the Valve's new value", () => value(plc, "valve") === 1);
+    await until(plc, "the Valve's new value", () => value(plc, "valve") === 1);
     await plc.write("setpoint", 12.25);
     await server.waitForWrite("WRITE Setpoint 12.25");
-    await waitFor("the Setpoint's new value", () => value(plc, "setpoint") === 12.25);
+    await until(plc, "the Setpoint's new value", () => value(plc, "setpoint") === 12.25);
   });
 
   await t.step("writes the node's type cannot hold, or to read-only points, are refused", async () => {
@@ -108,15 +122,15 @@ Deno.test("a server down at start leaves the connector reconnecting until it is 
   const port = freePort();
   await using plc = createOpcuaConnector(endpoint(`opc.tcp://127.0.0.1:${port}/UA/Kiln`, dir.path));
   plc.start();
-  await waitFor("a failed attempt", () => plc.status().errors >= 2);
+  await until(plc, "a failed attempt", () => plc.status().errors >= 2);
   assert.equal(plc.status().state, "reconnecting");
   assert.match(plc.status().lastError ?? "", /Cannot connect to OPC UA endpoint "plc1"/);
   assert.equal(plc.getSample("temperature"), null, "no value is invented while the server was never up");
   await assert.rejects(plc.write("valve", 1), OpcuaNotConnectedError);
 
   await using _server = await startOpcuaServer({ port, pkiDir: `${dir.path}/server` });
-  await waitFor("connected", () => plc.status().state === "connected", 20_000);
-  await waitFor("good values", () => plc.getSample("count")?.quality === "good");
+  await until(plc, "connected", () => plc.status().state === "connected");
+  await until(plc, "good values", () => plc.getSample("count")?.quality === "good");
   assert.equal(plc.status().reconnects, 0, "the first successful connect is not a reconnect");
 });
 
@@ -131,12 +145,12 @@ Deno.test("a server killed mid-stream leaves last values uncertain then bad, and
       { clock },
     );
     plc.start();
-    await waitFor("every node's first value", () => [...plc.listSamples()].length === NODES.length, 20_000);
+    await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
     const before = plc.getSample("temperature")!;
     const errors = plc.status().errors;
 
     await server.kill();
-    await waitFor("reconnecting", () => plc.status().state === "reconnecting");
+    await until(plc, "reconnecting", () => plc.status().state === "reconnecting");
     const kept = plc.getSample("temperature")!;
     assert.equal(kept.quality, "uncertain");
     assert.ok(kept.value >= before.value, "the last value is kept");
@@ -148,8 +162,12 @@ Deno.test("a server killed mid-stream leaves last values uncertain then bad, and
     await assert.rejects(plc.write("setpoint", 1), OpcuaNotConnectedError);
 
     server = await startOpcuaServer({ port: server.port, pkiDir: `${dir.path}/server` });
-    await waitFor("connected again", () => plc.status().state === "connected", 20_000);
-    await waitFor("good values again", () => [...plc.listSamples()].every(([, s]) => s.quality === "good"));
+    await until(plc, "connected again", () => plc.status().state === "connected");
+    await until(
+      plc,
+      "good values again",
+      () => [...plc.listSamples()].every(([, s]) => s.quality === "good"),
+    );
     assert.equal(plc.status().reconnects, 1);
     await plc.write("setpoint", 3);
     await server.waitForWrite("WRITE Setpoint 3");
@@ -165,7 +183,7 @@ Deno.test("a peer that answers garbage is counted as errors and retried, and Kil
     endpoint(`opc.tcp://127.0.0.1:${garbage.port}/UA/Kiln`, dir.path, { timeout_ms: 500 }),
   );
   plc.start();
-  await waitFor("two failed attempts", () => plc.status().errors >= 2);
+  await until(plc, "two failed attempts", () => plc.status().errors >= 2);
   assert.ok(garbage.replies > 0, "the garbage reached the client");
   assert.equal(plc.status().state, "reconnecting");
   assert.equal([...plc.listSamples()].length, 0);
@@ -176,18 +194,18 @@ Deno.test("a server that stops answering is detected, and values age while it ha
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   await using plc = createOpcuaConnector(endpoint(server.url, dir.path, { timeout_ms: 500 }));
   plc.start();
-  await waitFor("connected", () => plc.status().state === "connected", 20_000);
-  await waitFor("a value", () => plc.getSample("count"));
+  await until(plc, "connected", () => plc.status().state === "connected");
+  await until(plc, "a value", () => plc.getSample("count"));
   server.pause();
   try {
-    await waitFor("reconnecting", () => plc.status().state === "reconnecting");
+    await until(plc, "reconnecting", () => plc.status().state === "reconnecting");
     assert.notEqual(plc.getSample("count")?.quality, "good");
     assert.equal(plc.getSample("count")?.value, 7);
     assert.ok(plc.status().errors >= 1);
   } finally {
     server.resume();
   }
-  await waitFor("connected again", () => plc.status().state === "connected", 20_000);
+  await until(plc, "connected again", () => plc.status().state === "connected");
 });
 
 Deno.test("a node the server does not know puts the connector in error, the others stay good", async () => {
@@ -203,8 +221,8 @@ Deno.test("a node the server does not know puts the connector in error, the othe
     }),
   );
   plc.start();
-  await waitFor("in error", () => plc.status().state === "error", 20_000);
-  await waitFor("the known node's value", () => plc.getSample("count")?.quality === "good");
+  await until(plc, "in error", () => plc.status().state === "error");
+  await until(plc, "the known node's value", () => plc.getSample("count")?.quality === "good");
   assert.equal(plc.getSample("ghost"), null);
   assert.equal(plc.status().errors, 1);
   assert.match(plc.status().lastError ?? "", /BadNodeIdUnknown/);
@@ -234,7 +252,7 @@ Deno.test("a Sign&Encrypt session with a user name needs the server's certificat
   await t.step("an untrusted server certificate is refused", async () => {
     await using plc = createOpcuaConnector({ ...secure, pkiDir: `${dir.path}/untrusting-pki` });
     plc.start();
-    await waitFor("a failed attempt", () => plc.status().errors >= 1, 20_000);
+    await until(plc, "a failed attempt", () => plc.status().errors >= 1);
     assert.equal(plc.status().state, "reconnecting");
     assert.equal(plc.getSample("count"), null);
   });
@@ -245,8 +263,8 @@ Deno.test("a Sign&Encrypt session with a user name needs the server's certificat
     await Deno.copyFile(`${server.pkiDir}/own/certs/certificate.pem`, `${trusted}/server.pem`);
     await using plc = createOpcuaConnector(secure);
     plc.start();
-    await waitFor("connected", () => plc.status().state === "connected", 20_000);
-    await waitFor("a value", () => plc.getSample("count")?.quality === "good");
+    await until(plc, "connected", () => plc.status().state === "connected");
+    await until(plc, "a value", () => plc.getSample("count")?.quality === "good");
     await plc.write("valve", 1);
     await server.waitForWrite("WRITE Valve true");
     assert.equal(plc.status().errors, 0);
