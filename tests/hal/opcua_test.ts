@@ -76,7 +76,9 @@ Deno.test("values from a node-opcua server arrive, change, and writes land in th
   await using dir = await tempDir();
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   await using plc = createOpcuaConnector(endpoint(server.url, dir.path));
+  assert.equal(plc.getSample("count"), null);
   plc.start();
+  assert.equal(plc.status().state, "connecting");
   await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
   assert.equal(plc.status().state, "connected");
 
@@ -206,6 +208,21 @@ Deno.test("a server that stops answering is detected, and values age while it ha
     server.resume();
   }
   await until(plc, "connected again", () => plc.status().state === "connected");
+});
+
+Deno.test("close() settles while the server hangs", async () => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  const plc = createOpcuaConnector(endpoint(server.url, dir.path, { timeout_ms: 300 }));
+  plc.start();
+  await until(plc, "connected", () => plc.status().state === "connected");
+  server.pause();
+  try {
+    await plc.close();
+  } finally {
+    server.resume();
+  }
+  assert.equal(plc.status().state, "closed");
 });
 
 Deno.test("a node the server does not know puts the connector in error, the others stay good", async () => {
