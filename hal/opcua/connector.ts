@@ -242,7 +242,10 @@ class Connector implements OpcuaConnector {
           session.read({ nodeId: node.nodeId, attributeId: AttributeIds.Value }),
           what,
         );
-        this.#check(current.statusCode.value, current.statusCode.name, what);
+        // An Uncertain value still has its type; only a Bad one has none to trust.
+        if (current.statusCode.value >>> 30 >= 2) {
+          this.#check(current.statusCode.value, current.statusCode.name, what);
+        }
         dataType = current.value.dataType;
         link.dataTypes.set(node.nodeId, dataType);
       }

@@ -68,6 +68,30 @@ async function until<T>(
   }
 }
 
+/** Real `now`, timers that run only when a test fires them. */
+function manualClock(): Clock & { fire(which: (delayMs: number) => boolean): number } {
+  const timers = new Map<number, { callback: () => void; delayMs: number }>();
+  let ids = 0;
+  return {
+    now: () => Date.now(),
+    setTimer(callback, delayMs) {
+      const id = ++ids;
+      timers.set(id, { callback, delayMs });
+      return () => timers.delete(id);
+    },
+    fire(which) {
+      let fired = 0;
+      for (const [id, timer] of [...timers]) {
+        if (!which(timer.delayMs)) continue;
+        timers.delete(id);
+        timer.callback();
+        fired++;
+      }
+      return fired;
+    },
+  };
+}
+
 function value(connector: OpcuaConnector, id: string): number | undefined {
   return connector.getSample(id)?.value;
 }
@@ -208,6 +232,26 @@ Deno.test("a server that stops answering is detected, and values age while it ha
     server.resume();
   }
   await until(plc, "connected again", () => plc.status().state === "connected");
+});
+
+Deno.test("no publish response for a keep-alive period is a timeout, and the backoff reconnects (fake timers)", async () => {
+  await using dir = await tempDir();
+  await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  const clock = manualClock();
+  const plant = endpoint(server.url, dir.path); // timeout_ms 2000, backoff_ms 50
+  await using plc = createOpcuaConnector(plant, { clock });
+  plc.start();
+  await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
+  // The watchdog waits a keep-alive period plus timeout_ms, longer than any request's timeout.
+  assert.equal(clock.fire((delayMs) => delayMs > plant.timeoutMs), 1);
+  assert.equal(plc.status().state, "reconnecting");
+  assert.equal(plc.status().errors, 1);
+  assert.match(plc.status().lastError ?? "", /timed out/);
+  assert.equal(plc.getSample("count")?.quality, "uncertain");
+  assert.equal(clock.fire((delayMs) => delayMs === plant.backoffMs), 1);
+  await until(plc, "connected again", () => plc.status().state === "connected");
+  await until(plc, "good values again", () => plc.getSample("count")?.quality === "good");
+  assert.equal(plc.status().reconnects, 1);
 });
 
 Deno.test("close() settles while the server hangs", async () => {
