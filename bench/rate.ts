@@ -63,6 +63,10 @@ async function measure(sensors: number, rateHz: number) {
     dropped_samples: dropped,
     cpu_percent: Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 1000) / 10,
     states,
+    errors: [...new Set(after.flatMap((m) => (m.last_error ? [`${m.name}: ${m.last_error}`] : [])))].slice(
+      0,
+      5,
+    ),
     sustained: consumed >= SUSTAINED_FRACTION * offered && dropped === 0 &&
       states.every((s) => s === "running"),
   };
