@@ -67,6 +67,7 @@ export function plan(sim: SimSensorPlan[], modules: ModulePlan[]): DeploymentPla
     sim,
     modbus: [],
     mqtt: null,
+    opcua: [],
     modules,
     channels: [],
     listen: "127.0.0.1:0",

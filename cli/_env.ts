@@ -20,6 +20,9 @@ export const KILN_ENV_VARS: readonly string[] = [
   "LOG_TOKENS",
   "LOG_STREAM",
   "NO_COLOR",
+  "TMPDIR",
+  "TMP",
+  "TEMP",
 ];
 
 const visible: Record<string, string> = {};

@@ -75,7 +75,10 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const faults = parseFaults(values.fault);
 
   const manifest = await loadManifest(configPath);
-  const plan = planDeployment(manifest, values.listen !== undefined ? { listen: values.listen } : {});
+  const plan = planDeployment(manifest, {
+    dataDir: values.data,
+    ...(values.listen !== undefined && { listen: values.listen }),
+  });
   listen ??= parseListenAddress(plan.listen);
   await Deno.mkdir(values.data, { recursive: true });
 
@@ -87,10 +90,10 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
     }
     console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
-    revokeUnneeded();
+    revokeUnneeded(plan.opcua.length > 0);
     sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
   } else {
-    revokeUnneeded();
+    revokeUnneeded(plan.opcua.length > 0);
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
 

@@ -21,7 +21,7 @@ import type { LoadedManifest } from "../runtime/manifest/mod.ts";
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
 
 /** Environment variables the runtime may read: the `yaml` package's debug switches, and the sandbox marker. */
-const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV, "KILN_ADMIN_TOKEN"];
+const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV, "KILN_ADMIN_TOKEN", "TMPDIR", "TMP", "TEMP"];
 
 /** The Deno permissions a `kiln run` needs for one configuration. */
 export interface DenoGrants {
@@ -29,6 +29,8 @@ export interface DenoGrants {
   write: string[];
   net: string[];
   env: string[];
+  /** `Deno.*` system information (none unless OPC UA needs it). */
+  sys: string[];
 }
 
 /** What the running process may do, as `GET /api/v1/sandbox` reports it. */
@@ -61,6 +63,7 @@ export function grantsFor(options: {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   // Port 0 asks the kernel for a free port, which Deno can only allow as "any port on this host".
   const net = new Set([port === 0 ? host : `${host}:${port}`]);
+  const write = new Set([resolve(options.dataDir)]);
   const connectors = options.manifest.connectors;
   for (const d of Object.values(connectors?.modbus ?? {})) net.add(hostPort(d.host, d.port));
   const mqtt = connectors?.mqtt;
@@ -72,6 +75,15 @@ export function grantsFor(options: {
         Number(u.port || (mqtt.url.startsWith("mqtts:") ? 8883 : 1883)),
       ),
     );
+  }
+  for (const e of Object.values(connectors?.opcua ?? {})) {
+    const u = new URL(e.url.replace(/^opc\.tcp:/, "http:"));
+    net.add(hostPort(u.hostname.replace(/^\[|\]$/g, ""), Number(u.port || 4840)));
+    if (e.password_file !== undefined) read.add(resolve(options.manifest.dir, e.password_file));
+    if (e.pki_dir !== undefined) {
+      read.add(resolve(e.pki_dir));
+      write.add(resolve(e.pki_dir));
+    }
   }
   if (mqtt?.embedded) net.add(mqtt.embedded.port === 0 ? "127.0.0.1" : `127.0.0.1:${mqtt.embedded.port}`);
   const api = options.manifest.api?.tls;
@@ -89,7 +101,9 @@ export function grantsFor(options: {
   }
   return {
     read: [...read],
-    write: [resolve(options.dataDir)],
+    write: [...write],
+    // node-opcua asks for the host name, home directory and user id when it makes its certificate.
+    sys: connectors?.opcua ? ["hostname", "homedir", "uid"] : [],
     net: [...net],
     env: [...ENV_ALLOWED],
   };
@@ -106,6 +120,7 @@ export function denoFlags(g: DenoGrants): string[] {
     `--allow-write=${g.write.join(",")}`,
     `--allow-net=${g.net.join(",")}`,
     `--allow-env=${g.env.join(",")}`,
+    ...(g.sys.length > 0 ? [`--allow-sys=${g.sys.join(",")}`] : []),
     "--unstable-worker-options",
   ];
 }
@@ -154,9 +169,13 @@ export function sandboxedGrants(): DenoGrants | null {
   return raw === null ? null : JSON.parse(raw) as DenoGrants;
 }
 
-/** Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed). */
-export function revokeUnneeded(): void {
-  for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+/**
+ * Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed):
+ * subprocesses and FFI always, system information unless `keepSys` (OPC UA's certificates need some).
+ */
+export function revokeUnneeded(keepSys = false): void {
+  for (const name of ["run", "ffi"] as const) Deno.permissions.revokeSync({ name });
+  if (!keepSys) Deno.permissions.revokeSync({ name: "sys" });
 }
 
 /** Probes accesses the runtime must not have. */

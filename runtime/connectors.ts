@@ -10,6 +10,7 @@
  * @module
  */
 import { createModbusConnector, type ModbusConnector, type ModbusDevice } from "../hal/modbus/mod.ts";
+import { createOpcuaConnector, type OpcuaConnector, type OpcuaEndpoint } from "../hal/opcua/mod.ts";
 import type { ConnectorStatus, Sample } from "../hal/mod.ts";
 import type { InputValue } from "./_protocol.ts";
 
@@ -19,15 +20,20 @@ const MIN_SCAN_MS = 10;
 /** Options of {@linkcode Connectors}. */
 export interface ConnectorsOptions {
   modbus: readonly ModbusDevice[];
-  /** Receives changed input values, keyed `modbus:<device>/<point>`. */
+  opcua: readonly OpcuaEndpoint[];
+  /** Receives changed input values, keyed `modbus:<device>/<point>` or `opcua:<endpoint>/<node>`. */
   onInputs: (values: Record<string, InputValue>) => void;
   /** Makes a device's connector; tests give a client of their own. @default createModbusConnector */
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
 
+/** What the runtime uses of a driver: Modbus and OPC UA connectors both have it. */
+type Driver = Pick<ModbusConnector, "start" | "status" | "listSamples" | "write" | "close">;
+
 /** The plant's connectors, started and closed together. */
 export class Connectors implements AsyncDisposable {
   #modbus = new Map<string, ModbusConnector>();
+  #opcua = new Map<string, OpcuaConnector>();
   #onInputs: ConnectorsOptions["onInputs"];
   #last = new Map<string, Sample>();
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -36,22 +42,26 @@ export class Connectors implements AsyncDisposable {
   constructor(options: ConnectorsOptions) {
     const create = options.createModbus ?? ((d: ModbusDevice) => createModbusConnector(d));
     for (const d of options.modbus) this.#modbus.set(d.name, create(d));
+    for (const e of options.opcua) this.#opcua.set(e.name, createOpcuaConnector(e));
     this.#onInputs = options.onInputs;
-    const fastest = Math.min(...options.modbus.flatMap((d) => d.points.map((p) => p.pollMs)));
+    const fastest = Math.min(
+      ...options.modbus.flatMap((d) => d.points.map((p) => p.pollMs)),
+      ...options.opcua.flatMap((e) => e.nodes.map((n) => n.samplingMs)),
+    );
     this.#scanMs = Math.max(MIN_SCAN_MS, Number.isFinite(fastest) ? Math.min(fastest, 100) : 100);
   }
 
   /** Starts every driver, and the scan that hands their samples to modules. */
   start(): void {
-    for (const c of this.#modbus.values()) c.start();
-    if (this.#modbus.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
+    for (const [, c] of this.#drivers()) c.start();
+    if (this.#modbus.size + this.#opcua.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
   }
 
   #scan(): void {
     const changed: Record<string, InputValue> = {};
-    for (const [device, c] of this.#modbus) {
+    for (const [prefix, c] of this.#drivers()) {
       for (const [point, s] of c.listSamples()) {
-        const key = `modbus:${device}/${point}`;
+        const key = `${prefix}/${point}`;
         const last = this.#last.get(key);
         if (last && last.value === s.value && last.quality === s.quality && last.atMs === s.atMs) continue;
         this.#last.set(key, s);
@@ -61,6 +71,23 @@ export class Connectors implements AsyncDisposable {
     if (Object.keys(changed).length > 0) this.#onInputs(changed);
   }
 
+  /** Every driver with its input prefix (`modbus:plc1`, `opcua:line1`). */
+  *#drivers(): Iterable<[string, Driver]> {
+    for (const [name, c] of this.#modbus) yield [`modbus:${name}`, c];
+    for (const [name, c] of this.#opcua) yield [`opcua:${name}`, c];
+  }
+
+  /** The driver of an actuator or input prefix (`modbus:plc1`), or null. */
+  driver(prefix: string): Driver | null {
+    const [kind, name = ""] = prefix.split(":");
+    return (kind === "modbus"
+      ? this.#modbus.get(name)
+      : kind === "opcua"
+      ? this.#opcua.get(name)
+      : undefined) ??
+      null;
+  }
+
   /** A Modbus device's connector, or null. */
   getModbus(name: string): ModbusConnector | null {
     return this.#modbus.get(name) ?? null;
@@ -68,7 +95,7 @@ export class Connectors implements AsyncDisposable {
 
   /** Every connector's state, last error and counters. */
   list(): ConnectorStatus[] {
-    return [...this.#modbus.values()].map((c) => c.status());
+    return [...this.#drivers()].map(([, c]) => c.status());
   }
 
   #closed: Promise<void> | null = null;
@@ -77,7 +104,7 @@ export class Connectors implements AsyncDisposable {
   close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    this.#closed ??= Promise.all([...this.#modbus.values()].map((c) => c.close())).then(() => {});
+    this.#closed ??= Promise.all([...this.#drivers()].map(([, c]) => c.close())).then(() => {});
     return this.#closed;
   }
 

@@ -7,6 +7,7 @@
 import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
 import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
 import { resolve } from "node:path";
+import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/mod.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -104,6 +105,8 @@ export interface DeploymentPlan {
   modbus: ModbusDevice[];
   /** The MQTT uplink, or null for none. */
   mqtt: MqttPlan | null;
+  /** OPC UA endpoints the runtime subscribes to (`connectors.opcua`). */
+  opcua: OpcuaEndpoint[];
   modules: ModulePlan[];
   channels: ChannelPlan[];
   listen: string;
@@ -114,7 +117,10 @@ export interface DeploymentPlan {
 }
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
-export function planDeployment(manifest: LoadedManifest, options: { listen?: string } = {}): DeploymentPlan {
+export function planDeployment(
+  manifest: LoadedManifest,
+  options: { listen?: string; dataDir?: string } = {},
+): DeploymentPlan {
   const modbus = Object.entries(manifest.connectors?.modbus ?? {}).map(([name, d]) =>
     toModbusDevice(name, d)
   );
@@ -197,8 +203,19 @@ export function planDeployment(manifest: LoadedManifest, options: { listen?: str
       },
     }
     : null;
+  const opcua = Object.entries(manifest.connectors?.opcua ?? {}).map(([name, e]) =>
+    toOpcuaEndpoint(
+      name,
+      {
+        ...e,
+        ...(e.password_file !== undefined && { password_file: resolve(manifest.dir, e.password_file) }),
+      },
+      { dataDir: resolve(options.dataDir ?? "./data") },
+    )
+  );
   return {
     mqtt,
+    opcua,
     channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],

@@ -21,6 +21,7 @@ import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ModbusConnector, type ModbusDevice, modbusResource } from "../hal/modbus/mod.ts";
+import { opcuaResource } from "../hal/opcua/mod.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
@@ -165,6 +166,7 @@ export class Runtime {
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
     this.#connectors = new Connectors({
       modbus: options.plan.modbus,
+      opcua: options.plan.opcua,
       onInputs: (values) => {
         for (const ex of this.#executors.values()) ex.pushInputs(values);
       },
@@ -474,8 +476,10 @@ export class Runtime {
       const slot = this.#slots.get(w.module);
       const a = slot?.actuators[w.index];
       if (!slot || !a) continue;
-      const [device = "", point = ""] = a.id.slice("modbus:".length).split("/");
-      const connector = this.#connectors.getModbus(device);
+      const slash = a.id.indexOf("/");
+      const device = a.id.slice(0, slash);
+      const point = a.id.slice(slash + 1);
+      const connector = this.#connectors.driver(device);
       a.writes++;
       a.last_value = w.value;
       a.last_result = "pending";
@@ -485,7 +489,7 @@ export class Runtime {
       };
       if (!connector) {
         a.failures++;
-        done(`no modbus device "${device}"`);
+        done(`no connector "${device}"`);
         continue;
       }
       connector.write(point, w.value).then(() => done("ok"), (err: Error) => {
@@ -675,8 +679,20 @@ export class Runtime {
     return this.#view(slot);
   }
 
-  /** What `kiln.actuate` on `id` (`modbus:<device>/<point>`) needs: the capability type and resource. */
+  /**
+   * What `kiln.actuate` on `id` (`modbus:<device>/<point>`, `opcua:<endpoint>/<node>`) needs: the capability
+   * type and resource.
+   */
   #actuatorTarget(id: string): { id: string; type: string; resource: string } {
+    if (id.startsWith("opcua:")) {
+      const [endpoint = "", nodeId = ""] = id.slice("opcua:".length).split("/");
+      const node = this.plan.opcua.find((e) => e.name === endpoint)?.nodes.find((n) => n.id === nodeId);
+      return {
+        id,
+        type: "opcua",
+        resource: node?.writable ? opcuaResource(endpoint, node.nodeId) : `${endpoint}/ns=0;s=__unknown__`,
+      };
+    }
     const [device = "", pointId = ""] = id.slice("modbus:".length).split("/");
     const point = this.plan.modbus.find((d) => d.name === device)?.points.find((p) => p.id === pointId);
     // An unknown point gets a resource no grant covers, so every write is refused and audited.
@@ -687,9 +703,12 @@ export class Runtime {
     };
   }
 
-  /** Every Modbus point as an input id, `modbus:<device>/<point>`. */
+  /** Every Modbus point and OPC UA node as an input id, `modbus:<device>/<point>`, `opcua:<endpoint>/<node>`. */
   #modbusPoints(): Set<string> {
-    return new Set(this.plan.modbus.flatMap((d) => d.points.map((p) => `modbus:${d.name}/${p.id}`)));
+    return new Set([
+      ...this.plan.modbus.flatMap((d) => d.points.map((p) => `modbus:${d.name}/${p.id}`)),
+      ...this.plan.opcua.flatMap((e) => e.nodes.map((n) => `opcua:${e.name}/${n.id}`)),
+    ]);
   }
 
   /**

@@ -49,6 +49,7 @@ export function deploymentPlan(modules: ModulePlan[]): DeploymentPlan {
     ],
     modbus: [],
     mqtt: null,
+    opcua: [],
     modules,
     channels: [],
     listen: "127.0.0.1:0",

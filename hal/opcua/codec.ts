@@ -1,11 +1,10 @@
-// deno-lint-ignore-file no-import-prefix -- full npm: specifiers until deno.json maps node-opcua
 /**
  * Numbers to and from OPC UA Variants: what a node's value means to a module, and a module's number in the
  * node's own built-in type for a write.
  *
  * @module
  */
-import { DataType, Variant } from "npm:node-opcua-client@2.186.4";
+import { DataType, Variant } from "node-opcua-client";
 import { OpcuaUnsupportedTypeError } from "./errors.ts";
 
 /** A Variant's value as a number, or `null` when it is not one (Part 6 §5.1.2 built-in types). */

@@ -1,6 +1,5 @@
-// deno-lint-ignore-file no-import-prefix -- full npm: specifiers until deno.json maps node-opcua
 import assert from "node:assert/strict";
-import { DataType, Variant, VariantArrayType } from "npm:node-opcua-client@2.186.4";
+import { DataType, Variant, VariantArrayType } from "node-opcua-client";
 import { toNumber, toVariant } from "./codec.ts";
 import { OpcuaUnsupportedTypeError } from "./errors.ts";
 

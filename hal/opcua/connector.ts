@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-import-prefix -- full npm: specifiers until deno.json maps node-opcua
 /**
  * The OPC UA connector: one client session per endpoint with a subscription whose monitored items feed the
  * last {@linkcode Sample} of each node, writes of writable nodes, and reconnection with backoff.
@@ -42,8 +41,8 @@ import {
   TimestampsToReturn,
   type UserIdentityInfo,
   UserTokenType,
-} from "npm:node-opcua-client@2.186.4";
-import { OPCUACertificateManager } from "npm:node-opcua-certificate-manager@2.186.4";
+} from "node-opcua-client";
+import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type { ConnectorState, ConnectorStatus, Quality, Sample } from "../mod.ts";
 import { toNumber, toVariant } from "./codec.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";

@@ -16,6 +16,7 @@ import type { PathSegment, RawIssue } from "./_document.ts";
 import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
 import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
 import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
+import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/mod.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -37,6 +38,9 @@ export function checkManifest(raw: unknown): RawIssue[] {
   const modbus = new Map<string, Obj>(
     entries(asObj(root.connectors)?.modbus).map(([id, d]) => [id, asObj(d) ?? {}]),
   );
+  const opcua = new Map<string, Obj>(
+    entries(asObj(root.connectors)?.opcua).map(([id, d]) => [id, asObj(d) ?? {}]),
+  );
   const channels = Object.fromEntries(entries(root.channels));
   const modules = Object.fromEntries(entries(root.modules));
 
@@ -47,7 +51,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
   }
 
   const mqtt = asObj(asObj(root.connectors)?.mqtt) !== undefined;
-  const ctx: Context = { sensors, modbus, mqtt, channels, facts, issues };
+  const ctx: Context = { sensors, modbus, opcua, mqtt, channels, facts, issues };
   for (const [name, spec] of Object.entries(modules)) {
     const module = asObj(spec);
     if (module === undefined) continue;
@@ -63,6 +67,8 @@ interface Context {
   readonly sensors: ReadonlyMap<string, unknown>;
   /** Modbus devices by name, as written. */
   readonly modbus: ReadonlyMap<string, Obj>;
+  /** OPC UA endpoints by name, as written. */
+  readonly opcua: ReadonlyMap<string, Obj>;
   /** Whether `connectors.mqtt` is there. */
   readonly mqtt: boolean;
   readonly channels: Obj;
@@ -183,6 +189,7 @@ function checkInputs(name: string, raw: unknown, ctx: Context): void {
     const [kind, id = ""] = splitRef(input);
     const path = ["modules", name, "inputs", i];
     if (kind === "modbus") checkModbusPoint(id, { path, ctx, module: name, verb: "reads input" });
+    else if (kind === "opcua") checkOpcuaNode(id, { path, ctx, module: name, verb: "reads input" }, "read");
     else checkSensor(id, "temperature", { path, ctx, module: name, verb: "reads input" });
   });
 }
@@ -190,14 +197,66 @@ function checkInputs(name: string, raw: unknown, ctx: Context): void {
 function checkActuators(name: string, raw: unknown, ctx: Context): void {
   if (!Array.isArray(raw)) return;
   raw.forEach((ref, i) => {
-    if (typeof ref !== "string" || !ref.startsWith("modbus:")) return; // the schema reports it
-    checkModbusPoint(ref.slice("modbus:".length), {
-      path: ["modules", name, "actuators", i],
-      ctx,
-      module: name,
-      verb: "drives",
-    }, "write");
+    if (typeof ref !== "string") return; // the schema reports it
+    const options = { path: ["modules", name, "actuators", i], ctx, module: name, verb: "drives" };
+    if (ref.startsWith("modbus:")) checkModbusPoint(ref.slice("modbus:".length), options, "write");
+    else if (ref.startsWith("opcua:")) checkOpcuaNode(ref.slice("opcua:".length), options, "write");
   });
+}
+
+/** An `opcua:<endpoint>/<node>` reference: the endpoint and node exist, and the module may use it so. */
+function checkOpcuaNode(
+  ref: string,
+  { path, ctx, module, verb }: RefOptions,
+  operation: "read" | "write",
+): void {
+  const [endpoint = "", pointId = ""] = ref.split("/");
+  const spec = ctx.opcua.get(endpoint);
+  if (!spec) {
+    const known = [...ctx.opcua.keys()];
+    ctx.issues.push({
+      path,
+      message: `opcua endpoint "${endpoint}" is not defined under connectors.opcua` +
+        (known.length === 0 ? "" : ` (defined: ${known.join(", ")})`),
+    });
+    return;
+  }
+  const nodes = Array.isArray(spec.nodes) ? spec.nodes.map(asObj) : [];
+  const raw = nodes.find((n) => n?.id === pointId);
+  if (!raw) {
+    const known = nodes.map((n) => n?.id).filter((x) => typeof x === "string");
+    ctx.issues.push({
+      path,
+      message: `opcua endpoint "${endpoint}" has no node "${pointId}"` +
+        (known.length === 0 ? "" : ` (nodes: ${known.join(", ")})`),
+    });
+    return;
+  }
+  const node = OpcuaNodeSchema.safeParse(raw);
+  if (!node.success) return; // the schema reports it
+  let needed: string;
+  try {
+    needed = opcuaCapability(operation, endpoint, {
+      nodeId: node.data.node_id,
+      writable: node.data.writable,
+    });
+  } catch (err) {
+    if (err instanceof TypeError) {
+      ctx.issues.push({
+        path,
+        message: `"opcua:${ref}" is not writable: mark it writable: true under its endpoint`,
+      });
+    }
+    return;
+  }
+  if (!grants(ctx, module, needed)) {
+    ctx.issues.push({
+      path,
+      message: `module "${module}" ${verb} "opcua:${ref}" without the capability: ${
+        addCapability(module, needed)
+      }`,
+    });
+  }
 }
 
 /** An `mqtt:<filter>` trigger: the uplink exists, the filter is valid, and the module may read it. */

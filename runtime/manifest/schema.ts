@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
+import { OpcuaEndpointSchema } from "../../hal/opcua/mod.ts";
 import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
@@ -98,7 +99,8 @@ export const SimTemperatureSchema = strict({
 });
 
 /** A module input: a simulated sensor, or a Modbus device's point. */
-export const INPUT_REF = /^(sim:[a-z][a-z0-9_-]{0,62}|modbus:[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62})$/;
+export const INPUT_REF =
+  /^(sim:[a-z][a-z0-9_-]{0,62}|(modbus|opcua):[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62})$/;
 
 /** A simulated sensor, told apart by `kind`. */
 export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema, SimTemperatureSchema], {
@@ -107,7 +109,7 @@ export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema,
 });
 
 /** Connector types that later versions add; naming one is an error that says so. */
-export const UPCOMING_CONNECTORS: readonly string[] = ["opcua"];
+export const UPCOMING_CONNECTORS: readonly string[] = [];
 
 /**
  * The uplink to an MQTT broker (`connectors.mqtt`): module publishes, alerts and Mode C batches go out
@@ -165,11 +167,12 @@ export const ConnectorsSchema = strict(
     sim: z.record(id("sim sensor id"), SimSensorSchema).optional(),
     modbus: z.record(id("modbus device name"), ModbusDeviceSchema).optional(),
     mqtt: MqttConnectorSchema.optional(),
+    opcua: z.record(id("opcua endpoint name"), OpcuaEndpointSchema).optional(),
   },
   (key) =>
     UPCOMING_CONNECTORS.includes(key)
-      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus, mqtt)`
-      : `unknown connector type "${key}" (this version supports: sim, modbus, mqtt)`,
+      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus, mqtt, opcua)`
+      : `unknown connector type "${key}" (this version supports: sim, modbus, mqtt, opcua)`,
 );
 
 // ------------------------------------------------------------------------------------------------ channels
@@ -325,21 +328,24 @@ export const ModuleSchema = strict({
   capabilities: z.array(z.string()).default([]),
   schedule: ScheduleSchema,
   /**
-   * Values the module reads with `kiln.input(index)`, in index order: `sim:<sensor id>` or
-   * `modbus:<device>/<point id>`.
+   * Values the module reads with `kiln.input(index)`, in index order: `sim:<sensor id>`,
+   * `modbus:<device>/<point id>` or `opcua:<endpoint>/<node id>`.
    */
   inputs: z.array(
-    z.string().regex(INPUT_REF, `an input must be "sim:<sensor id>" or "modbus:<device>/<point id>"`),
+    z.string().regex(
+      INPUT_REF,
+      `an input must be "sim:<sensor id>", "modbus:<device>/<point id>" or "opcua:<endpoint>/<node id>"`,
+    ),
   )
     .default([]),
   /**
    * What the module may drive with `kiln.actuate(index, value)`, in index order: `modbus:<device>/<point>`
-   * (a coil or a holding register).
+   * (a coil or a holding register) or `opcua:<endpoint>/<node>` (a writable node).
    */
   actuators: z.array(
     z.string().regex(
-      /^modbus:[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62}$/,
-      `an actuator must be "modbus:<device>/<point id>"`,
+      /^(modbus|opcua):[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62}$/,
+      `an actuator must be "modbus:<device>/<point id>" or "opcua:<endpoint>/<node id>"`,
     ),
   ).default([]),
   params: z.record(paramKey, z.number()).default({}),

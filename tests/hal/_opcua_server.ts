@@ -48,8 +48,6 @@ export async function startOpcuaServer(options: OpcuaServerOptions): Promise<Opc
   const args = [
     "run",
     "-A",
-    // A test peer: its npm packages need not be in Kiln's lockfile.
-    "--no-lock",
     "--quiet",
     FIXTURE,
     String(options.port ?? 0),

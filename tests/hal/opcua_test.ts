@@ -370,7 +370,6 @@ console.log("RESULT " + JSON.stringify({ status: plc.status(), sample: plc.getSa
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--no-lock",
       "--quiet",
       `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
       ...CLIENT_PERMISSIONS,
