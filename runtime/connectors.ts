@@ -10,7 +10,8 @@
  * @module
  */
 import { createModbusConnector, type ModbusConnector, type ModbusDevice } from "../hal/modbus/mod.ts";
-import { createOpcuaConnector, type OpcuaConnector, type OpcuaEndpoint } from "../hal/opcua/mod.ts";
+import type { OpcuaConnector } from "../hal/opcua/mod.ts";
+import type { OpcuaEndpoint } from "../hal/opcua/manifest.ts";
 import type { ConnectorStatus, Sample } from "../hal/mod.ts";
 import type { InputValue } from "./_protocol.ts";
 
@@ -34,6 +35,7 @@ type Driver = Pick<ModbusConnector, "start" | "status" | "listSamples" | "write"
 export class Connectors implements AsyncDisposable {
   #modbus = new Map<string, ModbusConnector>();
   #opcua = new Map<string, OpcuaConnector>();
+  #opcuaEndpoints: readonly OpcuaEndpoint[];
   #onInputs: ConnectorsOptions["onInputs"];
   #last = new Map<string, Sample>();
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -42,7 +44,7 @@ export class Connectors implements AsyncDisposable {
   constructor(options: ConnectorsOptions) {
     const create = options.createModbus ?? ((d: ModbusDevice) => createModbusConnector(d));
     for (const d of options.modbus) this.#modbus.set(d.name, create(d));
-    for (const e of options.opcua) this.#opcua.set(e.name, createOpcuaConnector(e));
+    this.#opcuaEndpoints = options.opcua;
     this.#onInputs = options.onInputs;
     const fastest = Math.min(
       ...options.modbus.flatMap((d) => d.points.map((p) => p.pollMs)),
@@ -51,8 +53,15 @@ export class Connectors implements AsyncDisposable {
     this.#scanMs = Math.max(MIN_SCAN_MS, Number.isFinite(fastest) ? Math.min(fastest, 100) : 100);
   }
 
-  /** Starts every driver, and the scan that hands their samples to modules. */
-  start(): void {
+  /**
+   * Starts every driver, and the scan that hands their samples to modules. The OPC UA client is loaded here,
+   * and only when there are endpoints: it asks for the host name as it loads.
+   */
+  async start(): Promise<void> {
+    if (this.#opcuaEndpoints.length > 0 && this.#opcua.size === 0) {
+      const { createOpcuaConnector } = await import("../hal/opcua/mod.ts");
+      for (const e of this.#opcuaEndpoints) this.#opcua.set(e.name, createOpcuaConnector(e));
+    }
     for (const [, c] of this.#drivers()) c.start();
     if (this.#modbus.size + this.#opcua.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
   }

@@ -7,7 +7,7 @@
 import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
 import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
 import { resolve } from "node:path";
-import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/mod.ts";
+import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/manifest.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =

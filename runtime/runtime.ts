@@ -21,7 +21,7 @@ import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ModbusConnector, type ModbusDevice, modbusResource } from "../hal/modbus/mod.ts";
-import { opcuaResource } from "../hal/opcua/mod.ts";
+import { opcuaResource } from "../hal/opcua/manifest.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
@@ -194,7 +194,7 @@ export class Runtime {
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s, true)),
     );
     this.#sources.start();
-    this.#connectors.start();
+    await this.#connectors.start();
     this.#status = "ok";
   }
 

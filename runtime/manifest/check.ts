@@ -16,7 +16,7 @@ import type { PathSegment, RawIssue } from "./_document.ts";
 import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
 import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
 import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
-import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/mod.ts";
+import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/manifest.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
-import { OpcuaEndpointSchema } from "../../hal/opcua/mod.ts";
+import { OpcuaEndpointSchema } from "../../hal/opcua/manifest.ts";
 import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
