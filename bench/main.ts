@@ -49,25 +49,18 @@ if (BENCHES.some((b) => !REPORT_SOURCES.includes(b.name))) {
   throw new Error("A benchmark is missing from the report");
 }
 
-/** Runs `bench/<name>.ts`; resolves to its exit code (null when stopped at the timeout). */
+/** Runs `bench/<name>.ts`, its output (stdout, then stderr) to `log`; its exit code, null at the timeout. */
 async function runBench(name: string, log: string): Promise<number | null> {
-  await Deno.writeTextFile(log, "");
-  // One handle per stream (a writable takes one writer at a time); appends interleave whole chunks.
-  using out = await Deno.open(log, { append: true });
-  using err = await Deno.open(log, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(`${name}.ts`, import.meta.url).pathname],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
-  const [status] = await Promise.all([
-    child.status,
-    child.stdout.pipeTo(out.writable, { preventClose: true }),
-    child.stderr.pipeTo(err.writable, { preventClose: true }),
-  ]);
+  const { code, signal, stdout, stderr } = await child.output();
   clearTimeout(timer);
-  return status.signal === "SIGKILL" ? null : status.code;
+  await Deno.writeFile(log, new Uint8Array([...stdout, ...stderr]));
+  return signal === "SIGKILL" ? null : code;
 }
 
 const ran = new Set<string>();
