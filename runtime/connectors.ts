@@ -59,7 +59,10 @@ export class Connectors implements AsyncDisposable {
    */
   async start(): Promise<void> {
     if (this.#opcuaEndpoints.length > 0 && this.#opcua.size === 0) {
-      const { createOpcuaConnector } = await import("../hal/opcua/mod.ts");
+      // A computed specifier: `deno bundle` leaves it alone (node-opcua does not bundle), and it resolves
+      // from the source tree or from `dist/` beside it.
+      const driver = "../hal/opcua/mod.ts";
+      const { createOpcuaConnector } = await import(driver) as typeof import("../hal/opcua/mod.ts");
       for (const e of this.#opcuaEndpoints) this.#opcua.set(e.name, createOpcuaConnector(e));
     }
     for (const [, c] of this.#drivers()) c.start();

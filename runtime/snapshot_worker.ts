@@ -30,6 +30,11 @@ self.onmessage = (e: MessageEvent<SnapshotRequest>) => {
         reply({ id: req.id, ok: true, result: info });
         return;
       }
+      case "close":
+        db?.close();
+        db = null;
+        reply({ id: req.id, ok: true, result: null });
+        return;
       case "load": {
         const latest = loadLatestSnapshot(open(), req.module, req.key);
         const img = latest.found?.image;

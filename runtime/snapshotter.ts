@@ -13,7 +13,8 @@ import { imageBuffers } from "./_memory_image.ts";
 export type SnapshotRequest =
   | { id: number; op: "open"; path: string }
   | { id: number; op: "save"; module: string; options: SaveSnapshotOptions }
-  | { id: number; op: "load"; module: string; key: SnapshotKey };
+  | { id: number; op: "load"; module: string; key: SnapshotKey }
+  | { id: number; op: "close" };
 
 /** The snapshot worker's answer. Private to `runtime/`. */
 export type SnapshotResponse =
@@ -116,16 +117,24 @@ export class Snapshotter {
     this.#pending.clear();
   }
 
-  /** Ends the worker; requests still waiting fail. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#worker.terminate();
-    this.#failAll("the snapshot store is closed");
+  #closing: Promise<void> | null = null;
+
+  /**
+   * Ends the worker after the requests before this one: its database connection is closed first, so no lock
+   * outlives it (a terminated worker could leave one until the process ends). Requests after it fail.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = this.#request({ id: 0, op: "close" }, "(store)").catch(() => {});
+      this.#closed = true;
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      this.#worker.terminate();
+      this.#failAll("the snapshot store is closed");
+    })();
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
+    return this.close();
   }
 }

@@ -34,11 +34,12 @@ export function openStore(path: string, options: StoreOptions = {}): Store {
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
+    // First, so that the statements below wait for another connection's lock instead of failing.
+    db.exec("PRAGMA busy_timeout = 5000");
     if (!options.readOnly) {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
     }
-    db.exec("PRAGMA busy_timeout = 2000");
   } catch (err) {
     throw new StoreError(path, (err as Error).message, { cause: err });
   }

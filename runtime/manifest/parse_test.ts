@@ -199,17 +199,14 @@ Deno.test("unknown keys are rejected at every level with their own path and line
   assert.match(issues[0]?.message ?? "", /did you mean "modules"/);
 });
 
-Deno.test("an unknown connector type says it is not supported yet", () => {
-  const text = MINIMAL.replace(
-    "connectors:\n",
-    "connectors:\n  opcua:\n    endpoint: opc.tcp://localhost:4840\n  serial: {}\n",
-  );
+Deno.test("an unknown connector type is refused, naming the ones there are", () => {
+  const text = MINIMAL.replace("connectors:\n", "connectors:\n  serial: {}\n");
   const issues = issuesOf(text);
-  assert.deepEqual(issues.map((i) => [i.path, i.line]), [
-    ["connectors.opcua", lineOf(text, "opcua:")],
-    ["connectors.serial", lineOf(text, "serial")],
-  ]);
-  assert.match(issues[0]?.message ?? "", /not supported yet/);
+  assert.deepEqual(issues.map((i) => [i.path, i.line]), [["connectors.serial", lineOf(text, "serial")]]);
+  assert.match(
+    issues[0]?.message ?? "",
+    /unknown connector type "serial" \(this version supports: sim, modbus, mqtt, opcua\)/,
+  );
 });
 
 Deno.test("type, range and format mistakes are all reported at once", () => {

@@ -81,11 +81,10 @@ async function start(dir: string, module: ModulePlan) {
   return {
     rt,
     store,
-    [Symbol.asyncDispose]() {
+    async [Symbol.asyncDispose]() {
       rt.close();
-      snapshots.close();
+      await snapshots.close();
       store.close();
-      return Promise.resolve();
     },
   };
 }
@@ -199,7 +198,7 @@ Deno.test("shutdown snapshots every running snapshotted module", async () => {
   await rt.start();
   await waitFor("ticks", () => (outputs(rt).count ?? 0) >= 2);
   await rt.shutdown();
-  snapshots.close();
+  await snapshots.close();
   assert.deepEqual(listSnapshots(store.db, "counter").map((x) => x.reason), ["stop"]);
   store.close();
 });
