@@ -95,23 +95,14 @@ export async function currentCpu(): Promise<number | null> {
   return Number.isInteger(cpu) ? cpu : null;
 }
 
-let taskset: boolean | null = null;
-
 /**
- * Runs a program that prints one JSON object and returns it; with `cpu`, pinned to that CPU (`taskset`, when
- * installed), so that it runs where the other side of a comparison just ran.
+ * Runs a program that prints one JSON object and returns it.
  *
  * @throws {Error} when it exits with a non-zero status.
  */
-export async function runJson<T>(
-  program: string,
-  args: readonly string[],
-  cpu: number | null = null,
-): Promise<T> {
-  taskset ??= (await toolVersion("taskset")) !== null;
-  const pinned = cpu !== null && taskset;
-  const { code, stdout, stderr } = await new Deno.Command(pinned ? "taskset" : program, {
-    args: pinned ? ["-c", String(cpu), program, ...args] : [...args],
+export async function runJson<T>(program: string, args: readonly string[]): Promise<T> {
+  const { code, stdout, stderr } = await new Deno.Command(program, {
+    args: [...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

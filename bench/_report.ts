@@ -275,8 +275,8 @@ export async function buildReport(info: RunInfo): Promise<Report> {
     "kiln_on_samples of modules/fft/fft.wasm (loadModule: interrupt checks on; ModuleInstance) " +
     "against modules/fft/fft.c with the SDK's fft_q15.c and spectral_features.c built with gcc -O2 " +
     "-ffp-contract=off and stub host imports; outputs bit-identical on 16 windows; kernel = fft_q15_1024 alone. " +
-    "On this VM a Deno process sometimes runs this module about 45% slower for seconds at a time (the bare " +
-    "kernel too, while the native build pinned to the same CPU does not): ratio_by_round shows how steady a run was";
+    "Both sides run pinned to one CPU: unpinned, either side sometimes ran 20-45% slower for seconds at a " +
+    "time on this VM, which skewed the ratio; ratio_by_round shows how steady a run was";
   const aeNote =
     "kiln_on_samples of modules/anomaly/anomaly.wasm (spectral features + int8 autoencoder) against " +
     "anomaly.c and ae_kernel.c built the same way; kernel = ae_score alone. The Wasm build takes ae_kernel.c's " +

@@ -75,7 +75,7 @@ const ComputeModuleCase = z.strictObject({
   wasm_us: Dist,
   /** The same C source with gcc -O2 and stub host imports. */
   native_us: Dist,
-  /** wasm_us p50 / native_us p50. */
+  /** The median over rounds of each round's wasm p50 / native p50 (the two sides ran back to back). */
   ratio: TrackedNum,
   /** The same ratio per round (rounds alternate which side runs first): how steady the comparison was. */
   ratio_by_round: Dist,
