@@ -29,11 +29,11 @@ import { type LoadedModule, loadModule, type ModulePlan } from "../runtime/mod.t
 import { ModuleInstance } from "../runtime/instance.ts";
 import type { InstanceSink } from "../runtime/host_kiln.ts";
 import type { InstanceSpec } from "../runtime/_protocol.ts";
-import { DEFAULT_CHECK_INTERVAL, instrument } from "../runtime/wasm/mod.ts";
+import { DEFAULT_CHECK_INTERVAL } from "../runtime/wasm/mod.ts";
 import { SimVibrationSensor } from "../hal/sim/mod.ts";
 import { distribution, machine, module, ROOT, writeResult } from "./_plan.ts";
+import { matmulCase } from "./_matmul.ts";
 import {
-  CLANG_WASM_FLAGS,
   compile,
   CompilerMissingError,
   currentCpu,
@@ -381,76 +381,6 @@ async function moduleCase(kind: "fft" | "anomaly", windows: Int16Array[], window
   };
 }
 
-async function matmulCase() {
-  let nativeProgram: string;
-  let wasmPath: string;
-  try {
-    nativeProgram = await compile("gcc", "matmul_native", {
-      sources: ["bench/native/matmul_main.c", "bench/native/matmul_f32.c"],
-      flags: GCC_FLAGS,
-    });
-    wasmPath = await compile("clang-19", "matmul_f32.wasm", {
-      sources: ["bench/native/matmul_f32.c"],
-      flags: CLANG_WASM_FLAGS,
-    });
-  } catch (err) {
-    if (!(err instanceof CompilerMissingError)) throw err;
-    return { reason: err.message };
-  }
-  const bytes = await Deno.readFile(wasmPath);
-  const instantiate = (b: Uint8Array<ArrayBuffer>) => {
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(b), {
-      kiln: { __check: () => DEFAULT_CHECK_INTERVAL },
-    }).exports as Record<string, CallableFunction>;
-    exports.matmul_fill!(7);
-    return exports;
-  };
-  const variants = {
-    plain: instantiate(bytes),
-    instrumented: instantiate(instrument(bytes, {}).bytes as Uint8Array<ArrayBuffer>),
-  };
-  const size = variants.plain.matmul_size!() as number;
-  const samples = { plain: [] as number[], instrumented: [] as number[], native: [] as number[] };
-  const checksums = new Set<number>();
-  for (const v of Object.values(variants)) v.matmul_run!();
-  const runWasm = (name: keyof typeof variants) => {
-    for (let i = 0; i < MATMUL_ITERATIONS; i++) {
-      const t0 = performance.now();
-      variants[name].matmul_run!();
-      samples[name].push((performance.now() - t0) * 1000);
-    }
-    checksums.add((variants[name].matmul_checksum!() as number) >>> 0);
-  };
-  const runNative = async () => {
-    const r = await runJson<{ run_ns: number[]; checksum: number }>(nativeProgram, [
-      "7",
-      "2",
-      String(MATMUL_ITERATIONS),
-    ]);
-    samples.native.push(...us(r.run_ns));
-    checksums.add(r.checksum);
-  };
-  for (let round = 0; round < ROUNDS; round++) {
-    const order = [() => runNative(), () => runWasm("plain"), () => runWasm("instrumented")];
-    for (let k = 0; k < order.length; k++) await order[(round + k) % order.length]!();
-  }
-  if (checksums.size !== 1) {
-    throw new Error(`The Wasm and native matmul_f32 results differ: checksums ${[...checksums].join(", ")}`);
-  }
-  const plain = distribution(samples.plain, 0);
-  const instrumented = distribution(samples.instrumented, 0);
-  const native = distribution(samples.native, 0);
-  return {
-    size: `${size}x${size} times ${size}x${size}`,
-    wasm_us: plain,
-    wasm_instrumented_us: instrumented,
-    native_us: native,
-    ratio: ratio(plain.p50, native.p50),
-    instrumented_ratio: ratio(instrumented.p50, native.p50),
-    outputs_match: true,
-  };
-}
-
 // Pinning: run again under taskset on the CPU this started on; the native programs inherit the affinity.
 if (PIN && Deno.env.get(PINNED_ENV) === undefined && (await toolVersion("taskset")) !== null) {
   const cpu = String((await currentCpu()) ?? 0);
@@ -471,7 +401,7 @@ await Deno.writeFile(windowsFile, new Uint8Array(joined.buffer));
 
 const fft = await moduleCase("fft", windows, windowsFile);
 const anomaly = await moduleCase("anomaly", windows, windowsFile);
-const matmul = await matmulCase();
+const matmul = await matmulCase({ rounds: ROUNDS, iterations: MATMUL_ITERATIONS });
 const report = {
   machine: await machine(),
   compilers: { gcc: await toolVersion("gcc"), clang: await toolVersion("clang-19") },
