@@ -136,3 +136,15 @@ Deno.test({
     assert.equal(manifest.modules.alarm?.enabled, false);
   },
 });
+
+Deno.test("the plant example wires a Modbus PLC, an OPC UA line and MQTT to the example modules", async () => {
+  const manifest = await loadManifest(join(examples, "plant.yaml"));
+  assert.deepEqual(Object.keys(manifest.connectors.modbus ?? {}), ["plc1"]);
+  assert.deepEqual(Object.keys(manifest.connectors.opcua ?? {}), ["line7"]);
+  assert.equal(manifest.connectors.mqtt?.url, "mqtt://broker.plant.local:1883");
+  assert.deepEqual(manifest.modules.summary?.inputs, [
+    "modbus:plc1/oven_temp",
+    "modbus:plc1/zone_temp",
+    "opcua:line7/product_temp",
+  ]);
+});
