@@ -44,6 +44,29 @@ export interface ConnectorStatus {
   readonly reconnects: number;
 }
 
+/**
+ * A source and sink of plant values, whatever the protocol: a Modbus device's points, an OPC UA endpoint's
+ * nodes. The runtime reads samples into modules' inputs and carries out their writes through it.
+ */
+export interface PointConnector extends AsyncDisposable {
+  readonly name: string;
+  /** Starts connecting (and polling or subscribing); it reconnects by itself until it is closed. */
+  start(): void;
+  /** Its state, last error and counters. */
+  status(): ConnectorStatus;
+  /** The last sample of a point, or `null` if it never had a usable value. */
+  getSample(pointId: string): Sample | null;
+  /** Every point that has a sample, with it. */
+  listSamples(): IterableIterator<[string, Sample]>;
+  /**
+   * Writes an engineering value to a writable point; resolves once the device confirmed it. Never queued
+   * while the device is down: a late actuator command is dangerous.
+   */
+  write(pointId: string, value: number): Promise<void>;
+  /** Stops and closes the connection. */
+  close(): Promise<void>;
+}
+
 /** Options of one {@linkcode Publisher.publish}. */
 export interface PublishOptions {
   /** MQTT quality of service. @default 1 */

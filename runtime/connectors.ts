@@ -12,7 +12,7 @@
 import { createModbusConnector, type ModbusConnector, type ModbusDevice } from "../hal/modbus/mod.ts";
 import type { OpcuaConnector } from "../hal/opcua/mod.ts";
 import type { OpcuaEndpoint } from "../hal/opcua/manifest.ts";
-import type { ConnectorStatus, Sample } from "../hal/mod.ts";
+import type { ConnectorStatus, PointConnector, Sample } from "../hal/mod.ts";
 import type { InputValue } from "./_protocol.ts";
 
 /** How often changed samples are handed to the executors, at most; a point's `poll_ms` bounds it from below. */
@@ -27,9 +27,6 @@ export interface ConnectorsOptions {
   /** Makes a device's connector; tests give a client of their own. @default createModbusConnector */
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
-
-/** What the runtime uses of a driver: Modbus and OPC UA connectors both have it. */
-type Driver = Pick<ModbusConnector, "start" | "status" | "listSamples" | "write" | "close">;
 
 /** The plant's connectors, started and closed together. */
 export class Connectors implements AsyncDisposable {
@@ -84,13 +81,13 @@ export class Connectors implements AsyncDisposable {
   }
 
   /** Every driver with its input prefix (`modbus:plc1`, `opcua:line1`). */
-  *#drivers(): Iterable<[string, Driver]> {
+  *#drivers(): Iterable<[string, PointConnector]> {
     for (const [name, c] of this.#modbus) yield [`modbus:${name}`, c];
     for (const [name, c] of this.#opcua) yield [`opcua:${name}`, c];
   }
 
   /** The driver of an actuator or input prefix (`modbus:plc1`), or null. */
-  driver(prefix: string): Driver | null {
+  driver(prefix: string): PointConnector | null {
     const [kind, name = ""] = prefix.split(":");
     return (kind === "modbus"
       ? this.#modbus.get(name)

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { ConnectorState, ConnectorStatus, Sample } from "../mod.ts";
+import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
 import { createTcpClient, MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
 import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
@@ -112,17 +112,8 @@ export interface ModbusConnectorOptions {
   readonly clock?: Clock;
 }
 
-/** A Modbus device's connector, as the runtime uses it. */
-export interface ModbusConnector extends AsyncDisposable {
-  readonly name: string;
-  /** Starts connecting and polling; polling goes on, and the connector reconnects, until it is closed. */
-  start(): void;
-  /** Its state, last error and counters. */
-  status(): ConnectorStatus;
-  /** The last sample of a point, or `null` if it has never been read. */
-  getSample(pointId: string): Sample | null;
-  /** Every point that has a sample, with it. */
-  listSamples(): IterableIterator<[string, Sample]>;
+/** A Modbus device's connector: it polls its points at their rates. */
+export interface ModbusConnector extends PointConnector {
   /**
    * Writes an engineering value to a holding-register point (scaled back and encoded) or a coil point (0 or
    * 1). Resolves once the device confirmed the write; it is not queued while the device is down.
@@ -132,8 +123,6 @@ export interface ModbusConnector extends AsyncDisposable {
    * @throws {ModbusError} when the write fails: not connected, timeout, exception response, ...
    */
   write(pointId: string, value: number): Promise<void>;
-  /** Stops polling and closes the connection. */
-  close(): Promise<void>;
 }
 
 /**

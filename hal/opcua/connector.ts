@@ -43,7 +43,7 @@ import {
   UserTokenType,
 } from "node-opcua-client";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import type { ConnectorState, ConnectorStatus, Quality, Sample } from "../mod.ts";
+import type { ConnectorState, ConnectorStatus, PointConnector, Quality, Sample } from "../mod.ts";
 import { toNumber, toVariant } from "./codec.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";
 import {
@@ -84,17 +84,8 @@ export interface OpcuaConnectorOptions {
   readonly acceptUnknownServerCertificate?: boolean;
 }
 
-/** An OPC UA endpoint's connector, as the runtime uses it. */
-export interface OpcuaConnector extends AsyncDisposable {
-  readonly name: string;
-  /** Starts connecting; the connector reconnects until it is closed. */
-  start(): void;
-  /** Its state, last error and counters. */
-  status(): ConnectorStatus;
-  /** The last sample of a point, with its quality as of now, or `null` if it never had a usable value. */
-  getSample(pointId: string): Sample | null;
-  /** Every point that has a sample, with it. */
-  listSamples(): IterableIterator<[string, Sample]>;
+/** An OPC UA endpoint's connector: its nodes are monitored items of one subscription. */
+export interface OpcuaConnector extends PointConnector {
   /**
    * Writes a number to a writable node, in the node's own data type (read from the server first): a Boolean
    * takes 0 or 1, an integer type an integer in its range, Float and Double any finite number. Resolves once
