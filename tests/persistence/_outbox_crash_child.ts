@@ -67,10 +67,13 @@ for (;;) {
   } else if (x < 0.9) {
     const oldest = outbox.peek(1 + Math.floor(random() * 8));
     const victim = oldest[Math.floor(random() * oldest.length)];
+    // "P" before the ack, "A" after: a kill between them leaves an ack that may or may not have committed.
+    if (victim) out(`P ${victim.id}`);
     if (victim && outbox.ack(victim.id)) out(`A ${victim.id}`);
   } else {
     // This process is the only writer: every message it peeked is still there.
     const ids = outbox.peek(1 + Math.floor(random() * 16)).map((m) => m.id);
+    if (ids.length > 0) out(ids.map((id) => `P ${id}`).join("\n"));
     if (outbox.ackMany(ids) !== ids.length) throw new Error("ackMany missed a message");
     if (ids.length > 0) out(ids.map((id) => `A ${id}`).join("\n"));
   }
