@@ -17,6 +17,23 @@
  * @module
  */
 
+/** Time and timers, so tests can run a connector (its polls, timeouts and backoff) on fake time. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `callback` after `delayMs`; returns a function that cancels it. */
+  setTimer(callback: () => void, delayMs: number): () => void;
+}
+
+/** The real clock: `Date.now` and `setTimeout`. */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => Date.now(),
+  setTimer: (callback, delayMs) => {
+    const id = setTimeout(callback, delayMs);
+    return () => clearTimeout(id);
+  },
+};
+
 /** How far a value can be trusted, as OPC UA says it (Part 4 §7.34): good, uncertain, or bad. */
 export type Quality = "good" | "uncertain" | "bad";
 

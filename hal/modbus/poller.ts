@@ -30,22 +30,8 @@ import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeSc
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
 import { ModbusError, ModbusExceptionError, ModbusNotConnectedError } from "./errors.ts";
 
-/** Time and timers, so tests can run the connector on fake time. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `callback` after `delayMs`; returns a function that cancels it. */
-  setTimer(callback: () => void, delayMs: number): () => void;
-}
-
-/** The real clock: `Date.now` and `setTimeout`. */
-export const SYSTEM_CLOCK: Clock = {
-  now: () => Date.now(),
-  setTimer: (callback, delayMs) => {
-    const id = setTimeout(callback, delayMs);
-    return () => clearTimeout(id);
-  },
-};
+import { type Clock, SYSTEM_CLOCK } from "../mod.ts";
+export { type Clock, SYSTEM_CLOCK };
 
 /** One request of a poll: a run of points of one table read together. */
 export interface ReadBlock {

@@ -56,22 +56,8 @@ import {
   OpcuaUnsupportedTypeError,
 } from "./errors.ts";
 
-/** Time and timers, so tests can drive backoff on fake time. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `callback` after `delayMs`; returns a function that cancels it. */
-  setTimer(callback: () => void, delayMs: number): () => void;
-}
-
-/** The real clock: `Date.now` and `setTimeout`. */
-export const SYSTEM_CLOCK: Clock = {
-  now: () => Date.now(),
-  setTimer: (callback, delayMs) => {
-    const id = setTimeout(callback, delayMs);
-    return () => clearTimeout(id);
-  },
-};
+import { type Clock, SYSTEM_CLOCK } from "../mod.ts";
+export { type Clock, SYSTEM_CLOCK };
 
 /** Options of {@linkcode createOpcuaConnector}. */
 export interface OpcuaConnectorOptions {
