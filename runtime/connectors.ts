@@ -97,11 +97,6 @@ export class Connectors implements AsyncDisposable {
       null;
   }
 
-  /** A Modbus device's connector, or null. */
-  getModbus(name: string): ModbusConnector | null {
-    return this.#modbus.get(name) ?? null;
-  }
-
   /** Every connector's state, last error and counters. */
   list(): ConnectorStatus[] {
     return [...this.#drivers()].map(([, c]) => c.status());
