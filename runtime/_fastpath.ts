@@ -6,7 +6,8 @@
  *
  * Record layouts (little-endian):
  * - event: `f64 triggeredAt, u8 kind, u8 nameLength, name (UTF-8), payload`
- * - writes: `f64 triggeredAt (NaN: none), u16 count, count x (u32 pin, u8 value, u8 nameLength, name)`
+ * - writes: `f64 triggeredAt (NaN: none), u16 count, count x (u8 kind, u32 pin or index, f64 value,
+ *   u8 nameLength, f64 drivenAt (NaN: none), name)`
  *
  * @module
  */
@@ -48,8 +49,11 @@ export function decodeEvent(bytes: Uint8Array): FastEvent {
   };
 }
 
-/** Bytes of one write before its module name: kind (u8), pin or index (u32), value (f64), name length (u8). */
-const WRITE_HEAD = 14;
+/**
+ * Bytes of one write before its module name: kind (u8), pin or index (u32), value (f64), name length (u8),
+ * driven at (f64, NaN: not yet).
+ */
+const WRITE_HEAD = 22;
 
 /** Encodes the actuator writes of one call. */
 export function encodeWrites(writes: readonly ActuatorWrite[], triggeredAt: number | null): Uint8Array {
@@ -65,6 +69,7 @@ export function encodeWrites(writes: readonly ActuatorWrite[], triggeredAt: numb
     view.setUint32(at + 1, w.kind === "gpio" ? w.pin : w.index, true);
     view.setFloat64(at + 5, w.value, true);
     out[at + 13] = name.length;
+    view.setFloat64(at + 14, w.kind === "gpio" ? w.drivenAt ?? Number.NaN : Number.NaN, true);
     out.set(name, at + WRITE_HEAD);
     at += WRITE_HEAD + name.length;
   });
@@ -83,10 +88,13 @@ export function decodeWrites(bytes: Uint8Array): { writes: ActuatorWrite[]; trig
     const module = decoder.decode(bytes.subarray(at + WRITE_HEAD, at + WRITE_HEAD + nameLength));
     const target = view.getUint32(at + 1, true);
     const value = view.getFloat64(at + 5, true);
+    const drivenAt = view.getFloat64(at + 14, true);
     writes.push(
-      bytes[at] === 0
+      bytes[at] !== 0
+        ? { module, kind: "actuator", index: target, value }
+        : Number.isNaN(drivenAt)
         ? { module, kind: "gpio", pin: target, value }
-        : { module, kind: "actuator", index: target, value },
+        : { module, kind: "gpio", pin: target, value, drivenAt },
     );
     at += WRITE_HEAD + nameLength;
   }

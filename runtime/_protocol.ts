@@ -151,10 +151,13 @@ export interface DenialEvent {
   count: number;
 }
 
-/** An actuator write a module requested; carried out by the runtime after the call returns. */
+/**
+ * An actuator write a module requested; carried out by the runtime after the call returns, except a
+ * simulated GPIO pin, which the executor drives at once (`drivenAt`) and reports.
+ */
 export type ActuatorWrite =
-  /** A GPIO pin of the simulated bank, to 0 or 1. */
-  | { module: string; kind: "gpio"; pin: number; value: number }
+  /** A GPIO pin of the simulated bank, to 0 or 1; `drivenAt` (epoch ms) when the executor drove it. */
+  | { module: string; kind: "gpio"; pin: number; value: number; drivenAt?: number }
   /** The module's actuator `index` (its manifest `actuators` entry, e.g. a Modbus coil) to `value`. */
   | { module: string; kind: "actuator"; index: number; value: number };
 
@@ -176,6 +179,8 @@ export type ToExecutor =
     events: SharedArrayBuffer;
     actuators: SharedArrayBuffer;
     mainBell: SharedArrayBuffer;
+    /** The simulated GPIO bank's state (`SimGpio.buffer`), which event handlers drive directly. */
+    gpio: SharedArrayBuffer | null;
   }
   | {
     type: "load";

@@ -65,6 +65,8 @@ export interface ExecutorOptions {
    * @default 8
    */
   maxInFlight?: number;
+  /** The simulated GPIO bank's state, driven by the worker's `gpio_write` at once (see `SimGpio.attach`). */
+  gpio?: SharedArrayBuffer;
 }
 
 /** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
@@ -114,6 +116,7 @@ export class Executor {
       events: this.#eventRing,
       actuators: this.#actuatorRing,
       mainBell: this.#mainBell,
+      gpio: options.gpio ?? null,
     });
     void this.#watchActuators();
     this.#worker.onerror = (e: ErrorEvent) => {

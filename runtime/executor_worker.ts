@@ -25,6 +25,7 @@ import type {
 } from "./_protocol.ts";
 import type { SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./_memory_image.ts";
+import { SimGpio } from "../hal/sim/gpio.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -66,6 +67,11 @@ const sink: InstanceSink = {
     m[capability] = (m[capability] ?? 0) + 1;
   },
   write(w) {
+    // A simulated pin is driven here and now: an event's actuator write needs no trip to the runtime.
+    if (w.kind === "gpio" && gpio !== null && w.pin < gpio.size) {
+      gpio.set(w.pin, w.value, "output");
+      w.drivenAt = nowMs();
+    }
     if (writes.length < MAX_QUEUED_EVENTS) writes.push(w);
   },
   publish(m) {
@@ -218,6 +224,8 @@ let bell = new Doorbell();
 let eventReader: RingReader | null = null;
 let actuatorWriter: RingWriter | null = null;
 let mainBell: Int32Array | null = null;
+/** The simulated GPIO bank, shared with the runtime (see `SimGpio.attach`), set up by `init`. */
+let gpio: SimGpio | null = null;
 /** Event modules loaded: while there are any, the loop runs and polls the event ring. */
 let eventModules = 0;
 let loopRunning = false;
@@ -371,6 +379,7 @@ function handle(msg: ToExecutor): void {
       eventReader = new RingReader(msg.events, 0);
       actuatorWriter = new RingWriter(msg.actuators);
       mainBell = new Int32Array(msg.mainBell);
+      gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
       return;
     case "unload":
       stop(msg.name);

@@ -233,7 +233,7 @@ export class Runtime {
           if (snap.image) void this.#snap.save(slot, snap.reason, snap.image).catch(() => {});
           else this.#snap.failed(slot, snap.error ?? "no image");
         },
-      });
+      }, { gpio: this.#sources.gpioBuffer });
       this.#executors.set(name, ex);
     }
     return ex;
@@ -454,11 +454,17 @@ export class Runtime {
   #applyWrites(writes: OutboundWrite[], triggeredAt: number | null): void {
     this.#carryOut(writes);
     if (triggeredAt === null) return;
-    const us = (nowMs() - triggeredAt) * 1000;
-    for (const name of new Set(writes.map((w) => w.module))) {
+    const now = nowMs();
+    // Latency to the write carried out: the executor's time for pins it drove, now for the rest.
+    const doneAt = new Map<string, number>();
+    for (const w of writes) {
+      const at = w.kind === "gpio" && w.drivenAt !== undefined ? w.drivenAt : now;
+      doneAt.set(w.module, Math.max(doneAt.get(w.module) ?? 0, at));
+    }
+    for (const [name, at] of doneAt) {
       const slot = this.#slots.get(name);
       if (!slot) continue;
-      slot.eventLatency.push(us);
+      slot.eventLatency.push((at - triggeredAt) * 1000);
       if (slot.eventLatency.length > 1024) slot.eventLatency.shift();
     }
   }
@@ -470,7 +476,8 @@ export class Runtime {
   #carryOut(writes: readonly OutboundWrite[]): void {
     for (const w of writes) {
       if (w.kind === "gpio") {
-        this.#sources.setGpio(w.pin, w.value, "output");
+        if (w.drivenAt !== undefined) this.#sources.gpioDriven(w.pin);
+        else this.#sources.setGpio(w.pin, w.value, "output");
         continue;
       }
       const slot = this.#slots.get(w.module);

@@ -33,6 +33,8 @@ export class SimSources {
   #vibration = new Map<string, { sensor: SimVibrationSensor; startMs: number; emitted: number }>();
   #temperature = new Map<string, SimTemperatureSensor>();
   #gpio = new SimGpio();
+  /** The level of each pin the modules were last told of (edges are changes of it); pins start low. */
+  #told = new Map<number, number>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #options: SimSourcesOptions;
 
@@ -105,16 +107,35 @@ export class SimSources {
    * to the modules at once. Returns false when the bank has no such pin.
    */
   setGpio(pin: number, value: number, setBy: GpioPinState["setBy"]): boolean {
-    const before = this.#gpio.get(pin);
-    if (before === null) return false;
+    if (this.#gpio.get(pin) === null) return false;
     this.#gpio.set(pin, value, setBy);
-    const p = this.#gpio.get(pin)!;
-    // The level is set: tell the modules right after, so that a burst of writes is carried out first.
+    this.gpioDriven(pin);
+    return true;
+  }
+
+  /**
+   * The bank's state, shared with the executors: an event handler's `gpio_write` drives the simulated pin
+   * from the executor's thread at once, then reports it for {@linkcode SimSources.gpioDriven}.
+   */
+  get gpioBuffer(): SharedArrayBuffer {
+    return this.#gpio.buffer;
+  }
+
+  /**
+   * Tells the modules a pin's level after it was set (here or by an executor): an edge event when it differs
+   * from the level last told, and the input value. Done right after the current task, so that a burst of
+   * writes is carried out first.
+   */
+  gpioDriven(pin: number): void {
     queueMicrotask(() => {
-      if (p.value !== before.value) this.#options.onGpioEdge?.(pin, p.value);
+      const p = this.#gpio.get(pin);
+      if (p === null) return;
+      if ((this.#told.get(pin) ?? 0) !== p.value) {
+        this.#told.set(pin, p.value);
+        this.#options.onGpioEdge?.(pin, p.value);
+      }
       this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
     });
-    return true;
   }
 
   /** Starts producing. */

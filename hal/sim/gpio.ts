@@ -23,36 +23,55 @@ export interface SimGpioOptions {
   pins?: number;
 }
 
-/** The simulated GPIO bank. */
+/** Int32 words per pin: level, who set it (0 input, 1 output), writes. */
+const WORDS = 3;
+
+/**
+ * The simulated GPIO bank. Its state lives in a `SharedArrayBuffer` so that the executor running an event
+ * handler drives an output at once ({@linkcode SimGpio.attach} on the same buffer), without a round trip
+ * through the runtime's thread. Each field is written atomically; two threads setting one pin at the same
+ * moment leave the last writer's level.
+ */
 export class SimGpio {
   readonly size: number;
-  #pins: GpioPinState[];
+  /** The bank's state, to share with {@linkcode SimGpio.attach}. */
+  readonly buffer: SharedArrayBuffer;
+  #words: Int32Array;
+  #changedAt: Float64Array;
 
   /** @throws {RangeError} when `pins` is not an integer in 1..1024. */
-  constructor(options: SimGpioOptions = {}) {
-    const size = options.pins ?? 32;
+  constructor(options: SimGpioOptions = {}, shared?: SharedArrayBuffer) {
+    const size = shared ? shared.byteLength / (8 + WORDS * 4) : options.pins ?? 32;
     if (!Number.isInteger(size) || size < 1 || size > 1024) {
       throw new RangeError(`Invalid pins "${size}": must be an integer from 1 to 1024`);
     }
     this.size = size;
-    this.#pins = Array.from({ length: size }, (_, pin) => ({
-      pin,
-      value: 0,
-      setBy: "input",
-      changedAt: 0,
-      writes: 0,
-    }));
+    this.buffer = shared ?? new SharedArrayBuffer(size * 8 + size * WORDS * 4);
+    this.#changedAt = new Float64Array(this.buffer, 0, size);
+    this.#words = new Int32Array(this.buffer, size * 8, size * WORDS);
+  }
+
+  /** The bank whose state is `buffer` (another thread's {@linkcode SimGpio.buffer}). */
+  static attach(buffer: SharedArrayBuffer): SimGpio {
+    return new SimGpio({}, buffer);
   }
 
   /** The pin's state, or null when the bank has no such pin. */
   get(pin: number): GpioPinState | null {
-    const p = this.#pins[pin];
-    return p ? { ...p } : null;
+    if (!Number.isInteger(pin) || pin < 0 || pin >= this.size) return null;
+    const w = pin * WORDS;
+    return {
+      pin,
+      value: Atomics.load(this.#words, w) ? 1 : 0,
+      setBy: Atomics.load(this.#words, w + 1) ? "output" : "input",
+      changedAt: this.#changedAt[pin]!,
+      writes: Atomics.load(this.#words, w + 2),
+    };
   }
 
   /** Every pin's state. */
   list(): GpioPinState[] {
-    return this.#pins.map((p) => ({ ...p }));
+    return Array.from({ length: this.size }, (_, pin) => this.get(pin)!);
   }
 
   /**
@@ -61,12 +80,14 @@ export class SimGpio {
    * @throws {RangeError} when the pin does not exist.
    */
   set(pin: number, value: number, setBy: GpioPinState["setBy"], at = Date.now()): void {
-    const p = this.#pins[pin];
-    if (!p) throw new RangeError(`No GPIO pin ${pin}: the simulated bank has pins 0 to ${this.size - 1}`);
+    if (!Number.isInteger(pin) || pin < 0 || pin >= this.size) {
+      throw new RangeError(`No GPIO pin ${pin}: the simulated bank has pins 0 to ${this.size - 1}`);
+    }
+    const w = pin * WORDS;
     const level = value ? 1 : 0;
-    if (setBy === "output") p.writes++;
-    if (p.value !== level || p.setBy !== setBy) p.changedAt = at;
-    p.value = level;
-    p.setBy = setBy;
+    const by = setBy === "output" ? 1 : 0;
+    if (by) Atomics.add(this.#words, w + 2, 1);
+    const before = Atomics.exchange(this.#words, w, level);
+    if (Atomics.exchange(this.#words, w + 1, by) !== by || before !== level) this.#changedAt[pin] = at;
   }
 }

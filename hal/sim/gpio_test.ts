@@ -19,3 +19,14 @@ Deno.test("a pin outside the simulated bank is a range error, and so is a bad ba
   assert.throws(() => gpio.set(4, 1, "input"), RangeError);
   assert.throws(() => new SimGpio({ pins: 0 }), RangeError);
 });
+
+Deno.test("a bank attached to another's buffer sees and drives the same pins", () => {
+  const gpio = new SimGpio({ pins: 16 });
+  const other = SimGpio.attach(gpio.buffer);
+  assert.equal(other.size, 16);
+  other.set(8, 1, "output", 5000);
+  assert.deepEqual(gpio.get(8), { pin: 8, value: 1, setBy: "output", changedAt: 5000, writes: 1 });
+  gpio.set(3, 1, "input", 6000);
+  assert.equal(other.get(3)?.value, 1);
+  assert.equal(other.get(16), null);
+});
