@@ -90,10 +90,10 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
     }
     console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
-    revokeUnneeded(plan.opcua.length > 0);
+    revokeUnneeded({ sys: plan.opcua.length > 0, ffi: plan.realtimeFifoPriority !== undefined });
     sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
   } else {
-    revokeUnneeded(plan.opcua.length > 0);
+    revokeUnneeded({ sys: plan.opcua.length > 0, ffi: plan.realtimeFifoPriority !== undefined });
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
 

@@ -16,6 +16,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { LoadedManifest } from "../runtime/manifest/mod.ts";
+import { existingLibcPaths } from "../runtime/_realtime_thread.ts";
 
 /** The environment variable that marks the relaunched, narrowed process. */
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
@@ -31,6 +32,8 @@ export interface DenoGrants {
   env: string[];
   /** `Deno.*` system information (none unless OPC UA needs it). */
   sys: string[];
+  /** Libraries for FFI: libc when `scheduling.realtime_fifo_priority` is set, else none. */
+  ffi?: string[];
 }
 
 /** What the running process may do, as `GET /api/v1/sandbox` reports it. */
@@ -104,6 +107,8 @@ export function grantsFor(options: {
     write: [...write],
     // node-opcua asks for the host name, home directory and user id when it makes its certificate.
     sys: connectors?.opcua ? ["hostname", "homedir", "uid"] : [],
+    // The realtime executor calls libc's sched_setscheduler for its own thread (runtime/_realtime_thread.ts).
+    ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ? existingLibcPaths() : [],
     net: [...net],
     env: [...ENV_ALLOWED],
   };
@@ -121,6 +126,7 @@ export function denoFlags(g: DenoGrants): string[] {
     `--allow-net=${g.net.join(",")}`,
     `--allow-env=${g.env.join(",")}`,
     ...(g.sys.length > 0 ? [`--allow-sys=${g.sys.join(",")}`] : []),
+    ...(g.ffi && g.ffi.length > 0 ? [`--allow-ffi=${g.ffi.join(",")}`] : []),
     "--unstable-worker-options",
   ];
 }
@@ -171,11 +177,13 @@ export function sandboxedGrants(): DenoGrants | null {
 
 /**
  * Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed):
- * subprocesses and FFI always, system information unless `keepSys` (OPC UA's certificates need some).
+ * subprocesses always, FFI unless `keep.ffi` (a `SCHED_FIFO` realtime executor), system information unless
+ * `keep.sys` (OPC UA's certificates need some).
  */
-export function revokeUnneeded(keepSys = false): void {
-  for (const name of ["run", "ffi"] as const) Deno.permissions.revokeSync({ name });
-  if (!keepSys) Deno.permissions.revokeSync({ name: "sys" });
+export function revokeUnneeded(keep: { sys?: boolean; ffi?: boolean } = {}): void {
+  Deno.permissions.revokeSync({ name: "run" });
+  if (!keep.ffi) Deno.permissions.revokeSync({ name: "ffi" });
+  if (!keep.sys) Deno.permissions.revokeSync({ name: "sys" });
 }
 
 /** Probes accesses the runtime must not have. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ThreadScheduling } from "./_realtime_thread.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 
 /** Upper bounds (inclusive, microseconds) of the handler-duration histogram buckets; one more bucket is +Inf. */
@@ -181,6 +182,8 @@ export type ToExecutor =
     mainBell: SharedArrayBuffer;
     /** The simulated GPIO bank's state (`SimGpio.buffer`), which event handlers drive directly. */
     gpio: SharedArrayBuffer | null;
+    /** Run this worker's thread at `SCHED_FIFO` with this priority (see `_realtime_thread.ts`), or null. */
+    fifoPriority: number | null;
   }
   | {
     type: "load";
@@ -242,6 +245,8 @@ export type FromExecutor =
   | { type: "consumed"; source: string; seq: number }
   /** Actuator writes, sent as soon as the call that made them returns, ahead of the periodic report. */
   | { type: "writes"; writes: ActuatorWrite[]; triggeredAt: number | null }
+  /** The thread's scheduling, after `init` asked for `SCHED_FIFO`. */
+  | { type: "scheduling"; scheduling: ThreadScheduling }
   | {
     type: "report";
     stats: Record<string, InstanceStats>;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ThreadScheduling } from "./_realtime_thread.ts";
 import { ExecutorError } from "./errors.ts";
 import { Doorbell } from "./_timing.ts";
 import { decodeWrites, encodeEvent } from "./_fastpath.ts";
@@ -40,6 +41,8 @@ export interface ExecutorEvents {
   onFailure(error: ExecutorError): void;
   /** A snapshot image the executor captured on its own (the warm-up snapshot). */
   onSnapshot?(snapshot: Extract<FromExecutor, { type: "snapshot" }>): void;
+  /** The worker's thread scheduling, once it applied (or failed to apply) `SCHED_FIFO`. */
+  onScheduling?(scheduling: ThreadScheduling): void;
 }
 
 /** How a module instance started. */
@@ -67,6 +70,11 @@ export interface ExecutorOptions {
   maxInFlight?: number;
   /** The simulated GPIO bank's state, driven by the worker's `gpio_write` at once (see `SimGpio.attach`). */
   gpio?: SharedArrayBuffer;
+  /**
+   * Run the worker's thread at `SCHED_FIFO` with this priority (1-98). Its Deno permissions are then FFI,
+   * as the process has it (for libc), and nothing else. See `_realtime_thread.ts`.
+   */
+  fifoPriority?: number;
 }
 
 /** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
@@ -88,6 +96,7 @@ export class Executor {
   #seq = 0;
   #closed = false;
   #ready = Promise.withResolvers<PermissionStates>();
+  #scheduling: ThreadScheduling = { policy: "normal", priority: null, error: null };
   /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
   #bell = new Doorbell();
   /** The event fast path: events to the worker, actuator writes back, and the word the worker notifies. */
@@ -106,7 +115,19 @@ export class Executor {
       name: `kiln-executor-${name}`,
       // Modules and their host glue never need the file system, network or environment: if a host
       // function had a bug, Deno itself would still refuse.
-      deno: { permissions: "none" },
+      // A real-time thread needs libc's sched_setscheduler, and FFI only (see _realtime_thread.ts).
+      deno: {
+        permissions: options.fifoPriority === undefined ? "none" : {
+          read: false,
+          write: false,
+          net: false,
+          env: false,
+          run: false,
+          sys: false,
+          import: false,
+          ffi: "inherit",
+        },
+      },
     } as WorkerOptions);
     this.#ready.promise.catch(() => {}); // a failure is reported through onFailure
     this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
@@ -117,6 +138,7 @@ export class Executor {
       actuators: this.#actuatorRing,
       mainBell: this.#mainBell,
       gpio: options.gpio ?? null,
+      fifoPriority: options.fifoPriority ?? null,
     });
     void this.#watchActuators();
     this.#worker.onerror = (e: ErrorEvent) => {
@@ -127,6 +149,10 @@ export class Executor {
 
   #receive(msg: FromExecutor): void {
     switch (msg.type) {
+      case "scheduling":
+        this.#scheduling = msg.scheduling;
+        this.#events.onScheduling?.(msg.scheduling);
+        return;
       case "ready":
         this.#ready.resolve(msg.permissions);
         return;
@@ -286,6 +312,11 @@ export class Executor {
   /** Updates the worker's input image. */
   pushInputs(values: Record<string, InputValue>): void {
     if (!this.#closed) this.#send({ type: "inputs", values });
+  }
+
+  /** The worker thread's scheduling policy, as it last reported it. */
+  get scheduling(): ThreadScheduling {
+    return this.#scheduling;
   }
 
   /** The Deno permission states the worker reported at start: none granted, and a file read refused. */

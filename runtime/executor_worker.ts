@@ -26,6 +26,7 @@ import type {
 import type { SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./_memory_image.ts";
 import { SimGpio } from "../hal/sim/gpio.ts";
+import { enterRealtime } from "./_realtime_thread.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -380,6 +381,9 @@ function handle(msg: ToExecutor): void {
       actuatorWriter = new RingWriter(msg.actuators);
       mainBell = new Int32Array(msg.mainBell);
       gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
+      if (msg.fifoPriority !== null) {
+        post({ type: "scheduling", scheduling: enterRealtime(msg.fifoPriority) });
+      }
       return;
     case "unload":
       stop(msg.name);

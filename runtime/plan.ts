@@ -114,6 +114,8 @@ export interface DeploymentPlan {
   metricsPublic: boolean;
   /** The API's TLS certificate and key (absolute paths), or null for plain HTTP. */
   tls: { certFile: string; keyFile: string } | null;
+  /** Run the `realtime` executor's thread at `SCHED_FIFO` with this priority; absent: normal policy. */
+  realtimeFifoPriority?: number;
 }
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
@@ -224,6 +226,8 @@ export function planDeployment(
     modules,
     listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
     metricsPublic: manifest.api?.metrics_public ?? false,
+    ...(manifest.scheduling.realtime_fifo_priority !== undefined &&
+      { realtimeFifoPriority: manifest.scheduling.realtime_fifo_priority }),
     tls: manifest.api?.tls
       ? {
         certFile: resolve(manifest.dir, manifest.api.tls.cert_file),

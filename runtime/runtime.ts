@@ -25,6 +25,7 @@ import { opcuaResource } from "../hal/opcua/manifest.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
+import type { ThreadScheduling } from "./_realtime_thread.ts";
 import { createRing, ringStats } from "./ring.ts";
 import { type SimFault, SimSources } from "./sources.ts";
 import type {
@@ -233,7 +234,17 @@ export class Runtime {
           if (snap.image) void this.#snap.save(slot, snap.reason, snap.image).catch(() => {});
           else this.#snap.failed(slot, snap.error ?? "no image");
         },
-      }, { gpio: this.#sources.gpioBuffer });
+        onScheduling: (s) =>
+          this.#log(
+            s.policy === "fifo"
+              ? `executor ${name}: thread at SCHED_FIFO priority ${s.priority}`
+              : `executor ${name}: thread at the normal policy: ${s.error}`,
+          ),
+      }, {
+        gpio: this.#sources.gpioBuffer,
+        ...(name === "realtime" && this.plan.realtimeFifoPriority !== undefined &&
+          { fifoPriority: this.plan.realtimeFifoPriority }),
+      });
       this.#executors.set(name, ex);
     }
     return ex;
@@ -762,12 +773,15 @@ export class Runtime {
   }
 
   /** The executors, the modules each hosts, and the Deno permissions each worker holds (none). */
-  async listExecutors(): Promise<{ name: string; modules: string[]; permissions: PermissionStates }[]> {
+  async listExecutors(): Promise<
+    { name: string; modules: string[]; permissions: PermissionStates; scheduling: ThreadScheduling }[]
+  > {
     return await Promise.all(
       [...this.#executors].map(async ([name, ex]) => ({
         name,
         modules: [...this.#slots.values()].filter((s) => s.executor === name).map((s) => s.plan.name),
         permissions: await ex.permissions(),
+        scheduling: ex.scheduling,
       })),
     );
   }

@@ -332,3 +332,18 @@ Deno.test("parseListenAddress splits IPv4, host names and bracketed IPv6", () =>
     assert.throws(() => parseListenAddress(bad), SyntaxError, bad);
   }
 });
+
+Deno.test("scheduling.realtime_fifo_priority is optional and must be an integer from 1 to 98", () => {
+  assert.equal(parseManifest(MINIMAL).scheduling.realtime_fifo_priority, undefined);
+  const ok = parseManifest(`${MINIMAL}scheduling:\n  realtime_fifo_priority: 50\n`);
+  assert.equal(ok.scheduling.realtime_fifo_priority, 50);
+  for (const bad of ["0", "99", "12.5", "high"]) {
+    const text = `${MINIMAL}scheduling:\n  realtime_fifo_priority: ${bad}\n`;
+    const issues = issuesOf(text);
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.line]),
+      [["scheduling.realtime_fifo_priority", lineOf(text, "realtime_fifo_priority")]],
+      bad,
+    );
+  }
+});

@@ -382,6 +382,14 @@ export const ManifestSchema = strict({
     if (reason !== null) ctx.addIssue({ code: "custom", path: ["listen"], message: reason });
   }),
   connectors: ConnectorsSchema.prefault({}),
+  scheduling: strict({
+    /**
+     * Run the `realtime` executor's thread (event handlers, priority 70 and above) at Linux `SCHED_FIFO`
+     * with this priority, so that an event's wake-up preempts other threads. Needs root or `CAP_SYS_NICE`,
+     * and gives that worker (and `kiln run`) FFI permission for libc. Absent: the normal policy.
+     */
+    realtime_fifo_priority: z.number().int().min(1).max(98).optional(),
+  }).prefault({}),
   channels: z.record(id("channel id"), ChannelSchema).default({}),
   modules: z.record(id("module name"), ModuleSchema),
 });

@@ -40,3 +40,30 @@ Deno.test("without permission to relaunch, kiln run says so and still drops what
   assert.notEqual(s.process.probes.run, "granted");
   assert.notEqual(s.process.probes.ffi, "granted");
 });
+
+Deno.test("with scheduling.realtime_fifo_priority, the narrowed runtime gets FFI for libc only and the realtime executor runs at SCHED_FIFO", async () => {
+  const dir = await Deno.makeTempDir();
+  const demo = await Deno.readTextFile(`${ROOT}examples/demo.yaml`);
+  const manifest = `${dir}/fifo.yaml`;
+  await Deno.writeTextFile(
+    manifest,
+    `${demo.replaceAll("../modules/", `${ROOT}modules/`)}\nscheduling:\n  realtime_fifo_priority: 40\n`,
+  );
+  await using kiln = await startKiln([manifest, "--data", `${dir}/data`], {
+    flags: [...KILN_FLAGS, "--allow-run", "--allow-ffi"],
+  });
+  const s = await getJson<Sandbox>(`${kiln.base}/api/v1/sandbox`);
+  assert.equal(s.process.narrowed, true);
+  const ffi = (s.process.grants as { ffi?: string[] }).ffi ?? [];
+  assert.ok(ffi.length > 0 && ffi.every((p) => /\/libc[.-]/.test(p)), `FFI for libc only: ${ffi}`);
+  assert.notEqual(s.process.probes.run, "granted");
+  const realtime = s.executors.find((e) => (e as { name?: string }).name === "realtime") as
+    | { permissions: Record<string, string>; scheduling: { policy: string; priority: number } }
+    | undefined;
+  assert.ok(realtime, "a realtime executor (the demo's safety module)");
+  assert.deepEqual(realtime.scheduling, { policy: "fifo", priority: 40, error: null });
+  // FFI is scoped to libc's paths (the policy above applied through it): FFI in general is not granted.
+  assert.notEqual(realtime.permissions.ffi, "granted");
+  assert.equal(realtime.permissions.readProbe, "NotCapable");
+  assert.match(kiln.output(), /executor realtime: thread at SCHED_FIFO priority 40/);
+});

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { createRuntime } from "../../runtime/mod.ts";
+import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
+
+/** Writes GPIO pin `out` to the first payload byte (API events) or to the edge's level (GPIO events). */
+const follower = (out: number) =>
+  `(module
+  (import "kiln" "gpio_write" (func $w (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "kiln_abi_version") (result i32) (i32.const 1))
+  (func (export "kiln_alloc") (param $n i32) (result i32)
+    (local $p i32) (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
+  (func (export "kiln_on_event") (param $kind i32) (param $ptr i32) (param $len i32) (result i32)
+    (if (i32.eq (local.get $kind) (i32.const 1))
+      (then (drop (call $w (i32.const ${out}) (i32.load8_u (local.get $ptr))))))
+    (if (i32.eq (local.get $kind) (i32.const 2))
+      (then (drop (call $w (i32.const ${out}) (i32.load (i32.add (local.get $ptr) (i32.const 4)))))))
+    (i32.const 0)))`;
+
+async function runtimeWith(fifo: number | undefined) {
+  const dir = await Deno.makeTempDir();
+  const rt = await createRuntime({
+    plan: {
+      ...deploymentPlan([
+        modulePlan({
+          name: "trip",
+          wasm: await writeFixture(dir, "trip.wasm", wat(follower(8))),
+          schedule: { mode: "event", trigger: "api", priority: 90 },
+          capabilities: ["write:gpio:pin_8"],
+        }),
+        modulePlan({
+          name: "horn",
+          wasm: await writeFixture(dir, "horn.wasm", wat(follower(9))),
+          schedule: { mode: "event", trigger: "gpio:pin_8", priority: 80 },
+          capabilities: ["read:gpio:pin_8", "write:gpio:pin_9"],
+        }),
+      ]),
+      ...(fifo !== undefined && { realtimeFifoPriority: fifo }),
+    },
+    version: "test",
+    log: () => {},
+  });
+  await rt.start();
+  return rt;
+}
+
+/** The scheduling policy of each thread of this process (field 41 of `/proc/self/task/<tid>/stat`). */
+function threadPolicies(): number[] {
+  return [...Deno.readDirSync("/proc/self/task")].map((t) => {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${t.name}/stat`);
+    // Fields after the command name (which may hold spaces) start at field 3.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[41 - 3]);
+  });
+}
+
+Deno.test("with realtime_fifo_priority, the realtime executor's thread runs at SCHED_FIFO and holds only FFI", async () => {
+  const before = threadPolicies().filter((p) => p === 1).length;
+  await using rt = await runtimeWith(50);
+  const realtime = await waitFor("the realtime executor's scheduling", async () => {
+    const ex = (await rt.listExecutors()).find((e) => e.name === "realtime");
+    return ex?.scheduling.policy === "fifo" && ex;
+  });
+  assert.deepEqual(realtime.scheduling, { policy: "fifo", priority: 50, error: null });
+  // The kernel agrees: one more thread of this process is under policy 1 (SCHED_FIFO).
+  assert.equal(threadPolicies().filter((p) => p === 1).length, before + 1);
+  // The worker got FFI (this test process has it unscoped) and nothing else.
+  const { readProbe, ...states } = realtime.permissions;
+  assert.equal(states.ffi, "granted");
+  for (const name of ["read", "write", "net", "env", "run", "sys"] as const) {
+    assert.notEqual(states[name], "granted", `${name} must not be granted`);
+  }
+  assert.match(readProbe, /NotCapable|PermissionDenied/);
+});
+
+Deno.test("without it, every executor runs at the normal policy with no permissions", async () => {
+  await using rt = await runtimeWith(undefined);
+  const executors = await rt.listExecutors();
+  assert.ok(executors.length > 0);
+  for (const ex of executors) {
+    assert.deepEqual(ex.scheduling, { policy: "normal", priority: null, error: null });
+    assert.notEqual(ex.permissions.ffi, "granted");
+  }
+});
+
+Deno.test("a pin an event handler drives from its executor raises the edge event of a module bound to it", async () => {
+  await using rt = await runtimeWith(undefined);
+  rt.triggerEvent("trip", new Uint8Array([1]));
+  await waitFor("pin 8 high", () => rt.listGpio()[8]!.value === 1);
+  await waitFor("pin 9 to follow pin 8", () => rt.listGpio()[9]!.value === 1);
+  const pin8 = rt.listGpio()[8]!;
+  assert.equal(pin8.setBy, "output");
+  assert.equal(pin8.writes, 1);
+  rt.triggerEvent("trip", new Uint8Array([0]));
+  await waitFor("pin 9 to follow pin 8 down", () => rt.listGpio()[9]!.value === 0);
+  assert.equal(rt.getModule("horn")!.events, 2);
+  assert.equal(rt.getModule("trip")!.event_latency_us!.p50 > 0, true);
+});
+
+Deno.test("without CAP_SYS_NICE the thread stays at the normal policy and says why", async () => {
+  const script = new URL("../../runtime/_realtime_thread.ts", import.meta.url).href;
+  const out = await new Deno.Command("setpriv", {
+    args: [
+      "--inh-caps=-sys_nice",
+      "--bounding-set=-sys_nice",
+      Deno.execPath(),
+      "eval",
+      `import { enterRealtime } from "${script}"; console.log(JSON.stringify(enterRealtime(50)));`,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(result.policy, "normal");
+  assert.match(result.error, /EPERM.*CAP_SYS_NICE/);
+});
