@@ -139,13 +139,23 @@ export function reportRows(r: Report): Row[] {
         } records/s`,
     ),
     row(
-      "event to actuator, loaded, p50 / p99 / p99.9",
+      `event to actuator, loaded, ${
+        r.events.realtime_policy === "fifo" ? "realtime thread at SCHED_FIFO" : "SCHED_FIFO refused"
+      }, p50 / p99 / p99.9`,
       [r.events.trigger_to_actuator_us],
       () => pcts(r.events.trigger_to_actuator_us, "us"),
       " us",
     ),
     row(
-      "1 kHz lateness, idle, p50 / p99 / max",
+      "event to actuator, loaded, normal policy, p50 / p99 / p99.9",
+      [r.events.trigger_to_actuator_normal_policy_us],
+      () => pcts(r.events.trigger_to_actuator_normal_policy_us, "us"),
+      " us",
+    ),
+    row(
+      `1 kHz lateness, idle, ${
+        r.periodic.realtime_policy === "fifo" ? "SCHED_FIFO" : "SCHED_FIFO refused"
+      }, p50 / p99 / max`,
       [r.periodic.lateness_us_idle],
       () =>
         `${pcts(r.periodic.lateness_us_idle, "", false).trim()} / ${
@@ -159,6 +169,14 @@ export function reportRows(r: Report): Row[] {
       () =>
         `${pcts(r.periodic.lateness_us_loaded, "", false).trim()} / ${
           n((value(r.periodic.lateness_us_loaded) as Distribution).max ?? NaN)
+        } us`,
+    ),
+    row(
+      "1 kHz lateness, idle, normal policy, p50 / p99 / max",
+      [r.periodic.lateness_us_idle_normal_policy],
+      () =>
+        `${pcts(r.periodic.lateness_us_idle_normal_policy, "", false).trim()} / ${
+          n((value(r.periodic.lateness_us_idle_normal_policy) as Distribution).max ?? NaN)
         } us`,
     ),
     row(

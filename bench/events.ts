@@ -29,21 +29,25 @@ const estop = await watFile(
     (i32.const 0)))`,
 );
 
-async function measure(sensors: number) {
+/** Runs the events with `sensors` streaming pipelines loading the normal executor, at `fifo` priority or not. */
+async function measure(sensors: number, fifo?: number) {
   const ids = Array.from({ length: sensors }, (_, i) => `vibration_${i + 1}`);
   const rt = await createRuntime({
-    plan: plan(
-      ids.map((id, i) => ({ id, kind: "vibration" as const, rateHz: 25_600, seed: i + 1 })),
-      [
-        module({
-          name: "estop",
-          wasm: estop,
-          schedule: { mode: "event", trigger: "api", priority: 90 },
-          capabilities: ["write:gpio:pin_8"],
-        }),
-        ...ids.flatMap(vibrationPipeline),
-      ],
-    ),
+    plan: {
+      ...plan(
+        ids.map((id, i) => ({ id, kind: "vibration" as const, rateHz: 25_600, seed: i + 1 })),
+        [
+          module({
+            name: "estop",
+            wasm: estop,
+            schedule: { mode: "event", trigger: "api", priority: 90 },
+            capabilities: ["write:gpio:pin_8"],
+          }),
+          ...ids.flatMap(vibrationPipeline),
+        ],
+      ),
+      ...(fifo !== undefined && { realtimeFifoPriority: fifo }),
+    },
     version: "bench",
     log: () => {},
   });
@@ -60,8 +64,10 @@ async function measure(sensors: number) {
   const cpu = process.cpuUsage(cpu0);
   const m = rt.getModule("estop")!;
   const streams = rt.listModules().filter((x) => x.mode === "stream");
+  const realtime = (await rt.listExecutors()).find((e) => e.name === "realtime");
   const result = {
     sensors,
+    realtime_policy: realtime?.scheduling.policy ?? "normal",
     events: m.events,
     trigger_to_actuator_us: m.event_latency_us,
     stream_invocations_per_s: Math.round(streams.reduce((a, x) => a + x.invocations, 0) / elapsed),
@@ -72,15 +78,22 @@ async function measure(sensors: number) {
   return result;
 }
 
-const idle = await measure(0);
-const loaded = await measure(4);
+const FIFO_PRIORITY = 50;
+const idle = await measure(0, FIFO_PRIORITY);
+const loaded = await measure(4, FIFO_PRIORITY);
+const idleNormal = await measure(0);
+const loadedNormal = await measure(4);
 const report = {
   machine: await machine(),
   method:
     `${EVENTS} API events, one every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) ` +
-    "that writes a GPIO pin; latency from triggerEvent to the runtime carrying out the write; last 1024 events",
+    "that drives a simulated GPIO pin from its executor; latency from triggerEvent to the pin driven; last " +
+    `1024 events; with the realtime executor at SCHED_FIFO ${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) ` +
+    "and at the normal policy",
   idle,
   loaded,
+  idle_normal_policy: idleNormal,
+  loaded_normal_policy: loadedNormal,
 };
 await writeResult("events", report);
 console.log(JSON.stringify(report, null, 2));

@@ -25,8 +25,13 @@ const ticker: ModulePlan = module({
 const stream: ModulePlan[] = vibrationPipeline("vibration_1");
 const sim = [{ id: "vibration_1", kind: "vibration" as const, rateHz: 25_600, seed: 1 }];
 
-async function measure(modules: ModulePlan[]) {
-  const rt = await createRuntime({ plan: plan(sim, modules), version: "bench", log: () => {} });
+/** Runs the ticker beside `modules`, the realtime executor at SCHED_FIFO `fifo` or the normal policy. */
+async function measure(modules: ModulePlan[], fifo?: number) {
+  const rt = await createRuntime({
+    plan: { ...plan(sim, modules), ...(fifo !== undefined && { realtimeFifoPriority: fifo }) },
+    version: "bench",
+    log: () => {},
+  });
   await rt.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -34,7 +39,9 @@ async function measure(modules: ModulePlan[]) {
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m = rt.getModule("ticker")!;
+  const realtime = (await rt.listExecutors()).find((e) => e.name === "realtime");
   const result = {
+    realtime_policy: realtime?.scheduling.policy ?? "normal",
     lateness_us: m.lateness_us,
     ticks: m.invocations,
     expected_ticks: Math.round(elapsed * 1000),
@@ -50,14 +57,21 @@ async function measure(modules: ModulePlan[]) {
   return result;
 }
 
-const idle = await measure([ticker]);
-const loaded = await measure([ticker, ...stream]);
+const FIFO_PRIORITY = 50;
+const idle = await measure([ticker], FIFO_PRIORITY);
+const loaded = await measure([ticker, ...stream], FIFO_PRIORITY);
+const idleNormal = await measure([ticker]);
+const loadedNormal = await measure([ticker, ...stream]);
 const report = {
   machine: await machine(),
   method:
-    `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks`,
+    `1 kHz tick module (priority 90, realtime executor) for ${SECONDS} s; lateness over the last 1024 ticks; ` +
+    `the realtime executor at SCHED_FIFO ${FIFO_PRIORITY} (scheduling.realtime_fifo_priority), then at the ` +
+    "normal policy",
   idle,
   loaded,
+  idle_normal_policy: idleNormal,
+  loaded_normal_policy: loadedNormal,
 };
 await writeResult("periodic", report);
 await Deno.writeTextFile(

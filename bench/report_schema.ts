@@ -156,14 +156,23 @@ export const ReportSchema = z.strictObject({
     records_4kib_per_s: Num,
   }),
   events: z.strictObject({
-    /** Under streaming load. */
+    /** Under streaming load, the realtime executor at SCHED_FIFO (when `realtime_policy` says so). */
     trigger_to_actuator_us: TrackedDist,
     trigger_to_actuator_idle_us: Dist,
+    /** Under streaming load, the realtime executor at the normal policy. */
+    trigger_to_actuator_normal_policy_us: Dist,
+    /** The realtime executor's policy in the first two figures: "normal" when SCHED_FIFO was refused. */
+    realtime_policy: z.enum(["fifo", "normal"]),
     load_sensors_count: Num,
   }),
   periodic: z.strictObject({
+    /** The realtime executor at SCHED_FIFO (when `realtime_policy` says so). */
     lateness_us_idle: TrackedDist,
     lateness_us_loaded: Dist,
+    /** The realtime executor at the normal policy. */
+    lateness_us_idle_normal_policy: Dist,
+    lateness_us_loaded_normal_policy: Dist,
+    realtime_policy: z.enum(["fifo", "normal"]),
     deadline_misses_idle_count: Num,
     deadline_misses_loaded_count: Num,
   }),
