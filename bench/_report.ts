@@ -324,6 +324,7 @@ export async function buildReport(info: RunInfo): Promise<Report> {
     channels: {
       latency_us: track(dist(s.channels!, "latency_us.sleeping"), { stat: "p99", at_most: 50 }),
       latency_polling_reader_us: dist(s.channels!, "latency_us.polling"),
+      latency_sleeping_fifo_reader_us: dist(s.channels!, "latency_us.sleeping_fifo"),
       records_per_s: num(s.channels!, "records_per_s.64B"),
       records_4kib_per_s: num(s.channels!, "records_per_s.4KiB"),
     },

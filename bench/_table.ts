@@ -125,9 +125,15 @@ export function reportRows(r: Report): Row[] {
       "%",
     ),
     row(
-      "channel latency, p50 / p99 / p99.9",
+      "channel latency, sleeping reader, p50 / p99 / p99.9",
       [r.channels.latency_us],
       () => pcts(r.channels.latency_us, "us"),
+      " us",
+    ),
+    row(
+      "channel latency, sleeping reader at SCHED_FIFO, p50 / p99 / p99.9",
+      [r.channels.latency_sleeping_fifo_reader_us],
+      () => pcts(r.channels.latency_sleeping_fifo_reader_us, "us"),
       " us",
     ),
     row(

@@ -77,11 +77,11 @@ async function clockOffset() {
 }
 
 /** One run of `records` latency samples (after the warm-up) through a ring. */
-async function latency(sleeping: boolean, records: number): Promise<Float64Array> {
+async function latency(sleeping: boolean, records: number, fifo?: number): Promise<Float64Array> {
   const buffer = createRing({ sizeBytes: 64 * 1024, readers: 1, overflow: "drop-newest" });
   const total = WARMUP_RECORDS + records;
   const [latencies, { dropped }] = await pair<Float64Array, { dropped: number }>(
-    { role: "timed-read", buffer, records: total, sleeping },
+    { role: "timed-read", buffer, records: total, sleeping, ...(fifo !== undefined && { fifo }) },
     { role: "paced-write", buffer, records: total, rateHz: RATE_HZ },
   );
   if (dropped > 0) throw new Error(`The latency run dropped ${dropped} records`);
@@ -99,10 +99,12 @@ async function baseline(sleeping: boolean, records: number): Promise<Float64Arra
   return latencies.subarray(WARMUP_RECORDS);
 }
 
-type Variant = "polling" | "sleeping" | "baseline_polling" | "baseline_sleeping";
+type Variant = "polling" | "sleeping" | "sleeping_fifo" | "baseline_polling" | "baseline_sleeping";
 const VARIANTS: Record<Variant, (records: number) => Promise<Float64Array>> = {
   polling: (n) => latency(false, n),
   sleeping: (n) => latency(true, n),
+  // The reader's thread at SCHED_FIFO, as a realtime executor runs with scheduling.realtime_fifo_priority.
+  sleeping_fifo: (n) => latency(true, n, 50),
   baseline_polling: (n) => baseline(false, n),
   baseline_sleeping: (n) => baseline(true, n),
 };
@@ -180,7 +182,13 @@ async function phase<T>(run: () => Promise<T>): Promise<[T, number]> {
 
 const clock = await clockOffset();
 const [latency_us, latencyLoad] = await phase(latencies);
-const { polling, sleeping, baseline_polling: barePolling, baseline_sleeping: bareSleeping } = latency_us;
+const {
+  polling,
+  sleeping,
+  sleeping_fifo: sleepingFifo,
+  baseline_polling: barePolling,
+  baseline_sleeping: bareSleeping,
+} = latency_us;
 const [small, smallLoad] = await phase(() => throughput(64));
 const [large, largeLoad] = await phase(() => throughput(4096));
 const otherLoad = { latency: latencyLoad, "64B": smallLoad, "4KiB": largeLoad };
@@ -196,7 +204,7 @@ const results = {
   ].join(" "),
   clock,
   other_load_cores: otherLoad,
-  latency_us: { polling, sleeping },
+  latency_us: { polling, sleeping, sleeping_fifo: sleepingFifo },
   // The same handoff without a ring (a stamp and a counter): the machine's floor during this run.
   baseline_latency_us: { polling: barePolling, sleeping: bareSleeping },
   records_per_s: { "64B": small.records_per_s, "4KiB": large.records_per_s },
@@ -214,6 +222,7 @@ console.log(`CPU used by other processes meanwhile, in cores: ${JSON.stringify(o
 console.table({
   "polling reader (us)": polling,
   "sleeping reader (us)": sleeping,
+  "sleeping reader, SCHED_FIFO (us)": sleepingFifo,
   "baseline, polling (us)": barePolling,
   "baseline, sleeping (us)": bareSleeping,
 });

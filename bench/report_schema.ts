@@ -151,6 +151,8 @@ export const ReportSchema = z.strictObject({
     /** Sleeping reader (as an executor waits on its doorbell). */
     latency_us: TrackedDist,
     latency_polling_reader_us: Dist,
+    /** The sleeping reader's thread at SCHED_FIFO 50. */
+    latency_sleeping_fifo_reader_us: Dist,
     /** 64-byte records. */
     records_per_s: Num,
     records_4kib_per_s: Num,

@@ -6,13 +6,21 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import { enterRealtime } from "./_realtime_thread.ts";
 import { RingReader, RingWriter } from "./ring.ts";
 
 /** What the bench posts to this worker. */
 export type RingBenchJob =
   | { role: "clock"; side: 0 | 1; flags: SharedArrayBuffer; rounds: number }
   | { role: "paced-write"; buffer: SharedArrayBuffer; records: number; rateHz: number }
-  | { role: "timed-read"; buffer: SharedArrayBuffer; records: number; sleeping: boolean }
+  | {
+    role: "timed-read";
+    buffer: SharedArrayBuffer;
+    records: number;
+    sleeping: boolean;
+    /** Put this reader's thread at SCHED_FIFO with this priority first (needs FFI and CAP_SYS_NICE). */
+    fifo?: number;
+  }
   | { role: "flood-write"; buffer: SharedArrayBuffer; recordBytes: number; durationMs: number }
   | { role: "flood-read"; buffer: SharedArrayBuffer }
   | { role: "bare-write"; words: SharedArrayBuffer; records: number; rateHz: number }
@@ -209,8 +217,13 @@ function run(job: RingBenchJob): unknown {
       return clock(job.side, job.flags, job.rounds);
     case "paced-write":
       return pacedWrite(job.buffer, job.records, job.rateHz);
-    case "timed-read":
+    case "timed-read": {
+      if (job.fifo !== undefined) {
+        const s = enterRealtime(job.fifo);
+        if (s.policy !== "fifo") throw new Error(`SCHED_FIFO for the reader: ${s.error}`);
+      }
       return timedRead(job.buffer, job.records, job.sleeping);
+    }
     case "flood-write":
       return floodWrite(job.buffer, job.recordBytes, job.durationMs);
     case "flood-read":
