@@ -5,6 +5,9 @@
  * - read: the manifest, its modules and data blobs, the data directory, Kiln's schema migrations, and
  *   Kiln's own code (which Deno checks when it loads the executor worker);
  * - write: the data directory;
+ * - read and write: a Linux GPIO bank's sysfs folder (`connectors.gpio.root`, a bind mount of `/sys`: Deno
+ *   opens nothing under `/sys` itself without `--allow-all`, see `hal/gpio/config.ts`), only when one is
+ *   configured;
  * - net: the API's listen address (and, later, the configured connectors);
  * - env: the two debug variables the `yaml` package reads, `KILN_SANDBOXED`, and `KILN_ADMIN_TOKEN`;
  * - nothing else: no subprocesses, no FFI, no system information.
@@ -78,6 +81,11 @@ export function grantsFor(options: {
         Number(u.port || (mqtt.url.startsWith("mqtts:") ? 8883 : 1883)),
       ),
     );
+  }
+  const gpio = connectors?.gpio;
+  if (gpio?.backend === "linux-sysfs") {
+    read.add(resolve(gpio.root));
+    write.add(resolve(gpio.root));
   }
   for (const e of Object.values(connectors?.opcua ?? {})) {
     const u = new URL(e.url.replace(/^opc\.tcp:/, "http:"));

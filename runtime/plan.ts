@@ -8,6 +8,7 @@ import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/m
 import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
 import { resolve } from "node:path";
 import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/manifest.ts";
+import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -107,6 +108,8 @@ export interface DeploymentPlan {
   mqtt: MqttPlan | null;
   /** OPC UA endpoints the runtime subscribes to (`connectors.opcua`). */
   opcua: OpcuaEndpoint[];
+  /** The Linux GPIO bank (`connectors.gpio` with `backend: linux-sysfs`); absent or null: the simulated bank. */
+  gpio?: SysfsGpioConfig | null;
   modules: ModulePlan[];
   channels: ChannelPlan[];
   listen: string;
@@ -218,6 +221,7 @@ export function planDeployment(
   return {
     mqtt,
     opcua,
+    gpio: toGpioConfig(manifest.connectors?.gpio),
     channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],

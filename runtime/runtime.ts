@@ -163,6 +163,7 @@ export class Runtime {
         for (const ex of this.#executors.values()) ex.pushInputs(values);
       },
       onGpioEdge: (pin, value) => this.#onGpioEdge(pin, value),
+      gpio: options.plan.gpio ?? null,
     });
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
     this.#connectors = new Connectors({
@@ -178,6 +179,7 @@ export class Runtime {
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
   async start(): Promise<void> {
     this.#startedAtMs = nowMs();
+    await this.#sources.open(); // first: GPIO lines the platform lacks fail the start before anything runs
     if (this.plan.mqtt) {
       if (!this.#outbox) {
         throw new TypeError("An MQTT uplink needs the runtime's outbox (RuntimeOptions.outbox)");
@@ -241,7 +243,7 @@ export class Runtime {
               : `executor ${name}: thread at the normal policy: ${s.error}`,
           ),
       }, {
-        gpio: this.#sources.gpioBuffer,
+        ...(this.#sources.gpioBuffer && { gpio: this.#sources.gpioBuffer }),
         ...(name === "realtime" && this.plan.realtimeFifoPriority !== undefined &&
           { fifoPriority: this.plan.realtimeFifoPriority }),
       });
@@ -809,12 +811,12 @@ export class Runtime {
     });
   }
 
-  /** The simulated GPIO bank. */
+  /** The GPIO bank's pins: the simulated bank, or the Linux lines of `connectors.gpio`. */
   listGpio(): GpioPinState[] {
     return this.#sources.listGpio();
   }
 
-  /** Sets a simulated GPIO input pin; false when there is no such pin. */
+  /** Sets a simulated GPIO input pin; false when there is no such pin (or the bank is Linux lines). */
   setGpioInput(pin: number, value: number): boolean {
     return this.#sources.setGpio(pin, value, "input");
   }
@@ -940,7 +942,10 @@ export class Runtime {
     await this.#uplink?.close();
   }
 
-  /** Every connector's state (`GET /api/v1/connectors`): the simulated plant, then each Modbus device. */
+  /**
+   * Every connector's state (`GET /api/v1/connectors`): the simulated plant, a Linux GPIO bank, each Modbus
+   * device and OPC UA endpoint, the uplink.
+   */
   listConnectors(): ConnectorStatus[] {
     const sim: ConnectorStatus = {
       name: "sim",
@@ -950,7 +955,13 @@ export class Runtime {
       errors: 0,
       reconnects: 0,
     };
-    return [sim, ...this.#connectors.list(), ...(this.#uplink ? [this.#uplink.status()] : [])];
+    const gpio = this.#sources.gpioStatus();
+    return [
+      sim,
+      ...(gpio ? [gpio] : []),
+      ...this.#connectors.list(),
+      ...(this.#uplink ? [this.#uplink.status()] : []),
+    ];
   }
 
   /** The outbox's figures when there is an uplink, else null. */
@@ -974,7 +985,7 @@ export class Runtime {
   /** Stops the sources, every module and every executor at once, without snapshots. */
   close(): void {
     this.#status = "stopping";
-    this.#sources.stop();
+    void this.#sources.close();
     void this.#connectors.close();
     void this.#uplink?.close();
     for (const slot of this.#slots.values()) {

@@ -1,11 +1,21 @@
 /**
- * Drives the data sources modules read: today the simulated plant of `hal/sim`. Sample streams are
- * generated in batches on a timer, as many samples as the wall clock says are due, so the stream keeps
- * its rate even when a timer fires late; scalar inputs are read on a slower scan.
+ * Drives the data sources modules read: the simulated plant of `hal/sim`, and the GPIO bank (the simulated
+ * one, or Linux lines when the manifest configures `connectors.gpio`). Sample streams are generated in
+ * batches on a timer, as many samples as the wall clock says are due, so the stream keeps its rate even when
+ * a timer fires late; scalar inputs are read on a slower scan; a hardware bank's inputs are polled at its
+ * `poll_ms`, and a change of level is an edge.
  *
  * @module
  */
-import { type GpioPinState, SimGpio, SimTemperatureSensor, SimVibrationSensor } from "../hal/sim/mod.ts";
+import { SimGpio, SimTemperatureSensor, SimVibrationSensor } from "../hal/sim/mod.ts";
+import {
+  createSysfsGpio,
+  type GpioBank,
+  GpioError,
+  type GpioPinState,
+  type SysfsGpioConfig,
+} from "../hal/gpio/mod.ts";
+import type { ConnectorStatus } from "../hal/mod.ts";
 import { nowMs } from "./instance.ts";
 import type { InputValue } from "./_protocol.ts";
 import type { SimSensorPlan } from "./plan.ts";
@@ -23,6 +33,8 @@ export interface SimSourcesOptions {
   scanMs?: number;
   /** Called when a GPIO pin changes level. */
   onGpioEdge?(pin: number, value: number): void;
+  /** The Linux GPIO bank (`connectors.gpio`); absent or null for the simulated bank. */
+  gpio?: SysfsGpioConfig | null;
 }
 
 /** A fault that can be injected into a simulated sensor. */
@@ -32,7 +44,7 @@ export type SimFault = "none" | "bearing" | "overheat";
 export class SimSources {
   #vibration = new Map<string, { sensor: SimVibrationSensor; startMs: number; emitted: number }>();
   #temperature = new Map<string, SimTemperatureSensor>();
-  #gpio = new SimGpio();
+  #gpio: GpioBank;
   /** The level of each pin the modules were last told of (edges are changes of it); pins start low. */
   #told = new Map<number, number>();
   #timers: ReturnType<typeof setInterval>[] = [];
@@ -40,6 +52,7 @@ export class SimSources {
 
   constructor(options: SimSourcesOptions) {
     this.#options = options;
+    this.#gpio = options.gpio ? createSysfsGpio(options.gpio) : new SimGpio();
     for (const s of options.sensors) {
       if (s.kind === "vibration") {
         const sensor = new SimVibrationSensor({
@@ -97,28 +110,52 @@ export class SimSources {
     return false;
   }
 
-  /** The simulated GPIO bank's pins. */
+  /**
+   * Opens the GPIO bank; call it once, before {@linkcode SimSources.start} and before any module runs.
+   *
+   * @throws {import("../hal/gpio/mod.ts").GpioUnavailableError} when the configured lines cannot be opened.
+   */
+  async open(): Promise<void> {
+    await this.#gpio.open();
+    // The levels read at open are what modules start from: no edge for an input that is already high.
+    for (const p of this.#gpio.list()) this.#told.set(p.pin, p.value);
+  }
+
+  /** The GPIO bank's pins: the simulated bank's, or the configured Linux lines. */
   listGpio(): GpioPinState[] {
     return this.#gpio.list();
   }
 
   /**
    * Sets a GPIO pin, as a module's write (`"output"`) or from outside (`"input"`), and pushes the new level
-   * to the modules at once. Returns false when the bank has no such pin.
+   * to the modules at once. Returns false when the bank has no such pin, or refused the write (a Linux
+   * input line, a level set from outside on a Linux line, a write the kernel refused: the bank's status
+   * counts the module writes it refused and keeps the last reason).
    */
   setGpio(pin: number, value: number, setBy: GpioPinState["setBy"]): boolean {
     if (this.#gpio.get(pin) === null) return false;
-    this.#gpio.set(pin, value, setBy);
+    try {
+      this.#gpio.set(pin, value, setBy);
+    } catch (err) {
+      if (err instanceof GpioError) return false;
+      throw err;
+    }
     this.gpioDriven(pin);
     return true;
   }
 
   /**
-   * The bank's state, shared with the executors: an event handler's `gpio_write` drives the simulated pin
-   * from the executor's thread at once, then reports it for {@linkcode SimSources.gpioDriven}.
+   * The simulated bank's state, shared with the executors: an event handler's `gpio_write` drives the
+   * simulated pin from the executor's thread at once, then reports it for {@linkcode SimSources.gpioDriven}.
+   * `null` for a Linux bank: a worker has no permissions, so its writes come back to this thread.
    */
-  get gpioBuffer(): SharedArrayBuffer {
-    return this.#gpio.buffer;
+  get gpioBuffer(): SharedArrayBuffer | null {
+    return this.#gpio instanceof SimGpio ? this.#gpio.buffer : null;
+  }
+
+  /** The GPIO bank's state as a connector when it is not the simulated one (that is part of "sim"), else null. */
+  gpioStatus(): ConnectorStatus | null {
+    return this.#gpio instanceof SimGpio ? null : this.#gpio.status();
   }
 
   /**
@@ -134,7 +171,7 @@ export class SimSources {
         this.#told.set(pin, p.value);
         this.#options.onGpioEdge?.(pin, p.value);
       }
-      this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: "good", atMs: nowMs() } });
+      this.#options.onInputs({ [`gpio:pin_${pin}`]: { value: p.value, quality: p.quality, atMs: nowMs() } });
     });
   }
 
@@ -144,7 +181,25 @@ export class SimSources {
     for (const v of this.#vibration.values()) v.startMs = start;
     this.#timers.push(setInterval(() => this.#produce(), this.#options.batchMs ?? 20));
     this.#timers.push(setInterval(() => this.#scan(), this.#options.scanMs ?? 100));
+    const pollMs = this.#gpio.pollMs;
+    if (pollMs !== null) this.#timers.push(setInterval(() => this.#pollGpio(), pollMs));
     this.#scan();
+  }
+
+  /** Reads a hardware bank's inputs: an edge event for each change of level, and the changed inputs. */
+  #pollGpio(): void {
+    const changes = this.#gpio.poll();
+    if (changes.length === 0) return;
+    const t = nowMs();
+    const values: Record<string, InputValue> = {};
+    for (const { state: p } of changes) {
+      if ((this.#told.get(p.pin) ?? 0) !== p.value) {
+        this.#told.set(p.pin, p.value);
+        this.#options.onGpioEdge?.(p.pin, p.value);
+      }
+      values[`gpio:pin_${p.pin}`] = { value: p.value, quality: p.quality, atMs: t };
+    }
+    this.#options.onInputs(values);
   }
 
   #produce(): void {
@@ -168,7 +223,7 @@ export class SimSources {
       values[`sim:${id}`] = { value: sensor.read(t), quality: "good", atMs: t };
     }
     for (const p of this.#gpio.list()) {
-      values[`gpio:pin_${p.pin}`] = { value: p.value, quality: "good", atMs: t };
+      values[`gpio:pin_${p.pin}`] = { value: p.value, quality: p.quality, atMs: t };
     }
     if (Object.keys(values).length > 0) this.#options.onInputs(values);
   }
@@ -177,6 +232,12 @@ export class SimSources {
   stop(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+  }
+
+  /** Stops producing and closes the GPIO bank's lines. It never rejects. */
+  close(): Promise<void> {
+    this.stop();
+    return this.#gpio.close();
   }
 
   [Symbol.dispose](): void {

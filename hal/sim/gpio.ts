@@ -1,21 +1,14 @@
 /**
  * A simulated GPIO bank: digital pins that modules read (`read:gpio:pin_<n>`) and write
  * (`write:gpio:pin_<n>`). An operator or a test sets input levels; module writes latch the output level.
+ * It is the {@linkcode GpioBank} modules get unless the manifest's `connectors.gpio` names another backend.
  *
  * @module
  */
+import type { ConnectorStatus } from "../mod.ts";
+import type { GpioBank, GpioChange, GpioPinState } from "../gpio/mod.ts";
 
-/** One pin's level and who set it last. */
-export interface GpioPinState {
-  pin: number;
-  value: 0 | 1;
-  /** `"input"` when set from outside (operator, test), `"output"` when a module wrote it. */
-  setBy: "input" | "output";
-  /** Epoch milliseconds of the last change. */
-  changedAt: number;
-  /** Writes to this pin since start. */
-  writes: number;
-}
+export type { GpioPinState } from "../gpio/mod.ts";
 
 /** Options of {@linkcode SimGpio}. */
 export interface SimGpioOptions {
@@ -32,12 +25,16 @@ const WORDS = 3;
  * through the runtime's thread. Each field is written atomically; two threads setting one pin at the same
  * moment leave the last writer's level.
  */
-export class SimGpio {
+export class SimGpio implements GpioBank {
+  readonly backend = "sim";
+  /** Levels change only through {@linkcode SimGpio.set}: nothing to poll. */
+  readonly pollMs = null;
   readonly size: number;
   /** The bank's state, to share with {@linkcode SimGpio.attach}. */
   readonly buffer: SharedArrayBuffer;
   #words: Int32Array;
   #changedAt: Float64Array;
+  #closed = false;
 
   /** @throws {RangeError} when `pins` is not an integer in 1..1024. */
   constructor(options: SimGpioOptions = {}, shared?: SharedArrayBuffer) {
@@ -66,6 +63,7 @@ export class SimGpio {
       setBy: Atomics.load(this.#words, w + 1) ? "output" : "input",
       changedAt: this.#changedAt[pin]!,
       writes: Atomics.load(this.#words, w + 2),
+      quality: "good",
     };
   }
 
@@ -89,5 +87,37 @@ export class SimGpio {
     if (by) Atomics.add(this.#words, w + 2, 1);
     const before = Atomics.exchange(this.#words, w, level);
     if (Atomics.exchange(this.#words, w + 1, by) !== by || before !== level) this.#changedAt[pin] = at;
+  }
+
+  /** Nothing to open: the simulated bank is always there. */
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to read: a level changes only through {@linkcode SimGpio.set}, whose caller tells the modules. */
+  poll(): GpioChange[] {
+    return [];
+  }
+
+  /** Connected until closed. */
+  status(): ConnectorStatus {
+    return {
+      name: "gpio",
+      kind: "sim",
+      state: this.#closed ? "closed" : "connected",
+      lastError: null,
+      errors: 0,
+      reconnects: 0,
+    };
+  }
+
+  /** Marks the bank closed; its buffer stays usable by whoever attached to it. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

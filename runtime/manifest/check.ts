@@ -17,6 +17,7 @@ import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
 import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
 import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
 import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/manifest.ts";
+import { checkGpioPins } from "./_gpio_check.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -60,6 +61,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
     checkActuators(name, module.actuators, ctx);
   }
   for (const [id, spec] of Object.entries(channels)) checkChannel(id, asObj(spec), ctx);
+  checkGpioPins(root, issues);
   return issues;
 }
 

@@ -205,7 +205,7 @@ Deno.test("an unknown connector type is refused, naming the ones there are", () 
   assert.deepEqual(issues.map((i) => [i.path, i.line]), [["connectors.serial", lineOf(text, "serial")]]);
   assert.match(
     issues[0]?.message ?? "",
-    /unknown connector type "serial" \(this version supports: sim, modbus, mqtt, opcua\)/,
+    /unknown connector type "serial" \(this version supports: sim, modbus, mqtt, opcua, gpio\)/,
   );
 });
 

@@ -11,6 +11,7 @@
 import { z } from "zod";
 import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
 import { OpcuaEndpointSchema } from "../../hal/opcua/manifest.ts";
+import { GpioConnectorSchema } from "../../hal/gpio/mod.ts";
 import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
@@ -109,7 +110,9 @@ export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema,
 });
 
 /** Connector types that later versions add; naming one is an error that says so. */
-export const UPCOMING_CONNECTORS: readonly string[] = [];
+export const UPCOMING_CONNECTORS: readonly string[] = ["i2c", "spi"];
+/** The connector types this version supports. */
+const SUPPORTED_CONNECTORS = "sim, modbus, mqtt, opcua, gpio";
 
 /**
  * The uplink to an MQTT broker (`connectors.mqtt`): module publishes, alerts and Mode C batches go out
@@ -161,18 +164,22 @@ export const MqttConnectorSchema = strict({
   }
 });
 
-/** `connectors`: the simulated plant and Modbus devices, by name. */
+/**
+ * `connectors`: the simulated plant, Modbus devices and OPC UA endpoints by name, the MQTT uplink, and the
+ * GPIO bank (`gpio`: the simulated one unless it names the `linux-sysfs` backend).
+ */
 export const ConnectorsSchema = strict(
   {
     sim: z.record(id("sim sensor id"), SimSensorSchema).optional(),
     modbus: z.record(id("modbus device name"), ModbusDeviceSchema).optional(),
     mqtt: MqttConnectorSchema.optional(),
     opcua: z.record(id("opcua endpoint name"), OpcuaEndpointSchema).optional(),
+    gpio: GpioConnectorSchema.optional(),
   },
   (key) =>
     UPCOMING_CONNECTORS.includes(key)
-      ? `the "${key}" connector is not supported yet (this version supports: sim, modbus, mqtt, opcua)`
-      : `unknown connector type "${key}" (this version supports: sim, modbus, mqtt, opcua)`,
+      ? `the "${key}" connector is not supported yet (this version supports: ${SUPPORTED_CONNECTORS})`
+      : `unknown connector type "${key}" (this version supports: ${SUPPORTED_CONNECTORS})`,
 );
 
 // ------------------------------------------------------------------------------------------------ channels
