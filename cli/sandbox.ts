@@ -10,7 +10,10 @@
  *   configured;
  * - net: the API's listen address (and, later, the configured connectors);
  * - env: the two debug variables the `yaml` package reads, `KILN_SANDBOXED`, and `KILN_ADMIN_TOKEN`;
- * - nothing else: no subprocesses, no FFI, no system information.
+ * - run: `stty` and `dd`, only when a Modbus device is on a serial line (they set the line and move its
+ *   bytes: Deno opens nothing under `/dev` without `--allow-all`, see `hal/modbus/serial.ts`). Like any
+ *   subprocess they are not sandboxed: `dd` can read and write whatever files the user running Kiln can;
+ * - nothing else: no other subprocesses, no FFI, no system information.
  *
  * Executors run below that with permissions `"none"`. A compiled binary cannot relaunch with other flags
  * (its permissions are fixed by `deno compile`), so there the runtime only revokes the kinds it never needs.
@@ -19,6 +22,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { LoadedManifest } from "../runtime/manifest/mod.ts";
+import { TTY_COMMANDS } from "../hal/modbus/mod.ts";
 import { existingLibcPaths } from "../runtime/_realtime_thread.ts";
 
 /** The environment variable that marks the relaunched, narrowed process. */
@@ -37,6 +41,8 @@ export interface DenoGrants {
   sys: string[];
   /** Libraries for FFI: libc when `scheduling.realtime_fifo_priority` is set, else none. */
   ffi?: string[];
+  /** Programs it may run: `stty` and `dd` when a Modbus device is on a serial line, else none. */
+  run?: string[];
 }
 
 /** What the running process may do, as `GET /api/v1/sandbox` reports it. */
@@ -71,7 +77,8 @@ export function grantsFor(options: {
   const net = new Set([port === 0 ? host : `${host}:${port}`]);
   const write = new Set([resolve(options.dataDir)]);
   const connectors = options.manifest.connectors;
-  for (const d of Object.values(connectors?.modbus ?? {})) net.add(hostPort(d.host, d.port));
+  const modbus = Object.values(connectors?.modbus ?? {});
+  for (const d of modbus) if (d.transport === "tcp") net.add(hostPort(d.host, d.port));
   const mqtt = connectors?.mqtt;
   if (mqtt?.url) {
     const u = new URL(mqtt.url.replace(/^mqtts?:/, "http:"));
@@ -117,6 +124,9 @@ export function grantsFor(options: {
     sys: connectors?.opcua ? ["hostname", "homedir", "uid"] : [],
     // The realtime executor calls libc's sched_setscheduler for its own thread (runtime/_realtime_thread.ts).
     ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ? existingLibcPaths() : [],
+    // A serial line is set with stty and read and written by dd; the device path itself needs no grant (the
+    // runtime never opens it, and Deno would refuse anything under /dev without --allow-all).
+    run: modbus.some((d) => d.transport === "rtu") ? [...TTY_COMMANDS] : [],
     net: [...net],
     env: [...ENV_ALLOWED],
   };
@@ -135,6 +145,7 @@ export function denoFlags(g: DenoGrants): string[] {
     `--allow-env=${g.env.join(",")}`,
     ...(g.sys.length > 0 ? [`--allow-sys=${g.sys.join(",")}`] : []),
     ...(g.ffi && g.ffi.length > 0 ? [`--allow-ffi=${g.ffi.join(",")}`] : []),
+    ...(g.run && g.run.length > 0 ? [`--allow-run=${g.run.join(",")}`] : []),
     "--unstable-worker-options",
   ];
 }
@@ -185,11 +196,19 @@ export function sandboxedGrants(): DenoGrants | null {
 
 /**
  * Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed):
- * subprocesses always, FFI unless `keep.ffi` (a `SCHED_FIFO` realtime executor), system information unless
- * `keep.sys` (OPC UA's certificates need some).
+ * subprocesses unless `keep.run` (a Modbus device on a serial line runs `stty` and `dd`), FFI unless
+ * `keep.ffi` (a `SCHED_FIFO` realtime executor), system information unless `keep.sys` (OPC UA's
+ * certificates need some).
+ *
+ * `keep.run` defaults to whether this process was relaunched with programs to run: those are the only ones
+ * it may run then. A process that could not be narrowed keeps every program it was started with when
+ * `keep.run` is true, and none otherwise.
  */
-export function revokeUnneeded(keep: { sys?: boolean; ffi?: boolean } = {}): void {
-  Deno.permissions.revokeSync({ name: "run" });
+export function revokeUnneeded(
+  keep: { sys?: boolean; ffi?: boolean; run?: boolean } = {},
+): void {
+  const run = keep.run ?? (sandboxedGrants()?.run ?? []).length > 0;
+  if (!run) Deno.permissions.revokeSync({ name: "run" });
   if (!keep.ffi) Deno.permissions.revokeSync({ name: "ffi" });
   if (!keep.sys) Deno.permissions.revokeSync({ name: "sys" });
 }

@@ -1,6 +1,7 @@
 /**
  * One Modbus device as a manifest describes it (`connectors.modbus.<name>`), as a zod schema with snake_case
- * keys and every default applied, and its camelCase form for the connector.
+ * keys and every default applied, and its camelCase form for the connector. A device is reached over TCP
+ * (the default `transport`) or, with `transport: rtu`, on a serial line.
  *
  * ```yaml
  * connectors:
@@ -15,12 +16,19 @@
  *         - { id: oven_temp, table: hr, address: 100, type: float32, word_order: little, poll_ms: 500 }
  *         - { id: line_speed, table: ir, address: 7, type: uint16, scale: 0.1 }
  *         - { id: heater_on, table: co, address: 0, poll_ms: 200 }
+ *     drive1:
+ *       transport: rtu
+ *       serial: { path: /dev/ttyUSB0, baud: 19200, parity: even, data_bits: 8, stop_bits: 1 }
+ *       unit_id: 17
+ *       points:
+ *         - { id: motor_rpm, table: ir, address: 3 }
  * ```
  *
  * @module
  */
 import { z } from "zod";
 import { MODBUS_DATA_TYPES, MODBUS_ORDERS, type ModbusDataType, type Order, registerCount } from "./codec.ts";
+import { SERIAL_BAUD_RATES, SERIAL_PARITIES, type SerialLine } from "./serial.ts";
 
 /** Modbus tables: holding registers, input registers, coils, discrete inputs (§4.3 of the protocol spec). */
 export const MODBUS_TABLE_NAMES = ["hr", "ir", "co", "di"] as const;
@@ -34,6 +42,12 @@ export const POINT_ID = /^[a-z][a-z0-9_-]{0,62}$/;
 export const DEFAULT_MODBUS_PORT = 502;
 /** Default `unit_id`. */
 export const DEFAULT_UNIT_ID = 1;
+/** Modbus transports: TCP (the default) and RTU on a serial line. */
+export const MODBUS_TRANSPORTS = ["tcp", "rtu"] as const;
+/** Default `serial.baud`: 19200, the default the serial line spec requires (Modbus over Serial Line v1.02 §2.5.1). */
+export const DEFAULT_BAUD = 19_200;
+/** Default `serial.parity`: even, the default the serial line spec requires (§2.5.1). */
+export const DEFAULT_PARITY = "even";
 /** Default `timeout_ms`, for a connect and for each request. */
 export const DEFAULT_TIMEOUT_MS = 1000;
 /** Default `backoff_ms`: the first wait before reconnecting; it doubles up to `max_backoff_ms`. */
@@ -130,20 +144,33 @@ export const ModbusPointSchema = z.strictObject({
   };
 });
 
-/** One Modbus device (`connectors.modbus.<name>`): where it is, how long to wait, what to poll. */
-export const ModbusDeviceSchema = z.strictObject({
-  /** Only `tcp` in this version: RTU over a serial line is not supported yet. */
-  transport: z.literal("tcp", {
+/** A device's serial line (`serial`, with `transport: rtu`). */
+export const SerialLineSchema = z.strictObject({
+  /** The tty: `/dev/ttyUSB0`, `/dev/ttyS1`, or a stable symlink such as `/dev/serial/by-id/...`. */
+  path: z.string().min(1, "a serial port path must not be empty").refine(
+    (path) => path.startsWith("/"),
+    "a serial port path must be absolute, like /dev/ttyUSB0",
+  ),
+  /** Bits per second. @default 19200 */
+  baud: z.number().refine((baud) => (SERIAL_BAUD_RATES as readonly number[]).includes(baud), {
+    error: (issue) => `a baud rate is one of ${SERIAL_BAUD_RATES.join(", ")}, got ${issue.input}`,
+  }).default(DEFAULT_BAUD),
+  /** @default "even" */
+  parity: z.enum(SERIAL_PARITIES).default(DEFAULT_PARITY),
+  /** RTU sends 8 data bits per character (§2.5.1); 7 would be ASCII mode, which Kiln does not speak. @default 8 */
+  data_bits: z.literal(8, {
     error: (issue) =>
-      issue.input === "rtu"
-        ? `Modbus RTU over a serial line is not supported yet (this version supports: tcp)`
-        : `expected "tcp"`,
-  }),
-  host: z.string().min(1, "a host must not be empty"),
-  port: int(1, 65_535).default(DEFAULT_MODBUS_PORT),
-  /** The unit identifier, 0..255 (Modbus Messaging on TCP/IP Implementation Guide §4.4.2). @default 1 */
-  unit_id: int(0, 255).default(DEFAULT_UNIT_ID),
-  /** How long a connect or a request may take, in milliseconds. @default 1000 */
+      issue.input === 7
+        ? "Modbus RTU sends 8 data bits per character (7 data bits is Modbus ASCII, which is not supported)"
+        : undefined,
+  }).default(8),
+  /** @default 1 with parity, 2 without (the spec's 11-bit character, §2.5.1) */
+  stop_bits: z.literal([1, 2]).optional(),
+}).transform((line) => ({ ...line, stop_bits: line.stop_bits ?? (line.parity === "none" ? 2 : 1) }));
+
+/** What TCP and RTU devices share: timing, backoff and points. */
+const common = {
+  /** How long a connect (or opening the port) or a request may take, in milliseconds. @default 1000 */
   timeout_ms: int(1, 600_000).default(DEFAULT_TIMEOUT_MS),
   /** The first wait before reconnecting, in milliseconds; doubles after each failure. @default 250 */
   backoff_ms: int(1, 3_600_000).default(DEFAULT_BACKOFF_MS),
@@ -155,6 +182,55 @@ export const ModbusDeviceSchema = z.strictObject({
    */
   max_gap: int(0, 124).default(0),
   points: z.array(ModbusPointSchema).min(1, "a Modbus device needs at least one point"),
+};
+
+/**
+ * Unknown keys of a device: a key that belongs to the other transport says so. One message per key, joined
+ * with newlines (as the manifest's messages for unknown keys are; it splits them again).
+ */
+function unknownKeys(transport: "tcp" | "rtu", other: readonly string[]) {
+  return (issue: { code?: string; keys?: string[] }) =>
+    issue.code === "unrecognized_keys"
+      ? (issue.keys ?? []).map((key) =>
+        other.includes(key)
+          ? transport === "tcp"
+            ? `"${key}" is for a device on a serial line (transport: rtu); this device's transport is tcp, the default`
+            : `"${key}" is for a device on TCP (transport: tcp); this device is on a serial line (transport: rtu)`
+          : `unknown key "${key}"`
+      ).join("\n")
+      : undefined;
+}
+
+/** A device on Modbus TCP. */
+const ModbusTcpDeviceSchema = z.strictObject({
+  /** @default "tcp" */
+  transport: z.literal("tcp").default("tcp"),
+  host: z.string().min(1, "a host must not be empty"),
+  port: int(1, 65_535).default(DEFAULT_MODBUS_PORT),
+  /** The unit identifier, 0..255 (Modbus Messaging on TCP/IP Implementation Guide §4.4.2). @default 1 */
+  unit_id: int(0, 255).default(DEFAULT_UNIT_ID),
+  ...common,
+}, { error: unknownKeys("tcp", ["serial"]) });
+
+/** A device on Modbus RTU over a serial line. */
+const ModbusRtuDeviceSchema = z.strictObject({
+  transport: z.literal("rtu"),
+  serial: SerialLineSchema,
+  /**
+   * The device's address on the line, 1..247 (Modbus over Serial Line v1.02 §2.2: 0 is broadcast, which
+   * nothing answers, and 248..255 are reserved). @default 1
+   */
+  unit_id: int(1, 247).default(DEFAULT_UNIT_ID),
+  ...common,
+}, { error: unknownKeys("rtu", ["host", "port"]) });
+
+/** One Modbus device (`connectors.modbus.<name>`): where it is, how long to wait, what to poll. */
+export const ModbusDeviceSchema = z.discriminatedUnion("transport", [
+  ModbusTcpDeviceSchema,
+  ModbusRtuDeviceSchema,
+], {
+  error: (issue) =>
+    issue.code === "invalid_union" ? `expected a "transport" of "tcp" (the default) or "rtu"` : undefined,
 }).superRefine((device, ctx) => {
   const seen = new Set<string>();
   device.points.forEach((point, i) => {
@@ -195,13 +271,10 @@ export interface ModbusPoint {
   readonly staleMs: number;
 }
 
-/** A device, as the connector uses it. */
-export interface ModbusDevice {
+/** What every device has, as the connector uses it. */
+interface ModbusDeviceBase {
   /** The connector's name, as capabilities name it (`plc1` in `read:modbus:plc1/hr/100`). */
   readonly name: string;
-  readonly transport: "tcp";
-  readonly host: string;
-  readonly port: number;
   readonly unitId: number;
   readonly timeoutMs: number;
   readonly backoffMs: number;
@@ -210,17 +283,30 @@ export interface ModbusDevice {
   readonly points: readonly ModbusPoint[];
 }
 
+/** A device on Modbus TCP, as the connector uses it. */
+export interface ModbusTcpDevice extends ModbusDeviceBase {
+  readonly transport: "tcp";
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A device on Modbus RTU over a serial line, as the connector uses it. */
+export interface ModbusRtuDevice extends ModbusDeviceBase {
+  readonly transport: "rtu";
+  readonly serial: SerialLine;
+}
+
+/** A device, as the connector uses it. */
+export type ModbusDevice = ModbusTcpDevice | ModbusRtuDevice;
+
 /**
  * Turns a validated device config into the connector's camelCase form.
  *
  * @param name The device's key under `connectors.modbus`, e.g. `plc1`.
  */
 export function toModbusDevice(name: string, config: ModbusDeviceConfig): ModbusDevice {
-  return {
+  const base: ModbusDeviceBase = {
     name,
-    transport: config.transport,
-    host: config.host,
-    port: config.port,
     unitId: config.unit_id,
     timeoutMs: config.timeout_ms,
     backoffMs: config.backoff_ms,
@@ -239,4 +325,13 @@ export function toModbusDevice(name: string, config: ModbusDeviceConfig): Modbus
       staleMs: p.stale_ms,
     })),
   };
+  if (config.transport === "rtu") {
+    const { path, baud, parity, data_bits, stop_bits } = config.serial;
+    return {
+      ...base,
+      transport: "rtu",
+      serial: { path, baud, parity, dataBits: data_bits, stopBits: stop_bits },
+    };
+  }
+  return { ...base, transport: "tcp", host: config.host, port: config.port };
 }

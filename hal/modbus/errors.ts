@@ -80,12 +80,22 @@ export class ModbusConnectError extends ModbusError {
   }
 }
 
-/** The connection to the device closed: the device (or a network element) ended it, or Kiln dropped it. */
+/**
+ * The connection to the device closed: the device (or a network element) ended it, Kiln dropped it, or its
+ * serial port went away (`reason` says how, when it is known: `error reading: Input/output error`).
+ */
 export class ModbusConnectionLostError extends ModbusError {
   readonly code = "modbus_connection_lost";
-  /** @param address Where the device is, e.g. `10.0.0.5:502`. */
-  constructor(device: string, readonly address: string, options?: ErrorOptions) {
-    super(device, `The connection to device "${device}" at ${address} was lost`, options);
+  readonly reason: string | null;
+  /** @param address Where the device is, e.g. `10.0.0.5:502` or `/dev/ttyUSB0`. */
+  constructor(device: string, readonly address: string, options?: ErrorOptions & { reason?: string }) {
+    const reason = options?.reason ?? null;
+    super(
+      device,
+      `The connection to device "${device}" at ${address} was lost${reason ? `: ${reason}` : ""}`,
+      options,
+    );
+    this.reason = reason;
   }
 }
 

@@ -10,7 +10,9 @@
  * error count, and marks values it can no longer read `uncertain`, then `bad` after the point's `stale_ms`,
  * never inventing one (see `poller.ts`).
  *
- * Transport: Modbus TCP (over `npm:modbus-serial`). RTU over a serial line is not supported yet.
+ * Transports: Modbus TCP, and Modbus RTU on a Linux serial line (`transport: rtu`), both over
+ * `npm:modbus-serial`; the serial port is Kiln's own (`serial.ts`: `stty` sets the line, `dd` moves the
+ * bytes, because Deno opens nothing under `/dev` without `--allow-all`).
  *
  * Each point maps onto a capability resource (`read:modbus:plc1/hr/100-101` for a float32 at 100), which
  * the runtime checks against a module's grants before it hands the module a value or carries out its write.
@@ -42,7 +44,6 @@
 export { modbusCapability, type ModbusPointRange, modbusResource } from "./capability.ts";
 export {
   type BitTable,
-  createTcpClient,
   FUNCTION_CODES,
   MAX_READ_BITS,
   MAX_READ_REGISTERS,
@@ -50,8 +51,22 @@ export {
   MAX_WRITE_REGISTERS,
   type ModbusClient,
   type RegisterTable,
-  type TcpClientOptions,
 } from "./client.ts";
+export { createTcpClient, type TcpClientOptions } from "./tcp.ts";
+export { createRtuClient, interFrameDelayMs, type RtuClientOptions } from "./rtu.ts";
+export {
+  createTtyPort,
+  SERIAL_BAUD_RATES,
+  SERIAL_PARITIES,
+  type SerialLine,
+  type SerialParity,
+  type SerialPort,
+  SerialPortError,
+  type SerialSettings,
+  sttyArgs,
+  TTY_COMMANDS,
+  type TtyPortOptions,
+} from "./serial.ts";
 export {
   applyScaling,
   decodeRegisters,
@@ -68,21 +83,27 @@ export {
 } from "./codec.ts";
 export {
   DEFAULT_BACKOFF_MS,
+  DEFAULT_BAUD,
   DEFAULT_MAX_BACKOFF_MS,
   DEFAULT_MODBUS_PORT,
+  DEFAULT_PARITY,
   DEFAULT_POLL_MS,
   DEFAULT_STALE_POLLS,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_UNIT_ID,
   MODBUS_TABLE_NAMES,
+  MODBUS_TRANSPORTS,
   type ModbusDevice,
   type ModbusDeviceConfig,
   ModbusDeviceSchema,
   type ModbusPoint,
   type ModbusPointConfig,
   ModbusPointSchema,
+  type ModbusRtuDevice,
   type ModbusTableName,
+  type ModbusTcpDevice,
   POINT_ID,
+  SerialLineSchema,
   toModbusDevice,
 } from "./config.ts";
 export {

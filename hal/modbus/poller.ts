@@ -25,10 +25,12 @@
  * @module
  */
 import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
-import { createTcpClient, MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
+import { MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
 import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
 import { ModbusError, ModbusExceptionError, ModbusNotConnectedError } from "./errors.ts";
+import { createRtuClient } from "./rtu.ts";
+import { createTcpClient } from "./tcp.ts";
 
 import { type Clock, SYSTEM_CLOCK } from "../mod.ts";
 export { type Clock, SYSTEM_CLOCK };
@@ -92,7 +94,7 @@ export function planReads(points: readonly ModbusPoint[], maxGap = 0): PollGroup
 
 /** Options of {@linkcode createModbusConnector}. */
 export interface ModbusConnectorOptions {
-  /** The transport. @default a Modbus TCP client for the device's host and port */
+  /** The transport. @default a Modbus TCP client for the device's host and port, or an RTU client on its serial line */
   readonly client?: ModbusClient;
   /** @default {@linkcode SYSTEM_CLOCK} */
   readonly clock?: Clock;
@@ -169,13 +171,7 @@ class Connector implements ModbusConnector {
     this.name = device.name;
     this.#device = device;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
-    this.#client = options.client ?? createTcpClient({
-      device: device.name,
-      host: device.host,
-      port: device.port,
-      unitId: device.unitId,
-      timeoutMs: device.timeoutMs,
-    });
+    this.#client = options.client ?? clientFor(device);
     this.#points = new Map(device.points.map((p) => [p.id, p]));
     this.#groups = planReads(device.points, device.maxGap).map((group) => ({
       group,
@@ -387,6 +383,14 @@ class Connector implements ModbusConnector {
     this.#errors++;
     this.#lastError = err.message;
   }
+}
+
+/** The client of a device's transport. */
+function clientFor(device: ModbusDevice): ModbusClient {
+  const common = { device: device.name, unitId: device.unitId, timeoutMs: device.timeoutMs };
+  return device.transport === "rtu"
+    ? createRtuClient({ ...common, line: device.serial })
+    : createTcpClient({ ...common, host: device.host, port: device.port });
 }
 
 function orders(

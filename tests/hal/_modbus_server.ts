@@ -1,7 +1,7 @@
 /**
  * Modbus servers for the integration tests, each in its own process or socket: the libmodbus server of
- * `fixtures/modbus_server.c` (compiled once per test process with gcc), and a "PLC" that answers every
- * request with garbage.
+ * `fixtures/modbus_server.c` (compiled once per test process with gcc), on TCP or on a serial line (RTU),
+ * and a "PLC" that answers every request with garbage.
  *
  * The libmodbus server's tables have addresses 0..99 (past them: exception 2) and these values:
  *
@@ -74,6 +74,7 @@ async function compile(): Promise<string> {
 
 /** A running libmodbus server. */
 export interface ModbusServer extends AsyncDisposable {
+  /** The TCP port it listens on (0 for an RTU server). */
   readonly port: number;
   /** The `WRITE <table> <address> <values...>` lines it printed so far. */
   readonly writes: readonly string[];
@@ -85,6 +86,8 @@ export interface ModbusServer extends AsyncDisposable {
   resume(): void;
   /** Kills the process (SIGKILL, a crash) and waits for it. */
   kill(): Promise<void>;
+  /** Resolves with its exit code when it exits by itself (an RTU server whose line went away). */
+  readonly exited: Promise<number>;
 }
 
 /**
@@ -93,12 +96,56 @@ export interface ModbusServer extends AsyncDisposable {
  * @throws {Error} when it cannot be built or exits before printing its port.
  */
 export async function startModbusServer(port = 0): Promise<ModbusServer> {
+  return await spawnServer([String(port)], `listening on port ${port}`);
+}
+
+/** Options of {@linkcode startModbusRtuServer}. */
+export interface RtuServerOptions {
+  /** @default 9600 */
+  readonly baud?: number;
+  /** @default 1 */
+  readonly stopBits?: 1 | 2;
+  /** Its unit id. @default 1 */
+  readonly unitId?: number;
+  /** Pseudo-random bytes written before each reply. @default 0 */
+  readonly noiseBytes?: number;
+  /** Answer every request with 1 to 40 pseudo-random bytes instead. @default false */
+  readonly garbage?: boolean;
+}
+
+/**
+ * Starts the libmodbus server as an RTU device on the tty `path` (8 data bits, no parity) and resolves once
+ * the line is open.
+ *
+ * @throws {Error} when it cannot be built or exits before the line is open.
+ */
+export async function startModbusRtuServer(
+  path: string,
+  options: RtuServerOptions = {},
+): Promise<ModbusServer> {
+  const args = [
+    "--rtu",
+    path,
+    "--baud",
+    String(options.baud ?? 9600),
+    "--stop-bits",
+    String(options.stopBits ?? 1),
+    "--unit",
+    String(options.unitId ?? 1),
+    ...(options.noiseBytes ? ["--noise", String(options.noiseBytes)] : []),
+    ...(options.garbage ? ["--garbage"] : []),
+  ];
+  return await spawnServer(args, `opening ${path}`);
+}
+
+/** Runs the server binary and resolves once it printed `PORT <n>` or `READY`. */
+async function spawnServer(args: string[], what: string): Promise<ModbusServer> {
   const binary = await buildModbusServer();
-  const child = new Deno.Command(binary, { args: [String(port)], stdout: "piped", stderr: "piped" }).spawn();
+  const child = new Deno.Command(binary, { args, stdout: "piped", stderr: "piped" }).spawn();
   const writes: string[] = [];
   let stderr = "";
-  let resolvePort: (port: number) => void = () => {};
-  const listening = new Promise<number>((resolve) => resolvePort = resolve);
+  let resolveReady: (port: number) => void = () => {};
+  const ready = new Promise<number>((resolve) => resolveReady = resolve);
   const readOut = (async () => {
     let buffer = "";
     for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
@@ -108,7 +155,8 @@ export async function startModbusServer(port = 0): Promise<ModbusServer> {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         const match = /^PORT (\d+)$/.exec(line);
-        if (match) resolvePort(Number(match[1]));
+        if (match) resolveReady(Number(match[1]));
+        else if (line === "READY") resolveReady(0);
         else if (line.startsWith("WRITE ")) writes.push(line);
       }
     }
@@ -122,10 +170,10 @@ export async function startModbusServer(port = 0): Promise<ModbusServer> {
     return s;
   });
   const done = Promise.all([status, readOut, readErr]);
-  const bound = await Promise.race([listening, status.then(() => null)]);
+  const bound = await Promise.race([ready, status.then(() => null)]);
   if (bound === null) {
     await done;
-    throw new Error(`The Modbus server exited before listening on port ${port}: ${stderr}`);
+    throw new Error(`The Modbus server exited before ${what}: ${stderr}`);
   }
   const kill = async () => {
     if (!exited) {
@@ -148,6 +196,7 @@ export async function startModbusServer(port = 0): Promise<ModbusServer> {
     pause: () => child.kill("SIGSTOP"),
     resume: () => child.kill("SIGCONT"),
     kill,
+    exited: done.then(([s]) => s.code),
     [Symbol.asyncDispose]: kill,
   };
 }

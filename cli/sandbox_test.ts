@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { loadManifest } from "../runtime/manifest/mod.ts";
+import { denoFlags, grantsFor } from "./sandbox.ts";
+
+async function manifest(modbus: string): Promise<Awaited<ReturnType<typeof loadManifest>>> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/kiln.yaml`,
+    `version: 1\ndevice: { id: gw }\nconnectors:\n  modbus:\n${modbus}\nmodules: {}\n`,
+  );
+  return await loadManifest(`${dir}/kiln.yaml`);
+}
+
+const TCP = `    plc1:
+      host: 10.0.0.5
+      port: 5020
+      points: [{ id: a, table: hr, address: 0 }]`;
+const RTU = `    drive1:
+      transport: rtu
+      serial: { path: /dev/ttyUSB0, baud: 9600 }
+      points: [{ id: a, table: hr, address: 0 }]`;
+
+const listen = { hostname: "127.0.0.1", port: 8080 };
+
+Deno.test("a Modbus TCP device is granted its host and port, and no program to run", async () => {
+  const g = grantsFor({ manifest: await manifest(TCP), dataDir: "data", listen });
+  assert.ok(g.net.includes("10.0.0.5:5020"));
+  assert.deepEqual(g.run, []);
+  assert.ok(!denoFlags(g).some((f) => f.startsWith("--allow-run")));
+});
+
+Deno.test("a Modbus device on a serial line is granted stty and dd to run, and nothing under /dev", async () => {
+  const g = grantsFor({ manifest: await manifest(`${TCP}\n${RTU}`), dataDir: "data", listen });
+  assert.deepEqual(g.run, ["stty", "dd"]);
+  assert.deepEqual(g.net, ["127.0.0.1:8080", "10.0.0.5:5020"], "no network for the serial device");
+  assert.ok(![...g.read, ...g.write].some((p) => p.startsWith("/dev")), "Deno opens nothing under /dev");
+  assert.ok(denoFlags(g).includes("--allow-run=stty,dd"));
+});

@@ -1,0 +1,80 @@
+/**
+ * A serial line for the RTU tests: a pair of pseudo-terminals joined by socat in its own process
+ * (`socat pty,raw,echo=0,link=<a> pty,raw,echo=0,link=<b>`), what one end writes the other reads. Killing
+ * socat is a device unplugged: both ends hang up (reads fail with EIO) and the links go away.
+ *
+ * A pty takes the speed and stop bits it is given but refuses parity (EINVAL from the kernel), and ignores
+ * them all: the tests run the line at 8N1 or 8N2, and parity is covered by the `stty` arguments' unit test.
+ *
+ * @module
+ */
+
+/** A running socat with a pty at each end. */
+export interface PtyPair extends AsyncDisposable {
+  /** The symlinks to the two ends (to `/dev/pts/<n>`). */
+  readonly a: string;
+  readonly b: string;
+  /** Ends socat (SIGTERM: it removes the links) and waits for it; both ends hang up. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts socat with pty ends linked at `<dir>/a` and `<dir>/b` (or the given paths), and resolves once it
+ * moves data.
+ *
+ * @throws {Error} naming the Debian package when socat is missing (also under CI=true: a missing peer is a
+ * failure, never a skip), or when socat exits before it is ready.
+ */
+export async function startPtyPair(dir: string, names: { a?: string; b?: string } = {}): Promise<PtyPair> {
+  const a = names.a ?? `${dir}/a`;
+  const b = names.b ?? `${dir}/b`;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("socat", {
+      args: ["-d", "-d", `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "socat is not installed: the RTU tests make their serial line with it (apt-get install socat)",
+      );
+    }
+    throw err;
+  }
+  let log = "";
+  let resolveReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => resolveReady = resolve);
+  const reading = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      log += chunk;
+      if (log.includes("starting data transfer loop")) resolveReady();
+    }
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const done = Promise.all([status, reading]);
+  const started = await Promise.race([ready.then(() => true), status.then(() => false)]);
+  if (!started) {
+    await done;
+    throw new Error(`socat exited before the pty pair was ready:\n${log}`);
+  }
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch { /* it exited meanwhile */ }
+      }
+      await done;
+    })();
+    return stopping;
+  };
+  return { a, b, stop, [Symbol.asyncDispose]: stop };
+}
