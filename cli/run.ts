@@ -90,7 +90,12 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
     }
     console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
-    revokeUnneeded({ sys: plan.opcua.length > 0, ffi: plan.realtimeFifoPriority !== undefined });
+    revokeUnneeded({
+      sys: plan.opcua.length > 0,
+      ffi: plan.realtimeFifoPriority !== undefined,
+      // A Modbus device on a serial line runs stty and dd (hal/modbus/serial.ts).
+      run: plan.modbus.some((d) => d.transport === "rtu"),
+    });
     sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
   } else {
     revokeUnneeded({ sys: plan.opcua.length > 0, ffi: plan.realtimeFifoPriority !== undefined });
