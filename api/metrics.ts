@@ -47,30 +47,32 @@ import type { OutboxKind, OutboxStats } from "../snapshots/mod.ts";
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** What {@linkcode renderMetrics} reads of a module's status. */
-export type MetricsModule = Pick<
-  ModuleStatus,
-  | "name"
-  | "state"
-  | "mode"
-  | "executor"
-  | "limits"
-  | "invocations"
-  | "errors"
-  | "budget_overruns"
-  | "deadline_misses"
-  | "traps"
-  | "restarts"
-  | "memory_bytes"
-  | "instructions"
-  | "latency_histogram"
-  | "lateness_us"
-  | "event_latency_us"
-  | "events"
-  | "samples_in"
-  | "dropped_samples"
-  | "logs_dropped"
-  | "denials"
->;
+export type MetricsModule =
+  & Pick<
+    ModuleStatus,
+    | "name"
+    | "state"
+    | "mode"
+    | "executor"
+    | "limits"
+    | "invocations"
+    | "errors"
+    | "budget_overruns"
+    | "deadline_misses"
+    | "traps"
+    | "restarts"
+    | "memory_bytes"
+    | "instructions"
+    | "latency_histogram"
+    | "lateness_us"
+    | "event_latency_us"
+    | "events"
+    | "samples_in"
+    | "dropped_samples"
+    | "logs_dropped"
+    | "denials"
+  >
+  & Partial<Pick<ModuleStatus, "behind">>;
 
 /** What {@linkcode renderMetrics} reads of a channel's status. */
 export type MetricsChannel = Pick<
@@ -229,6 +231,13 @@ export function renderMetrics(source: MetricsSource): string {
     "kiln_module_dropped_samples_total",
     "Stream samples dropped because the module's executor fell behind",
     m((x) => x.dropped_samples),
+  );
+  out.gauge(
+    "kiln_module_backlog_seconds",
+    "Sensor samples handed to a stream module's executor and not yet taken, as the time they span",
+    modules.flatMap((x): Sample[] =>
+      x.behind && "ms" in x.behind ? [[{ module: x.name }, x.behind.ms / 1000]] : []
+    ),
   );
   out.counter(
     "kiln_module_logs_dropped_total",

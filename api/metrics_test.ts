@@ -72,6 +72,7 @@ function fakeSource(over: Partial<MetricsSource> = {}): MetricsSource {
         memory_bytes: 131072,
         latency_histogram: { bounds_us: BOUNDS_US, counts: [1, 2, 3, 1], sum_us: 2_500_000 },
         dropped_samples: 5,
+        behind: { samples: 2560, ms: 100 },
       }),
       fakeModule({
         name: "temperature",
@@ -190,6 +191,7 @@ Deno.test("renderMetrics writes known figures as exact Prometheus lines", () => 
       'kiln_module_memory_limit_bytes{module="temperature"} 2097152',
       'kiln_module_budget_seconds{module="temperature"} 0.0005',
       'kiln_module_dropped_samples_total{module="fft"} 5',
+      'kiln_module_backlog_seconds{module="fft"} 0.1',
       'kiln_module_state{module="temperature",state="crashed"} 1',
       'kiln_module_state{module="temperature",state="running"} 0',
       'kiln_module_info{module="temperature",mode="periodic",executor="normal"} 1',

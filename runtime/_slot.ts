@@ -105,7 +105,11 @@ export function newSlot(l: LoadedModule): Slot {
 }
 
 /** The control plane's view of a slot; `snapshotted` when the module is snapshotted here. */
-export function moduleStatus(s: Slot, snapshotted: boolean): ModuleStatus {
+export function moduleStatus(
+  s: Slot,
+  snapshotted: boolean,
+  behind: ModuleStatus["behind"] = null,
+): ModuleStatus {
   const st = s.stats;
   const invocations = s.prior.invocations + (st?.invocations ?? 0);
   const totalUs = s.prior.totalUs + (st?.totalUs ?? 0);
@@ -134,6 +138,7 @@ export function moduleStatus(s: Slot, snapshotted: boolean): ModuleStatus {
     event_latency_us: percentiles(s.eventLatency),
     samples_in: st?.samplesIn ?? 0,
     dropped_samples: s.droppedSamples,
+    behind,
     logs_dropped: st?.logsDropped ?? 0,
     denials: s.denials,
     latency_histogram: {

@@ -92,6 +92,8 @@ export class Executor {
   #pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
   #captures = new Map<number, { resolve: (image: SnapshotImage) => void; reject: (e: Error) => void }>();
   #inFlight = new Map<string, number>();
+  /** The length of each batch in flight per source, oldest first (the worker takes them in order). */
+  #inFlightLengths = new Map<string, number[]>();
   #maxInFlight: number;
   #seq = 0;
   #closed = false;
@@ -166,6 +168,7 @@ export class Executor {
         return;
       case "consumed":
         this.#inFlight.set(msg.source, Math.max(0, (this.#inFlight.get(msg.source) ?? 1) - 1));
+        this.#inFlightLengths.get(msg.source)?.shift();
         return;
       case "report":
         this.#events.onReport(msg);
@@ -272,6 +275,9 @@ export class Executor {
     const inFlight = this.#inFlight.get(source) ?? 0;
     if (inFlight >= this.#maxInFlight) return false;
     this.#inFlight.set(source, inFlight + 1);
+    let lengths = this.#inFlightLengths.get(source);
+    if (!lengths) this.#inFlightLengths.set(source, lengths = []);
+    lengths.push(samples.length);
     this.#send(
       { type: "samples", source, seq: this.#seq++, samples },
       transfer ? [samples.buffer as ArrayBuffer] : [],
@@ -322,6 +328,11 @@ export class Executor {
   /** The Deno permission states the worker reported at start: none granted, and a file read refused. */
   permissions(): Promise<PermissionStates> {
     return this.#ready.promise;
+  }
+
+  /** Samples handed to the worker for `source` that it has not taken yet. */
+  samplesInFlight(source: string): number {
+    return (this.#inFlightLengths.get(source) ?? []).reduce((a, n) => a + n, 0);
   }
 
   /** Batches waiting in the worker for `source`. */

@@ -307,7 +307,24 @@ export class Runtime {
   }
 
   #view(s: Slot): ModuleStatus {
-    return moduleStatus(s, this.#snap.enabled(s.plan));
+    return moduleStatus(s, this.#snap.enabled(s.plan), this.#behind(s));
+  }
+
+  /** What waits for a running stream module: sensor samples in its executor, or unread channel bytes. */
+  #behind(s: Slot): ModuleStatus["behind"] {
+    const schedule = s.plan.schedule;
+    if (schedule.mode !== "stream" || s.state !== "running") return null;
+    const channel = schedule.source.startsWith("channel:")
+      ? this.#channels.get(schedule.source.slice("channel:".length))
+      : undefined;
+    if (channel) {
+      const reader = channel.plan.readers.indexOf(s.plan.name);
+      return { bytes: ringStats(channel.buffer).readers[reader]?.pendingBytes ?? 0 };
+    }
+    const sensor = this.plan.sim.find((x) => `sim:${x.id}` === schedule.source);
+    const samples = this.#executors.get(s.executor)?.samplesInFlight(schedule.source) ?? 0;
+    const rateHz = sensor?.kind === "vibration" ? sensor.rateHz : 0;
+    return { samples, ms: rateHz > 0 ? Math.round((samples / rateHz) * 10_000) / 10 : 0 };
   }
 
   /**

@@ -41,6 +41,11 @@ export interface ModuleStatus {
   lateness_us: { p50: number; p99: number; max: number } | null;
   samples_in: number;
   dropped_samples: number;
+  /**
+   * Stream modules: what waits for them now. From a sensor: samples handed to their executor and not yet
+   * taken, and the time they span at the sensor's rate; from a channel: bytes not yet read. Null otherwise.
+   */
+  behind: { samples: number; ms: number } | { bytes: number } | null;
   logs_dropped: number;
   /** Calls refused by the capability check, since start. */
   denials: number;

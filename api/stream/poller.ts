@@ -22,6 +22,7 @@ export type StreamModuleStatus = Pick<
   | "memory_bytes"
   | "samples_in"
   | "dropped_samples"
+  | "behind"
   | "deadline_misses"
   | "budget_overruns"
   | "denials"
@@ -142,6 +143,7 @@ export class StreamPoller implements AsyncDisposable {
         memory_bytes: m.memory_bytes,
         samples_in: m.samples_in,
         dropped_samples: m.dropped_samples,
+        behind: m.behind,
         deadline_misses: m.deadline_misses,
         budget_overruns: m.budget_overruns,
         denials: m.denials,

@@ -609,6 +609,7 @@ function module(name: string): StreamModuleStatus {
     memory_bytes: 65536,
     samples_in: 0,
     dropped_samples: 0,
+    behind: null,
     deadline_misses: 0,
     budget_overruns: 0,
     denials: 0,
