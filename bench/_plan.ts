@@ -87,6 +87,48 @@ export function distribution(
   return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1), n: s.length };
 }
 
+/**
+ * Runs every configuration once per round for `rounds` rounds, the order rotating each round, so that a
+ * change in the host's load over the run hits every configuration alike. Returns each one's results in order.
+ */
+export async function inRounds<K extends string, R>(
+  rounds: number,
+  configs: Record<K, () => Promise<R>>,
+): Promise<Record<K, R[]>> {
+  const names = Object.keys(configs) as K[];
+  const out = Object.fromEntries(names.map((n) => [n, [] as R[]])) as Record<K, R[]>;
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(r + k) % names.length]!;
+      out[name].push(await configs[name]());
+    }
+  }
+  return out;
+}
+
+/**
+ * Percentiles of several rounds as one: p50 and p99 are the median over the rounds of each round's (a round
+ * the host stalled does not decide them), p99.9 and max the worst round's.
+ */
+export function acrossRounds<D extends { p50: number; p99: number; p999?: number; max: number }>(
+  rounds: readonly (D | null)[],
+): { p50: number; p99: number; p999?: number; max: number; rounds: D[] } | null {
+  const ds = rounds.filter((d): d is D => d !== null);
+  if (ds.length === 0) return null;
+  const median = (xs: number[]) => {
+    const s = xs.toSorted((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const p999 = ds.every((d) => d.p999 !== undefined) ? Math.max(...ds.map((d) => d.p999!)) : undefined;
+  return {
+    p50: median(ds.map((d) => d.p50)),
+    p99: median(ds.map((d) => d.p99)),
+    ...(p999 !== undefined && { p999 }),
+    max: Math.max(...ds.map((d) => d.max)),
+    rounds: ds,
+  };
+}
+
 /** The machine the results were measured on. */
 export async function machine(): Promise<Record<string, unknown>> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");

@@ -9,9 +9,18 @@
  */
 import process from "node:process";
 import { createRuntime } from "../runtime/mod.ts";
-import { machine, module, plan, vibrationPipeline, watFile, writeResult } from "./_plan.ts";
+import {
+  acrossRounds,
+  inRounds,
+  machine,
+  module,
+  plan,
+  vibrationPipeline,
+  watFile,
+  writeResult,
+} from "./_plan.ts";
 
-const EVENTS = Number(Deno.args[Deno.args.indexOf("--events") + 1] || 1000);
+const EVENTS = Number(Deno.args[Deno.args.indexOf("--events") + 1] || 400);
 const INTERVAL_MS = 5;
 
 const estop = await watFile(
@@ -79,21 +88,40 @@ async function measure(sensors: number, fifo?: number) {
 }
 
 const FIFO_PRIORITY = 50;
-const idle = await measure(0, FIFO_PRIORITY);
-const loaded = await measure(4, FIFO_PRIORITY);
-const idleNormal = await measure(0);
-const loadedNormal = await measure(4);
+const ROUNDS = 4;
+/** The rounds of one configuration as one result: latency percentiles across rounds, counts summed. */
+function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
+  const last = rounds.at(-1)!;
+  return {
+    sensors: last.sensors,
+    realtime_policy: rounds.every((r) => r.realtime_policy === "fifo") ? "fifo" : "normal",
+    events: rounds.reduce((a, r) => a + r.events, 0),
+    trigger_to_actuator_us: acrossRounds(rounds.map((r) => r.trigger_to_actuator_us)),
+    stream_invocations_per_s: Math.round(
+      rounds.reduce((a, r) => a + r.stream_invocations_per_s, 0) / rounds.length,
+    ),
+    dropped_samples: rounds.reduce((a, r) => a + r.dropped_samples, 0),
+    cpu_percent: Math.round(rounds.reduce((a, r) => a + r.cpu_percent, 0) / rounds.length * 10) / 10,
+  };
+}
+const runs = await inRounds(ROUNDS, {
+  idle: () => measure(0, FIFO_PRIORITY),
+  loaded: () => measure(4, FIFO_PRIORITY),
+  idle_normal_policy: () => measure(0),
+  loaded_normal_policy: () => measure(4),
+});
 const report = {
   machine: await machine(),
   method:
-    `${EVENTS} API events, one every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) ` +
-    "that drives a simulated GPIO pin from its executor; latency from triggerEvent to the pin driven; last " +
-    `1024 events; with the realtime executor at SCHED_FIFO ${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) ` +
-    "and at the normal policy",
-  idle,
-  loaded,
-  idle_normal_policy: idleNormal,
-  loaded_normal_policy: loadedNormal,
+    `${ROUNDS} rounds, each configuration once per round in rotating order; per run ${EVENTS} API events, one ` +
+    `every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) that drives a simulated GPIO ` +
+    "pin from its executor; latency from triggerEvent to the pin driven; p50 and p99 are the median of the " +
+    "rounds' own, p99.9 and max the worst round's; the realtime executor at SCHED_FIFO " +
+    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) and at the normal policy`,
+  idle: combine(runs.idle),
+  loaded: combine(runs.loaded),
+  idle_normal_policy: combine(runs.idle_normal_policy),
+  loaded_normal_policy: combine(runs.loaded_normal_policy),
 };
 await writeResult("events", report);
 console.log(JSON.stringify(report, null, 2));
