@@ -249,6 +249,7 @@ export const REPORT_SOURCES: readonly string[] = [
   "compute",
   "instrumentation",
   "channels",
+  "executor_channels",
   "events",
   "periodic",
   "stream",
@@ -322,7 +323,12 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       },
     },
     channels: {
-      latency_us: track(dist(s.channels!, "latency_us.sleeping"), { stat: "p99", at_most: 50 }),
+      latency_us: track(dist(s.executor_channels!, "sched_fifo.latency_us"), { stat: "p99", at_most: 50 }),
+      latency_normal_policy_us: dist(s.executor_channels!, "normal_policy.latency_us"),
+      realtime_policy: dig(s.executor_channels!.data, "sched_fifo.realtime_policy") === "fifo"
+        ? "fifo"
+        : "normal",
+      latency_ring_sleeping_reader_us: dist(s.channels!, "latency_us.sleeping"),
       latency_polling_reader_us: dist(s.channels!, "latency_us.polling"),
       latency_sleeping_fifo_reader_us: dist(s.channels!, "latency_us.sleeping_fifo"),
       records_per_s: num(s.channels!, "records_per_s.64B"),

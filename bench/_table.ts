@@ -125,13 +125,27 @@ export function reportRows(r: Report): Row[] {
       "%",
     ),
     row(
-      "channel latency, sleeping reader, p50 / p99 / p99.9",
+      `channel latency between executors, ${
+        r.channels.realtime_policy === "fifo" ? "reader at SCHED_FIFO" : "SCHED_FIFO refused"
+      }, p50 / p99 / p99.9`,
       [r.channels.latency_us],
       () => pcts(r.channels.latency_us, "us"),
       " us",
     ),
     row(
-      "channel latency, sleeping reader at SCHED_FIFO, p50 / p99 / p99.9",
+      "channel latency between executors, normal policy, p50 / p99 / p99.9",
+      [r.channels.latency_normal_policy_us],
+      () => pcts(r.channels.latency_normal_policy_us, "us"),
+      " us",
+    ),
+    row(
+      "bare ring between workers, sleeping reader, p50 / p99 / p99.9",
+      [r.channels.latency_ring_sleeping_reader_us],
+      () => pcts(r.channels.latency_ring_sleeping_reader_us, "us"),
+      " us",
+    ),
+    row(
+      "bare ring between workers, sleeping reader at SCHED_FIFO, p50 / p99 / p99.9",
       [r.channels.latency_sleeping_fifo_reader_us],
       () => pcts(r.channels.latency_sleeping_fifo_reader_us, "us"),
       " us",

@@ -76,6 +76,9 @@ async function clockOffset() {
   return { offset_us: round(offsetUs, 2), round_trip_us: round(rttUs, 2) };
 }
 
+/** Records the writer dropped in the latency runs because the ring was full. */
+let latencyDropped = 0;
+
 /** One run of `records` latency samples (after the warm-up) through a ring. */
 async function latency(sleeping: boolean, records: number, fifo?: number): Promise<Float64Array> {
   const buffer = createRing({ sizeBytes: 64 * 1024, readers: 1, overflow: "drop-newest" });
@@ -84,8 +87,9 @@ async function latency(sleeping: boolean, records: number, fifo?: number): Promi
     { role: "timed-read", buffer, records: total, sleeping, ...(fifo !== undefined && { fifo }) },
     { role: "paced-write", buffer, records: total, rateHz: RATE_HZ },
   );
-  if (dropped > 0) throw new Error(`The latency run dropped ${dropped} records`);
-  return latencies.subarray(WARMUP_RECORDS);
+  // A reader stalled for the whole ring (about 100 ms at this rate) makes the writer drop: counted, reported.
+  latencyDropped += dropped;
+  return latencies.subarray(Math.min(WARMUP_RECORDS, latencies.length));
 }
 
 /** The same without a ring. */
@@ -205,6 +209,8 @@ const results = {
   clock,
   other_load_cores: otherLoad,
   latency_us: { polling, sleeping, sleeping_fifo: sleepingFifo },
+  // Records that never reached the reader (the ring was full): not in the latencies above.
+  latency_dropped_records: latencyDropped,
   // The same handoff without a ring (a stamp and a counter): the machine's floor during this run.
   baseline_latency_us: { polling: barePolling, sleeping: bareSleeping },
   records_per_s: { "64B": small.records_per_s, "4KiB": large.records_per_s },

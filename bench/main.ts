@@ -19,6 +19,7 @@ const BENCHES: readonly { name: string; what: string }[] = [
   { name: "compute", what: "FFT and autoencoder modules and an FP32 matmul, Wasm vs native gcc -O2" },
   { name: "instrumentation", what: "cost of the interrupt checks and fuel metering" },
   { name: "channels", what: "channel ring latency and throughput between workers" },
+  { name: "executor_channels", what: "channel latency between two executors, through the runtime" },
   { name: "events", what: "event trigger to actuator write, idle and under streaming load" },
   { name: "periodic", what: "1 kHz tick lateness, idle and under streaming load" },
   { name: "stream", what: "FFT + anomaly on 1, 4 and 12 sensors at 25.6 kHz" },

@@ -148,8 +148,16 @@ export const ReportSchema = z.strictObject({
     }),
   }),
   channels: z.strictObject({
-    /** Sleeping reader (as an executor waits on its doorbell). */
+    /**
+     * Between two executors through the runtime (a 1 kHz writer in `normal`, a reader asleep on its doorbell
+     * in `realtime`), the realtime executor at SCHED_FIFO when `realtime_policy` says so.
+     */
     latency_us: TrackedDist,
+    /** The same at the normal policy. */
+    latency_normal_policy_us: Dist,
+    realtime_policy: z.enum(["fifo", "normal"]),
+    /** The bare ring between two workers, a sleeping reader (`Atomics.wait`) and a paced writer. */
+    latency_ring_sleeping_reader_us: Dist,
     latency_polling_reader_us: Dist,
     /** The sleeping reader's thread at SCHED_FIFO 50. */
     latency_sleeping_fifo_reader_us: Dist,
