@@ -9,7 +9,6 @@ import {
   EventTooLargeError,
   ExecutorError,
   ModuleExistsError,
-  ModuleRejectedError,
   ModuleStateError,
   ModuleUnknownError,
 } from "./errors.ts";
@@ -20,11 +19,11 @@ import { Journal } from "./_journal.ts";
 import { Connectors } from "./connectors.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
-import { type ModbusConnector, type ModbusDevice, modbusResource } from "../hal/modbus/mod.ts";
-import { opcuaResource } from "../hal/opcua/manifest.ts";
+import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
+import { type ChannelRing, checkPlantRefs, instanceSpec } from "./_spec.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
-import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
+import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import type { ThreadScheduling } from "./_realtime_thread.ts";
 import { createRing, ringStats } from "./ring.ts";
 import { type SimFault, SimSources } from "./sources.ts";
@@ -54,7 +53,6 @@ import {
   executorFault,
   executorFor,
   fold,
-  instantiationWrites,
   moduleStatus,
   ms,
   newSlot,
@@ -94,10 +92,6 @@ export interface RuntimeOptions {
 const MAX_LOGS_PER_MODULE = 200;
 /** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
 const PROBATION_MS = 2_000;
-/** The start function, `kiln_init` and the first handler call get this multiple of `budget_us`... */
-const INIT_BUDGET_FACTOR = 10;
-/** ...and at least this long: initialising and lazily compiling a module takes milliseconds. */
-const MIN_INIT_BUDGET_US = 50_000;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
 const HEALTHY_AFTER_MS = 60_000;
 
@@ -124,7 +118,7 @@ export class Runtime {
   #log: (line: string) => void;
   #audit: AuditLog | null;
   /** Each channel's ring, shared by its writer's and readers' executors. */
-  #channels = new Map<string, { plan: ChannelPlan; buffer: SharedArrayBuffer }>();
+  #channels = new Map<string, ChannelRing>();
   #startedAtMs = 0;
   #status: Health["status"] = "starting";
   #snap: ModuleSnapshots;
@@ -253,57 +247,13 @@ export class Runtime {
   }
 
   #spec(plan: ModulePlan, loaded: LoadedModule): InstanceSpec {
-    const s = plan.schedule;
-    const sensor = s.mode === "stream" ? this.plan.sim.find((x) => `sim:${x.id}` === s.source) : undefined;
-    const params: Record<string, number> = { ...plan.params };
-    if (sensor?.kind === "vibration") {
-      params["kiln.sample_rate_hz"] = sensor.rateHz;
-      params["kiln.full_scale"] = sensor.fullScaleG ?? 16;
-    }
-    if (s.mode === "stream") {
-      params["kiln.window"] = s.window;
-      params["kiln.hop"] = s.hop;
-    }
-    if (s.mode === "periodic") params["kiln.period_us"] = s.periodUs;
-    const channelWrites = [...this.#channels.values()].filter((c) => c.plan.writer === plan.name).map((
-      c,
-    ) => ({
-      id: c.plan.id,
-      buffer: c.buffer,
-      // Wake the readers' executors when a record is written.
-      wake: [...new Set(c.plan.readers.map((r) => this.#slots.get(r)?.executor ?? "normal"))]
-        .map((e) => this.#executor(e).bell),
-    }));
-    const readRef = s.mode === "stream" ? s.source : s.mode === "event" ? s.trigger : "";
-    const read = readRef.startsWith("channel:")
-      ? this.#channels.get(readRef.slice("channel:".length))
-      : undefined;
-    const channelRead = read && read.plan.readers.includes(plan.name)
-      ? { id: read.plan.id, buffer: read.buffer, reader: read.plan.readers.indexOf(plan.name) }
-      : null;
-    return {
-      channelWrites,
-      channelRead,
-      name: plan.name,
-      mode: s.mode,
-      source: s.mode === "stream" ? s.source : null,
-      window: s.mode === "stream" ? s.window : 0,
-      hop: s.mode === "stream" ? s.hop : 0,
-      periodUs: s.mode === "periodic" ? s.periodUs : 0,
-      priority: s.priority,
-      budgetUs: plan.budgetUs,
-      initBudgetUs: Math.max(INIT_BUDGET_FACTOR * plan.budgetUs, MIN_INIT_BUDGET_US),
-      fuel: plan.fuel,
-      params,
-      data: loaded.data,
-      capabilities: plan.capabilities,
-      inputs: plan.inputs,
-      functionNames: loaded.functionNames,
+    return instanceSpec(plan, loaded, {
+      deployment: this.plan,
+      channels: this.#channels,
+      bellOf: (module) => this.#executor(this.#slots.get(module)?.executor ?? "normal").bell,
       clockOriginMs: this.#startedAtMs,
       warmUpIterations: this.#snap.enabled(plan) ? plan.persistence!.warmUpIterations : null,
-      actuators: plan.actuators.map((id) => this.#actuatorTarget(id)),
-      instantiationWrites: instantiationWrites(loaded),
-    };
+    });
   }
 
   #view(s: Slot): ModuleStatus {
@@ -625,12 +575,12 @@ export class Runtime {
    * The switch costs one instance start.
    *
    * @returns The new version's status, and the sha256 of the version it replaced (null for a new module).
-   * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
+   * @throws {import("./errors.ts").ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
    *   when the new version does not verify (nothing changed).
    * @throws {DeployFailedError} when it fails its trial (nothing changed) or its start (rolled back).
    */
   async replaceModule(plan: ModulePlan): Promise<{ status: ModuleStatus; replaced: string | null }> {
-    this.#checkRefs(plan);
+    checkPlantRefs(this.plan, plan);
     const loaded = await loadModule(plan);
     const trialSpec = this.#spec(plan, loaded);
     try {
@@ -680,72 +630,22 @@ export class Runtime {
     }
   }
 
-  /** Refuses a module whose stream source or inputs are not sensors or points of this plant. */
-  #checkRefs(plan: ModulePlan): void {
-    const sensors = new Set(this.plan.sim.map((s) => `sim:${s.id}`));
-    const missing = [
-      ...(plan.schedule.mode === "stream" && plan.schedule.source.startsWith("sim:") &&
-          !sensors.has(plan.schedule.source)
-        ? [plan.schedule.source]
-        : []),
-      ...plan.inputs.filter((i) => !sensors.has(i) && !this.#modbusPoints().has(i)),
-    ];
-    if (missing.length > 0) {
-      throw new ModuleRejectedError(
-        plan.name,
-        missing.map((m) => `"${m}" is not a sensor or point of this plant`),
-      );
-    }
-  }
-
   /**
    * Loads, verifies and starts one more module in the running runtime. Nothing changes when it is refused.
    *
    * @throws {ModuleExistsError} when a module of that name is deployed.
-   * @throws {ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
+   * @throws {import("./errors.ts").ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
    *   as {@linkcode loadModule}, and when its stream source or inputs are not sensors of this plant.
    */
   async deployModule(plan: ModulePlan): Promise<ModuleStatus> {
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
-    this.#checkRefs(plan);
+    checkPlantRefs(this.plan, plan);
     const loaded = await loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     const slot = newSlot(loaded);
     this.#slots.set(plan.name, slot);
     if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot, true);
     return this.#view(slot);
-  }
-
-  /**
-   * What `kiln.actuate` on `id` (`modbus:<device>/<point>`, `opcua:<endpoint>/<node>`) needs: the capability
-   * type and resource.
-   */
-  #actuatorTarget(id: string): { id: string; type: string; resource: string } {
-    if (id.startsWith("opcua:")) {
-      const [endpoint = "", nodeId = ""] = id.slice("opcua:".length).split("/");
-      const node = this.plan.opcua.find((e) => e.name === endpoint)?.nodes.find((n) => n.id === nodeId);
-      return {
-        id,
-        type: "opcua",
-        resource: node?.writable ? opcuaResource(endpoint, node.nodeId) : `${endpoint}/ns=0;s=__unknown__`,
-      };
-    }
-    const [device = "", pointId = ""] = id.slice("modbus:".length).split("/");
-    const point = this.plan.modbus.find((d) => d.name === device)?.points.find((p) => p.id === pointId);
-    // An unknown point gets a resource no grant covers, so every write is refused and audited.
-    return {
-      id,
-      type: "modbus",
-      resource: point ? modbusResource(device, point) : `${device}/unknown/${pointId}`,
-    };
-  }
-
-  /** Every Modbus point and OPC UA node as an input id, `modbus:<device>/<point>`, `opcua:<endpoint>/<node>`. */
-  #modbusPoints(): Set<string> {
-    return new Set([
-      ...this.plan.modbus.flatMap((d) => d.points.map((p) => `modbus:${d.name}/${p.id}`)),
-      ...this.plan.opcua.flatMap((e) => e.nodes.map((n) => `opcua:${e.name}/${n.id}`)),
-    ]);
   }
 
   /**
