@@ -91,6 +91,8 @@ export interface MqttPlan {
   tls: { caFile: string | null; certFile: string | null; keyFile: string | null } | null;
   keepaliveS: number;
   qos: 0 | 1 | 2;
+  /** Keep the broker session across outages, so commands for `mqtt:` triggers are queued (`session`). */
+  persistentSession: boolean;
   topics: { alerts: string; batch: string; status: string };
   /** Seconds between Mode C batches; 0 for none. */
   batchIntervalS: number;
@@ -200,6 +202,7 @@ export function planDeployment(
         : null,
       keepaliveS: m.keepalive_s,
       qos: m.qos,
+      persistentSession: m.session === "persistent",
       topics: { ...m.topics },
       batchIntervalS: m.batch_interval_s,
       outbox: {

@@ -120,6 +120,8 @@ export class Runtime {
   /** Each channel's ring, shared by its writer's and readers' executors. */
   #channels = new Map<string, ChannelRing>();
   #startedAtMs = 0;
+  /** MQTT commands that arrived while the runtime was starting, delivered once it runs. */
+  #heldCommands: { trigger: string; topic: string; payload: Uint8Array }[] = [];
   #status: Health["status"] = "starting";
   #snap: ModuleSnapshots;
   #connectors: Connectors;
@@ -193,6 +195,7 @@ export class Runtime {
     this.#sources.start();
     await this.#connectors.start();
     this.#status = "ok";
+    for (const c of this.#heldCommands.splice(0)) this.#onCommand(c.trigger, c.topic, c.payload);
   }
 
   /** Subscribes once per `mqtt:<filter>` trigger; a message fires every running module with that trigger. */
@@ -204,16 +207,24 @@ export class Runtime {
     }
     for (const trigger of triggers) {
       await uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
-        if (payload.length > MAX_EVENT_BYTES) {
-          this.#mqttRefused++;
-          this.#log(
-            `mqtt: a ${payload.length}-byte message on ${topic} is over the ${MAX_EVENT_BYTES}-byte event limit; not delivered`,
-          );
-          return;
-        }
-        this.#fire(trigger, EventKind.MQTT, payload);
+        // A persistent session delivers the commands queued during an outage right after connecting, before
+        // the modules run: hold them until the start is done.
+        if (this.#status === "starting") this.#heldCommands.push({ trigger, topic, payload });
+        else this.#onCommand(trigger, topic, payload);
       });
     }
+  }
+
+  /** An MQTT message on a trigger's filter: an event for every running module with that trigger. */
+  #onCommand(trigger: string, topic: string, payload: Uint8Array): void {
+    if (payload.length > MAX_EVENT_BYTES) {
+      this.#mqttRefused++;
+      this.#log(
+        `mqtt: a ${payload.length}-byte message on ${topic} is over the ${MAX_EVENT_BYTES}-byte event limit; not delivered`,
+      );
+      return;
+    }
+    this.#fire(trigger, EventKind.MQTT, payload);
   }
 
   #executor(name: string): Executor {

@@ -78,6 +78,7 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
     url,
     clientId: plan.clientId,
     keepaliveS: plan.keepaliveS,
+    persistentSession: plan.persistentSession,
     ...(plan.username !== null && { username: plan.username }),
     ...(password !== undefined && { password }),
     ...(plan.tls && {

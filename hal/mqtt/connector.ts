@@ -7,13 +7,15 @@
  * - No offline queue. `publish` rejects at once with {@linkcode MqttNotConnectedError} unless connected; the
  *   outbox keeps the message durably, so holding it in memory too would only duplicate it and lose it on a
  *   crash. mqtt.js runs with `queueQoSZero: false`, `reconnectPeriod: 0` (this file drives reconnects) and a
- *   clean session.
+ *   clean session unless `persistentSession` asks the broker to keep it.
  * - A QoS 1/2 publish that is in flight when the connection drops rejects with
  *   {@linkcode MqttConnectionLostError}; it is never resent later from memory. Each connection attempt uses
  *   a fresh mqtt.js client, so nothing from an old connection survives into a new one. The caller resends from
  *   its outbox, so delivery is at least once and receivers deduplicate (by the outbox's sequence number).
  * - Subscriptions are this connector's own list, sent again after every connect (a clean session forgets
- *   them, MQTT 3.1.1 §3.1.2.4); `connected` turns true only once they are acknowledged.
+ *   them, MQTT 3.1.1 §3.1.2.4); `connected` turns true only once they are acknowledged. With
+ *   `persistentSession` the broker keeps them too, and queues QoS 1/2 messages for them while the connector
+ *   is away: those arrive right after the next connect (handlers subscribed by then receive them).
  *
  * @module
  */
@@ -260,7 +262,7 @@ class Connector implements MqttConnector {
     const options: IClientOptions = {
       clientId: s.clientId,
       keepalive: s.keepaliveS,
-      clean: true,
+      clean: !s.persistentSession,
       protocolVersion: 4,
       reconnectPeriod: 0,
       // This file's own timer (#connectTimer) covers CONNACK and resubscription; mqtt.js's is a fallback.

@@ -64,6 +64,16 @@ export interface MqttConnectorOptions {
   readonly tls?: MqttTlsOptions;
   readonly will?: MqttWill;
   /**
+   * Keep the session on the broker across disconnects (MQTT 3.1.1 §3.1.2.4, clean session 0): the broker
+   * keeps the subscriptions and queues QoS 1 and 2 messages for them while the connector is away, and
+   * delivers them when it is back, so a command sent during an outage is not lost. Needs a fixed `clientId`.
+   * This connector publishes with a fresh client after each reconnect and never resends from memory, so a
+   * QoS 2 publish could reuse a packet id the broker still holds from before and be taken for a duplicate:
+   * with a persistent session, publish at QoS 0 or 1 (the outbox makes delivery at least once anyway).
+   * @default {false}
+   */
+  readonly persistentSession?: boolean;
+  /**
    * Called when a subscription handler throws or rejects. @default {records the error in the connector's
    * status (`errors`, `lastError`)}
    */
@@ -157,6 +167,7 @@ export interface Settings {
   readonly maxMs: number;
   readonly tls: MqttTlsOptions | undefined;
   readonly will: MqttWill | undefined;
+  readonly persistentSession: boolean;
   readonly onHandlerError: ((error: MqttHandlerError) => void) | undefined;
 }
 
@@ -194,6 +205,11 @@ export function checkOptions(name: string, options: MqttConnectorOptions): Setti
   if (options.clientId !== undefined && (typeof options.clientId !== "string" || options.clientId === "")) {
     throw new TypeError(`MQTT connector "${name}": "clientId" must be a non-empty string`);
   }
+  if (options.persistentSession && options.clientId === undefined) {
+    throw new TypeError(
+      `MQTT connector "${name}": a persistent session needs a fixed "clientId" (the broker keeps it by that id)`,
+    );
+  }
   if (options.will !== undefined) {
     validateTopicName(options.will.topic);
     checkQos(options.will.qos ?? 1);
@@ -213,6 +229,7 @@ export function checkOptions(name: string, options: MqttConnectorOptions): Setti
     maxMs,
     tls: options.tls,
     will: options.will,
+    persistentSession: options.persistentSession ?? false,
     onHandlerError: options.onHandlerError,
   };
 }

@@ -347,3 +347,14 @@ Deno.test("scheduling.realtime_fifo_priority is optional and must be an integer 
     );
   }
 });
+
+Deno.test("an MQTT session is clean by default; a persistent one refuses QoS 2, saying why", () => {
+  const mqtt = (extra: string) =>
+    `${MINIMAL}`.replace("connectors:\n", `connectors:\n  mqtt:\n    url: mqtt://broker:1883\n${extra}`);
+  assert.equal(parseManifest(mqtt("")).connectors.mqtt?.session, "clean");
+  assert.equal(parseManifest(mqtt("    session: persistent\n")).connectors.mqtt?.session, "persistent");
+  const text = mqtt("    session: persistent\n    qos: 2\n");
+  const issues = issuesOf(text);
+  assert.deepEqual(issues.map((i) => i.path), ["connectors.mqtt.qos"]);
+  assert.match(issues[0]!.message, /persistent session needs qos 0 or 1/);
+});

@@ -132,6 +132,12 @@ export const MqttConnectorSchema = strict({
   tls: strict({ ca_file: path.optional(), cert_file: path.optional(), key_file: path.optional() }).optional(),
   keepalive_s: int(1, 65_535).default(30),
   qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+  /**
+   * `persistent`: the broker keeps Kiln's session (by `client_id`) while Kiln is away and queues the commands
+   * for its `mqtt:` triggers (sent at QoS 1 or 2), delivered once it is back and its modules run. `clean`:
+   * commands sent while Kiln is offline are lost.
+   */
+  session: z.enum(["clean", "persistent"]).default("clean"),
   /** Topic templates; placeholders `{device}` and `{module}`. */
   topics: strict({
     alerts: z.string().default("kiln/{device}/alerts/{module}"),
@@ -148,6 +154,15 @@ export const MqttConnectorSchema = strict({
     drain_rate_per_s: positive().default(100),
   }).prefault({}),
 }).superRefine((m, ctx) => {
+  if (m.session === "persistent" && m.qos === 2) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["qos"],
+      message:
+        "a persistent session needs qos 0 or 1: Kiln resends from its outbox with new packet ids, and " +
+        "a broker holding a QoS 2 packet id from before the outage would take a new message for a duplicate",
+    });
+  }
   if ((m.url === undefined) === (m.embedded === undefined)) {
     ctx.addIssue({
       code: "custom",

@@ -204,3 +204,45 @@ function counterMessages(lines: string[]): Envelope[] {
     JSON.parse(l.slice("plant/gw-up/counter ".length)) as Envelope
   );
 }
+
+Deno.test("with session: persistent, a command sent while Kiln was stopped runs its event module after the restart", async () => {
+  const dir = await Deno.makeTempDir();
+  await using broker = await createMosquitto(dir, { persistence: true });
+  await broker.start();
+  await Deno.writeFile(`${dir}/commands.wasm`, wat(COMMANDS));
+  await Deno.writeTextFile(
+    `${dir}/kiln.yaml`,
+    `version: 1
+device: { id: gw-up }
+policy:
+  allow: ["read:mqtt:plant/gw-up/cmd/#"]
+connectors:
+  mqtt:
+    url: mqtt://127.0.0.1:${broker.port}
+    session: persistent
+    batch_interval_s: 0
+modules:
+  commands:
+    wasm: commands.wasm
+    capabilities: ["read:mqtt:plant/gw-up/cmd/#"]
+    schedule: { mode: event, trigger: "mqtt:plant/gw-up/cmd/#" }
+`,
+  );
+  const args = [`${dir}/kiln.yaml`, "--data", `${dir}/data`];
+  {
+    await using kiln = await startKiln(args);
+    await waitFor("the uplink", async () => {
+      const u = await getJson<{ connector: { state: string } }>(`${kiln.base}/api/v1/uplink`);
+      return u.connector.state === "connected";
+    });
+    assert.equal(await kiln.stop(), 0);
+  }
+  // Kiln is away: the broker queues the command for its session.
+  await pub(broker, "plant/gw-up/cmd/reset", new TextEncoder().encode("while away"), { qos: 1 });
+  await using kiln = await startKiln(args);
+  const outputs = async () =>
+    (await getJson<{ outputs: Record<string, number> }>(`${kiln.base}/api/v1/modules/commands`)).outputs;
+  await waitFor("the queued command", async () => (await outputs()).commands === 1);
+  assert.equal((await outputs()).last_len, 10);
+  assert.equal((await outputs()).kind, 4);
+});

@@ -539,3 +539,56 @@ Deno.test("the embedded broker serves Mosquitto's own clients as well as the con
   await until("the command", () => commands.length === 1);
   assert.deepEqual(commands, ["reset"]);
 });
+
+Deno.test("with a persistent session, a command sent while the connector was away arrives when it is back", async (t) => {
+  await using dir = await tempDir();
+  await using broker = await startMosquitto(dir.path);
+
+  /** Connects as `clientId`, subscribes to the commands, and returns what arrived up to a marker message. */
+  async function session(clientId: string, persistentSession: boolean, away: () => Promise<void>) {
+    await using first = createMqttConnector("first", {
+      url: broker.url,
+      clientId,
+      persistentSession,
+      ...FAST,
+    });
+    await first.subscribe("gw/cmd/#", () => {});
+    await connected(first);
+    await first.close(); // a clean DISCONNECT: the broker keeps a persistent session, not a clean one
+    await away();
+    const got: string[] = [];
+    await using again = createMqttConnector("again", {
+      url: broker.url,
+      clientId,
+      persistentSession,
+      ...FAST,
+    });
+    await again.subscribe("gw/cmd/#", (topic, payload) => got.push(`${topic}=${dec(payload)}`));
+    await connected(again);
+    // One publisher's messages arrive in order: once the marker is here, a queued command would have been.
+    await pub(broker, "gw/cmd/marker", enc("m"), { qos: 1 });
+    await until("the marker", () => got.includes("gw/cmd/marker=m"));
+    return got;
+  }
+
+  await t.step("persistent: the command queued by the broker is delivered, before the marker", async () => {
+    const got = await session(
+      "kiln-persistent",
+      true,
+      () => pub(broker, "gw/cmd/reset", enc("now"), { qos: 1 }),
+    );
+    assert.deepEqual(got, ["gw/cmd/reset=now", "gw/cmd/marker=m"]);
+  });
+
+  await t.step("clean: the command sent while away is lost", async () => {
+    const got = await session("kiln-clean", false, () => pub(broker, "gw/cmd/reset", enc("now"), { qos: 1 }));
+    assert.deepEqual(got, ["gw/cmd/marker=m"]);
+  });
+
+  await t.step("a persistent session without a fixed client id is refused", () => {
+    assert.throws(
+      () => createMqttConnector("nameless", { url: broker.url, persistentSession: true }),
+      /persistent session needs a fixed "clientId"/,
+    );
+  });
+});
