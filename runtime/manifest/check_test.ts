@@ -1,32 +1,6 @@
 import assert from "node:assert/strict";
-import { ManifestError, type ManifestIssue, parseManifest } from "./mod.ts";
-
-function issuesOf(text: string): readonly ManifestIssue[] {
-  try {
-    parseManifest(text);
-  } catch (err) {
-    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${err}`);
-    return err.issues;
-  }
-  assert.fail("expected the manifest to be refused");
-}
-
-function lineOf(text: string, needle: string): number {
-  const index = text.split("\n").findIndex((line) => line.includes(needle));
-  assert.ok(index >= 0, `"${needle}" not in the text`);
-  return index + 1;
-}
-
-/** Asserts the issues are exactly these paths, each on the line of its needle. */
-function assertIssues(text: string, expected: [path: string, needle: string][]): readonly ManifestIssue[] {
-  const issues = issuesOf(text);
-  assert.deepEqual(
-    issues.map((i) => [i.path, i.line]),
-    expected.map(([path, needle]) => [path, lineOf(text, needle)]),
-    issues.map((i) => `${i.path}: ${i.message}`).join("\n"),
-  );
-  return issues;
-}
+import { assertIssues, issuesOf } from "./_testing.ts";
+import { parseManifest } from "./mod.ts";
 
 /** A plant with a sensor of each kind, a channel between two modules, and the policy they need. */
 function plant(modules: string, extra = ""): string {

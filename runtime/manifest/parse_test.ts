@@ -1,24 +1,6 @@
 import assert from "node:assert/strict";
-import { ManifestError, type ManifestIssue, memoryPages, parseListenAddress, parseManifest } from "./mod.ts";
-
-/** The issues `parseManifest` throws for `text`; fails the test when it does not throw a ManifestError. */
-function issuesOf(text: string): readonly ManifestIssue[] {
-  try {
-    parseManifest(text);
-  } catch (err) {
-    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${err}`);
-    assert.equal(err.code, "manifest_invalid");
-    return err.issues;
-  }
-  assert.fail("expected the manifest to be refused");
-}
-
-/** The 1-based line of the first line of `text` containing `needle`. */
-function lineOf(text: string, needle: string): number {
-  const index = text.split("\n").findIndex((line) => line.includes(needle));
-  assert.ok(index >= 0, `"${needle}" not in the text`);
-  return index + 1;
-}
+import { issuesOf, lineOf } from "./_testing.ts";
+import { ManifestError, memoryPages, parseListenAddress, parseManifest } from "./mod.ts";
 
 const MINIMAL = `version: 1
 device:
