@@ -13,6 +13,13 @@
  */
 export const SPIN_MS = 0.3;
 
+/**
+ * Without the spin, a wait this short is spun anyway: `Atomics.wait` would wake later than the deadline by
+ * more than the wait itself, and a dense schedule (many ticks a few tens of microseconds apart) would fall
+ * further behind with every one.
+ */
+export const SHORT_WAIT_MS = 0.1;
+
 /** Milliseconds since the epoch at sub-millisecond resolution, consistent across workers. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
@@ -53,15 +60,16 @@ export class Doorbell {
 
   /**
    * Sleeps until `deadline` (epoch ms) or a ring, with `Atomics.wait`; with `spin`, it wakes
-   * {@linkcode SPIN_MS} early and spins the rest, for a precise deadline. Returns true when woken by a ring.
+   * {@linkcode SPIN_MS} early and spins the rest, for a precise deadline; without, it spins only a wait
+   * shorter than {@linkcode SHORT_WAIT_MS}. Returns true when woken by a ring.
    */
   sleepUntil(deadline: number, spin = true): boolean {
     const seen = Atomics.load(this.#word, 0);
     let left = deadline - now();
-    const margin = spin ? SPIN_MS : 0;
+    const margin = spin ? SPIN_MS : SHORT_WAIT_MS;
     if (left > margin) {
       Atomics.store(this.#word, 1, 1);
-      const result = Atomics.wait(this.#word, 0, seen, left - margin);
+      const result = Atomics.wait(this.#word, 0, seen, spin ? left - margin : left);
       Atomics.store(this.#word, 1, 0);
       if (result !== "timed-out" || !spin) return result !== "timed-out";
     }

@@ -75,6 +75,8 @@ export interface ExecutorOptions {
    * as the process has it (for libc), and nothing else. See `_realtime_thread.ts`.
    */
   fifoPriority?: number;
+  /** Spin just before each tick's deadline for a precise start (costs CPU per tick). @default false */
+  spinTicks?: boolean;
 }
 
 /** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
@@ -141,6 +143,7 @@ export class Executor {
       mainBell: this.#mainBell,
       gpio: options.gpio ?? null,
       fifoPriority: options.fifoPriority ?? null,
+      spinTicks: options.spinTicks ?? false,
     });
     void this.#watchActuators();
     this.#worker.onerror = (e: ErrorEvent) => {

@@ -227,6 +227,8 @@ let actuatorWriter: RingWriter | null = null;
 let mainBell: Int32Array | null = null;
 /** The simulated GPIO bank, shared with the runtime (see `SimGpio.attach`), set up by `init`. */
 let gpio: SimGpio | null = null;
+/** Spin before tick deadlines (the realtime executor), set by `init`. */
+let spinTicks = true;
 /** Event modules loaded: while there are any, the loop runs and polls the event ring. */
 let eventModules = 0;
 let loopRunning = false;
@@ -305,7 +307,7 @@ async function runLoop(): Promise<void> {
       continue; // more records: deliver them (the yield above still runs at least every FORCE_YIELD_MS)
     }
     const cap = nowMs() + MAX_SLEEP_MS;
-    rang = bell.sleepUntil(Math.min(next, cap), next <= cap);
+    rang = bell.sleepUntil(Math.min(next, cap), spinTicks && next <= cap);
   }
   loopRunning = false;
 }
@@ -381,6 +383,7 @@ function handle(msg: ToExecutor): void {
       actuatorWriter = new RingWriter(msg.actuators);
       mainBell = new Int32Array(msg.mainBell);
       gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
+      spinTicks = msg.spinTicks;
       if (msg.fifoPriority !== null) {
         post({ type: "scheduling", scheduling: enterRealtime(msg.fifoPriority) });
       }

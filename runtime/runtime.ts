@@ -249,6 +249,8 @@ export class Runtime {
           ),
       }, {
         ...(this.#sources.gpioBuffer && { gpio: this.#sources.gpioBuffer }),
+        // Only high-priority ticks are worth a spin before each deadline (about 0.3 ms of CPU per tick).
+        spinTicks: name === "realtime",
         ...(name === "realtime" && this.plan.realtimeFifoPriority !== undefined &&
           { fifoPriority: this.plan.realtimeFifoPriority }),
       });
