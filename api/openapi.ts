@@ -74,11 +74,15 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Inject or clear a fault: `{"fault": "bearing"}`',
     body: "json",
   },
-  { method: "get", path: "/api/v1/sim/gpio", summary: "The simulated GPIO bank" },
+  {
+    method: "get",
+    path: "/api/v1/sim/gpio",
+    summary: "The GPIO bank's pins: the simulated bank, or the Linux lines of connectors.gpio",
+  },
   {
     method: "post",
     path: "/api/v1/sim/gpio/:pin",
-    summary: 'Set an input pin: `{"value": 1}`',
+    summary: 'Set an input pin of the simulated bank: `{"value": 1}`',
     body: "json",
   },
   {
