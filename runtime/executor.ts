@@ -93,9 +93,8 @@ export class Executor {
   #nextId = 1;
   #pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
   #captures = new Map<number, { resolve: (image: SnapshotImage) => void; reject: (e: Error) => void }>();
-  #inFlight = new Map<string, number>();
-  /** The length of each batch in flight per source, oldest first (the worker takes them in order). */
-  #inFlightLengths = new Map<string, number[]>();
+  /** The length of each sample batch in flight per source, oldest first (the worker takes them in order). */
+  #inFlight = new Map<string, number[]>();
   #maxInFlight: number;
   #seq = 0;
   #closed = false;
@@ -170,8 +169,7 @@ export class Executor {
         this.#pending.delete(msg.id);
         return;
       case "consumed":
-        this.#inFlight.set(msg.source, Math.max(0, (this.#inFlight.get(msg.source) ?? 1) - 1));
-        this.#inFlightLengths.get(msg.source)?.shift();
+        this.#inFlight.get(msg.source)?.shift();
         return;
       case "report":
         this.#events.onReport(msg);
@@ -275,11 +273,9 @@ export class Executor {
    */
   pushSamples(source: string, samples: Int16Array, transfer = false): boolean {
     if (this.#closed) return false;
-    const inFlight = this.#inFlight.get(source) ?? 0;
-    if (inFlight >= this.#maxInFlight) return false;
-    this.#inFlight.set(source, inFlight + 1);
-    let lengths = this.#inFlightLengths.get(source);
-    if (!lengths) this.#inFlightLengths.set(source, lengths = []);
+    let lengths = this.#inFlight.get(source);
+    if (!lengths) this.#inFlight.set(source, lengths = []);
+    if (lengths.length >= this.#maxInFlight) return false;
     lengths.push(samples.length);
     this.#send(
       { type: "samples", source, seq: this.#seq++, samples },
@@ -335,12 +331,12 @@ export class Executor {
 
   /** Samples handed to the worker for `source` that it has not taken yet. */
   samplesInFlight(source: string): number {
-    return (this.#inFlightLengths.get(source) ?? []).reduce((a, n) => a + n, 0);
+    return (this.#inFlight.get(source) ?? []).reduce((a, n) => a + n, 0);
   }
 
   /** Batches waiting in the worker for `source`. */
   inFlight(source: string): number {
-    return this.#inFlight.get(source) ?? 0;
+    return this.#inFlight.get(source)?.length ?? 0;
   }
 
   /** Terminates the worker. */
