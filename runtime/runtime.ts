@@ -90,6 +90,8 @@ export interface RuntimeOptions {
 }
 
 const MAX_LOGS_PER_MODULE = 200;
+/** MQTT commands held while the runtime starts; more are refused (counted) rather than kept in memory. */
+const MAX_HELD_COMMANDS = 1000;
 /** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
 const PROBATION_MS = 2_000;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
@@ -209,8 +211,10 @@ export class Runtime {
       await uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
         // A persistent session delivers the commands queued during an outage right after connecting, before
         // the modules run: hold them until the start is done.
-        if (this.#status === "starting") this.#heldCommands.push({ trigger, topic, payload });
-        else this.#onCommand(trigger, topic, payload);
+        if (this.#status !== "starting") this.#onCommand(trigger, topic, payload);
+        else if (this.#heldCommands.length < MAX_HELD_COMMANDS) {
+          this.#heldCommands.push({ trigger, topic, payload });
+        } else this.#mqttRefused++;
       });
     }
   }
