@@ -47,6 +47,8 @@ export class SimSources {
   #gpio: GpioBank;
   /** The level of each pin the modules were last told of (edges are changes of it); pins start low. */
   #told = new Map<number, number>();
+  /** Each pin's level and quality as the last scan sent them. */
+  #scanned = new Map<number, string>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #options: SimSourcesOptions;
 
@@ -222,7 +224,12 @@ export class SimSources {
     for (const [id, sensor] of this.#temperature) {
       values[`sim:${id}`] = { value: sensor.read(t), quality: "good", atMs: t };
     }
+    // A pin's input goes out when it changed since the last scan (edges go out at once anyway): a message
+    // to every executor ten times a second, for nothing, would wake them and delay their real work.
     for (const p of this.#gpio.list()) {
+      const seen = `${p.value}/${p.quality}`;
+      if (this.#scanned.get(p.pin) === seen) continue;
+      this.#scanned.set(p.pin, seen);
       values[`gpio:pin_${p.pin}`] = { value: p.value, quality: p.quality, atMs: t };
     }
     if (Object.keys(values).length > 0) this.#options.onInputs(values);
