@@ -27,6 +27,8 @@
  * @module
  */
 
+import { type PeerProcess, startPeer } from "./_peer_process.ts";
+
 const SOURCE = new URL("./fixtures/modbus_server.c", import.meta.url).pathname;
 
 let built: Promise<string> | null = null;
@@ -73,22 +75,7 @@ async function compile(): Promise<string> {
 }
 
 /** A running libmodbus server. */
-export interface ModbusServer extends AsyncDisposable {
-  /** The TCP port it listens on (0 for an RTU server). */
-  readonly port: number;
-  /** The `WRITE <table> <address> <values...>` lines it printed so far. */
-  readonly writes: readonly string[];
-  /** Resolves when it has printed `line`, or rejects after `timeoutMs`. */
-  waitForWrite(line: string, timeoutMs?: number): Promise<void>;
-  /** Freezes the process (SIGSTOP): connections stay open, nothing is answered. */
-  pause(): void;
-  /** Lets a paused process run again (SIGCONT). */
-  resume(): void;
-  /** Kills the process (SIGKILL, a crash) and waits for it. */
-  kill(): Promise<void>;
-  /** Resolves with its exit code when it exits by itself (an RTU server whose line went away). */
-  readonly exited: Promise<number>;
-}
+export type ModbusServer = PeerProcess;
 
 /**
  * Starts the libmodbus server on `127.0.0.1:port` (0: a free port) and resolves once it listens.
@@ -140,65 +127,7 @@ export async function startModbusRtuServer(
 
 /** Runs the server binary and resolves once it printed `PORT <n>` or `READY`. */
 async function spawnServer(args: string[], what: string): Promise<ModbusServer> {
-  const binary = await buildModbusServer();
-  const child = new Deno.Command(binary, { args, stdout: "piped", stderr: "piped" }).spawn();
-  const writes: string[] = [];
-  let stderr = "";
-  let resolveReady: (port: number) => void = () => {};
-  const ready = new Promise<number>((resolve) => resolveReady = resolve);
-  const readOut = (async () => {
-    let buffer = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        const match = /^PORT (\d+)$/.exec(line);
-        if (match) resolveReady(Number(match[1]));
-        else if (line === "READY") resolveReady(0);
-        else if (line.startsWith("WRITE ")) writes.push(line);
-      }
-    }
-  })();
-  const readErr = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const done = Promise.all([status, readOut, readErr]);
-  const bound = await Promise.race([ready, status.then(() => null)]);
-  if (bound === null) {
-    await done;
-    throw new Error(`The Modbus server exited before ${what}: ${stderr}`);
-  }
-  const kill = async () => {
-    if (!exited) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* it exited meanwhile */ }
-    }
-    await done;
-  };
-  return {
-    port: bound,
-    writes,
-    async waitForWrite(line, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!writes.includes(line)) {
-        if (Date.now() > deadline) throw new Error(`The server printed no "${line}"; it printed ${writes}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
-    pause: () => child.kill("SIGSTOP"),
-    resume: () => child.kill("SIGCONT"),
-    kill,
-    exited: done.then(([s]) => s.code),
-    [Symbol.asyncDispose]: kill,
-  };
+  return await startPeer(await buildModbusServer(), args, { name: "Modbus server", what });
 }
 
 /** A TCP server that answers every request with pseudo-random bytes. */
