@@ -66,10 +66,30 @@ const STEPS: [string, (page: Page, s: Setup) => Promise<void>][] = [
   ["with an operator token, the five demo modules are listed as running", async (page, s) => {
     await signIn(page, s.operator, "operator");
     await page.locator('#modules tr[data-module] .badge[data-state="running"]').nth(4).waitFor();
-    const rows = await page.locator("#modules tr[data-module]").evaluateAll((trs) =>
-      trs.map((tr) => `${tr.getAttribute("data-module")}:${tr.querySelector(".badge")?.textContent}`)
-    );
-    assert.deepEqual(rows.sort(), DEMO_MODULES.map((m) => `${m}:running`));
+    const rows = () =>
+      page.locator("#modules tr[data-module]").evaluateAll((trs) =>
+        trs.map((tr) => `${tr.getAttribute("data-module")}:${tr.querySelector(".badge")?.textContent}`).sort()
+      );
+    // On two cores, Chromium starting can hold a module's thread past its wall-clock budget, and the sandbox
+    // interrupts it (crashed, restarted after a backoff): that is the supervisor's business, not the page's.
+    // The page must show all five running together within a few seconds.
+    const expected = DEMO_MODULES.map((m) => `${m}:running`);
+    let seen = await rows();
+    for (let i = 0; i < 50 && JSON.stringify(seen) !== JSON.stringify(expected); i++) {
+      await page.waitForTimeout(200);
+      seen = await rows();
+    }
+    if (JSON.stringify(seen) !== JSON.stringify(expected)) {
+      // Say why a module is not running (its last fault), to tell a watchdog interrupt from a real bug.
+      const res = await fetch(`${s.base}/api/v1/modules`, {
+        headers: { authorization: `Bearer ${s.operator}` },
+      });
+      const { modules } = await res.json() as {
+        modules: { name: string; state: string; last_error: string }[];
+      };
+      const why = modules.filter((m) => m.state !== "running").map((m) => `${m.name}: ${m.last_error}`);
+      assert.deepEqual(seen, expected, why.join("; "));
+    }
     await page.locator('#connectors tr[data-connector="sim"] .badge[data-state="connected"]').waitFor();
     await page.locator("#live", { hasText: "live" }).waitFor();
   }],
