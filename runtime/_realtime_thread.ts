@@ -53,7 +53,7 @@ const EPERM = 1;
  * Puts the calling thread under `SCHED_FIFO` at `priority`, and reads back what the kernel applied. Never
  * throws: a refusal (no FFI permission, no libc found, `EPERM` without root or `CAP_SYS_NICE`) is reported.
  */
-export function enterRealtime(priority: number): ThreadScheduling {
+export function enterRealtime(priority: number, paths: readonly string[] = LIBC_PATHS): ThreadScheduling {
   const normal = (error: string): ThreadScheduling => ({ policy: "normal", priority: null, error });
   let lib:
     | Deno.DynamicLibrary<{
@@ -63,7 +63,7 @@ export function enterRealtime(priority: number): ThreadScheduling {
     }>
     | null = null;
   let lastError = "no libc found";
-  for (const path of LIBC_PATHS) {
+  for (const path of paths) {
     try {
       lib = Deno.dlopen(path, {
         sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
@@ -72,8 +72,11 @@ export function enterRealtime(priority: number): ThreadScheduling {
       });
       break;
     } catch (err) {
-      if (err instanceof Deno.errors.NotCapable) return normal(`no FFI permission for ${path}`);
-      lastError = (err as Error).message;
+      // Not granted is no verdict yet: `kiln run` grants only the libc paths that exist on this machine,
+      // which need not be the first ones tried (an ARM gateway has no x86_64 path).
+      lastError = err instanceof Deno.errors.NotCapable
+        ? `no FFI permission for ${path}`
+        : (err as Error).message;
     }
   }
   if (lib === null) return normal(`cannot load libc: ${lastError}`);

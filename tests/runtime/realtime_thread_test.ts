@@ -118,3 +118,32 @@ Deno.test("without CAP_SYS_NICE the thread stays at the normal policy and says w
   assert.equal(result.policy, "normal");
   assert.match(result.error, /EPERM.*CAP_SYS_NICE/);
 });
+
+Deno.test("FFI granted for a libc path that is not the first one tried still gets SCHED_FIFO", async () => {
+  const { existingLibcPaths } = await import("../../runtime/_realtime_thread.ts");
+  const libc = existingLibcPaths()[0]!;
+  const dir = await Deno.makeTempDir();
+  const script = `${dir}/enter.ts`;
+  // As on an ARM gateway: the first path is not this machine's, and FFI is granted for the real one only.
+  await Deno.writeTextFile(
+    script,
+    `import { enterRealtime } from ${
+      JSON.stringify(new URL("../../runtime/_realtime_thread.ts", import.meta.url).href)
+    };
+console.log(JSON.stringify(enterRealtime(30, ["/lib/not-this-machine/libc.so.6", ${
+      JSON.stringify(libc)
+    }])));`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", `--allow-read=${dir}`, `--allow-ffi=${libc}`, script],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), {
+    policy: "fifo",
+    priority: 30,
+    error: null,
+  });
+});
