@@ -4,10 +4,16 @@
  * @module
  */
 import createWabt from "wabt";
-import type { DeploymentPlan, ModulePlan, SimSensorPlan } from "../runtime/mod.ts";
+import type { DeploymentPlan, ModulePlan, SimSensorPlan, ThreadCpus } from "../runtime/mod.ts";
 
 /** The repository root, as a path. */
 export const ROOT = new URL("../", import.meta.url).pathname;
+
+/**
+ * The thread layout the benches measure as "pinned" (`scheduling.cpus`): both executors on CPU 1, so that a
+ * channel record wakes its reader on the writer's own CPU, and the runtime's thread on CPU 0.
+ */
+export const PINNED: ThreadCpus = { runtime: [0], realtime: [1], normal: [1] };
 
 const wabt = await createWabt();
 

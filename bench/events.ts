@@ -8,12 +8,13 @@
  * @module
  */
 import process from "node:process";
-import { createRuntime } from "../runtime/mod.ts";
+import { createRuntime, type ThreadCpus } from "../runtime/mod.ts";
 import {
   acrossRounds,
   inRounds,
   machine,
   module,
+  PINNED,
   plan,
   vibrationPipeline,
   watFile,
@@ -38,8 +39,11 @@ const estop = await watFile(
     (i32.const 0)))`,
 );
 
-/** Runs the events with `sensors` streaming pipelines loading the normal executor, at `fifo` priority or not. */
-async function measure(sensors: number, fifo?: number) {
+/**
+ * Runs the events with `sensors` streaming pipelines loading the normal executor, at `fifo` priority or not,
+ * with threads pinned to `cpus` or not.
+ */
+async function measure(sensors: number, fifo?: number, cpus?: ThreadCpus) {
   const ids = Array.from({ length: sensors }, (_, i) => `vibration_${i + 1}`);
   const rt = await createRuntime({
     plan: {
@@ -56,6 +60,7 @@ async function measure(sensors: number, fifo?: number) {
         ],
       ),
       ...(fifo !== undefined && { realtimeFifoPriority: fifo }),
+      ...(cpus && { cpus }),
     },
     version: "bench",
     log: () => {},
@@ -77,6 +82,7 @@ async function measure(sensors: number, fifo?: number) {
   const result = {
     sensors,
     realtime_policy: realtime?.scheduling.policy ?? "normal",
+    realtime_cpus: realtime?.scheduling.cpus ?? null,
     events: m.events,
     trigger_to_actuator_us: m.event_latency_us,
     stream_invocations_per_s: Math.round(streams.reduce((a, x) => a + x.invocations, 0) / elapsed),
@@ -95,6 +101,7 @@ function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
   return {
     sensors: last.sensors,
     realtime_policy: rounds.every((r) => r.realtime_policy === "fifo") ? "fifo" : "normal",
+    realtime_cpus: last.realtime_cpus,
     events: rounds.reduce((a, r) => a + r.events, 0),
     trigger_to_actuator_us: acrossRounds(rounds.map((r) => r.trigger_to_actuator_us)),
     stream_invocations_per_s: Math.round(
@@ -107,6 +114,8 @@ function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
 const runs = await inRounds(ROUNDS, {
   idle: () => measure(0, FIFO_PRIORITY),
   loaded: () => measure(4, FIFO_PRIORITY),
+  loaded_pinned: () => measure(4, FIFO_PRIORITY, PINNED),
+  idle_pinned: () => measure(0, FIFO_PRIORITY, PINNED),
   idle_normal_policy: () => measure(0),
   loaded_normal_policy: () => measure(4),
 });
@@ -117,9 +126,12 @@ const report = {
     `every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) that drives a simulated GPIO ` +
     "pin from its executor; latency from triggerEvent to the pin driven; p50 and p99 are the median of the " +
     "rounds' own, p99.9 and max the worst round's; the realtime executor at SCHED_FIFO " +
-    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) and at the normal policy`,
+    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) and at the normal policy; loaded_pinned also pins ` +
+    "both executors to CPU 1 and the runtime's thread to CPU 0 (scheduling.cpus)",
   idle: combine(runs.idle),
   loaded: combine(runs.loaded),
+  loaded_pinned: combine(runs.loaded_pinned),
+  idle_pinned: combine(runs.idle_pinned),
   idle_normal_policy: combine(runs.idle_normal_policy),
   loaded_normal_policy: combine(runs.loaded_normal_policy),
 };

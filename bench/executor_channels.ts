@@ -4,17 +4,29 @@
  * `realtime` executor, asleep on its doorbell between records) subtracts the stamp from its own `now_us` and
  * hands its latencies out with `kiln.output_array` every 500 records. Both clocks are the runtime's clock
  * (`performance.timeOrigin + performance.now()` in each worker, from one origin). Run with the realtime
- * executor at SCHED_FIFO 50 and at the normal policy, in interleaved rounds.
+ * executor at SCHED_FIFO 50 with both executors pinned to one CPU (`scheduling.cpus`), at SCHED_FIFO 50
+ * unpinned, and at the normal policy, in interleaved rounds.
  *
  * Run: `deno run -A bench/executor_channels.ts [--seconds N]`; writes bench/results/executor_channels.json.
  *
  * @module
  */
-import { createRuntime } from "../runtime/mod.ts";
-import { distribution, inRounds, machine, module, plan, watFile, writeResult } from "./_plan.ts";
+import { createRuntime, type ThreadCpus } from "../runtime/mod.ts";
+import {
+  acrossRounds,
+  distribution,
+  inRounds,
+  machine,
+  module,
+  PINNED,
+  plan,
+  watFile,
+  writeResult,
+} from "./_plan.ts";
 
 const SECONDS = Number(Deno.args[Deno.args.indexOf("--seconds") + 1] || 4);
 const ROUNDS = 3;
+const WARM_UP_MS = 2_000;
 const BATCH = 500;
 
 const writer = await watFile(
@@ -62,7 +74,11 @@ const reader = await watFile(
 );
 
 /** One run: the latencies of every full batch the reader handed out, in microseconds. */
-async function measure(fifo?: number): Promise<{ latencies: number[]; policy: string }> {
+async function measure(
+  fifo?: number,
+  cpus?: ThreadCpus,
+  seconds = SECONDS,
+): Promise<{ latencies: number[]; policy: string; cpus: (number[] | null)[] }> {
   const p = plan([], [
     module({
       name: "writer",
@@ -86,15 +102,17 @@ async function measure(fifo?: number): Promise<{ latencies: number[]; policy: st
     blockTimeoutUs: null,
   }];
   const rt = await createRuntime({
-    plan: { ...p, ...(fifo !== undefined && { realtimeFifoPriority: fifo }) },
+    plan: { ...p, ...(fifo !== undefined && { realtimeFifoPriority: fifo }), ...(cpus && { cpus }) },
     version: "bench",
     log: () => {},
   });
   await rt.start();
-  await new Promise((r) => setTimeout(r, 700)); // warm up: the first batch is dropped below
+  // Warm up: V8 tiers up the executors' loops and host glue in the first seconds. Batches handed out
+  // before the end of it are not counted.
+  await new Promise((r) => setTimeout(r, WARM_UP_MS));
   const latencies: number[] = [];
   let seen = rt.getModule("reader")!.outputs.batch ?? 0;
-  const end = performance.now() + SECONDS * 1000;
+  const end = performance.now() + seconds * 1000;
   while (performance.now() < end) {
     await new Promise((r) => setTimeout(r, 50));
     const batch = rt.getModule("reader")!.outputs.batch ?? 0;
@@ -105,23 +123,56 @@ async function measure(fifo?: number): Promise<{ latencies: number[]; policy: st
       seen = batch;
     }
   }
-  const policy = (await rt.listExecutors()).find((e) => e.name === "realtime")?.scheduling.policy ?? "normal";
+  const executors = await rt.listExecutors();
+  const policy = executors.find((e) => e.name === "realtime")?.scheduling.policy ?? "normal";
+  const pinned = [rt.runtimeThread.cpus, ...executors.map((e) => e.scheduling.cpus)];
   rt.close();
-  return { latencies, policy };
+  return { latencies, policy, cpus: pinned };
 }
 
-const runs = await inRounds(ROUNDS, { fifo: () => measure(50), normal: () => measure() });
+/**
+ * One configuration's latencies: `latency_us` as the other latency benches give theirs (p50 and p99 the
+ * median of the rounds' own, p99.9 and max the worst round's), and every record pooled.
+ */
+function latencies(rounds: { latencies: number[] }[]) {
+  return {
+    latency_us: acrossRounds(rounds.map((r) => distribution(r.latencies))),
+    pooled_latency_us: distribution(rounds.flatMap((r) => r.latencies)),
+  };
+}
+
+// The process's first runtime starts slower than the rest (V8 compiles the runtime's code for the first
+// time): one short run, not counted, before the rounds.
+await measure(50, PINNED, 1);
+const runs = await inRounds(ROUNDS, {
+  pinned: () => measure(50, PINNED),
+  fifo: () => measure(50),
+  normal: () => measure(),
+});
+const pinnedAsAsked = runs.pinned.every((r) =>
+  JSON.stringify(r.cpus) === JSON.stringify([PINNED.runtime, PINNED.realtime, PINNED.normal])
+);
 const report = {
   machine: await machine(),
   method: `${ROUNDS} rounds, each configuration once per round; per run a 1 kHz periodic writer (normal ` +
     `executor) stamps 8-byte records with kiln.now_us into a channel read by a priority-90 stream module ` +
-    `(realtime executor, asleep on its doorbell between records) for ${SECONDS} s after 0.7 s of warm-up; ` +
-    "latency is the reader's now_us minus the stamp, every record pooled over the rounds",
+    `(realtime executor, asleep on its doorbell between records) for ${SECONDS} s after ` +
+    `${WARM_UP_MS / 1000} s of warm-up; ` +
+    "latency is the reader's now_us minus the stamp; latency_us has p50 and p99 the median of the rounds' " +
+    "own, p99.9 and max the worst round's, pooled_latency_us every record of every round (one uncounted " +
+    "1 s run first). Configurations: " +
+    "realtime executor at SCHED_FIFO 50 with scheduling.cpus {runtime: [0], realtime: [1], normal: [1]}; " +
+    "at SCHED_FIFO 50 unpinned; at the normal policy unpinned",
+  sched_fifo_pinned: {
+    realtime_policy: runs.pinned.every((r) => r.policy === "fifo") ? "fifo" : "normal",
+    pinned_as_asked: pinnedAsAsked,
+    ...latencies(runs.pinned),
+  },
   sched_fifo: {
     realtime_policy: runs.fifo.every((r) => r.policy === "fifo") ? "fifo" : "normal",
-    latency_us: distribution(runs.fifo.flatMap((r) => r.latencies)),
+    ...latencies(runs.fifo),
   },
-  normal_policy: { latency_us: distribution(runs.normal.flatMap((r) => r.latencies)) },
+  normal_policy: latencies(runs.normal),
 };
 await writeResult("executor_channels", report);
 console.log(JSON.stringify(report, null, 2));

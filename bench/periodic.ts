@@ -8,12 +8,13 @@
  * @module
  */
 import process from "node:process";
-import { createRuntime, type ModulePlan } from "../runtime/mod.ts";
+import { createRuntime, type ModulePlan, type ThreadCpus } from "../runtime/mod.ts";
 import {
   acrossRounds,
   inRounds,
   machine,
   module,
+  PINNED,
   plan,
   vibrationPipeline,
   watFile,
@@ -34,10 +35,17 @@ const ticker: ModulePlan = module({
 const stream: ModulePlan[] = vibrationPipeline("vibration_1");
 const sim = [{ id: "vibration_1", kind: "vibration" as const, rateHz: 25_600, seed: 1 }];
 
-/** Runs the ticker beside `modules`, the realtime executor at SCHED_FIFO `fifo` or the normal policy. */
-async function measure(modules: ModulePlan[], fifo?: number) {
+/**
+ * Runs the ticker beside `modules`, the realtime executor at SCHED_FIFO `fifo` or the normal policy, with
+ * threads pinned to `cpus` or not.
+ */
+async function measure(modules: ModulePlan[], fifo?: number, cpus?: ThreadCpus) {
   const rt = await createRuntime({
-    plan: { ...plan(sim, modules), ...(fifo !== undefined && { realtimeFifoPriority: fifo }) },
+    plan: {
+      ...plan(sim, modules),
+      ...(fifo !== undefined && { realtimeFifoPriority: fifo }),
+      ...(cpus && { cpus }),
+    },
     version: "bench",
     log: () => {},
   });
@@ -83,6 +91,8 @@ function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
 const runs = await inRounds(ROUNDS, {
   idle: () => measure([ticker], FIFO_PRIORITY),
   loaded: () => measure([ticker, ...stream], FIFO_PRIORITY),
+  idle_pinned: () => measure([ticker], FIFO_PRIORITY, PINNED),
+  loaded_pinned: () => measure([ticker, ...stream], FIFO_PRIORITY, PINNED),
   idle_normal_policy: () => measure([ticker]),
   loaded_normal_policy: () => measure([ticker, ...stream]),
 });
@@ -92,9 +102,12 @@ const report = {
     `${ROUNDS} rounds, each configuration once per round in rotating order; per run a 1 kHz tick module ` +
     `(priority 90, realtime executor) for ${SECONDS} s, lateness over its last 1024 ticks; p50 and p99 are the ` +
     "median of the rounds' own, max the worst round's; the realtime executor at SCHED_FIFO " +
-    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority), and at the normal policy`,
+    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority), and at the normal policy; the _pinned runs also ` +
+    "pin both executors to CPU 1 and the runtime's thread to CPU 0 (scheduling.cpus)",
   idle: combine(runs.idle),
   loaded: combine(runs.loaded),
+  idle_pinned: combine(runs.idle_pinned),
+  loaded_pinned: combine(runs.loaded_pinned),
   idle_normal_policy: combine(runs.idle_normal_policy),
   loaded_normal_policy: combine(runs.loaded_normal_policy),
 };

@@ -5,7 +5,14 @@
  */
 import { createApp, StreamHub, StreamPoller } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
-import { createDeployer, createRuntime, planDeployment, type SimFault, Snapshotter } from "../runtime/mod.ts";
+import {
+  createDeployer,
+  createRuntime,
+  type DeploymentPlan,
+  planDeployment,
+  type SimFault,
+  Snapshotter,
+} from "../runtime/mod.ts";
 import {
   AuditLog,
   countActiveTokens,
@@ -92,13 +99,13 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
     revokeUnneeded({
       sys: plan.opcua.length > 0,
-      ffi: plan.realtimeFifoPriority !== undefined,
+      ffi: needsFfi(plan),
       // A Modbus device on a serial line runs stty and dd (hal/modbus/serial.ts).
       run: plan.modbus.some((d) => d.transport === "rtu"),
     });
     sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
   } else {
-    revokeUnneeded({ sys: plan.opcua.length > 0, ffi: plan.realtimeFifoPriority !== undefined });
+    revokeUnneeded({ sys: plan.opcua.length > 0, ffi: needsFfi(plan) });
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
 
@@ -177,6 +184,11 @@ export async function runCommand(args: string[], version: string): Promise<numbe
 }
 
 /** The admin token from the environment, when it is set and readable. */
+/** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/_realtime_thread.ts). */
+function needsFfi(plan: DeploymentPlan): boolean {
+  return plan.realtimeFifoPriority !== undefined || plan.cpus !== undefined;
+}
+
 export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
 
 /**

@@ -39,7 +39,7 @@ export interface DenoGrants {
   env: string[];
   /** `Deno.*` system information (none unless OPC UA needs it). */
   sys: string[];
-  /** Libraries for FFI: libc when `scheduling.realtime_fifo_priority` is set, else none. */
+  /** Libraries for FFI: libc when `scheduling.realtime_fifo_priority` or `scheduling.cpus` is set, else none. */
   ffi?: string[];
   /** Programs it may run: `stty` and `dd` when a Modbus device is on a serial line, else none. */
   run?: string[];
@@ -122,8 +122,12 @@ export function grantsFor(options: {
     write: [...write],
     // node-opcua asks for the host name, home directory and user id when it makes its certificate.
     sys: connectors?.opcua ? ["hostname", "homedir", "uid"] : [],
-    // The realtime executor calls libc's sched_setscheduler for its own thread (runtime/_realtime_thread.ts).
-    ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ? existingLibcPaths() : [],
+    // The realtime executor calls libc's sched_setscheduler, and pinned threads sched_setaffinity, for their
+    // own threads (runtime/_realtime_thread.ts).
+    ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ||
+        options.manifest.scheduling?.cpus !== undefined
+      ? existingLibcPaths()
+      : [],
     // A serial line is set with stty and read and written by dd; the device path itself needs no grant (the
     // runtime never opens it, and Deno would refuse anything under /dev without --allow-all).
     run: modbus.some((d) => d.transport === "rtu") ? [...TTY_COMMANDS] : [],

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { loadManifest } from "../runtime/manifest/mod.ts";
 import { denoFlags, grantsFor } from "./sandbox.ts";
 
-async function manifest(modbus: string): Promise<Awaited<ReturnType<typeof loadManifest>>> {
+async function manifest(modbus: string, extra = ""): Promise<Awaited<ReturnType<typeof loadManifest>>> {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(
     `${dir}/kiln.yaml`,
-    `version: 1\ndevice: { id: gw }\nconnectors:\n  modbus:\n${modbus}\nmodules: {}\n`,
+    `version: 1\ndevice: { id: gw }\nconnectors:\n  modbus:\n${modbus}\nmodules: {}\n${extra}`,
   );
   return await loadManifest(`${dir}/kiln.yaml`);
 }
@@ -35,4 +35,19 @@ Deno.test("a Modbus device on a serial line is granted stty and dd to run, and n
   assert.deepEqual(g.net, ["127.0.0.1:8080", "10.0.0.5:5020"], "no network for the serial device");
   assert.ok(![...g.read, ...g.write].some((p) => p.startsWith("/dev")), "Deno opens nothing under /dev");
   assert.ok(denoFlags(g).includes("--allow-run=stty,dd"));
+});
+
+Deno.test("FFI is granted for libc only, and only when a thread is put at SCHED_FIFO or pinned to CPUs", async () => {
+  const none = grantsFor({ manifest: await manifest(TCP), dataDir: "data", listen });
+  assert.deepEqual(none.ffi, []);
+  assert.ok(!denoFlags(none).some((f) => f.startsWith("--allow-ffi")));
+  for (const scheduling of ["realtime_fifo_priority: 50", "cpus: { realtime: [0] }"]) {
+    const g = grantsFor({
+      manifest: await manifest(TCP, `scheduling:\n  ${scheduling}\n`),
+      dataDir: "data",
+      listen,
+    });
+    assert.ok(g.ffi!.length > 0 && g.ffi!.every((p) => /\/libc[.-]/.test(p)), `${scheduling}: ${g.ffi}`);
+    assert.ok(denoFlags(g).includes(`--allow-ffi=${g.ffi!.join(",")}`), scheduling);
+  }
 });

@@ -184,6 +184,8 @@ export type ToExecutor =
     gpio: SharedArrayBuffer | null;
     /** Run this worker's thread at `SCHED_FIFO` with this priority (see `_realtime_thread.ts`), or null. */
     fifoPriority: number | null;
+    /** Pin this worker's thread to these CPUs (see `_realtime_thread.ts`), or null. */
+    cpus: number[] | null;
     /**
      * Spin the last moments before a tick's deadline for a precise start (the realtime executor); otherwise
      * sleep until it and start up to a few hundred microseconds late, for no CPU while waiting.

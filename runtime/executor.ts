@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ThreadScheduling } from "./_realtime_thread.ts";
+import { NORMAL_THREAD, type ThreadScheduling } from "./_realtime_thread.ts";
 import { ExecutorError } from "./errors.ts";
 import { Doorbell } from "./_timing.ts";
 import { decodeWrites, encodeEvent } from "./_fastpath.ts";
@@ -75,6 +75,8 @@ export interface ExecutorOptions {
    * as the process has it (for libc), and nothing else. See `_realtime_thread.ts`.
    */
   fifoPriority?: number;
+  /** Pin the worker's thread to these CPUs. Its Deno permissions are then FFI too, as for `fifoPriority`. */
+  cpus?: number[];
   /** Spin just before each tick's deadline for a precise start (costs CPU per tick). @default false */
   spinTicks?: boolean;
 }
@@ -99,7 +101,7 @@ export class Executor {
   #seq = 0;
   #closed = false;
   #ready = Promise.withResolvers<PermissionStates>();
-  #scheduling: ThreadScheduling = { policy: "normal", priority: null, error: null };
+  #scheduling: ThreadScheduling = NORMAL_THREAD;
   /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
   #bell = new Doorbell();
   /** The event fast path: events to the worker, actuator writes back, and the word the worker notifies. */
@@ -118,9 +120,10 @@ export class Executor {
       name: `kiln-executor-${name}`,
       // Modules and their host glue never need the file system, network or environment: if a host
       // function had a bug, Deno itself would still refuse.
-      // A real-time thread needs libc's sched_setscheduler, and FFI only (see _realtime_thread.ts).
+      // A real-time or pinned thread needs libc's sched_setscheduler or sched_setaffinity, and FFI only
+      // (see _realtime_thread.ts).
       deno: {
-        permissions: options.fifoPriority === undefined ? "none" : {
+        permissions: options.fifoPriority === undefined && options.cpus === undefined ? "none" : {
           read: false,
           write: false,
           net: false,
@@ -142,6 +145,7 @@ export class Executor {
       mainBell: this.#mainBell,
       gpio: options.gpio ?? null,
       fifoPriority: options.fifoPriority ?? null,
+      cpus: options.cpus ?? null,
       spinTicks: options.spinTicks ?? false,
     });
     void this.#watchActuators();
@@ -209,8 +213,8 @@ export class Executor {
   #send(msg: ToExecutor, transfer: Transferable[] = []): void {
     if (this.#closed) throw new ExecutorError(this.name, "the worker is closed");
     this.#worker.postMessage(msg, transfer);
-    // A worker sleeping towards its next tick handles messages only when it wakes: wake it.
-    this.#bell.ring();
+    // A worker sleeping towards its next tick handles messages only when it wakes and yields: tell it.
+    this.#bell.announce();
   }
 
   /**

@@ -26,7 +26,7 @@ import type {
 import type { SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./_memory_image.ts";
 import { SimGpio } from "../hal/sim/gpio.ts";
-import { enterRealtime } from "./_realtime_thread.ts";
+import { enterRealtime, NORMAL_THREAD, pinThread } from "./_realtime_thread.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
@@ -85,6 +85,7 @@ function post(msg: FromExecutor): void {
 }
 
 function flush(): void {
+  lastReport = nowMs();
   const stats: Record<string, ModuleInstance["stats"]> = {};
   for (const [name, inst] of instances) {
     if (inst.takeWarmUpDue()) snapshot(0, name, "warm_up");
@@ -202,14 +203,12 @@ interface PeriodicTask {
 }
 
 const LATENESS_WINDOW = 1024;
-/** Sleep at most this long without handling messages (the runtime rings the doorbell when it sends one). */
+/** Sleep at most this long before looking again (the runtime rings the doorbell when it sends anything). */
 const MAX_SLEEP_MS = 50;
 /**
- * Yielding to the event loop (to handle messages from the runtime) takes ~50 us, and up to ~600 us on a busy
- * machine: the loop yields only when the next deadline is further away than this...
+ * Yield to the event loop at least this often even with no message announced, for anything that needs it
+ * (a timer); rarely, so that only a few ticks in a thousand can pay for it.
  */
-const YIELD_AHEAD_MS = 2;
-/** ...or when it has not yielded for this long, so that only a few ticks in a thousand can pay for it. */
 const FORCE_YIELD_MS = 250;
 
 /** Records one reader may take per turn of the loop, and the time it may spend on them. */
@@ -233,6 +232,9 @@ let spinTicks = true;
 let eventModules = 0;
 let loopRunning = false;
 let lastYield = 0;
+/** Messages received from the runtime, to compare with the number it announced on the doorbell. */
+let received = 0;
+let lastReport = 0;
 
 function schedulePeriodic(inst: ModuleInstance): void {
   const periodMs = inst.spec.periodUs / 1000;
@@ -276,38 +278,35 @@ function pollChannels(): boolean {
 
 /**
  * The executor's loop while it has periodic modules or channel readers: delivers channel records, runs due
- * ticks (highest priority first), then sleeps until the next deadline or until the doorbell rings (a writer
- * wrote a record, the runtime sent a message), yielding to the event loop first so that messages are
- * handled. A tick that starts a whole period or more late skips the missed periods and counts them as
- * deadline misses; it never runs them in a burst.
+ * ticks (highest priority first), sends the report when due, then sleeps until the next deadline or until
+ * the doorbell rings (a writer wrote a record, the runtime sent an event or a message). It yields to the
+ * event loop (tens of microseconds, up to milliseconds on a busy machine, during which records and events
+ * wait) only while a message the runtime announced has not been received, and every FORCE_YIELD_MS. A tick
+ * that starts a whole period or more late skips the missed periods and counts them as deadline misses; it
+ * never runs them in a burst.
  */
 async function runLoop(): Promise<void> {
   loopRunning = true;
-  let rang = false;
   while (periodic.size > 0 || channelReaders.length > 0 || eventModules > 0) {
+    const seen = bell.rings; // before looking for work: a ring from here on ends the sleep below at once
     pollEvents();
     pollChannels();
     const t = nowMs();
     const due = [...periodic.values()].filter((p) => p.next <= t)
       .sort((a, b) => b.inst.spec.priority - a.inst.spec.priority || a.next - b.next);
     for (const p of due) runTick(p);
-    let next = Number.POSITIVE_INFINITY;
-    for (const p of periodic.values()) next = Math.min(next, p.next);
-    const now = nowMs();
-    // A ring means a message (an event, samples) waits: handle it before sleeping again.
-    if (rang || next - now > YIELD_AHEAD_MS || now - lastYield > FORCE_YIELD_MS) {
+    if (nowMs() - lastReport >= REPORT_INTERVAL_MS) flush();
+    if (bell.announced !== received || nowMs() - lastYield > FORCE_YIELD_MS) {
       await yieldToEventLoop();
       lastYield = nowMs();
-      next = Number.POSITIVE_INFINITY;
-      for (const p of periodic.values()) next = Math.min(next, p.next);
       if (periodic.size === 0 && channelReaders.length === 0 && eventModules === 0) break;
+      continue; // the message may have changed the schedule, and more may be waiting
     }
-    if (channelReaders.some((r) => r.hasRecord) || (eventReader?.peekLength() ?? -1) >= 0) {
-      rang = false;
-      continue; // more records: deliver them (the yield above still runs at least every FORCE_YIELD_MS)
-    }
+    if (channelReaders.some((r) => r.hasRecord) || (eventReader?.peekLength() ?? -1) >= 0) continue;
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of periodic.values()) next = Math.min(next, p.next);
     const cap = nowMs() + MAX_SLEEP_MS;
-    rang = bell.sleepUntil(Math.min(next, cap), spinTicks && next <= cap);
+    bell.sleepUntil(Math.min(next, cap), spinTicks && next <= cap, seen);
   }
   loopRunning = false;
 }
@@ -384,8 +383,11 @@ function handle(msg: ToExecutor): void {
       mainBell = new Int32Array(msg.mainBell);
       gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
       spinTicks = msg.spinTicks;
-      if (msg.fifoPriority !== null) {
-        post({ type: "scheduling", scheduling: enterRealtime(msg.fifoPriority) });
+      if (msg.fifoPriority !== null || msg.cpus !== null) {
+        // Pinned first, so that a SCHED_FIFO thread never runs on a CPU it was not meant for.
+        const pinned = msg.cpus === null ? {} : pinThread(msg.cpus);
+        const policy = msg.fifoPriority === null ? {} : enterRealtime(msg.fifoPriority);
+        post({ type: "scheduling", scheduling: { ...NORMAL_THREAD, ...pinned, ...policy } });
       }
       return;
     case "unload":
@@ -437,6 +439,12 @@ function permissionStates(): PermissionStates {
   return { ...states, readProbe };
 }
 
-self.onmessage = (e: MessageEvent<ToExecutor>) => handle(e.data);
+self.onmessage = (e: MessageEvent<ToExecutor>) => {
+  received++;
+  handle(e.data);
+};
 post({ type: "ready", permissions: permissionStates() });
-setInterval(flush, REPORT_INTERVAL_MS);
+// While the loop runs, it sends the reports itself (a timer would need a turn of the event loop).
+setInterval(() => {
+  if (nowMs() - lastReport >= REPORT_INTERVAL_MS * 0.9) flush();
+}, REPORT_INTERVAL_MS);

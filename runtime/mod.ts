@@ -46,7 +46,9 @@ export {
   type RestartPlan,
   type SchedulePlan,
   type SimSensorPlan,
+  type ThreadCpus,
 } from "./plan.ts";
+export type { ThreadScheduling } from "./_realtime_thread.ts";
 export { workerUrl } from "./executor.ts";
 export { SnapshotStoreError, Snapshotter } from "./snapshotter.ts";
 export {

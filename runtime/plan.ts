@@ -121,6 +121,20 @@ export interface DeploymentPlan {
   tls: { certFile: string; keyFile: string } | null;
   /** Run the `realtime` executor's thread at `SCHED_FIFO` with this priority; absent: normal policy. */
   realtimeFifoPriority?: number;
+  /** Pin the runtime's thread and each executor's thread to these CPUs; absent: the kernel places them. */
+  cpus?: ThreadCpus;
+}
+
+/** `scheduling.cpus` without its absent keys. */
+function threadCpus(cpus: { [K in keyof ThreadCpus]?: number[] | undefined }): ThreadCpus {
+  return Object.fromEntries(Object.entries(cpus).filter(([, v]) => v !== undefined)) as ThreadCpus;
+}
+
+/** CPUs per thread: the runtime's own and each executor's (`scheduling.cpus`). */
+export interface ThreadCpus {
+  runtime?: number[];
+  realtime?: number[];
+  normal?: number[];
 }
 
 /** Turns a validated, resolved manifest into the plan the runtime executes. */
@@ -235,6 +249,7 @@ export function planDeployment(
     metricsPublic: manifest.api?.metrics_public ?? false,
     ...(manifest.scheduling.realtime_fifo_priority !== undefined &&
       { realtimeFifoPriority: manifest.scheduling.realtime_fifo_priority }),
+    ...(manifest.scheduling.cpus !== undefined && { cpus: threadCpus(manifest.scheduling.cpus) }),
     tls: manifest.api?.tls
       ? {
         certFile: resolve(manifest.dir, manifest.api.tls.cert_file),

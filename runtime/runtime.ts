@@ -24,7 +24,13 @@ import { type ChannelRing, checkPlantRefs, instanceSpec } from "./_spec.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
-import type { ThreadScheduling } from "./_realtime_thread.ts";
+import {
+  describeThread,
+  NORMAL_THREAD,
+  pinThread,
+  threadCpus,
+  type ThreadScheduling,
+} from "./_realtime_thread.ts";
 import { createRing, ringStats } from "./ring.ts";
 import { type SimFault, SimSources } from "./sources.ts";
 import type {
@@ -122,6 +128,9 @@ export class Runtime {
   /** Each channel's ring, shared by its writer's and readers' executors. */
   #channels = new Map<string, ChannelRing>();
   #startedAtMs = 0;
+  /** The runtime thread's CPUs before `scheduling.cpus.runtime` pinned it, or null when not pinned. */
+  #unpinnedCpus: number[] | null = null;
+  #runtimeThread: ThreadScheduling = NORMAL_THREAD;
   /** MQTT commands that arrived while the runtime was starting, delivered once it runs. */
   #heldCommands: { trigger: string; topic: string; payload: Uint8Array }[] = [];
   #status: Health["status"] = "starting";
@@ -177,6 +186,7 @@ export class Runtime {
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
   async start(): Promise<void> {
     this.#startedAtMs = nowMs();
+    this.#pinRuntimeThread();
     await this.#sources.open(); // first: GPIO lines the platform lacks fail the start before anything runs
     if (this.plan.mqtt) {
       if (!this.#outbox) {
@@ -245,18 +255,15 @@ export class Runtime {
           if (snap.image) void this.#snap.save(slot, snap.reason, snap.image).catch(() => {});
           else this.#snap.failed(slot, snap.error ?? "no image");
         },
-        onScheduling: (s) =>
-          this.#log(
-            s.policy === "fifo"
-              ? `executor ${name}: thread at SCHED_FIFO priority ${s.priority}`
-              : `executor ${name}: thread at the normal policy: ${s.error}`,
-          ),
+        onScheduling: (s) => this.#log(`executor ${name}: ${describeThread(s)}`),
       }, {
         ...(this.#sources.gpioBuffer && { gpio: this.#sources.gpioBuffer }),
         // Only high-priority ticks are worth a spin before each deadline (about 0.3 ms of CPU per tick).
         spinTicks: name === "realtime",
         ...(name === "realtime" && this.plan.realtimeFifoPriority !== undefined &&
           { fifoPriority: this.plan.realtimeFifoPriority }),
+        ...((name === "realtime" || name === "normal") && this.plan.cpus?.[name] !== undefined &&
+          { cpus: this.plan.cpus[name] }),
       });
       this.#executors.set(name, ex);
     }
@@ -916,9 +923,31 @@ export class Runtime {
     };
   }
 
+  /**
+   * Pins this thread (and so the threads it starts from now on, the executors' before they pin themselves)
+   * to `scheduling.cpus.runtime`, remembering its CPUs for `close()`.
+   */
+  #pinRuntimeThread(): void {
+    const cpus = this.plan.cpus?.runtime;
+    if (cpus === undefined || this.#unpinnedCpus !== null) return;
+    this.#unpinnedCpus = threadCpus();
+    const pinned = pinThread(cpus);
+    this.#runtimeThread = { ...NORMAL_THREAD, ...pinned };
+    this.#log(`runtime: ${describeThread(this.#runtimeThread)}`);
+  }
+
+  /** The runtime's own thread: its CPUs when `scheduling.cpus.runtime` pinned it (it never runs at SCHED_FIFO). */
+  get runtimeThread(): ThreadScheduling {
+    return this.#runtimeThread;
+  }
+
   /** Stops the sources, every module and every executor at once, without snapshots. */
   close(): void {
     this.#status = "stopping";
+    if (this.#unpinnedCpus !== null) {
+      pinThread(this.#unpinnedCpus); // the embedding process (a test, a bench) gets its CPUs back
+      this.#unpinnedCpus = null;
+    }
     void this.#sources.close();
     void this.#connectors.close();
     void this.#uplink?.close();

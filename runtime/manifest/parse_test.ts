@@ -330,6 +330,28 @@ Deno.test("scheduling.realtime_fifo_priority is optional and must be an integer 
   }
 });
 
+Deno.test("scheduling.cpus lists CPUs per thread; an empty or repeated list or an unknown thread is refused", () => {
+  assert.equal(parseManifest(MINIMAL).scheduling.cpus, undefined);
+  const ok = parseManifest(`${MINIMAL}scheduling:\n  cpus:\n    runtime: [0]\n    realtime: [1, 2]\n`);
+  assert.deepEqual(ok.scheduling.cpus, { runtime: [0], realtime: [1, 2] });
+  for (
+    const [bad, message] of [
+      ["realtime: []", /at least one CPU/],
+      ["normal: [1, 1]", /listed twice/],
+      ["normal: [-1]", /./],
+      ["normal: [1024]", /./],
+      ["realtme: [1]", /realtime/],
+    ] as const
+  ) {
+    const text = `${MINIMAL}scheduling:\n  cpus:\n    ${bad}\n`;
+    const issues = issuesOf(text);
+    assert.equal(issues.length, 1, `${bad}: ${issues.map((i) => i.message)}`);
+    assert.match(issues[0]!.path, /^scheduling\.cpus/, bad);
+    assert.equal(issues[0]!.line, lineOf(text, bad.split(":")[0]!), bad);
+    assert.match(issues[0]!.message, message, bad);
+  }
+});
+
 Deno.test("an MQTT session is clean by default; a persistent one refuses QoS 2, saying why", () => {
   const mqtt = (extra: string) =>
     `${MINIMAL}`.replace("connectors:\n", `connectors:\n  mqtt:\n    url: mqtt://broker:1883\n${extra}`);

@@ -74,6 +74,9 @@ const sha256 = z.string()
   .regex(/^[0-9a-fA-F]{64}$/, "a sha256 must be 64 hexadecimal digits (quote it in YAML)")
   .transform((s) => s.toLowerCase());
 const path = z.string().min(1, "a path must not be empty");
+/** Linux CPU numbers for `sched_setaffinity` (glibc's mask holds 1024), at least one, none twice. */
+const CpuList = z.array(int(0, 1023)).min(1, "list at least one CPU")
+  .refine((cpus) => new Set(cpus).size === cpus.length, "a CPU is listed twice");
 
 // ---------------------------------------------------------------------------------------------- connectors
 
@@ -411,6 +414,16 @@ export const ManifestSchema = strict({
      * and gives that worker (and `kiln run`) FFI permission for libc. Absent: the normal policy.
      */
     realtime_fifo_priority: z.number().int().min(1).max(98).optional(),
+    /**
+     * Pin threads to CPUs (Linux CPU numbers): `runtime` (the API, connectors, and V8's helper threads it
+     * starts), and each executor. Putting both executors on one CPU makes a channel record's wake-up local.
+     * Gives the pinned workers (and `kiln run`) FFI permission for libc. Absent: the kernel places threads.
+     */
+    cpus: strict({
+      runtime: CpuList.optional(),
+      realtime: CpuList.optional(),
+      normal: CpuList.optional(),
+    }).optional(),
   }).prefault({}),
   channels: z.record(id("channel id"), ChannelSchema).default({}),
   modules: z.record(id("module name"), ModuleSchema),

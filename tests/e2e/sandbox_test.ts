@@ -41,13 +41,15 @@ Deno.test("without permission to relaunch, kiln run says so and still drops what
   assert.notEqual(s.process.probes.ffi, "granted");
 });
 
-Deno.test("with scheduling.realtime_fifo_priority, the narrowed runtime gets FFI for libc only and the realtime executor runs at SCHED_FIFO", async () => {
+Deno.test("with scheduling.realtime_fifo_priority and cpus, the narrowed runtime gets FFI for libc only and the realtime executor runs pinned at SCHED_FIFO", async () => {
   const dir = await Deno.makeTempDir();
   const demo = await Deno.readTextFile(`${ROOT}examples/demo.yaml`);
   const manifest = `${dir}/fifo.yaml`;
+  const last = navigator.hardwareConcurrency - 1;
   await Deno.writeTextFile(
     manifest,
-    `${demo.replaceAll("../modules/", `${ROOT}modules/`)}\nscheduling:\n  realtime_fifo_priority: 40\n`,
+    `${demo.replaceAll("../modules/", `${ROOT}modules/`)}\nscheduling:\n  realtime_fifo_priority: 40\n` +
+      `  cpus:\n    runtime: [0]\n    realtime: [${last}]\n`,
   );
   await using kiln = await startKiln([manifest, "--data", `${dir}/data`], {
     flags: [...KILN_FLAGS, "--allow-run", "--allow-ffi"],
@@ -61,9 +63,19 @@ Deno.test("with scheduling.realtime_fifo_priority, the narrowed runtime gets FFI
     | { permissions: Record<string, string>; scheduling: { policy: string; priority: number } }
     | undefined;
   assert.ok(realtime, "a realtime executor (the demo's safety module)");
-  assert.deepEqual(realtime.scheduling, { policy: "fifo", priority: 40, error: null });
+  assert.deepEqual(realtime.scheduling, {
+    policy: "fifo",
+    priority: 40,
+    error: null,
+    cpus: [last],
+    cpuError: null,
+  });
   // FFI is scoped to libc's paths (the policy above applied through it): FFI in general is not granted.
   assert.notEqual(realtime.permissions.ffi, "granted");
   assert.equal(realtime.permissions.readProbe, "NotCapable");
-  assert.match(kiln.output(), /executor realtime: thread at SCHED_FIFO priority 40/);
+  assert.match(
+    kiln.output(),
+    new RegExp(`executor realtime: thread at SCHED_FIFO priority 40, pinned to CPU ${last}`),
+  );
+  assert.match(kiln.output(), /runtime: thread at the normal policy, pinned to CPU 0/);
 });

@@ -63,7 +63,13 @@ Deno.test("with realtime_fifo_priority, the realtime executor's thread runs at S
     const ex = (await rt.listExecutors()).find((e) => e.name === "realtime");
     return ex?.scheduling.policy === "fifo" && ex;
   });
-  assert.deepEqual(realtime.scheduling, { policy: "fifo", priority: 50, error: null });
+  assert.deepEqual(realtime.scheduling, {
+    policy: "fifo",
+    priority: 50,
+    error: null,
+    cpus: null,
+    cpuError: null,
+  });
   // The kernel agrees: one more thread of this process is under SCHED_FIFO.
   assert.equal((await threadClasses()).filter((c) => c === "FF").length, before + 1);
   // The worker got FFI (this test process has it unscoped) and nothing else.
@@ -80,7 +86,13 @@ Deno.test("without it, every executor runs at the normal policy with no permissi
   const executors = await rt.listExecutors();
   assert.ok(executors.length > 0);
   for (const ex of executors) {
-    assert.deepEqual(ex.scheduling, { policy: "normal", priority: null, error: null });
+    assert.deepEqual(ex.scheduling, {
+      policy: "normal",
+      priority: null,
+      error: null,
+      cpus: null,
+      cpuError: null,
+    });
     assert.notEqual(ex.permissions.ffi, "granted");
   }
 });
