@@ -323,11 +323,16 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       },
     },
     channels: {
-      latency_us: track(dist(s.executor_channels!, "sched_fifo.latency_us"), { stat: "p99", at_most: 50 }),
+      latency_us: track(dist(s.executor_channels!, "sched_fifo_pinned.latency_us"), {
+        stat: "p99",
+        at_most: 50,
+      }),
+      latency_unpinned_us: dist(s.executor_channels!, "sched_fifo.latency_us"),
       latency_normal_policy_us: dist(s.executor_channels!, "normal_policy.latency_us"),
-      realtime_policy: dig(s.executor_channels!.data, "sched_fifo.realtime_policy") === "fifo"
+      realtime_policy: dig(s.executor_channels!.data, "sched_fifo_pinned.realtime_policy") === "fifo"
         ? "fifo"
         : "normal",
+      pinned: dig(s.executor_channels!.data, "sched_fifo_pinned.pinned_as_asked") === true,
       latency_ring_sleeping_reader_us: dist(s.channels!, "latency_us.sleeping"),
       latency_polling_reader_us: dist(s.channels!, "latency_us.polling"),
       latency_sleeping_fifo_reader_us: dist(s.channels!, "latency_us.sleeping_fifo"),
@@ -335,23 +340,27 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       records_4kib_per_s: num(s.channels!, "records_per_s.4KiB"),
     },
     events: {
-      trigger_to_actuator_us: track(dist(s.events!, "loaded.trigger_to_actuator_us"), {
+      trigger_to_actuator_us: track(dist(s.events!, "loaded_pinned.trigger_to_actuator_us"), {
         stat: "p99",
         at_most: 1000,
       }),
-      trigger_to_actuator_idle_us: dist(s.events!, "idle.trigger_to_actuator_us"),
+      trigger_to_actuator_idle_us: dist(s.events!, "idle_pinned.trigger_to_actuator_us"),
+      trigger_to_actuator_unpinned_us: dist(s.events!, "loaded.trigger_to_actuator_us"),
       trigger_to_actuator_normal_policy_us: dist(s.events!, "loaded_normal_policy.trigger_to_actuator_us"),
-      realtime_policy: dig(s.events!.data, "loaded.realtime_policy") === "fifo" ? "fifo" : "normal",
-      load_sensors_count: num(s.events!, "loaded.sensors"),
+      realtime_policy: dig(s.events!.data, "loaded_pinned.realtime_policy") === "fifo" ? "fifo" : "normal",
+      pinned: JSON.stringify(dig(s.events!.data, "loaded_pinned.realtime_cpus")) === "[1]",
+      load_sensors_count: num(s.events!, "loaded_pinned.sensors"),
     },
     periodic: {
-      lateness_us_idle: track(dist(s.periodic!, "idle.lateness_us"), { stat: "p99", at_most: 200 }),
-      lateness_us_loaded: dist(s.periodic!, "loaded.lateness_us"),
+      lateness_us_idle: track(dist(s.periodic!, "idle_pinned.lateness_us"), { stat: "p99", at_most: 200 }),
+      lateness_us_loaded: dist(s.periodic!, "loaded_pinned.lateness_us"),
+      lateness_us_idle_unpinned: dist(s.periodic!, "idle.lateness_us"),
       lateness_us_idle_normal_policy: dist(s.periodic!, "idle_normal_policy.lateness_us"),
       lateness_us_loaded_normal_policy: dist(s.periodic!, "loaded_normal_policy.lateness_us"),
-      realtime_policy: dig(s.periodic!.data, "idle.realtime_policy") === "fifo" ? "fifo" : "normal",
-      deadline_misses_idle_count: num(s.periodic!, "idle.deadline_misses"),
-      deadline_misses_loaded_count: num(s.periodic!, "loaded.deadline_misses"),
+      realtime_policy: dig(s.periodic!.data, "idle_pinned.realtime_policy") === "fifo" ? "fifo" : "normal",
+      pinned: JSON.stringify(dig(s.periodic!.data, "idle_pinned.realtime_cpus")) === "[1]",
+      deadline_misses_idle_count: num(s.periodic!, "idle_pinned.deadline_misses"),
+      deadline_misses_loaded_count: num(s.periodic!, "loaded_pinned.deadline_misses"),
     },
     stream: {
       samples_per_s: track(num(stream, "samples_per_s"), { at_least: 307_200 }),

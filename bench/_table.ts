@@ -57,6 +57,12 @@ function pcts(f: Figure, unit: string, withP999 = true): string {
 }
 
 /** A row of `figures`; `units` are their targets' units (one for all, or one per figure). */
+/** How the realtime executor ran for a tracked latency: its policy, and whether its threads were pinned. */
+function realtime(section: { realtime_policy: "fifo" | "normal"; pinned: boolean }): string {
+  const policy = section.realtime_policy === "fifo" ? "SCHED_FIFO" : "SCHED_FIFO refused";
+  return `${policy}, ${section.pinned ? "pinned (scheduling.cpus)" : "pinning refused"}`;
+}
+
 function row(what: string, figures: Figure[], text: () => string, units: string | string[] = ""): Row {
   const tracked = figures.filter(isTracked);
   const unit = (i: number) => (Array.isArray(units) ? units[i] ?? "" : units);
@@ -125,11 +131,15 @@ export function reportRows(r: Report): Row[] {
       "%",
     ),
     row(
-      `channel latency between executors, ${
-        r.channels.realtime_policy === "fifo" ? "reader at SCHED_FIFO" : "SCHED_FIFO refused"
-      }, p50 / p99 / p99.9`,
+      `channel latency between executors, ${realtime(r.channels)}, p50 / p99 / p99.9`,
       [r.channels.latency_us],
       () => pcts(r.channels.latency_us, "us"),
+      " us",
+    ),
+    row(
+      "channel latency between executors, SCHED_FIFO, not pinned, p50 / p99 / p99.9",
+      [r.channels.latency_unpinned_us],
+      () => pcts(r.channels.latency_unpinned_us, "us"),
       " us",
     ),
     row(
@@ -159,11 +169,15 @@ export function reportRows(r: Report): Row[] {
         } records/s`,
     ),
     row(
-      `event to actuator, loaded, ${
-        r.events.realtime_policy === "fifo" ? "realtime thread at SCHED_FIFO" : "SCHED_FIFO refused"
-      }, p50 / p99 / p99.9`,
+      `event to actuator, loaded, ${realtime(r.events)}, p50 / p99 / p99.9`,
       [r.events.trigger_to_actuator_us],
       () => pcts(r.events.trigger_to_actuator_us, "us"),
+      " us",
+    ),
+    row(
+      "event to actuator, loaded, SCHED_FIFO, not pinned, p50 / p99 / p99.9",
+      [r.events.trigger_to_actuator_unpinned_us],
+      () => pcts(r.events.trigger_to_actuator_unpinned_us, "us"),
       " us",
     ),
     row(
@@ -173,9 +187,7 @@ export function reportRows(r: Report): Row[] {
       " us",
     ),
     row(
-      `1 kHz lateness, idle, ${
-        r.periodic.realtime_policy === "fifo" ? "SCHED_FIFO" : "SCHED_FIFO refused"
-      }, p50 / p99 / max`,
+      `1 kHz lateness, idle, ${realtime(r.periodic)}, p50 / p99 / max`,
       [r.periodic.lateness_us_idle],
       () =>
         `${pcts(r.periodic.lateness_us_idle, "", false).trim()} / ${
@@ -184,7 +196,7 @@ export function reportRows(r: Report): Row[] {
       " us",
     ),
     row(
-      "1 kHz lateness, loaded, p50 / p99 / max",
+      `1 kHz lateness, loaded, ${realtime(r.periodic)}, p50 / p99 / max`,
       [r.periodic.lateness_us_loaded],
       () =>
         `${pcts(r.periodic.lateness_us_loaded, "", false).trim()} / ${

@@ -59,6 +59,7 @@ async function measure(modules: ModulePlan[], fifo?: number, cpus?: ThreadCpus) 
   const realtime = (await rt.listExecutors()).find((e) => e.name === "realtime");
   const result = {
     realtime_policy: realtime?.scheduling.policy ?? "normal",
+    realtime_cpus: realtime?.scheduling.cpus ?? null,
     lateness_us: m.lateness_us,
     ticks: m.invocations,
     expected_ticks: Math.round(elapsed * 1000),
@@ -80,6 +81,7 @@ const ROUNDS = 3;
 function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
   return {
     realtime_policy: rounds.every((r) => r.realtime_policy === "fifo") ? "fifo" : "normal",
+    realtime_cpus: rounds.at(-1)!.realtime_cpus,
     lateness_us: acrossRounds(rounds.map((r) => r.lateness_us)),
     ticks: rounds.reduce((a, r) => a + r.ticks, 0),
     expected_ticks: rounds.reduce((a, r) => a + r.expected_ticks, 0),

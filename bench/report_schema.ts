@@ -150,12 +150,16 @@ export const ReportSchema = z.strictObject({
   channels: z.strictObject({
     /**
      * Between two executors through the runtime (a 1 kHz writer in `normal`, a reader asleep on its doorbell
-     * in `realtime`), the realtime executor at SCHED_FIFO when `realtime_policy` says so.
+     * in `realtime`), the realtime executor at SCHED_FIFO when `realtime_policy` says so, and both executors
+     * pinned to CPU 1 (the runtime's thread to CPU 0) when `pinned` says so.
      */
     latency_us: TrackedDist,
-    /** The same at the normal policy. */
+    /** At SCHED_FIFO, not pinned. */
+    latency_unpinned_us: Dist,
+    /** At the normal policy, not pinned. */
     latency_normal_policy_us: Dist,
     realtime_policy: z.enum(["fifo", "normal"]),
+    pinned: z.boolean(),
     /** The bare ring between two workers, a sleeping reader (`Atomics.wait`) and a paced writer. */
     latency_ring_sleeping_reader_us: Dist,
     latency_polling_reader_us: Dist,
@@ -166,23 +170,32 @@ export const ReportSchema = z.strictObject({
     records_4kib_per_s: Num,
   }),
   events: z.strictObject({
-    /** Under streaming load, the realtime executor at SCHED_FIFO (when `realtime_policy` says so). */
+    /**
+     * Under streaming load, the realtime executor at SCHED_FIFO (when `realtime_policy` says so), both
+     * executors pinned to CPU 1 and the runtime's thread to CPU 0 (when `pinned` says so).
+     */
     trigger_to_actuator_us: TrackedDist,
+    /** The same, without the streaming load. */
     trigger_to_actuator_idle_us: Dist,
-    /** Under streaming load, the realtime executor at the normal policy. */
+    /** Under streaming load at SCHED_FIFO, not pinned. */
+    trigger_to_actuator_unpinned_us: Dist,
+    /** Under streaming load, the realtime executor at the normal policy, not pinned. */
     trigger_to_actuator_normal_policy_us: Dist,
-    /** The realtime executor's policy in the first two figures: "normal" when SCHED_FIFO was refused. */
     realtime_policy: z.enum(["fifo", "normal"]),
+    pinned: z.boolean(),
     load_sensors_count: Num,
   }),
   periodic: z.strictObject({
-    /** The realtime executor at SCHED_FIFO (when `realtime_policy` says so). */
+    /** The realtime executor at SCHED_FIFO and pinned (when `realtime_policy` and `pinned` say so). */
     lateness_us_idle: TrackedDist,
     lateness_us_loaded: Dist,
-    /** The realtime executor at the normal policy. */
+    /** At SCHED_FIFO, not pinned. */
+    lateness_us_idle_unpinned: Dist,
+    /** The realtime executor at the normal policy, not pinned. */
     lateness_us_idle_normal_policy: Dist,
     lateness_us_loaded_normal_policy: Dist,
     realtime_policy: z.enum(["fifo", "normal"]),
+    pinned: z.boolean(),
     deadline_misses_idle_count: Num,
     deadline_misses_loaded_count: Num,
   }),

@@ -5,7 +5,7 @@
  */
 import { isKilnError } from "../errors.ts";
 import { loadManifest } from "../runtime/manifest/mod.ts";
-import { loadModule, planDeployment } from "../runtime/mod.ts";
+import { loadModule, planDeployment, type ThreadCpus } from "../runtime/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
 
 /** Validates a manifest and its modules; prints every problem; 0 when all is well, 1 otherwise. */
@@ -32,6 +32,24 @@ export async function validateCommand(args: string[]): Promise<number> {
     for (const p of problems) console.error(`  ${p.replaceAll("\n", "\n  ")}`);
     return 1;
   }
+  for (const note of cpuNotes(plan.cpus)) console.log(`  note: ${note}`);
   console.log(`Manifest "${path}" is valid: device "${plan.device.id}", ${plan.modules.length} modules`);
   return 0;
+}
+
+/**
+ * `scheduling.cpus` entries this machine cannot honour (checked here, where the manifest is validated: the
+ * gateway it runs on may differ). Not an error: `kiln run` leaves such a thread unpinned and says why.
+ */
+function cpuNotes(cpus: ThreadCpus | undefined): string[] {
+  const count = navigator.hardwareConcurrency;
+  return Object.entries(cpus ?? {}).flatMap(([thread, list]: [string, number[]]) => {
+    const missing = list.filter((cpu) => cpu >= count);
+    if (missing.length === 0) return [];
+    return [
+      `scheduling.cpus.${thread} lists CPU ${missing.join(", ")}, but this machine has ${count} (0-${
+        count - 1
+      })${missing.length === list.length ? `: kiln run here would leave that thread unpinned` : ""}`,
+    ];
+  });
 }

@@ -23,6 +23,26 @@ Deno.test("kiln validate accepts the demo manifest and loads every module it nam
   }
 });
 
+Deno.test("kiln validate notes scheduling.cpus this machine does not have, and still accepts the manifest", async () => {
+  const dir = await Deno.makeTempDir();
+  const demo = await Deno.readTextFile(`${ROOT}examples/demo.yaml`);
+  const cpus = navigator.hardwareConcurrency;
+  await Deno.writeTextFile(
+    `${dir}/cpus.yaml`,
+    `${demo.replaceAll("../modules/", `${ROOT}modules/`)}\nscheduling:\n  cpus:\n` +
+      `    runtime: [0]\n    realtime: [${cpus + 2}]\n    normal: [0, ${cpus}]\n`,
+  );
+  const r = await runKiln(["validate", `${dir}/cpus.yaml`]);
+  assert.equal(r.code, 0, r.stderr);
+  const notes = r.stdout.split("\n").filter((l) => l.startsWith("  note: "));
+  assert.deepEqual(notes, [
+    `  note: scheduling.cpus.realtime lists CPU ${cpus + 2}, but this machine has ${cpus} (0-${
+      cpus - 1
+    }): kiln run here would leave that thread unpinned`,
+    `  note: scheduling.cpus.normal lists CPU ${cpus}, but this machine has ${cpus} (0-${cpus - 1})`,
+  ]);
+});
+
 Deno.test("user mistakes print one clear message and exit non-zero without a stack trace", async (t) => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/bad.yaml`, "version: 1\ndevice: [unclosed\n");
