@@ -212,10 +212,13 @@ export function reportRows(r: Report): Row[] {
         } us`,
     ),
     row(
-      "stream 12 x 25.6 kHz, FFT + anomaly",
-      [r.stream.samples_per_s],
-      () => `${n(value(r.stream.samples_per_s) as number)} samples/s`,
-      " samples/s",
+      "stream 12 x 25.6 kHz (307,200 samples/s), FFT + anomaly: consumed, dropped",
+      [r.stream.samples_per_s, r.stream.dropped_samples],
+      () =>
+        `${n(value(r.stream.samples_per_s) as number)} samples/s, ${
+          n(value(r.stream.dropped_samples) as number)
+        } dropped`,
+      ["", " dropped"],
     ),
     row(
       "stream 12 x 25.6 kHz, CPU",

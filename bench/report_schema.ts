@@ -200,11 +200,12 @@ export const ReportSchema = z.strictObject({
     deadline_misses_loaded_count: Num,
   }),
   stream: z.strictObject({
-    /** 12 sensors x 25.6 kHz through FFT + anomaly. */
-    samples_per_s: TrackedNum,
+    /** 12 sensors x 25.6 kHz through FFT + anomaly: the samples consumed per second. */
+    samples_per_s: Num,
     cpu_percent: TrackedNum,
     offered_samples_per_s: Num,
-    dropped_samples: Num,
+    /** Dropped because an executor fell behind: the target, none at the offered rate. */
+    dropped_samples: TrackedNum,
     /** From the sample-rate curve: the highest rate every sample was consumed at. */
     max_sustained_samples_per_s: Num,
   }),
@@ -262,6 +263,7 @@ export const REQUIRED_FIGURES: readonly string[] = [
   "periodic.lateness_us_idle",
   "periodic.lateness_us_loaded",
   "stream.samples_per_s",
+  "stream.dropped_samples",
   "stream.cpu_percent",
   "cold_start.process_to_first_sample_ms.without_snapshot",
   "cold_start.process_to_first_sample_ms.with_snapshot",
