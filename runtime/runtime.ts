@@ -17,6 +17,9 @@ import type { Snapshotter } from "./snapshotter.ts";
 import { ModuleSnapshots } from "./_module_snapshots.ts";
 import { Journal } from "./_journal.ts";
 import { Connectors } from "./connectors.ts";
+import { type ActuatorContext, carryOut, recordEventLatency } from "./_actuators.ts";
+import { Triggers } from "./_triggers.ts";
+import { applyReport } from "./_reports.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
@@ -95,9 +98,6 @@ export interface RuntimeOptions {
   createModbus?: (device: ModbusDevice) => ModbusConnector;
 }
 
-const MAX_LOGS_PER_MODULE = 200;
-/** MQTT commands held while the runtime starts; more are refused (counted) rather than kept in memory. */
-const MAX_HELD_COMMANDS = 1000;
 /** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
 const PROBATION_MS = 2_000;
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
@@ -131,15 +131,17 @@ export class Runtime {
   /** The runtime thread's CPUs before `scheduling.cpus.runtime` pinned it, or null when not pinned. */
   #unpinnedCpus: number[] | null = null;
   #runtimeThread: ThreadScheduling = NORMAL_THREAD;
-  /** MQTT commands that arrived while the runtime was starting, delivered once it runs. */
-  #heldCommands: { trigger: string; topic: string; payload: Uint8Array }[] = [];
+  /** API, GPIO and MQTT triggers to event modules; MQTT commands held while starting. */
+  #triggers = new Triggers({
+    slots: () => this.#slots.values(),
+    executor: (name) => this.#executors.get(name),
+    log: (line) => this.#log(line),
+  });
   #status: Health["status"] = "starting";
   #snap: ModuleSnapshots;
   #connectors: Connectors;
   #outbox: Outbox | null;
   #uplink: Uplink | null = null;
-  /** MQTT messages too large for an event module's buffer, refused. */
-  #mqttRefused = 0;
 
   /** Use {@linkcode createRuntime}. */
   constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
@@ -169,7 +171,7 @@ export class Runtime {
       onInputs: (values) => {
         for (const ex of this.#executors.values()) ex.pushInputs(values);
       },
-      onGpioEdge: (pin, value) => this.#onGpioEdge(pin, value),
+      onGpioEdge: (pin, value) => this.#triggers.gpioEdge(pin, value),
       gpio: options.plan.gpio ?? null,
     });
     for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
@@ -198,7 +200,7 @@ export class Runtime {
         outbox: this.#outbox,
         log: this.#log,
       });
-      await this.#subscribeTriggers(this.#uplink);
+      await this.#triggers.subscribe(this.#uplink);
     }
     for (const slot of this.#slots.values()) this.#executor(slot.executor);
     await Promise.all(
@@ -207,38 +209,7 @@ export class Runtime {
     this.#sources.start();
     await this.#connectors.start();
     this.#status = "ok";
-    for (const c of this.#heldCommands.splice(0)) this.#onCommand(c.trigger, c.topic, c.payload);
-  }
-
-  /** Subscribes once per `mqtt:<filter>` trigger; a message fires every running module with that trigger. */
-  async #subscribeTriggers(uplink: Uplink): Promise<void> {
-    const triggers = new Set<string>();
-    for (const slot of this.#slots.values()) {
-      const s = slot.plan.schedule;
-      if (s.mode === "event" && s.trigger.startsWith("mqtt:")) triggers.add(s.trigger);
-    }
-    for (const trigger of triggers) {
-      await uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
-        // A persistent session delivers the commands queued during an outage right after connecting, before
-        // the modules run: hold them until the start is done.
-        if (this.#status !== "starting") this.#onCommand(trigger, topic, payload);
-        else if (this.#heldCommands.length < MAX_HELD_COMMANDS) {
-          this.#heldCommands.push({ trigger, topic, payload });
-        } else this.#mqttRefused++;
-      });
-    }
-  }
-
-  /** An MQTT message on a trigger's filter: an event for every running module with that trigger. */
-  #onCommand(trigger: string, topic: string, payload: Uint8Array): void {
-    if (payload.length > MAX_EVENT_BYTES) {
-      this.#mqttRefused++;
-      this.#log(
-        `mqtt: a ${payload.length}-byte message on ${topic} is over the ${MAX_EVENT_BYTES}-byte event limit; not delivered`,
-      );
-      return;
-    }
-    this.#fire(trigger, EventKind.MQTT, payload);
+    this.#triggers.running();
   }
 
   #executor(name: string): Executor {
@@ -404,129 +375,31 @@ export class Runtime {
   }
 
   #onReport(r: Extract<FromExecutor, { type: "report" }>): void {
-    for (const [name, stats] of Object.entries(r.stats)) {
-      const slot = this.#slots.get(name);
-      if (slot?.state === "running") slot.stats = stats;
-    }
-    const at = Date.now();
-    for (const [name, values] of Object.entries(r.outputs)) {
-      const slot = this.#slots.get(name);
-      if (slot) Object.assign(slot.outputs, values);
-      this.#uplink?.addOutputs(name, values, at);
-    }
-    for (const [name, values] of Object.entries(r.arrays)) {
-      const slot = this.#slots.get(name);
-      if (slot) Object.assign(slot.arrays, values);
-    }
-    for (const a of r.alerts) {
-      this.#journal.addAlert(a);
-      this.#uplink?.publishAlert(a);
-      this.#log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
-    }
-    if (r.denials.length > 0) {
-      for (const d of r.denials) {
-        const slot = this.#slots.get(d.module);
-        if (slot) slot.denials += d.count;
-        this.#log(
-          `denied ${d.module}: ${d.detail} needs "${d.capability}"${d.count > 1 ? ` (x${d.count})` : ""}`,
-        );
-      }
-      this.#audit?.record(r.denials.map((d) => ({
-        module: d.module,
-        kind: "denial" as const,
-        capability: d.capability,
-        detail: d.count > 1 ? `${d.detail} x${d.count}` : d.detail,
-        count: d.count,
-      })));
-    }
-    for (const [module, uses] of Object.entries(r.uses)) this.#audit?.addUses(module, uses);
-    this.#carryOut(r.writes);
-    for (const m of r.messages) {
-      this.#journal.addMessage(m);
-      this.#uplink?.publishMessage(m);
-    }
-    for (const l of r.logs) {
-      const slot = this.#slots.get(l.module);
-      if (!slot) continue;
-      slot.logs.push(l);
-      if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
-      if (l.level !== "debug") this.#log(`[${l.module}] ${l.level}: ${l.message}`);
-    }
+    applyReport(r, {
+      slot: (name) => this.#slots.get(name),
+      journal: this.#journal,
+      uplink: this.#uplink,
+      audit: this.#audit,
+      actuators: this.#actuators,
+      log: this.#log,
+    });
   }
 
-  /** Carries out actuator writes; with `triggeredAt`, records the trigger-to-actuator latency of the event. */
+  /** What carrying out actuator writes needs (see `_actuators.ts`). */
+  #actuators: ActuatorContext = {
+    slot: (name) => this.#slots.get(name),
+    sources: {
+      gpioDriven: (pin) => this.#sources.gpioDriven(pin),
+      setGpio: (...a) => this.#sources.setGpio(...a),
+    },
+    connectors: { driver: (prefix) => this.#connectors.driver(prefix) },
+    log: (line) => this.#log(line),
+  };
+
+  /** An event handler's writes, back on the actuator ring: carried out, and the event timed. */
   #applyWrites(writes: OutboundWrite[], triggeredAt: number | null): void {
-    this.#carryOut(writes);
-    if (triggeredAt === null) return;
-    const now = nowMs();
-    // Latency to the write carried out: the executor's time for pins it drove, now for the rest.
-    const doneAt = new Map<string, number>();
-    for (const w of writes) {
-      const at = w.kind === "gpio" && w.drivenAt !== undefined ? w.drivenAt : now;
-      doneAt.set(w.module, Math.max(doneAt.get(w.module) ?? 0, at));
-    }
-    for (const [name, at] of doneAt) {
-      const slot = this.#slots.get(name);
-      if (!slot) continue;
-      slot.eventLatency.push((at - triggeredAt) * 1000);
-      if (slot.eventLatency.length > 1024) slot.eventLatency.shift();
-    }
-  }
-
-  /**
-   * Carries out writes: GPIO pins at once; a module's actuators (Modbus) asynchronously, each result noted in
-   * the module's status (`actuators`) and a failure logged. A module never waits for the network.
-   */
-  #carryOut(writes: readonly OutboundWrite[]): void {
-    for (const w of writes) {
-      if (w.kind === "gpio") {
-        if (w.drivenAt !== undefined) this.#sources.gpioDriven(w.pin);
-        else this.#sources.setGpio(w.pin, w.value, "output");
-        continue;
-      }
-      const slot = this.#slots.get(w.module);
-      const a = slot?.actuators[w.index];
-      if (!slot || !a) continue;
-      const slash = a.id.indexOf("/");
-      const device = a.id.slice(0, slash);
-      const point = a.id.slice(slash + 1);
-      const connector = this.#connectors.driver(device);
-      a.writes++;
-      a.last_value = w.value;
-      a.last_result = "pending";
-      a.last_at = new Date().toISOString();
-      const done = (result: string) => {
-        if (a.last_value === w.value) a.last_result = result;
-      };
-      if (!connector) {
-        a.failures++;
-        done(`no connector "${device}"`);
-        continue;
-      }
-      connector.write(point, w.value).then(() => done("ok"), (err: Error) => {
-        a.failures++;
-        done(err.message);
-        this.#log(`module ${w.module}: actuate ${a.id} = ${w.value} failed: ${err.message}`);
-      });
-    }
-  }
-
-  /**
-   * Fires an event at every running event module whose trigger is `trigger` (`"api"`, `"gpio:pin_3"`),
-   * returning how many were fired at.
-   */
-  #fire(trigger: string, kind: number, payload: Uint8Array, only?: string): number {
-    const triggeredAt = nowMs();
-    let n = 0;
-    for (const slot of this.#slots.values()) {
-      const s = slot.plan.schedule;
-      if (s.mode !== "event" || s.trigger !== trigger || slot.state !== "running") continue;
-      if (only !== undefined && slot.plan.name !== only) continue;
-      this.#executors.get(slot.executor)?.sendEvent(slot.plan.name, kind, payload, triggeredAt);
-      slot.events++;
-      n++;
-    }
-    return n;
+    carryOut(writes, this.#actuators);
+    if (triggeredAt !== null) recordEventLatency(writes, triggeredAt, nowMs(), this.#actuators);
   }
 
   /**
@@ -545,16 +418,8 @@ export class Runtime {
     if (payload.length > MAX_EVENT_BYTES) {
       throw new EventTooLargeError(name, payload.length, MAX_EVENT_BYTES);
     }
-    this.#fire(s.trigger, EventKind.API, payload, name);
+    this.#triggers.fire(s.trigger, EventKind.API, payload, name);
     return this.#view(slot);
-  }
-
-  #onGpioEdge(pin: number, value: number): void {
-    const payload = new Uint8Array(8);
-    const view = new DataView(payload.buffer);
-    view.setUint32(0, pin, true);
-    view.setUint32(4, value, true);
-    this.#fire(`gpio:pin_${pin}`, EventKind.GPIO, payload);
   }
 
   #onCrash(c: Extract<FromExecutor, { type: "crashed" }>): void {
@@ -919,7 +784,7 @@ export class Runtime {
       outbox: this.#uplink.outboxStats(),
       forwarder: f,
       refused_by_outbox: this.#uplink.refused,
-      mqtt_events_refused: this.#mqttRefused,
+      mqtt_events_refused: this.#triggers.mqttRefused,
     };
   }
 
