@@ -20,6 +20,7 @@ import { Connectors } from "./connectors.ts";
 import { type ActuatorContext, carryOut, recordEventLatency } from "./_actuators.ts";
 import { Triggers } from "./_triggers.ts";
 import { applyReport } from "./_reports.ts";
+import { Supervisor } from "./_supervisor.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
@@ -53,21 +54,10 @@ import type {
   AlertEvent,
   FromExecutor,
   InstanceSpec,
-  InstanceStats,
   LogEvent,
-  ModuleFault,
   PermissionStates,
 } from "./_protocol.ts";
-import {
-  executorFault,
-  executorFor,
-  fold,
-  moduleStatus,
-  ms,
-  newSlot,
-  REALTIME_PRIORITY,
-  type Slot,
-} from "./_slot.ts";
+import { executorFault, executorFor, moduleStatus, newSlot, REALTIME_PRIORITY, type Slot } from "./_slot.ts";
 import type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
@@ -100,8 +90,6 @@ export interface RuntimeOptions {
 
 /** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
 const PROBATION_MS = 2_000;
-/** A module that ran this long since its last start has its consecutive-failure count reset. */
-const HEALTHY_AFTER_MS = 60_000;
 
 /**
  * Loads and verifies every module of the plan, then returns a runtime ready to {@linkcode Runtime.start}.
@@ -131,6 +119,8 @@ export class Runtime {
   /** The runtime thread's CPUs before `scheduling.cpus.runtime` pinned it, or null when not pinned. */
   #unpinnedCpus: number[] | null = null;
   #runtimeThread: ThreadScheduling = NORMAL_THREAD;
+  /** Starts, restarts and halts module instances (see `_supervisor.ts`). */
+  #supervisor: Supervisor;
   /** API, GPIO and MQTT triggers to event modules; MQTT commands held while starting. */
   #triggers = new Triggers({
     slots: () => this.#slots.values(),
@@ -154,6 +144,15 @@ export class Runtime {
       this.#log,
       (slot) => this.#spec(slot.plan, slot.loaded),
     );
+    this.#supervisor = new Supervisor({
+      executor: (name) => this.#executor(name),
+      existingExecutor: (name) => this.#executors.get(name),
+      spec: (plan, loaded) => this.#spec(plan, loaded),
+      snap: this.#snap,
+      audit: this.#audit,
+      log: this.#log,
+      takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
+    });
     this.#outbox = options.outbox ?? null;
     for (const l of loaded) this.#slots.set(l.plan.name, newSlot(l));
     for (const c of options.plan.channels) {
@@ -204,7 +203,7 @@ export class Runtime {
     }
     for (const slot of this.#slots.values()) this.#executor(slot.executor);
     await Promise.all(
-      [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#startSlot(s, true)),
+      [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => this.#supervisor.start(s, true)),
     );
     this.#sources.start();
     await this.#connectors.start();
@@ -273,58 +272,6 @@ export class Runtime {
   }
 
   /**
-   * Starts a module's instance. With `resume`, a snapshotted module resumes from its newest usable
-   * snapshot; when there is none, or it does not fit, it runs `kiln_init` and says why.
-   */
-  async #startSlot(slot: Slot, resume = false): Promise<void> {
-    const generation = ++slot.generation;
-    slot.state = "starting";
-    slot.restartTimer = null;
-    const t0 = performance.now();
-    try {
-      let restore = resume ? await this.#snap.findResume(slot) : null;
-      if (slot.generation !== generation) return;
-      const ex = this.#executor(slot.executor);
-      const spec = this.#spec(slot.plan, slot.loaded);
-      let result;
-      try {
-        result = await ex.load(spec, slot.loaded.module, restore?.image ?? null);
-      } catch (err) {
-        if (!(restore && err instanceof StartFailed)) throw err;
-        if (slot.generation !== generation) return;
-        this.#snap.resumeFailed(slot, restore.seq, err.message);
-        restore = null;
-        result = await ex.load(spec, slot.loaded.module, null);
-      }
-      if (slot.generation !== generation) return;
-      slot.startMs = ms(performance.now() - t0);
-      this.#snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
-      slot.state = "running";
-      slot.startedAtMs = nowMs();
-      slot.stats = null;
-      this.#grant(slot, true);
-      this.#snap.arm(slot, () => this.takeSnapshot(slot.plan.name, "interval"));
-    } catch (err) {
-      if (slot.generation !== generation) return;
-      if (err instanceof StartFailed) this.#crashed(slot, err.fault, null);
-      else if (err instanceof ExecutorError) this.#crashed(slot, executorFault(err), null);
-      else throw err;
-    }
-  }
-
-  /** Records a module's grants coming into force, or being revoked when its instance ends. */
-  #grant(slot: Slot, on: boolean): void {
-    if (slot.granted === on) return;
-    slot.granted = on;
-    this.#audit?.record(slot.plan.capabilities.map((capability) => ({
-      module: slot.plan.name,
-      kind: on ? "grant" as const : "revoke" as const,
-      capability,
-      detail: null,
-    })));
-  }
-
-  /**
    * Snapshots a running module now: its memory is copied between two handler calls, then compressed and
    * written off the main thread.
    *
@@ -346,32 +293,6 @@ export class Runtime {
       throw err instanceof CaptureFailed ? new ModuleStateError(name, err.message, "snapshot") : err;
     }
     return await this.#snap.save(slot, reason, image);
-  }
-
-  #crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
-    this.#snap.disarm(slot);
-    this.#grant(slot, false);
-    fold(slot, stats ?? slot.stats);
-    slot.fault = fault;
-    slot.traps++;
-    slot.lastError = fault.message;
-    if (slot.startedAtMs !== null && nowMs() - slot.startedAtMs > HEALTHY_AFTER_MS) {
-      slot.consecutiveFailures = 0;
-    }
-    slot.consecutiveFailures++;
-    slot.startedAtMs = null;
-    const { policy, maxRestarts, backoffMs, maxBackoffMs } = slot.plan.restart;
-    const giveUp = policy === "never" || (policy === "on-failure" && slot.consecutiveFailures > maxRestarts);
-    slot.state = giveUp ? "failed" : "crashed";
-    this.#log(`module ${slot.plan.name} ${slot.state}: ${fault.message}`);
-    if (giveUp) return;
-    const delay = Math.min(maxBackoffMs, backoffMs * 2 ** (slot.consecutiveFailures - 1));
-    const generation = slot.generation;
-    slot.restartTimer = setTimeout(() => {
-      if (slot.generation !== generation || slot.state !== "crashed") return;
-      slot.restarts++;
-      this.#startSlot(slot);
-    }, delay);
   }
 
   #onReport(r: Extract<FromExecutor, { type: "report" }>): void {
@@ -425,7 +346,7 @@ export class Runtime {
   #onCrash(c: Extract<FromExecutor, { type: "crashed" }>): void {
     const slot = this.#slots.get(c.name);
     if (slot?.state !== "running") return;
-    this.#crashed(slot, c.fault, c.stats);
+    this.#supervisor.crashed(slot, c.fault, c.stats);
   }
 
   #onExecutorFailure(name: string, err: ExecutorError): void {
@@ -435,7 +356,7 @@ export class Runtime {
     for (const slot of this.#slots.values()) {
       if (slot.executor === name && (slot.state === "running" || slot.state === "starting")) {
         slot.generation++;
-        this.#crashed(slot, executorFault(err), null);
+        this.#supervisor.crashed(slot, executorFault(err), null);
       }
     }
   }
@@ -483,18 +404,18 @@ export class Runtime {
       if (old.state === "running" && this.#snap.enabled(old.plan)) {
         await this.takeSnapshot(plan.name, "stop").catch(() => {}); // counted in its status
       }
-      this.#halt(old);
+      this.#supervisor.halt(old);
     }
     const slot = newSlot(loaded);
     this.#slots.set(plan.name, slot);
-    await this.#startSlot(slot, true);
+    await this.#supervisor.start(slot, true);
     if (slot.state === "running") await this.#probation(slot);
     if (slot.state !== "running") {
       const reason = slot.fault?.message ?? slot.lastError ?? `it is ${slot.state}`;
-      this.#halt(slot);
+      this.#supervisor.halt(slot);
       if (old) {
         this.#slots.set(plan.name, old);
-        await this.#startSlot(old, true);
+        await this.#supervisor.start(old, true);
       } else this.#slots.delete(plan.name);
       throw new DeployFailedError(plan.name, reason, old !== null);
     }
@@ -533,7 +454,7 @@ export class Runtime {
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     const slot = newSlot(loaded);
     this.#slots.set(plan.name, slot);
-    if (plan.enabled && this.#status !== "starting") await this.#startSlot(slot, true);
+    if (plan.enabled && this.#status !== "starting") await this.#supervisor.start(slot, true);
     return this.#view(slot);
   }
 
@@ -543,7 +464,7 @@ export class Runtime {
    * @throws {ModuleUnknownError} when there is no such module.
    */
   removeModule(name: string): void {
-    this.#halt(this.#slot(name));
+    this.#supervisor.halt(this.#slot(name));
     this.#slots.delete(name);
   }
 
@@ -666,21 +587,8 @@ export class Runtime {
     if (slot.state === "running" && this.#snap.enabled(slot.plan)) {
       await this.takeSnapshot(name, "stop").catch(() => {}); // counted and logged in its status
     }
-    this.#halt(slot);
+    this.#supervisor.halt(slot);
     return this.#view(slot);
-  }
-
-  /** Ends a module's instance at once, without a snapshot. */
-  #halt(slot: Slot): void {
-    this.#snap.disarm(slot);
-    slot.generation++;
-    if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    slot.restartTimer = null;
-    this.#executors.get(slot.executor)?.unload(slot.plan.name);
-    this.#grant(slot, false);
-    fold(slot, slot.stats);
-    slot.state = "stopped";
-    slot.startedAtMs = null;
   }
 
   /**
@@ -697,7 +605,7 @@ export class Runtime {
     }
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.consecutiveFailures = 0;
-    await this.#startSlot(slot, true);
+    await this.#supervisor.start(slot, true);
     return this.#view(slot);
   }
 
@@ -819,7 +727,7 @@ export class Runtime {
     for (const slot of this.#slots.values()) {
       this.#snap.disarm(slot);
       slot.generation++;
-      this.#grant(slot, false);
+      this.#supervisor.grant(slot, false);
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       if (slot.state === "running" || slot.state === "starting") slot.state = "stopped";
     }
