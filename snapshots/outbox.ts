@@ -51,51 +51,16 @@
  */
 import { KilnError } from "../errors.ts";
 import type { Store } from "./store.ts";
+import { estimateDiskBytes, evict } from "./_outbox_budget.ts";
+import { type OutboxRow, prepareOutboxStatements, readStats, readStreams, toMessage } from "./_outbox_sql.ts";
+
+export { estimateDiskBytes } from "./_outbox_budget.ts";
 
 /** What a message is; decides what the budget policy drops (telemetry first, then batches, never alerts). */
 export type OutboxKind = "alert" | "telemetry" | "batch";
 
 /** Every kind, in the order the budget policy keeps them (most precious first). */
 export const OUTBOX_KINDS: readonly OutboxKind[] = ["alert", "batch", "telemetry"];
-
-// The layout of a row, for estimateDiskBytes(), fitted to measured files (payloads of one size from 10 B
-// to 20 KB within 1%, mixed sizes within 2%): the record's own bytes beyond payload, topic and stream (its
-// header and the integer columns), a cell's bytes beyond its record (pointer, size and rowid varints), and
-// the two index entries beyond the stream name.
-const RECORD_OVERHEAD_BYTES = 30;
-const utf8 = new TextEncoder();
-const CELL_OVERHEAD_BYTES = 6;
-const INDEX_OVERHEAD_BYTES = 38;
-const PAGE_HEADER_BYTES = 8;
-
-/**
- * The bytes a message takes in the database file, as the disk budget counts them: its share of the table's
- * b-tree pages (as many rows of its size as fit a page, or its overflow pages and the rest; SQLite file
- * format §1.6 and §1.5 "cell payload overflow") plus its index entries. Exact to about 1% when all messages
- * have its size; an upper bound otherwise.
- */
-export function estimateDiskBytes(
-  payloadBytes: number,
-  options: { readonly topic: string; readonly stream: string; readonly pageBytes?: number },
-): number {
-  const page = options.pageBytes ?? 4096;
-  const streamBytes = utf8.encode(options.stream).byteLength;
-  const record = payloadBytes + utf8.encode(options.topic).byteLength + streamBytes + RECORD_OVERHEAD_BYTES;
-  /** A page's share of one cell of `bytes` among as many as fit. */
-  const share = (bytes: number) =>
-    page / Math.max(1, Math.floor((page - PAGE_HEADER_BYTES) / (bytes + CELL_OVERHEAD_BYTES)));
-  const maxLocal = page - 35;
-  let table: number;
-  if (record <= maxLocal) {
-    table = share(record);
-  } else {
-    const minLocal = Math.floor((page - 12) * 32 / 255) - 23;
-    const k = minLocal + (record - minLocal) % (page - 4);
-    const local = k <= maxLocal ? k : minLocal;
-    table = Math.ceil((record - local) / (page - 4)) * page + share(local);
-  }
-  return Math.ceil(table + streamBytes + INDEX_OVERHEAD_BYTES);
-}
 
 /** A message to {@linkcode Outbox.enqueue}. */
 export interface OutboxEntry {
@@ -247,23 +212,6 @@ export class OutboxWriteError extends KilnError {
   }
 }
 
-interface Row {
-  id: number;
-  stream: string;
-  seq: number;
-  kind: OutboxKind;
-  topic: string;
-  payload: Uint8Array;
-  qos: 0 | 1 | 2;
-  created_at_ms: number;
-  bytes: number;
-}
-
-const COLUMNS = "id, stream, seq, kind, topic, payload, qos, created_at_ms, bytes";
-/** The kinds the budget policy deletes, in order. */
-const DROPPABLE: readonly OutboxKind[] = ["telemetry", "batch"];
-const EVICT_BATCH = 64;
-
 /**
  * Opens the outbox on `store` (whose schema includes migration 003).
  *
@@ -281,61 +229,8 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
   const nowMs = options.nowMs ?? Date.now;
   const db = store.db;
   const pageBytes = Number((db.prepare("PRAGMA page_size").get() as { page_size: number }).page_size);
-  const sql = {
-    nextSeq: db.prepare(
-      `INSERT INTO outbox_streams (stream, last_seq) VALUES (?, 1)
-       ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
-    ),
-    insert: db.prepare(
-      `INSERT INTO outbox (stream, seq, kind, topic, payload, qos, created_at_ms, bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    total: db.prepare("SELECT sum(size_bytes) AS n FROM outbox_kinds"),
-    oldestOf: db.prepare("SELECT id, stream, bytes FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"),
-    deleteId: db.prepare("DELETE FROM outbox WHERE id = ? RETURNING kind, bytes"),
-    countEnqueued: db.prepare(
-      `UPDATE outbox_kinds SET depth = depth + 1, size_bytes = size_bytes + ?1, enqueued = enqueued + 1,
-       over_budget = over_budget + ?2 WHERE kind = ?3`,
-    ),
-    countDropped: db.prepare(
-      `UPDATE outbox_kinds SET depth = depth - 1, size_bytes = size_bytes - ?1, dropped = dropped + 1,
-       dropped_bytes = dropped_bytes + ?1 WHERE kind = ?2`,
-    ),
-    countStreamDrop: db.prepare("UPDATE outbox_streams SET dropped = dropped + 1 WHERE stream = ?"),
-    countDelivered: db.prepare(
-      `UPDATE outbox_kinds SET depth = depth - 1, size_bytes = size_bytes - ?1, delivered = delivered + 1
-       WHERE kind = ?2`,
-    ),
-    peek: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE id > ? ORDER BY id LIMIT ?`),
-    kinds: db.prepare(
-      `SELECT kind, depth, size_bytes, enqueued, delivered, dropped, dropped_bytes, over_budget
-       FROM outbox_kinds`,
-    ),
-    oldest: db.prepare("SELECT created_at_ms FROM outbox ORDER BY id LIMIT 1"),
-    streams: db.prepare("SELECT stream, last_seq, dropped FROM outbox_streams ORDER BY stream"),
-  };
+  const sql = prepareOutboxStatements(db);
   const listeners = new Set<(message: OutboxMessage) => void>();
-
-  /** Deletes the oldest droppable messages until `need` bytes are freed or none are left; returns the rest */
-  function evict(need: number): number {
-    for (const kind of DROPPABLE) {
-      while (need > 0) {
-        const rows = sql.oldestOf.all(kind, EVICT_BATCH) as unknown as Pick<
-          Row,
-          "id" | "stream" | "bytes"
-        >[];
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          if (need <= 0) break;
-          sql.deleteId.run(row.id);
-          sql.countDropped.run(row.bytes, kind);
-          sql.countStreamDrop.run(row.stream);
-          need -= row.bytes;
-        }
-      }
-    }
-    return need;
-  }
 
   /** Checks an entry before any write; returns what its payload adds to its budget size. */
   function check(entry: OutboxEntry): { qos: 0 | 1 | 2; sizeOf: (payload: unknown) => number } {
@@ -407,7 +302,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
           return callerError(err);
         }
         const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
-        const stillNeeded = total + sizeBytes > budget ? evict(total + sizeBytes - budget) : 0;
+        const stillNeeded = total + sizeBytes > budget ? evict(sql, total + sizeBytes - budget) : 0;
         const { lastInsertRowid } = sql.insert.run(
           stream,
           seq,
@@ -440,7 +335,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     return transaction("ack", () => {
       let deleted = 0;
       for (const id of ids) {
-        const row = sql.deleteId.get(id) as Pick<Row, "kind" | "bytes"> | undefined;
+        const row = sql.deleteId.get(id) as Pick<OutboxRow, "kind" | "bytes"> | undefined;
         if (!row) continue;
         sql.countDelivered.run(row.bytes, row.kind);
         deleted++;
@@ -462,7 +357,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
       if (!Number.isSafeInteger(limit) || limit < 0) {
         throw new RangeError(`peek needs a limit of zero or more messages, got ${limit}`);
       }
-      return (sql.peek.all(afterId, limit) as unknown as Row[]).map(toMessage);
+      return (sql.peek.all(afterId, limit) as unknown as OutboxRow[]).map(toMessage);
     },
 
     ack(id) {
@@ -474,64 +369,16 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     },
 
     stats() {
-      const rows = sql.kinds.all() as unknown as {
-        kind: OutboxKind;
-        depth: number;
-        size_bytes: number;
-        enqueued: number;
-        delivered: number;
-        dropped: number;
-        dropped_bytes: number;
-        over_budget: number;
-      }[];
-      const kinds = {} as Record<OutboxKind, OutboxKindStats>;
-      let depth = 0;
-      let sizeBytes = 0;
-      for (const r of rows) {
-        kinds[r.kind] = {
-          depth: r.depth,
-          sizeBytes: r.size_bytes,
-          enqueued: r.enqueued,
-          delivered: r.delivered,
-          dropped: r.dropped,
-          droppedBytes: r.dropped_bytes,
-          overBudget: r.over_budget,
-        };
-        depth += r.depth;
-        sizeBytes += r.size_bytes;
-      }
-      const oldest = sql.oldest.get() as { created_at_ms: number } | undefined;
-      return {
-        depth,
-        sizeBytes,
-        diskBudgetBytes: budget,
-        oldestAgeMs: oldest ? Math.max(0, Math.round(nowMs()) - oldest.created_at_ms) : null,
-        kinds,
-      };
+      return readStats(sql, { diskBudgetBytes: budget, nowMs });
     },
 
     listStreams() {
-      return (sql.streams.all() as unknown as { stream: string; last_seq: number; dropped: number }[])
-        .map((r) => ({ stream: r.stream, lastSeq: r.last_seq, dropped: r.dropped }));
+      return readStreams(sql);
     },
 
     onEnqueue(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-  };
-}
-
-function toMessage(r: Row): OutboxMessage {
-  return {
-    id: r.id,
-    stream: r.stream,
-    seq: r.seq,
-    kind: r.kind,
-    topic: r.topic,
-    payload: r.payload,
-    qos: r.qos,
-    createdAtMs: r.created_at_ms,
-    sizeBytes: r.bytes,
   };
 }

@@ -4,17 +4,11 @@
  *
  * @module
  */
-/** The first segment of every topic the poller publishes; subscriptions must start with one (or `*`, `#`). */
-export const STREAM_TOPIC_ROOTS = [
-  "outputs",
-  "arrays",
-  "metrics",
-  "logs",
-  "messages",
-  "alerts",
-  "status",
-  "health",
-] as const;
+import { CONNECTING, Connection, FrameSender, OPEN } from "./_hub_connection.ts";
+import { encodeFrameBody, type FrameBody, utf8Length } from "./_hub_frames.ts";
+import { Pattern, patternProblem, STREAM_TOPIC_ROOTS } from "./_hub_topics.ts";
+
+export { STREAM_TOPIC_ROOTS } from "./_hub_topics.ts";
 
 /** Who a token belongs to; `name` is optional so any principal type with a `role` fits. */
 export interface StreamPrincipal {
@@ -81,16 +75,6 @@ export type StreamSocket = Pick<
   "bufferedAmount" | "readyState" | "send" | "close" | "addEventListener"
 >;
 
-/** A frame's shared text: everything after `{"seq":n,`. */
-interface FrameBody {
-  text: string;
-  bytes: number;
-}
-
-const OPEN = 1;
-const CONNECTING = 0;
-const SEGMENT = /^[a-z0-9_.-]{1,63}$/;
-const MAX_PATTERN_LENGTH = 128;
 const ROUTE_CACHE_SIZE = 1024;
 /** Client messages waiting to be handled, per connection. */
 const MAX_INBOX = 64;
@@ -105,8 +89,7 @@ export class StreamHub implements AsyncDisposable {
   #connections = new Set<Connection>();
   #retained = new Map<string, FrameBody>();
   #routes = new Map<string, Connection[]>();
-  #backlogged = new Set<Connection>();
-  #drainTimer: ReturnType<typeof setInterval> | null = null;
+  readonly #sender: FrameSender;
   #published = 0;
   #nextId = 1;
   #disposed = false;
@@ -127,6 +110,7 @@ export class StreamHub implements AsyncDisposable {
         throw new RangeError(`Stream option "${k}" must be a positive integer, got ${v}`);
       }
     }
+    this.#sender = new FrameSender(this.limits);
   }
 
   /** Connections now. */
@@ -146,11 +130,9 @@ export class StreamHub implements AsyncDisposable {
     this.#published++;
     const subscribers = this.#route(topic);
     if (subscribers.length === 0 && !options.retain) return 0;
-    const at = new Date(options.at ?? Date.now()).toISOString();
-    const text = JSON.stringify({ topic, at, data }).slice(1);
-    const body = { text, bytes: utf8Length(text) };
+    const body = encodeFrameBody(topic, new Date(options.at ?? Date.now()).toISOString(), data);
     if (options.retain) this.#retained.set(topic, body);
-    for (const c of subscribers) this.#enqueue(c, body);
+    for (const c of subscribers) this.#sender.enqueue(c, body);
     return subscribers.length;
   }
 
@@ -202,7 +184,7 @@ export class StreamHub implements AsyncDisposable {
       return c.id;
     }
     this.#connections.add(c);
-    socket.addEventListener("open", () => this.#flush(c));
+    socket.addEventListener("open", () => this.#sender.flush(c));
     socket.addEventListener("message", (e) => {
       // Only an `auth` waits on anything; a client that piles messages up behind it is cut off.
       if (++c.inboxDepth > MAX_INBOX) return this.#close(c, 1008, "Too many messages waiting");
@@ -244,64 +226,9 @@ export class StreamHub implements AsyncDisposable {
     return subscribers;
   }
 
-  #enqueue(c: Connection, body: FrameBody): void {
-    const { maxQueuedFrames, maxQueuedBytes } = this.limits;
-    if (body.bytes > maxQueuedBytes) {
-      c.drop(1);
-    } else {
-      while (c.queue.length >= maxQueuedFrames || c.queue.bytes + body.bytes > maxQueuedBytes) {
-        c.queue.shift();
-        c.drop(1);
-      }
-      c.queue.push(body);
-      c.peakQueued = Math.max(c.peakQueued, c.queue.length);
-      c.peakQueuedBytes = Math.max(c.peakQueuedBytes, c.queue.bytes);
-    }
-    this.#flush(c);
-  }
-
-  /** Sends what fits under `maxBufferedBytes`; what is left waits for the drain timer. */
-  #flush(c: Connection): void {
-    const s = c.socket;
-    while (
-      (c.queue.length > 0 || c.missed > 0) && s.readyState === OPEN &&
-      s.bufferedAmount < this.limits.maxBufferedBytes
-    ) {
-      if (c.missed > 0) {
-        const text = JSON.stringify({
-          topic: "dropped",
-          at: new Date().toISOString(),
-          data: { missed: c.missed, dropped_total: c.dropped },
-        });
-        c.missed = 0;
-        s.send(`{"seq":${++c.seq},${text.slice(1)}`);
-      } else {
-        s.send(`{"seq":${++c.seq},${c.queue.shift()!.text}`);
-      }
-      c.peakBuffered = Math.max(c.peakBuffered, s.bufferedAmount);
-    }
-    if ((c.queue.length > 0 || c.missed > 0) && c.state !== "closed") {
-      this.#backlogged.add(c);
-      this.#drainTimer ??= setInterval(() => this.#drain(), this.limits.drainIntervalMs);
-    } else {
-      this.#backlogged.delete(c);
-    }
-  }
-
-  #drain(): void {
-    for (const c of [...this.#backlogged]) this.#flush(c);
-    if (this.#backlogged.size === 0) this.#stopDrain();
-  }
-
-  #stopDrain(): void {
-    if (this.#drainTimer !== null) clearInterval(this.#drainTimer);
-    this.#drainTimer = null;
-  }
-
   /** Queues a control frame, outside subscriptions. */
   #control(c: Connection, topic: string, data: unknown): void {
-    const text = JSON.stringify({ topic, at: new Date().toISOString(), data }).slice(1);
-    this.#enqueue(c, { text, bytes: utf8Length(text) });
+    this.#sender.enqueue(c, encodeFrameBody(topic, new Date().toISOString(), data));
   }
 
   #error(c: Connection, code: string, message: string): void {
@@ -425,7 +352,7 @@ export class StreamHub implements AsyncDisposable {
       for (const [topic, body] of this.#retained) {
         const segments = topic.split("/");
         if (added.some((p) => p.matches(segments)) && !before.some((p) => p.matches(segments))) {
-          this.#enqueue(c, body);
+          this.#sender.enqueue(c, body);
         }
       }
       return;
@@ -455,124 +382,8 @@ export class StreamHub implements AsyncDisposable {
     c.queue.clear();
     c.missed = 0;
     this.#routes.clear();
-    this.#backlogged.delete(c);
-    if (this.#backlogged.size === 0) this.#stopDrain();
+    this.#sender.forget(c);
   }
-}
-
-/** One subscriber. */
-class Connection {
-  state: "authenticating" | "open" | "closed" = "authenticating";
-  role: string | null = null;
-  patterns: Pattern[] = [];
-  queue = new FrameQueue();
-  /** Frames sent, which is also the last `seq`. */
-  seq = 0;
-  dropped = 0;
-  /** Dropped since the last `dropped` frame. */
-  missed = 0;
-  peakQueued = 0;
-  peakQueuedBytes = 0;
-  peakBuffered = 0;
-  authTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Messages are handled one after another (an `auth` may be awaited while a `subscribe` follows it). */
-  inbox: Promise<void> = Promise.resolve();
-  inboxDepth = 0;
-  constructor(
-    readonly id: number,
-    readonly socket: StreamSocket,
-    readonly authenticate: StreamAuthenticate | null,
-  ) {}
-
-  drop(n: number): void {
-    this.dropped += n;
-    this.missed += n;
-  }
-}
-
-/** A FIFO of frame bodies that counts its bytes; shifting is O(1). */
-class FrameQueue {
-  #items: (FrameBody | undefined)[] = [];
-  #head = 0;
-  bytes = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(body: FrameBody): void {
-    this.#items.push(body);
-    this.bytes += body.bytes;
-  }
-
-  shift(): FrameBody | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const body = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    this.bytes -= body!.bytes;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return body;
-  }
-
-  clear(): void {
-    this.#items = [];
-    this.#head = 0;
-    this.bytes = 0;
-  }
-}
-
-/** A topic filter: `/`-separated segments, `*` matches one segment, a last `#` matches the rest (or none). */
-class Pattern {
-  readonly #segments: string[];
-  constructor(readonly source: string) {
-    this.#segments = source.split("/");
-  }
-
-  matches(topic: string[]): boolean {
-    const p = this.#segments;
-    for (let i = 0; i < p.length; i++) {
-      if (p[i] === "#") return true;
-      if (i >= topic.length || (p[i] !== "*" && p[i] !== topic[i])) return false;
-    }
-    return p.length === topic.length;
-  }
-}
-
-/** Why `pattern` is not a valid subscription, or null. */
-function patternProblem(pattern: string): string | null {
-  if (pattern.length > MAX_PATTERN_LENGTH) return `is longer than ${MAX_PATTERN_LENGTH} characters`;
-  const segments = pattern.split("/");
-  for (const [i, s] of segments.entries()) {
-    if (s === "#" && i !== segments.length - 1) return `has "#" before its last segment`;
-    if (s !== "*" && s !== "#" && !SEGMENT.test(s)) {
-      return `has a bad segment ${
-        JSON.stringify(s)
-      }: use lowercase letters, digits, "_", "-", ".", "*" or "#"`;
-    }
-  }
-  const root = segments[0]!;
-  if (root !== "*" && root !== "#" && !(STREAM_TOPIC_ROOTS as readonly string[]).includes(root)) {
-    return `is not a stream topic: it must start with one of ${STREAM_TOPIC_ROOTS.join(", ")}`;
-  }
-  return null;
-}
-
-/** UTF-8 length of a string without encoding it. */
-function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 2; // a surrogate pair: 4 bytes for 2 code units
-      i++;
-    } else n += 2;
-  }
-  return n;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
