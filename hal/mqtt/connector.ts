@@ -20,21 +20,19 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { connect } from "mqtt";
-import type { IClientOptions, ISubscriptionGrant, MqttClient } from "mqtt";
+import type { ISubscriptionGrant } from "mqtt";
 import type { ConnectorState, ConnectorStatus, PublishOptions } from "../mod.ts";
 import {
   MqttConnectionLostError,
   MqttConnectRefusedError,
   MqttHandlerError,
   MqttNotConnectedError,
-  MqttProtocolError,
   MqttSubscribeError,
   MqttTimeoutError,
   MqttTlsError,
   MqttTransportError,
 } from "./errors.ts";
-import { topicMatches, validateTopicFilter, validateTopicName } from "./topics.ts";
+import { validateTopicFilter, validateTopicName } from "./topics.ts";
 import {
   backoffDelayMs,
   checkOptions,
@@ -43,11 +41,13 @@ import {
   type MessageInfo,
   type MqttConnector,
   type MqttConnectorOptions,
-  type MqttTlsOptions,
-  type Qos,
   type Settings,
   type SubscribeOptions,
 } from "./options.ts";
+import { classifyError } from "./_classify.ts";
+import { clientOptions, readTls } from "./_client_options.ts";
+import { endSession, openSession, type Session } from "./_session.ts";
+import { type Subscription, SubscriptionList } from "./_subscriptions.ts";
 
 export {
   backoffDelayMs,
@@ -83,25 +83,6 @@ export function createMqttConnector(name: string, options: MqttConnectorOptions)
   return new Connector(name, checkOptions(name, options));
 }
 
-/** One connection attempt and, if it succeeds, the connection: a fresh mqtt.js client each time. */
-interface Session {
-  readonly client: MqttClient;
-  /** CONNACK accepted: messages may flow. */
-  connack: boolean;
-  /** Ended: every later event of this client is ignored. */
-  lost: boolean;
-  /** The first error mqtt.js reported on it. */
-  error: Error | null;
-  /** Removes this connector's event listeners from the client. */
-  detach(): void;
-}
-
-interface Subscription {
-  readonly filter: string;
-  readonly qos: Qos;
-  readonly handler: MessageHandler;
-}
-
 interface Pending {
   readonly topic: string;
   readonly reject: (err: Error) => void;
@@ -122,7 +103,7 @@ class Connector implements MqttConnector {
   #session: Session | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #subs: Subscription[] = [];
+  readonly #subs = new SubscriptionList();
   readonly #pending = new Set<Pending>();
   readonly #listeners = new Set<(connected: boolean) => void>();
   /** mqtt.js clients still shutting down; `close()` waits for them so no socket outlives the connector. */
@@ -192,20 +173,20 @@ class Connector implements MqttConnector {
     if (typeof handler !== "function") throw new TypeError("MQTT subscription handler must be a function");
     if (this.#closed) throw new MqttNotConnectedError(this.name, this.#state);
     const sub: Subscription = { filter, qos, handler };
-    this.#subs.push(sub);
+    this.#subs.add(sub);
     const session = this.#session;
     // After CONNACK but before `connected` the resubscription is in flight; it may not include this one.
     if (session?.connack) {
       const grants = await this.#sendSubscribe(session, [filter]);
       // null: the connection dropped first; the subscription stays and is sent on the next connect.
       if (grants?.some((g) => g.qos === 0x80)) {
-        this.#removeSub(sub);
+        this.#subs.remove(sub);
         throw new MqttSubscribeError(this.name, filter);
       }
     }
     return async () => {
-      if (!this.#removeSub(sub)) return;
-      if (this.#subs.some((s) => s.filter === filter)) return;
+      if (!this.#subs.remove(sub)) return;
+      if (this.#subs.has(filter)) return;
       const current = this.#session;
       if (!current?.connack) return;
       // A failure here means the connection dropped, and a clean session forgets the subscription anyway.
@@ -253,55 +234,19 @@ class Connector implements MqttConnector {
     const s = this.#s;
     const tls = s.tls === undefined ? {} : await readTls(this.name, s.tls);
     if (this.#closed) return;
-    const will = s.will === undefined ? undefined : {
-      topic: s.will.topic,
-      payload: typeof s.will.payload === "string" ? Buffer.from(s.will.payload) : Buffer.from(s.will.payload),
-      qos: s.will.qos ?? 1,
-      retain: s.will.retain ?? false,
-    };
-    const options: IClientOptions = {
-      clientId: s.clientId,
-      keepalive: s.keepaliveS,
-      clean: !s.persistentSession,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      // This file's own timer (#connectTimer) covers CONNACK and resubscription; mqtt.js's is a fallback.
-      connectTimeout: s.connectTimeoutMs + 1000,
-      queueQoSZero: false,
-      resubscribe: false,
-      ...(s.username === undefined ? {} : { username: s.username }),
-      ...(s.password === undefined ? {} : { password: s.password }),
-      ...(will === undefined ? {} : { will }),
-      ...tls,
-    };
-    const client = connect(s.url.href, options);
-    // Every error mqtt.js emits ends this connection: parser errors (garbage from the peer) would otherwise
-    // leave the socket open, and a CONNACK refusal or keepalive timeout has already closed it.
-    const onError = (err: Error) => this.#lose(session, this.#classify(err));
-    const onClose = () => this.#lose(session, null);
-    const onConnect = () => {
-      session.connack = true;
-      this.#resubscribe(session).catch((err) => this.#lose(session, err));
-    };
-    const onMessage = (topic: string, payload: Buffer, packet: { qos: Qos; retain: boolean }) => {
-      if (!session.lost) this.#dispatch(topic, payload, { qos: packet.qos, retain: packet.retain });
-    };
-    client.on("error", onError).on("close", onClose).on("connect", onConnect).on("message", onMessage);
-    const session: Session = {
-      client,
-      connack: false,
-      lost: false,
-      error: null,
-      detach() {
-        // Only this connector's listeners: mqtt.js keeps its own (they clear its timers on close).
-        client.off("close", onClose).off("connect", onConnect).off("message", onMessage).off(
-          "error",
-          onError,
-        );
-        // mqtt.js may still emit "error" while shutting down; an EventEmitter without a listener would throw.
-        client.on("error", () => {});
+    const session = openSession(s.url.href, clientOptions(s, tls), (session) => ({
+      // Every error mqtt.js emits ends this connection: parser errors (garbage from the peer) would otherwise
+      // leave the socket open, and a CONNACK refusal or keepalive timeout has already closed it.
+      error: (err) => this.#lose(session, classifyError(err, { connector: this.name, settings: s })),
+      close: () => this.#lose(session, null),
+      connect: () => {
+        session.connack = true;
+        this.#resubscribe(session).catch((err) => this.#lose(session, err));
       },
-    };
+      message: (topic, payload, packet) => {
+        if (!session.lost) this.#dispatch(topic, payload, { qos: packet.qos, retain: packet.retain });
+      },
+    }));
     this.#session = session;
     this.#connectTimer = setTimeout(
       () => this.#lose(session, new MqttTimeoutError(this.name, "connect", s.connectTimeoutMs)),
@@ -310,7 +255,7 @@ class Connector implements MqttConnector {
   }
 
   async #resubscribe(session: Session): Promise<void> {
-    const filters = [...new Set(this.#subs.map((s) => s.filter))];
+    const filters = this.#subs.filters();
     const grants = filters.length === 0 ? [] : await this.#sendSubscribe(session, filters);
     if (grants === null || session.lost) return;
     for (const grant of grants) {
@@ -327,26 +272,14 @@ class Connector implements MqttConnector {
 
   /** Subscribes `filters` at the highest QoS any handler asked for; `null` when the connection dropped. */
   #sendSubscribe(session: Session, filters: string[]): Promise<ISubscriptionGrant[] | null> {
-    const request: Record<string, { qos: Qos }> = {};
-    for (const filter of filters) {
-      const qos = Math.max(...this.#subs.filter((s) => s.filter === filter).map((s) => s.qos)) as Qos;
-      request[filter] = { qos };
-    }
+    const request = this.#subs.request(filters);
     return new Promise((resolve) => {
       session.client.subscribe(request, (err, grants) => resolve(err || session.lost ? null : grants ?? []));
     });
   }
 
-  #removeSub(sub: Subscription): boolean {
-    const i = this.#subs.indexOf(sub);
-    if (i === -1) return false;
-    this.#subs.splice(i, 1);
-    return true;
-  }
-
   #dispatch(topic: string, payload: Uint8Array, info: MessageInfo): void {
-    for (const sub of [...this.#subs]) {
-      if (!topicMatches(sub.filter, topic)) continue;
+    for (const sub of this.#subs.matching(topic)) {
       try {
         const result = sub.handler(topic, new Uint8Array(payload), info);
         if (result instanceof Promise) result.catch((err) => this.#handlerFailed(sub, topic, err));
@@ -401,27 +334,11 @@ class Connector implements MqttConnector {
     }, delayMs);
   }
 
-  /**
-   * Ends a session's client, at once (`force`) or politely with a DISCONNECT, and tracks it until its socket
-   * closed. A polite end is bounded too: mqtt.js would wait for in-flight messages (already rejected here)
-   * and for the broker to close its side, which a stalled link never does.
-   */
+  /** Ends a session's client (see {@linkcode endSession}) and tracks it until its socket closed. */
   #end(session: Session, force: boolean): void {
-    session.detach();
-    const { client } = session;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ending = new Promise<void>((resolve) => {
-      if (!force) {
-        for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
-        timer = setTimeout(() => client.stream?.destroy(), this.#s.connectTimeoutMs);
-      }
-      client.end(force, () => resolve());
-    });
+    const ending = endSession(session, { force, timeoutMs: this.#s.connectTimeoutMs });
     this.#ending.add(ending);
-    ending.finally(() => {
-      clearTimeout(timer);
-      this.#ending.delete(ending);
-    });
+    ending.finally(() => this.#ending.delete(ending));
   }
 
   /** Rejects every publish waiting for its acknowledgement; `cause` is why the connection ended, if known. */
@@ -450,68 +367,4 @@ class Connector implements MqttConnector {
       }
     }
   }
-
-  /**
-   * Maps an mqtt.js error onto this connector's error classes. mqtt.js gives a CONNACK refusal a numeric
-   * `code`, a socket error a string `code` (`ECONNREFUSED`), and everything else only a message, so this is
-   * the one place that reads message text.
-   */
-  #classify(err: Error): Error {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === "number" && code >= 1 && code <= 5) {
-      return new MqttConnectRefusedError(this.name, code, { cause: err });
-    }
-    if (err.message === "Keepalive timeout") {
-      return new MqttTimeoutError(this.name, "keepalive", Math.ceil(this.#s.keepaliveS * 1500), {
-        cause: err,
-      });
-    }
-    if (err.message === "connack timeout") {
-      return new MqttTimeoutError(this.name, "connect", this.#s.connectTimeoutMs + 1000, { cause: err });
-    }
-    if (isTlsFailure(err)) return new MqttTlsError(this.name, null, err.message, { cause: err });
-    if (typeof code === "string") {
-      return new MqttTransportError(this.name, `${err.message} (${this.#s.url.host})`, code, { cause: err });
-    }
-    // What is left comes from mqtt-packet's parser: bytes that are not MQTT.
-    return new MqttProtocolError(this.name, err.message, { cause: err });
-  }
-}
-
-/**
- * True for a TLS handshake or certificate failure, which retrying cannot fix without a configuration change.
- * Node's TLS layer names them by code: `ERR_SSL_*` and `ERR_TLS_*` for handshake alerts (e.g.
- * `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED` when the broker wants a client certificate), OpenSSL's verify
- * codes (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`, `DEPTH_ZERO_SELF_SIGNED_CERT`, ...) for a
- * broker certificate that does not verify; mqtt.js reports an unauthorized peer as "TLS not authorized".
- */
-function isTlsFailure(err: Error): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "string") return /^ERR_(SSL|TLS)_|CERT|^UNABLE_TO_/.test(code);
-  return err.message === "TLS not authorized";
-}
-
-/** The PEM text of the TLS options, reading files where files are named. */
-async function readTls(connector: string, tls: MqttTlsOptions): Promise<IClientOptions> {
-  const pem = async (text: string | undefined, file: string | undefined) => {
-    if (file === undefined) return text;
-    try {
-      return await Deno.readTextFile(file);
-    } catch (cause) {
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      throw new MqttTlsError(connector, file, `cannot read "${file}": ${detail}`, { cause });
-    }
-  };
-  const [ca, cert, key] = await Promise.all([
-    pem(tls.ca, tls.caFile),
-    pem(tls.cert, tls.certFile),
-    pem(tls.key, tls.keyFile),
-  ]);
-  return {
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
-    rejectUnauthorized: tls.rejectUnauthorized ?? true,
-  };
 }

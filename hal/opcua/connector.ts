@@ -27,34 +27,29 @@
  *
  * @module
  */
-import {
-  AttributeIds,
-  type ClientMonitoredItem,
-  type ClientSession,
-  ClientSubscription,
-  DataType,
-  type DataValue,
-  MessageSecurityMode,
-  OPCUAClient,
-  SecurityPolicy,
-  StatusCodes,
-  TimestampsToReturn,
-  type UserIdentityInfo,
-  UserTokenType,
-} from "node-opcua-client";
+import type { DataValue } from "node-opcua-client";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import type { ConnectorState, ConnectorStatus, PointConnector, Quality, Sample } from "../mod.ts";
-import { toNumber, toVariant } from "./codec.ts";
+import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";
 import {
   OpcuaConnectError,
   OpcuaConnectionLostError,
   OpcuaError,
   OpcuaNotConnectedError,
-  OpcuaStatusError,
   OpcuaTimeoutError,
-  OpcuaUnsupportedTypeError,
 } from "./errors.ts";
+import {
+  createLink,
+  dropLink,
+  type Link,
+  makeClientCertificate,
+  readIdentity,
+  reason,
+  type Timed,
+} from "./_link.ts";
+import { HeldSamples } from "./_samples.ts";
+import { subscribe, watchdogLimitMs } from "./_subscription.ts";
+import { writeValue } from "./_write.ts";
 
 import { type Clock, SYSTEM_CLOCK } from "../mod.ts";
 export { type Clock, SYSTEM_CLOCK };
@@ -106,46 +101,13 @@ export function createOpcuaConnector(
   return new Connector(endpoint, options);
 }
 
-/** What Kiln keeps of a node's value. */
-interface Held {
-  readonly value: number;
-  /** The server's quality of the latest notification. */
-  readonly quality: Quality;
-  readonly atMs: number;
-  /** The session that sent it: older ones are aged. */
-  readonly session: number;
-}
-
-/** node-opcua 2.186's client implementation makes its certificate with this (not in its public types). */
-interface CertificateMaker {
-  createDefaultCertificate?(): Promise<void>;
-}
-
-/** One attempt's client and what hangs off it. */
-interface Link {
-  readonly id: number;
-  readonly client: OPCUAClient;
-  session: ClientSession | null;
-  subscription: ClientSubscription | null;
-  /** Node ids to their built-in data type, read before the first write of each. */
-  readonly dataTypes: Map<string, DataType>;
-  /** Cancels the publish watchdog. */
-  cancelWatchdog: (() => void) | null;
-  up: boolean;
-}
-
-const SECURITY_MODES = {
-  none: MessageSecurityMode.None,
-  sign_and_encrypt: MessageSecurityMode.SignAndEncrypt,
-} as const;
-
 class Connector implements OpcuaConnector {
   readonly name: string;
   readonly #endpoint: OpcuaEndpoint;
   readonly #clock: Clock;
   readonly #acceptUnknown: boolean;
   readonly #nodes: Map<string, OpcuaNode>;
-  readonly #held = new Map<string, Held>();
+  readonly #samples: HeldSamples;
   readonly #refused = new Set<string>();
   readonly #inflight = new Set<Promise<void>>();
   #certificates: OPCUACertificateManager | null = null;
@@ -159,8 +121,6 @@ class Connector implements OpcuaConnector {
   #lastError: string | null = null;
   #backoffMs: number;
   #cancelReconnect: (() => void) | null = null;
-  /** When the last session was lost; `null` while one is up or before the first. */
-  #downSinceMs: number | null = null;
 
   constructor(endpoint: OpcuaEndpoint, options: OpcuaConnectorOptions) {
     this.name = endpoint.name;
@@ -169,6 +129,11 @@ class Connector implements OpcuaConnector {
     this.#acceptUnknown = options.acceptUnknownServerCertificate ?? false;
     this.#nodes = new Map(endpoint.nodes.map((n) => [n.id, n]));
     this.#backoffMs = endpoint.backoffMs;
+    this.#samples = new HeldSamples({
+      connector: this.name,
+      clock: this.#clock,
+      fail: (err) => this.#fail(err),
+    });
   }
 
   start(): void {
@@ -189,14 +154,13 @@ class Connector implements OpcuaConnector {
   }
 
   getSample(pointId: string): Sample | null {
-    const held = this.#held.get(pointId);
     const node = this.#nodes.get(pointId);
-    if (!held || !node) return null;
-    return { value: held.value, quality: this.#quality(held, node), atMs: held.atMs };
+    if (!node) return null;
+    return this.#samples.get(node, this.#link?.up === true ? this.#link.id : null);
   }
 
   *listSamples(): IterableIterator<[string, Sample]> {
-    for (const id of [...this.#held.keys()]) {
+    for (const id of this.#samples.ids()) {
       const sample = this.getSample(id);
       if (sample) yield [id, sample];
     }
@@ -212,25 +176,13 @@ class Connector implements OpcuaConnector {
     if (this.#closed || !link?.up || !link.session) throw new OpcuaNotConnectedError(this.name, what);
     const session = link.session;
     try {
-      let dataType = link.dataTypes.get(node.nodeId);
-      if (dataType === undefined) {
-        const current = await this.#timed(
-          session.read({ nodeId: node.nodeId, attributeId: AttributeIds.Value }),
-          what,
-        );
-        // An Uncertain value still has its type; only a Bad one has none to trust.
-        if (current.statusCode.value >>> 30 >= 2) {
-          this.#check(current.statusCode.value, current.statusCode.name, what);
-        }
-        dataType = current.value.dataType;
-        link.dataTypes.set(node.nodeId, dataType);
-      }
-      const variant = toVariant(value, dataType, this.name, node.nodeId);
-      const status = await this.#timed(
-        session.write({ nodeId: node.nodeId, attributeId: AttributeIds.Value, value: { value: variant } }),
+      await writeValue(session, value, {
+        connector: this.name,
+        node,
+        dataTypes: link.dataTypes,
         what,
-      );
-      this.#check(status.value, status.name, what);
+        timed: this.#timed,
+      });
     } catch (err) {
       if (err instanceof OpcuaError) this.#fail(err);
       throw err;
@@ -259,21 +211,13 @@ class Connector implements OpcuaConnector {
     return this.#refused.size > 0 ? "error" : "connected";
   }
 
-  #quality(held: Held, node: OpcuaNode): Quality {
-    if (held.quality === "bad") return "bad";
-    const live = this.#link?.up === true && held.session === this.#link.id;
-    if (live) return held.quality;
-    const downMs = this.#clock.now() - (this.#downSinceMs ?? this.#clock.now());
-    return downMs <= node.staleMs ? "uncertain" : "bad";
-  }
-
   #track(promise: Promise<void>): void {
     this.#inflight.add(promise);
     promise.finally(() => this.#inflight.delete(promise));
   }
 
   /** Rejects with an {@linkcode OpcuaTimeoutError} when `promise` takes longer than `timeout_ms`. */
-  #timed<T>(promise: Promise<T>, what: string): Promise<T> {
+  readonly #timed: Timed = (promise, what) => {
     const { timeoutMs } = this.#endpoint;
     let cancel = () => {};
     const timeout = new Promise<never>((_, reject) => {
@@ -284,12 +228,7 @@ class Connector implements OpcuaConnector {
     });
     promise.catch(() => {}); // settles after a timeout too; its error then has nobody to tell
     return Promise.race([promise, timeout]).finally(cancel);
-  }
-
-  #check(code: number, name: string, what: string): void {
-    // The two top bits of a StatusCode are its severity: 00 Good, 01 Uncertain, 10 Bad (Part 4 §7.34.1).
-    if (code >>> 30 !== 0) throw new OpcuaStatusError(this.name, code, name, what);
-  }
+  };
 
   async #certificateManager(): Promise<OPCUACertificateManager> {
     if (!this.#certificates) {
@@ -300,13 +239,6 @@ class Connector implements OpcuaConnector {
     }
     await this.#certificates.initialize();
     return this.#certificates;
-  }
-
-  async #identity(): Promise<UserIdentityInfo> {
-    const { username, passwordFile } = this.#endpoint;
-    if (username === null || passwordFile === null) return { type: UserTokenType.Anonymous };
-    const password = (await Deno.readTextFile(passwordFile)).replace(/\r?\n$/, "");
-    return { type: UserTokenType.UserName, userName: username, password };
   }
 
   async #connect(): Promise<void> {
@@ -323,29 +255,8 @@ class Connector implements OpcuaConnector {
       return;
     }
     if (this.#closed || this.#link) return;
-    const client: OPCUAClient = OPCUAClient.create({
-      applicationName: "Kiln",
-      clientName: `kiln-${endpoint.name}`,
-      endpointMustExist: false,
-      securityMode: SECURITY_MODES[endpoint.securityMode],
-      securityPolicy: SecurityPolicy[endpoint.securityPolicy],
-      // One attempt per client: Kiln's own backoff decides when to try again (see the module doc).
-      connectionStrategy: { maxRetry: 0, initialDelay: endpoint.backoffMs, maxDelay: endpoint.maxBackoffMs },
-      clientCertificateManager: certificates,
-      transportTimeout: endpoint.timeoutMs,
-      defaultTransactionTimeout: endpoint.timeoutMs,
-      requestedSessionTimeout: Math.max(10_000, 4 * endpoint.timeoutMs),
-      keepSessionAlive: false,
-    });
-    const link: Link = {
-      id: ++this.#linkIds,
-      client,
-      session: null,
-      subscription: null,
-      dataTypes: new Map(),
-      cancelWatchdog: null,
-      up: false,
-    };
+    const link = createLink(++this.#linkIds, { endpoint, certificates });
+    const client = link.client;
     this.#link = link;
     const lost = (err?: unknown) => this.#lost(link, err);
     client.on("start_reconnection", lost);
@@ -355,11 +266,23 @@ class Connector implements OpcuaConnector {
       // The client's own certificate is made on first use (RSA key generation, seconds on a busy machine),
       // under a file lock in the PKI folder: outside the connect's timeout, so that a slow first start does
       // not time out and leave the next attempts waiting on the lock. `connect` then finds it made.
-      await (client as unknown as CertificateMaker).createDefaultCertificate?.();
+      await makeClientCertificate(client);
       await this.#timed(client.connect(endpoint.url), `connect to ${endpoint.url}`);
-      link.session = await this.#timed(client.createSession(await this.#identity()), "create a session");
+      link.session = await this.#timed(
+        client.createSession(await readIdentity(endpoint)),
+        "create a session",
+      );
       link.session.on("session_closed", lost);
-      await this.#subscribe(link);
+      await subscribe(link, {
+        connector: this.name,
+        nodes: endpoint.nodes,
+        refused: this.#refused,
+        timed: this.#timed,
+        alive: () => this.#armWatchdog(link),
+        lost: (err) => this.#lost(link, err),
+        fail: (err) => this.#fail(err),
+        changed: (node, dataValue) => this.#notify(link, node, dataValue),
+      });
     } catch (err) {
       if (this.#closed || this.#link !== link) return;
       const failure = err instanceof OpcuaError
@@ -373,97 +296,17 @@ class Connector implements OpcuaConnector {
     }
     if (this.#closed || this.#link !== link) return;
     link.up = true;
-    this.#downSinceMs = null;
+    this.#samples.sessionUp();
     if (this.#everConnected) this.#reconnects++;
     this.#everConnected = true;
     this.#backoffMs = endpoint.backoffMs;
     this.#armWatchdog(link);
   }
 
-  async #subscribe(link: Link): Promise<void> {
-    const session = link.session!;
-    const fastest = Math.min(...this.#endpoint.nodes.map((n) => n.samplingMs));
-    const publishingMs = Math.max(50, fastest);
-    const subscription = ClientSubscription.create(session, {
-      requestedPublishingInterval: publishingMs,
-      requestedMaxKeepAliveCount: 10,
-      requestedLifetimeCount: 60,
-      maxNotificationsPerPublish: 0,
-      publishingEnabled: true,
-      priority: 1,
-    });
-    link.subscription = subscription;
-    const alive = () => this.#armWatchdog(link);
-    subscription.on("keepalive", alive);
-    subscription.on("received_notifications", alive);
-    // The server ended the subscription (its lifetime ran out, Part 4 §5.13.1.1) or the client failed it.
-    const lost = (err?: unknown) => this.#lost(link, err ?? "the subscription was terminated");
-    subscription.on("terminated", lost);
-    subscription.on("error", lost);
-    await this.#timed(
-      new Promise<void>((resolve, reject) => {
-        subscription.once("started", () => resolve());
-        subscription.once("internal_error", reject);
-      }),
-      "create a subscription",
-    );
-    this.#refused.clear();
-    for (const node of this.#endpoint.nodes) {
-      const what = `monitor node "${node.nodeId}"`;
-      let item: ClientMonitoredItem;
-      try {
-        item = await this.#timed(
-          subscription.monitor(
-            { nodeId: node.nodeId, attributeId: AttributeIds.Value },
-            { samplingInterval: node.samplingMs, discardOldest: true, queueSize: 1 },
-            TimestampsToReturn.Both,
-          ),
-          what,
-        );
-      } catch (err) {
-        if (!(err instanceof Error) || err instanceof OpcuaTimeoutError) throw err;
-        // node-opcua may reject with a plain Error naming the StatusCode (e.g. BadNodeIdUnknown).
-        const name = /Bad[A-Za-z]+/.exec(err.message)?.[0] ?? "Bad";
-        const code = (StatusCodes as unknown as Record<string, { value: number } | undefined>)[name]?.value ??
-          0x80000000;
-        this.#refused.add(node.id);
-        this.#fail(new OpcuaStatusError(this.name, code, name, what, { cause: err }));
-        continue;
-      }
-      // A refused item (Part 4 §5.12.2.2, MonitoredItemCreateResult) resolves with a Bad status code.
-      if (item.statusCode.value >>> 30 === 2) {
-        this.#refused.add(node.id);
-        this.#fail(new OpcuaStatusError(this.name, item.statusCode.value, item.statusCode.name, what));
-        continue;
-      }
-      item.on("changed", (dataValue: DataValue) => this.#notify(link, node, dataValue));
-    }
-  }
-
-  /** A notification (Part 4 §7.22.2 DataChangeNotification) for one node. */
+  /** A notification for one node; one from a link that was dropped since is ignored. */
   #notify(link: Link, node: OpcuaNode, dataValue: DataValue): void {
     if (this.#link !== link) return;
-    const severity = dataValue.statusCode.value >>> 30;
-    const quality: Quality = severity === 0 ? "good" : severity === 1 ? "uncertain" : "bad";
-    const previous = this.#held.get(node.id);
-    const atMs = this.#clock.now();
-    if (quality === "bad") {
-      if (previous) this.#held.set(node.id, { ...previous, quality, session: link.id });
-      return;
-    }
-    const value = toNumber(dataValue.value);
-    if (value === null) {
-      this.#fail(
-        new OpcuaUnsupportedTypeError(
-          this.name,
-          node.nodeId,
-          DataType[dataValue.value.dataType] ?? "unknown",
-        ),
-      );
-      if (previous) this.#held.set(node.id, { ...previous, quality: "bad", session: link.id });
-      return;
-    }
-    this.#held.set(node.id, { value, quality, atMs, session: link.id });
+    this.#samples.notify(node, { dataValue, session: link.id });
   }
 
   /**
@@ -473,10 +316,7 @@ class Connector implements OpcuaConnector {
   #armWatchdog(link: Link): void {
     if (this.#link !== link || this.#closed) return;
     link.cancelWatchdog?.();
-    const subscription = link.subscription;
-    const publishingMs = subscription?.publishingInterval ?? 1000;
-    const keepAlive = subscription?.maxKeepAliveCount ?? 10;
-    const limitMs = publishingMs * keepAlive + this.#endpoint.timeoutMs;
+    const limitMs = watchdogLimitMs(link.subscription, this.#endpoint.timeoutMs);
     link.cancelWatchdog = this.#clock.setTimer(() => {
       link.cancelWatchdog = null;
       if (this.#link !== link || !link.up) return;
@@ -495,29 +335,15 @@ class Connector implements OpcuaConnector {
     if (this.#link !== link || this.#closed) return;
     link.up = false;
     this.#link = null;
-    this.#downSinceMs = this.#clock.now();
+    this.#samples.sessionLost();
     this.#fail(err);
     this.#track(this.#drop(link, false));
     this.#scheduleReconnect();
   }
 
-  /** Drops a link's client; closes its session politely only on `close()` (a lost server would not answer). */
-  async #drop(link: Link, polite: boolean): Promise<void> {
-    link.up = false;
-    link.cancelWatchdog?.();
-    link.cancelWatchdog = null;
-    // A dropped link's late errors have nobody to tell: the loss that dropped it is already counted, and an
-    // EventEmitter "error" without a listener would throw.
-    link.client.removeAllListeners();
-    link.subscription?.removeAllListeners();
-    link.subscription?.on("error", () => {});
-    const session = link.session;
-    session?.removeAllListeners();
-    link.session = null;
-    if (polite && session) {
-      await this.#timed(session.close(true), "close the session").catch(() => {});
-    }
-    await this.#timed(link.client.disconnect(), "disconnect").catch(() => {});
+  /** Drops a link (see {@linkcode dropLink}); closes its session politely only on `close()`. */
+  #drop(link: Link, polite: boolean): Promise<void> {
+    return dropLink(link, { polite, timed: this.#timed });
   }
 
   #scheduleReconnect(): void {
@@ -535,9 +361,4 @@ class Connector implements OpcuaConnector {
     this.#errors++;
     this.#lastError = err.message;
   }
-}
-
-function reason(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split("\n")[0]!.trim() || "unknown error";
 }
