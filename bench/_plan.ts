@@ -10,10 +10,18 @@ import type { DeploymentPlan, ModulePlan, SimSensorPlan, ThreadCpus } from "../r
 export const ROOT = new URL("../", import.meta.url).pathname;
 
 /**
- * The thread layout the benches measure as "pinned" (`scheduling.cpus`): both executors on CPU 1, so that a
- * channel record wakes its reader on the writer's own CPU, and the runtime's thread on CPU 0.
+ * The thread layout the tracked real-time rows use, and `examples/plant.yaml` recommends (`scheduling.cpus`):
+ * every Kiln thread on CPU 1, so that a channel record (from the `normal` executor) and an event (from the
+ * runtime's thread) both wake the SCHED_FIFO `realtime` executor on their own CPU. CPU 0 keeps V8's and
+ * tokio's helper threads, the OS and other processes.
  */
-export const PINNED: ThreadCpus = { runtime: [0], realtime: [1], normal: [1] };
+export const ONE_CPU: ThreadCpus = { runtime: [1], realtime: [1], normal: [1] };
+
+/**
+ * The layout compared with it: both executors on CPU 1, the runtime's thread on CPU 0. A channel record
+ * still wakes its reader locally, but an event crosses CPUs.
+ */
+export const SPLIT: ThreadCpus = { runtime: [0], realtime: [1], normal: [1] };
 
 const wabt = await createWabt();
 

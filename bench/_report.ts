@@ -323,16 +323,17 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       },
     },
     channels: {
-      latency_us: track(dist(s.executor_channels!, "sched_fifo_pinned.latency_us"), {
+      latency_us: track(dist(s.executor_channels!, "sched_fifo_one_cpu.latency_us"), {
         stat: "p99",
         at_most: 50,
       }),
+      latency_split_us: dist(s.executor_channels!, "sched_fifo_split.latency_us"),
       latency_unpinned_us: dist(s.executor_channels!, "sched_fifo.latency_us"),
       latency_normal_policy_us: dist(s.executor_channels!, "normal_policy.latency_us"),
-      realtime_policy: dig(s.executor_channels!.data, "sched_fifo_pinned.realtime_policy") === "fifo"
+      realtime_policy: dig(s.executor_channels!.data, "sched_fifo_one_cpu.realtime_policy") === "fifo"
         ? "fifo"
         : "normal",
-      pinned: dig(s.executor_channels!.data, "sched_fifo_pinned.pinned_as_asked") === true,
+      pinned: dig(s.executor_channels!.data, "sched_fifo_one_cpu.pinned_as_asked") === true,
       latency_ring_sleeping_reader_us: dist(s.channels!, "latency_us.sleeping"),
       latency_polling_reader_us: dist(s.channels!, "latency_us.polling"),
       latency_sleeping_fifo_reader_us: dist(s.channels!, "latency_us.sleeping_fifo"),
@@ -340,27 +341,28 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       records_4kib_per_s: num(s.channels!, "records_per_s.4KiB"),
     },
     events: {
-      trigger_to_actuator_us: track(dist(s.events!, "loaded_pinned.trigger_to_actuator_us"), {
+      trigger_to_actuator_us: track(dist(s.events!, "loaded_one_cpu.trigger_to_actuator_us"), {
         stat: "p99",
         at_most: 1000,
       }),
-      trigger_to_actuator_idle_us: dist(s.events!, "idle_pinned.trigger_to_actuator_us"),
+      trigger_to_actuator_idle_us: dist(s.events!, "idle_one_cpu.trigger_to_actuator_us"),
+      trigger_to_actuator_split_us: dist(s.events!, "loaded_split.trigger_to_actuator_us"),
       trigger_to_actuator_unpinned_us: dist(s.events!, "loaded.trigger_to_actuator_us"),
       trigger_to_actuator_normal_policy_us: dist(s.events!, "loaded_normal_policy.trigger_to_actuator_us"),
-      realtime_policy: dig(s.events!.data, "loaded_pinned.realtime_policy") === "fifo" ? "fifo" : "normal",
-      pinned: JSON.stringify(dig(s.events!.data, "loaded_pinned.realtime_cpus")) === "[1]",
-      load_sensors_count: num(s.events!, "loaded_pinned.sensors"),
+      realtime_policy: dig(s.events!.data, "loaded_one_cpu.realtime_policy") === "fifo" ? "fifo" : "normal",
+      pinned: JSON.stringify(dig(s.events!.data, "loaded_one_cpu.realtime_cpus")) === "[1]",
+      load_sensors_count: num(s.events!, "loaded_one_cpu.sensors"),
     },
     periodic: {
-      lateness_us_idle: track(dist(s.periodic!, "idle_pinned.lateness_us"), { stat: "p99", at_most: 200 }),
-      lateness_us_loaded: dist(s.periodic!, "loaded_pinned.lateness_us"),
+      lateness_us_idle: track(dist(s.periodic!, "idle_one_cpu.lateness_us"), { stat: "p99", at_most: 200 }),
+      lateness_us_loaded: dist(s.periodic!, "loaded_one_cpu.lateness_us"),
       lateness_us_idle_unpinned: dist(s.periodic!, "idle.lateness_us"),
       lateness_us_idle_normal_policy: dist(s.periodic!, "idle_normal_policy.lateness_us"),
       lateness_us_loaded_normal_policy: dist(s.periodic!, "loaded_normal_policy.lateness_us"),
-      realtime_policy: dig(s.periodic!.data, "idle_pinned.realtime_policy") === "fifo" ? "fifo" : "normal",
-      pinned: JSON.stringify(dig(s.periodic!.data, "idle_pinned.realtime_cpus")) === "[1]",
-      deadline_misses_idle_count: num(s.periodic!, "idle_pinned.deadline_misses"),
-      deadline_misses_loaded_count: num(s.periodic!, "loaded_pinned.deadline_misses"),
+      realtime_policy: dig(s.periodic!.data, "idle_one_cpu.realtime_policy") === "fifo" ? "fifo" : "normal",
+      pinned: JSON.stringify(dig(s.periodic!.data, "idle_one_cpu.realtime_cpus")) === "[1]",
+      deadline_misses_idle_count: num(s.periodic!, "idle_one_cpu.deadline_misses"),
+      deadline_misses_loaded_count: num(s.periodic!, "loaded_one_cpu.deadline_misses"),
     },
     stream: {
       // 307,200 samples/s offered (12 x 25.6 kHz): kept up with when none is dropped. The consumed rate itself

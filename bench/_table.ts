@@ -60,7 +60,7 @@ function pcts(f: Figure, unit: string, withP999 = true): string {
 /** How the realtime executor ran for a tracked latency: its policy, and whether its threads were pinned. */
 function realtime(section: { realtime_policy: "fifo" | "normal"; pinned: boolean }): string {
   const policy = section.realtime_policy === "fifo" ? "SCHED_FIFO" : "SCHED_FIFO refused";
-  return `${policy}, ${section.pinned ? "pinned (scheduling.cpus)" : "pinning refused"}`;
+  return `${policy}, ${section.pinned ? "all on CPU 1" : "pinning refused"}`;
 }
 
 function row(what: string, figures: Figure[], text: () => string, units: string | string[] = ""): Row {
@@ -137,6 +137,12 @@ export function reportRows(r: Report): Row[] {
       " us",
     ),
     row(
+      "channel latency between executors, SCHED_FIFO, runtime on CPU 0, p50 / p99 / p99.9",
+      [r.channels.latency_split_us],
+      () => pcts(r.channels.latency_split_us, "us"),
+      " us",
+    ),
+    row(
       "channel latency between executors, SCHED_FIFO, not pinned, p50 / p99 / p99.9",
       [r.channels.latency_unpinned_us],
       () => pcts(r.channels.latency_unpinned_us, "us"),
@@ -172,6 +178,12 @@ export function reportRows(r: Report): Row[] {
       `event to actuator, loaded, ${realtime(r.events)}, p50 / p99 / p99.9`,
       [r.events.trigger_to_actuator_us],
       () => pcts(r.events.trigger_to_actuator_us, "us"),
+      " us",
+    ),
+    row(
+      "event to actuator, loaded, SCHED_FIFO, runtime on CPU 0, p50 / p99 / p99.9",
+      [r.events.trigger_to_actuator_split_us],
+      () => pcts(r.events.trigger_to_actuator_split_us, "us"),
       " us",
     ),
     row(

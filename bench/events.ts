@@ -14,8 +14,9 @@ import {
   inRounds,
   machine,
   module,
-  PINNED,
+  ONE_CPU,
   plan,
+  SPLIT,
   vibrationPipeline,
   watFile,
   writeResult,
@@ -114,8 +115,9 @@ function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
 const runs = await inRounds(ROUNDS, {
   idle: () => measure(0, FIFO_PRIORITY),
   loaded: () => measure(4, FIFO_PRIORITY),
-  loaded_pinned: () => measure(4, FIFO_PRIORITY, PINNED),
-  idle_pinned: () => measure(0, FIFO_PRIORITY, PINNED),
+  loaded_one_cpu: () => measure(4, FIFO_PRIORITY, ONE_CPU),
+  loaded_split: () => measure(4, FIFO_PRIORITY, SPLIT),
+  idle_one_cpu: () => measure(0, FIFO_PRIORITY, ONE_CPU),
   idle_normal_policy: () => measure(0),
   loaded_normal_policy: () => measure(4),
 });
@@ -126,12 +128,14 @@ const report = {
     `every ${INTERVAL_MS} ms, to an event module (priority 90, realtime executor) that drives a simulated GPIO ` +
     "pin from its executor; latency from triggerEvent to the pin driven; p50 and p99 are the median of the " +
     "rounds' own, p99.9 and max the worst round's; the realtime executor at SCHED_FIFO " +
-    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) and at the normal policy; loaded_pinned also pins ` +
-    "both executors to CPU 1 and the runtime's thread to CPU 0 (scheduling.cpus)",
+    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority) and at the normal policy; the _one_cpu runs also pin ` +
+    "the runtime's thread and both executors to CPU 1 (scheduling.cpus), loaded_split pins the executors to " +
+    "CPU 1 and the runtime's thread to CPU 0",
   idle: combine(runs.idle),
   loaded: combine(runs.loaded),
-  loaded_pinned: combine(runs.loaded_pinned),
-  idle_pinned: combine(runs.idle_pinned),
+  loaded_one_cpu: combine(runs.loaded_one_cpu),
+  loaded_split: combine(runs.loaded_split),
+  idle_one_cpu: combine(runs.idle_one_cpu),
   idle_normal_policy: combine(runs.idle_normal_policy),
   loaded_normal_policy: combine(runs.loaded_normal_policy),
 };

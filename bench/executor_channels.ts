@@ -4,8 +4,8 @@
  * `realtime` executor, asleep on its doorbell between records) subtracts the stamp from its own `now_us` and
  * hands its latencies out with `kiln.output_array` every 500 records. Both clocks are the runtime's clock
  * (`performance.timeOrigin + performance.now()` in each worker, from one origin). Run with the realtime
- * executor at SCHED_FIFO 50 with both executors pinned to one CPU (`scheduling.cpus`), at SCHED_FIFO 50
- * unpinned, and at the normal policy, in interleaved rounds.
+ * executor at SCHED_FIFO 50 with every Kiln thread pinned to CPU 1 (`scheduling.cpus`), the same with the
+ * runtime's thread on CPU 0, at SCHED_FIFO 50 unpinned, and at the normal policy, in interleaved rounds.
  *
  * Run: `deno run -A bench/executor_channels.ts [--seconds N]`; writes bench/results/executor_channels.json.
  *
@@ -18,8 +18,9 @@ import {
   inRounds,
   machine,
   module,
-  PINNED,
+  ONE_CPU,
   plan,
+  SPLIT,
   watFile,
   writeResult,
 } from "./_plan.ts";
@@ -143,14 +144,15 @@ function latencies(rounds: { latencies: number[] }[]) {
 
 // The process's first runtime starts slower than the rest (V8 compiles the runtime's code for the first
 // time): one short run, not counted, before the rounds.
-await measure(50, PINNED, 1);
+await measure(50, ONE_CPU, 1);
 const runs = await inRounds(ROUNDS, {
-  pinned: () => measure(50, PINNED),
+  one_cpu: () => measure(50, ONE_CPU),
+  split: () => measure(50, SPLIT),
   fifo: () => measure(50),
   normal: () => measure(),
 });
-const pinnedAsAsked = runs.pinned.every((r) =>
-  JSON.stringify(r.cpus) === JSON.stringify([PINNED.runtime, PINNED.realtime, PINNED.normal])
+const pinnedAsAsked = runs.one_cpu.every((r) =>
+  JSON.stringify(r.cpus) === JSON.stringify([ONE_CPU.runtime, ONE_CPU.realtime, ONE_CPU.normal])
 );
 const report = {
   machine: await machine(),
@@ -161,13 +163,15 @@ const report = {
     "latency is the reader's now_us minus the stamp; latency_us has p50 and p99 the median of the rounds' " +
     "own, p99.9 and max the worst round's, pooled_latency_us every record of every round (one uncounted " +
     "1 s run first). Configurations: " +
-    "realtime executor at SCHED_FIFO 50 with scheduling.cpus {runtime: [0], realtime: [1], normal: [1]}; " +
-    "at SCHED_FIFO 50 unpinned; at the normal policy unpinned",
-  sched_fifo_pinned: {
-    realtime_policy: runs.pinned.every((r) => r.policy === "fifo") ? "fifo" : "normal",
+    "realtime executor at SCHED_FIFO 50 with scheduling.cpus {runtime: [1], realtime: [1], normal: [1]} " +
+    "(one_cpu); the same with the runtime's thread on CPU 0 (split); at SCHED_FIFO 50 unpinned; at the " +
+    "normal policy unpinned",
+  sched_fifo_one_cpu: {
+    realtime_policy: runs.one_cpu.every((r) => r.policy === "fifo") ? "fifo" : "normal",
     pinned_as_asked: pinnedAsAsked,
-    ...latencies(runs.pinned),
+    ...latencies(runs.one_cpu),
   },
+  sched_fifo_split: latencies(runs.split),
   sched_fifo: {
     realtime_policy: runs.fifo.every((r) => r.policy === "fifo") ? "fifo" : "normal",
     ...latencies(runs.fifo),

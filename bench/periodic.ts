@@ -14,7 +14,7 @@ import {
   inRounds,
   machine,
   module,
-  PINNED,
+  ONE_CPU,
   plan,
   vibrationPipeline,
   watFile,
@@ -93,8 +93,8 @@ function combine(rounds: Awaited<ReturnType<typeof measure>>[]) {
 const runs = await inRounds(ROUNDS, {
   idle: () => measure([ticker], FIFO_PRIORITY),
   loaded: () => measure([ticker, ...stream], FIFO_PRIORITY),
-  idle_pinned: () => measure([ticker], FIFO_PRIORITY, PINNED),
-  loaded_pinned: () => measure([ticker, ...stream], FIFO_PRIORITY, PINNED),
+  idle_one_cpu: () => measure([ticker], FIFO_PRIORITY, ONE_CPU),
+  loaded_one_cpu: () => measure([ticker, ...stream], FIFO_PRIORITY, ONE_CPU),
   idle_normal_policy: () => measure([ticker]),
   loaded_normal_policy: () => measure([ticker, ...stream]),
 });
@@ -104,12 +104,12 @@ const report = {
     `${ROUNDS} rounds, each configuration once per round in rotating order; per run a 1 kHz tick module ` +
     `(priority 90, realtime executor) for ${SECONDS} s, lateness over its last 1024 ticks; p50 and p99 are the ` +
     "median of the rounds' own, max the worst round's; the realtime executor at SCHED_FIFO " +
-    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority), and at the normal policy; the _pinned runs also ` +
-    "pin both executors to CPU 1 and the runtime's thread to CPU 0 (scheduling.cpus)",
+    `${FIFO_PRIORITY} (scheduling.realtime_fifo_priority), and at the normal policy; the _one_cpu runs also ` +
+    "pin the runtime's thread and both executors to CPU 1 (scheduling.cpus)",
   idle: combine(runs.idle),
   loaded: combine(runs.loaded),
-  idle_pinned: combine(runs.idle_pinned),
-  loaded_pinned: combine(runs.loaded_pinned),
+  idle_one_cpu: combine(runs.idle_one_cpu),
+  loaded_one_cpu: combine(runs.loaded_one_cpu),
   idle_normal_policy: combine(runs.idle_normal_policy),
   loaded_normal_policy: combine(runs.loaded_normal_policy),
 };

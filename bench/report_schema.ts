@@ -150,10 +150,12 @@ export const ReportSchema = z.strictObject({
   channels: z.strictObject({
     /**
      * Between two executors through the runtime (a 1 kHz writer in `normal`, a reader asleep on its doorbell
-     * in `realtime`), the realtime executor at SCHED_FIFO when `realtime_policy` says so, and both executors
-     * pinned to CPU 1 (the runtime's thread to CPU 0) when `pinned` says so.
+     * in `realtime`), the realtime executor at SCHED_FIFO when `realtime_policy` says so, and the runtime's
+     * thread and both executors pinned to CPU 1 when `pinned` says so.
      */
     latency_us: TrackedDist,
+    /** At SCHED_FIFO, both executors on CPU 1 and the runtime's thread on CPU 0. */
+    latency_split_us: Dist,
     /** At SCHED_FIFO, not pinned. */
     latency_unpinned_us: Dist,
     /** At the normal policy, not pinned. */
@@ -171,12 +173,14 @@ export const ReportSchema = z.strictObject({
   }),
   events: z.strictObject({
     /**
-     * Under streaming load, the realtime executor at SCHED_FIFO (when `realtime_policy` says so), both
-     * executors pinned to CPU 1 and the runtime's thread to CPU 0 (when `pinned` says so).
+     * Under streaming load, the realtime executor at SCHED_FIFO (when `realtime_policy` says so), the
+     * runtime's thread and both executors pinned to CPU 1 (when `pinned` says so).
      */
     trigger_to_actuator_us: TrackedDist,
     /** The same, without the streaming load. */
     trigger_to_actuator_idle_us: Dist,
+    /** Under streaming load at SCHED_FIFO, both executors on CPU 1 and the runtime's thread on CPU 0. */
+    trigger_to_actuator_split_us: Dist,
     /** Under streaming load at SCHED_FIFO, not pinned. */
     trigger_to_actuator_unpinned_us: Dist,
     /** Under streaming load, the realtime executor at the normal policy, not pinned. */

@@ -13,9 +13,9 @@
  * A `SCHED_FIFO` thread woken from another CPU still waits for that CPU to be told (an inter-processor
  * interrupt, and on a VM the host waking an idle virtual CPU): measured here, p99 about 140 us. Woken from
  * its own CPU, it preempts the waker at once: p99 about 14 us. So `scheduling.cpus` pins the runtime's and
- * the executors' threads with `sched_setaffinity` (no privilege needed for one's own threads), e.g. both
- * executors on one CPU, so a channel record from the `normal` executor wakes the `realtime` reader locally,
- * and the runtime's thread (API, connectors) and V8's helpers on the other.
+ * the executors' threads with `sched_setaffinity` (no privilege needed for one's own threads), e.g. all of
+ * them on one CPU, so that a channel record from the `normal` executor and an event from the runtime's thread
+ * both wake the `realtime` executor locally, and V8's helper threads keep the other CPU.
  * Private to `runtime/`.
  *
  * @module

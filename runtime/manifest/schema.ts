@@ -416,7 +416,8 @@ export const ManifestSchema = strict({
     realtime_fifo_priority: z.number().int().min(1).max(98).optional(),
     /**
      * Pin threads to CPUs (Linux CPU numbers): `runtime` (the API, connectors, and V8's helper threads it
-     * starts), and each executor. Putting both executors on one CPU makes a channel record's wake-up local.
+     * starts), and each executor. Putting them all on one CPU makes the realtime executor's wake-up local,
+     * for channel records and for events alike (see runtime/ARCHITECTURE.md).
      * Gives the pinned workers (and `kiln run`) FFI permission for libc. Absent: the kernel places threads.
      */
     cpus: strict({
