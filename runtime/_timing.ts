@@ -70,7 +70,10 @@ export class Doorbell {
     this.ring();
   }
 
-  /** The number of messages announced so far (wrapping at 2^32): compare with the number received. */
+  /**
+   * The number of messages announced so far, an int32 that wraps from 2^31 - 1 to -2^31: compare it with the
+   * number received, counted the same way (`(n + 1) | 0`).
+   */
   get announced(): number {
     return Atomics.load(this.#word, 2);
   }

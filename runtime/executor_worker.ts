@@ -440,7 +440,7 @@ function permissionStates(): PermissionStates {
 }
 
 self.onmessage = (e: MessageEvent<ToExecutor>) => {
-  received++;
+  received = (received + 1) | 0; // wraps as the doorbell's int32 count does (after 2^31 messages, weeks)
   handle(e.data);
 };
 post({ type: "ready", permissions: permissionStates() });
