@@ -183,12 +183,12 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   return 0;
 }
 
-/** The admin token from the environment, when it is set and readable. */
 /** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/_realtime_thread.ts). */
 function needsFfi(plan: DeploymentPlan): boolean {
   return plan.realtimeFifoPriority !== undefined || plan.cpus !== undefined;
 }
 
+/** The admin token from the environment, when it is set and readable. */
 export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
 
 /**
