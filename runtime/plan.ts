@@ -126,7 +126,7 @@ export interface DeploymentPlan {
 }
 
 /** `scheduling.cpus` without its absent keys. */
-function threadCpus(cpus: { [K in keyof ThreadCpus]?: number[] | undefined }): ThreadCpus {
+function presentCpus(cpus: { [K in keyof ThreadCpus]?: number[] | undefined }): ThreadCpus {
   return Object.fromEntries(Object.entries(cpus).filter(([, v]) => v !== undefined)) as ThreadCpus;
 }
 
@@ -249,7 +249,7 @@ export function planDeployment(
     metricsPublic: manifest.api?.metrics_public ?? false,
     ...(manifest.scheduling.realtime_fifo_priority !== undefined &&
       { realtimeFifoPriority: manifest.scheduling.realtime_fifo_priority }),
-    ...(manifest.scheduling.cpus !== undefined && { cpus: threadCpus(manifest.scheduling.cpus) }),
+    ...(manifest.scheduling.cpus !== undefined && { cpus: presentCpus(manifest.scheduling.cpus) }),
     tls: manifest.api?.tls
       ? {
         certFile: resolve(manifest.dir, manifest.api.tls.cert_file),
