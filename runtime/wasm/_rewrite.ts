@@ -6,6 +6,13 @@
  * @module
  */
 import { SECTION_RANK } from "./reader.ts";
+import {
+  CHECK_IMPORT,
+  COUNTDOWN_EXPORT,
+  FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
+  INITIAL_FUEL,
+} from "./constants.ts";
 import { Cursor } from "./_cursor.ts";
 import { InstructionReader } from "./_code.ts";
 import { CodeRewriter } from "./_instrument_code.ts";
@@ -13,25 +20,6 @@ import { ByteWriter } from "./_writer.ts";
 import { WasmFormatError } from "./errors.ts";
 import type { InstrumentResult } from "./instrument.ts";
 import type { SectionInfo, WasmModuleInfo } from "./types.ts";
-
-/** The import every instrumented module calls when its countdown or its fuel runs out. */
-export const CHECK_IMPORT: Readonly<{ module: "kiln"; name: "__check" }> = {
-  module: "kiln",
-  name: "__check",
-};
-
-/** The exported i64 global holding the fuel left, with `fuel: true`. */
-export const FUEL_EXPORT = "__kiln_fuel";
-
-/**
- * Prefix of the exports the rewrite adds for the module's own mutable globals (`__kiln_global_<index>`, by
- * global index), so that a snapshot can read and restore them: clang keeps `__stack_pointer` in one, and
- * a restored memory is useless without it.
- */
-export const GLOBAL_EXPORT_PREFIX = "__kiln_global_";
-
-/** The fuel global's initial value (2^63 - 1): the start function never runs out of fuel. */
-export const INITIAL_FUEL: bigint = 0x7fff_ffff_ffff_ffffn;
 
 const utf8 = new TextEncoder();
 
@@ -84,8 +72,7 @@ export class ModuleRewriter {
     out.copy(this.#bytes, 0, 8);
     // Sections the rewrite needs but the module lacks, by id; each is written before the first section
     // that must follow it.
-    const missing = new Set([1, 2, 6]);
-    if (this.#fuel || this.#mutableGlobals.length > 0) missing.add(7);
+    const missing = new Set([1, 2, 6, 7]);
     for (const s of this.#info.sections) missing.delete(s.id);
     const flushMissing = (beforeRank: number) => {
       for (const id of [...missing]) {
@@ -95,7 +82,7 @@ export class ModuleRewriter {
         }
       }
     };
-    let counts = { functions: 0, loops: 0, fuelSegments: 0 };
+    let counts = { functions: 0, leaves: 0, bulk: 0, loops: 0, fuelSegments: 0 };
     for (const s of this.#info.sections) {
       if (s.id !== 0) flushMissing(SECTION_RANK[s.id]!);
       if (s.id === 10) counts = this.#code();
@@ -104,8 +91,10 @@ export class ModuleRewriter {
     flushMissing(Infinity);
     return {
       bytes: out.toBytes(),
-      sites: counts.functions + counts.loops,
+      sites: counts.functions - counts.leaves + counts.loops + counts.bulk,
       functions: counts.functions,
+      leafFunctions: counts.leaves,
+      bulkSites: counts.bulk,
       loops: counts.loops,
       fuelSegments: counts.fuelSegments,
     };
@@ -253,7 +242,7 @@ export class ModuleRewriter {
   }
 
   #exports(s: SectionInfo | null, w: ByteWriter): void {
-    const extra = (this.#fuel ? 1 : 0) + this.#mutableGlobals.length;
+    const extra = 1 + (this.#fuel ? 1 : 0) + this.#mutableGlobals.length;
     if (s === null) {
       w.u32(extra);
     } else {
@@ -270,6 +259,9 @@ export class ModuleRewriter {
         w.u32(kind === 0x00 ? this.#renumber(index) : index);
       }
     }
+    this.#name(w, COUNTDOWN_EXPORT);
+    w.byte(0x03); // global
+    w.u32(this.#countdown);
     if (this.#fuel) {
       this.#name(w, FUEL_EXPORT);
       w.byte(0x03); // global
@@ -316,13 +308,16 @@ export class ModuleRewriter {
     w.copy(bytes, from, s.end);
   }
 
-  #code(): { functions: number; loops: number; fuelSegments: number } {
+  #code(): { functions: number; leaves: number; bulk: number; loops: number; fuelSegments: number } {
     const w = this.#scratch;
     w.reset();
+    const info = this.#info;
+    const imported = this.#check;
     const rewriter = new CodeRewriter(this.#bytes, {
       check: this.#check,
       countdown: this.#countdown,
       fuel: this.#fuelGlobal,
+      paramsOf: (funcIndex) => info.types[info.functions[funcIndex - imported]!]!.params.length,
     });
     w.u32(this.#info.code.length);
     for (const body of this.#info.code) rewriter.rewrite(body, w);

@@ -49,6 +49,7 @@ export interface Builder {
   exports: ExportInfo[];
   start: number | null;
   elementCount: number;
+  elementEntries: number;
   dataCount: number | null;
   code: CodeBody[];
   data: DataSegment[];
@@ -76,6 +77,7 @@ export function createBuilder(): Builder {
     exports: [],
     start: null,
     elementCount: 0,
+    elementEntries: 0,
     dataCount: null,
     code: [],
     data: [],
@@ -295,6 +297,7 @@ function readElementSection(c: Cursor, m: Builder): void {
       }
     }
     const count = c.count(`elements in ${what}`);
+    m.elementEntries += count;
     for (let j = 0; j < count; j++) {
       if (usesExprs) {
         skipConstExpr(c, `element ${j} of ${what}`, scope(m));

@@ -5,7 +5,10 @@
  *
  * - A new function import `kiln.__check: () -> i32` is appended after the module's function imports, and a
  *   mutable i32 global `countdown` (initialised to `checkInterval`) after its globals.
- * - Every function entry and every loop header decrements `countdown`; when it reaches 0 the module calls
+ * - Every function entry (except in leaf functions: no loop, no call, so each instruction runs at most once
+ *   and the time they take is bounded by their size) and every loop header decrements `countdown`; so does
+ *   every bulk memory or table instruction, by one more per 64 bytes (elements) it moves, since one such
+ *   instruction can copy a whole memory; when it reaches 0 the module calls
  *   `__check`, which either throws (a JS exception unwinds the Wasm stack: the invocation is interrupted) or
  *   returns the next countdown. Straight-line code is bounded and recursion passes function entries, so
  *   the time between two checks is bounded by `checkInterval` times the longest loop-free path.
@@ -13,6 +16,12 @@
  *   charged at the start of every straight-line segment with the segment's instruction count, and
  *   `__check` is called after every charge that leaves it below 0 (so the host should throw, or refill
  *   it, there); `__check`'s result still becomes the countdown.
+ * - `__check` returns 0 to interrupt: the inserted code then executes `unreachable`, a trap that Wasm
+ *   exception handlers cannot catch (only host-thrown exceptions can be caught), so an interrupt always ends
+ *   the whole call. The countdown is exported as `__kiln_countdown` so that a host call that finds the call
+ *   past its deadline can set it to 0 and the next check site interrupts at once.
+ * - The module must have been validated first (`validateModule`): an invalid module could name the globals
+ *   appended here. The code rewrite also refuses any instruction naming a global past the module's own.
  * - Every mutable global the module defines is exported as `__kiln_global_<global index>`, so snapshots
  *   can save and restore it (clang's `__stack_pointer` lives in one).
  *
@@ -36,10 +45,19 @@
  * @module
  */
 import { KilnError } from "../../errors.ts";
-import { CHECK_IMPORT, FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, ModuleRewriter } from "./_rewrite.ts";
+import { ModuleRewriter } from "./_rewrite.ts";
+import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, RESERVED_EXPORT_PREFIX } from "./constants.ts";
 import { readModule } from "./reader.ts";
 
-export { CHECK_IMPORT, FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, INITIAL_FUEL } from "./_rewrite.ts";
+export {
+  CHECK_IMPORT,
+  COUNTDOWN_EXPORT,
+  DEFAULT_CHECK_INTERVAL,
+  FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
+  INITIAL_FUEL,
+  RESERVED_EXPORT_PREFIX,
+} from "./constants.ts";
 
 /** Options of {@linkcode instrument}. */
 export interface InstrumentOptions {
@@ -61,10 +79,23 @@ export interface InstrumentOptions {
 export interface InstrumentResult {
   /** The instrumented binary. */
   bytes: Uint8Array<ArrayBuffer>;
-  /** Interrupt checks inserted: one per function entry plus one per loop header. */
+  /**
+   * Interrupt checks inserted: one per function entry (except leaf functions), one per loop header, one
+   * before each bulk memory or table instruction.
+   */
   sites: number;
   /** Defined functions instrumented. */
   functions: number;
+  /**
+   * Functions with no loop and no call: they run each instruction at most once, so they get no entry check
+   * (their callers' checks bound them).
+   */
+  leafFunctions: number;
+  /**
+   * Bulk memory and table instructions (`memory.fill`, `memory.copy`, `memory.init`, `table.*`), each a
+   * check site that also charges the countdown one site per 64 bytes (or elements) it moves.
+   */
+  bulkSites: number;
   /** Loop headers instrumented. */
   loops: number;
   /** Fuel charges inserted (straight-line segments); 0 without `fuel`. */
@@ -84,9 +115,6 @@ export class InstrumentConflictError extends KilnError {
   }
 }
 
-/** The default of {@linkcode InstrumentOptions.checkInterval}. */
-export const DEFAULT_CHECK_INTERVAL = 1000;
-
 /**
  * Rewrites a module so that it calls `kiln.__check` at bounded intervals, and with `fuel` meters its
  * instructions (see the module documentation for the exact rewrite and the fuel accounting rule).
@@ -94,8 +122,8 @@ export const DEFAULT_CHECK_INTERVAL = 1000;
  * @param bytes The module binary.
  * @param options Fuel metering and the check interval.
  * @returns The new binary and counts of what was inserted; `bytes` is not modified.
- * @throws {InstrumentConflictError} When the module already imports `kiln.__check` or exports
- *   `__kiln_fuel` or a name starting `__kiln_global_`.
+ * @throws {InstrumentConflictError} When the module imports a `kiln.__` name (the hook the instrumenter
+ *   adds) or exports a name starting `__kiln_` (the names it exports).
  * @throws {WasmFormatError} When the binary or an instruction is malformed, e.g. an unknown opcode.
  * @throws {WasmUnsupportedError} When the module uses a feature Kiln refuses (memory64, GC).
  * @throws {RangeError} When `checkInterval` is not an integer from 1 to 2^31 - 1.
@@ -123,10 +151,9 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
     );
   }
   const info = readModule(bytes);
-  if (info.imports.some((i) => i.module === CHECK_IMPORT.module && i.name === CHECK_IMPORT.name)) {
-    throw new InstrumentConflictError("import", `${CHECK_IMPORT.module}.${CHECK_IMPORT.name}`);
-  }
-  const taken = info.exports.find((e) => e.name === FUEL_EXPORT || e.name.startsWith(GLOBAL_EXPORT_PREFIX));
+  const hook = info.imports.find((i) => i.module === CHECK_IMPORT.module && i.name.startsWith("__"));
+  if (hook) throw new InstrumentConflictError("import", `${hook.module}.${hook.name}`);
+  const taken = info.exports.find((e) => e.name.startsWith(RESERVED_EXPORT_PREFIX));
   if (taken) throw new InstrumentConflictError("export", taken.name);
   return new ModuleRewriter(bytes, info, options.fuel ?? false, interval).run();
 }

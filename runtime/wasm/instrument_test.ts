@@ -48,7 +48,7 @@ function instantiate(
 // deno-lint-ignore no-explicit-any
 type Exports = Record<string, any>;
 
-Deno.test("instrumented modules validate and hold the original instructions plus 11 per check and charge", async (t) => {
+Deno.test("instrumented modules validate and hold the original instructions plus 16 per check and charge (23 before a bulk instruction)", async (t) => {
   for (const [name, bytes] of await corpus()) {
     for (const [mode, options] of MODES) {
       await t.step(`${name} (${mode})`, () => {
@@ -57,13 +57,13 @@ Deno.test("instrumented modules validate and hold the original instructions plus
         const before = readModule(bytes);
         const after = readModule(result.bytes);
         assert.equal(result.functions, before.code.length);
-        assert.equal(result.sites, result.functions + result.loops);
+        assert.equal(result.sites, result.functions - result.leafFunctions + result.loops + result.bulkSites);
         assert.equal(result.fuelSegments > 0, mode === "fuel" && before.code.length > 0);
         const count = (b: Uint8Array, info: typeof before) =>
           info.code.reduce((n, body) => n + decodeBody(b, body).instructions, 0);
         assert.equal(
           count(result.bytes, after),
-          count(bytes, before) + 11 * (result.sites + result.fuelSegments),
+          count(bytes, before) + 16 * (result.sites + result.fuelSegments) + 7 * result.bulkSites,
         );
         assert.equal(after.imports.length, before.imports.length + 1);
         assert.deepEqual(

@@ -10,7 +10,7 @@ import { MAX_PAGES } from "./_decode.ts";
 import { replaceSectionPayload } from "./_emit.ts";
 import { ImportedMemoryError, LimitExceededError } from "./errors.ts";
 import { readModule } from "./reader.ts";
-import type { MemoryType } from "./types.ts";
+import type { MemoryType, WasmModuleInfo } from "./types.ts";
 
 /** Size of a WebAssembly memory page in bytes (64 KiB). */
 export const PAGE_SIZE_BYTES = 65536;
@@ -84,4 +84,42 @@ function encodeMemoryType(memory: MemoryType): number[] {
 /** Pages as MiB with at most two decimals: 16 → "1", 1 → "0.06", 24 → "1.5". */
 export function formatMib(pages: number): string {
   return String(Math.round((pages / PAGES_PER_MIB) * 100) / 100);
+}
+
+/**
+ * Bytes V8 may hold for one instance besides its linear memory, as Kiln counts them against
+ * `max_memory_mb`: each table at its declared maximum (a reference and a dispatch entry per element), each
+ * defined global, each element of the element segments (kept for `table.init`). An upper bound by construction: a table
+ * cannot grow past its maximum (the ABI check requires one), and the others are fixed at instantiation.
+ */
+export interface Footprint {
+  /** Tables at their maximum: {@linkcode TABLE_ELEMENT_BYTES} per element plus {@linkcode TABLE_BYTES}. */
+  tableBytes: number;
+  /** {@linkcode GLOBAL_BYTES} per defined global. */
+  globalBytes: number;
+  /** {@linkcode TABLE_ELEMENT_BYTES} per element of every element segment. */
+  elementBytes: number;
+  /** The sum: what the memory cap leaves less room for. */
+  totalBytes: number;
+}
+
+/** Bytes counted per table element: V8 keeps a reference and a signature-and-target entry for each. */
+export const TABLE_ELEMENT_BYTES = 16;
+/** Bytes counted per table, whatever its size: its objects. */
+export const TABLE_BYTES = 256;
+/** Bytes counted per defined global: the widest value (v128). */
+export const GLOBAL_BYTES = 16;
+
+/**
+ * Counts what an instance of the module may hold outside its linear memory (see {@linkcode Footprint}).
+ *
+ * @param info The decoded module.
+ */
+export function footprintOf(info: WasmModuleInfo): Footprint {
+  const elementEntries = info.elementEntries;
+  let tableBytes = 0;
+  for (const t of info.tables) tableBytes += TABLE_BYTES + (t.max ?? t.min) * TABLE_ELEMENT_BYTES;
+  const globalBytes = info.globals.length * GLOBAL_BYTES;
+  const elementBytes = elementEntries * TABLE_ELEMENT_BYTES;
+  return { tableBytes, globalBytes, elementBytes, totalBytes: tableBytes + globalBytes + elementBytes };
 }

@@ -17,9 +17,20 @@
  */
 
 export { getFunctionType, readModule, SECTION_NAMES } from "./reader.ts";
-export { capMemory, PAGE_SIZE_BYTES } from "./limits.ts";
+export {
+  capMemory,
+  type Footprint,
+  footprintOf,
+  formatMib,
+  GLOBAL_BYTES,
+  PAGE_SIZE_BYTES,
+  TABLE_BYTES,
+  TABLE_ELEMENT_BYTES,
+} from "./limits.ts";
+export { SUPPORTED_FEATURES, validateModule, WasmInvalidError } from "./validate.ts";
 export {
   CHECK_IMPORT,
+  COUNTDOWN_EXPORT,
   DEFAULT_CHECK_INTERVAL,
   FUEL_EXPORT,
   GLOBAL_EXPORT_PREFIX,
@@ -28,6 +39,7 @@ export {
   InstrumentConflictError,
   type InstrumentOptions,
   type InstrumentResult,
+  RESERVED_EXPORT_PREFIX,
 } from "./instrument.ts";
 export {
   formatFuncType,

@@ -172,6 +172,8 @@ export interface WasmModuleInfo {
   readonly start: number | null;
   /** Number of element segments. */
   readonly elementCount: number;
+  /** Entries of all element segments together. */
+  readonly elementEntries: number;
   /** The data count section's value, or `null` when the module has none. */
   readonly dataCount: number | null;
   /** Function bodies, one per defined function. */
