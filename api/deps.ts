@@ -26,6 +26,8 @@ export interface ApiDeps {
     | "listAlerts"
     | "listSimSensors"
     | "listExecutors"
+    | "listExecutorCounters"
+    | "plan"
     | "listMessages"
     | "listChannels"
     | "listGpio"

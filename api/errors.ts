@@ -1,6 +1,6 @@
 /**
- * The one place that turns errors into HTTP responses: `{ "error": code, "detail": text }` with a status
- * from a table of error codes. Unexpected errors are logged and answered with a 500 that carries no stack.
+ * The one place that turns errors into HTTP responses: `{ "error": code, "detail": text }` (and `"issues"`
+ * for an error that lists them, such as an invalid manifest) with a status from a table of error codes. Unexpected errors are logged and answered with a 500 that carries no stack.
  *
  * @module
  */
@@ -10,7 +10,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { KilnError } from "../errors.ts";
 
 /** HTTP status per Kiln error code; codes not listed are 400 when a user caused them. */
-const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
+const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   module_unknown: 404,
   sensor_unknown: 404,
   pin_unknown: 404,
@@ -50,7 +50,11 @@ export class NotFoundError extends KilnError {
 /** Hono `onError` handler. */
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof KilnError) {
-    return c.json({ error: err.code, detail: err.message }, STATUS_BY_CODE[err.code] ?? 400);
+    const status = Object.hasOwn(STATUS_BY_CODE, err.code) ? STATUS_BY_CODE[err.code]! : 400;
+    // An error that lists its problems (an invalid manifest: each issue's path and message, and for a policy
+    // limit its code, the limit, the value asked for and the value allowed) gives the list as data too.
+    const issues = "issues" in err && Array.isArray(err.issues) ? { issues: err.issues } : {};
+    return c.json({ error: err.code, detail: err.message, ...issues }, status);
   }
   if (err instanceof HTTPException) {
     return c.json({ error: "http_error", detail: err.message || "Request failed" }, err.status);
@@ -59,7 +63,10 @@ export function handleError(err: Error, c: Context): Response {
   return c.json({ error: "internal", detail: "Internal error; see the runtime's log" }, 500);
 }
 
-/** Reads a JSON object body, or throws {@linkcode BadRequestError} naming what is wrong. */
+/**
+ * Reads a JSON object body, or throws {@linkcode BadRequestError} naming what is wrong. The object has no
+ * prototype: a field the client did not send is `undefined`, never a member of `Object.prototype`.
+ */
 export async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   let body: unknown;
   try {
@@ -70,5 +77,6 @@ export async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequestError("Request body must be a JSON object");
   }
-  return body as Record<string, unknown>;
+  // JSON.parse makes "__proto__" an own key; Object.assign onto a null-prototype object keeps it one.
+  return Object.assign(Object.create(null) as Record<string, unknown>, body);
 }

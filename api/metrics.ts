@@ -97,6 +97,8 @@ export interface MetricsSource {
   health(): Pick<Health, "status" | "version" | "device" | "uptime_s">;
   /** The outbox's depth and counters; its families are left out when this is omitted or null (no uplink). */
   outboxStats?(): OutboxStats | null;
+  /** Every executor started, with the times the watchdog terminated it; its family is left out when omitted. */
+  listExecutorCounters?(): readonly { name: string; watchdog_terminations: number }[];
 }
 
 // Records, not arrays, so that a new state added to the union fails the type check here.
@@ -245,6 +247,13 @@ export function renderMetrics(source: MetricsSource): string {
     m((x) => x.logs_dropped),
   );
   out.counter("kiln_module_denials_total", "Calls refused by the capability check", m((x) => x.denials));
+
+  // Executors.
+  out.counter(
+    "kiln_executor_watchdog_terminations_total",
+    "Times the watchdog terminated the executor because a call held its thread past its limit",
+    (source.listExecutorCounters?.() ?? []).map((x) => [{ executor: x.name }, x.watchdog_terminations]),
+  );
 
   // Channels: u32 counters that wrap at 2^32 (see the module doc).
   const c = (f: (x: MetricsChannel) => number): Sample[] => channels.map((x) => [{ channel: x.id }, f(x)]);

@@ -103,6 +103,7 @@ export function createApp(deps: ApiDeps): Hono {
     listConnectors: () => r.listConnectors(),
     health: () => r.health(),
     outboxStats: () => r.outboxStats(),
+    listExecutorCounters: () => r.listExecutorCounters(),
   };
   app.route("/metrics", metricsRoute(metrics));
   if (deps.stream) {
@@ -142,7 +143,12 @@ export function createApp(deps: ApiDeps): Hono {
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
   app.get(
     "/api/v1/sandbox",
-    async (c) => c.json({ process: deps.sandbox?.() ?? null, executors: await deps.runtime.listExecutors() }),
+    async (c) =>
+      c.json({
+        process: deps.sandbox?.() ?? null,
+        executors: await deps.runtime.listExecutors(),
+        policy: { allow: deps.runtime.plan.policy, limits: deps.runtime.plan.policyLimits ?? null },
+      }),
   );
   app.route("/api/v1/sim", simRoutes(deps));
   return app;

@@ -142,7 +142,16 @@ export function openApiDocument(version: string): Record<string, unknown> {
               schema: {
                 type: "object",
                 required: ["error", "detail"],
-                properties: { error: { type: "string" }, detail: { type: "string" } },
+                properties: {
+                  error: { type: "string" },
+                  detail: { type: "string" },
+                  issues: {
+                    type: "array",
+                    description:
+                      "Every problem found, for refusals that list several (a manifest, a policy limit)",
+                    items: { type: "object" },
+                  },
+                },
               },
             },
           },

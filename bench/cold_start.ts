@@ -168,6 +168,8 @@ async function asProcess() {
     `${dir}/kiln.yaml`,
     `version: 1
 device: { id: bench }
+# A 2 s budget (a 20 s init budget) for an init that fills 16 MiB: more than the policy's defaults allow.
+policy: { max_budget_us: 2000000, max_init_budget_us: 20000000 }
 modules:
   warm:
     wasm: ${wasm}

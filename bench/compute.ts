@@ -96,7 +96,9 @@ class RecordingSink implements InstanceSink {
   denied(): void {}
   used(): void {}
   write(): void {}
-  publish(): void {}
+  publish(): boolean {
+    return true;
+  }
 }
 
 /** The spec the runtime would give this stream module (`Runtime#spec`), one invocation per window. */

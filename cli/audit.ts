@@ -5,10 +5,14 @@
  */
 import { AuditLog, openStore } from "../snapshots/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
+import { escapeText, safeJsonStringify } from "../log_text.ts";
 
 const KINDS = ["grant", "revoke", "denial"] as const;
 
-/** Prints audit events (or, with `--uses`, capability use counts); 0 on success. */
+/**
+ * Prints audit events (or, with `--uses`, capability use counts); 0 on success. The module text in them is
+ * shown escaped (see `../log_text.ts`).
+ */
 export async function auditCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     options: {
@@ -37,9 +41,9 @@ export async function auditCommand(args: string[]): Promise<number> {
   const audit = new AuditLog(store);
   if (values.uses) {
     const uses = audit.listUses(values.module);
-    if (values.json) console.log(JSON.stringify(uses, null, 2));
+    if (values.json) console.log(safeJsonStringify(uses, 2));
     else {for (const u of uses) {
-        console.log(`${u.module}\t${u.capability}\tuses ${u.uses}\tdenials ${u.denials}`);
+        console.log(`${u.module}\t${escapeText(u.capability)}\tuses ${u.uses}\tdenials ${u.denials}`);
       }}
     return 0;
   }
@@ -48,10 +52,16 @@ export async function auditCommand(args: string[]): Promise<number> {
     ...(values.module !== undefined && { module: values.module }),
     ...(values.kind !== undefined && { kind: values.kind as (typeof KINDS)[number] }),
   });
-  if (values.json) console.log(JSON.stringify(events, null, 2));
+  if (values.json) console.log(safeJsonStringify(events, 2));
   else {
+    // A denial's detail and capability hold what the module asked for (a topic): escaped, so a row stays
+    // one row and its columns stay its own.
     for (const e of events) {
-      console.log(`${e.at}\t${e.module}\t${e.kind}\t${e.capability}${e.detail ? `\t${e.detail}` : ""}`);
+      console.log(
+        `${e.at}\t${e.module}\t${e.kind}\t${escapeText(e.capability)}${
+          e.detail ? `\t${escapeText(e.detail)}` : ""
+        }`,
+      );
     }
   }
   return 0;

@@ -19,11 +19,15 @@ export const VERSION = "0.1.0";
 const HELP = `kiln ${VERSION}: a WebAssembly edge runtime for industrial gateways
 
 Usage:
-  kiln run [--config FILE] [--data DIR] [--listen HOST:PORT] [--fault SENSOR=FAULT]...
+  kiln run [--config FILE] [--data DIR] [--listen HOST:PORT] [--fault SENSOR=FAULT]... [--log-format F]
       Start the runtime. Without --config it runs the built-in demo plant (examples/demo.yaml).
-      --data    directory for Kiln's state (default ./data)
-      --listen  API address (default: the manifest's api.listen, else 127.0.0.1:8080)
-      --fault   inject a simulated fault at start, e.g. vibration_1=bearing or temperature_1=overheat
+      --data        directory for Kiln's state (default ./data)
+      --listen      API address (default: the manifest's api.listen, else 127.0.0.1:8080)
+      --fault       inject a simulated fault at start, e.g. vibration_1=bearing or temperature_1=overheat
+      --log-format  text (default; a module's lines start "module=NAME" with its text quoted) or json (one
+                    object per line); also $KILN_LOG_FORMAT
+      The embedded MQTT broker (connectors.mqtt.embedded) takes the user name and password that Kiln
+      generates on its first start and keeps in DIR/mqtt-embedded.json (mode 0600).
   kiln validate <manifest>
       Check a deployment manifest and every module it names; print all problems with their lines.
   kiln inspect <module.wasm>

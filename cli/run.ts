@@ -26,6 +26,7 @@ import {
 import type { Authenticator } from "../api/mod.ts";
 import { timingSafeEqual } from "node:crypto";
 import { parse, UsageError } from "./_usage.ts";
+import { createProcessLog, logFormatOf, type ProcessLog } from "./_log.ts";
 import {
   cannotRelaunch,
   grantsFor,
@@ -41,9 +42,9 @@ export const DEMO_MANIFEST = new URL("../examples/demo.yaml", import.meta.url);
 
 const FAULTS: readonly SimFault[] = ["none", "bearing", "overheat"];
 
-/** Parses `--fault sensor=kind` flags. */
-function parseFaults(values: string[]): Record<string, SimFault> {
-  const faults: Record<string, SimFault> = {};
+/** Parses `--fault sensor=kind` flags, by sensor id. */
+function parseFaults(values: string[]): Map<string, SimFault> {
+  const faults = new Map<string, SimFault>();
   for (const v of values) {
     const [sensor, fault] = v.split("=");
     if (!sensor || !fault || !(FAULTS as string[]).includes(fault)) {
@@ -51,7 +52,7 @@ function parseFaults(values: string[]): Record<string, SimFault> {
         `Invalid --fault "${v}": expected SENSOR=FAULT with FAULT one of ${FAULTS.join(", ")}`,
       );
     }
-    faults[sensor] = fault as SimFault;
+    faults.set(sensor, fault as SimFault);
   }
   return faults;
 }
@@ -64,6 +65,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       data: { type: "string", default: "./data" },
       listen: { type: "string" },
       fault: { type: "string", multiple: true, default: [] },
+      "log-format": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -80,6 +82,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     }
   }
   const faults = parseFaults(values.fault);
+  const out = createProcessLog({ format: logFormatOf(values["log-format"]) });
 
   const manifest = await loadManifest(configPath);
   const plan = planDeployment(manifest, {
@@ -96,7 +99,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     if (why === null) {
       return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
     }
-    console.log(`kiln: running with the Deno permissions it was started with: ${why}`);
+    out.say(`kiln: running with the Deno permissions it was started with: ${why}`);
     revokeUnneeded({
       sys: plan.opcua.length > 0,
       ffi: needsFfi(plan),
@@ -118,12 +121,14 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const runtime = await createRuntime({
     plan,
     version,
+    // Module text reaches this log escaped, each module's lines marked as its own (../log_text.ts).
+    log: out.log,
     faults,
     audit: new AuditLog(store),
     snapshots,
     ...(outbox && { outbox }),
   });
-  for (const id of Object.keys(faults)) {
+  for (const id of faults.keys()) {
     if (!runtime.listSimSensors().some((s) => s.id === id)) {
       runtime.close();
       throw new UsageError(`--fault: no simulated sensor "${id}" in ${configPath}`);
@@ -131,7 +136,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
   await runtime.start();
 
-  const auth = await authenticator(store, values.data);
+  const auth = await authenticator(store, values.data, out);
   await using hub = new StreamHub();
   await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
   poller.start();
@@ -156,7 +161,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       const base = `${tls ? "https" : "http"}://${host}:${port}`;
       const h = runtime.health();
-      console.log(
+      out.say(
         `kiln ${version}: device "${plan.device.id}", ${plan.modules.length} modules (${h.modules.running} running)\n` +
           `  health   ${base}/health\n  modules  ${base}/api/v1/modules\n  alerts   ${base}/api/v1/alerts\n` +
           `  inject a fault: curl -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'`,
@@ -172,7 +177,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   Deno.addSignalListener("SIGINT", shutdown);
   Deno.addSignalListener("SIGTERM", shutdown);
   await stopped.promise;
-  console.log("kiln: stopping");
+  out.say("kiln: stopping");
   await runtime.shutdown();
   // Close the live streams (1001, "going away") before the server: its shutdown does not end WebSockets.
   await poller[Symbol.asyncDispose]();
@@ -196,7 +201,7 @@ export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
  * active admin token, creates one, prints it once and writes it to `admin.token` (mode 0600) in the data
  * directory.
  */
-async function authenticator(store: Store, dataDir: string): Promise<Authenticator> {
+async function authenticator(store: Store, dataDir: string, out: ProcessLog): Promise<Authenticator> {
   let envToken: string | null = null;
   try {
     envToken = Deno.env.get(ADMIN_TOKEN_ENV) || null;
@@ -206,7 +211,7 @@ async function authenticator(store: Store, dataDir: string): Promise<Authenticat
     const path = `${dataDir}/admin.token`;
     await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
     await Deno.chmod(path, 0o600);
-    console.log(`kiln: created the admin token (shown once; also in ${path}):\n  ${token}`);
+    out.say(`kiln: created the admin token (shown once; also in ${path}):\n  ${token}`);
   }
   const env = envToken === null ? null : new TextEncoder().encode(envToken);
   return {

@@ -9,7 +9,8 @@
  *   opens nothing under `/sys` itself without `--allow-all`, see `hal/gpio/config.ts`), only when one is
  *   configured;
  * - net: the API's listen address (and, later, the configured connectors);
- * - env: the two debug variables the `yaml` package reads, `KILN_SANDBOXED`, and `KILN_ADMIN_TOKEN`;
+ * - env: the two debug variables the `yaml` package reads, `KILN_SANDBOXED`, `KILN_ADMIN_TOKEN` and
+ *   `KILN_LOG_FORMAT`;
  * - run: `stty` and `dd`, only when a Modbus device is on a serial line (they set the line and move its
  *   bytes: Deno opens nothing under `/dev` without `--allow-all`, see `hal/modbus/serial.ts`). Like any
  *   subprocess they are not sandboxed: `dd` can read and write whatever files the user running Kiln can;
@@ -28,8 +29,20 @@ import { existingLibcPaths } from "../runtime/_realtime_thread.ts";
 /** The environment variable that marks the relaunched, narrowed process. */
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
 
-/** Environment variables the runtime may read: the `yaml` package's debug switches, and the sandbox marker. */
-const ENV_ALLOWED = ["LOG_TOKENS", "LOG_STREAM", SANDBOXED_ENV, "KILN_ADMIN_TOKEN", "TMPDIR", "TMP", "TEMP"];
+/**
+ * Environment variables the runtime may read: the `yaml` package's debug switches, the sandbox marker, the
+ * admin token, the log format and the temporary folder.
+ */
+const ENV_ALLOWED = [
+  "LOG_TOKENS",
+  "LOG_STREAM",
+  SANDBOXED_ENV,
+  "KILN_ADMIN_TOKEN",
+  "KILN_LOG_FORMAT",
+  "TMPDIR",
+  "TMP",
+  "TEMP",
+];
 
 /** The Deno permissions a `kiln run` needs for one configuration. */
 export interface DenoGrants {

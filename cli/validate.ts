@@ -1,11 +1,12 @@
 /**
- * `kiln validate <manifest>`: the manifest, then every module it names, as `kiln run` would load them.
+ * `kiln validate <manifest>`: the manifest (its references, capabilities and the device policy's limits), then
+ * every module it names, as `kiln run` would load them.
  *
  * @module
  */
 import { isKilnError } from "../errors.ts";
-import { loadManifest } from "../runtime/manifest/mod.ts";
-import { loadModule, planDeployment, type ThreadCpus } from "../runtime/mod.ts";
+import { type LoadedManifest, loadManifest } from "../runtime/manifest/mod.ts";
+import { type DeploymentPlan, loadModule, planDeployment, type ThreadCpus } from "../runtime/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
 
 /** Validates a manifest and its modules; prints every problem; 0 when all is well, 1 otherwise. */
@@ -32,9 +33,18 @@ export async function validateCommand(args: string[]): Promise<number> {
     for (const p of problems) console.error(`  ${p.replaceAll("\n", "\n  ")}`);
     return 1;
   }
-  for (const note of cpuNotes(plan.cpus)) console.log(`  note: ${note}`);
+  for (const note of [...cpuNotes(plan.cpus), ...fuelNotes(manifest, plan)]) console.log(`  note: ${note}`);
   console.log(`Manifest "${path}" is valid: device "${plan.device.id}", ${plan.modules.length} modules`);
   return 0;
+}
+
+/** Modules that set no `limits.fuel` but are metered at the policy's `max_fuel`, which the user may not expect. */
+function fuelNotes(manifest: LoadedManifest, plan: DeploymentPlan): string[] {
+  const max = manifest.policy.max_fuel;
+  if (max === undefined) return [];
+  return plan.modules
+    .filter((m) => manifest.modules[m.name]?.limits.fuel === undefined)
+    .map((m) => `modules.${m.name} sets no limits.fuel: it is metered at policy.max_fuel (${max})`);
 }
 
 /**

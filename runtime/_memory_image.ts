@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { GLOBAL_EXPORT_PREFIX } from "./wasm/mod.ts";
+import { GLOBAL_EXPORT_PREFIX } from "./wasm/constants.ts";
 import type { SnapshotImage } from "../snapshots/mod.ts";
 
 /** WebAssembly's page size; snapshots store memory in these. */

@@ -45,7 +45,7 @@ export class ModuleSnapshots {
     const spec = this.#spec(slot);
     const config = createHash("sha256").update(JSON.stringify({
       params: Object.entries(spec.params).sort(),
-      data: Object.entries(spec.data).sort().map((
+      data: [...spec.data].sort().map((
         [k, v],
       ) => [k, createHash("sha256").update(v).digest("hex")]),
       mode: spec.mode,

@@ -6,6 +6,7 @@
 
 import type { ThreadScheduling } from "./_realtime_thread.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
+import type { AccountLimits, ThrottleCounts } from "./_account.ts";
 
 /** Upper bounds (inclusive, microseconds) of the handler-duration histogram buckets; one more bucket is +Inf. */
 export const LATENCY_BOUNDS_US: readonly number[] = [
@@ -53,8 +54,11 @@ export interface InstanceSpec {
   initBudgetUs: number;
   /** Instructions per call when metered (`limits.fuel`), else null. */
   fuel: number | null;
+  /** The limits of the module's resource account (`_account.ts`); left out, the defaults. */
+  account?: AccountLimits;
   params: Record<string, number>;
-  data: Record<string, Uint8Array>;
+  /** Data blobs by name (a `Map`: the names are the manifest's, and survive `postMessage` as one). */
+  data: ReadonlyMap<string, Uint8Array>;
   /** Channels this module writes, in manifest order (`kiln.channel_write(index, ...)`). */
   channelWrites: { id: string; buffer: SharedArrayBuffer; wake: SharedArrayBuffer[] }[];
   /** The channel this module reads (its stream source or event trigger), with its reader index. */
@@ -66,7 +70,7 @@ export interface InstanceSpec {
   /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
   inputs: string[];
   /** Names of functions by index (name section, then export names), for naming the function that trapped. */
-  functionNames: Record<number, string>;
+  functionNames: FunctionNames;
   /** Epoch milliseconds of the runtime's start: `kiln.now_us` counts from here. */
   clockOriginMs: number;
   /** Handler calls after `kiln_init` at which the warm-up snapshot is taken; null for none. */
@@ -93,7 +97,15 @@ export type TrapKind =
   | "fuel_exhausted"
   | "proc_exit"
   | "host_error"
+  /** The module's call held its executor past the watchdog's limit (see `_watchdog.ts`); the executor was terminated. */
+  | "executor_stalled"
   | "trap";
+
+/**
+ * A module's function bodies as `[start, end, name]` byte ranges of the binary V8 runs, in order: V8's
+ * stack frames give a byte offset into the module, which names the function.
+ */
+export type FunctionNames = readonly (readonly [start: number, end: number, name: string])[];
 
 /** A module's fault, as data. */
 export interface ModuleFault {
@@ -116,6 +128,8 @@ export interface InstanceStats {
   samplesIn: number;
   memoryBytes: number;
   logsDropped: number;
+  /** Calls the module's resource account refused (`KILN_ELIMIT`), by kind of limit (`_account.ts`). */
+  throttled?: ThrottleCounts;
   /** Instructions executed, when metered with fuel: in all calls, and in the last one. */
   instructions: number;
   lastInstructions: number;
@@ -191,6 +205,8 @@ export type ToExecutor =
      * sleep until it and start up to a few hundred microseconds late, for no CPU while waiting.
      */
     spinTicks: boolean;
+    /** The heartbeat the main thread's watchdog reads (see `_watchdog.ts`). */
+    heartbeat: SharedArrayBuffer;
   }
   | {
     type: "load";
@@ -204,9 +220,15 @@ export type ToExecutor =
   }
   /** Capture a module's memory image for a snapshot; answered by a `snapshot` message with the same id. */
   | { type: "snapshot"; id: number; name: string; reason: SnapshotReason }
-  | { type: "unload"; name: string }
+  /** Drop a module's instance; answered by `unloaded` with the same id. */
+  | { type: "unload"; id: number; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
   | { type: "inputs"; values: Record<string, InputValue> }
+  /**
+   * The modules of this executor whose share of the outbox is full (all of them, each time the set changes):
+   * their `kiln.publish` returns `KILN_ELIMIT` until a later `outbox` message leaves them out.
+   */
+  | { type: "outbox"; full: string[] }
   | {
     type: "event";
     module: string;
@@ -248,6 +270,8 @@ export type FromExecutor =
     error: string | null;
   }
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
+  /** The instance an `unload` named is gone (or was not there). */
+  | { type: "unloaded"; id: number }
   | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
   | { type: "consumed"; source: string; seq: number }
   /** Actuator writes, sent as soon as the call that made them returns, ahead of the periodic report. */

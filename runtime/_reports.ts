@@ -3,17 +3,29 @@
  * slots; alerts, published messages and logs into the journal, the uplink and the log; capability denials
  * and uses into the audit log; actuator writes carried out. Private to `runtime/`.
  *
+ * Everything a module sent is charged to its slot's `HeldAccount` (`_held_account.ts`) first, defence in
+ * depth behind the executor's account (`_account.ts`): what is over a limit is dropped and counted in the
+ * module's `throttled`, so the runtime keeps a bounded amount per module whatever an executor sends. A module's
+ * denials are written to the audit log at most `audit_rows_per_min` rows a minute, the rest counted in a
+ * summary row; a module whose share of the outbox is full is told to its executor, whose `kiln.publish`
+ * then returns `KILN_ELIMIT` until the broker has acknowledged half of it.
+ *
  * @module
  */
 import type { AuditLog } from "../snapshots/mod.ts";
+import type { LogEntry } from "../log_text.ts";
 import { type ActuatorContext, carryOut } from "./_actuators.ts";
+import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./_account.ts";
 import type { Journal } from "./_journal.ts";
-import type { FromExecutor } from "./_protocol.ts";
+import type { AlertEvent, FromExecutor, OutboundMessage } from "./_protocol.ts";
 import type { Slot } from "./_slot.ts";
-import type { Uplink } from "./uplink.ts";
+import type { Uplink, UplinkResult } from "./uplink.ts";
 
 /** Log lines kept per module for `GET /api/v1/modules/{name}/logs`. */
 const MAX_LOGS_PER_MODULE = 200;
+/** The longest log line kept, in characters (a WASI line is cut at 4 KiB, a `kiln.log` line at 1 KiB). */
+const MAX_LOG_CHARS = 4096;
+const utf8 = new TextEncoder();
 
 /** Where a report goes. */
 export interface ReportContext {
@@ -22,11 +34,21 @@ export interface ReportContext {
   uplink: Uplink | null;
   audit: AuditLog | null;
   actuators: ActuatorContext;
-  log(line: string): void;
+  /** Kiln's own lines as strings; what a module caused as a record (its text escaped, marked its own). */
+  log(entry: LogEntry): void;
+  /**
+   * Tells the executor that sent the report which of its modules have a full share of the outbox (every
+   * one of them, each time the set changes): `{ type: "outbox", full }`. Without it, their messages are
+   * still refused here, but their `kiln.publish` returns `KILN_OK`.
+   */
+  setOutboxFull?(full: string[]): void;
 }
 
+type Report = Extract<FromExecutor, { type: "report" }>;
+type DenialRecord = Parameters<AuditLog["recordDenials"]>[0][number];
+
 /** Takes in one report. A module that is not running keeps its last statistics. */
-export function applyReport(r: Extract<FromExecutor, { type: "report" }>, ctx: ReportContext): void {
+export function applyReport(r: Report, ctx: ReportContext): void {
   for (const [name, stats] of Object.entries(r.stats)) {
     const slot = ctx.slot(name);
     if (slot?.state === "running") slot.stats = stats;
@@ -34,45 +56,141 @@ export function applyReport(r: Extract<FromExecutor, { type: "report" }>, ctx: R
   const at = Date.now();
   for (const [name, values] of Object.entries(r.outputs)) {
     const slot = ctx.slot(name);
-    if (slot) Object.assign(slot.outputs, values);
-    ctx.uplink?.addOutputs(name, values, at);
+    if (!slot) continue;
+    const kept: Record<string, number> = Object.create(null);
+    for (const [key, value] of Object.entries(values)) {
+      if (slot.account.setOutput(key, value)) kept[key] = value;
+    }
+    ctx.uplink?.addOutputs(name, kept, at);
   }
   for (const [name, values] of Object.entries(r.arrays)) {
     const slot = ctx.slot(name);
-    if (slot) Object.assign(slot.arrays, values);
+    if (slot) { for (const [key, v] of Object.entries(values)) slot.account.setArray(key, v); }
   }
-  for (const a of r.alerts) {
-    ctx.journal.addAlert(a);
-    ctx.uplink?.publishAlert(a);
-    ctx.log(`ALERT ${a.severity} ${a.module}: ${a.message}`);
-  }
-  if (r.denials.length > 0) {
-    for (const d of r.denials) {
-      const slot = ctx.slot(d.module);
-      if (slot) slot.denials += d.count;
-      ctx.log(
-        `denied ${d.module}: ${d.detail} needs "${d.capability}"${d.count > 1 ? ` (x${d.count})` : ""}`,
-      );
-    }
-    ctx.audit?.record(r.denials.map((d) => ({
-      module: d.module,
-      kind: "denial" as const,
-      capability: d.capability,
-      detail: d.count > 1 ? `${d.detail} x${d.count}` : d.detail,
-      count: d.count,
-    })));
-  }
+  for (const a of r.alerts) takeAlert(a, ctx);
+  takeDenials(r, ctx);
   for (const [module, uses] of Object.entries(r.uses)) ctx.audit?.addUses(module, uses);
   carryOut(r.writes, ctx.actuators);
-  for (const m of r.messages) {
-    ctx.journal.addMessage(m);
-    ctx.uplink?.publishMessage(m);
-  }
+  for (const m of r.messages) takeMessage(m, ctx);
   for (const l of r.logs) {
     const slot = ctx.slot(l.module);
-    if (!slot) continue;
-    slot.logs.push(l);
+    if (!slot || !slot.account.allowLog(l.message.length)) continue;
+    const line = l.message.length > MAX_LOG_CHARS ? { ...l, message: l.message.slice(0, MAX_LOG_CHARS) } : l;
+    slot.logs.push(line);
     if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
-    if (l.level !== "debug") ctx.log(`[${l.module}] ${l.level}: ${l.message}`);
+    if (line.level !== "debug") {
+      ctx.log({ module: line.module, kind: "log", level: line.level, message: line.message, at: line.at });
+    }
   }
+  updateOutboxFull(r, ctx);
+}
+
+/** An alert within the module's alert rate: to the journal, the uplink (within its share) and the log. */
+function takeAlert(a: AlertEvent, ctx: ReportContext): void {
+  const slot = ctx.slot(a.module);
+  if (!slot || !slot.account.allowAlert()) return;
+  const alert = a.message.length > MAX_LOG_CHARS ? { ...a, message: a.message.slice(0, MAX_LOG_CHARS) } : a;
+  ctx.journal.addAlert(alert);
+  const sent = ctx.uplink?.publishAlert(alert, { outboxShare: slot.account.limits.outboxShare });
+  if (sent !== undefined) chargeOutbox(slot, sent);
+  ctx.log({
+    module: alert.module,
+    kind: "alert",
+    level: alert.severity,
+    message: alert.message,
+    at: alert.at,
+  });
+}
+
+/** A message within the module's publish rates and topics: to the uplink (within its share) and the journal. */
+function takeMessage(m: OutboundMessage, ctx: ReportContext): void {
+  const slot = ctx.slot(m.module);
+  if (!slot || !slot.account.allowPublish(m.topic, utf8.encode(m.topic).length + m.payload.length)) return;
+  const sent = ctx.uplink?.publishMessage(m, { outboxShare: slot.account.limits.outboxShare });
+  if (sent !== undefined && !chargeOutbox(slot, sent)) return;
+  ctx.journal.addMessage(m);
+}
+
+/** Counts a message refused for the module's outbox share, and marks the share full; false for one. */
+function chargeOutbox(slot: Slot, result: UplinkResult): boolean {
+  if (result !== "over_share") return true;
+  slot.account.count("outbox");
+  slot.account.outboxFull = true;
+  return false;
+}
+
+/**
+ * A module's share stays full until the broker has acknowledged half of it (so the executor is not told
+ * on every message); the reporting executor hears of every change among its modules.
+ */
+function updateOutboxFull(r: Report, ctx: ReportContext): void {
+  const uplink = ctx.uplink;
+  if (!uplink) return;
+  let changed = false;
+  const full: string[] = [];
+  for (const name of Object.keys(r.stats)) {
+    const account = ctx.slot(name)?.account;
+    if (!account) continue;
+    if (account.outboxFull) {
+      const share = uplink.shareBytes(account.limits.outboxShare);
+      if (uplink.outboxBytes(name) <= share / 2) account.outboxFull = false;
+    }
+    if (account.outboxFull) full.push(name);
+    if (account.outboxFull !== account.outboxFullSent) {
+      account.outboxFullSent = account.outboxFull;
+      changed = true;
+    }
+  }
+  if (changed) ctx.setOutboxFull?.(full);
+}
+
+/**
+ * Counts every denial for its module, writes at most the module's `audit_rows_per_min` a minute to the
+ * audit log (the rest in summary rows), and logs what was written.
+ */
+function takeDenials(r: Report, ctx: ReportContext): void {
+  const records: DenialRecord[] = [];
+  for (const d of r.denials) {
+    const slot = ctx.slot(d.module);
+    if (slot) slot.denials += d.count;
+    // Folded by the executor's account: counted (there), never a row of its own.
+    records.push(d.capability === SUPPRESSED_DENIALS ? { ...d, suppressed: true } : { ...d });
+  }
+  const audit = ctx.audit;
+  if (!audit) {
+    // No audit log: only the log line, as many a minute as the audit log would have rows.
+    for (const d of records) {
+      if (!d.suppressed && (ctx.slot(d.module)?.account.allowDenialLine() ?? false)) logDenial(d, ctx);
+    }
+    return;
+  }
+  const rowsPerMin = (module: string) =>
+    ctx.slot(module)?.account.limits.auditRowsPerMin ?? DEFAULT_ACCOUNT_LIMITS.auditRowsPerMin;
+  const { written, summaries } = records.length > 0
+    ? audit.recordDenials(records, { rowsPerMin })
+    : { written: [], summaries: audit.flushSuppressed() };
+  const kept = new Set(written);
+  for (const d of records) {
+    if (kept.has(d)) logDenial(d, ctx);
+    else if (!d.suppressed) ctx.slot(d.module)?.account.count("audit", d.count);
+  }
+  for (const s of summaries) {
+    ctx.log({
+      module: s.module,
+      kind: "denial",
+      level: "warn",
+      message: "more denials suppressed",
+      count: s.count,
+    });
+  }
+}
+
+function logDenial(d: DenialRecord, ctx: ReportContext): void {
+  ctx.log({
+    module: d.module,
+    kind: "denial",
+    level: "warn",
+    message: `${d.detail} needs "${d.capability}"`,
+    count: d.count,
+  });
 }

@@ -10,9 +10,12 @@ import type { ExecutorError } from "./errors.ts";
 import { LATENCY_BOUNDS_US } from "./_protocol.ts";
 import type { InstanceStats, LogEvent, ModuleFault } from "./_protocol.ts";
 import type { ActuatorStatus, ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
+import { addThrottles, limitsByManifestKey, noThrottles, type ThrottleCounts } from "./_account.ts";
+import { HeldAccount } from "./_held_account.ts";
 
-/** Priority at or above which a module runs in the `realtime` executor instead of `normal`. */
-export const REALTIME_PRIORITY = 70;
+import { REALTIME_PRIORITY } from "./manifest/mod.ts";
+
+export { REALTIME_PRIORITY };
 
 /** A deployed module. */
 export interface Slot {
@@ -23,15 +26,31 @@ export interface Slot {
   fault: ModuleFault | null;
   lastError: string | null;
   restarts: number;
+  /** Of `restarts`, those because the watchdog terminated its executor while another module held it. */
+  watchdogRestarts: number;
   traps: number;
   consecutiveFailures: number;
   startedAtMs: number | null;
   /** Counters of previous instances, so totals survive restarts. */
-  prior: { invocations: number; errors: number; totalUs: number; latencyBuckets: number[] };
+  prior: {
+    invocations: number;
+    errors: number;
+    totalUs: number;
+    latencyBuckets: number[];
+    /** What its executor's resource account refused, by kind. */
+    throttled: ThrottleCounts;
+  };
   stats: InstanceStats | null;
   droppedSamples: number;
+  /** The latest value of each output, by the key the module gave it (a null-prototype record). */
   outputs: Record<string, number>;
+  /** The latest vector outputs, by the key the module gave each (a null-prototype record). */
   arrays: Record<string, Float32Array>;
+  /**
+   * The main thread's side of the module's resource account: it holds `outputs` and `arrays` (bounded) and
+   * bounds what else the runtime keeps or passes on for the module (`_account.ts`).
+   */
+  account: HeldAccount;
   logs: LogEvent[];
   /** Trigger-to-actuator latencies of recent events, microseconds (a ring of the last 1024). */
   eventLatency: number[];
@@ -51,6 +70,7 @@ export interface Slot {
 
 /** A new, stopped slot for a loaded module. */
 export function newSlot(l: LoadedModule): Slot {
+  const account = new HeldAccount(l.plan.account);
   const slot: Slot = {
     plan: l.plan,
     loaded: l,
@@ -59,6 +79,7 @@ export function newSlot(l: LoadedModule): Slot {
     fault: null,
     lastError: null,
     restarts: 0,
+    watchdogRestarts: 0,
     traps: 0,
     consecutiveFailures: 0,
     startedAtMs: null,
@@ -67,11 +88,15 @@ export function newSlot(l: LoadedModule): Slot {
       errors: 0,
       totalUs: 0,
       latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
+      throttled: noThrottles(),
     },
     stats: null,
     droppedSamples: 0,
-    outputs: {},
-    arrays: {},
+    // No prototype (the account's records): the keys are the module's (`constructor`, `__proto__`...), and
+    // on a plain object an assignment to `__proto__` would call its setter.
+    outputs: account.outputs,
+    arrays: account.arrays,
+    account,
     logs: [],
     eventLatency: [],
     events: 0,
@@ -113,12 +138,16 @@ export function moduleStatus(
   const st = s.stats;
   const invocations = s.prior.invocations + (st?.invocations ?? 0);
   const totalUs = s.prior.totalUs + (st?.totalUs ?? 0);
+  // Since the slot was made: the executor's refusals (ended instances and the current one) and the runtime's.
+  const throttled = addThrottles(addThrottles({ ...s.prior.throttled }, st?.throttled), s.account.throttled);
+  const held = s.account.held();
   return {
     name: s.plan.name,
     state: s.state,
     last_error: st?.lastError ?? s.lastError,
     last_fault: s.fault,
     restarts: s.restarts,
+    watchdog_restarts: s.watchdogRestarts,
     traps: s.traps,
     invocations,
     errors: s.prior.errors + (st?.errors ?? 0),
@@ -129,6 +158,7 @@ export function moduleStatus(
     size_bytes: s.loaded.sizeBytes,
     limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs, fuel: s.plan.fuel },
     memory_bytes: st?.memoryBytes ?? 0,
+    accounted_memory_bytes: (st?.memoryBytes ?? 0) + s.loaded.reservedBytes,
     avg_us: invocations > 0 ? round(totalUs / invocations) : null,
     max_us: round(st?.maxUs ?? 0),
     budget_overruns: st?.budgetOverruns ?? 0,
@@ -139,8 +169,18 @@ export function moduleStatus(
     samples_in: st?.samplesIn ?? 0,
     dropped_samples: s.droppedSamples,
     behind,
-    logs_dropped: st?.logsDropped ?? 0,
+    logs_dropped: (st?.logsDropped ?? 0) + throttled.logs,
     denials: s.denials,
+    throttled,
+    account: {
+      limits: limitsByManifestKey(s.account.limits),
+      held: {
+        output_keys: held.outputKeys,
+        array_keys: held.arrayKeys,
+        array_bytes: held.arrayBytes,
+        topics: held.topics,
+      },
+    },
     latency_histogram: {
       bounds_us: LATENCY_BOUNDS_US,
       counts: s.prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
@@ -150,7 +190,7 @@ export function moduleStatus(
       ? null
       : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
     capabilities: [...s.plan.capabilities],
-    outputs: { ...s.outputs },
+    outputs: Object.assign(Object.create(null) as Record<string, number>, s.outputs),
     started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
     start_ms: s.startMs,
     actuators: s.actuators.map((a) => ({ ...a })),
@@ -165,6 +205,7 @@ export function fold(slot: Slot, stats: InstanceStats | null): void {
     slot.prior.errors += stats.errors;
     slot.prior.totalUs += stats.totalUs;
     stats.latencyBuckets.forEach((n, i) => slot.prior.latencyBuckets[i]! += n);
+    addThrottles(slot.prior.throttled, stats.throttled);
     if (stats.lastError) slot.lastError = stats.lastError;
   }
   slot.stats = null;

@@ -12,11 +12,7 @@ import type { LoadedModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
 import type { InstanceSpec } from "./_protocol.ts";
 import { instantiationWrites } from "./_slot.ts";
-
-/** The start function, `kiln_init` and the first handler call get this multiple of `budget_us`... */
-const INIT_BUDGET_FACTOR = 10;
-/** ...and at least this long: initialising and lazily compiling a module takes milliseconds. */
-const MIN_INIT_BUDGET_US = 50_000;
+import { initBudgetUs } from "./manifest/mod.ts";
 
 /** A channel as the runtime holds it: its plan and its ring. */
 export interface ChannelRing {
@@ -40,7 +36,9 @@ export interface SpecContext {
 export function instanceSpec(plan: ModulePlan, loaded: LoadedModule, ctx: SpecContext): InstanceSpec {
   const s = plan.schedule;
   const sensor = s.mode === "stream" ? ctx.deployment.sim.find((x) => `sim:${x.id}` === s.source) : undefined;
-  const params: Record<string, number> = { ...plan.params };
+  // No prototype: the keys are the manifest's (and `postMessage` makes it a plain object again, so the
+  // executor checks own keys only).
+  const params = Object.assign(Object.create(null) as Record<string, number>, plan.params);
   if (sensor?.kind === "vibration") {
     params["kiln.sample_rate_hz"] = sensor.rateHz;
     params["kiln.full_scale"] = sensor.fullScaleG ?? 16;
@@ -74,10 +72,11 @@ export function instanceSpec(plan: ModulePlan, loaded: LoadedModule, ctx: SpecCo
     periodUs: s.mode === "periodic" ? s.periodUs : 0,
     priority: s.priority,
     budgetUs: plan.budgetUs,
-    initBudgetUs: Math.max(INIT_BUDGET_FACTOR * plan.budgetUs, MIN_INIT_BUDGET_US),
+    initBudgetUs: initBudgetUs(plan.budgetUs),
     fuel: plan.fuel,
     params,
     data: loaded.data,
+    ...(plan.account && { account: plan.account }),
     capabilities: plan.capabilities,
     inputs: plan.inputs,
     functionNames: loaded.functionNames,

@@ -31,8 +31,16 @@ export interface HostImport extends FuncSig {
 
 const sig = (params: ValType[], results: ValType[]) => ({ params, results });
 
+/**
+ * A frozen lookup table without a prototype: indexed by names a module chooses (its imports and exports),
+ * so `"constructor"` or `"__proto__"` must find nothing rather than a member of `Object.prototype`.
+ */
+export function nameTable<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
+
 /** The `kiln` host imports of ABI v1, by name. */
-export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = {
+export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = nameTable({
   log: { ...sig(["i32", "i32", "i32"], ["i32"]), capability: null },
   now_us: { ...sig([], ["i64"]), capability: null },
   param_f64: { ...sig(["i32", "i32", "f64"], ["f64"]), capability: null },
@@ -46,10 +54,10 @@ export const HOST_IMPORTS: Readonly<Record<string, HostImport>> = {
   publish: { ...sig(["i32", "i32", "i32", "i32"], ["i32"]), capability: "write:mqtt:*" },
   channel_write: { ...sig(["i32", "i32", "i32"], ["i32"]), capability: "write:channel:*" },
   actuate: { ...sig(["i32", "f64"], ["i32"]), capability: "write:*:*" },
-};
+});
 
 /** The exports Kiln calls, with their required signatures. */
-export const MODULE_EXPORTS: Readonly<Record<string, FuncSig>> = {
+export const MODULE_EXPORTS: Readonly<Record<string, FuncSig>> = nameTable({
   kiln_abi_version: sig([], ["i32"]),
   kiln_alloc: sig(["i32"], ["i32"]),
   kiln_init: sig([], ["i32"]),
@@ -57,7 +65,7 @@ export const MODULE_EXPORTS: Readonly<Record<string, FuncSig>> = {
   kiln_on_tick: sig(["i64"], ["i32"]),
   kiln_on_event: sig(["i32", "i32", "i32"], ["i32"]),
   kiln_on_record: sig(["i32", "i32"], ["i32"]),
-};
+});
 
 /** Status codes host functions return to modules (negative, errno-like). */
 export const Status = {

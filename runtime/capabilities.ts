@@ -1,6 +1,8 @@
 /**
  * Capabilities: what a module may touch, written `operation:type:resource` (`read:sim:vibration_1`,
- * `write:mqtt:plant/line1/alerts`, `read:modbus:plc1/hr/0-99`).
+ * `write:mqtt:plant/line1/alerts`, `read:modbus:plc1/hr/0-99`), and what it may use of the gateway itself:
+ * `use:executor:realtime` places it on the `realtime` executor (event mode, or priority 70 and above), beside
+ * the event handlers that carry emergency stops, so it is granted like any other capability.
  *
  * A capability string is parsed once into a structured {@linkcode Capability}; grants are then decided on the
  * structure, never on the text. A device policy (`policy.allow`) may use patterns: `*` as a whole resource
@@ -18,6 +20,7 @@
  * | `channel`, `sim` | `<id>` | `*` |
  * | `i2c` | `<bus>/<address>`, a 7-bit address (`0x48` or `72`) | `*`, `<bus>/*` |
  * | `spi` | `<bus>/<chip_select>` | `*`, `<bus>/*` |
+ * | `executor` (operation `use` only) | `realtime` | `*` |
  *
  * @example Checking a module's request against a device policy
  * ```ts
@@ -44,15 +47,34 @@ export class CapabilityError extends KilnError {
   }
 }
 
-/** The operations a capability grants. */
-export const CAPABILITY_OPERATIONS = ["read", "write"] as const;
-/** An operation: `read` or `write`. */
+/** The operations a capability grants: `read` and `write` a resource, `use` a part of the gateway. */
+export const CAPABILITY_OPERATIONS = ["read", "write", "use"] as const;
+/** An operation: `read`, `write` or `use`. */
 export type CapabilityOperation = typeof CAPABILITY_OPERATIONS[number];
 
 /** The resource types a capability may name. */
-export const CAPABILITY_TYPES = ["gpio", "mqtt", "modbus", "opcua", "channel", "sim", "i2c", "spi"] as const;
+export const CAPABILITY_TYPES = [
+  "gpio",
+  "mqtt",
+  "modbus",
+  "opcua",
+  "channel",
+  "sim",
+  "i2c",
+  "spi",
+  "executor",
+] as const;
 /** A resource type. */
 export type CapabilityType = typeof CAPABILITY_TYPES[number];
+
+/** Executors a `use:executor:<name>` capability may name; only `realtime` is ever needed. */
+export const GRANTED_EXECUTORS = ["realtime"] as const;
+
+/**
+ * The capability a module needs to run on the `realtime` executor (event mode, or a priority of 70 or more):
+ * in the module's `capabilities` and covered by `policy.allow`.
+ */
+export const REALTIME_CAPABILITY = "use:executor:realtime";
 
 /** Types that are recognised only to be refused: modules never get filesystem access. */
 export const REFUSED_CAPABILITY_TYPES: readonly string[] = ["fs", "file"];
@@ -89,7 +111,8 @@ export type CapabilityResource =
   | { readonly type: "opcua"; readonly endpoint: string | null; readonly nodeId: string | null }
   | { readonly type: "channel" | "sim"; readonly id: string | null }
   | { readonly type: "i2c"; readonly bus: string | null; readonly address: number | null }
-  | { readonly type: "spi"; readonly bus: string | null; readonly chipSelect: number | null };
+  | { readonly type: "spi"; readonly bus: string | null; readonly chipSelect: number | null }
+  | { readonly type: "executor"; readonly executor: typeof GRANTED_EXECUTORS[number] | null };
 
 /** A parsed capability: its operation, its structured resource, and the text it was parsed from. */
 export type Capability = CapabilityResource & {
@@ -117,7 +140,7 @@ export function parseCapability(text: string): Capability {
   const type = text.slice(first + 1, second);
   const resource = text.slice(second + 1);
   if (!isOneOf(CAPABILITY_OPERATIONS, operation)) {
-    throw new CapabilityError(text, `unknown operation "${operation}": expected "read" or "write"`);
+    throw new CapabilityError(text, `unknown operation "${operation}": expected "read", "write" or "use"`);
   }
   if (REFUSED_CAPABILITY_TYPES.includes(type)) {
     throw new CapabilityError(
@@ -131,6 +154,15 @@ export function parseCapability(text: string): Capability {
   }
   if (!isOneOf(CAPABILITY_TYPES, type)) {
     throw new CapabilityError(text, `unknown type "${type}": expected one of ${CAPABILITY_TYPES.join(", ")}`);
+  }
+  // Executors are used, never read or written; resources are read or written, never used.
+  if ((operation === "use") !== (type === "executor")) {
+    throw new CapabilityError(
+      text,
+      operation === "use"
+        ? `only executors are used ("use:executor:realtime"), "${type}" is read or written`
+        : `an executor is used, not ${operation === "read" ? "read" : "written"}: "use:executor:${resource}"`,
+    );
   }
   return { operation, text, ...parseResource(type, resource, { text, patterns: true }) };
 }
@@ -220,6 +252,9 @@ function resourceCovers(granted: CapabilityResource, requested: CapabilityResour
         (granted.bus === null ||
           (granted.bus === requested.bus &&
             (granted.chipSelect === null || granted.chipSelect === requested.chipSelect)));
+    case "executor":
+      return requested.type === "executor" &&
+        (granted.executor === null || granted.executor === requested.executor);
   }
 }
 
@@ -286,6 +321,14 @@ function parseResource(
       const chipSelect = parseDecimal(last);
       if (chipSelect === null || chipSelect > 255) return fail(`the chip select "${last}" is not 0..255`);
       return { type, bus, chipSelect };
+    }
+    case "executor": {
+      if (any) return { type, executor: null };
+      // The normal executor needs no grant, so only a grant that means something can be written.
+      if (!isOneOf(GRANTED_EXECUTORS, resource)) {
+        return fail(`the executor "${resource}" is not one a module is granted: expected "realtime"`);
+      }
+      return { type, executor: resource };
     }
   }
 }

@@ -6,6 +6,7 @@ import {
   matchesResource,
   mqttFilterCovers,
   parseCapability,
+  REALTIME_CAPABILITY,
 } from "./capabilities.ts";
 
 const cap = parseCapability;
@@ -302,5 +303,30 @@ Deno.test("matchesResource checks a concrete resource at call time", async (t) =
     assert.throws(() => matchesResource(cap("read:modbus:*"), "plc1/hr/70000"), CapabilityError);
     assert.throws(() => matchesResource(cap("read:modbus:*"), "plc1/*"), CapabilityError);
     assert.throws(() => matchesResource(cap("read:gpio:*"), "8"), CapabilityError);
+  });
+});
+
+Deno.test("the realtime executor is a capability of its own: use:executor:realtime", async (t) => {
+  await t.step("it parses, and only executors are used", () => {
+    const parsed = cap(REALTIME_CAPABILITY);
+    assert.deepEqual([parsed.operation, parsed.type], ["use", "executor"]);
+    assert.equal((parsed as { executor?: unknown }).executor, "realtime");
+    assert.equal((cap("use:executor:*") as { executor?: unknown }).executor, null);
+    for (const text of ["use:sim:vibration_1", "read:executor:realtime", "write:executor:realtime"]) {
+      assertInvalid(text);
+    }
+  });
+  await t.step("the normal executor needs no grant, so none can be written", () => {
+    assertInvalid("use:executor:normal");
+    assertInvalid("use:executor:Realtime");
+  });
+  await t.step("a policy covers it by name or by pattern, never through read or write", () => {
+    const wanted = cap(REALTIME_CAPABILITY);
+    assert.ok(covers(cap("use:executor:realtime"), wanted));
+    assert.ok(covers(cap("use:executor:*"), wanted));
+    assert.ok(covers(cap("use:*:*"), wanted));
+    assert.ok(!covers(cap("read:*:*"), wanted));
+    assert.ok(!covers(cap("write:*:*"), wanted));
+    assert.ok(!covers(wanted, cap("read:sim:vibration_1")));
   });
 });

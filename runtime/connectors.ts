@@ -67,7 +67,7 @@ export class Connectors implements AsyncDisposable {
   }
 
   #scan(): void {
-    const changed: Record<string, InputValue> = {};
+    const changed = Object.create(null) as Record<string, InputValue>;
     for (const [prefix, c] of this.#drivers()) {
       for (const [point, s] of c.listSamples()) {
         const key = `${prefix}/${point}`;

@@ -2,7 +2,8 @@
  * Deploys over the API: a module's manifest entry (YAML or JSON) and its `.wasm` (and data blobs) are
  * checked exactly as `kiln validate` checks a manifest: the running deployment's manifest with this module
  * added or replaced is written to `<data>/deployed/manifest.yaml` and loaded with {@linkcode loadManifest},
- * so the device policy, channels, connectors and every cross-check apply. Then
+ * so the device policy (its capabilities and its limits: priority, budgets, memory, the realtime executor's
+ * grant, the number of modules), channels, connectors and every cross-check apply, all or nothing. Then
  * {@linkcode Runtime.replaceModule} swaps it in without ever replacing a good version with a bad one.
  *
  * Deployed modules run until the runtime stops; the manifest file stays the source of truth at the next
@@ -32,8 +33,8 @@ export interface DeployRequest {
   /** Its manifest entry, YAML or JSON; `wasm` may be left out (the upload is used). */
   spec: string;
   wasm: Uint8Array;
-  /** Data blobs by file name; the entry's `data:` paths name them. */
-  files: Record<string, Uint8Array>;
+  /** Data blobs by file name (a `Map`: the names are the client's); the entry's `data:` paths name them. */
+  files: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Deploys and removes modules of a running runtime. */
@@ -109,7 +110,10 @@ export function createDeployer(options: DeployerOptions): Deployer {
         const path = typeof value === "string" ? value : (value as Obj | null)?.path;
         if (typeof path !== "string") continue; // the schema reports it
         const file = path.split("/").at(-1)!;
-        const bytes = request.files[file];
+        if (file === "" || file === "." || file === "..") {
+          throw new DeployRequestError(`Data blob "${key}" names "${path}", which is not a file name`);
+        }
+        const bytes = request.files.get(file);
         if (!bytes) {
           throw new DeployRequestError(`Data blob "${key}" names "${file}", which was not uploaded`);
         }
@@ -123,9 +127,10 @@ export function createDeployer(options: DeployerOptions): Deployer {
       const merged = `${dir}/manifest.yaml`;
       await Deno.writeTextFile(merged, stringify(next));
       const loaded = await loadManifest(merged).catch((err) => {
-        // The issues name paths of the merged manifest; its lines are not the user's, so drop them.
+        // The issues name paths of the merged manifest; its lines are not the user's, so drop them (and keep
+        // what a policy limit's issue says: the limit, the value asked for, the value allowed).
         if (err instanceof ManifestError) {
-          throw new ManifestError(err.issues.map(({ path, message }) => ({ path, message })), null);
+          throw new ManifestError(err.issues.map(({ line: _, column: __, ...issue }) => issue), null);
         }
         throw err;
       });

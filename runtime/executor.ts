@@ -19,6 +19,14 @@ import type {
 } from "./_protocol.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./_memory_image.ts";
+import {
+  ExecutorStalledError,
+  Heartbeat,
+  type Stall,
+  type StallCulprit,
+  stallFault,
+  type Watchdog,
+} from "./_watchdog.ts";
 
 /** Bytes of each event fast-path ring. */
 const FAST_RING_BYTES = 64 * 1024;
@@ -79,6 +87,17 @@ export interface ExecutorOptions {
   cpus?: number[];
   /** Spin just before each tick's deadline for a precise start (costs CPU per tick). @default false */
   spinTicks?: boolean;
+  /**
+   * The watchdog that terminates this worker when its heartbeat stops (see `_watchdog.ts`); the executor is
+   * not watched without one.
+   */
+  watchdog?: Watchdog;
+  /**
+   * The doorbell of the executor of this name that this one replaces (after the watchdog terminated it):
+   * channel writers in other executors hold it in their specs, so the new worker sleeps on it too. Its count
+   * of announced messages starts again from 0, as the new worker's count of received ones does.
+   */
+  bell?: SharedArrayBuffer;
 }
 
 /** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
@@ -90,11 +109,17 @@ export function workerUrl(): URL {
 /** One executor worker running with Deno permissions `"none"`. */
 export class Executor {
   readonly name: string;
+  /** What the worker writes for the watchdog: its beat, and the call running (see `_watchdog.ts`). */
+  readonly heartbeat: Heartbeat = new Heartbeat();
   #worker: Worker;
   #events: ExecutorEvents;
   #nextId = 1;
   #pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
   #captures = new Map<number, { resolve: (image: SnapshotImage) => void; reject: (e: Error) => void }>();
+  #unloads = new Map<number, () => void>();
+  /** The module of each load id the worker may name in its heartbeat: its current instances and trials. */
+  #loads = new Map<number, StallCulprit>();
+  #unwatch: (() => void) | null = null;
   /** The length of each sample batch in flight per source, oldest first (the worker takes them in order). */
   #inFlight = new Map<string, number[]>();
   #maxInFlight: number;
@@ -103,7 +128,7 @@ export class Executor {
   #ready = Promise.withResolvers<PermissionStates>();
   #scheduling: ThreadScheduling = NORMAL_THREAD;
   /** Wakes the worker when it sleeps towards its next tick, so control messages are handled at once. */
-  #bell = new Doorbell();
+  #bell: Doorbell;
   /** The event fast path: events to the worker, actuator writes back, and the word the worker notifies. */
   #eventRing = createRing({ sizeBytes: FAST_RING_BYTES, readers: 1, overflow: "drop-newest" });
   #actuatorRing = createRing({ sizeBytes: FAST_RING_BYTES, readers: 1, overflow: "drop-newest" });
@@ -115,6 +140,8 @@ export class Executor {
     this.name = name;
     this.#events = events;
     this.#maxInFlight = options.maxInFlight ?? 8;
+    if (options.bell) Atomics.store(new Int32Array(options.bell), 2, 0); // `Doorbell`'s announced count
+    this.#bell = new Doorbell(options.bell);
     this.#worker = new Worker(workerUrl(), {
       type: "module",
       name: `kiln-executor-${name}`,
@@ -147,12 +174,14 @@ export class Executor {
       fifoPriority: options.fifoPriority ?? null,
       cpus: options.cpus ?? null,
       spinTicks: options.spinTicks ?? false,
+      heartbeat: this.heartbeat.buffer,
     });
     void this.#watchActuators();
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#fail(new ExecutorError(this.name, `worker failed: ${e.message}`));
     };
+    this.#unwatch = options.watchdog?.watch(this) ?? null;
   }
 
   #receive(msg: FromExecutor): void {
@@ -165,12 +194,18 @@ export class Executor {
         this.#ready.resolve(msg.permissions);
         return;
       case "loaded":
+        if (this.#loads.get(msg.id)?.trial) this.#loads.delete(msg.id);
         this.#pending.get(msg.id)?.resolve({ startMs: msg.startMs, restored: msg.restored });
         this.#pending.delete(msg.id);
         return;
       case "load_failed":
+        this.#loads.delete(msg.id);
         this.#pending.get(msg.id)?.reject(new StartFailed(msg.fault));
         this.#pending.delete(msg.id);
+        return;
+      case "unloaded":
+        this.#unloads.get(msg.id)?.();
+        this.#unloads.delete(msg.id);
         return;
       case "consumed":
         this.#inFlight.get(msg.source)?.shift();
@@ -198,16 +233,40 @@ export class Executor {
     }
   }
 
-  #fail(error: ExecutorError): void {
+  #fail(error: ExecutorError, culprit = 0): void {
     if (this.#closed) return;
-    this.#closed = true;
-    Atomics.notify(new Int32Array(this.#mainBell), 0);
-    this.#worker.terminate();
-    for (const p of [...this.#pending.values(), ...this.#captures.values()]) p.reject(error);
-    this.#pending.clear();
-    this.#captures.clear();
+    this.#end(error, culprit);
     this.#ready.reject(error);
     this.#events.onFailure(error);
+  }
+
+  /**
+   * Terminates the worker and settles everything waiting on it: loads and captures reject with `error` (the
+   * load whose start stalled the worker, `culprit`, with its fault as a {@linkcode StartFailed}), unloads
+   * resolve (the instance is gone).
+   */
+  #end(error: ExecutorError, culprit = 0): void {
+    this.#closed = true;
+    this.#unwatch?.();
+    Atomics.notify(new Int32Array(this.#mainBell), 0); // ends #watchActuators
+    this.#worker.terminate();
+    const fault = error instanceof ExecutorStalledError ? new StartFailed(stallFault(error)) : error;
+    for (const [id, p] of this.#pending) p.reject(id === culprit ? fault : error);
+    for (const p of this.#captures.values()) p.reject(error);
+    for (const done of this.#unloads.values()) done();
+    this.#pending.clear();
+    this.#captures.clear();
+    this.#unloads.clear();
+  }
+
+  /**
+   * The watchdog found this executor's heartbeat held past its limit: the worker is terminated and the
+   * failure reported ({@linkcode ExecutorEvents.onFailure}) as an {@linkcode ExecutorStalledError} naming
+   * the module whose call held it, when one did.
+   */
+  stalled(stall: Stall): void {
+    const culprit = stall.slot === 0 ? null : this.#loads.get(stall.slot) ?? null;
+    this.#fail(new ExecutorStalledError(this.name, culprit, stall), stall.slot);
   }
 
   #send(msg: ToExecutor, transfer: Transferable[] = []): void {
@@ -233,6 +292,11 @@ export class Executor {
     options: { trial?: boolean } = {},
   ): Promise<LoadResult> {
     const id = this.#nextId++;
+    if (!options.trial) {
+      // The worker replaces the instance of that name: its older load id can no longer be named.
+      for (const [old, l] of this.#loads) if (l.module === spec.name && !l.trial) this.#loads.delete(old);
+    }
+    this.#loads.set(id, { module: spec.name, trial: options.trial ?? false });
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       try {
@@ -266,9 +330,17 @@ export class Executor {
     });
   }
 
-  /** Stops a module instance; its state is discarded. */
-  unload(name: string): void {
-    if (!this.#closed) this.#send({ type: "unload", name });
+  /**
+   * Stops a module instance; its state is discarded. Resolves once the worker has dropped it, or is gone
+   * (closed, failed, or terminated by the watchdog when it is held): never rejects.
+   */
+  unload(name: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const id = this.#nextId++;
+    const done = Promise.withResolvers<void>();
+    this.#unloads.set(id, done.resolve);
+    this.#send({ type: "unload", id, name });
+    return done.promise;
   }
 
   /**
@@ -318,6 +390,11 @@ export class Executor {
     }
   }
 
+  /** Tells the worker which of its modules have their share of the outbox full (`kiln.publish` refuses). */
+  setOutboxFull(full: string[]): void {
+    if (!this.#closed) this.#send({ type: "outbox", full });
+  }
+
   /** Updates the worker's input image. */
   pushInputs(values: Record<string, InputValue>): void {
     if (!this.#closed) this.#send({ type: "inputs", values });
@@ -346,14 +423,7 @@ export class Executor {
   /** Terminates the worker. */
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
-    Atomics.notify(new Int32Array(this.#mainBell), 0); // ends #watchActuators
-    this.#worker.terminate();
-    for (const p of [...this.#pending.values(), ...this.#captures.values()]) {
-      p.reject(new ExecutorError(this.name, "closed"));
-    }
-    this.#pending.clear();
-    this.#captures.clear();
+    this.#end(new ExecutorError(this.name, "closed"));
   }
 
   [Symbol.asyncDispose](): Promise<void> {

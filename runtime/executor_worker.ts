@@ -23,33 +23,70 @@ import type {
   PermissionStates,
   ToExecutor,
 } from "./_protocol.ts";
-import type { SnapshotReason } from "../snapshots/mod.ts";
+import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./_memory_image.ts";
 import { SimGpio } from "../hal/sim/gpio.ts";
 import { enterRealtime, NORMAL_THREAD, pinThread } from "./_realtime_thread.ts";
+import { type CallEntry, copyAllowedMs, handlerAllowedMs, Heartbeat, loadAllowedMs } from "./_watchdog.ts";
 
 const REPORT_INTERVAL_MS = 100;
 const MAX_QUEUED_EVENTS = 1000;
 
 const instances = new Map<string, ModuleInstance>();
 const inputs = new Map<string, InputValue>();
+/** The load id each instance came from: the heartbeat names it while one of its calls runs. */
+const loadIds = new WeakMap<ModuleInstance, number>();
+/** Replaced by the runtime's heartbeat in the first message, `init` (see `_watchdog.ts`). */
+let heartbeat = new Heartbeat();
+const OK = Symbol("ok");
 
-let outputs: Record<string, Record<string, number>> = {};
-let arrays: Record<string, Record<string, Float32Array>> = {};
+/** How long `calls` handler calls of `inst` in a row may take, ms (see `handlerAllowedMs`). */
+function handlerMs(inst: ModuleInstance, calls = 1): number {
+  return handlerAllowedMs(inst.spec, calls, inst.stats.invocations > 0);
+}
+
+/**
+ * Runs `fn`, a call into `inst` through `entry` that may take `allowedMs`, with the heartbeat naming it for
+ * the watchdog; returns what it threw, or {@linkcode OK}.
+ */
+function call(inst: ModuleInstance, entry: CallEntry, allowedMs: number, fn: () => void): unknown {
+  heartbeat.begin(loadIds.get(inst) ?? 0, entry, allowedMs);
+  try {
+    fn();
+    return OK;
+  } catch (err) {
+    return err;
+  } finally {
+    heartbeat.end();
+  }
+}
+
+/**
+ * A record without a prototype, for keys a module chooses (its name, its output keys): `constructor` or
+ * `__proto__` must find nothing, and an assignment must never reach `Object` or `Object.prototype`.
+ */
+function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+let outputs = record<Record<string, number>>();
+let arrays = record<Record<string, Float32Array>>();
 let alerts: AlertEvent[] = [];
 let logs: LogEvent[] = [];
 /** Denials of this report period, keyed by module, capability and call, so a flood becomes one counted event. */
 let denials = new Map<string, DenialEvent>();
-let uses: Record<string, Record<string, number>> = {};
+let uses = record<Record<string, number>>();
 let writes: ActuatorWrite[] = [];
 let messages: OutboundMessage[] = [];
+/** Modules whose share of the outbox the runtime found full (`outbox` message): their publishes are refused. */
+let outboxFull = new Set<string>();
 
 const sink: InstanceSink = {
   output(module, key, value) {
-    (outputs[module] ??= {})[key] = value;
+    (outputs[module] ??= record())[key] = value;
   },
   outputArray(module, key, values) {
-    (arrays[module] ??= {})[key] = values;
+    (arrays[module] ??= record())[key] = values;
   },
   alert(event) {
     if (alerts.length < MAX_QUEUED_EVENTS) alerts.push(event);
@@ -64,7 +101,7 @@ const sink: InstanceSink = {
     else if (denials.size < MAX_QUEUED_EVENTS) denials.set(key, { module, capability, detail, count: 1 });
   },
   used(module, capability) {
-    const m = uses[module] ??= {};
+    const m = uses[module] ??= record();
     m[capability] = (m[capability] ?? 0) + 1;
   },
   write(w) {
@@ -76,7 +113,9 @@ const sink: InstanceSink = {
     if (writes.length < MAX_QUEUED_EVENTS) writes.push(w);
   },
   publish(m) {
-    if (messages.length < MAX_QUEUED_EVENTS) messages.push(m);
+    if (outboxFull.has(m.module) || messages.length >= MAX_QUEUED_EVENTS) return false;
+    messages.push(m);
+    return true;
   },
 };
 
@@ -86,7 +125,7 @@ function post(msg: FromExecutor): void {
 
 function flush(): void {
   lastReport = nowMs();
-  const stats: Record<string, ModuleInstance["stats"]> = {};
+  const stats = record<ModuleInstance["stats"]>();
   for (const [name, inst] of instances) {
     if (inst.takeWarmUpDue()) snapshot(0, name, "warm_up");
     const p = periodic.get(name);
@@ -104,12 +143,12 @@ function flush(): void {
     writes,
     messages,
   });
-  outputs = {};
-  arrays = {};
+  outputs = record();
+  arrays = record();
   alerts = [];
   logs = [];
   denials = new Map();
-  uses = {};
+  uses = record();
   writes = [];
   messages = [];
 }
@@ -144,14 +183,11 @@ function pollEvents(): boolean {
 function runEvent(e: { module: string; kind: number; payload: Uint8Array; triggeredAt: number }): void {
   const inst = instances.get(e.module);
   if (!inst) return;
-  try {
-    inst.event(e.kind, e.payload);
-  } catch (err) {
-    if (err instanceof RangeError) {
-      inst.stats.errors++;
-      inst.stats.lastError = err.message;
-    } else crash(inst, err, "kiln_on_event");
-  }
+  const err = call(inst, "kiln_on_event", handlerMs(inst), () => inst.event(e.kind, e.payload));
+  if (err instanceof RangeError) {
+    inst.stats.errors++;
+    inst.stats.lastError = err.message;
+  } else if (err !== OK) crash(inst, err, "kiln_on_event");
   flushWrites(e.triggeredAt);
 }
 
@@ -162,15 +198,19 @@ function snapshot(id: number, name: string, reason: SnapshotReason): void {
     post({ type: "snapshot", id, name, reason, image: null, error: `module "${name}" is not running` });
     return;
   }
-  try {
-    const image = inst.capture();
-    self.postMessage(
-      { type: "snapshot", id, name, reason, image, error: null } satisfies FromExecutor,
-      imageBuffers(image),
-    );
-  } catch (err) {
+  const captured: SnapshotImage[] = [];
+  const err = call(inst, "snapshot capture", copyAllowedMs(inst.stats.memoryBytes), () => {
+    captured.push(inst.capture());
+  });
+  const image = captured[0];
+  if (err !== OK || image === undefined) {
     post({ type: "snapshot", id, name, reason, image: null, error: (err as Error).message });
+    return;
   }
+  self.postMessage(
+    { type: "snapshot", id, name, reason, image, error: null } satisfies FromExecutor,
+    imageBuffers(image),
+  );
 }
 
 function stop(name: string): void {
@@ -266,11 +306,12 @@ function pollChannels(): boolean {
   let any = false;
   for (const inst of channelReaders) {
     if (instances.get(inst.spec.name) !== inst) continue;
-    try {
+    const entry = inst.spec.mode === "event" ? "kiln_on_event" : "kiln_on_record";
+    // Records are delivered until POLL_MS has passed, so the last call may start just before it.
+    const err = call(inst, entry, POLL_MS + handlerMs(inst), () => {
       if (inst.pollChannel(POLL_RECORDS, POLL_MS) > 0) any = true;
-    } catch (err) {
-      crash(inst, err, inst.spec.mode === "event" ? "kiln_on_event" : "kiln_on_record");
-    }
+    });
+    if (err !== OK) crash(inst, err, entry);
     flushWrites(null);
   }
   return any;
@@ -288,6 +329,7 @@ function pollChannels(): boolean {
 async function runLoop(): Promise<void> {
   loopRunning = true;
   while (periodic.size > 0 || channelReaders.length > 0 || eventModules > 0) {
+    heartbeat.beat();
     const seen = bell.rings; // before looking for work: a ring from here on ends the sleep below at once
     pollEvents();
     pollChannels();
@@ -322,11 +364,8 @@ function runTick(p: PeriodicTask): void {
     p.next += missed * p.periodMs;
   }
   p.next += p.periodMs;
-  try {
-    p.inst.tick(p.inst.nowUs());
-  } catch (err) {
-    crash(p.inst, err, "kiln_on_tick");
-  }
+  const err = call(p.inst, "kiln_on_tick", handlerMs(p.inst), () => p.inst.tick(p.inst.nowUs()));
+  if (err !== OK) crash(p.inst, err, "kiln_on_tick");
   flushWrites(null);
 }
 
@@ -343,6 +382,7 @@ function handle(msg: ToExecutor): void {
   switch (msg.type) {
     case "load": {
       if (!msg.trial) stop(msg.spec.name);
+      heartbeat.begin(msg.id, "start", loadAllowedMs(msg.spec, msg.restore?.memoryBytes ?? 0));
       try {
         const t0 = performance.now();
         const inst = ModuleInstance.create({
@@ -352,6 +392,8 @@ function handle(msg: ToExecutor): void {
           inputs,
           restore: msg.restore,
         });
+        heartbeat.end();
+        loadIds.set(inst, msg.id);
         const startMs = performance.now() - t0;
         if (msg.trial) {
           // A trial start (a deploy checking the new version): the instance is dropped, never scheduled.
@@ -367,6 +409,7 @@ function handle(msg: ToExecutor): void {
         }
         post({ type: "loaded", id: msg.id, name: msg.spec.name, startMs, restored: inst.restored });
       } catch (err) {
+        heartbeat.end();
         post({
           type: "load_failed",
           id: msg.id,
@@ -383,6 +426,8 @@ function handle(msg: ToExecutor): void {
       mainBell = new Int32Array(msg.mainBell);
       gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
       spinTicks = msg.spinTicks;
+      heartbeat = new Heartbeat(msg.heartbeat);
+      heartbeat.beat();
       if (msg.fifoPriority !== null || msg.cpus !== null) {
         // Pinned first, so that a SCHED_FIFO thread never runs on a CPU it was not meant for.
         const pinned = msg.cpus === null ? {} : pinThread(msg.cpus);
@@ -392,12 +437,16 @@ function handle(msg: ToExecutor): void {
       return;
     case "unload":
       stop(msg.name);
+      post({ type: "unloaded", id: msg.id });
       return;
     case "snapshot":
       snapshot(msg.id, msg.name, msg.reason);
       return;
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
+      return;
+    case "outbox":
+      outboxFull = new Set(msg.full);
       return;
     case "event":
       pollEvents(); // keep order: events that took the fast path earlier run first
@@ -406,11 +455,15 @@ function handle(msg: ToExecutor): void {
     case "samples": {
       for (const inst of [...instances.values()]) {
         if (inst.spec.mode !== "stream" || inst.spec.source !== msg.source) continue;
-        try {
-          inst.pushSamples(msg.samples);
-        } catch (err) {
-          crash(inst, err, "kiln_on_samples");
-        }
+        // A batch makes at most one call per hop of samples, and one more for the samples already pending.
+        const calls = Math.floor(msg.samples.length / inst.spec.hop) + 1;
+        const err = call(
+          inst,
+          "kiln_on_samples",
+          handlerMs(inst, calls),
+          () => inst.pushSamples(msg.samples),
+        );
+        if (err !== OK) crash(inst, err, "kiln_on_samples");
       }
       flushWrites(null);
       post({ type: "consumed", source: msg.source, seq: msg.seq });
@@ -441,10 +494,12 @@ function permissionStates(): PermissionStates {
 
 self.onmessage = (e: MessageEvent<ToExecutor>) => {
   received = (received + 1) | 0; // wraps as the doorbell's int32 count does (after 2^31 messages, weeks)
+  heartbeat.beat();
   handle(e.data);
 };
 post({ type: "ready", permissions: permissionStates() });
 // While the loop runs, it sends the reports itself (a timer would need a turn of the event loop).
 setInterval(() => {
+  heartbeat.beat(); // alive while idle: the loop beats only while it runs
   if (nowMs() - lastReport >= REPORT_INTERVAL_MS * 0.9) flush();
 }, REPORT_INTERVAL_MS);

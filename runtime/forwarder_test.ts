@@ -363,8 +363,9 @@ Deno.test("through the real MQTT connector and a broker that goes away and comes
   const port = broker.port;
   try {
     const reconnect = { initialMs: 20, maxMs: 100 };
-    await using sender = createMqttConnector("sender", { url: broker.url, reconnect });
-    await using receiver = createMqttConnector("receiver", { url: broker.url, reconnect });
+    const credentials = broker.credentials;
+    await using sender = createMqttConnector("sender", { url: broker.url, ...credentials, reconnect });
+    await using receiver = createMqttConnector("receiver", { url: broker.url, ...credentials, reconnect });
     const got: string[] = [];
     await waitFor(() => sender.connected && receiver.connected, "both connected");
     await receiver.subscribe("kiln/test/#", (_topic, payload) => got.push(new TextDecoder().decode(payload)));
@@ -391,7 +392,7 @@ Deno.test("through the real MQTT connector and a broker that goes away and comes
     // Let the receiver resubscribe on the new broker before the sender may send (the broker keeps no
     // sessions, so a message published before that would reach nobody).
     link.shut();
-    broker = await startEmbeddedBroker({ port });
+    broker = await startEmbeddedBroker({ port, credentials });
     await waitFor(() => receiver.connected && sender.connected, "both reconnected");
     link.open();
     await waitFor(

@@ -9,7 +9,8 @@ import { HOST_IMPORTS, Status } from "./abi.ts";
 import type { GrantSet } from "./grants.ts";
 import type { RingWriter } from "./ring.ts";
 import { type Doorbell, nowMs } from "./_timing.ts";
-import { CHECK_IMPORT } from "./wasm/mod.ts";
+import { CHECK_IMPORT } from "./wasm/constants.ts";
+import { ModuleAccount } from "./_account.ts";
 import type {
   ActuatorWrite,
   AlertEvent,
@@ -31,7 +32,8 @@ export interface InstanceSink {
   /** A gated call was allowed by the grant `capability`. */
   used(module: string, capability: string): void;
   write(write: ActuatorWrite): void;
-  publish(message: OutboundMessage): void;
+  /** Queues a message; false when it was not taken: the module's share of the outbox is full. */
+  publish(message: OutboundMessage): boolean;
 }
 
 /** A channel the instance writes, with the doorbells of its readers' executors. */
@@ -57,9 +59,13 @@ export interface KilnHost {
   nowUs(): bigint;
   /** `kiln.__check`, the instrumentation's interrupt check. */
   check(): number;
-  /** Rate limits: true while a log line (an alert) may still be accepted. */
-  allowLog(): boolean;
-  allowAlert(): boolean;
+  /** When the running call must stop (epoch ms): a blocking channel write waits no later. */
+  deadlineMs(): number;
+  /**
+   * The instance's resource account (`_account.ts`), shared with its WASI imports (stdout and stderr lines
+   * are charged with `account.allowLog(bytes)`).
+   */
+  readonly account: ModuleAccount;
 }
 
 /** Log lines are cut at this length, in bytes. */
@@ -78,6 +84,8 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  */
 export function createKilnImports(host: KilnHost): Record<string, (...args: never[]) => unknown> {
   const name = host.spec.name;
+  const account = host.account;
+  host.stats.throttled = account.throttled; // reported with the instance's counters
   const string = (ptr: number, len: number, max = Number.POSITIVE_INFINITY): string | null => {
     const bytes = host.bytes(ptr, len);
     return bytes === null ? null : decoder.decode(bytes.subarray(0, max));
@@ -86,7 +94,9 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
   const gate = (operation: "read" | "write", type: string, resource: string, detail: string): boolean => {
     const grant = host.grants.find(operation, type, resource);
     if (grant === null) {
-      host.sink.denied(name, `${operation}:${type}:${resource}`, detail);
+      // At most `audit_rows_per_min` distinct denials a minute are reported as themselves; the rest as a count.
+      const d = account.denial(`${operation}:${type}:${resource}`, detail);
+      host.sink.denied(name, d.capability, d.detail);
       return false;
     }
     host.sink.used(name, grant);
@@ -96,10 +106,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     log: (level: number, ptr: number, len: number): number => {
       const text = string(ptr, len, MAX_LOG_BYTES);
       if (text === null) return Status.EFAULT;
-      if (!host.allowLog()) {
-        host.stats.logsDropped++;
-        return Status.ELIMIT;
-      }
+      if (!account.allowLog(Math.min(len >>> 0, MAX_LOG_BYTES))) return Status.ELIMIT; // counted as `logs`
       host.sink.log({
         module: name,
         level: LEVELS[Math.min(3, Math.max(0, level | 0))]!,
@@ -113,7 +120,9 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     param_f64: (ptr: number, len: number, fallback: number): number => {
       const key = string(ptr, len, 256);
       if (key === null) return fallback;
-      return host.spec.params[key] ?? fallback;
+      // `params` came through postMessage as a plain object: only its own keys are parameters.
+      const params = host.spec.params;
+      return Object.hasOwn(params, key) ? params[key]! : fallback;
     },
     data: (ptr: number, len: number, outLenPtr: number): number => {
       const key = string(ptr, len, 256);
@@ -143,6 +152,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     output: (ptr: number, len: number, value: number): number => {
       const key = string(ptr, len, 128);
       if (key === null) return Status.EFAULT;
+      if (!account.allowOutput(key)) return Status.ELIMIT; // a new key past `max_output_keys`
       host.sink.output(name, key, value);
       return Status.OK;
     },
@@ -151,6 +161,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
       if ((count >>> 0) > MAX_ARRAY) return Status.ELIMIT;
       const bytes = host.bytes(dataPtr, (count >>> 0) * 4);
       if (key === null || bytes === null) return Status.EFAULT;
+      if (!account.allowArray(key, bytes.length)) return Status.ELIMIT; // past `max_array_keys` or `_bytes`
       // Copy: the module's memory may change or grow after the call returns.
       const values = new Float32Array(count >>> 0);
       new Uint8Array(values.buffer).set(bytes);
@@ -160,7 +171,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     alert: (severity: number, ptr: number, len: number): number => {
       const text = string(ptr, len, MAX_LOG_BYTES);
       if (text === null) return Status.EFAULT;
-      if (!host.allowAlert()) return Status.ELIMIT;
+      if (!account.allowAlert()) return Status.ELIMIT;
       host.sink.alert({
         module: name,
         severity: severity >= 2 ? "critical" : "warning",
@@ -200,7 +211,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
         return Status.EDENIED;
       }
       if (bytes.length > ch.writer.maxRecordBytes) return Status.EINVAL;
-      if (ch.writer.write(bytes) === "dropped") return Status.ELIMIT;
+      if (ch.writer.write(bytes, host.deadlineMs()) === "dropped") return Status.ELIMIT;
       for (const bell of ch.wake) bell.ring();
       return Status.OK;
     },
@@ -218,7 +229,12 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
       if (!gate("write", "mqtt", topic, `publish("${topic}", ${payload.length} bytes)`)) {
         return Status.EDENIED;
       }
-      host.sink.publish({ module: name, topic, payload: payload.slice(), at: Date.now() });
+      // A new topic past `max_publish_topics`, or past `publish_per_s` or `publish_bytes_per_s`.
+      if (!account.allowPublish(topic, (topicLen >>> 0) + payload.length)) return Status.ELIMIT;
+      if (!host.sink.publish({ module: name, topic, payload: payload.slice(), at: Date.now() })) {
+        account.count("outbox"); // its share of the outbox is full until the broker acknowledges some
+        return Status.ELIMIT;
+      }
       return Status.OK;
     },
   };

@@ -29,7 +29,7 @@
  * @module
  */
 import { KilnError } from "../errors.ts";
-import type { ValType } from "./abi.ts";
+import { nameTable, type ValType } from "./abi.ts";
 
 /** The import namespace of WASI preview 1. */
 export const WASI_NAMESPACE = "wasi_snapshot_preview1";
@@ -39,6 +39,8 @@ export const WasiErrno = {
   SUCCESS: 0,
   BADF: 8,
   FAULT: 21,
+  /** Interrupted: what every import answers once the call is past its budget. */
+  INTR: 27,
   INVAL: 28,
   SPIPE: 70,
   NOTCAPABLE: 76,
@@ -84,7 +86,7 @@ const i32s = (n: number): ValType[] => Array<ValType>(n).fill(I32);
  * except `proc_exit`). The 45 imports of wasi-libc's `wasi/api.h`, plus `proc_raise`, which the witx still
  * lists and wasi-libc no longer declares.
  */
-export const WASI_FUNCTIONS: Readonly<Record<string, WasiSignature>> = {
+export const WASI_FUNCTIONS: Readonly<Record<string, WasiSignature>> = nameTable({
   args_get: fn(i32s(2)),
   args_sizes_get: fn(i32s(2)),
   environ_get: fn(i32s(2)),
@@ -131,7 +133,7 @@ export const WASI_FUNCTIONS: Readonly<Record<string, WasiSignature>> = {
   sock_recv: fn(i32s(6)),
   sock_send: fn(i32s(5)),
   sock_shutdown: fn(i32s(2)),
-};
+});
 
 /** The longest line handed to `log`; a longer one is flushed in pieces of at most this many bytes. */
 export const MAX_LINE_BYTES = 4096;
@@ -139,6 +141,15 @@ export const MAX_LINE_BYTES = 4096;
 export const MAX_IOVECS = 1024;
 /** At most this many bytes per `fd_write`: `SSIZE_MAX` of wasm32, which `nwritten` must be able to hold. */
 const MAX_WRITE_BYTES = 0x7fff_ffff;
+/**
+ * At most this many bytes are taken by one `fd_write`; the rest of its iovecs are left unwritten and
+ * `nwritten` says so (a short write, as POSIX allows: libc writes the rest in another call). It bounds the
+ * host work of one call, which the module's budget is checked before: 1024 iovecs each naming all of a
+ * 16 MiB memory once made one call copy 16 GiB.
+ */
+export const MAX_WRITE_CALL_BYTES = 65_536;
+/** At most this many bytes per `random_get`; more is `EINVAL` (wasi-libc's `getentropy` asks for 256). */
+export const MAX_RANDOM_BYTES = 1 << 20;
 /** `crypto.getRandomValues` refuses more than this many bytes per call (WebCrypto). */
 const RANDOM_CHUNK_BYTES = 65536;
 /** Paths in a denial's detail are cut at this many bytes. */
@@ -213,7 +224,7 @@ const ROOT_FD = 3;
 const ROOT_NAME = new TextEncoder().encode("/");
 
 /** Where the `path` arguments of each path call are: `[ptr index, len index, label]`. */
-const PATH_ARGS: Readonly<Record<string, readonly [number, number, string][]>> = {
+const PATH_ARGS: Readonly<Record<string, readonly [number, number, string][]>> = nameTable({
   path_create_directory: [[1, 2, "path"]],
   path_filestat_get: [[2, 3, "path"]],
   path_filestat_set_times: [[2, 3, "path"]],
@@ -224,7 +235,7 @@ const PATH_ARGS: Readonly<Record<string, readonly [number, number, string][]>> =
   path_rename: [[1, 2, "path"], [4, 5, "new path"]],
   path_symlink: [[0, 1, "target"], [3, 4, "path"]],
   path_unlink_file: [[1, 2, "path"]],
-};
+});
 
 /** The functions this subset implements; every other one of {@linkcode WASI_FUNCTIONS} is refused. */
 const IMPLEMENTED = new Set([
@@ -318,12 +329,15 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
       const list = iovecs(buf, iovsPtr, iovsLen);
       if (typeof list === "number") return list;
       // Copies, all taken before `log` runs host code: the module's memory does not hold still.
-      const chunks = list.map(([base, len]) => new Uint8Array(buf, base, len).slice());
+      const chunks: Uint8Array[] = [];
       let total = 0;
-      for (const chunk of chunks) {
-        stream.write(chunk);
-        total += chunk.length;
+      for (const [base, len] of list) {
+        const n = Math.min(len, MAX_WRITE_CALL_BYTES - total);
+        if (n <= 0) break;
+        chunks.push(new Uint8Array(buf, base, n).slice());
+        total += n;
       }
+      for (const chunk of chunks) stream.write(chunk);
       return setU32(nwrittenPtr, total);
     },
     fd_read: (fd: number, iovsPtr: number, iovsLen: number, nreadPtr: number): number => {
@@ -392,6 +406,7 @@ export function createWasiImports(ctx: WasiContext): Record<string, (...args: ne
     random_get: (ptr: number, len: number): number => {
       const buf = buffer();
       if (!fits(buf, ptr, len)) return FAULT;
+      if ((len >>> 0) > MAX_RANDOM_BYTES) return INVAL;
       const target = new Uint8Array(buf, ptr >>> 0, len >>> 0);
       for (let i = 0; i < target.length; i += RANDOM_CHUNK_BYTES) {
         const chunk = target.subarray(i, i + RANDOM_CHUNK_BYTES);

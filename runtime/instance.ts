@@ -10,10 +10,20 @@ import { type ChannelWriter, createKilnImports, type InstanceSink } from "./host
 import { nowMs } from "./_timing.ts";
 import { RingReader, RingWriter } from "./ring.ts";
 import { Doorbell } from "./_timing.ts";
-import { createWasiImports, WASI_NAMESPACE } from "./host_wasi.ts";
-import { classifyTrap, ModuleTrap } from "./traps.ts";
-import { DEFAULT_CHECK_INTERVAL, FUEL_EXPORT } from "./wasm/mod.ts";
-import { type InputValue, type InstanceSpec, type InstanceStats, LATENCY_BOUNDS_US } from "./_protocol.ts";
+import { createWasiImports, WASI_NAMESPACE, WasiErrno } from "./host_wasi.ts";
+import { attributeInterrupt, classifyTrap, ModuleTrap } from "./traps.ts";
+import { guardImports } from "./_host_guard.ts";
+import { HOST_IMPORTS, Status } from "./abi.ts";
+import { CHECK_IMPORT } from "./wasm/constants.ts";
+import { CallBudget } from "./_budget.ts";
+import { ModuleAccount } from "./_account.ts";
+import {
+  type InputValue,
+  type InstanceSpec,
+  type InstanceStats,
+  LATENCY_BOUNDS_US,
+  type ModuleFault,
+} from "./_protocol.ts";
 import { captureImage, type HostPointers, ImageError, restoreImage } from "./_memory_image.ts";
 import type { SnapshotImage } from "../snapshots/mod.ts";
 
@@ -21,33 +31,11 @@ import type { SnapshotImage } from "../snapshots/mod.ts";
 export const MAX_EVENT_BYTES = 4096;
 /** Event kinds passed to `kiln_on_event` (ABI v1). */
 export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3, MQTT: 4 } as const;
-/** Check sites between two deadline checks: ~1000 loop iterations cost a few microseconds at most. */
-const CHECK_INTERVAL = DEFAULT_CHECK_INTERVAL;
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
 export const HARD_BUDGET_FACTOR = 1.5;
-/** Log lines a module may write per second before lines are dropped (and counted). */
-const LOG_RATE_PER_S = 50;
-const ALERT_RATE_PER_S = 5;
 const encoder = new TextEncoder();
 
 export { nowMs };
-
-/** A token bucket: `take()` is true while the rate allows. */
-class RateLimit {
-  #tokens: number;
-  #last = nowMs();
-  constructor(readonly perSecond: number) {
-    this.#tokens = perSecond;
-  }
-  take(): boolean {
-    const t = nowMs();
-    this.#tokens = Math.min(this.perSecond, this.#tokens + ((t - this.#last) / 1000) * this.perSecond);
-    this.#last = t;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-}
 
 /** Options of {@linkcode ModuleInstance.create}. */
 export interface ModuleInstanceOptions {
@@ -85,19 +73,15 @@ export class ModuleInstance {
   #inputs: ReadonlyMap<string, InputValue>;
   #data = new Map<string, { ptr: number; len: number }>();
   #grants: GrantSet;
-  #logLimit = new RateLimit(LOG_RATE_PER_S);
-  #alertLimit = new RateLimit(ALERT_RATE_PER_S);
+  /** What the module may make the host hold or do (`_account.ts`), for `kiln` and WASI imports alike. */
+  #account: ModuleAccount;
   #sampleBuf = 0;
   #eventBuf = 0;
   #recordBuf = 0;
   #writers: ChannelWriter[];
   #reader: RingReader | null;
-  /** When the running call must stop, epoch ms; checked by `kiln.__check`, which instrumentation inserts. */
-  #deadlineMs = Number.POSITIVE_INFINITY;
-  /** The budget of the running call, for the fault message. */
-  #callBudgetUs = 0;
-  /** The instrumented fuel counter (`__kiln_fuel`), when the module is metered. */
-  #fuel: WebAssembly.Global | null = null;
+  /** The running call's deadline, fuel and interrupt (`kiln.__check` and the host imports' gate). */
+  #budget: CallBudget;
   /** The first handler call of an instance also pays for V8's lazy compilation: it gets the init budget. */
   #warm = false;
   /** True when this instance resumed from a snapshot instead of running `kiln_init`. */
@@ -121,6 +105,8 @@ export class ModuleInstance {
     const read = options.spec.channelRead;
     this.#reader = read ? new RingReader(read.buffer, read.reader) : null;
     this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);
+    this.#budget = new CallBudget(options.spec.fuel);
+    this.#account = new ModuleAccount(options.spec.account);
   }
 
   /**
@@ -136,18 +122,23 @@ export class ModuleInstance {
 
   #start(module: WebAssembly.Module, restore: SnapshotImage | null): void {
     let instance: WebAssembly.Instance;
-    this.#arm(this.spec.initBudgetUs);
+    this.#budget.arm(this.spec.initBudgetUs);
     try {
-      instance = new WebAssembly.Instance(module, {
-        kiln: this.#linkedImports(),
-        [WASI_NAMESPACE]: this.#wasiImports(),
-      });
+      // Without a prototype: V8 reads `imports[namespace]` with inherited members, and the namespace is
+      // the module's choice (the loader refuses unknown ones first).
+      const imports: WebAssembly.Imports = Object.create(null);
+      imports.kiln = this.#linkedImports();
+      imports[WASI_NAMESPACE] = this.#wasiImports();
+      instance = new WebAssembly.Instance(module, imports);
     } catch (err) {
-      throw new ModuleTrap(classifyTrap(err, "start function", this.spec.functionNames));
+      throw new ModuleTrap(this.#faultOf(err, "start function"));
+    }
+    this.#budget.disarm();
+    if (this.#budget.interrupt) {
+      throw new ModuleTrap(attributeInterrupt(this.#budget.interrupt, null, "start function"));
     }
     this.#exports = instance.exports as Record<string, unknown>;
-    const fuel = this.#exports[FUEL_EXPORT];
-    this.#fuel = fuel instanceof WebAssembly.Global ? fuel : null;
+    this.#budget.bind(instance.exports);
     const memory = this.#exports.memory;
     if (!(memory instanceof WebAssembly.Memory)) {
       throw new ModuleTrap({
@@ -173,7 +164,7 @@ export class ModuleInstance {
         message: `kiln_abi_version returned ${version}, this host implements ABI ${ABI_VERSION}`,
       });
     }
-    for (const [name, bytes] of Object.entries(this.spec.data)) {
+    for (const [name, bytes] of this.spec.data) {
       const ptr = this.#alloc(bytes.length, `data blob "${name}"`);
       new Uint8Array(this.#memory.buffer, ptr, bytes.length).set(bytes);
       this.#data.set(name, { ptr, len: bytes.length });
@@ -258,13 +249,6 @@ export class ModuleInstance {
     return ptr >>> 0;
   }
 
-  /** Sets the deadline (and fuel) of the call about to run. */
-  #arm(budgetUs: number): void {
-    this.#callBudgetUs = budgetUs;
-    this.#deadlineMs = nowMs() + budgetUs / 1000;
-    if (this.#fuel && this.spec.fuel !== null) this.#fuel.value = BigInt(this.spec.fuel);
-  }
-
   /**
    * Calls an export within a budget (`budgetUs` of wall time, and the module's fuel when metered); traps,
    * interrupts and exits become {@linkcode ModuleTrap}.
@@ -278,42 +262,28 @@ export class ModuleInstance {
         message: `module does not export ${name}`,
       });
     }
-    this.#arm(budgetUs);
+    this.#budget.arm(budgetUs);
+    let result: number | bigint;
     try {
-      return fn(...args);
+      result = fn(...args);
     } catch (err) {
-      throw new ModuleTrap(classifyTrap(err, name, this.spec.functionNames));
+      throw new ModuleTrap(this.#faultOf(err, name));
     } finally {
-      this.#deadlineMs = Number.POSITIVE_INFINITY;
+      this.#budget.disarm();
     }
+    // Interrupted, but it returned (a host call refused past the deadline, an exception caught): the call
+    // still ends in its fault.
+    const interrupt = this.#budget.interrupt;
+    if (interrupt) throw new ModuleTrap(attributeInterrupt(interrupt, null, name));
+    return result;
   }
 
-  /**
-   * `kiln.__check`, called by instrumented code every few thousand loop iterations or function entries:
-   * interrupts the call (by throwing through the Wasm frames) when it is past its deadline or out of fuel,
-   * else returns the next countdown.
-   */
-  #check = (): number => {
-    if (this.#fuel && this.spec.fuel !== null && (this.#fuel.value as bigint) < 0n) {
-      throw new ModuleTrap({
-        kind: "fuel_exhausted",
-        function: null,
-        message: `fuel exhausted: the call ran past its ${this.spec.fuel} instructions`,
-      });
-    }
-    const now = nowMs();
-    if (now > this.#deadlineMs) {
-      const ranUs = Math.round((now - this.#deadlineMs) * 1000 + this.#callBudgetUs);
-      throw new ModuleTrap({
-        kind: "budget_exceeded",
-        function: null,
-        message: `budget exceeded: interrupted after ${ranUs} us (limit ${
-          Math.round(this.#callBudgetUs)
-        } us)`,
-      });
-    }
-    return CHECK_INTERVAL;
-  };
+  /** The fault a call that threw `err` ends in: the interrupt's, when it was interrupted. */
+  #faultOf(err: unknown, entry: string): ModuleFault {
+    const names = this.spec.functionNames;
+    const interrupt = this.#budget.interrupt;
+    return interrupt ? attributeInterrupt(interrupt, err, entry, names) : classifyTrap(err, entry, names);
+  }
 
   /**
    * Calls a handler with accounting: duration, budget overruns, instructions when metered, non-zero results.
@@ -328,8 +298,8 @@ export class ModuleInstance {
     try {
       rc = this.#call(name, args, budget);
     } finally {
-      if (this.#fuel && this.spec.fuel !== null) {
-        const used = this.spec.fuel - Number(this.#fuel.value as bigint);
+      const used = this.#budget.fuelUsed;
+      if (used !== null) {
         this.stats.lastInstructions = used;
         this.stats.instructions += used;
       }
@@ -450,7 +420,7 @@ export class ModuleInstance {
 
   /** The `kiln` imports, linked by grant (`host_kiln.ts`). */
   #linkedImports(): Record<string, (...args: never[]) => unknown> {
-    return createKilnImports({
+    const imports = createKilnImports({
       spec: this.spec,
       stats: this.stats,
       sink: this.#sink,
@@ -460,22 +430,23 @@ export class ModuleInstance {
       bytes: (ptr, len) => this.#bytes(ptr, len),
       dataBlob: (key) => this.#data.get(key),
       nowUs: () => this.nowUs(),
-      check: this.#check,
-      allowLog: () => this.#logLimit.take(),
-      allowAlert: () => this.#alertLimit.take(),
+      check: this.#budget.check,
+      deadlineMs: () => this.#budget.deadlineMs,
+      account: this.#account,
     });
+    return guardImports(imports, this.#budget, { refusal: kilnRefusal, exempt: CHECK_EXEMPT });
   }
 
   /** `wasi_snapshot_preview1`: stdout and stderr go to the module's log; files and sockets are refused. */
   #wasiImports(): Record<string, (...args: never[]) => unknown> {
     const name = this.spec.name;
-    return createWasiImports({
+    const imports = createWasiImports({
       memory: () => {
         if (!this.#memory) throw new Error("WASI call before the module's memory is known");
         return this.#memory;
       },
       log: (stream, text) => {
-        if (!this.#logLimit.take()) {
+        if (!this.#account.allowLog(encoder.encode(text).length)) {
           this.stats.logsDropped++;
           return;
         }
@@ -486,10 +457,29 @@ export class ModuleInstance {
           at: Date.now(),
         });
       },
-      denied: (call, detail) => this.#sink.denied(name, `wasi:${call}`, detail),
+      denied: (call, detail) => {
+        // Folded by the account like a `kiln` denial: at most so many distinct ones a minute.
+        const d = this.#account.denial(`wasi:${call}`, detail);
+        this.#sink.denied(name, d.capability, d.detail);
+      },
       monotonicNs: () => BigInt(Math.round(performance.now() * 1e6)),
       realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
     });
+    return guardImports(imports, this.#budget, { refusal: () => WasiErrno.INTR });
+  }
+}
+
+const CHECK_EXEMPT: ReadonlySet<string> = new Set([CHECK_IMPORT.name]);
+
+/** What a `kiln` import returns when it refuses to work past the deadline: by its result type. */
+function kilnRefusal(name: string): unknown {
+  switch (HOST_IMPORTS[name]?.results[0]) {
+    case "i64":
+      return 0n;
+    case "f64":
+      return Number.NaN;
+    default:
+      return Status.ELIMIT;
   }
 }
 

@@ -7,8 +7,18 @@
 import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from "./abi.ts";
 import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
 import { GrantSet } from "./grants.ts";
+import type { FunctionNames } from "./_protocol.ts";
 import type { ModulePlan } from "./plan.ts";
-import { capMemory, instrument, readModule, type WasmModuleInfo } from "./wasm/mod.ts";
+import {
+  capMemory,
+  footprintOf,
+  formatMib,
+  instrument,
+  LimitExceededError,
+  readModule,
+  validateModule,
+  type WasmModuleInfo,
+} from "./wasm/mod.ts";
 import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./host_wasi.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
@@ -23,6 +33,13 @@ export const MAX_MODULE_BYTES = 32 * 1024 * 1024;
  */
 export const MAX_TABLE_ELEMENTS = 65_536;
 
+/**
+ * Tables, globals and element segments up to this many bytes come free with a module's memory cap; what
+ * goes beyond is taken from `max_memory_mb` (in whole pages). A typical module's few globals and one small
+ * table fit, so its memory gets the whole cap; 100,000 globals or a 65,536-element table do not.
+ */
+export const FOOTPRINT_ALLOWANCE_BYTES = 65_536;
+
 /** A verified, compiled module ready to instantiate. */
 export interface LoadedModule {
   plan: ModulePlan;
@@ -33,13 +50,21 @@ export interface LoadedModule {
   module: WebAssembly.Module;
   info: WasmModuleInfo;
   /** Data blobs by name, hash-checked. */
-  data: Record<string, Uint8Array>;
-  /** The memory cap in pages. */
+  data: Map<string, Uint8Array>;
+  /** The memory cap in pages: `max_memory_mb` less what the module's tables and globals are counted for. */
   maxPages: number;
+  /**
+   * Bytes an instance may hold besides its linear memory (tables at their maximum, globals, element
+   * segments), counted against `max_memory_mb` (`footprintOf`).
+   */
+  reservedBytes: number;
   /** What the CPU-budget instrumentation inserted. */
   instrumentation: { sites: number; loops: number; fuelSegments: number };
-  /** Function names by index: the name section's, else the export name. */
-  functionNames: Record<number, string>;
+  /**
+   * Each function body's byte range in the binary V8 runs, with its name (the name section's, else its
+   * export name, else `func[<index>]`), in order: a trap's stack gives the byte offset.
+   */
+  functionNames: FunctionNames;
 }
 
 /** Hex sha256 of some bytes. */
@@ -186,11 +211,29 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
   let capped: Uint8Array;
   let instrumentation: LoadedModule["instrumentation"];
   let finalInfo: WasmModuleInfo;
-  const maxPages = capPages(plan.maxMemoryMb);
+  const capTotal = capPages(plan.maxMemoryMb);
+  let maxPages = capTotal;
+  let reservedBytes = 0;
   try {
     info = readModule(bytes);
     const problems = [...abiProblems(info, plan.schedule), ...linkProblems(info, plan.capabilities)];
     if (problems.length > 0) throw new ModuleRejectedError(plan.name, problems);
+    // The original binary, exactly as written, before anything is appended to it (validate.ts says why).
+    validateModule(bytes, info);
+    reservedBytes = footprintOf(info).totalBytes;
+    maxPages = capTotal - Math.ceil(Math.max(0, reservedBytes - FOOTPRINT_ALLOWANCE_BYTES) / PAGE_BYTES);
+    const need = info.memories[0]?.min ?? 0;
+    if (maxPages < need) {
+      throw new LimitExceededError(
+        "max_memory_mb",
+        (need * PAGE_BYTES + reservedBytes) / (1024 * 1024),
+        plan.maxMemoryMb,
+        `The module needs ${formatMib(need)} MiB of memory initially plus ${
+          formatMib(capTotal - maxPages)
+        } MiB for its tables, globals and element segments (${reservedBytes} bytes at their maximum, ` +
+          `${FOOTPRINT_ALLOWANCE_BYTES} free), more than limits.max_memory_mb allows (${plan.maxMemoryMb} MiB)`,
+      );
+    }
     capped = capMemory(bytes, maxPages);
     const instrumented = instrument(capped, { fuel: plan.fuel !== null });
     capped = instrumented.bytes;
@@ -213,7 +256,7 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
       cause: err,
     });
   }
-  const data: Record<string, Uint8Array> = {};
+  const data = new Map<string, Uint8Array>();
   for (const blob of plan.data) {
     const content = await readFile(plan.name, blob.path);
     if (blob.sha256) {
@@ -222,11 +265,14 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
         throw new ChecksumMismatchError(plan.name, blob.path, blob.sha256.toLowerCase(), actual);
       }
     }
-    data[blob.name] = content;
+    data.set(blob.name, content);
   }
-  const functionNames: Record<number, string> = {};
-  for (const e of finalInfo.exports) if (e.kind === "function") functionNames[e.index] = e.name;
-  for (const [index, name] of finalInfo.functionNames) functionNames[index] = name;
+  const byIndex = new Map<number, string>();
+  for (const e of finalInfo.exports) if (e.kind === "function") byIndex.set(e.index, e.name);
+  for (const [index, name] of finalInfo.functionNames) byIndex.set(index, name);
+  const functionNames: FunctionNames = finalInfo.code.map((
+    body,
+  ) => [body.start, body.end, byIndex.get(body.funcIndex) ?? `func[${body.funcIndex}]`]);
   return {
     plan,
     sha256,
@@ -235,6 +281,7 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
     info,
     data,
     maxPages,
+    reservedBytes,
     functionNames,
     instrumentation,
   };

@@ -4,11 +4,13 @@
  *
  * @module
  */
-import { DEFAULT_LISTEN, type LoadedManifest, type Schedule } from "./manifest/mod.ts";
+import { DEFAULT_LISTEN, type LoadedManifest, type Policy, type Schedule } from "./manifest/mod.ts";
 import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
+import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/mod.ts";
 import { resolve } from "node:path";
 import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/manifest.ts";
 import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
+import { type AccountLimits, accountLimitsOf } from "./_account.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -49,13 +51,22 @@ export interface ModulePlan {
   sha256: string | null;
   maxMemoryMb: number;
   budgetUs: number;
-  /** Instructions a call may execute (`limits.fuel`), or null for no metering. */
+  /**
+   * Instructions a call may execute (`limits.fuel`, or the policy's `max_fuel` when the module sets none), or
+   * null for no metering.
+   */
   fuel: number | null;
+  /**
+   * The limits of the module's resource account (`limits.max_output_keys`, `publish_per_s`, ...: see
+   * `_account.ts`), every default applied; left out (a plan built by hand), the defaults.
+   */
+  account?: AccountLimits;
   capabilities: string[];
   schedule: SchedulePlan;
   inputs: string[];
   /** `modbus:<device>/<point>` targets of `kiln.actuate`, in index order. */
   actuators: string[];
+  /** `param_f64` values by key; a null-prototype record, as the keys are the manifest's. */
   params: Record<string, number>;
   data: DataPlan[];
   restart: RestartPlan;
@@ -85,6 +96,12 @@ export interface MqttPlan {
   url: string | null;
   /** Run a broker inside Kiln on 127.0.0.1 at this port (0: any free port). */
   embeddedPort: number | null;
+  /**
+   * With `embeddedPort`, where the embedded broker's credentials are kept: `<data>/mqtt-embedded.json`, made
+   * at the first start; null when the plan has no data directory (the broker then makes credentials that
+   * live in memory only).
+   */
+  embeddedCredentialsFile: string | null;
   clientId: string;
   username: string | null;
   passwordFile: string | null;
@@ -99,10 +116,33 @@ export interface MqttPlan {
   outbox: { diskBudgetBytes: number; drainRatePerS: number };
 }
 
+/**
+ * The device policy's limits (`policy.max_*`, `policy.min_snapshot_interval_s`), which the manifest was
+ * checked against: what a module may ask of this gateway. Shown to operators; a deploy is checked against the
+ * manifest's policy, not against this copy.
+ */
+export interface PolicyLimitsPlan {
+  maxPriority: number;
+  maxBudgetUs: number;
+  maxInitBudgetUs: number;
+  maxMemoryMb: number;
+  /** The most fuel a module may ask for, and what a module that asks for none is metered at; null for none. */
+  maxFuel: number | null;
+  maxBlockTimeoutUs: number;
+  maxChannelBytes: number;
+  minSnapshotIntervalS: number;
+  maxModules: number;
+  /** `policy.max_limits`: the most a module may set each resource account limit to, by its `limits` key. */
+  maxLimits: Readonly<Record<string, number>>;
+}
+
 /** A whole deployment. */
 export interface DeploymentPlan {
   device: { id: string; location: string | null };
+  /** The capability patterns of `policy.allow`. */
   policy: string[];
+  /** The policy's limits; absent in plans built without a manifest (tests, benchmarks). */
+  policyLimits?: PolicyLimitsPlan;
   sim: SimSensorPlan[];
   /** Modbus devices the runtime polls (`connectors.modbus`). */
   modbus: ModbusDevice[];
@@ -168,12 +208,14 @@ export function planDeployment(
     sha256: m.sha256 ?? null,
     maxMemoryMb: m.limits.max_memory_mb,
     budgetUs: m.limits.budget_us,
-    fuel: m.limits.fuel ?? null,
+    // A policy with max_fuel meters every module: one that asks for no fuel gets the ceiling.
+    fuel: m.limits.fuel ?? manifest.policy.max_fuel ?? null,
+    account: accountLimitsOf(m.limits),
     capabilities: [...m.capabilities],
     schedule: schedulePlan(m.schedule),
     inputs: [...m.inputs],
     actuators: [...m.actuators],
-    params: { ...m.params },
+    params: Object.assign(Object.create(null) as Record<string, number>, m.params),
     data: Object.entries(m.data).map(([dataName, d]) => ({
       name: dataName,
       path: d.resolved,
@@ -208,6 +250,9 @@ export function planDeployment(
     ? {
       url: m.url ?? null,
       embeddedPort: m.embedded?.port ?? null,
+      embeddedCredentialsFile: m.embedded && options.dataDir !== undefined
+        ? resolve(options.dataDir, EMBEDDED_CREDENTIALS_FILE)
+        : null,
       clientId: m.client_id ?? `kiln-${manifest.device.id}`,
       username: m.username ?? null,
       passwordFile: file(m.password_file),
@@ -242,6 +287,7 @@ export function planDeployment(
     channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],
+    policyLimits: policyLimitsPlan(manifest.policy),
     sim,
     modbus,
     modules,
@@ -256,6 +302,24 @@ export function planDeployment(
         keyFile: resolve(manifest.dir, manifest.api.tls.key_file),
       }
       : null,
+  };
+}
+
+function policyLimitsPlan(p: Policy): PolicyLimitsPlan {
+  return {
+    maxPriority: p.max_priority,
+    maxBudgetUs: p.max_budget_us,
+    maxInitBudgetUs: p.max_init_budget_us,
+    maxMemoryMb: p.max_memory_mb,
+    maxFuel: p.max_fuel ?? null,
+    maxBlockTimeoutUs: p.max_block_timeout_us,
+    maxChannelBytes: p.max_channel_bytes,
+    minSnapshotIntervalS: p.min_snapshot_interval_s,
+    maxModules: p.max_modules,
+    // The keys are the schema's own (a strict object), never a user's.
+    maxLimits: Object.fromEntries(
+      Object.entries(p.max_limits ?? {}).filter((e): e is [string, number] => e[1] !== undefined),
+    ),
   };
 }
 

@@ -282,6 +282,8 @@ export class RingWriter {
   // again. Valid only while the write position is still #freeAt, the position this writer left it at.
   #freeBytes = 0;
   #freeAt = -1;
+  /** The current write's `untilMs`: `block-writer` waits no later. */
+  #untilMs = Number.POSITIVE_INFINITY;
 
   /** @throws {TypeError} `buffer` is not a ring. */
   constructor(buffer: SharedArrayBuffer) {
@@ -305,10 +307,14 @@ export class RingWriter {
    * thread) and drops it after that. A dropped record is counted for the channel and for each reader that
    * had no room.
    *
+   * @param bytes The record.
+   * @param untilMs `block-writer` waits no later than this (epoch ms, as `nowMs()`): a module's write waits
+   *   at most until its call's deadline, whatever `blockTimeoutUs` says.
    * @throws {RangeError} the record is longer than {@linkcode RingWriter.maxRecordBytes}.
    */
-  write(bytes: Uint8Array): "ok" | "dropped" {
+  write(bytes: Uint8Array, untilMs: number = Number.POSITIVE_INFINITY): "ok" | "dropped" {
     const s = this.#s;
+    this.#untilMs = untilMs;
     const length = bytes.length;
     if (length > s.maxRecordBytes) {
       throw new RangeError(
@@ -413,7 +419,10 @@ export class RingWriter {
   #block(w: number, need: number): boolean {
     const s = this.#s;
     Atomics.add(s.u32, W_BLOCKED, 1);
-    const deadline = performance.now() + s.blockTimeoutUs / 1000;
+    const deadline = Math.min(
+      performance.now() + s.blockTimeoutUs / 1000,
+      this.#untilMs - performance.timeOrigin,
+    );
     for (;;) {
       const seq = Atomics.load(s.i32, W_SPACE_SEQ);
       Atomics.store(s.i32, W_SLEEPING, 1);

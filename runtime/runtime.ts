@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatLogLine, type LogEntry } from "../log_text.ts";
 import {
   DeployFailedError,
   EventTooLargeError,
@@ -21,6 +22,7 @@ import { type ActuatorContext, carryOut, recordEventLatency } from "./_actuators
 import { Triggers } from "./_triggers.ts";
 import { applyReport } from "./_reports.ts";
 import { Supervisor } from "./_supervisor.ts";
+import { Watchdog } from "./_watchdog.ts";
 import { createUplink, type Uplink } from "./uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
@@ -57,7 +59,7 @@ import type {
   LogEvent,
   PermissionStates,
 } from "./_protocol.ts";
-import { executorFault, executorFor, moduleStatus, newSlot, REALTIME_PRIORITY, type Slot } from "./_slot.ts";
+import { executorFor, moduleStatus, newSlot, REALTIME_PRIORITY, type Slot } from "./_slot.ts";
 import type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
@@ -74,10 +76,14 @@ export type {
 export interface RuntimeOptions {
   plan: DeploymentPlan;
   version: string;
-  /** Where the runtime writes what it prints (module logs, alerts, lifecycle). @default console.log */
-  log?: (line: string) => void;
+  /**
+   * Where the runtime writes what it prints: its own lines (lifecycle) as strings, and module logs, alerts
+   * and denials as records (`../log_text.ts`), so their text can be escaped and marked as the module's.
+   * @default each entry formatted as `text` and written with `console.log`
+   */
+  log?: (entry: LogEntry) => void;
   /** Faults injected into the simulated plant at start, by sensor id. */
-  faults?: Record<string, SimFault>;
+  faults?: ReadonlyMap<string, SimFault>;
   /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
   audit?: AuditLog;
   /** Where snapshots are saved and found; without it no module is snapshotted. */
@@ -86,6 +92,12 @@ export interface RuntimeOptions {
   outbox?: Outbox;
   /** Makes a Modbus device's connector (tests); the real Modbus TCP driver when omitted. */
   createModbus?: (device: ModbusDevice) => ModbusConnector;
+  /**
+   * Test seam: loads a module in place of {@linkcode loadModule} (at start and on deploy), so that tests can
+   * hand the layers below the loader (executors, the watchdog) a module the loader would refuse. Never set
+   * it in production: it bypasses every check the loader makes. @default loadModule
+   */
+  loadModule?: (plan: ModulePlan) => Promise<LoadedModule>;
 }
 
 /** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
@@ -99,7 +111,7 @@ const PROBATION_MS = 2_000;
  */
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const loaded: LoadedModule[] = [];
-  for (const plan of options.plan.modules) loaded.push(await loadModule(plan));
+  for (const plan of options.plan.modules) loaded.push(await (options.loadModule ?? loadModule)(plan));
   return new Runtime(options, loaded);
 }
 
@@ -111,7 +123,7 @@ export class Runtime {
   #executors = new Map<string, Executor>();
   #sources: SimSources;
   #journal = new Journal();
-  #log: (line: string) => void;
+  #log: (entry: LogEntry) => void;
   #audit: AuditLog | null;
   /** Each channel's ring, shared by its writer's and readers' executors. */
   #channels = new Map<string, ChannelRing>();
@@ -132,12 +144,17 @@ export class Runtime {
   #connectors: Connectors;
   #outbox: Outbox | null;
   #uplink: Uplink | null = null;
+  /** Terminates an executor whose heartbeat stops (see `_watchdog.ts`); counts terminations per executor. */
+  #watchdog = new Watchdog();
+  /** Each executor's doorbell, kept for the fresh executor that replaces one (see `ExecutorOptions.bell`). */
+  #bells = new Map<string, SharedArrayBuffer>();
+  #loadModule: (plan: ModulePlan) => Promise<LoadedModule>;
 
   /** Use {@linkcode createRuntime}. */
   constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
     this.plan = options.plan;
     this.version = options.version;
-    this.#log = options.log ?? ((line) => console.log(line));
+    this.#log = options.log ?? ((entry) => console.log(formatLogLine(entry, { format: "text" })));
     this.#audit = options.audit ?? null;
     this.#snap = new ModuleSnapshots(
       options.snapshots ?? null,
@@ -154,6 +171,7 @@ export class Runtime {
       takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
     });
     this.#outbox = options.outbox ?? null;
+    this.#loadModule = options.loadModule ?? loadModule;
     for (const l of loaded) this.#slots.set(l.plan.name, newSlot(l));
     for (const c of options.plan.channels) {
       const buffer = createRing({
@@ -173,7 +191,7 @@ export class Runtime {
       onGpioEdge: (pin, value) => this.#triggers.gpioEdge(pin, value),
       gpio: options.plan.gpio ?? null,
     });
-    for (const [id, fault] of Object.entries(options.faults ?? {})) this.setFault(id, fault);
+    for (const [id, fault] of options.faults ?? []) this.setFault(id, fault);
     this.#connectors = new Connectors({
       modbus: options.plan.modbus,
       opcua: options.plan.opcua,
@@ -215,7 +233,7 @@ export class Runtime {
     let ex = this.#executors.get(name);
     if (!ex) {
       ex = new Executor(name, {
-        onReport: (r) => this.#onReport(r),
+        onReport: (r) => this.#onReport(r, name),
         onCrash: (c) => this.#onCrash(c),
         onWrites: (w) => this.#applyWrites(w.writes, w.triggeredAt),
         onFailure: (err) => this.#onExecutorFailure(name, err),
@@ -230,12 +248,15 @@ export class Runtime {
         ...(this.#sources.gpioBuffer && { gpio: this.#sources.gpioBuffer }),
         // Only high-priority ticks are worth a spin before each deadline (about 0.3 ms of CPU per tick).
         spinTicks: name === "realtime",
+        watchdog: this.#watchdog,
+        ...(this.#bells.has(name) && { bell: this.#bells.get(name)! }),
         ...(name === "realtime" && this.plan.realtimeFifoPriority !== undefined &&
           { fifoPriority: this.plan.realtimeFifoPriority }),
         ...((name === "realtime" || name === "normal") && this.plan.cpus?.[name] !== undefined &&
           { cpus: this.plan.cpus[name] }),
       });
       this.#executors.set(name, ex);
+      this.#bells.set(name, ex.bell);
     }
     return ex;
   }
@@ -295,8 +316,9 @@ export class Runtime {
     return await this.#snap.save(slot, reason, image);
   }
 
-  #onReport(r: Extract<FromExecutor, { type: "report" }>): void {
+  #onReport(r: Extract<FromExecutor, { type: "report" }>, executor: string): void {
     applyReport(r, {
+      setOutboxFull: (full) => this.#executors.get(executor)?.setOutboxFull(full),
       slot: (name) => this.#slots.get(name),
       journal: this.#journal,
       uplink: this.#uplink,
@@ -353,12 +375,7 @@ export class Runtime {
     this.#executors.delete(name);
     this.#log(err.message);
     if (this.#status === "stopping") return;
-    for (const slot of this.#slots.values()) {
-      if (slot.executor === name && (slot.state === "running" || slot.state === "starting")) {
-        slot.generation++;
-        this.#supervisor.crashed(slot, executorFault(err), null);
-      }
-    }
+    this.#supervisor.executorLost(name, err, this.#slots.values());
   }
 
   #distribute(source: string, samples: Int16Array): void {
@@ -391,7 +408,7 @@ export class Runtime {
    */
   async replaceModule(plan: ModulePlan): Promise<{ status: ModuleStatus; replaced: string | null }> {
     checkPlantRefs(this.plan, plan);
-    const loaded = await loadModule(plan);
+    const loaded = await this.#loadModule(plan);
     const trialSpec = this.#spec(plan, loaded);
     try {
       await this.#executor(executorFor(plan)).load(trialSpec, loaded.module, null, { trial: true });
@@ -450,7 +467,7 @@ export class Runtime {
   async deployModule(plan: ModulePlan): Promise<ModuleStatus> {
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     checkPlantRefs(this.plan, plan);
-    const loaded = await loadModule(plan);
+    const loaded = await this.#loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
     const slot = newSlot(loaded);
     this.#slots.set(plan.name, slot);
@@ -479,11 +496,16 @@ export class Runtime {
     return slot ? this.#view(slot) : null;
   }
 
-  /** The latest vector outputs of a module (e.g. its spectrum), or null when there is no such module. */
+  /**
+   * The latest vector outputs of a module (e.g. its spectrum), by the names it gave them, or null when there
+   * is no such module. The record has no prototype: the names are the module's.
+   */
   getModuleArrays(name: string): Record<string, number[]> | null {
     const slot = this.#slots.get(name);
     if (!slot) return null;
-    return Object.fromEntries(Object.entries(slot.arrays).map(([k, v]) => [k, Array.from(v)]));
+    const arrays = Object.create(null) as Record<string, number[]>;
+    for (const [k, v] of Object.entries(slot.arrays)) arrays[k] = Array.from(v);
+    return arrays;
   }
 
   /** The latest log lines of a module, oldest first, or null when there is no such module. */
@@ -503,16 +525,30 @@ export class Runtime {
 
   /** The executors, the modules each hosts, and the Deno permissions each worker holds (none). */
   async listExecutors(): Promise<
-    { name: string; modules: string[]; permissions: PermissionStates; scheduling: ThreadScheduling }[]
+    {
+      name: string;
+      modules: string[];
+      permissions: PermissionStates;
+      scheduling: ThreadScheduling;
+      /** Times the watchdog terminated this executor (see `_watchdog.ts`), since the runtime started. */
+      watchdog_terminations: number;
+    }[]
   > {
+    const terminations = this.#watchdog.terminations();
     return await Promise.all(
       [...this.#executors].map(async ([name, ex]) => ({
         name,
         modules: [...this.#slots.values()].filter((s) => s.executor === name).map((s) => s.plan.name),
         permissions: await ex.permissions(),
         scheduling: ex.scheduling,
+        watchdog_terminations: terminations.get(name) ?? 0,
       })),
     );
+  }
+
+  /** Every executor started since the runtime started, with the times the watchdog terminated it (`/metrics`). */
+  listExecutorCounters(): { name: string; watchdog_terminations: number }[] {
+    return [...this.#watchdog.terminations()].map(([name, n]) => ({ name, watchdog_terminations: n }));
   }
 
   /** The channels, with their writer, readers and counters. */
@@ -578,7 +614,8 @@ export class Runtime {
 
   /**
    * Stops a module; its instance and memory are discarded, after a snapshot when it is snapshotted (a
-   * failed snapshot is counted and logged, and the module stops all the same).
+   * failed snapshot is counted and logged, and the module stops all the same). Resolves once its executor
+   * has dropped the instance: an executor held by a module is terminated by the watchdog first.
    *
    * @throws {ModuleUnknownError} when there is no such module.
    */
@@ -587,7 +624,7 @@ export class Runtime {
     if (slot.state === "running" && this.#snap.enabled(slot.plan)) {
       await this.takeSnapshot(name, "stop").catch(() => {}); // counted and logged in its status
     }
-    this.#supervisor.halt(slot);
+    await this.#supervisor.halt(slot); // its executor dropped it, or was terminated by the watchdog
     return this.#view(slot);
   }
 
@@ -724,6 +761,11 @@ export class Runtime {
     void this.#sources.close();
     void this.#connectors.close();
     void this.#uplink?.close();
+    try {
+      this.#audit?.flushSuppressed({ all: true }); // the counts of denials folded this minute
+    } catch (err) {
+      this.#log(`kiln: could not write the suppressed denials' summary rows: ${(err as Error).message}`);
+    }
     for (const slot of this.#slots.values()) {
       this.#snap.disarm(slot);
       slot.generation++;

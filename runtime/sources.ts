@@ -193,7 +193,7 @@ export class SimSources {
     const changes = this.#gpio.poll();
     if (changes.length === 0) return;
     const t = nowMs();
-    const values: Record<string, InputValue> = {};
+    const values = Object.create(null) as Record<string, InputValue>;
     for (const { state: p } of changes) {
       if ((this.#told.get(p.pin) ?? 0) !== p.value) {
         this.#told.set(p.pin, p.value);
@@ -220,7 +220,7 @@ export class SimSources {
 
   #scan(): void {
     const t = nowMs();
-    const values: Record<string, InputValue> = {};
+    const values = Object.create(null) as Record<string, InputValue>;
     for (const [id, sensor] of this.#temperature) {
       values[`sim:${id}`] = { value: sensor.read(t), quality: "good", atMs: t };
     }

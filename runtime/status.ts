@@ -7,6 +7,7 @@
 import type { ChannelPlan, ModulePlan } from "./plan.ts";
 import type { ModuleFault } from "./_protocol.ts";
 import type { SnapshotReason } from "../snapshots/mod.ts";
+import type { ThrottleCounts } from "./_account.ts";
 
 /** Lifecycle states of a module. */
 export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";
@@ -18,6 +19,8 @@ export interface ModuleStatus {
   last_error: string | null;
   last_fault: ModuleFault | null;
   restarts: number;
+  /** Of `restarts`, those because the watchdog ended its executor while another module held it. */
+  watchdog_restarts: number;
   /** Faults that ended an instance (traps, interrupts, failed starts), since start. */
   traps: number;
   invocations: number;
@@ -28,7 +31,14 @@ export interface ModuleStatus {
   sha256: string;
   size_bytes: number;
   limits: { max_memory_mb: number; budget_us: number; fuel: number | null };
+  /** The instance's linear memory, bytes. */
   memory_bytes: number;
+  /**
+   * Everything counted against `limits.max_memory_mb`: the linear memory plus its tables (at their maximum),
+   * globals and element segments (`modules/ABI.md`, "Memory"), bytes: at most `max_memory_mb` plus the 64 KiB
+   * those get free.
+   */
+  accounted_memory_bytes: number;
   avg_us: number | null;
   max_us: number;
   budget_overruns: number;
@@ -46,9 +56,25 @@ export interface ModuleStatus {
    * taken, and the time they span at the sensor's rate; from a channel: bytes not yet read. Null otherwise.
    */
   behind: { samples: number; ms: number } | { bytes: number } | null;
+  /** Log lines dropped by the log limits (`log_lines_per_s`, `log_bytes_per_s`), since start. */
   logs_dropped: number;
   /** Calls refused by the capability check, since start. */
   denials: number;
+  /**
+   * What the module's resource account refused (its call got `KILN_ELIMIT`) or the runtime dropped, by kind
+   * of limit, since start: `outputs` (a new key past `max_output_keys`), `arrays` (`max_array_keys`,
+   * `max_array_bytes`), `publish` (`publish_per_s`, `publish_bytes_per_s`, `max_publish_topics`), `outbox`
+   * (its share of the outbox full), `logs`, `alerts`, `audit` (denials folded into a summary audit row).
+   */
+  throttled: ThrottleCounts;
+  /**
+   * The module's resource account: its limits by their manifest keys (`limits:`, defaults applied), and what
+   * the runtime holds for it now.
+   */
+  account: {
+    limits: Record<string, number>;
+    held: { output_keys: number; array_keys: number; array_bytes: number; topics: number };
+  };
   /**
    * Handler call durations since start as a histogram: `counts[i]` calls took at most `bounds_us[i]` and
    * more than the bound before (not cumulative); the last count is above every bound. `sum_us` is their total.
@@ -57,6 +83,7 @@ export interface ModuleStatus {
   /** Instructions executed by the current instance and by its last call, when metered (`limits.fuel`). */
   instructions: { total: number; last: number } | null;
   capabilities: string[];
+  /** The latest value of each output, by the key the module gave it; a record without a prototype. */
   outputs: Record<string, number>;
   started_at: string | null;
   /**

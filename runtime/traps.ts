@@ -5,7 +5,7 @@
  * @module
  */
 import { WasiExit } from "./host_wasi.ts";
-import type { ModuleFault, TrapKind } from "./_protocol.ts";
+import type { FunctionNames, ModuleFault, TrapKind } from "./_protocol.ts";
 
 /** A trap or failure of a module, carrying its fault as data. */
 export class ModuleTrap extends Error {
@@ -29,7 +29,7 @@ const TRAP_PATTERNS: [RegExp, TrapKind][] = [
  * Turns what a Wasm call threw into a fault: the trap kind from V8's `RuntimeError`, and the Wasm
  * function from the first `wasm://` stack frame. A non-Wasm exception is a host error.
  */
-export function classifyTrap(err: unknown, entry: string, names: Record<number, string> = {}): ModuleFault {
+export function classifyTrap(err: unknown, entry: string, names: FunctionNames = []): ModuleFault {
   if (err instanceof ModuleTrap) {
     if (err.fault.function !== null) return err.fault;
     // An interrupt thrown by a host function: name the Wasm function it interrupted.
@@ -57,15 +57,33 @@ export function classifyTrap(err: unknown, entry: string, names: Record<number, 
 }
 
 /**
- * The innermost Wasm function in V8's stack trace: `at name (wasm://wasm/<hash>:wasm-function[N]:0x..)`.
- * V8 prints `<anonymous>` when the binary has no name section; the index then names it through `names`.
+ * The fault of a call that was interrupted (`interrupt`: over budget, out of fuel, `proc_exit`, a host
+ * error) and then ended by `err`, usually the `unreachable` trap the instrumented code executes: the
+ * interrupt's kind and message, naming the Wasm function that was running.
  */
-function wasmFunctionOf(e: Error, names: Record<number, string>): string | null {
+export function attributeInterrupt(
+  interrupt: ModuleFault,
+  err: unknown,
+  entry: string,
+  names: FunctionNames = [],
+): ModuleFault {
+  if (interrupt.function !== null) return interrupt;
+  const fn = (err instanceof Error ? wasmFunctionOf(err, names) : null) ?? entry;
+  return { ...interrupt, function: fn, message: `${interrupt.message} in ${fn}` };
+}
+
+/**
+ * The innermost Wasm function in V8's stack trace: `at name (wasm://wasm/<hash>:wasm-function[N]:0x<offset>)`.
+ * V8 prints `<anonymous>` when the function has no name in the name section, and (V8 15) an index that is
+ * not the function index; the byte offset, a module offset, names it through `names`.
+ */
+function wasmFunctionOf(e: Error, names: FunctionNames): string | null {
   for (const line of (e.stack ?? "").split("\n")) {
-    const m = /at (?:\S+\.)?(\S+) \(wasm:\/\/[^)]*wasm-function\[(\d+)\]/.exec(line);
+    const m = /at (?:\S+\.)?(\S+) \(wasm:\/\/[^)]*wasm-function\[(\d+)\]:0x([0-9a-f]+)/.exec(line);
     if (!m) continue;
-    const index = Number(m[2]);
-    return m[1] !== "<anonymous>" ? m[1]! : names[index] ?? `func[${index}]`;
+    if (m[1] !== "<anonymous>") return m[1]!;
+    const offset = parseInt(m[3]!, 16);
+    return names.find(([start, end]) => offset >= start && offset < end)?.[2] ?? `func[${m[2]}]`;
   }
   return null;
 }

@@ -9,11 +9,16 @@
  * - Every message carries its stream (its topic) and its sequence number in that stream, so a receiver sees
  *   gaps: telemetry and alerts as a JSON envelope, batches inside their own format (`kiln.batch.v1`).
  * - A retained `online` on the status topic at connect, and `offline` as the last will.
+ * - A module's telemetry and alerts are charged to it in the outbox: what it has waiting (not yet
+ *   acknowledged) may take at most its share of the disk budget (`limits.outbox_share`); past it, its
+ *   messages are refused (`"over_share"`) until the broker acknowledges some, so one module cannot crowd out
+ *   the others' telemetry nor, with alerts the budget never drops, grow the outbox without bound.
  *
  * @module
  */
 import {
   createMqttConnector,
+  generateEmbeddedCredentials,
   type MqttConnector,
   parseTopicTemplate,
   startEmbeddedBroker,
@@ -21,6 +26,7 @@ import {
 import type { EmbeddedBroker } from "../hal/mqtt/mod.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { Outbox, OutboxStats } from "../snapshots/mod.ts";
+import { OutboxShareExceededError } from "../snapshots/mod.ts";
 import { createForwarder, type Forwarder, type ForwarderStats } from "./forwarder.ts";
 import { type Batcher, createBatcher } from "./batcher.ts";
 import type { MqttPlan } from "./plan.ts";
@@ -38,12 +44,34 @@ export interface UplinkOptions {
   log: (line: string) => void;
 }
 
+/** What became of a message given to the uplink. */
+export type UplinkResult =
+  /** Written to the outbox. */
+  | "queued"
+  /** Refused: its module's share of the outbox is full. */
+  | "over_share"
+  /** Refused by the outbox (too large, a failed write), counted in {@linkcode Uplink.refused}. */
+  | "refused";
+
+/** Options of {@linkcode Uplink.publishMessage} and {@linkcode Uplink.publishAlert}. */
+export interface UplinkPublishOptions {
+  /**
+   * The share of the outbox's disk budget (0..1] the module's messages not yet acknowledged may take, this
+   * one included. @default no limit
+   */
+  readonly outboxShare?: number;
+}
+
 /** The running uplink. */
 export interface Uplink extends AsyncDisposable {
-  /** Queues a module's published message as telemetry on its topic. */
-  publishMessage(m: OutboundMessage): void;
-  /** Queues an alert on the alerts topic. */
-  publishAlert(a: AlertEvent): void;
+  /** Queues a module's published message as telemetry on its topic, charged to the module. */
+  publishMessage(m: OutboundMessage, options?: UplinkPublishOptions): UplinkResult;
+  /** Queues an alert on the alerts topic, charged to its module. */
+  publishAlert(a: AlertEvent, options?: UplinkPublishOptions): UplinkResult;
+  /** What `module` has waiting in the outbox, in budget bytes. */
+  outboxBytes(module: string): number;
+  /** The bytes a share (0..1] of the outbox's disk budget comes to. */
+  shareBytes(share: number): number;
   /** Adds module outputs to the next Mode C batch. */
   addOutputs(module: string, outputs: Record<string, number>, atMs: number): void;
   /** Calls `handler` for each message on topics matching `filter`, from now on (and after reconnects). */
@@ -60,26 +88,39 @@ export interface Uplink extends AsyncDisposable {
  * Starts the uplink: the embedded broker when asked for, the MQTT connector, the forwarder and the batcher.
  *
  * @throws {import("../hal/mqtt/mod.ts").EmbeddedBrokerError} when the embedded broker cannot listen.
+ * @throws {import("../hal/mqtt/mod.ts").EmbeddedCredentialsError} when its credentials file is unusable.
  */
 export async function createUplink(options: UplinkOptions): Promise<Uplink> {
   const { plan, device, outbox, log } = options;
   let broker: EmbeddedBroker | null = null;
   if (plan.embeddedPort !== null) {
-    broker = await startEmbeddedBroker({ port: plan.embeddedPort });
-    log(`mqtt: embedded broker listening at ${broker.url}`);
+    // Loopback is every user's on the machine: the broker takes only Kiln's generated credentials.
+    broker = await startEmbeddedBroker({
+      port: plan.embeddedPort,
+      ...(plan.embeddedCredentialsFile !== null
+        ? { credentialsFile: plan.embeddedCredentialsFile }
+        : { credentials: generateEmbeddedCredentials() }),
+    });
+    log(
+      `mqtt: embedded broker listening at ${broker.url}` +
+        (broker.credentialsFile === null ? "" : ` (user name and password in ${broker.credentialsFile})`),
+    );
   }
   const url = broker?.url ?? plan.url!;
   const statusTopic = parseTopicTemplate(plan.topics.status, { placeholders: ["device"] }).expand({ device });
   const alertsTopic = parseTopicTemplate(plan.topics.alerts, { placeholders: ["device", "module"] });
-  const password = plan.passwordFile === null
+  const password = broker?.credentials
+    ? broker.credentials.password
+    : plan.passwordFile === null
     ? undefined
     : (await Deno.readTextFile(plan.passwordFile)).split("\n")[0]!;
+  const username = broker?.credentials ? broker.credentials.username : plan.username;
   const connector: MqttConnector = createMqttConnector("mqtt", {
     url,
     clientId: plan.clientId,
     keepaliveS: plan.keepaliveS,
     persistentSession: plan.persistentSession,
-    ...(plan.username !== null && { username: plan.username }),
+    ...(username !== null && { username }),
     ...(password !== undefined && { password }),
     ...(plan.tls && {
       tls: {
@@ -108,14 +149,23 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
     })
     : null;
   let refused = 0;
-  const enqueue = (entry: Parameters<Outbox["enqueue"]>[0]) => {
+  const budgetBytes = outbox.stats().diskBudgetBytes;
+  const shareBytes = (share: number) => Math.floor(Math.min(1, Math.max(0, share)) * budgetBytes);
+  const owned = (module: string, options: UplinkPublishOptions | undefined) => ({
+    owner: module,
+    ...(options?.outboxShare !== undefined && { ownerMaxBytes: shareBytes(options.outboxShare) }),
+  });
+  const enqueue = (entry: Parameters<Outbox["enqueue"]>[0]): UplinkResult => {
     try {
       outbox.enqueue(entry);
+      return "queued";
     } catch (err) {
+      if (err instanceof OutboxShareExceededError) return "over_share"; // the module's to count
       refused++;
       if (refused <= 10 || refused % 1000 === 0) {
         log(`outbox: ${(err as Error).message} (${refused} refused)`);
       }
+      return "refused";
     }
   };
   let closing: Promise<void> | null = null;
@@ -127,22 +177,24 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
       await broker?.close();
     })();
   return {
-    publishMessage(m) {
-      enqueue({
+    publishMessage(m, options) {
+      return enqueue({
         stream: m.topic,
         kind: "telemetry",
         topic: m.topic,
         qos: plan.qos,
+        ...owned(m.module, options),
         payload: (seq) => envelope({ device, module: m.module, stream: m.topic, seq, at: m.at }, m.payload),
       });
     },
-    publishAlert(a) {
+    publishAlert(a, options) {
       const topic = alertsTopic.expand({ device, module: a.module });
-      enqueue({
+      return enqueue({
         stream: topic,
         kind: "alert",
         topic,
         qos: plan.qos === 0 ? 1 : plan.qos,
+        ...owned(a.module, options),
         payload: (seq) =>
           encoder.encode(JSON.stringify({
             device,
@@ -155,6 +207,8 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
           })),
       });
     },
+    outboxBytes: (module) => outbox.ownerBytes(module),
+    shareBytes,
     addOutputs(module, outputs, atMs) {
       if (!batcher) return;
       for (const [name, value] of Object.entries(outputs)) batcher.add({ module, name, value, atMs });

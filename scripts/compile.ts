@@ -18,7 +18,7 @@ const args = [
   "--allow-read",
   "--allow-write",
   "--allow-net",
-  "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED,KILN_ADMIN_TOKEN,KILN_TOKEN,TMPDIR,TMP,TEMP",
+  "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED,KILN_ADMIN_TOKEN,KILN_TOKEN,KILN_LOG_FORMAT,TMPDIR,TMP,TEMP",
   "--allow-sys=hostname,homedir,uid",
   "--include",
   "runtime/executor_worker.ts",

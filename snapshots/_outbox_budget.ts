@@ -53,14 +53,14 @@ const EVICT_BATCH = 64;
 
 /**
  * Deletes the oldest droppable messages until `need` bytes are freed or none are left; returns the rest.
- * Each drop is counted for its kind and its stream. Runs inside the caller's write transaction.
+ * Each drop is counted for its kind, its stream and its owner. Runs inside the caller's write transaction.
  */
 export function evict(sql: OutboxStatements, need: number): number {
   for (const kind of DROPPABLE) {
     while (need > 0) {
       const rows = sql.oldestOf.all(kind, EVICT_BATCH) as unknown as Pick<
         OutboxRow,
-        "id" | "stream" | "bytes"
+        "id" | "stream" | "bytes" | "owner"
       >[];
       if (rows.length === 0) break;
       for (const row of rows) {
@@ -68,9 +68,19 @@ export function evict(sql: OutboxStatements, need: number): number {
         sql.deleteId.run(row.id);
         sql.countDropped.run(row.bytes, kind);
         sql.countStreamDrop.run(row.stream);
+        if (row.owner !== null) uncountOwner(sql, row.owner, row.bytes);
         need -= row.bytes;
       }
     }
   }
   return need;
+}
+
+/**
+ * Takes a message of `bytes` off its owner's count (an ack or a drop), and the owner's row once it has
+ * nothing waiting. Runs inside the caller's write transaction.
+ */
+export function uncountOwner(sql: OutboxStatements, owner: string, bytes: number): void {
+  sql.uncountOwner.run(owner, bytes);
+  sql.dropIdleOwner.run(owner);
 }

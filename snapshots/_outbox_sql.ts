@@ -1,12 +1,20 @@
 /**
  * The outbox's SQL: the statements `createOutbox` prepares on the store's database (the tables,
  * `outbox`, `outbox_streams` with each stream's last sequence number, and `outbox_kinds` with the counters,
- * are in `migrations/003_outbox.sql`), and the reads that turn their rows into the shapes of `outbox.ts`.
+ * are in `migrations/003_outbox.sql`; each message's owner and `outbox_owners` in `005_outbox_owners.sql`),
+ * and the reads that turn their rows into the shapes of `outbox.ts`.
  *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { OutboxKind, OutboxKindStats, OutboxMessage, OutboxStats, OutboxStream } from "./outbox.ts";
+import type {
+  OutboxKind,
+  OutboxKindStats,
+  OutboxMessage,
+  OutboxOwner,
+  OutboxStats,
+  OutboxStream,
+} from "./outbox.ts";
 
 /** A row of the `outbox` table. */
 export interface OutboxRow {
@@ -19,9 +27,11 @@ export interface OutboxRow {
   qos: 0 | 1 | 2;
   created_at_ms: number;
   bytes: number;
+  /** The module it is charged to, or null. */
+  owner: string | null;
 }
 
-const COLUMNS = "id, stream, seq, kind, topic, payload, qos, created_at_ms, bytes";
+const COLUMNS = "id, stream, seq, kind, topic, payload, qos, created_at_ms, bytes, owner";
 
 /** The statements of one outbox, from {@linkcode prepareOutboxStatements}. */
 export type OutboxStatements = ReturnType<typeof prepareOutboxStatements>;
@@ -34,12 +44,22 @@ export function prepareOutboxStatements(db: DatabaseSync) {
        ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
     ),
     insert: db.prepare(
-      `INSERT INTO outbox (stream, seq, kind, topic, payload, qos, created_at_ms, bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO outbox (stream, seq, kind, topic, payload, qos, created_at_ms, bytes, owner)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     total: db.prepare("SELECT sum(size_bytes) AS n FROM outbox_kinds"),
-    oldestOf: db.prepare("SELECT id, stream, bytes FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"),
-    deleteId: db.prepare("DELETE FROM outbox WHERE id = ? RETURNING kind, bytes"),
+    oldestOf: db.prepare("SELECT id, stream, bytes, owner FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"),
+    deleteId: db.prepare("DELETE FROM outbox WHERE id = ? RETURNING kind, bytes, owner"),
+    ownerBytes: db.prepare("SELECT size_bytes FROM outbox_owners WHERE owner = ?"),
+    owners: db.prepare("SELECT owner, depth, size_bytes FROM outbox_owners ORDER BY owner"),
+    countOwner: db.prepare(
+      `INSERT INTO outbox_owners (owner, depth, size_bytes) VALUES (?1, 1, ?2)
+       ON CONFLICT (owner) DO UPDATE SET depth = depth + 1, size_bytes = size_bytes + ?2`,
+    ),
+    uncountOwner: db.prepare(
+      "UPDATE outbox_owners SET depth = depth - 1, size_bytes = size_bytes - ?2 WHERE owner = ?1",
+    ),
+    dropIdleOwner: db.prepare("DELETE FROM outbox_owners WHERE owner = ? AND depth <= 0"),
     countEnqueued: db.prepare(
       `UPDATE outbox_kinds SET depth = depth + 1, size_bytes = size_bytes + ?1, enqueued = enqueued + 1,
        over_budget = over_budget + ?2 WHERE kind = ?3`,
@@ -126,5 +146,18 @@ export function toMessage(r: OutboxRow): OutboxMessage {
     qos: r.qos,
     createdAtMs: r.created_at_ms,
     sizeBytes: r.bytes,
+    owner: r.owner,
   };
+}
+
+/** Every owner with messages waiting: how many and their size against the budget. */
+export function readOwners(sql: OutboxStatements): OutboxOwner[] {
+  return (sql.owners.all() as unknown as { owner: string; depth: number; size_bytes: number }[])
+    .map((r) => ({ owner: r.owner, depth: r.depth, sizeBytes: r.size_bytes }));
+}
+
+/** The size against the budget of what `owner` has waiting: 0 when nothing. */
+export function readOwnerBytes(sql: OutboxStatements, owner: string): number {
+  const row = sql.ownerBytes.get(owner) as { size_bytes: number } | undefined;
+  return row ? Number(row.size_bytes) : 0;
 }

@@ -13,7 +13,16 @@
  *
  * @module
  */
-export { type AuditEvent, AuditLog, type AuditQuery, type CapabilityUse } from "./audit.ts";
+export {
+  type AuditEvent,
+  AuditLog,
+  type AuditLogOptions,
+  type AuditQuery,
+  type CapabilityUse,
+  type DenialRecord,
+  SUPPRESSED_CAPABILITY,
+  type SuppressedSummary,
+} from "./audit.ts";
 export { StoreError, StoreVersionError } from "./errors.ts";
 export { openStore, type Store, type StoreOptions } from "./store.ts";
 export {
@@ -54,6 +63,8 @@ export {
   type OutboxMessage,
   OutboxMessageTooLargeError,
   type OutboxOptions,
+  type OutboxOwner,
+  OutboxShareExceededError,
   type OutboxStats,
   type OutboxStream,
   OutboxWriteError,

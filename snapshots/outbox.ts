@@ -28,6 +28,12 @@
  *   not fit, it is stored anyway and counted as `overBudget` of its kind. So after an enqueue the outbox
  *   holds at most `max(diskBudgetBytes, bytes of alerts + the new message)`, and every drop is counted in
  *   {@linkcode Outbox.stats} and {@linkcode Outbox.listStreams}.
+ * - **Owners' shares.** A message may be charged to an owner (a module: `owner`), which then has at most
+ *   `ownerMaxBytes` waiting: a message that would take it over is refused before anything is stored or
+ *   dropped ({@linkcode OutboxShareExceededError}). What each owner has waiting is counted in the same
+ *   transactions as the rows ({@linkcode Outbox.ownerBytes}, {@linkcode Outbox.listOwners}), so one module
+ *   cannot fill the budget and make the policy drop everyone else's telemetry, nor, with alerts, grow the
+ *   outbox past its budget.
  * - **Write cost.** Each transaction writes about six 4 KiB pages to the WAL (the row, two indexes, the
  *   stream's counter, the kind counters, the id sequence): 27-30 KB of writes per message enqueued alone,
  *   1-3.4 KB per message with {@linkcode Outbox.enqueueMany} of 100 (`bench/outbox.ts`). On flash storage,
@@ -51,8 +57,16 @@
  */
 import { KilnError } from "../errors.ts";
 import type { Store } from "./store.ts";
-import { estimateDiskBytes, evict } from "./_outbox_budget.ts";
-import { type OutboxRow, prepareOutboxStatements, readStats, readStreams, toMessage } from "./_outbox_sql.ts";
+import { estimateDiskBytes, evict, uncountOwner } from "./_outbox_budget.ts";
+import {
+  type OutboxRow,
+  prepareOutboxStatements,
+  readOwnerBytes,
+  readOwners,
+  readStats,
+  readStreams,
+  toMessage,
+} from "./_outbox_sql.ts";
 
 export { estimateDiskBytes } from "./_outbox_budget.ts";
 
@@ -77,6 +91,16 @@ export interface OutboxEntry {
   readonly payload: Uint8Array | ((seq: number) => Uint8Array);
   /** @default 1 */
   readonly qos?: 0 | 1 | 2;
+  /**
+   * Who the message is charged to (a module), so that what one owner has waiting can be bounded
+   * ({@linkcode Outbox.ownerBytes}); none when left out.
+   */
+  readonly owner?: string;
+  /**
+   * The most `owner` may have waiting, in budget bytes, this message included: over it, the message is
+   * refused ({@linkcode OutboxShareExceededError}) and nothing is stored, nor any other message dropped.
+   */
+  readonly ownerMaxBytes?: number;
 }
 
 /** A stored message. */
@@ -93,6 +117,17 @@ export interface OutboxMessage {
   /** When it was enqueued, in ms since the epoch. */
   readonly createdAtMs: number;
   /** What it counts against the disk budget: {@linkcode estimateDiskBytes}. */
+  readonly sizeBytes: number;
+  /** Who it is charged to ({@linkcode OutboxEntry.owner}), or null. */
+  readonly owner: string | null;
+}
+
+/** What one owner has waiting. */
+export interface OutboxOwner {
+  readonly owner: string;
+  /** Messages waiting. */
+  readonly depth: number;
+  /** Their size against the budget. */
   readonly sizeBytes: number;
 }
 
@@ -157,6 +192,7 @@ export interface Outbox {
    * @throws {TypeError} when the stream or topic is empty, the kind unknown or the payload no Uint8Array.
    * @throws {RangeError} when qos is not 0, 1 or 2.
    * @throws {OutboxMessageTooLargeError} when the message is larger than `maxMessageBytes`.
+   * @throws {OutboxShareExceededError} when it would take its owner over `ownerMaxBytes`.
    * @throws {OutboxWriteError} when the database refuses the write (disk full, read-only store).
    * Whatever the payload function throws is passed on; nothing is stored then.
    */
@@ -186,6 +222,10 @@ export interface Outbox {
   stats(): OutboxStats;
   /** Every stream ever used, by name. */
   listStreams(): OutboxStream[];
+  /** What `owner` has waiting, in budget bytes (as {@linkcode OutboxMessage.sizeBytes} counts); 0 for nothing. */
+  ownerBytes(owner: string): number;
+  /** Every owner with messages waiting, by name. */
+  listOwners(): OutboxOwner[];
   /**
    * Calls `listener` after each enqueue has committed (the forwarder wakes on it); returns the unsubscribe
    * function. An error thrown by a listener does not fail the enqueue: it is rethrown in a microtask.
@@ -200,6 +240,22 @@ export class OutboxMessageTooLargeError extends KilnError {
     super(
       `Cannot queue a message on stream "${stream}": it takes ${sizeBytes} bytes, ` +
         `the outbox accepts at most ${maxMessageBytes}`,
+    );
+  }
+}
+
+/** A message would take its owner over its share of the outbox ({@linkcode OutboxEntry.ownerMaxBytes}). */
+export class OutboxShareExceededError extends KilnError {
+  readonly code = "outbox_share_exceeded";
+  constructor(
+    readonly owner: string,
+    readonly sizeBytes: number,
+    readonly ownerBytes: number,
+    readonly ownerMaxBytes: number,
+  ) {
+    super(
+      `Cannot queue a message of ${sizeBytes} bytes for "${owner}": it has ${ownerBytes} bytes waiting, ` +
+        `its share of the outbox is ${ownerMaxBytes}`,
     );
   }
 }
@@ -248,6 +304,9 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
       );
     }
     if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`MQTT qos must be 0, 1 or 2, got ${qos}`);
+    if (entry.owner !== undefined && (typeof entry.owner !== "string" || entry.owner === "")) {
+      throw new TypeError(`An outbox message's owner must be a name, got ${JSON.stringify(entry.owner)}`);
+    }
     const sizeOf = (payload: unknown): number => {
       if (!(payload instanceof Uint8Array)) throw new TypeError("An outbox payload must be a Uint8Array");
       const sizeBytes = estimateDiskBytes(payload.byteLength, { topic, stream, pageBytes });
@@ -291,6 +350,7 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     const messages = transaction("enqueue", (callerError) =>
       entries.map((entry, i) => {
         const { stream, kind, topic } = entry;
+        const owner = entry.owner ?? null;
         const { qos, sizeOf } = checked[i]!;
         const seq = Number((sql.nextSeq.get(stream) as { last_seq: number }).last_seq);
         let payload: Uint8Array;
@@ -300,6 +360,13 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
           sizeBytes = sizeOf(payload);
         } catch (err) {
           return callerError(err);
+        }
+        if (owner !== null && entry.ownerMaxBytes !== undefined) {
+          // Before any drop: a refused message takes nothing of anyone else's.
+          const held = readOwnerBytes(sql, owner);
+          if (held + sizeBytes > entry.ownerMaxBytes) {
+            return callerError(new OutboxShareExceededError(owner, sizeBytes, held, entry.ownerMaxBytes));
+          }
         }
         const total = Number((sql.total.get() as { n: number | null }).n ?? 0);
         const stillNeeded = total + sizeBytes > budget ? evict(sql, total + sizeBytes - budget) : 0;
@@ -312,10 +379,23 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
           qos,
           createdAtMs,
           sizeBytes,
+          owner,
         );
         sql.countEnqueued.run(sizeBytes, stillNeeded > 0 ? 1 : 0, kind);
+        if (owner !== null) sql.countOwner.run(owner, sizeBytes);
         const id = Number(lastInsertRowid);
-        return { id, stream, seq, kind, topic, payload, qos, createdAtMs, sizeBytes } satisfies OutboxMessage;
+        return {
+          id,
+          stream,
+          seq,
+          kind,
+          topic,
+          payload,
+          qos,
+          createdAtMs,
+          sizeBytes,
+          owner,
+        } satisfies OutboxMessage;
       }));
     for (const message of messages) {
       for (const listener of listeners) {
@@ -335,9 +415,10 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
     return transaction("ack", () => {
       let deleted = 0;
       for (const id of ids) {
-        const row = sql.deleteId.get(id) as Pick<OutboxRow, "kind" | "bytes"> | undefined;
+        const row = sql.deleteId.get(id) as Pick<OutboxRow, "kind" | "bytes" | "owner"> | undefined;
         if (!row) continue;
         sql.countDelivered.run(row.bytes, row.kind);
+        if (row.owner !== null) uncountOwner(sql, row.owner, row.bytes);
         deleted++;
       }
       return deleted;
@@ -374,6 +455,14 @@ export function createOutbox(store: Store, options: OutboxOptions): Outbox {
 
     listStreams() {
       return readStreams(sql);
+    },
+
+    ownerBytes(owner) {
+      return readOwnerBytes(sql, owner);
+    },
+
+    listOwners() {
+      return readOwners(sql);
     },
 
     onEnqueue(listener) {

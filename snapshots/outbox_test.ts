@@ -5,6 +5,7 @@ import {
   estimateDiskBytes,
   type OutboxEntry,
   OutboxMessageTooLargeError,
+  OutboxShareExceededError,
   OutboxWriteError,
 } from "./outbox.ts";
 
@@ -312,4 +313,58 @@ Deno.test("enqueue listeners hear each committed message, and a throwing listene
   outbox.enqueue(msg());
   assert.deepEqual(heard, [1, 2]);
   assert.equal(outbox.stats().depth, 3);
+});
+
+Deno.test("an owner's waiting messages are counted through acks and drops, and its share is never exceeded", async (t) => {
+  const { store } = await tempStore();
+  using _ = store;
+  const one = size(100);
+  const outbox = createOutbox(store, { diskBudgetBytes: one * 6 });
+  const share = one * 3;
+  const mine = (over: Partial<OutboxEntry> = {}) =>
+    msg({ payload: bytes(100), owner: "flood", ownerMaxBytes: share, ...over });
+
+  await t.step("messages are charged to their owner until its share is full", () => {
+    const sent = [outbox.enqueue(mine()), outbox.enqueue(mine()), outbox.enqueue(mine())];
+    assert.deepEqual(sent.map((m) => m.owner), ["flood", "flood", "flood"]);
+    assert.equal(outbox.ownerBytes("flood"), share);
+    assert.throws(() => outbox.enqueue(mine()), (err) => {
+      assert.ok(err instanceof OutboxShareExceededError);
+      assert.equal(err.code, "outbox_share_exceeded");
+      assert.equal(err.ownerBytes, share);
+      return true;
+    });
+    assert.equal(outbox.stats().depth, 3, "the refused message is not stored");
+    assert.deepEqual(outbox.listStreams(), [{ stream: "s", lastSeq: 3, dropped: 0 }], "and takes no number");
+  });
+
+  await t.step("a refused message drops nothing of anyone else's", () => {
+    outbox.enqueue(msg({ payload: bytes(100), owner: "neighbour" }));
+    outbox.enqueue(msg({ payload: bytes(100) }));
+    assert.throws(() => outbox.enqueue(mine()), OutboxShareExceededError);
+    assert.equal(outbox.stats().kinds.telemetry.dropped, 0);
+    assert.deepEqual(outbox.listOwners(), [
+      { owner: "flood", depth: 3, sizeBytes: share },
+      { owner: "neighbour", depth: 1, sizeBytes: one },
+    ]);
+  });
+
+  await t.step("an ack gives the owner room again; the last ack forgets it", () => {
+    const [first, second, third] = outbox.peek(3);
+    assert.equal(outbox.ackMany([first!.id]), 1);
+    assert.equal(outbox.ownerBytes("flood"), share - one);
+    outbox.enqueue(mine());
+    assert.equal(outbox.ownerBytes("flood"), share);
+    assert.equal(outbox.ackMany([second!.id, third!.id]), 2);
+    assert.equal(outbox.ownerBytes("flood"), one);
+  });
+
+  await t.step("a budget drop takes the message off its owner's count too", () => {
+    // Fill the budget with unowned telemetry: the oldest (the owner's one, then the others) are dropped.
+    for (let i = 0; i < 6; i++) outbox.enqueue(msg({ payload: bytes(100) }));
+    assert.ok(outbox.stats().kinds.telemetry.dropped > 0);
+    assert.equal(outbox.ownerBytes("flood"), 0);
+    assert.equal(outbox.ownerBytes("neighbour"), 0);
+    assert.deepEqual(outbox.listOwners(), []);
+  });
 });

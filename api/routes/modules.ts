@@ -16,7 +16,9 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
   app.get("/", (c) => c.json({ modules: runtime.listModules() }));
 
   // Deploy (admin): multipart with `name`, `spec` (the module's manifest entry, YAML or JSON), `wasm` (the
-  // binary) and any data blobs its entry names, each as a file part with that file name.
+  // binary) and any data blobs its entry names, each as a file part with that file name. An entry the device's
+  // manifest refuses (a capability or a limit of its policy: priority, budgets, memory, the realtime grant,
+  // the module count) is a 422 `manifest_invalid` listing every issue under `issues`, and nothing changes.
   app.post("/", async (c) => {
     if (!deployer) {
       throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
@@ -39,9 +41,10 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
       throw new BadRequestError(`The deploy needs a "spec" field (the module's manifest entry)`);
     }
     if (!(wasm instanceof File)) throw new BadRequestError(`The deploy needs a "wasm" file part`);
-    const files: Record<string, Uint8Array> = {};
+    // A Map: the file names are the client's ("constructor", "__proto__" included).
+    const files = new Map<string, Uint8Array>();
     for (const v of Object.values(form).flat()) {
-      if (v instanceof File && v !== wasm) files[v.name] = new Uint8Array(await v.arrayBuffer());
+      if (v instanceof File && v !== wasm) files.set(v.name, new Uint8Array(await v.arrayBuffer()));
     }
     const result = await deployer.deploy({
       name,

@@ -3,8 +3,14 @@
  * A frame's body, everything after its `seq`, is encoded once and shared by every connection it is queued
  * for; the connection's `seq` is put in front of it when it is sent.
  *
+ * Module text (a log line, an alert) goes out with its control, bidi and line-separator characters as `\u`
+ * escapes, even those `JSON.stringify` leaves raw (`safeJsonStringify`): a client that prints frames as they
+ * come cannot be made to run a terminal escape sequence or reorder a line, and the text parses back exactly.
+ *
  * @module
  */
+import { safeJsonStringify } from "../../log_text.ts";
+
 /** A frame's shared text: everything after `{"seq":n,`. */
 export interface FrameBody {
   text: string;
@@ -18,7 +24,7 @@ export interface FrameBody {
  * @throws {TypeError} when `data` cannot be serialized to JSON.
  */
 export function encodeFrameBody(topic: string, at: string, data: unknown): FrameBody {
-  const text = JSON.stringify({ topic, at, data }).slice(1);
+  const text = safeJsonStringify({ topic, at, data }).slice(1);
   return { text, bytes: utf8Length(text) };
 }
 

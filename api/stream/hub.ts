@@ -21,10 +21,32 @@ export type StreamAuthenticate = (
   token: string,
 ) => StreamPrincipal | null | Promise<StreamPrincipal | null>;
 
+/**
+ * How long a connection may wait to be authenticated (its `auth` message, or the check of its header token)
+ * before it is closed with 1008, ms. Short: such a connection has proved nothing yet.
+ */
+export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
+
+/**
+ * Connections waiting to be authenticated at once, by default. They are kept apart from the authenticated
+ * ones, so sockets that never send a token cannot take a slot from a client that does: when one more
+ * arrives, the oldest waiting one is closed (1013) to make room. A client that authenticates as soon as it
+ * connects (the dashboard does) needs the slot for one round trip.
+ */
+export const DEFAULT_MAX_PENDING_CONNECTIONS = 32;
+
 /** Limits of a {@linkcode StreamHub}. */
 export interface StreamHubOptions {
-  /** Connections at once; more are refused with 503. @default 128 */
+  /**
+   * Authenticated connections at once (with no `authenticate` hook, every connection); past it the route
+   * answers 503, and a connection authenticated meanwhile is closed with 1013. @default 128
+   */
   maxConnections?: number;
+  /**
+   * Connections waiting to be authenticated at once; one more closes the oldest waiting one with 1013.
+   * @default {DEFAULT_MAX_PENDING_CONNECTIONS}
+   */
+  maxPendingConnections?: number;
   /** Frames queued per connection while its socket is busy; then the oldest are dropped. @default 1024 */
   maxQueuedFrames?: number;
   /** Bytes of frames queued per connection (UTF-8 JSON). @default 524288 */
@@ -35,7 +57,10 @@ export interface StreamHubOptions {
   maxSubscriptions?: number;
   /** Size of a client message, UTF-8 bytes. @default 8192 */
   maxMessageBytes?: number;
-  /** How long a connection without a header token has to send its `auth` message. @default 5000 */
+  /**
+   * How long a connection has to be authenticated (its `auth` message sent, or its header token checked)
+   * before it is closed with 1008, ms. @default {DEFAULT_AUTH_TIMEOUT_MS}
+   */
   authTimeoutMs?: number;
   /** How often busy sockets are checked for room while frames wait. @default 10 */
   drainIntervalMs?: number;
@@ -66,6 +91,13 @@ export interface StreamConnectionStats {
 export interface StreamStats {
   /** Events published, whether or not anyone was subscribed. */
   published: number;
+  /** Connections authenticated (or, without an `authenticate` hook, open) now. */
+  open: number;
+  /** Connections waiting to be authenticated now. */
+  pending: number;
+  /** Waiting connections closed since start: to make room for newer ones, and for taking too long. */
+  pending_evicted: number;
+  auth_timeouts: number;
   connections: StreamConnectionStats[];
 }
 
@@ -87,6 +119,12 @@ const MAX_INBOX = 64;
 export class StreamHub implements AsyncDisposable {
   readonly limits: Readonly<Required<StreamHubOptions>>;
   #connections = new Set<Connection>();
+  /** Connections waiting to be authenticated, oldest first (a `Set` iterates in insertion order). */
+  #pending = new Set<Connection>();
+  /** Connections authenticated, or open in a hub without authentication. */
+  #open = new Set<Connection>();
+  #pendingEvicted = 0;
+  #authTimeouts = 0;
   #retained = new Map<string, FrameBody>();
   #routes = new Map<string, Connection[]>();
   readonly #sender: FrameSender;
@@ -97,12 +135,13 @@ export class StreamHub implements AsyncDisposable {
   constructor(options: StreamHubOptions = {}) {
     this.limits = {
       maxConnections: options.maxConnections ?? 128,
+      maxPendingConnections: options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS,
       maxQueuedFrames: options.maxQueuedFrames ?? 1024,
       maxQueuedBytes: options.maxQueuedBytes ?? 512 * 1024,
       maxBufferedBytes: options.maxBufferedBytes ?? 128 * 1024,
       maxSubscriptions: options.maxSubscriptions ?? 32,
       maxMessageBytes: options.maxMessageBytes ?? 8192,
-      authTimeoutMs: options.authTimeoutMs ?? 5000,
+      authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       drainIntervalMs: options.drainIntervalMs ?? 10,
     };
     for (const [k, v] of Object.entries(this.limits)) {
@@ -113,9 +152,19 @@ export class StreamHub implements AsyncDisposable {
     this.#sender = new FrameSender(this.limits);
   }
 
-  /** Connections now. */
+  /** Connections now: open, waiting to be authenticated, and closing (until their sockets close). */
   get size(): number {
     return this.#connections.size;
+  }
+
+  /** Connections authenticated (without an `authenticate` hook, open) now; `maxConnections` bounds them. */
+  get open(): number {
+    return this.#open.size;
+  }
+
+  /** Connections waiting to be authenticated now; `maxPendingConnections` bounds them. */
+  get pending(): number {
+    return this.#pending.size;
   }
 
   /**
@@ -150,6 +199,10 @@ export class StreamHub implements AsyncDisposable {
   stats(): StreamStats {
     return {
       published: this.#published,
+      open: this.#open.size,
+      pending: this.#pending.size,
+      pending_evicted: this.#pendingEvicted,
+      auth_timeouts: this.#authTimeouts,
       connections: [...this.#connections].map((c) => ({
         id: c.id,
         state: c.state === "closed" ? "closing" : c.state,
@@ -170,7 +223,10 @@ export class StreamHub implements AsyncDisposable {
   /**
    * Takes over an upgraded socket. With `authenticate`, the connection is open once `token` (from the
    * `Authorization` header) or its first message `{"type":"auth"}` is accepted; a bad token, another first
-   * message, or none within `authTimeoutMs` closes it with 1008 (policy violation).
+   * message, or no token accepted within `authTimeoutMs` closes it with 1008 (policy violation). Until then
+   * it counts against `maxPendingConnections`, not `maxConnections`: when it is one too many, the oldest
+   * waiting connection is closed with 1013 (try again later). Once accepted, it is closed with 1013 if the
+   * hub already has `maxConnections` open.
    *
    * @returns the connection's id, as in {@linkcode StreamHub.stats}.
    */
@@ -192,15 +248,30 @@ export class StreamHub implements AsyncDisposable {
     });
     // An `error` event is always followed by `close`, which is where the connection ends.
     socket.addEventListener("close", () => this.#remove(c));
-    if (c.authenticate === null) this.#welcome(c, null);
-    else if (options.token !== undefined && options.token !== null) {
+    if (c.authenticate === null) {
+      this.#welcome(c, null);
+      return c.id;
+    }
+    this.#pending.add(c);
+    if (this.#pending.size > this.limits.maxPendingConnections) {
+      const oldest = this.#pending.values().next().value!;
+      this.#pendingEvicted++;
+      this.#close(
+        oldest,
+        1013,
+        `Too many connections are waiting to authenticate (${this.limits.maxPendingConnections}); ` +
+          "send the token right after connecting",
+      );
+    }
+    // Also while a header token is checked: a hook that hangs must not keep the connection waiting forever.
+    c.authTimer = setTimeout(() => {
+      c.authTimer = null;
+      this.#authTimeouts++;
+      this.#close(c, 1008, `Authentication timed out after ${this.limits.authTimeoutMs}ms`);
+    }, this.limits.authTimeoutMs);
+    if (options.token !== undefined && options.token !== null) {
       const token = options.token;
       c.inbox = c.inbox.then(() => this.#authenticate(c, token));
-    } else {
-      c.authTimer = setTimeout(() => {
-        c.authTimer = null;
-        this.#close(c, 1008, `Authentication timed out after ${this.limits.authTimeoutMs}ms`);
-      }, this.limits.authTimeoutMs);
     }
     return c.id;
   }
@@ -236,8 +307,19 @@ export class StreamHub implements AsyncDisposable {
   }
 
   #welcome(c: Connection, role: string | null): void {
+    this.#pending.delete(c);
+    if (c.authTimer !== null) clearTimeout(c.authTimer);
+    c.authTimer = null;
+    if (this.#open.size >= this.limits.maxConnections) {
+      return this.#close(
+        c,
+        1013,
+        `The stream already has ${this.#open.size} connections, its limit (${this.limits.maxConnections})`,
+      );
+    }
     c.state = "open";
     c.role = role;
+    this.#open.add(c);
     const l = this.limits;
     this.#control(c, "hello", {
       role,
@@ -251,9 +333,8 @@ export class StreamHub implements AsyncDisposable {
     });
   }
 
+  /** Checks `token`; the connection's deadline keeps running meanwhile (the hook may hang). */
   async #authenticate(c: Connection, token: string): Promise<void> {
-    if (c.authTimer !== null) clearTimeout(c.authTimer);
-    c.authTimer = null;
     if (token === "") return this.#close(c, 1008, "Invalid token");
     let who: StreamPrincipal | null;
     try {
@@ -361,9 +442,15 @@ export class StreamHub implements AsyncDisposable {
     this.#control(c, "subscriptions", { topics: c.patterns.map((p) => p.source) });
   }
 
+  /**
+   * Closes `c` and stops counting it against either bound at once: a peer may never answer the close (Deno
+   * keeps such a socket `CLOSING` until the peer or TCP ends it), and must not hold a slot meanwhile.
+   */
   #close(c: Connection, code: number, reason: string): void {
     if (c.state === "closed") return;
     c.state = "closed";
+    this.#pending.delete(c);
+    this.#open.delete(c);
     c.patterns = [];
     this.#routes.clear();
     if (c.authTimer !== null) clearTimeout(c.authTimer);
@@ -377,6 +464,8 @@ export class StreamHub implements AsyncDisposable {
   #remove(c: Connection): void {
     if (!this.#connections.delete(c)) return;
     c.state = "closed";
+    this.#pending.delete(c);
+    this.#open.delete(c);
     if (c.authTimer !== null) clearTimeout(c.authTimer);
     c.authTimer = null;
     c.queue.clear();

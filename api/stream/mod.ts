@@ -21,6 +21,18 @@
  * A bad message is answered with an `error` frame `{ "code", "message" }` and the connection goes on; on a
  * connection still waiting for its token, anything but `auth` closes it with 1008.
  *
+ * Slots: `maxConnections` (128) bounds the authenticated connections, and only they are refused with 503.
+ * A connection that has not been authenticated yet holds no such slot: it has `authTimeoutMs`
+ * ({@linkcode DEFAULT_AUTH_TIMEOUT_MS}, 5 s) to send an accepted token, or it is closed with 1008
+ * "Authentication timed out", and at most `maxPendingConnections`
+ * ({@linkcode DEFAULT_MAX_PENDING_CONNECTIONS}, 32) wait at once: one more closes the oldest waiting one
+ * with 1013 (try again later). So sockets that never send a token cannot lock out a client that does; a
+ * connection closed for any reason stops counting at once, even while its peer delays the closing handshake.
+ *
+ * Module text in frames (log lines, alerts) has its control, bidi and line-separator characters `\u`-escaped
+ * (`safeJsonStringify` in `log_text.ts`); it parses back to the exact text, which a client still shows as
+ * text (the dashboard escapes it visibly).
+ *
  * @example
  * ```ts ignore
  * await using hub = new StreamHub();
@@ -32,6 +44,8 @@
  * @module
  */
 export {
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
   STREAM_TOPIC_ROOTS,
   type StreamAuthenticate,
   type StreamConnectionStats,

@@ -15,8 +15,10 @@ export interface StreamRouteOptions {
 
 /**
  * The route to mount at `/api/v1/stream`: upgrades `GET` to a WebSocket served by `hub`. A request that is
- * not an upgrade gets 426; one over `maxConnections` gets 503. The token comes from
- * `Authorization: Bearer <token>` or the first message `{"type":"auth","token":"..."}`.
+ * not an upgrade gets 426; one while the hub has `maxConnections` authenticated connections gets 503
+ * (connections still waiting for their token do not count: they have a bound of their own, see
+ * {@linkcode StreamHub.attach}). The token comes from `Authorization: Bearer <token>` or the first message
+ * `{"type":"auth","token":"..."}`.
  */
 export function createStreamRoute({ hub, authenticate }: StreamRouteOptions): Hono {
   const app = new Hono();
@@ -27,10 +29,10 @@ export function createStreamRoute({ hub, authenticate }: StreamRouteOptions): Ho
         426,
       );
     }
-    if (hub.size >= hub.limits.maxConnections) {
+    if (hub.open >= hub.limits.maxConnections) {
       return c.json({
         error: "too_many_connections",
-        detail: `The stream already has ${hub.size} connections, its limit`,
+        detail: `The stream already has ${hub.open} connections, its limit`,
       }, 503);
     }
     const header = c.req.header("authorization");

@@ -2,13 +2,15 @@
  * The dashboard's behaviour, browser JavaScript kept as a string (served as `/ui/app.js` after the charts):
  * sign-in with a token kept in `sessionStorage`, the REST calls with it as a bearer token, the WebSocket
  * stream with it as the first message, and the tables, readouts, charts and alerts they fill. Everything the
- * server sends is put in the page with `textContent`, never parsed as HTML. Plain ES2020 with no template
- * literals, so the TypeScript string needs no escaping; the unit test parses it.
+ * server sends is put in the page with `textContent`, never parsed as HTML, and text a module controls
+ * (names, output keys, alert messages, errors) goes through `safeText` first (`_safe_text_js.ts`), so a
+ * control or bidi character shows as its escape. Plain ES2020 with no template literals, so the TypeScript
+ * string needs no escaping; the unit test parses it.
  *
  * @module
  */
 
-/** The page's script; runs after `CHARTS_JS` in the same function scope. */
+/** The page's script; runs after `CHARTS_JS` and `SAFE_TEXT_JS` in the same function scope. */
 export const APP_JS = String.raw`
 const TOKEN_KEY = "kiln.token";
 const TOPICS = ["status", "health", "outputs/*", "metrics/*", "arrays/fft", "alerts"];
@@ -205,7 +207,7 @@ function updateModule(m) {
     row = {
       tr: el("tr", { "data-module": m.name }),
       cells: {
-        name: el("th", { scope: "row", text: m.name }),
+        name: el("th", { scope: "row", text: safeText(m.name) }),
         mode: el("td", { text: "" }),
         state: el("td", { "data-field": "state" }, [badge(m.state)]),
         restarts: el("td", { class: "num", "data-field": "restarts", text: "0" }),
@@ -224,8 +226,8 @@ function updateModule(m) {
   if (m.restarts !== undefined) c.restarts.textContent = String(m.restarts);
   if (m.invocations !== undefined) c.invocations.textContent = String(m.invocations);
   if (m.last_error !== undefined) {
-    c.error.textContent = m.last_error || "";
-    c.error.title = m.last_error || "";
+    c.error.textContent = safeText(m.last_error);
+    c.error.title = safeText(m.last_error);
   }
   // Charts plot the stream's server timestamps only; a REST answer fills the readouts.
   if (m.outputs) showOutputs(m.name, m.outputs, null);
@@ -253,15 +255,15 @@ async function control(name, action, buttons) {
     if (session !== ui.session) return;
     result.dataset.ok = "true";
     result.dataset.status = "200";
-    result.textContent = cap(action) + " " + name + ": done, now " + m.state +
+    result.textContent = cap(action) + " " + safeText(name) + ": done, now " + safeText(m.state) +
       (typeof m.restarts === "number" ? ", restarts " + m.restarts : "");
     updateModule(m);
   } catch (err) {
     if (session !== ui.session) return;
     result.dataset.ok = "false";
     result.dataset.status = String(err.status);
-    result.textContent = cap(action) + " " + name + " refused" +
-      (err.status ? " (HTTP " + err.status + " " + err.code + ")" : "") + ": " + err.message;
+    result.textContent = cap(action) + " " + safeText(name) + " refused" +
+      (err.status ? " (HTTP " + err.status + " " + safeText(err.code) + ")" : "") + ": " + safeText(err.message);
     if (err.status === 401) signOut("Kiln no longer accepts this token");
   } finally {
     for (const b of buttons) b.disabled = false;
@@ -289,12 +291,12 @@ async function loadConnectors(session) {
   if (session !== ui.session) return;
   const rows = body.connectors.map((k) =>
     el("tr", { "data-connector": k.name }, [
-      el("th", { scope: "row", text: k.name }),
-      el("td", { text: k.kind }),
+      el("th", { scope: "row", text: safeText(k.name) }),
+      el("td", { text: safeText(k.kind) }),
       el("td", { "data-field": "state" }, [badge(k.state)]),
       el("td", { class: "num", text: String(k.errors) }),
       el("td", { class: "num", text: String(k.reconnects) }),
-      el("td", { class: "error-text", text: k.last_error || "" }),
+      el("td", { class: "error-text", text: safeText(k.last_error) }),
     ])
   );
   $("connectors").tBodies[0].replaceChildren(...rows);
@@ -321,10 +323,10 @@ function addAlert(a) {
   }
   const at = new Date(a.at);
   const li = el("li", { "data-severity": a.severity }, [
-    el("span", { class: "badge", "data-state": a.severity, text: a.severity }),
+    el("span", { class: "badge", "data-state": a.severity, text: safeText(a.severity) }),
     el("time", { datetime: at.toISOString(), text: at.toLocaleTimeString() }),
-    el("b", { text: a.module }),
-    el("span", { text: a.message }),
+    el("b", { text: safeText(a.module) }),
+    el("span", { text: safeText(a.message) }),
   ]);
   const list = $("alerts");
   list.prepend(li);
@@ -341,11 +343,11 @@ function showOutputs(module, outputs, t) {
     if (!cell) {
       let dl = document.querySelector('#outputs dl[data-module="' + CSS.escape(module) + '"]');
       if (!dl) {
-        dl = el("dl", { "data-module": module }, [el("dt", { text: module })]);
+        dl = el("dl", { "data-module": module }, [el("dt", { text: safeText(module) })]);
         $("outputs").append(dl);
       }
       cell = el("span", { "data-value": key });
-      dl.append(el("dd", {}, [el("span", { text: k }), cell]));
+      dl.append(el("dd", {}, [el("span", { text: safeText(k) }), cell]));
       ui.outputs.set(key, cell);
     }
     const text = formatNumber(v);

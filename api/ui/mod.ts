@@ -31,6 +31,7 @@ import { STYLE_CSS } from "./_style.ts";
 import { ICON_SVG } from "./_icon.ts";
 import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
+import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
 
 /**
  * The Content-Security-Policy of every dashboard response. `connect-src 'self'` also allows `ws:`/`wss:`
@@ -58,12 +59,12 @@ function asset(body: string, type: string): Asset {
   return { body, type, etag: `"${fnv1a(body)}-${body.length.toString(16)}"` };
 }
 
-// The two script parts share one IIFE so nothing leaks into the page's globals.
+// The script parts share one IIFE so nothing leaks into the page's globals.
 const ASSETS: Record<string, Asset> = {
   "/": asset(PAGE_HTML, "text/html; charset=utf-8"),
   "/ui/app.css": asset(STYLE_CSS, "text/css; charset=utf-8"),
   "/ui/app.js": asset(
-    `(() => {\n"use strict";\n${CHARTS_JS}\n${APP_JS}\n})();\n`,
+    `(() => {\n"use strict";\n${CHARTS_JS}\n${SAFE_TEXT_JS}\n${APP_JS}\n})();\n`,
     "text/javascript; charset=utf-8",
   ),
   "/ui/icon.svg": asset(ICON_SVG, "image/svg+xml"),

@@ -4,6 +4,8 @@ import { createUiRoutes, UI_CONTENT_SECURITY_POLICY } from "./mod.ts";
 import { PAGE_HTML } from "./_page.ts";
 import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
+import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
+import { escapeText } from "../../log_text.ts";
 
 /** The dashboard mounted the way `api/mod.ts` mounts it: before the API's JSON index. */
 function app(): Hono {
@@ -62,4 +64,37 @@ Deno.test("the page has no inline script or style, and every element the script 
   // The served script is JavaScript that parses (it runs in the browser test).
   const js = await (await app().request("/ui/app.js")).text();
   assert.doesNotThrow(() => new Function(js));
+});
+
+Deno.test("the page's safeText escapes exactly what escapeText does, character by character", () => {
+  const safeText = new Function(`${SAFE_TEXT_JS}\nreturn safeText;`)() as (v: unknown) => string;
+  for (let c = 0; c <= 0xffff; c++) {
+    const s = `a${String.fromCharCode(c)}b`;
+    assert.equal(safeText(s), escapeText(s), `U+${c.toString(16)}`);
+  }
+  const hostile = "ok\x1b[31m\r\nmodule=safety kind=alert\u202e\u2028🚀";
+  assert.equal(safeText(hostile), escapeText(hostile));
+  assert.equal(safeText(hostile), "ok\\x1b[31m\\r\\nmodule=safety kind=alert\\u202e\\u2028🚀");
+  assert.equal(safeText(null), "");
+  assert.equal(safeText(undefined), "");
+});
+
+Deno.test("the script never parses text as HTML, and shows module text through safeText", () => {
+  const js = `${CHARTS_JS}${SAFE_TEXT_JS}${APP_JS}`;
+  assert.doesNotMatch(
+    js,
+    /innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment/,
+  );
+  for (
+    const field of [
+      "a.message",
+      "a.module",
+      "m.last_error",
+      "k.last_error",
+      "safeText(k)",
+      "safeText(module)",
+    ]
+  ) {
+    assert.ok(js.includes(field.startsWith("safeText") ? field : `safeText(${field})`), field);
+  }
 });

@@ -41,12 +41,18 @@ export class SubscriptionList {
     return [...new Set(this.#subs.map((s) => s.filter))];
   }
 
-  /** A SUBSCRIBE request for `filters`, each at the highest QoS any of its handlers asked for. */
-  request(filters: string[]): Record<string, { qos: Qos }> {
-    const request: Record<string, { qos: Qos }> = {};
+  /**
+   * `filters` grouped by the QoS to subscribe them at: the highest any of a filter's handlers asked for.
+   * Lists, not mqtt.js's `{ [filter]: { qos } }` map: a filter is any string (`__proto__`, `constructor`),
+   * and that map reads its `resubscribe` key as an option.
+   */
+  request(filters: string[]): Map<Qos, string[]> {
+    const request = new Map<Qos, string[]>();
     for (const filter of filters) {
       const qos = Math.max(...this.#subs.filter((s) => s.filter === filter).map((s) => s.qos)) as Qos;
-      request[filter] = { qos };
+      const list = request.get(qos);
+      if (list) list.push(filter);
+      else request.set(qos, [filter]);
     }
     return request;
   }

@@ -270,12 +270,26 @@ class Connector implements MqttConnector {
     this.#notify(true);
   }
 
-  /** Subscribes `filters` at the highest QoS any handler asked for; `null` when the connection dropped. */
-  #sendSubscribe(session: Session, filters: string[]): Promise<ISubscriptionGrant[] | null> {
-    const request = this.#subs.request(filters);
-    return new Promise((resolve) => {
-      session.client.subscribe(request, (err, grants) => resolve(err || session.lost ? null : grants ?? []));
-    });
+  /**
+   * Subscribes `filters` at the highest QoS any handler asked for (one SUBSCRIBE per QoS); `null` when the
+   * connection dropped.
+   */
+  async #sendSubscribe(session: Session, filters: string[]): Promise<ISubscriptionGrant[] | null> {
+    const sent = [...this.#subs.request(filters)].map(([qos, list]) =>
+      new Promise<ISubscriptionGrant[] | null>((resolve) => {
+        session.client.subscribe(
+          list,
+          { qos },
+          (err, grants) => resolve(err || session.lost ? null : grants ?? []),
+        );
+      })
+    );
+    const grants: ISubscriptionGrant[] = [];
+    for (const g of await Promise.all(sent)) {
+      if (g === null) return null;
+      grants.push(...g);
+    }
+    return grants;
   }
 
   #dispatch(topic: string, payload: Uint8Array, info: MessageInfo): void {

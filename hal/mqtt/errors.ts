@@ -202,3 +202,21 @@ export class EmbeddedBrokerError extends KilnError {
     this.port = port;
   }
 }
+
+/** The embedded broker's credentials file exists but does not hold usable credentials. */
+export class EmbeddedCredentialsError extends KilnError {
+  readonly code = "mqtt_embedded_credentials_invalid";
+  /** The file. */
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super(
+      `Cannot use the embedded MQTT broker's credentials in "${path}": ${reason} ` +
+        "(delete the file and Kiln makes new ones at its next start)",
+      options,
+    );
+    this.path = path;
+    this.reason = reason;
+  }
+}

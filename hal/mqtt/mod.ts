@@ -49,9 +49,17 @@ export {
   type Qos,
   type SubscribeOptions,
 } from "./connector.ts";
-export { type EmbeddedBroker, type EmbeddedBrokerOptions, startEmbeddedBroker } from "./embedded.ts";
+export {
+  EMBEDDED_CREDENTIALS_FILE,
+  type EmbeddedBroker,
+  type EmbeddedBrokerCredentials,
+  type EmbeddedBrokerOptions,
+  generateEmbeddedCredentials,
+  startEmbeddedBroker,
+} from "./embedded.ts";
 export {
   EmbeddedBrokerError,
+  EmbeddedCredentialsError,
   MqttConnectionLostError,
   MqttConnectRefusedError,
   MqttHandlerError,

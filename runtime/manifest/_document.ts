@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PolicyLimitDetail } from "./errors.ts";
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 
 /** A path into the manifest: keys and list indexes. */
@@ -15,13 +16,18 @@ export interface RawIssue {
   readonly message: string;
   readonly line?: number;
   readonly column?: number;
+  /** For a refusal by a limit of the device policy: the limit, the value asked for and the value allowed. */
+  readonly detail?: PolicyLimitDetail;
 }
 
 /** A parsed YAML document that can tell where a path is. */
 export interface ManifestDocument {
   /** The document as plain data (`undefined` when it had syntax errors). */
   readonly data: unknown;
-  /** Syntax errors and duplicate keys. When there are syntax errors, `data` is not to be validated. */
+  /**
+   * Syntax errors, duplicate keys and `__proto__` keys. When there are syntax errors, `data` is not to be
+   * validated.
+   */
   readonly issues: readonly RawIssue[];
   readonly hasSyntaxErrors: boolean;
   /** The 1-based line and column of `path`, or of its nearest ancestor present in the source. */
@@ -108,6 +114,15 @@ function duplicateKeys(
         const key = keyText(pair.key);
         if (key === undefined) continue;
         const start = rangeStart(pair.key);
+        if (key === "__proto__") {
+          // zod leaves a record's "__proto__" key out without a word: a module, a param or a data blob of
+          // that name would silently vanish. Any other schema key is reported by the schema, not here.
+          issues.push({
+            path: [...path, key],
+            message: `the key "__proto__" is not allowed (it names JavaScript's object prototype)`,
+            ...(start === undefined ? {} : position(start)),
+          });
+        }
         if (seen.has(key)) {
           const first = seen.get(key);
           const where = first === undefined ? "" : ` (first defined on line ${position(first).line})`;

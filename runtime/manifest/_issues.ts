@@ -53,9 +53,10 @@ export function fromZodIssues(issues: readonly z.core.$ZodIssue[], data: unknown
     switch (issue.code) {
       case "unrecognized_keys": {
         const messages = issue.message.split(KEY_MESSAGE_SEPARATOR);
-        issue.keys.forEach((key, i) =>
-          out.push({ path: [...path, key], message: messages[i] ?? `unknown key` })
-        );
+        issue.keys.forEach((key, i) => {
+          // The document reports a "__proto__" key wherever it is (`_document.ts`): once is enough.
+          if (key !== "__proto__") out.push({ path: [...path, key], message: messages[i] ?? `unknown key` });
+        });
         break;
       }
       case "invalid_key":
@@ -110,7 +111,8 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   let value = data;
   for (const segment of path) {
     if (typeof value !== "object" || value === null) return undefined;
-    value = (value as Record<PathSegment, unknown>)[segment];
+    // Own keys only: a path names what the document holds, never a member of Object.prototype.
+    value = Object.hasOwn(value, segment) ? (value as Record<PathSegment, unknown>)[segment] : undefined;
   }
   return value;
 }

@@ -1,7 +1,8 @@
 /**
- * Checks that need the whole manifest: references between sections and capabilities. They run on the raw
- * document even when the schema found problems, each check reading only the fields it needs and skipping
- * what the schema already reports, so that one run lists every mistake.
+ * Checks that need the whole manifest: references between sections, capabilities, and the device policy's
+ * limits (`_ceilings.ts`). They run on the raw document even when the schema found problems, each check
+ * reading only the fields it needs and skipping what the schema already reports, so that one run lists every
+ * mistake.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
 import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
 import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/manifest.ts";
 import { checkGpioPins } from "./_gpio_check.ts";
+import { checkCeilings } from "./_ceilings.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -62,6 +64,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
   }
   for (const [id, spec] of Object.entries(channels)) checkChannel(id, asObj(spec), ctx);
   checkGpioPins(root, issues);
+  checkCeilings(root, { requests: (module, capability) => grants(ctx, module, capability) }, issues);
   return issues;
 }
 
@@ -361,7 +364,7 @@ function checkSensor(id: string, kind: string, { path, ctx, module, verb }: RefO
     return;
   }
   const actual = ctx.sensors.get(id);
-  if (typeof actual === "string" && actual !== kind && actual in SENSOR_USE) {
+  if (typeof actual === "string" && actual !== kind && Object.hasOwn(SENSOR_USE, actual)) {
     ctx.issues.push({ path, message: `"sim:${id}" is a ${actual} sensor; ${SENSOR_USE[kind]}` });
   }
   const needed = `read:sim:${id}`;

@@ -7,7 +7,7 @@ function plant(modules: string, extra = ""): string {
   return `version: 1
 device: { id: gw-1 }
 policy:
-  allow: [read:sim:*, read:channel:*, write:channel:*, write:gpio:pin_1, read:gpio:*]
+  allow: [read:sim:*, read:channel:*, write:channel:*, write:gpio:pin_1, read:gpio:*, use:executor:realtime]
 connectors:
   sim:
     vibration_1: { kind: vibration, rate_hz: 25600 }
@@ -134,7 +134,7 @@ Deno.test("event triggers are checked", async (t) => {
   const module = (trigger: string, capabilities = "") =>
     `  ev:
     wasm: e.wasm
-    capabilities: [${capabilities}]
+    capabilities: [use:executor:realtime, ${capabilities}]
     schedule: { mode: event, trigger: "${trigger}" }
 `;
   await t.step("api needs nothing", () => void parseManifest(plant(module("api"))));

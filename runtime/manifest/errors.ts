@@ -6,8 +6,26 @@
  */
 import { KilnError } from "../../errors.ts";
 
+/**
+ * What makes an issue a refusal by the device policy's limits, for clients that act on it: which limit, what
+ * the manifest asks for and what the policy allows.
+ */
+export interface PolicyLimitDetail {
+  /**
+   * `policy_limit_exceeded`: a value past one of `policy`'s limits (`max_priority`, `max_budget_us`, ...).
+   * `realtime_not_granted`: a module placed on the `realtime` executor without `use:executor:realtime`.
+   */
+  readonly code: "policy_limit_exceeded" | "realtime_not_granted";
+  /** The limit, e.g. `policy.max_priority`, or the capability `use:executor:realtime`. */
+  readonly limit: string;
+  /** What the manifest asks for, e.g. `99`, or `"realtime"` (the executor). */
+  readonly requested: number | string;
+  /** What the policy allows, e.g. `90`, or `"normal"` (the executor a module gets without the grant). */
+  readonly allowed: number | string;
+}
+
 /** One problem in a manifest. */
-export interface ManifestIssue {
+export interface ManifestIssue extends Partial<PolicyLimitDetail> {
   /** Dotted path of the offending key, e.g. `modules.fft.capabilities[1]`; `""` for the whole document. */
   readonly path: string;
   /** Sentence-case description, e.g. `expected a number, got a string ("4 MB")`. */

@@ -3,18 +3,21 @@ import { assertIssues } from "./_testing.ts";
 import { parseManifest } from "./mod.ts";
 import { planDeployment } from "../plan.ts";
 
-/** A gateway whose `estop` module follows pin 3 onto pin 8, over `gpio` (the connectors.gpio body). */
+/**
+ * A gateway whose `estop` module follows pin 3 onto pin 8, over `gpio` (the connectors.gpio body). The module
+ * also holds `use:executor:realtime`, last, which an event module needs.
+ */
 function gateway(gpio: string, capabilities = "[read:gpio:pin_3, write:gpio:pin_8]", trigger = "gpio:pin_3") {
   return `version: 1
 device: { id: gw-1 }
-policy: { allow: ["read:gpio:*", "write:gpio:*"] }
+policy: { allow: ["read:gpio:*", "write:gpio:*", "use:executor:realtime"] }
 connectors:
   gpio:
 ${gpio}
 modules:
   estop:
     wasm: estop.wasm
-    capabilities: ${capabilities}
+    capabilities: ${capabilities.replace(/\]$/, ", use:executor:realtime]")}
     schedule: { mode: event, trigger: "${trigger}" }
 `;
 }

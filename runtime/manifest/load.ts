@@ -58,9 +58,10 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
   const { doc, issues, manifest } = validateManifest(text);
   const all = doc.hasSyntaxErrors ? issues : [...issues, ...await checkFiles(doc.data, dir)];
   if (all.length > 0 || manifest === undefined) throw new ManifestError(toIssues(doc, all), path);
-  const modules: Record<string, LoadedModuleSpec> = {};
+  // Records without a prototype: their keys are the manifest's names.
+  const modules = Object.create(null) as Record<string, LoadedModuleSpec>;
   for (const [name, spec] of Object.entries(manifest.modules)) {
-    const data: Record<string, ResolvedFile> = {};
+    const data = Object.create(null) as Record<string, ResolvedFile>;
     for (const [key, blob] of Object.entries(spec.data)) {
       data[key] = { ...blob, resolved: resolve(dir, blob.path) };
     }

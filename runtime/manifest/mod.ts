@@ -3,7 +3,7 @@
  *
  * A manifest is YAML (or JSON, which is YAML). {@linkcode parseManifest} validates text against the schema and
  * the cross-section rules (references between sensors, channels and modules; capabilities against the
- * device policy) and reports every problem at once, each with its dotted path and line;
+ * device policy and its limits) and reports every problem at once, each with its dotted path and line;
  * {@linkcode loadManifest} also reads the file and resolves the modules' `wasm` and `data` paths against the
  * manifest's directory.
  *
@@ -36,7 +36,17 @@ export {
   type ManifestIssue,
   ManifestNotFoundError,
   ManifestReadError,
+  type PolicyLimitDetail,
 } from "./errors.ts";
+export {
+  DEFAULT_BLOCK_TIMEOUT_US,
+  DEFAULT_POLICY_LIMITS,
+  INIT_BUDGET_FACTOR,
+  initBudgetUs,
+  MIN_INIT_BUDGET_US,
+  type PolicyLimitKey,
+  REALTIME_PRIORITY,
+} from "./policy.ts";
 export { parseManifest, type ParseManifestOptions } from "./parse.ts";
 export { type LoadedManifest, type LoadedModuleSpec, loadManifest, type ResolvedFile } from "./load.ts";
 export {
@@ -60,6 +70,7 @@ export {
   parseListenAddress,
   type PeriodicSchedule,
   type Persistence,
+  type Policy,
   type RestartPolicy,
   type Schedule,
   type SimSensorSpec,

@@ -80,7 +80,7 @@ export function toIssues(doc: Pick<ManifestDocument, "locate">, raw: readonly Ra
     const position = issue.line === undefined
       ? doc.locate(issue.path)
       : { line: issue.line, column: issue.column };
-    const base = { path: formatPath(issue.path), message: issue.message };
+    const base = { path: formatPath(issue.path), message: issue.message, ...issue.detail };
     if (position === undefined) return base;
     return position.column === undefined
       ? { ...base, line: position.line }

@@ -362,3 +362,30 @@ Deno.test("an MQTT session is clean by default; a persistent one refuses QoS 2, 
   assert.deepEqual(issues.map((i) => i.path), ["connectors.mqtt.qos"]);
   assert.match(issues[0]!.message, /persistent session needs qos 0 or 1/);
 });
+
+Deno.test("the policy section gets its limits' defaults, and each may be set", () => {
+  const { policy } = parseManifest(MINIMAL);
+  assert.deepEqual(policy, {
+    allow: ["read:sim:*"],
+    max_priority: 90,
+    max_budget_us: 100_000,
+    max_init_budget_us: 2_000_000,
+    max_memory_mb: 64,
+    max_block_timeout_us: 10_000,
+    max_channel_bytes: 16 * 1024 * 1024,
+    min_snapshot_interval_s: 1,
+    max_modules: 32,
+  });
+  const set = parseManifest(
+    MINIMAL.replace(
+      "  allow: [read:sim:*]",
+      "  allow: [read:sim:*]\n  max_priority: 95\n  max_fuel: 1000000",
+    ),
+  ).policy;
+  assert.deepEqual([set.max_priority, set.max_fuel], [95, 1_000_000]);
+  const text = MINIMAL.replace("  allow: [read:sim:*]", "  allow: [read:sim:*]\n  max_init_budget_us: 1000");
+  const [issue] = issuesOf(text);
+  assert.equal(issue?.path, "policy.max_init_budget_us"); // below the 50 ms every init budget has
+  const typo = issuesOf(MINIMAL.replace("  allow: [read:sim:*]", "  allow: [read:sim:*]\n  max_priorty: 80"));
+  assert.match(typo[0]?.message ?? "", /did you mean "max_priority"/);
+});

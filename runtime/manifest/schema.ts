@@ -13,6 +13,7 @@ import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
 import { OpcuaEndpointSchema } from "../../hal/opcua/manifest.ts";
 import { GpioConnectorSchema } from "../../hal/gpio/mod.ts";
 import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
+import { POLICY_SHAPE } from "./policy.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
 export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -291,7 +292,38 @@ export const LimitsSchema = strict({
   budget_us: int(1).default(DEFAULT_BUDGET_US),
   /** Instruction budget of one handler call, in fuel units; no fuel metering when left out. */
   fuel: int(1).optional(),
+  // The module's resource account (`runtime/_account.ts`, ABI.md "Resource limits"): left out, the default
+  // there; the maximum here is the host's own bound, which no manifest raises.
+  /** Distinct `kiln.output` keys, 1..4096 (default 256). */
+  max_output_keys: int(1, 4096).optional(),
+  /** Distinct `kiln.output_array` keys, 1..256 (default 32). */
+  max_array_keys: int(1, 256).optional(),
+  /** Bytes of array outputs held, all keys together, up to 16 MiB (default 256 KiB). */
+  max_array_bytes: int(4, 16 * 1024 * 1024).optional(),
+  /** `kiln.publish` messages a second, up to 1000 (default 50). */
+  publish_per_s: positive().max(1000).optional(),
+  /** `kiln.publish` bytes (topic and payload) a second, up to 4 MiB (default 64 KiB). */
+  publish_bytes_per_s: int(1, 4 * 1024 * 1024).optional(),
+  /** Distinct topics published on, 1..1024 (default 32). */
+  max_publish_topics: int(1, 1024).optional(),
+  /** The share of the outbox's disk budget the module's unacknowledged messages may take, (0, 1] (default 0.25). */
+  outbox_share: positive().max(1).optional(),
+  /** Log lines a second (`kiln.log` and WASI stdout/stderr), up to 1000 (default 50). */
+  log_lines_per_s: positive().max(1000).optional(),
+  /** Log bytes a second, up to 1 MiB (default 16 KiB). */
+  log_bytes_per_s: int(1, 1024 * 1024).optional(),
+  /** `kiln.alert` calls a second, up to 100 (default 5). */
+  alerts_per_s: positive().max(100).optional(),
+  /** Audit rows of refused calls a minute, 1..1000 (default 20); the rest are counted in a summary row. */
+  audit_rows_per_min: int(1, 1000).optional(),
 });
+
+const { max_memory_mb: _memory, budget_us: _budget, fuel: _fuel, ...accountLimits } = LimitsSchema.shape;
+/**
+ * The resource account's keys of `limits` (all but `max_memory_mb`, `budget_us` and `fuel`, which have keys of
+ * their own in `policy`), each optional: `policy.max_limits` bounds what a module may set them to.
+ */
+export const ACCOUNT_LIMITS_SHAPE = accountLimits;
 
 /**
  * Snapshots of a module's memory, so it resumes warm after a restart instead of running `kiln_init`.
@@ -395,7 +427,12 @@ export const ManifestSchema = strict({
     ),
     location: z.string().optional(),
   }),
-  policy: strict({ allow: z.array(z.string()).default([]) }).prefault({}),
+  /** What this gateway may grant, and the limits of what a module may ask for (`policy.ts`). */
+  policy: strict({
+    ...POLICY_SHAPE,
+    /** The most a module may set each resource account limit to (`limits.<key>`); none when left out. */
+    max_limits: strict(ACCOUNT_LIMITS_SHAPE).optional(),
+  }).prefault({}),
   api: strict({
     listen: z.string().default(DEFAULT_LISTEN),
     /** Serve HTTPS (and WSS) with this certificate and key (PEM files, relative to the manifest). */
@@ -460,6 +497,8 @@ export type SimSensorSpec = z.output<typeof SimSensorSchema>;
 export type Connectors = z.output<typeof ConnectorsSchema>;
 /** A channel's overflow policy. */
 export type OverflowPolicy = typeof OVERFLOW_POLICIES[number];
+/** The `policy` section: the capabilities this gateway may grant and the limits it sets. */
+export type Policy = z.output<typeof ManifestSchema>["policy"];
 
 /**
  * The WebAssembly page count for a `max_memory_mb`: fractions round up to the next whole 64 KiB page.

@@ -324,6 +324,106 @@ Deno.test("the route answers a plain GET with 426 and refuses connections past i
   assert.equal((await res.json()).error, "too_many_connections");
 });
 
+Deno.test("module text in a frame has its control, bidi and separator characters escaped on the wire", async () => {
+  await using hub = new StreamHub();
+  await using srv = serve(hub);
+  await using c = await Client.open(srv.url);
+  const raw: string[] = [];
+  c.ws.addEventListener("message", (e) => raw.push(e.data));
+  await c.subscribe("logs/*");
+  const message = "ok\n\x1b[31mFAKE\x9b2J\u202eevil\u2028next\x7f";
+  hub.publish("logs/probe", { module: "probe", level: "info", message });
+  const frame = await c.until("the log line", () => c.of("logs/probe")[0]);
+  assert.equal(frame.data.message, message, "the text parses back exactly");
+  const text = raw.find((r) => r.includes('"logs/probe"'))!;
+  // deno-lint-ignore no-control-regex -- control characters are what this looks for
+  assert.doesNotMatch(text, /[\x00-\x1f\x7f-\x9f\u202e\u2028]/);
+  for (const escape of ["\\n", "\\u001b", "\\u009b", "\\u202e", "\\u2028", "\\u007f"]) {
+    assert.ok(text.includes(escape), `${escape} in ${text}`);
+  }
+});
+
+/** A raw upgrade request, answered 101 or refused (503); its socket is not kept. */
+async function upgradeStatus(port: number, headers: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/stream`, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+      ...headers,
+    },
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+Deno.test("sockets that never send a token hold no authenticated slot: an authenticated client still gets in", async () => {
+  const authenticate: StreamAuthenticate = (token) => token === "tok" ? { role: "viewer" } : null;
+  // A deadline far beyond the test: the idle sockets are still waiting when the good clients arrive.
+  await using hub = new StreamHub({ maxConnections: 2, maxPendingConnections: 3, authTimeoutMs: 600_000 });
+  await using srv = serve(hub, authenticate);
+  const idle: Client[] = [];
+  try {
+    // Every authenticated slot and every pending one, and two more: none is refused.
+    for (let i = 0; i < 2 + 3 + 2; i++) idle.push(await Client.open(srv.url));
+    const evicted = await Promise.all(idle.slice(0, 4).map((c) => c.closed));
+    for (const e of evicted) {
+      assert.equal(e.code, 1013, "the oldest waiting connections make room");
+      assert.match(e.reason, /waiting to authenticate/);
+    }
+    await waitFor("three connections waiting", () => hub.pending === 3);
+    assert.equal(hub.stats().pending_evicted, 4);
+    assert.equal(hub.open, 0);
+
+    await using byHeader = await Client.open(srv.url, { authorization: "Bearer tok" });
+    await using byMessage = await Client.open(srv.url);
+    byMessage.send({ type: "auth", token: "tok" });
+    for (const c of [byHeader, byMessage]) {
+      assert.equal((await c.until("hello", () => c.of("hello")[0])).data.role, "viewer");
+      await c.subscribe("alerts");
+    }
+    hub.publish("alerts", { message: "through" });
+    for (const c of [byHeader, byMessage]) {
+      assert.equal((await c.until("the alert", () => c.of("alerts")[0])).data.message, "through");
+    }
+    assert.equal(hub.open, 2);
+    // The authenticated slots are full now: that, and only that, is refused with 503.
+    assert.equal(await upgradeStatus(srv.port, { authorization: "Bearer tok" }), 503);
+    assert.ok(hub.pending <= 3, `at most 3 waiting, got ${hub.pending}`);
+  } finally {
+    for (const c of idle) await c[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a connection that is not authenticated by the deadline is closed with 1008 and frees its slot", async (t) => {
+  const hang = Promise.withResolvers<null>();
+  await using hub = new StreamHub({ authTimeoutMs: 50 });
+  await using srv = serve(hub, (token) => token === "hang" ? hang.promise : null);
+  try {
+    await t.step("sockets that send nothing", async () => {
+      const idle = [await Client.open(srv.url), await Client.open(srv.url), await Client.open(srv.url)];
+      for (const c of idle) {
+        await using _ = c;
+        const closed = await c.closed;
+        assert.equal(closed.code, 1008);
+        assert.match(closed.reason, /Authentication timed out after 50ms/);
+        assert.equal(c.of("hello").length, 0);
+      }
+      assert.equal(hub.stats().auth_timeouts, 3);
+    });
+    await t.step("a header token whose check never ends", async () => {
+      await using c = await Client.open(srv.url, { authorization: "Bearer hang" });
+      const closed = await c.closed;
+      assert.equal(closed.code, 1008);
+      assert.match(closed.reason, /timed out/);
+    });
+    await waitFor("every connection gone", () => hub.pending === 0 && hub.size === 0);
+  } finally {
+    hang.resolve(null);
+  }
+});
+
 Deno.test("disposing the hub closes its connections with 1001 and later ones at once", async () => {
   const hub = new StreamHub();
   await using srv = serve(hub);

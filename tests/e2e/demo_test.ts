@@ -23,7 +23,7 @@ Deno.test("kiln run serves the demo: health, running modules, rising invocations
     return body.alerts.length > 0 && body.alerts;
   });
   assert.equal(alerts[0]!.module, "anomaly");
-  assert.match(kiln.output(), /ALERT critical anomaly/);
+  assert.match(kiln.output(), /^module=anomaly kind=alert level=critical msg="/m);
   assert.equal(await kiln.stop(), 0);
   assert.match(kiln.output(), /kiln: stopping/);
 

@@ -115,7 +115,7 @@ Deno.test("telemetry survives a broker restart with every sequence number, comma
     `version: 1
 device: { id: gw-up }
 policy:
-  allow: ["write:mqtt:plant/gw-up/#", "read:mqtt:plant/gw-up/cmd/#"]
+  allow: ["write:mqtt:plant/gw-up/#", "read:mqtt:plant/gw-up/cmd/#", "use:executor:realtime"]
 connectors:
   mqtt:
     url: mqtt://127.0.0.1:${broker.port}
@@ -128,7 +128,7 @@ modules:
     schedule: { mode: periodic, period_us: 20000 }
   commands:
     wasm: commands.wasm
-    capabilities: ["read:mqtt:plant/gw-up/cmd/#"]
+    capabilities: ["read:mqtt:plant/gw-up/cmd/#", "use:executor:realtime"]
     schedule: { mode: event, trigger: "mqtt:plant/gw-up/cmd/#" }
 `,
   );
@@ -215,7 +215,7 @@ Deno.test("with session: persistent, a command sent while Kiln was stopped runs 
     `version: 1
 device: { id: gw-up }
 policy:
-  allow: ["read:mqtt:plant/gw-up/cmd/#"]
+  allow: ["read:mqtt:plant/gw-up/cmd/#", "use:executor:realtime"]
 connectors:
   mqtt:
     url: mqtt://127.0.0.1:${broker.port}
@@ -224,7 +224,7 @@ connectors:
 modules:
   commands:
     wasm: commands.wasm
-    capabilities: ["read:mqtt:plant/gw-up/cmd/#"]
+    capabilities: ["read:mqtt:plant/gw-up/cmd/#", "use:executor:realtime"]
     schedule: { mode: event, trigger: "mqtt:plant/gw-up/cmd/#" }
 `,
   );

@@ -203,18 +203,31 @@ function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
 }
 
+/** A broker on loopback, and the user name and password it wants (the embedded broker's), if any. */
+export interface BrokerAddress {
+  readonly port: number;
+  readonly credentials?: { readonly username: string; readonly password: string } | null;
+}
+
+/** The Mosquitto clients' host, port and login arguments for `broker`. */
+function login(broker: BrokerAddress): string[] {
+  const args = ["-h", "127.0.0.1", "-p", `${broker.port}`];
+  if (broker.credentials) args.push("-u", broker.credentials.username, "-P", broker.credentials.password);
+  return args;
+}
+
 /**
  * Starts `mosquitto_sub` for `count` messages on `topic` at QoS 2 (so each arrives at the QoS it was sent
  * with); resolves once the broker acknowledged the subscription. Payloads are printed in hex, so bytes
  * compare exactly.
  */
 export async function startSub(
-  broker: { readonly port: number },
+  broker: BrokerAddress,
   topic: string,
   count: number,
 ): Promise<Sub> {
   // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe, and the SUBACK line is needed at once.
-  const args = ["-h", "127.0.0.1", "-p", `${broker.port}`, "-t", topic, "-q", "2", "-C", `${count}`, "-d"];
+  const args = [...login(broker), "-t", topic, "-q", "2", "-C", `${count}`, "-d"];
   const child = new Deno.Command("stdbuf", {
     args: ["-oL", "mosquitto_sub", ...args, "-F", "MSG %q %t %x"],
     stdout: "piped",
@@ -263,12 +276,12 @@ export async function startSub(
 
 /** Publishes `payload` (exact bytes, from stdin) with `mosquitto_pub`. */
 export async function pub(
-  broker: { readonly port: number },
+  broker: BrokerAddress,
   topic: string,
   payload: Uint8Array,
   options: { qos?: 0 | 1 | 2; retain?: boolean } = {},
 ): Promise<void> {
-  const args = ["-h", "127.0.0.1", "-p", `${broker.port}`, "-t", topic, "-q", `${options.qos ?? 1}`, "-s"];
+  const args = [...login(broker), "-t", topic, "-q", `${options.qos ?? 1}`, "-s"];
   if (options.retain) args.push("-r");
   await run("mosquitto_pub", args, { stdin: payload });
 }

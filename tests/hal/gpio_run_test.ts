@@ -36,7 +36,7 @@ async function gateway(dir: string, root: string): Promise<string> {
     path,
     `version: 1
 device: { id: gw-gpio }
-policy: { allow: ["read:gpio:*", "write:gpio:*"] }
+policy: { allow: ["read:gpio:*", "write:gpio:*", "use:executor:realtime"] }
 connectors:
   gpio:
     backend: linux-sysfs
@@ -48,7 +48,7 @@ connectors:
 modules:
   follower:
     wasm: follower.wasm
-    capabilities: [read:gpio:pin_3, write:gpio:pin_8]
+    capabilities: [read:gpio:pin_3, write:gpio:pin_8, use:executor:realtime]
     schedule: { mode: event, trigger: "gpio:pin_3", priority: 90 }
 `,
   );

@@ -526,7 +526,7 @@ function fakeServer(
 
 Deno.test("the embedded broker serves Mosquitto's own clients as well as the connector", async () => {
   await using broker = await startEmbeddedBroker({ port: 0 });
-  await using mqtt = createMqttConnector("demo", { url: broker.url, ...FAST });
+  await using mqtt = createMqttConnector("demo", { url: broker.url, ...broker.credentials, ...FAST });
   await connected(mqtt);
   const commands: string[] = [];
   await mqtt.subscribe("kiln/+/cmd", (_topic, payload) => commands.push(dec(payload)));

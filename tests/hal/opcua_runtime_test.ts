@@ -31,7 +31,7 @@ const MODULE = `(module
 function manifest(port: number, capabilities: string[], writable = true): string {
   return `version: 1
 device: { id: gw-ua }
-policy: { allow: ["read:opcua:line1/*", "write:opcua:line1/*"] }
+policy: { allow: ["read:opcua:line1/*", "write:opcua:line1/*", "use:executor:realtime"] }
 connectors:
   opcua:
     line1:
@@ -43,7 +43,7 @@ connectors:
 modules:
   ua:
     wasm: ua.wasm
-    capabilities: ${JSON.stringify(capabilities)}
+    capabilities: ${JSON.stringify([...capabilities, "use:executor:realtime"])}
     schedule: { mode: event, trigger: api }
     inputs: [opcua:line1/temperature]
     actuators: [opcua:line1/valve]

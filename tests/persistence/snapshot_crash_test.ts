@@ -47,6 +47,8 @@ Deno.test(`snapshots survive ${ROUNDS} SIGKILLs at random moments: the store ope
     `${dir}/kiln.yaml`,
     `version: 1
 device: { id: crash-test }
+# The noise module fills 8 MiB in kiln_init and snapshots every 0.1 s: more than the policy's defaults allow.
+policy: { max_budget_us: 200000, min_snapshot_interval_s: 0.1 }
 modules:
   noise:
     wasm: noise.wasm
