@@ -91,6 +91,10 @@ export type TrapKind =
   | "invalid_conversion"
   | "stack_overflow"
   | "indirect_call"
+  /** `memory.atomic.wait` on an unshared memory (Kiln refuses shared ones): a trap, never a wait. */
+  | "atomic_wait"
+  /** An atomic access at an address not aligned to its size. */
+  | "unaligned_atomic"
   | "init_failed"
   | "restore_failed"
   | "budget_exceeded"

@@ -12,7 +12,7 @@ export const ABI_VERSION = 1;
 export const HOST_NAMESPACE = "kiln";
 
 /** A value type as the binary format names it. */
-export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref" | "exnref";
 
 /** A function signature: parameter and result types. */
 export interface FuncSig {

@@ -23,6 +23,8 @@ const TRAP_PATTERNS: [RegExp, TrapKind][] = [
   [/float unrepresentable|invalid conversion|convert/i, "invalid_conversion"],
   [/call stack|stack overflow/i, "stack_overflow"],
   [/signature mismatch|null function|indirect call|table index/i, "indirect_call"],
+  [/Atomics\.wait cannot be called/i, "atomic_wait"],
+  [/unaligned/i, "unaligned_atomic"],
 ];
 
 /**

@@ -132,9 +132,9 @@ const ATOMIC = table(0x4f, [
 const PREFIXED: Readonly<Record<number, Uint8Array>> = { 0xfc: MISC, 0xfd: SIMD, 0xfe: ATOMIC };
 
 /** Value-type bytes a block type may name (core spec §5.4.1). */
-const BLOCK_VAL_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
-/** Reference-type bytes of GC, typed function references and exnref, refused as in the type section. */
-const GC_TYPE_BYTES = new Set([0x63, 0x64, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x71, 0x72, 0x73, 0x74]);
+const BLOCK_VAL_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f, 0x69]);
+/** Reference-type bytes of GC and typed function references, refused as in the type section. */
+const GC_TYPE_BYTES = new Set([0x63, 0x64, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x71, 0x72, 0x73, 0x74]);
 
 /** Opcodes that open a block, closed by `end` (or `delegate` for `try`). */
 export const OP_BLOCK = 0x02;
@@ -350,7 +350,7 @@ export class InstructionReader {
     const c = this.#c;
     const at = c.pos;
     const b = c.byte("a heap type");
-    if (b === 0x70 || b === 0x6f) return;
+    if (b === 0x70 || b === 0x6f || b === 0x69) return; // funcref, externref, exn
     if (GC_TYPE_BYTES.has(b) || (b & 0x40) === 0) {
       c.unsupported("gc", `The heap type at byte ${at} in ${this.#where} is a GC or typed reference`, at);
     }

@@ -18,10 +18,13 @@ const VAL_TYPES: Readonly<Record<number, ValType>> = {
   0x7b: "v128",
   0x70: "funcref",
   0x6f: "externref",
+  0x69: "exnref", // exception handling: what catch_ref and catch_all_ref give, throw_ref takes
 };
 
-/** Heap-type and reference-type bytes of the GC, typed function references and exnref proposals. */
-const GC_TYPE_BYTES = new Set([0x63, 0x64, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x71, 0x72, 0x73, 0x74]);
+/** Heap-type and reference-type bytes of the GC and typed function references proposals. */
+const GC_TYPE_BYTES = new Set([0x63, 0x64, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x71, 0x72, 0x73, 0x74]);
+/** `exnref` (and the `exn` heap type): a value type Kiln runs, but no table holds it. */
+const EXNREF = 0x69;
 
 const hex = (b: number) => `0x${b.toString(16).padStart(2, "0")}`;
 
@@ -50,6 +53,13 @@ export function readRefType(c: Cursor, what: string): RefType {
   const b = c.byte(what);
   if (b === 0x70) return "funcref";
   if (b === 0x6f) return "externref";
+  if (b === EXNREF) {
+    c.unsupported(
+      "exnref",
+      `${c.label}: ${what} at byte ${at} is exnref; tables hold funcref or externref`,
+      at,
+    );
+  }
   if (GC_TYPE_BYTES.has(b)) refusedRefType(c, b, what, at);
   return c.fail(
     `${c.label}: ${what} at byte ${at} has type byte ${hex(b)}, which is not a reference type`,
@@ -61,7 +71,7 @@ export function readRefType(c: Cursor, what: string): RefType {
 function readHeapType(c: Cursor, what: string): void {
   const at = c.pos;
   const b = c.bytes[at];
-  if (b === 0x70 || b === 0x6f) {
+  if (b === 0x70 || b === 0x6f || b === EXNREF) {
     c.pos++;
     return;
   }

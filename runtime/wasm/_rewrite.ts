@@ -63,7 +63,11 @@ export class ModuleRewriter {
     this.#checkType = existing < 0 ? info.types.length : existing;
     this.#countdown = importedGlobals + info.globals.length;
     this.#fuelGlobal = fuel ? this.#countdown + 1 : -1;
-    this.#mutableGlobals = info.globals.flatMap((g, i) => g.mutable ? [importedGlobals + i] : []);
+    // An exnref cannot cross into JavaScript (exception handling's JS API), so such a global is not exported:
+    // a snapshot does not hold it.
+    this.#mutableGlobals = info.globals.flatMap((g, i) =>
+      g.mutable && g.type !== "exnref" ? [importedGlobals + i] : []
+    );
     this.#out = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
   }
 

@@ -6,7 +6,7 @@
  */
 
 /** A value type (core spec §5.3.4); `funcref` and `externref` are the reference types Kiln accepts. */
-export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref" | "exnref";
 
 /** A reference type: what a table holds. */
 export type RefType = "funcref" | "externref";

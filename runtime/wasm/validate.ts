@@ -14,7 +14,7 @@
  * |---|---|
  * | MVP, mutable globals, sign extension, non-trapping float-to-int, multi-value, bulk memory, reference types, extended constant expressions | runs |
  * | fixed-width SIMD, relaxed SIMD, tail calls | runs |
- * | exception handling (legacy `try`/`catch` and `try_table`/exnref) | runs: the budget interrupt is a trap, which no handler catches |
+ * | exception handling (legacy `try`/`catch`, `try_table`, `exnref` values) | runs: the budget interrupt is a trap, which no handler catches (a table of `exnref` is refused) |
  * | threads: atomic instructions on an unshared memory | runs (an atomic wait on an unshared memory traps) |
  * | threads: a `shared` memory | refused: `memory.atomic.wait` on it would park the executor's thread |
  * | multi-memory (more than one memory) | refused: a module has one memory, capped by `max_memory_mb` |
@@ -23,6 +23,7 @@
  * @module
  */
 import { KilnError } from "../../errors.ts";
+import { InstructionReader } from "./_code.ts";
 import { readModule } from "./reader.ts";
 import { WasmUnsupportedError } from "./errors.ts";
 import type { WasmModuleInfo } from "./types.ts";
@@ -84,6 +85,12 @@ export function validateModule(bytes: Uint8Array, info: WasmModuleInfo = readMod
         `would block the executor's thread`,
       at,
     );
+  }
+  // Kiln's own decoder over every function body: V8 accepts GC and typed function references (a block
+  // type `structref`, the 0xFB instructions), which the decoder refuses with the feature named.
+  for (const body of info.code) {
+    const r = new InstructionReader(bytes, body.exprStart, body.end, `function ${body.funcIndex}`, true);
+    while (r.next()) { /* each instruction's shape is checked as it is read */ }
   }
   const view = bytes as Uint8Array<ArrayBuffer>;
   if (!WebAssembly.validate(view)) {
