@@ -11,6 +11,7 @@ import {
   type Report,
   ReportSchema,
   SCHEMA_VERSION,
+  SecurityClass,
   type Target,
   type Unavailable,
 } from "./report_schema.ts";
@@ -190,6 +191,21 @@ function coldStart(src: Source) {
       }),
     ) as Record<MemoryKey, ReturnType<typeof track>>,
   };
+}
+
+/** The security suite's cases and escapes per class, or why they are missing (an older security.json). */
+function byClass(src: Source): Record<string, SecurityClass> | Unavailable {
+  const v = dig(src.data, "by_class");
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return absent(src, "by_class");
+  const out = new Map<string, SecurityClass>();
+  for (const [name, count] of Object.entries(v)) {
+    const parsed = SecurityClass.safeParse(count);
+    if (!parsed.success) {
+      return U(`"by_class.${name}" in bench/results/security.json is not { cases, escapes }`);
+    }
+    out.set(name, parsed.data);
+  }
+  return Object.fromEntries(out);
 }
 
 /** The 12-sensor run of bench/stream.ts, as a source of its own. */
@@ -423,7 +439,11 @@ export async function buildReport(info: RunInfo): Promise<Report> {
         ws_server_cpu_percent: num(api, "websocket.server_cpu_percent"),
       };
     })(),
-    security: { attack_cases: num(s.security!, "attack_cases"), escapes: num(s.security!, "escapes") },
+    security: {
+      attack_cases: num(s.security!, "attack_cases"),
+      escapes: num(s.security!, "escapes"),
+      cases_by_class: byClass(s.security!),
+    },
     outbox: {
       written_msgs_per_s: num(s.outbox!, "cases.100B.written_msgs_per_s"),
       drained_msgs_per_s: num(s.outbox!, "cases.100B.drained_msgs_per_s"),

@@ -284,11 +284,25 @@ export function reportRows(r: Report): Row[] {
         } dropped`,
     ),
     row(
-      "attack suite: cases / escapes",
+      "security suite: cases / escapes",
       [r.security.attack_cases, r.security.escapes],
       () => `${n(value(r.security.attack_cases) as number)} / ${n(value(r.security.escapes) as number)}`,
     ),
+    securityByClass(r.security.cases_by_class),
   ];
+}
+
+/** The security suite per class, `class cases/escapes` each, or why it is missing. */
+function securityByClass(byClass: Report["security"]["cases_by_class"]): Row {
+  const what = "security suite by class: cases / escapes";
+  if (byClass === undefined) {
+    return { what, figure: "n/a (not counted by class in this report)", target: "", met: null };
+  }
+  if (isUnavailable(byClass)) return row(what, [byClass], () => "");
+  const figure = Object.entries(byClass).map(([name, c]) => `${name} ${n(c.cases)}/${n(c.escapes)}`).join(
+    ", ",
+  );
+  return { what, figure: figure || "no cases", target: "", met: null };
 }
 
 const metText = (m: boolean | null) => (m === null ? "" : m ? "yes" : "NO");

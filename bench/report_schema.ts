@@ -91,6 +91,13 @@ const byMemory = <T extends z.ZodType>(figure: T) =>
     Object.fromEntries(MEMORY_CASES.map((k) => [k, figure])) as Record<(typeof MEMORY_CASES)[number], T>,
   );
 
+/** One class of the security suite: its cases, and the escapes among them (cases that failed). */
+export const SecurityClass = z.strictObject({
+  cases: z.number().int().nonnegative(),
+  escapes: z.number().int().nonnegative(),
+});
+export type SecurityClass = z.infer<typeof SecurityClass>;
+
 /** Where a section's figures came from. */
 export const Source = z.strictObject({
   /** `bench/results/<name>.json` */
@@ -245,7 +252,16 @@ export const ReportSchema = z.strictObject({
     ws_dropped_frames: Num,
     ws_server_cpu_percent: Num,
   }),
-  security: z.strictObject({ attack_cases: Num, escapes: Num }),
+  security: z.strictObject({
+    /** Every case of `tests/security/*_test.ts`, and those that failed (a hostile module got further). */
+    attack_cases: Num,
+    escapes: Num,
+    /**
+     * The same per class (`escape[<class>]` or `<word>:` in a case's name, else its file's name), classes in
+     * name order. Absent in reports written before the suite was counted by class.
+     */
+    cases_by_class: z.union([z.record(z.string(), SecurityClass), Unavailable]).optional(),
+  }),
   outbox: z.strictObject({ written_msgs_per_s: Num, drained_msgs_per_s: Num }),
   curves: z.array(Curve),
 });

@@ -1,13 +1,40 @@
 /**
- * The attack suite's harness: every hostile case runs beside a well-behaved neighbour in a real runtime
- * (real executors, real audit store), and must leave the runtime healthy and the neighbour processing.
+ * The attack suite's harness: every hostile case runs in a real runtime (real executors, real audit store)
+ * beside three healthy neighbours, one on each path a hostile module could stall:
+ *
+ * - `n_stream`, a stream module on the simulated vibration sensor, in the `normal` executor;
+ * - `n_tick`, a periodic module of priority 75, in the `realtime` executor;
+ * - `n_event`, an event module in `realtime`, sent API events at a steady rate through the runtime's fast
+ *   path (`triggerEvent`) for as long as the case runs.
+ *
+ * While the case runs, the harness also calls the in-process API (`GET /health`, `GET /api/v1/modules`, the
+ * hostile module's status, an event over `POST`) and samples the process's resident memory. Afterwards it
+ * asserts that each neighbour kept its rate (invocations over a window after the case, and the periodic one's
+ * deadline misses over the case: counts, never latencies), never restarted and is running, that the runtime
+ * is healthy (`health()`, `GET /health`, `GET /api/v1/modules`) once the hostile module is removed, that no API
+ * call answered 5xx, and that resident memory grew by less than {@linkcode MAX_RSS_GROWTH_BYTES}.
+ *
+ * The hostile module's priority chooses its executor (`normal` below 70, `realtime` from 70):
+ * {@linkcode testInBothExecutors} runs a case in each.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createRuntime, type ModulePlan, type ModuleStatus, type Runtime } from "../../runtime/mod.ts";
+import { createApp } from "../../api/mod.ts";
+import {
+  createRuntime,
+  type ModulePlan,
+  ModuleRejectedError,
+  type ModuleStatus,
+  REALTIME_PRIORITY,
+  type Runtime,
+} from "../../runtime/mod.ts";
 import { AuditLog, openStore } from "../../snapshots/mod.ts";
+import createWabt from "wabt";
 import { deploymentPlan, modulePlan, streamModuleWat, waitFor, wat, writeFixture } from "../_helpers.ts";
+import { V8_FEATURES } from "../fixtures/wasm/wat.ts";
+
+const wabt = await createWabt();
 
 /** The folder of the hostile WAT sources. */
 export const FIXTURES = new URL("./fixtures/", import.meta.url);
@@ -17,15 +44,38 @@ export async function fixture(name: string): Promise<Uint8Array> {
   return wat(await Deno.readTextFile(new URL(`${name}.wat`, FIXTURES)), `${name}.wat`);
 }
 
+/**
+ * Reads and assembles `fixtures/<name>.wat` with wabt features beyond those V8 ships on by default (e.g.
+ * `{ multi_memory: true }`), for fixtures that need them.
+ */
+export async function fixtureWith(name: string, features: Record<string, boolean>): Promise<Uint8Array> {
+  const module = wabt.parseWat(
+    `${name}.wat`,
+    await Deno.readTextFile(new URL(`${name}.wat`, FIXTURES)),
+    { ...V8_FEATURES, ...features },
+  );
+  try {
+    module.resolveNames();
+    return Uint8Array.from(module.toBinary({ write_debug_names: true }).buffer);
+  } finally {
+    module.destroy();
+  }
+}
+
+/** Polled until it returns true; then `check` runs. */
+export interface Containment {
+  until: (m: ModuleStatus, rt: Runtime) => boolean;
+  check?: (m: ModuleStatus, rt: Runtime, audit: AuditLog) => void | Promise<void>;
+}
+
 /** What a case expects of the hostile module. */
 export type Expectation =
   /** Refused at deploy: the predicate receives the error. */
   | { refused: (err: unknown) => boolean }
   /** Deployed; `until` is polled until it returns true, then `check` runs. */
-  | {
-    until: (m: ModuleStatus, rt: Runtime) => boolean;
-    check?: (m: ModuleStatus, rt: Runtime, audit: AuditLog) => void | Promise<void>;
-  };
+  | Containment
+  /** Either refused at deploy (`refused` receives the error), or deployed and contained as `contained` says. */
+  | { refused: (err: unknown) => boolean; orContained: Containment };
 
 /** One hostile case. */
 export interface HostileCase {
@@ -33,67 +83,403 @@ export interface HostileCase {
   bytes: Uint8Array;
   /** Plan fields for the hostile module; defaults: periodic every 5 ms, 1 MiB, on-failure restarts. */
   plan?: Partial<ModulePlan>;
+  /** The hostile module's priority, which chooses its executor; overrides `plan.schedule`'s. */
+  priority?: number;
   expect: Expectation;
   /** How long the deploy, and then the expected state, may take. @default 10_000 */
   timeoutMs?: number;
 }
 
+/** What a case measured, for the log ({@linkcode runHostile} prints it when `KILN_HARNESS_LOG` is set). */
+export interface HostileReport {
+  /** The hostile module's executor, or null when it was refused. */
+  executor: string | null;
+  /** Why it was refused, or null. */
+  refusal: string | null;
+  /** The largest growth of the process's resident memory over its value before the deploy, bytes. */
+  rssPeakGrowthBytes: number;
+  /** API calls made during the case, and API events fired at `n_event` through `triggerEvent`. */
+  apiCalls: number;
+  eventsFired: number;
+  /** Each neighbour's invocations in the window after the case (it ends once each made 10). */
+  window: Record<string, number>;
+  /** `n_tick`'s deadline misses and ticks from the deploy to the end of the window. */
+  tickMisses: number;
+  ticks: number;
+}
+
+/** The bound on the process's resident memory growth during a case, bytes. */
+export const MAX_RSS_GROWTH_BYTES = 256 * 1024 * 1024;
 /**
- * Runs a hostile module beside a healthy stream module, checks the expectation, and then that the runtime is
- * healthy and the neighbour kept processing throughout.
+ * After the case, each neighbour must make {@linkcode MIN_IN_WINDOW} invocations within this window, ms: at
+ * its nominal rate (100 a second) it takes a tenth of that; an executor held by the hostile module makes none.
+ * The window is long because the machine is shared: a loaded one slows the neighbours, never stops them.
  */
-export async function runHostile(c: HostileCase): Promise<void> {
+const WINDOW_MS = 5_000;
+const MIN_IN_WINDOW = 10;
+/** `n_tick`'s deadline misses allowed over a case beyond its tick count (restarts of a module cost a few). */
+const MISSES_SLACK = 50;
+/**
+ * The neighbours' budget, us: generous, so that a loaded machine (a call descheduled for milliseconds) never
+ * interrupts one; the hostile module runs its calls apart from theirs, on a thread or in turns.
+ */
+const NEIGHBOUR_BUDGET_US = 1_000_000;
+/** Period of `n_tick`, and of the events sent to `n_event`, ms. */
+const NEIGHBOUR_PERIOD_MS = 10;
+const API_PERIOD_MS = 100;
+const RSS_PERIOD_MS = 20;
+
+/** The hostile module's placements: priority 50 runs in the `normal` executor, 80 in `realtime`. */
+export const PLACEMENTS: readonly { executor: "normal" | "realtime"; priority: number }[] = [
+  { executor: "normal", priority: 50 },
+  { executor: "realtime", priority: 80 },
+];
+
+/** Registers `name` twice, the hostile module at each of {@linkcode PLACEMENTS}' priorities. */
+export function testInBothExecutors(name: string, run: (priority: number) => Promise<unknown>): void {
+  for (const p of PLACEMENTS) {
+    Deno.test(`${name} (${p.executor} executor)`, async () => void await run(p.priority));
+  }
+}
+
+/** A neighbour counting its calls of `handler` (taking `params`) as the output `key`. */
+const counter = (handler: string, params: string, key: string) =>
+  `(module
+  (import "kiln" "output" (func $output (param i32 i32 f64) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (global $n (mut f64) (f64.const 0))
+  (data (i32.const 16) "${key}")
+  (func (export "kiln_abi_version") (result i32) (i32.const 1))
+  (func (export "kiln_alloc") (param $size i32) (result i32)
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (i32.sub (global.get $heap) (local.get $size)))
+  (func (export "${handler}") (param ${params}) (result i32)
+    (global.set $n (f64.add (global.get $n) (f64.const 1)))
+    (drop (call $output (i32.const 16) (i32.const ${key.length}) (global.get $n)))
+    (i32.const 0)))`;
+
+const NEIGHBOURS = ["n_stream", "n_tick", "n_event"] as const;
+
+/**
+ * Runs a hostile module beside the healthy neighbours, checks the expectation, then checks the neighbours,
+ * the runtime's health, the API and the process's memory (see the module documentation).
+ *
+ * @returns What the case measured.
+ */
+export async function runHostile(c: HostileCase): Promise<HostileReport> {
   const dir = await Deno.makeTempDir();
+  try {
+    return await runIn(dir, c);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function runIn(dir: string, c: HostileCase): Promise<HostileReport> {
   using store = openStore(`${dir}/kiln.db`);
   const audit = new AuditLog(store);
-  const good = await writeFixture(dir, "good.wasm", wat(streamModuleWat()));
+  const neighbour = (name: string, source: string) => writeFixture(dir, `${name}.wasm`, wat(source));
   await using rt = await createRuntime({
-    plan: deploymentPlan([modulePlan({ name: "good", wasm: good })]),
+    plan: deploymentPlan([
+      modulePlan({
+        name: "n_stream",
+        wasm: await neighbour("n_stream", streamModuleWat()),
+        budgetUs: NEIGHBOUR_BUDGET_US,
+      }),
+      modulePlan({
+        name: "n_tick",
+        wasm: await neighbour("n_tick", counter("kiln_on_tick", "i64", "ticks")),
+        schedule: { mode: "periodic", periodUs: NEIGHBOUR_PERIOD_MS * 1000, priority: 75 },
+        budgetUs: NEIGHBOUR_BUDGET_US,
+      }),
+      modulePlan({
+        name: "n_event",
+        wasm: await neighbour("n_event", counter("kiln_on_event", "i32 i32 i32", "events")),
+        schedule: { mode: "event", trigger: "api", priority: 90 },
+        budgetUs: NEIGHBOUR_BUDGET_US,
+      }),
+    ]),
     version: "attack",
     log: () => {},
     audit,
   });
   await rt.start();
-  await waitFor("the neighbour to run", () => rt.getModule("good")!.invocations > 5);
-  const before = rt.getModule("good")!.invocations;
+  assert.equal(rt.getModule("n_stream")!.executor, "normal");
+  assert.equal(rt.getModule("n_tick")!.executor, "realtime");
+  assert.equal(rt.getModule("n_event")!.executor, "realtime");
+  const watch = new Watch(rt);
+  try {
+    await waitFor(
+      "the neighbours to run",
+      () => NEIGHBOURS.every((n) => rt.getModule(n)!.invocations >= 3),
+    );
+    watch.startMemory();
+    const tickBefore = rt.getModule("n_tick")!;
+    const { executor, refusal } = await runCase(rt, audit, dir, c);
 
+    // The neighbours kept their rate after the case, whatever it left behind.
+    const start = invocations(rt);
+    const grew = () => NEIGHBOURS.every((n) => invocations(rt)[n]! - start[n]! >= MIN_IN_WINDOW);
+    await waitFor("the neighbours to keep running", grew, WINDOW_MS).catch(() => false);
+    const end = invocations(rt);
+    await watch.stop();
+    const window = Object.fromEntries(NEIGHBOURS.map((n) => [n, end[n]! - start[n]!]));
+    const tickAfter = rt.getModule("n_tick")!;
+    const report: HostileReport = {
+      executor,
+      refusal,
+      rssPeakGrowthBytes: watch.rssPeakGrowth,
+      apiCalls: watch.apiCalls,
+      eventsFired: watch.eventsFired,
+      window,
+      tickMisses: tickAfter.deadline_misses - tickBefore.deadline_misses,
+      ticks: tickAfter.invocations - tickBefore.invocations,
+    };
+    if (Deno.env.get("KILN_HARNESS_LOG")) console.error(`harness: ${JSON.stringify(report)}`);
+    for (const n of NEIGHBOURS) {
+      const m = rt.getModule(n)!;
+      assert.ok(
+        window[n]! >= MIN_IN_WINDOW,
+        `neighbour ${n} (${m.executor}) made ${
+          window[n]
+        } invocations in the ${WINDOW_MS} ms after the case, ` +
+          `fewer than ${MIN_IN_WINDOW}: its executor is held (${JSON.stringify(report)})`,
+      );
+      assert.equal(m.restarts, 0, `neighbour ${n} restarted: ${m.last_error}`);
+      assert.equal(m.state, "running", `neighbour ${n} is ${m.state}`);
+      assert.equal(m.last_fault, null, `neighbour ${n} faulted: ${m.last_error}`);
+    }
+    assert.ok(
+      report.tickMisses <= report.ticks + MISSES_SLACK,
+      `n_tick missed ${report.tickMisses} deadlines for ${report.ticks} ticks during the case`,
+    );
+    assert.deepEqual(watch.triggerErrors, [], "every event sent to n_event was taken");
+    assert.deepEqual(watch.serverErrors, [], "no API call answered 5xx during the case");
+    assert.ok(
+      report.rssPeakGrowthBytes < MAX_RSS_GROWTH_BYTES,
+      `resident memory grew by ${mib(report.rssPeakGrowthBytes)} MiB during the case, more than ` +
+        `${mib(MAX_RSS_GROWTH_BYTES)} MiB`,
+    );
+
+    // Without the hostile module, the runtime is healthy, and says so over the API.
+    if (rt.getModule("hostile")) rt.removeModule("hostile");
+    assert.equal(rt.health().status, "ok");
+    const app = createApp({ runtime: rt });
+    const health = await app.request("/health");
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).status, "ok");
+    const modules = await app.request("/api/v1/modules");
+    assert.equal(modules.status, 200);
+    assert.deepEqual(
+      (await modules.json()).modules.map((m: ModuleStatus) => m.state),
+      ["running", "running", "running"],
+    );
+    return report;
+  } finally {
+    await watch.stop();
+  }
+}
+
+/** Deploys the hostile module and checks the expectation; returns its executor, or why it was refused. */
+async function runCase(
+  rt: Runtime,
+  audit: AuditLog,
+  dir: string,
+  c: HostileCase,
+): Promise<{ executor: string | null; refusal: string | null }> {
   const wasm = await writeFixture(dir, "hostile.wasm", c.bytes);
-  const plan = modulePlan({
+  const base = modulePlan({
     name: "hostile",
     wasm,
     schedule: { mode: "periodic", periodUs: 5_000, priority: 50 },
     restart: { policy: "on-failure", maxRestarts: 3, backoffMs: 20, maxBackoffMs: 100 },
     ...c.plan,
   });
-  if ("refused" in c.expect) {
-    let error: unknown = null;
-    try {
-      await within("the hostile module's deploy", rt.deployModule(plan), c.timeoutMs ?? 10_000);
-    } catch (err) {
-      error = err;
+  const plan: ModulePlan = c.priority === undefined
+    ? base
+    : { ...base, schedule: { ...base.schedule, priority: c.priority } };
+  const timeoutMs = c.timeoutMs ?? 10_000;
+  const expect = c.expect;
+  let error: unknown = null;
+  try {
+    await within("the hostile module's deploy", rt.deployModule(plan), timeoutMs);
+  } catch (err) {
+    error = err;
+  }
+  if ("refused" in expect) {
+    if (error !== null) {
+      assert.ok(expect.refused(error), `refused for another reason: ${describe(error)}`);
+      assert.equal(rt.getModule("hostile"), null, "a refused module leaves nothing behind");
+      return { executor: null, refusal: describe(error) };
     }
-    assert.ok(error !== null, "the hostile module was deployed but should have been refused");
-    assert.ok(c.expect.refused(error), `refused for another reason: ${(error as Error)?.message ?? error}`);
-    assert.equal(rt.getModule("hostile"), null, "a refused module leaves nothing behind");
-  } else {
-    await within("the hostile module's deploy", rt.deployModule(plan), c.timeoutMs ?? 10_000);
-    const expect = c.expect;
-    const m = await waitFor(
-      "the hostile module's expected state",
-      () => expect.until(rt.getModule("hostile")!, rt) && rt.getModule("hostile")!,
-      c.timeoutMs ?? 10_000,
-    ).catch((err) => {
-      throw new Error(`${err.message}\nstatus: ${JSON.stringify(rt.getModule("hostile"))}`);
-    });
-    await expect.check?.(m, rt, audit);
+    if (!("orContained" in expect)) {
+      assert.fail(`the hostile module was deployed but should have been refused: ${status(rt)}`);
+    }
+  } else if (error !== null) {
+    throw error;
+  }
+  const contained = "orContained" in expect ? expect.orContained : expect as Containment;
+  const expected = plan.schedule.mode === "event" || plan.schedule.priority >= REALTIME_PRIORITY
+    ? "realtime"
+    : "normal";
+  assert.equal(rt.getModule("hostile")!.executor, expected);
+  const m = await waitFor(
+    "the hostile module's expected state",
+    () => contained.until(rt.getModule("hostile")!, rt) && rt.getModule("hostile")!,
+    timeoutMs,
+  ).catch((err) => {
+    throw new Error(`${err.message}\nstatus: ${status(rt)}`);
+  });
+  await contained.check?.(m, rt, audit);
+  return { executor: expected, refusal: null };
+}
+
+/** Each neighbour's invocations now. */
+function invocations(rt: Runtime): Record<string, number> {
+  return Object.fromEntries(NEIGHBOURS.map((n) => [n, rt.getModule(n)!.invocations]));
+}
+
+/**
+ * What runs beside a case: API events to `n_event` through `triggerEvent` every 10 ms, API calls every
+ * 100 ms, and resident memory sampled every 20 ms once `startMemory` is called.
+ */
+class Watch {
+  readonly triggerErrors: string[] = [];
+  readonly serverErrors: string[] = [];
+  eventsFired = 0;
+  apiCalls = 0;
+  rssPeakGrowth = 0;
+  #rssBase = 0;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #inFlight: Promise<void> | null = null;
+  #app;
+
+  constructor(readonly rt: Runtime) {
+    this.#app = createApp({ runtime: rt });
+    this.#timers.push(setInterval(() => this.#fire(), NEIGHBOUR_PERIOD_MS));
+    this.#timers.push(setInterval(() => {
+      this.#inFlight ??= this.#callApi().finally(() => this.#inFlight = null);
+    }, API_PERIOD_MS));
   }
 
-  // The neighbour kept processing, and the runtime answers.
-  await waitFor("the neighbour to keep processing", () => rt.getModule("good")!.invocations > before + 10);
-  const good_ = rt.getModule("good")!;
-  assert.equal(good_.state, "running");
-  assert.equal(good_.restarts, 0, "the neighbour never crashed");
-  assert.notEqual(rt.health().status, "stopping");
+  startMemory(): void {
+    this.#rssBase = Deno.memoryUsage().rss;
+    this.#timers.push(setInterval(() => this.#sampleRss(), RSS_PERIOD_MS));
+  }
+
+  /** Stops everything it started and takes a last memory sample. */
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.#inFlight;
+    if (this.#rssBase > 0) this.#sampleRss();
+  }
+
+  #sampleRss(): void {
+    this.rssPeakGrowth = Math.max(this.rssPeakGrowth, Deno.memoryUsage().rss - this.#rssBase);
+  }
+
+  #fire(): void {
+    try {
+      this.rt.triggerEvent("n_event", new Uint8Array([1]));
+      this.eventsFired++;
+    } catch (err) {
+      if (this.triggerErrors.length < 5) this.triggerErrors.push(describe(err));
+    }
+  }
+
+  async #callApi(): Promise<void> {
+    const calls: [string, RequestInit?][] = [
+      ["/health"],
+      ["/api/v1/modules"],
+      ["/api/v1/modules/hostile"],
+      ["/api/v1/modules/n_event/events", { method: "POST", body: new Uint8Array([2]) }],
+    ];
+    for (const [path, init] of calls) {
+      const res = await this.#app.request(path, init);
+      this.apiCalls++;
+      const body = await res.text();
+      if (res.status >= 500 && this.serverErrors.length < 5) {
+        this.serverErrors.push(`${init?.method ?? "GET"} ${path}: ${res.status} ${body.slice(0, 300)}`);
+      }
+    }
+  }
+}
+
+// ---- expectations shared by the case files --------------------------------------------------------------
+
+/**
+ * A refusal at deploy: a {@linkcode ModuleRejectedError} (code `module_rejected`) with a reason matching
+ * `reason`, and, when given, caused by an error of class `cause` (the decoder's error the loader wrapped).
+ */
+export function refusedFor(reason: RegExp, cause?: abstract new (...args: never[]) => Error): Expectation {
+  return { refused: rejectedFor(reason, cause) };
+}
+
+/** The predicate of {@linkcode refusedFor}, for {@linkcode Expectation}'s `orContained` form. */
+export function rejectedFor(
+  reason: RegExp,
+  cause?: abstract new (...args: never[]) => Error,
+): (err: unknown) => boolean {
+  return (e) =>
+    e instanceof ModuleRejectedError && e.code === "module_rejected" &&
+    e.reasons.some((r) => reason.test(r)) && (cause === undefined || e.cause instanceof cause);
+}
+
+/**
+ * A module interrupted for its CPU budget (`budget_exceeded`) in a function named by `fn`, once `until`;
+ * then `check`, when given.
+ */
+export function interrupted(
+  fn: RegExp,
+  until: (m: ModuleStatus) => boolean,
+  check?: (m: ModuleStatus) => void,
+): Containment {
+  return {
+    until: (m) => until(m) && m.last_fault?.kind === "budget_exceeded",
+    check: (m) => {
+      assert.equal(m.last_fault?.kind, "budget_exceeded");
+      assert.match(m.last_fault?.function ?? "", fn);
+      assert.match(m.last_fault?.message ?? "", /^budget exceeded: /);
+      check?.(m);
+    },
+  };
+}
+
+/**
+ * The margin an interrupted call may run past its limit: three times the limit plus 10 ms, generous for a
+ * loaded machine, and far below what an uncharged host call or a caught interrupt runs (tens of times over).
+ */
+export function interruptMarginUs(limitUs: number): number {
+  return 3 * limitUs + 10_000;
+}
+
+/**
+ * Asserts that the module's last interrupt came within {@linkcode interruptMarginUs} of its limit, as the
+ * fault message the runtime writes says ("budget exceeded: interrupted after 3012 us (limit 3000 us)"):
+ * microseconds the runtime counted, not a timing taken by the test.
+ */
+export function assertInterruptedInTime(m: ModuleStatus): void {
+  const match = /interrupted after (\d+) us \(limit (\d+) us\)/.exec(m.last_fault?.message ?? "");
+  assert.ok(match, `no interruption in the fault: ${m.last_fault?.message}`);
+  const [ranUs, limitUs] = [Number(match[1]), Number(match[2])];
+  assert.ok(
+    ranUs <= interruptMarginUs(limitUs),
+    `the call ran ${ranUs} us against a limit of ${limitUs} us (at most ${interruptMarginUs(limitUs)} us)`,
+  );
+}
+
+const mib = (bytes: number) => Math.round(bytes / (1024 * 1024));
+
+function describe(err: unknown): string {
+  if (err instanceof ModuleRejectedError) return `${err.name} (${err.code}): ${err.reasons.join("; ")}`;
+  if (err instanceof Error) return `${err.name}${"code" in err ? ` (${err.code})` : ""}: ${err.message}`;
+  return String(err);
+}
+
+function status(rt: Runtime): string {
+  return JSON.stringify(rt.getModule("hostile"));
 }
 
 /**
