@@ -223,6 +223,38 @@ export const MAX_LOG_ITEM_BYTES = 4096;
 /** The largest message `kiln.publish` takes: a 256-byte topic and a 64 KiB payload. */
 export const MAX_PUBLISH_ITEM_BYTES = 256 + 65_536;
 
+/**
+ * The publish rule both accounts apply: a topic the module published on, or a new one within
+ * `maxPublishTopics`, and the message within the messages and bytes a second (`burstS` seconds' worth).
+ */
+export class PublishGate {
+  readonly #topics = new Set<string>();
+  readonly #maxTopics: number;
+  readonly #rate: PairedBuckets;
+
+  constructor(limits: Readonly<AccountLimits>, options: { burstS: number; clock: ClockMs }) {
+    this.#maxTopics = limits.maxPublishTopics;
+    this.#rate = new PairedBuckets(limits.publishPerS, limits.publishBytesPerS, {
+      burstS: options.burstS,
+      maxItemBytes: MAX_PUBLISH_ITEM_BYTES,
+      clock: options.clock,
+    });
+  }
+
+  /** Distinct topics published on. */
+  get topics(): number {
+    return this.#topics.size;
+  }
+
+  /** A message of `bytes` (topic and payload) on `topic`: allowed (and charged), or not. */
+  take(topic: string, bytes: number): boolean {
+    const known = this.#topics.has(topic);
+    if ((!known && this.#topics.size >= this.#maxTopics) || !this.#rate.take(bytes)) return false;
+    if (!known) this.#topics.add(topic);
+    return true;
+  }
+}
+
 /** Options of {@linkcode ModuleAccount} and `HeldAccount`. */
 export interface AccountOptions {
   /** The clock, in ms. @default the executor's epoch clock (`_timing.ts`) */
@@ -252,9 +284,8 @@ export class ModuleAccount {
   /** Array keys held and the bytes of each. */
   readonly #arrays = new Map<string, number>();
   #arrayBytes = 0;
-  readonly #topics = new Set<string>();
   readonly #log: PairedBuckets;
-  readonly #publish: PairedBuckets;
+  readonly #publish: PublishGate;
   readonly #alerts: TokenBucket;
   #denialWindowStart = Number.NEGATIVE_INFINITY;
   readonly #denialKeys = new Set<string>();
@@ -269,11 +300,7 @@ export class ModuleAccount {
       maxItemBytes: MAX_LOG_ITEM_BYTES,
       clock: this.#clock,
     });
-    this.#publish = new PairedBuckets(l.publishPerS, l.publishBytesPerS, {
-      burstS: 1,
-      maxItemBytes: MAX_PUBLISH_ITEM_BYTES,
-      clock: this.#clock,
-    });
+    this.#publish = new PublishGate(l, { burstS: 1, clock: this.#clock });
     this.#alerts = new TokenBucket(l.alertsPerS, Math.max(1, l.alertsPerS), this.#clock);
   }
 
@@ -326,13 +353,9 @@ export class ModuleAccount {
    * `maxPublishTopics`, within the messages and bytes a second? Counted as `publish` when not.
    */
   allowPublish(topic: string, bytes: number): boolean {
-    const known = this.#topics.has(topic);
-    if ((!known && this.#topics.size >= this.limits.maxPublishTopics) || !this.#publish.take(bytes)) {
-      this.throttled.publish++;
-      return false;
-    }
-    if (!known) this.#topics.add(topic);
-    return true;
+    if (this.#publish.take(topic, bytes)) return true;
+    this.throttled.publish++;
+    return false;
   }
 
   /** Counts a refusal decided elsewhere (the outbox share, which the runtime tracks). */
@@ -367,7 +390,7 @@ export class ModuleAccount {
       outputKeys: this.#outputKeys.size,
       arrayKeys: this.#arrays.size,
       arrayBytes: this.#arrayBytes,
-      topics: this.#topics.size,
+      topics: this.#publish.topics,
     };
   }
 }

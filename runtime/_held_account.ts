@@ -9,9 +9,9 @@ import {
   accountLimits,
   type AccountOptions,
   MAX_LOG_ITEM_BYTES,
-  MAX_PUBLISH_ITEM_BYTES,
   noThrottles,
   PairedBuckets,
+  PublishGate,
   type ThrottleCounts,
   type ThrottleKind,
   TokenBucket,
@@ -39,9 +39,8 @@ export class HeldAccount {
   #outputKeys = 0;
   #arrayKeys = 0;
   #arrayBytes = 0;
-  readonly #topics = new Set<string>();
   readonly #log: PairedBuckets;
-  readonly #publish: PairedBuckets;
+  readonly #publish: PublishGate;
   readonly #alerts: TokenBucket;
   readonly #denialLines: TokenBucket;
 
@@ -55,11 +54,7 @@ export class HeldAccount {
       maxItemBytes: MAX_LOG_ITEM_BYTES,
       clock,
     });
-    this.#publish = new PairedBuckets(l.publishPerS, l.publishBytesPerS, {
-      burstS: 2,
-      maxItemBytes: MAX_PUBLISH_ITEM_BYTES,
-      clock,
-    });
+    this.#publish = new PublishGate(l, { burstS: 2, clock });
     this.#alerts = new TokenBucket(l.alertsPerS, Math.max(2, 2 * l.alertsPerS), clock);
     this.#denialLines = new TokenBucket(l.auditRowsPerMin / 60, l.auditRowsPerMin, clock);
   }
@@ -107,13 +102,9 @@ export class HeldAccount {
 
   /** A published message of `bytes` on `topic`; false (counted as `publish`) past the topics or rates. */
   allowPublish(topic: string, bytes: number): boolean {
-    const known = this.#topics.has(topic);
-    if ((!known && this.#topics.size >= this.limits.maxPublishTopics) || !this.#publish.take(bytes)) {
-      this.throttled.publish++;
-      return false;
-    }
-    if (!known) this.#topics.add(topic);
-    return true;
+    if (this.#publish.take(topic, bytes)) return true;
+    this.throttled.publish++;
+    return false;
   }
 
   /**
@@ -135,7 +126,7 @@ export class HeldAccount {
       outputKeys: this.#outputKeys,
       arrayKeys: this.#arrayKeys,
       arrayBytes: this.#arrayBytes,
-      topics: this.#topics.size,
+      topics: this.#publish.topics,
     };
   }
 }

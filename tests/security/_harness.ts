@@ -19,6 +19,7 @@
  *
  * @module
  */
+import type { LogEntry } from "../../log_text.ts";
 import assert from "node:assert/strict";
 import { createApp } from "../../api/mod.ts";
 import {
@@ -88,6 +89,8 @@ export interface HostileCase {
   expect: Expectation;
   /** How long the deploy, and then the expected state, may take. @default 10_000 */
   timeoutMs?: number;
+  /** Receives every line the runtime logs (its own and what modules caused), as the process log has them. */
+  log?: (entry: LogEntry) => void;
 }
 
 /** What a case measured, for the log ({@linkcode runHostile} prints it when `KILN_HARNESS_LOG` is set). */
@@ -201,7 +204,7 @@ async function runIn(dir: string, c: HostileCase): Promise<HostileReport> {
       }),
     ]),
     version: "attack",
-    log: () => {},
+    log: c.log ?? (() => {}),
     audit,
   });
   await rt.start();
