@@ -46,12 +46,12 @@ export interface Deployer {
    */
   deploy(request: DeployRequest): Promise<{ status: ModuleStatus; replaced: string | null }>;
   /**
-   * Stops and forgets a module.
+   * Stops and forgets a module; resolves once its instance is gone.
    *
    * @throws {import("./errors.ts").ModuleUnknownError} when there is no such module.
    * @throws {ModuleStateError} when a channel names it (change the manifest instead).
    */
-  remove(name: string): void;
+  remove(name: string): Promise<void>;
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -139,14 +139,15 @@ export function createDeployer(options: DeployerOptions): Deployer {
       current = next;
       return result;
     },
-    remove(name) {
+    async remove(name) {
       const plan = options.runtime.plan;
       const channel = plan.channels.find((c) => c.writer === name || c.readers.includes(name));
       if (channel) {
         throw new ModuleStateError(name, `named by channel "${channel.id}"`, "delete");
       }
-      options.runtime.removeModule(name);
+      const gone = options.runtime.removeModule(name);
       if (current) delete (current.modules as Obj)[name];
+      await gone;
     },
   };
 }

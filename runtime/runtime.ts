@@ -476,13 +476,15 @@ export class Runtime {
   }
 
   /**
-   * Stops a module and forgets it.
+   * Stops a module and forgets it at once; the promise resolves once its executor has dropped the instance
+   * (or is gone: a held executor is terminated by the watchdog). It never rejects.
    *
    * @throws {ModuleUnknownError} when there is no such module.
    */
-  removeModule(name: string): void {
-    this.#supervisor.halt(this.#slot(name));
+  removeModule(name: string): Promise<void> {
+    const gone = this.#supervisor.halt(this.#slot(name));
     this.#slots.delete(name);
+    return gone;
   }
 
   /** Every module's status, in manifest order. */

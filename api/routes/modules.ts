@@ -55,12 +55,12 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
     return c.json({ ...result.status, replaced_sha256: result.replaced }, result.replaced ? 200 : 201);
   });
 
-  app.delete("/:name", (c) => {
+  app.delete("/:name", async (c) => {
     if (!deployer) {
       throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
     }
     const name = c.req.param("name");
-    deployer.remove(name);
+    await deployer.remove(name); // answers once the instance is gone, not merely asked to go
     return c.json({ deleted: name });
   });
 

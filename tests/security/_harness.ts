@@ -266,7 +266,7 @@ async function runIn(dir: string, c: HostileCase): Promise<HostileReport> {
     );
 
     // Without the hostile module, the runtime is healthy, and says so over the API.
-    if (rt.getModule("hostile")) rt.removeModule("hostile");
+    if (rt.getModule("hostile")) await rt.removeModule("hostile");
     assert.equal(rt.health().status, "ok");
     const app = createApp({ runtime: rt });
     const health = await app.request("/health");
