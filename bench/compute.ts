@@ -159,7 +159,7 @@ function bareInstance(loaded: LoadedModule) {
     if (ptr === 0) throw new Error(`kiln_alloc(${size}) returned 0`);
     return ptr;
   };
-  for (const [name, bytes] of Object.entries(loaded.data)) {
+  for (const [name, bytes] of [...loaded.data]) {
     const ptr = alloc(bytes.length);
     new Uint8Array(memory.buffer, ptr, bytes.length).set(bytes);
     placed.set(name, [ptr, bytes.length]);
@@ -298,7 +298,7 @@ async function moduleCase(kind: "fft" | "anomaly", windows: Int16Array[], window
     "200",
     String(iterations),
     ...Object.entries(PARAMS).flatMap(([k, v]) => ["--param", `${k}=${v}`]),
-    ...Object.entries(loaded.data).flatMap((
+    ...[...loaded.data].flatMap((
       [name],
     ) => ["--data", `${name}=${plan.data.find((d) => d.name === name)!.path}`]),
   ];
