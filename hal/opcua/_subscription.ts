@@ -6,15 +6,31 @@
  */
 import {
   AttributeIds,
-  type ClientMonitoredItem,
+  ClientMonitoredItem,
   ClientSubscription,
   type DataValue,
   StatusCodes,
   TimestampsToReturn,
 } from "node-opcua-client";
 import type { OpcuaNode } from "./config.ts";
-import { type OpcuaError, OpcuaStatusError, OpcuaTimeoutError } from "./errors.ts";
+import { type OpcuaError, OpcuaStatusError } from "./errors.ts";
 import type { Link, Timed } from "./_link.ts";
+
+/** The subscription's maximum keep-alive count (Part 4 §5.13.2.2): keep-alives every 10 publishing intervals. */
+const MAX_KEEP_ALIVE_COUNT = 10;
+
+/** The publishing interval Kiln asks for: the fastest node's sampling interval, at least 50 ms. */
+export function requestedPublishingMs(nodes: readonly OpcuaNode[]): number {
+  return Math.max(50, Math.min(...nodes.map((n) => n.samplingMs)));
+}
+
+/**
+ * The keep-alive period Kiln asks for, in milliseconds: the server sends something at least this often
+ * while the subscription runs (Part 4 §5.13.1.1), unless it revises the publishing interval up.
+ */
+export function requestedKeepAliveMs(nodes: readonly OpcuaNode[]): number {
+  return requestedPublishingMs(nodes) * MAX_KEEP_ALIVE_COUNT;
+}
 
 /** What {@linkcode subscribe} needs from the connector, and what it tells it. */
 export interface SubscribeContext {
@@ -45,15 +61,14 @@ export interface SubscribeContext {
  * subscription runs without it.
  *
  * @throws {OpcuaTimeoutError} when the subscription or a monitored item is not created within `timeout_ms`.
+ * @throws {Error} node-opcua's, when a request fails (the channel broke, the session was closed).
  */
 export async function subscribe(link: Link, context: SubscribeContext): Promise<void> {
   const { connector, nodes, refused, timed } = context;
   const session = link.session!;
-  const fastest = Math.min(...nodes.map((n) => n.samplingMs));
-  const publishingMs = Math.max(50, fastest);
   const subscription = ClientSubscription.create(session, {
-    requestedPublishingInterval: publishingMs,
-    requestedMaxKeepAliveCount: 10,
+    requestedPublishingInterval: requestedPublishingMs(nodes),
+    requestedMaxKeepAliveCount: MAX_KEEP_ALIVE_COUNT,
     requestedLifetimeCount: 60,
     maxNotificationsPerPublish: 0,
     publishingEnabled: true,
@@ -77,34 +92,38 @@ export async function subscribe(link: Link, context: SubscribeContext): Promise<
   refused.clear();
   for (const node of nodes) {
     const what = `monitor node "${node.nodeId}"`;
-    let item: ClientMonitoredItem;
-    try {
-      item = await timed(
-        subscription.monitor(
-          { nodeId: node.nodeId, attributeId: AttributeIds.Value },
-          { samplingInterval: node.samplingMs, discardOldest: true, queueSize: 1 },
-          TimestampsToReturn.Both,
-        ),
-        what,
-      );
-    } catch (err) {
-      if (!(err instanceof Error) || err instanceof OpcuaTimeoutError) throw err;
-      // node-opcua may reject with a plain Error naming the StatusCode (e.g. BadNodeIdUnknown).
-      const name = /Bad[A-Za-z]+/.exec(err.message)?.[0] ?? "Bad";
-      const code = (StatusCodes as unknown as Record<string, { value: number } | undefined>)[name]?.value ??
-        0x80000000;
-      refused.add(node.id);
-      context.fail(new OpcuaStatusError(connector, code, name, what, { cause: err }));
-      continue;
-    }
-    // A refused item (Part 4 §5.12.2.2, MonitoredItemCreateResult) resolves with a Bad status code.
-    if (item.statusCode.value >>> 30 === 2) {
-      refused.add(node.id);
-      context.fail(new OpcuaStatusError(connector, item.statusCode.value, item.statusCode.name, what));
-      continue;
-    }
+    // The listener goes on before the item is created: the server sends the item's first value in a publish
+    // response that can arrive in the same socket read as the CreateMonitoredItems response, and node-opcua
+    // then emits it before an `await` on the creation could resume. A constant node sends nothing more, so
+    // a listener added after the creation (as `subscription.monitor()` invites) could wait forever for the
+    // value of a session that is up (seen on a loaded machine: "connected", and no value in 20 s).
+    const item = ClientMonitoredItem.create(
+      subscription,
+      { nodeId: node.nodeId, attributeId: AttributeIds.Value },
+      { samplingInterval: node.samplingMs, discardOldest: true, queueSize: 1 },
+      TimestampsToReturn.Both,
+    );
     item.on("changed", (dataValue: DataValue) => context.changed(node, dataValue));
+    const failure = await timed(created(item), what);
+    if (failure === null) continue;
+    // A refused item (Part 4 §5.12.2.2, MonitoredItemCreateResult) has a Bad status code; anything else is
+    // the request failing, which fails the attempt.
+    const status = item.statusCode;
+    if (status.value >>> 30 !== 2 || status.value === StatusCodes.BadDataUnavailable.value) throw failure;
+    refused.add(node.id);
+    context.fail(new OpcuaStatusError(connector, status.value, status.name, what, { cause: failure }));
   }
+}
+
+/**
+ * Resolves once node-opcua has created `item`: with `null` when the server accepted it, with the error
+ * node-opcua reported when the server refused it or the request failed.
+ */
+function created(item: ClientMonitoredItem): Promise<Error | null> {
+  return new Promise((resolve) => {
+    item.once("initialized", () => resolve(null));
+    item.once("err", (message: string) => resolve(new Error(message)));
+  });
 }
 
 /**
@@ -114,6 +133,6 @@ export async function subscribe(link: Link, context: SubscribeContext): Promise<
  */
 export function watchdogLimitMs(subscription: ClientSubscription | null, timeoutMs: number): number {
   const publishingMs = subscription?.publishingInterval ?? 1000;
-  const keepAlive = subscription?.maxKeepAliveCount ?? 10;
+  const keepAlive = subscription?.maxKeepAliveCount ?? MAX_KEEP_ALIVE_COUNT;
   return publishingMs * keepAlive + timeoutMs;
 }

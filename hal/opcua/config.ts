@@ -11,6 +11,7 @@
  *       security_policy: Basic256Sha256
  *       username: kiln
  *       password_file: /etc/kiln/plc1.password
+ *       connect_timeout_ms: 15000
  *       nodes:
  *         - { id: oven_temp, node_id: "ns=2;s=Oven.Temperature", sampling_ms: 250 }
  *         - { id: setpoint, node_id: "ns=2;s=Oven.Setpoint", writable: true }
@@ -63,8 +64,15 @@ export const OPCUA_SECURITY_POLICIES = [
 /** A security policy. */
 export type OpcuaSecurityPolicy = typeof OPCUA_SECURITY_POLICIES[number];
 
-/** Default `timeout_ms`: for a connect, a session's creation and each request. */
+/** Default `timeout_ms`: for each request once the session is up, and the publish watchdog's margin. */
 export const DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * Default `connect_timeout_ms`: for opening the secure channel, then again for creating and activating the
+ * session. With Sign&Encrypt these are RSA handshakes (and fetching the server's certificate first), which a
+ * busy 2-core gateway takes hundreds of milliseconds for, and seconds in a GC pause or a swap storm; the
+ * default leaves room for that and matches node-opcua's own transaction timeout.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 /** Default `backoff_ms`: the first wait before reconnecting; it doubles up to `max_backoff_ms`. */
 export const DEFAULT_BACKOFF_MS = 250;
 /** Default `max_backoff_ms`. */
@@ -122,8 +130,20 @@ export const OpcuaEndpointSchema = z.strictObject({
    * layout: `own/`, `trusted/`, `rejected/`, `issuers/`). @default `<data_dir>/pki/opcua`
    */
   pki_dir: z.string().min(1).optional(),
-  /** How long a connect, a session's creation or a request may take, in milliseconds. @default 5000 */
+  /**
+   * How long a request may take once the session is up (creating the subscription and its monitored items,
+   * reading a node's type, a write, closing the session), and how much longer than the subscription's
+   * keep-alive period the server may stay silent before Kiln takes it as hung, in milliseconds.
+   * @default 5000
+   */
   timeout_ms: int(1, 600_000).default(DEFAULT_TIMEOUT_MS),
+  /**
+   * How long opening the secure channel may take (TCP, Hello/Acknowledge, with Sign&Encrypt fetching the
+   * server's certificate and the OpenSecureChannel handshake), and then again creating and activating the
+   * session, in milliseconds. An attempt that takes longer is dropped and retried after the backoff.
+   * @default 15000
+   */
+  connect_timeout_ms: int(1, 600_000).default(DEFAULT_CONNECT_TIMEOUT_MS),
   /** The first wait before reconnecting, in milliseconds; doubles after each failure. @default 250 */
   backoff_ms: int(1, 3_600_000).default(DEFAULT_BACKOFF_MS),
   /** The longest wait before reconnecting, in milliseconds. @default 30000 */
@@ -196,7 +216,10 @@ export interface OpcuaEndpoint {
   readonly username: string | null;
   readonly passwordFile: string | null;
   readonly pkiDir: string;
+  /** See `timeout_ms`. */
   readonly timeoutMs: number;
+  /** See `connect_timeout_ms`. */
+  readonly connectTimeoutMs: number;
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
   readonly nodes: readonly OpcuaNode[];
@@ -227,6 +250,7 @@ export function toOpcuaEndpoint(
     passwordFile: config.password_file ?? null,
     pkiDir: config.pki_dir ?? `${options.dataDir.replace(/\/+$/, "")}/pki/opcua`,
     timeoutMs: config.timeout_ms,
+    connectTimeoutMs: config.connect_timeout_ms,
     backoffMs: config.backoff_ms,
     maxBackoffMs: config.max_backoff_ms,
     nodes: config.nodes.map((n) => ({

@@ -25,10 +25,16 @@
  * Errors counted, once each: a failed attempt (refused, timed out, garbage, rejected certificate), a lost
  * connection, a publish timeout, a refused monitored item, a value that is not numeric, a failed write.
  *
+ * Time: every step of an attempt is bounded, so that a slow machine makes attempts slow, never stuck:
+ * opening the PKI folder (and making the client's certificate on first use), opening the secure channel, and
+ * creating the session each by `connect_timeout_ms`; every later request by `timeout_ms`. The trust store is
+ * read again at every attempt (`_pki.ts`), so a server certificate the operator trusted counts at the next
+ * one, at most `max_backoff_ms` later. `close()` cuts whatever attempt is running and settles in a bounded
+ * time in every state (see {@linkcode OpcuaConnector.close}).
+ *
  * @module
  */
 import type { DataValue } from "node-opcua-client";
-import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";
 import {
@@ -42,11 +48,12 @@ import {
   createLink,
   dropLink,
   type Link,
-  makeClientCertificate,
+  prepareCertificates,
   readIdentity,
   reason,
   type Timed,
 } from "./_link.ts";
+import { createCertificates } from "./_pki.ts";
 import { HeldSamples } from "./_samples.ts";
 import { subscribe, watchdogLimitMs } from "./_subscription.ts";
 import { writeValue } from "./_write.ts";
@@ -78,7 +85,12 @@ export interface OpcuaConnector extends PointConnector {
    * @throws {OpcuaError} when the write fails: not connected, timeout, bad status.
    */
   write(pointId: string, value: number): Promise<void>;
-  /** Closes the session and the connection; settles within about twice `timeout_ms`. */
+  /**
+   * Closes the session and the connection, in whatever state the connector is (connecting, in a handshake,
+   * reconnecting, connected, the server hung): an attempt in progress is cut at once, the session's close
+   * and the disconnect each get `timeout_ms`, then the sockets are closed anyway. Settles within about three
+   * times `timeout_ms`; later calls return the first one's promise.
+   */
   close(): Promise<void>;
 }
 
@@ -110,11 +122,13 @@ class Connector implements OpcuaConnector {
   readonly #samples: HeldSamples;
   readonly #refused = new Set<string>();
   readonly #inflight = new Set<Promise<void>>();
-  #certificates: OPCUACertificateManager | null = null;
+  /** Aborted by `close()`: every step of an attempt, and a write, stops waiting. */
+  readonly #closing = new AbortController();
   #link: Link | null = null;
   #linkIds = 0;
   #started = false;
   #closed = false;
+  #closeDone: Promise<void> | null = null;
   #everConnected = false;
   #errors = 0;
   #reconnects = 0;
@@ -189,16 +203,21 @@ class Connector implements OpcuaConnector {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closeDone ??= this.#close();
+    return this.#closeDone;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     this.#cancelReconnect?.();
     this.#cancelReconnect = null;
     const link = this.#link;
     this.#link = null;
     if (link) await this.#drop(link, true);
+    // Each is bounded: its steps stopped waiting at the abort, and drops are bounded.
     await Promise.allSettled([...this.#inflight]);
-    await this.#certificates?.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -216,46 +235,70 @@ class Connector implements OpcuaConnector {
     promise.finally(() => this.#inflight.delete(promise));
   }
 
-  /** Rejects with an {@linkcode OpcuaTimeoutError} when `promise` takes longer than `timeout_ms`. */
-  readonly #timed: Timed = (promise, what) => {
-    const { timeoutMs } = this.#endpoint;
+  /**
+   * Bounds a step of an attempt, or a request: rejects with an {@linkcode OpcuaTimeoutError} when `promise`
+   * takes longer than `timeoutMs` (`timeout_ms` unless given), with an {@linkcode OpcuaNotConnectedError} as
+   * soon as the connector is closed.
+   */
+  readonly #timed: Timed = (promise, what, timeoutMs = this.#endpoint.timeoutMs) =>
+    this.#race(promise, { what, timeoutMs, signal: this.#closing.signal });
+
+  /** Bounds a step of a drop by `timeout_ms`, whether or not the connector is closed. */
+  readonly #bounded: Timed = (promise, what, timeoutMs = this.#endpoint.timeoutMs) =>
+    this.#race(promise, { what, timeoutMs, signal: null });
+
+  #race<T>(
+    promise: Promise<T>,
+    options: { what: string; timeoutMs: number; signal: AbortSignal | null },
+  ): Promise<T> {
+    const { what, timeoutMs, signal } = options;
+    promise.catch(() => {}); // settles after a timeout too; its error then has nobody to tell
     let cancel = () => {};
-    const timeout = new Promise<never>((_, reject) => {
-      cancel = this.#clock.setTimer(
+    const stopped = new Promise<never>((_, reject) => {
+      const closed = () => reject(new OpcuaNotConnectedError(this.name, what));
+      if (signal?.aborted) return closed();
+      const cancelTimer = this.#clock.setTimer(
         () => reject(new OpcuaTimeoutError(this.name, timeoutMs, what)),
         timeoutMs,
       );
+      signal?.addEventListener("abort", closed, { once: true });
+      cancel = () => {
+        cancelTimer();
+        signal?.removeEventListener("abort", closed);
+      };
     });
-    promise.catch(() => {}); // settles after a timeout too; its error then has nobody to tell
-    return Promise.race([promise, timeout]).finally(cancel);
-  };
-
-  async #certificateManager(): Promise<OPCUACertificateManager> {
-    if (!this.#certificates) {
-      this.#certificates = new OPCUACertificateManager({
-        rootFolder: this.#endpoint.pkiDir,
-        automaticallyAcceptUnknownCertificate: this.#acceptUnknown,
-      });
-    }
-    await this.#certificates.initialize();
-    return this.#certificates;
+    return Promise.race([promise, stopped]).finally(() => cancel());
   }
 
   async #connect(): Promise<void> {
     if (this.#closed || this.#link) return;
     const endpoint = this.#endpoint;
-    let certificates: OPCUACertificateManager;
+    const pkiError = (err: unknown) =>
+      err instanceof OpcuaError ? err : new OpcuaConnectError(
+        this.name,
+        endpoint.url,
+        `cannot use the PKI folder "${endpoint.pkiDir}" (${reason(err)})`,
+        { cause: err },
+      );
+    const connectMs = endpoint.connectTimeoutMs;
+    let link: Link;
     try {
-      certificates = await this.#certificateManager();
+      const certificates = await this.#timed(
+        createCertificates(endpoint.pkiDir, { acceptUnknown: this.#acceptUnknown }),
+        `read the PKI folder "${endpoint.pkiDir}"`,
+        connectMs,
+      );
+      link = createLink(++this.#linkIds, { endpoint, certificates });
     } catch (err) {
       if (this.#closed) return;
-      const why = `cannot use the PKI folder "${endpoint.pkiDir}" (${reason(err)})`;
-      this.#fail(new OpcuaConnectError(this.name, endpoint.url, why, { cause: err }));
+      this.#fail(pkiError(err));
       this.#scheduleReconnect();
       return;
     }
-    if (this.#closed || this.#link) return;
-    const link = createLink(++this.#linkIds, { endpoint, certificates });
+    if (this.#closed || this.#link) {
+      await this.#drop(link, false);
+      return;
+    }
     const client = link.client;
     this.#link = link;
     const lost = (err?: unknown) => this.#lost(link, err);
@@ -264,14 +307,12 @@ class Connector implements OpcuaConnector {
     client.on("abort", lost);
     try {
       // The client's own certificate is made on first use (RSA key generation, seconds on a busy machine),
-      // under a file lock in the PKI folder: outside the connect's timeout, so that a slow first start does
-      // not time out and leave the next attempts waiting on the lock. `connect` then finds it made.
-      await makeClientCertificate(client);
-      await this.#timed(client.connect(endpoint.url), `connect to ${endpoint.url}`);
-      link.session = await this.#timed(
-        client.createSession(await readIdentity(endpoint)),
-        "create a session",
-      );
+      // under a file lock in the PKI folder: a step of its own, so that `connect` then finds it made.
+      await this.#timed(prepareCertificates(link), `open the PKI folder "${endpoint.pkiDir}"`, connectMs)
+        .catch((err) => Promise.reject(pkiError(err)));
+      await this.#timed(client.connect(endpoint.url), `connect to ${endpoint.url}`, connectMs);
+      const identity = await this.#timed(readIdentity(endpoint), "read the password file");
+      link.session = await this.#timed(client.createSession(identity), "create a session", connectMs);
       link.session.on("session_closed", lost);
       await subscribe(link, {
         connector: this.name,
@@ -284,13 +325,14 @@ class Connector implements OpcuaConnector {
         changed: (node, dataValue) => this.#notify(link, node, dataValue),
       });
     } catch (err) {
-      if (this.#closed || this.#link !== link) return;
-      const failure = err instanceof OpcuaError
-        ? err
-        : new OpcuaConnectError(this.name, endpoint.url, reason(err), { cause: err });
-      this.#fail(failure);
-      this.#link = null;
-      await this.#drop(link, false);
+      if (this.#link === link) this.#link = null;
+      if (!this.#closed) {
+        const failure = err instanceof OpcuaError
+          ? err
+          : new OpcuaConnectError(this.name, endpoint.url, reason(err), { cause: err });
+        this.#fail(failure);
+      }
+      await this.#drop(link, false); // close() may be dropping it already: then this waits for that drop
       this.#scheduleReconnect();
       return;
     }
@@ -343,7 +385,7 @@ class Connector implements OpcuaConnector {
 
   /** Drops a link (see {@linkcode dropLink}); closes its session politely only on `close()`. */
   #drop(link: Link, polite: boolean): Promise<void> {
-    return dropLink(link, { polite, timed: this.#timed });
+    return dropLink(link, { polite, timed: this.#bounded });
   }
 
   #scheduleReconnect(): void {

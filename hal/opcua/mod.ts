@@ -44,6 +44,7 @@ export { opcuaCapability, opcuaResource } from "./capability.ts";
 export {
   canonicalNodeId,
   DEFAULT_BACKOFF_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_BACKOFF_MS,
   DEFAULT_SAMPLING_MS,
   DEFAULT_STALE_SAMPLINGS,

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createRuntime, planDeployment } from "../../runtime/mod.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { waitFor, wat } from "../_helpers.ts";
+import { tempDir } from "./_opcua_helpers.ts";
 import { startOpcuaServer } from "./_opcua_server.ts";
 
 /** Each tick: input 0 to outputs v0 and q0; on an API event, actuate(0, 1) and output its code as rc. */
@@ -37,6 +38,7 @@ connectors:
     line1:
       url: opc.tcp://127.0.0.1:${port}/UA/Kiln
       timeout_ms: 2000
+      connect_timeout_ms: 20000
       nodes:
         - { id: temperature, node_id: "ns=1;s=Temperature", sampling_ms: 50 }
         - { id: valve, node_id: "ns=1;s=Valve", sampling_ms: 50, writable: ${writable} }
@@ -51,7 +53,8 @@ modules:
 }
 
 Deno.test("a module reads an OPC UA node as an input and drives a writable node; the manifest checks both", async () => {
-  const dir = await Deno.makeTempDir();
+  await using tmp = await tempDir();
+  const dir = tmp.path;
   await using server = await startOpcuaServer({ pkiDir: `${dir}/server-pki` });
   await Deno.writeFile(`${dir}/ua.wasm`, wat(MODULE));
   await Deno.writeTextFile(
@@ -59,6 +62,7 @@ Deno.test("a module reads an OPC UA node as an input and drives a writable node;
     manifest(server.port, ["read:opcua:line1/ns=1;s=Temperature", "write:opcua:line1/ns=1;s=Valve"]),
   );
   const plan = planDeployment(await loadManifest(`${dir}/kiln.yaml`), { dataDir: `${dir}/data` });
+  assert.equal(plan.opcua[0]?.connectTimeoutMs, 20_000, "connect_timeout_ms reaches the connector");
   await using rt = await createRuntime({ plan, version: "test", log: () => {} });
   await rt.start();
   await waitFor(
