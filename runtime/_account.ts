@@ -224,21 +224,65 @@ export const MAX_LOG_ITEM_BYTES = 4096;
 export const MAX_PUBLISH_ITEM_BYTES = 256 + 65_536;
 
 /**
- * The publish rule both accounts apply: a topic the module published on, or a new one within
- * `maxPublishTopics`, and the message within the messages and bytes a second (`burstS` seconds' worth).
+ * The rates both accounts apply, and their refusal counts: log lines and bytes, alerts, and publishes (a
+ * topic the module published on, or a new one within `maxPublishTopics`, and the message within the messages
+ * and bytes a second). Each bucket holds `burstS` seconds' worth. {@linkcode ModuleAccount} (the executor's)
+ * and `HeldAccount` (the main thread's, with twice the burst) extend it.
  */
-export class PublishGate {
+export abstract class AccountRates {
+  readonly limits: Readonly<AccountLimits>;
+  /** Refusals by kind. */
+  readonly throttled: ThrottleCounts = noThrottles();
+  readonly #log: PairedBuckets;
+  readonly #alerts: TokenBucket;
   readonly #topics = new Set<string>();
-  readonly #maxTopics: number;
-  readonly #rate: PairedBuckets;
+  readonly #publish: PairedBuckets;
 
-  constructor(limits: Readonly<AccountLimits>, options: { burstS: number; clock: ClockMs }) {
-    this.#maxTopics = limits.maxPublishTopics;
-    this.#rate = new PairedBuckets(limits.publishPerS, limits.publishBytesPerS, {
-      burstS: options.burstS,
-      maxItemBytes: MAX_PUBLISH_ITEM_BYTES,
-      clock: options.clock,
+  constructor(
+    limits: Partial<AccountLimits> | null | undefined,
+    options: { burstS: number; clock: ClockMs },
+  ) {
+    const { burstS, clock } = options;
+    const l = this.limits = accountLimits(limits);
+    this.#log = new PairedBuckets(l.logLinesPerS, l.logBytesPerS, {
+      burstS,
+      maxItemBytes: MAX_LOG_ITEM_BYTES,
+      clock,
     });
+    this.#alerts = new TokenBucket(l.alertsPerS, Math.max(burstS, burstS * l.alertsPerS), clock);
+    this.#publish = new PairedBuckets(l.publishPerS, l.publishBytesPerS, {
+      burstS,
+      maxItemBytes: MAX_PUBLISH_ITEM_BYTES,
+      clock,
+    });
+  }
+
+  /** A log line of `bytes` (UTF-8): within the lines and bytes a second? Counted as `logs` when not. */
+  allowLog(bytes: number): boolean {
+    if (this.#log.take(bytes)) return true;
+    this.throttled.logs++;
+    return false;
+  }
+
+  /** An alert: within the alerts a second? Counted as `alerts` when not. */
+  allowAlert(): boolean {
+    if (this.#alerts.take()) return true;
+    this.throttled.alerts++;
+    return false;
+  }
+
+  /**
+   * A message of `bytes` (topic and payload) on `topic`: a topic it published on or a new one within
+   * `maxPublishTopics`, within the messages and bytes a second? Counted as `publish` when not.
+   */
+  allowPublish(topic: string, bytes: number): boolean {
+    const known = this.#topics.has(topic);
+    if ((!known && this.#topics.size >= this.limits.maxPublishTopics) || !this.#publish.take(bytes)) {
+      this.throttled.publish++;
+      return false;
+    }
+    if (!known) this.#topics.add(topic);
+    return true;
   }
 
   /** Distinct topics published on. */
@@ -246,12 +290,9 @@ export class PublishGate {
     return this.#topics.size;
   }
 
-  /** A message of `bytes` (topic and payload) on `topic`: allowed (and charged), or not. */
-  take(topic: string, bytes: number): boolean {
-    const known = this.#topics.has(topic);
-    if ((!known && this.#topics.size >= this.#maxTopics) || !this.#rate.take(bytes)) return false;
-    if (!known) this.#topics.add(topic);
-    return true;
+  /** Counts a refusal decided elsewhere (the outbox share, audit rows). */
+  count(kind: ThrottleKind, n = 1): void {
+    this.throttled[kind] += n;
   }
 }
 
@@ -275,47 +316,20 @@ export interface AccountOptions {
  * account.allowOutput("a"); // true: a key it holds can always be updated
  * ```
  */
-export class ModuleAccount {
-  readonly limits: Readonly<AccountLimits>;
-  /** Refusals by kind, since the instance started. */
-  readonly throttled: ThrottleCounts = noThrottles();
+export class ModuleAccount extends AccountRates {
   readonly #clock: ClockMs;
   readonly #outputKeys = new Set<string>();
   /** Array keys held and the bytes of each. */
   readonly #arrays = new Map<string, number>();
   #arrayBytes = 0;
-  readonly #log: PairedBuckets;
-  readonly #publish: PublishGate;
-  readonly #alerts: TokenBucket;
   #denialWindowStart = Number.NEGATIVE_INFINITY;
   readonly #denialKeys = new Set<string>();
 
   /** @param limits Over {@linkcode DEFAULT_ACCOUNT_LIMITS}. */
   constructor(limits?: Partial<AccountLimits> | null, options: AccountOptions = {}) {
-    this.limits = accountLimits(limits);
-    this.#clock = options.nowMs ?? epochMs;
-    const l = this.limits;
-    this.#log = new PairedBuckets(l.logLinesPerS, l.logBytesPerS, {
-      burstS: 1,
-      maxItemBytes: MAX_LOG_ITEM_BYTES,
-      clock: this.#clock,
-    });
-    this.#publish = new PublishGate(l, { burstS: 1, clock: this.#clock });
-    this.#alerts = new TokenBucket(l.alertsPerS, Math.max(1, l.alertsPerS), this.#clock);
-  }
-
-  /** A log line of `bytes` (UTF-8): within the lines and bytes a second? Counted as `logs` when not. */
-  allowLog(bytes: number): boolean {
-    if (this.#log.take(bytes)) return true;
-    this.throttled.logs++;
-    return false;
-  }
-
-  /** An alert: within the alerts a second? Counted as `alerts` when not. */
-  allowAlert(): boolean {
-    if (this.#alerts.take()) return true;
-    this.throttled.alerts++;
-    return false;
+    const clock = options.nowMs ?? epochMs;
+    super(limits, { burstS: 1, clock });
+    this.#clock = clock;
   }
 
   /** A scalar output: a key it holds, or a new one within `maxOutputKeys`? Counted as `outputs` when not. */
@@ -349,21 +363,6 @@ export class ModuleAccount {
   }
 
   /**
-   * A message of `bytes` (topic and payload) on `topic`: a topic it published on or a new one within
-   * `maxPublishTopics`, within the messages and bytes a second? Counted as `publish` when not.
-   */
-  allowPublish(topic: string, bytes: number): boolean {
-    if (this.#publish.take(topic, bytes)) return true;
-    this.throttled.publish++;
-    return false;
-  }
-
-  /** Counts a refusal decided elsewhere (the outbox share, which the runtime tracks). */
-  count(kind: ThrottleKind, n = 1): void {
-    this.throttled[kind] += n;
-  }
-
-  /**
    * What to report for a refused call: itself while the module has refused calls of at most
    * `auditRowsPerMin` distinct kinds (capability and call) this minute, or the count-only
    * `{ capability: SUPPRESSED_DENIALS }` (counted as `audit`), so a module trying every pin or topic adds
@@ -390,7 +389,7 @@ export class ModuleAccount {
       outputKeys: this.#outputKeys.size,
       arrayKeys: this.#arrays.size,
       arrayBytes: this.#arrayBytes,
-      topics: this.#publish.topics,
+      topics: this.topics,
     };
   }
 }
