@@ -217,7 +217,11 @@ async function assembleSeeds(dir: string, wasmOpt: string): Promise<void> {
 /** The version line of `wasm-opt`, e.g. `wasm-opt version 108`. */
 export async function wasmOptVersion(wasmOpt = "wasm-opt"): Promise<string> {
   try {
-    const { stdout } = await new Deno.Command(wasmOpt, { args: ["--version"], stderr: "null" }).output();
+    const { stdout } = await new Deno.Command(wasmOpt, {
+      args: ["--version"],
+      stderr: "null",
+      signal: AbortSignal.timeout(GENERATE_TIMEOUT_MS),
+    }).output();
     return new TextDecoder().decode(stdout).trim();
   } catch (err) {
     throw new Error(

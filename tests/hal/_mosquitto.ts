@@ -63,9 +63,13 @@ export function freePort(): number {
   return port;
 }
 
+/** The longest a Mosquitto client the tests start may live, ms: it is killed then. */
+const CLIENT_TIMEOUT_MS = 60_000;
+
 async function run(cmd: string, args: string[], options: { stdin?: Uint8Array } = {}): Promise<string> {
   const child = new Deno.Command(cmd, {
     args,
+    signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS), // killed if it never ends (a broker that never answers)
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -230,6 +234,7 @@ export async function startSub(
   const args = [...login(broker), "-t", topic, "-q", "2", "-C", `${count}`, "-d"];
   const child = new Deno.Command("stdbuf", {
     args: ["-oL", "mosquitto_sub", ...args, "-F", "MSG %q %t %x"],
+    signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
