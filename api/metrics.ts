@@ -106,7 +106,10 @@ const MODULE_STATES = Object.keys(
   { starting: 0, running: 0, stopped: 0, crashed: 0, failed: 0 } satisfies Record<ModuleState, 0>,
 ) as ModuleState[];
 const CONNECTOR_STATES = Object.keys(
-  { connecting: 0, connected: 0, reconnecting: 0, error: 0, closed: 0 } satisfies Record<ConnectorState, 0>,
+  { connecting: 0, connected: 0, degraded: 0, reconnecting: 0, error: 0, closed: 0 } satisfies Record<
+    ConnectorState,
+    0
+  >,
 ) as ConnectorState[];
 const HEALTH_STATUSES = Object.keys(
   { ok: 0, degraded: 0, starting: 0, stopping: 0 } satisfies Record<Health["status"], 0>,
@@ -315,6 +318,22 @@ export function renderMetrics(source: MetricsSource): string {
     "kiln_connector_reconnects_total",
     "Successful connects after the first",
     k((x) => x.reconnects),
+  );
+  out.gauge(
+    "kiln_connector_failures",
+    "Failed connection attempts since the connection last worked",
+    connectors.flatMap((x) =>
+      x.failures === undefined ? [] : [[{ connector: x.name, kind: x.kind }, x.failures]]
+    ),
+  );
+  out.gauge(
+    "kiln_connector_points_refused",
+    "Points the peer refused (a Modbus exception, an OPC UA Bad status), by connector",
+    connectors.flatMap((x) =>
+      x.points === undefined
+        ? []
+        : [[{ connector: x.name, kind: x.kind }, x.points.filter((p) => p.state === "refused").length]]
+    ),
   );
 
   // Outbox.

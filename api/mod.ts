@@ -138,6 +138,11 @@ export function createApp(deps: ApiDeps): Hono {
         last_error: s.lastError,
         errors: s.errors,
         reconnects: s.reconnects,
+        failures: s.failures ?? null,
+        next_attempt_at: s.nextAttemptAtMs == null ? null : new Date(s.nextAttemptAtMs).toISOString(),
+        backoff_ms: s.backoffMs ?? null,
+        max_backoff_ms: s.maxBackoffMs ?? null,
+        ...(s.points && { points: s.points }),
       })),
     }));
   app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));

@@ -60,7 +60,11 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/alerts", summary: "Alerts, `?after=SEQ`" },
   { method: "get", path: "/api/v1/messages", summary: "Messages modules published, `?after=SEQ`" },
   { method: "get", path: "/api/v1/channels", summary: "Channels: records written, dropped, lost per reader" },
-  { method: "get", path: "/api/v1/connectors", summary: "Connector states: sim, Modbus devices, MQTT" },
+  {
+    method: "get",
+    path: "/api/v1/connectors",
+    summary: "Connector states: sim, GPIO, Modbus devices, OPC UA endpoints, MQTT; their backoff and points",
+  },
   { method: "get", path: "/api/v1/uplink", summary: "The MQTT uplink: connection, outbox, forwarder" },
   { method: "get", path: "/api/v1/snapshots", summary: "Snapshots in the store, `?module=NAME`" },
   { method: "get", path: "/api/v1/audit", summary: "Audit events: grants, revocations, denials" },

@@ -44,8 +44,24 @@ export interface Sample {
   readonly atMs: number;
 }
 
-/** A connector's connection state, as the API reports it. */
-export type ConnectorState = "connecting" | "connected" | "reconnecting" | "error" | "closed";
+/**
+ * A connector's connection state, as the API reports it: `degraded` while connected with some of its points
+ * refused by the peer (the others work), `error` when all are refused or the peer refused the connection in
+ * a way retrying will not fix by itself (see `keeper.ts`).
+ */
+export type ConnectorState = "connecting" | "connected" | "degraded" | "reconnecting" | "error" | "closed";
+
+/**
+ * One point of a connector (a Modbus point, an OPC UA node): `ok` while the peer serves it, `refused` when
+ * the peer refused it (a Modbus exception, an OPC UA Bad status such as `BadNodeIdUnknown`; `error` says
+ * which), `waiting` while the connection is down or before its first read on this connection.
+ */
+export interface PointStatus {
+  readonly id: string;
+  readonly state: "ok" | "refused" | "waiting";
+  /** Why it was refused; `null` unless `refused`. */
+  readonly error: string | null;
+}
 
 /** What a connector reports about itself (`GET /api/v1/connectors`). */
 export interface ConnectorStatus {
@@ -59,6 +75,15 @@ export interface ConnectorStatus {
   readonly errors: number;
   /** Successful connects after the first. */
   readonly reconnects: number;
+  /** Failed attempts since the connection last worked (connectors that reconnect). */
+  readonly failures?: number;
+  /** When the next attempt starts (ms since the epoch); `null` unless one is waiting for its backoff. */
+  readonly nextAttemptAtMs?: number | null;
+  /** The connector's `backoff_ms` and `max_backoff_ms` (connectors that reconnect). */
+  readonly backoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Each point's state (Modbus devices and OPC UA endpoints). */
+  readonly points?: readonly PointStatus[];
 }
 
 /**

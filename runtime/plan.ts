@@ -107,6 +107,9 @@ export interface MqttPlan {
   passwordFile: string | null;
   tls: { caFile: string | null; certFile: string | null; keyFile: string | null } | null;
   keepaliveS: number;
+  connectTimeoutMs: number;
+  backoffMs: number;
+  maxBackoffMs: number;
   qos: 0 | 1 | 2;
   /** Keep the broker session across outages, so commands for `mqtt:` triggers are queued (`session`). */
   persistentSession: boolean;
@@ -260,6 +263,9 @@ export function planDeployment(
         ? { caFile: file(m.tls.ca_file), certFile: file(m.tls.cert_file), keyFile: file(m.tls.key_file) }
         : null,
       keepaliveS: m.keepalive_s,
+      connectTimeoutMs: m.connect_timeout_ms,
+      backoffMs: m.backoff_ms,
+      maxBackoffMs: m.max_backoff_ms,
       qos: m.qos,
       persistentSession: m.session === "persistent",
       topics: { ...m.topics },

@@ -8,7 +8,10 @@
  *   acknowledges it (QoS 1 or 2). Delivery is at least once; a receiver drops duplicates by `(stream, seq)`.
  * - Every message carries its stream (its topic) and its sequence number in that stream, so a receiver sees
  *   gaps: telemetry and alerts as a JSON envelope, batches inside their own format (`kiln.batch.v1`).
- * - A retained `online` on the status topic at connect, and `offline` as the last will.
+ * - Presence on the status topic, retained: `online` at every connect; `offline` on every stop, published
+ *   before the clean disconnect (which makes the broker discard the will), and as the last will for a crash
+ *   or a lost link. A stop while the broker is unreachable cannot publish; the broker then has published the
+ *   will already, when it lost the connection.
  * - A module's telemetry and alerts are charged to it in the outbox: what it has waiting (not yet
  *   acknowledged) may take at most its share of the disk budget (`limits.outbox_share`); past it, its
  *   messages are refused (`"over_share"`) until the broker acknowledges some, so one module cannot crowd out
@@ -119,6 +122,8 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
     url,
     clientId: plan.clientId,
     keepaliveS: plan.keepaliveS,
+    connectTimeoutMs: plan.connectTimeoutMs,
+    reconnect: { initialMs: plan.backoffMs, maxMs: plan.maxBackoffMs },
     persistentSession: plan.persistentSession,
     ...(username !== null && { username }),
     ...(password !== undefined && { password }),
@@ -173,6 +178,17 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
     closing ??= (async () => {
       batcher?.close(); // flushes the last batch into the outbox
       await forwarder.close();
+      if (connector.connected) {
+        // Waits for the broker's PUBACK, at most OFFLINE_TIMEOUT_MS: a stop is never held up by a slow broker.
+        const offline = connector.publish(statusTopic, encoder.encode("offline"), { qos: 1, retain: true });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<void>((resolve) => timer = setTimeout(resolve, OFFLINE_TIMEOUT_MS));
+        await Promise.race([
+          offline.catch((err) => log(`mqtt: cannot publish "offline" (${err.message})`)),
+          late,
+        ]);
+        clearTimeout(timer);
+      }
       await connector.close();
       await broker?.close();
     })();
@@ -226,6 +242,9 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** How long a stop waits for the broker to acknowledge the retained `offline`, in milliseconds. */
+const OFFLINE_TIMEOUT_MS = 2000;
 
 /**
  * A module's message in its envelope: `{ device, module, stream, seq, at, payload }`, where `payload` is the

@@ -63,6 +63,7 @@ td.actions button + button { margin-left: 4px; }
 }
 .badge[data-state="running"], .badge[data-state="connected"] { background: var(--ok); }
 .badge[data-state="starting"], .badge[data-state="connecting"], .badge[data-state="reconnecting"],
+.badge[data-state="degraded"],
 .badge[data-state="warning"] { background: var(--warn); }
 .badge[data-state="crashed"], .badge[data-state="failed"], .badge[data-state="disconnected"],
 .badge[data-state="error"], .badge[data-state="critical"] { background: var(--bad); }

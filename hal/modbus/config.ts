@@ -29,6 +29,7 @@
 import { z } from "zod";
 import { MODBUS_DATA_TYPES, MODBUS_ORDERS, type ModbusDataType, type Order, registerCount } from "./codec.ts";
 import { SERIAL_BAUD_RATES, SERIAL_PARITIES, type SerialLine } from "./serial.ts";
+import { backoffFields, checkBackoff } from "../keeper.ts";
 
 /** Modbus tables: holding registers, input registers, coils, discrete inputs (§4.3 of the protocol spec). */
 export const MODBUS_TABLE_NAMES = ["hr", "ir", "co", "di"] as const;
@@ -50,10 +51,8 @@ export const DEFAULT_BAUD = 19_200;
 export const DEFAULT_PARITY = "even";
 /** Default `timeout_ms`, for a connect and for each request. */
 export const DEFAULT_TIMEOUT_MS = 1000;
-/** Default `backoff_ms`: the first wait before reconnecting; it doubles up to `max_backoff_ms`. */
-export const DEFAULT_BACKOFF_MS = 250;
-/** Default `max_backoff_ms`. */
-export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+/** Default `backoff_ms` and `max_backoff_ms`: every connector's (see `../keeper.ts`). */
+export { DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "../keeper.ts";
 /** Default `poll_ms` of a point. */
 export const DEFAULT_POLL_MS = 1000;
 /** A point's `stale_ms` is this many times its `poll_ms` unless given. */
@@ -172,10 +171,8 @@ export const SerialLineSchema = z.strictObject({
 const common = {
   /** How long a connect (or opening the port) or a request may take, in milliseconds. @default 1000 */
   timeout_ms: int(1, 600_000).default(DEFAULT_TIMEOUT_MS),
-  /** The first wait before reconnecting, in milliseconds; doubles after each failure. @default 250 */
-  backoff_ms: int(1, 3_600_000).default(DEFAULT_BACKOFF_MS),
-  /** The longest wait before reconnecting, in milliseconds. @default 30000 */
-  max_backoff_ms: int(1, 3_600_000).default(DEFAULT_MAX_BACKOFF_MS),
+  /** `backoff_ms` (@default 500) and `max_backoff_ms` (@default 30000): see `../keeper.ts`. */
+  ...backoffFields,
   /**
    * Points of the same table and poll rate are read together when at most this many unused registers (or
    * bits) lie between them. @default 0 (only adjacent points)
@@ -243,13 +240,7 @@ export const ModbusDeviceSchema = z.discriminatedUnion("transport", [
     }
     seen.add(point.id);
   });
-  if (device.max_backoff_ms < device.backoff_ms) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["max_backoff_ms"],
-      message: `max_backoff_ms (${device.max_backoff_ms}) is less than backoff_ms (${device.backoff_ms})`,
-    });
-  }
+  checkBackoff(device, ctx);
 });
 
 /** A device as the manifest gives it, with defaults applied (the schema's output). */

@@ -22,7 +22,7 @@ Deno.test("a device config gets every default, and its camelCase form carries th
     port: 502,
     unit_id: 1,
     timeout_ms: 1000,
-    backoff_ms: 250,
+    backoff_ms: 500,
     max_backoff_ms: 30_000,
     max_gap: 0,
     points: [

@@ -13,18 +13,21 @@
  * A failed read never changes `value` or `atMs`: they stay those of the last good read, so a module can
  * also see how old the value is.
  *
- * State: `connecting` until the first connect succeeds or fails; `connected`; `error` while connected but
- * some reads get exception responses (the device refuses configured addresses); `reconnecting` after a
- * failed connect, a lost connection, a timeout or an invalid response (the client drops the connection, so
- * the byte stream is in step again); `closed`. Reconnects wait `backoff_ms`, doubling up to
- * `max_backoff_ms`, back to `backoff_ms` after a request succeeds (not after a connect: a device that
- * accepts connections and then answers garbage is retried at the slow rate). While down, polls do no I/O
- * and count no errors; they only age the samples. Every error is counted once, however many paths report
- * it (a timeout fails the read and drops the connection).
+ * State (kept by the connection keeper every connector shares, `../keeper.ts`): `connecting` until the
+ * first connect succeeds or fails; `connected`; `degraded` while connected but some reads get exception
+ * responses (the device refuses those points' addresses: each point's state says which, `refused` with the
+ * exception), `error` when every read does; `reconnecting` after a failed connect, a lost connection, a
+ * timeout or an invalid response (the client drops the connection, so the byte stream is in step again);
+ * `closed`. Reconnects wait by the keeper's jittered backoff from `backoff_ms` up to `max_backoff_ms`, back
+ * to the start after a request succeeds (not after a connect: a device that accepts connections and then
+ * answers garbage is retried at the slow rate). While down, polls do no I/O and count no errors; they only
+ * age the samples. Every error is counted once, however many paths report it (a timeout fails the read and
+ * drops the connection).
  *
  * @module
  */
-import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
+import type { ConnectorStatus, PointConnector, PointStatus, Sample } from "../mod.ts";
+import { ConnectionKeeper } from "../keeper.ts";
 import { MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
 import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
@@ -98,6 +101,8 @@ export interface ModbusConnectorOptions {
   readonly client?: ModbusClient;
   /** @default {@linkcode SYSTEM_CLOCK} */
   readonly clock?: Clock;
+  /** A source of numbers in [0, 1) for the backoff's jitter. @default {Math.random} */
+  readonly random?: () => number;
 }
 
 /** A Modbus device's connector: it polls its points at their rates. */
@@ -134,8 +139,12 @@ export function createModbusConnector(
 
 interface BlockState {
   readonly block: ReadBlock;
-  /** The latest read got an exception response: the link is up but the device refuses these addresses. */
-  refused: boolean;
+  /**
+   * `refused`: the latest read got an exception response (the link is up but the device refuses these
+   * addresses, `error` says how); `ok`: it succeeded; `waiting`: not read on this connection yet.
+   */
+  state: PointStatus["state"];
+  error: string | null;
 }
 
 interface GroupState {
@@ -148,42 +157,40 @@ interface GroupState {
 
 class Connector implements ModbusConnector {
   readonly name: string;
-  readonly #device: ModbusDevice;
   readonly #client: ModbusClient;
   readonly #clock: Clock;
   readonly #points: Map<string, ModbusPoint>;
   readonly #samples = new Map<string, Sample>();
   readonly #groups: GroupState[];
-  readonly #counted = new WeakSet<object>();
   readonly #inflight = new Set<Promise<void>>();
+  readonly #keeper: ConnectionKeeper;
   #started = false;
   #closed = false;
-  #everConnected = false;
-  #errors = 0;
-  #reconnects = 0;
-  #lastError: string | null = null;
-  #backoffMs: number;
-  #cancelReconnect: (() => void) | null = null;
   #connecting = false;
   #unsubscribe: () => void;
 
   constructor(device: ModbusDevice, options: ModbusConnectorOptions) {
     this.name = device.name;
-    this.#device = device;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#client = options.client ?? clientFor(device);
     this.#points = new Map(device.points.map((p) => [p.id, p]));
     this.#groups = planReads(device.points, device.maxGap).map((group) => ({
       group,
-      blocks: group.blocks.map((block) => ({ block, refused: false })),
+      blocks: group.blocks.map((block): BlockState => ({ block, state: "waiting", error: null })),
       dueMs: 0,
       cancel: null,
       running: false,
     }));
-    this.#backoffMs = device.backoffMs;
+    this.#keeper = new ConnectionKeeper({
+      name: device.name,
+      kind: "modbus",
+      backoff: device,
+      clock: this.#clock,
+      ...(options.random && { random: options.random }),
+    });
     this.#unsubscribe = this.#client.onDisconnect((cause) => {
-      this.#fail(cause);
-      this.#scheduleReconnect();
+      this.#forEachBlock((b) => b.state = "waiting");
+      this.#keeper.down(cause, () => this.#track(this.#connect()));
     });
   }
 
@@ -196,14 +203,21 @@ class Connector implements ModbusConnector {
   }
 
   status(): ConnectorStatus {
-    return {
-      name: this.name,
-      kind: "modbus",
-      state: this.#state(),
-      lastError: this.#lastError,
-      errors: this.#errors,
-      reconnects: this.#reconnects,
-    };
+    return this.#keeper.status(this.#pointStatus());
+  }
+
+  /** Each point's state (its block's), in the manifest's order. */
+  #pointStatus(): PointStatus[] {
+    const byId = new Map<string, PointStatus>();
+    this.#forEachBlock((b) => {
+      const error = b.state === "refused" ? b.error : null;
+      for (const p of b.block.points) byId.set(p.id, { id: p.id, state: b.state, error });
+    });
+    return [...this.#points.keys()].map((id) => byId.get(id)!);
+  }
+
+  #forEachBlock(f: (block: BlockState) => void): void {
+    for (const group of this.#groups) for (const block of group.blocks) f(block);
   }
 
   getSample(pointId: string): Sample | null {
@@ -236,15 +250,14 @@ class Connector implements ModbusConnector {
       if (err instanceof ModbusError) this.#fail(err);
       throw err;
     }
-    this.#backoffMs = this.#device.backoffMs;
+    this.#keeper.worked();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    this.#cancelReconnect?.();
-    this.#cancelReconnect = null;
+    this.#keeper.close();
     for (const state of this.#groups) {
       state.cancel?.();
       state.cancel = null;
@@ -255,14 +268,6 @@ class Connector implements ModbusConnector {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #state(): ConnectorState {
-    if (this.#closed) return "closed";
-    if (!this.#client.connected) {
-      return this.#everConnected || this.#errors > 0 ? "reconnecting" : "connecting";
-    }
-    return this.#groups.some((g) => g.blocks.some((b) => b.refused)) ? "error" : "connected";
   }
 
   #track(promise: Promise<void>): void {
@@ -279,27 +284,16 @@ class Connector implements ModbusConnector {
       this.#connecting = false;
       if (this.#closed) return;
       if (!(err instanceof ModbusError)) throw err;
-      this.#fail(err);
-      this.#scheduleReconnect();
+      this.#keeper.down(err, () => this.#track(this.#connect()));
       return;
     }
     this.#connecting = false;
     if (this.#closed) return;
-    if (this.#everConnected) this.#reconnects++;
-    this.#everConnected = true;
+    this.#forEachBlock((b) => b.state = "waiting");
+    this.#keeper.connected();
     // Poll at once rather than at each group's next tick, so fresh values replace stale ones quickly.
     const now = this.#clock.now();
     for (const state of this.#groups) if (!state.running) this.#schedule(state, now);
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closed || this.#cancelReconnect || this.#connecting) return;
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#device.maxBackoffMs);
-    this.#cancelReconnect = this.#clock.setTimer(() => {
-      this.#cancelReconnect = null;
-      this.#track(this.#connect());
-    }, delay);
   }
 
   #schedule(state: GroupState, dueMs: number): void {
@@ -344,13 +338,17 @@ class Connector implements ModbusConnector {
     } catch (err) {
       if (!(err instanceof ModbusError)) throw err;
       if (this.#closed) return;
-      state.refused = err instanceof ModbusExceptionError;
+      if (err instanceof ModbusExceptionError) {
+        state.state = "refused";
+        state.error = err.message;
+      }
       this.#fail(err);
       this.#degrade(block);
       return;
     }
-    state.refused = false;
-    this.#backoffMs = this.#device.backoffMs;
+    state.state = "ok";
+    state.error = null;
+    this.#keeper.worked();
     const atMs = this.#clock.now();
     for (const point of block.points) {
       const at = point.address - block.address;
@@ -378,10 +376,8 @@ class Connector implements ModbusConnector {
 
   /** Counts an error once, however many paths report it; a refused request while down is not counted. */
   #fail(err: ModbusError): void {
-    if (err instanceof ModbusNotConnectedError || this.#counted.has(err)) return;
-    this.#counted.add(err);
-    this.#errors++;
-    this.#lastError = err.message;
+    if (err instanceof ModbusNotConnectedError) return;
+    this.#keeper.record(err);
   }
 }
 

@@ -51,8 +51,11 @@ class FakeClient implements ModbusClient {
   connected = false;
   /** Whether a connect succeeds. */
   reachable = true;
-  /** Makes every request fail with a new error of this kind; timeouts and protocol errors drop the link. */
-  failure: (() => ModbusError) | null = null;
+  /**
+   * Makes a request fail with the error it returns (given the request's log line; `null`: it succeeds);
+   * timeouts and protocol errors drop the link.
+   */
+  failure: ((what: string) => ModbusError | null) | null = null;
   readonly log: string[] = [];
   readonly registers = { hr: new Array<number>(1000).fill(0), ir: new Array<number>(1000).fill(0) };
   readonly bits = { co: new Array<boolean>(1000).fill(false), di: new Array<boolean>(1000).fill(false) };
@@ -106,7 +109,7 @@ class FakeClient implements ModbusClient {
   #request<T>(what: string, answer: () => T): Promise<T> {
     if (!this.connected) return Promise.reject(new ModbusNotConnectedError("plc1", what));
     this.log.push(what);
-    const err = this.failure?.();
+    const err = this.failure?.(what);
     if (err) {
       if (!(err instanceof ModbusExceptionError)) this.drop(err);
       return Promise.reject(err);
@@ -141,7 +144,8 @@ function point(address: number, over: Partial<ModbusPoint> = {}): ModbusPoint {
 function setup(points: unknown[], over: Record<string, unknown> = {}) {
   const clock = new FakeClock();
   const client = new FakeClient();
-  const connector = createModbusConnector(device(points, over), { client, clock });
+  // The jitter's top (random() = 1): each delay is the whole doubling, so the times below are exact.
+  const connector = createModbusConnector(device(points, over), { client, clock, random: () => 1 });
   return { clock, client, connector };
 }
 
@@ -225,6 +229,32 @@ Deno.test("a value that cannot be read turns uncertain, then bad after stale_ms,
   await clock.advance(100);
   assert.deepEqual(connector.getSample("speed"), { value: 1490, quality: "good", atMs: clock.nowMs });
   assert.equal(connector.status().state, "connected");
+});
+
+Deno.test("a device that refuses one point is degraded, not in error: each point has its own state", async () => {
+  const { clock, client, connector } = setup([
+    { id: "speed", table: "hr", address: 5, poll_ms: 100 },
+    { id: "missing", table: "hr", address: 900, poll_ms: 100 },
+  ]);
+  await using _ = connector;
+  client.registers.hr[5] = 1480;
+  assert.deepEqual(connector.status().points?.map((p) => p.state), ["waiting", "waiting"]);
+  connector.start();
+  const refuse = (line: string) =>
+    line === "read hr 900 1" ? new ModbusExceptionError("plc1", 3, 2, "read hr 900") : null;
+  client.failure = refuse;
+  await clock.advance(0);
+  const status = connector.status();
+  assert.equal(status.state, "degraded");
+  assert.deepEqual(status.points?.map((p) => [p.id, p.state]), [["speed", "ok"], ["missing", "refused"]]);
+  assert.match(status.points?.[1]?.error ?? "", /exception 2/i);
+  assert.equal(status.points?.[0]?.error, null);
+  assert.equal(connector.getSample("speed")?.quality, "good", "the other point is served");
+  assert.equal(connector.getSample("missing"), null);
+
+  client.drop();
+  assert.equal(connector.status().state, "reconnecting");
+  assert.deepEqual(connector.status().points?.map((p) => p.state), ["waiting", "waiting"], "down: waiting");
 });
 
 Deno.test("reconnects back off exponentially up to max_backoff_ms, and reset after a successful read", async () => {

@@ -21,7 +21,8 @@
  */
 import { Buffer } from "node:buffer";
 import type { ISubscriptionGrant } from "mqtt";
-import type { ConnectorState, ConnectorStatus, PublishOptions } from "../mod.ts";
+import type { ConnectorStatus, PublishOptions } from "../mod.ts";
+import { ConnectionKeeper } from "../keeper.ts";
 import {
   MqttConnectionLostError,
   MqttConnectRefusedError,
@@ -34,7 +35,6 @@ import {
 } from "./errors.ts";
 import { validateTopicFilter, validateTopicName } from "./topics.ts";
 import {
-  backoffDelayMs,
   checkOptions,
   checkQos,
   type MessageHandler,
@@ -49,9 +49,8 @@ import { clientOptions, readTls } from "./_client_options.ts";
 import { endSession, openSession, type Session } from "./_session.ts";
 import { type Subscription, SubscriptionList } from "./_subscriptions.ts";
 
+export { backoffDelayMs, type BackoffOptions } from "../keeper.ts";
 export {
-  backoffDelayMs,
-  type BackoffOptions,
   type MessageHandler,
   type MessageInfo,
   type MqttConnector,
@@ -91,17 +90,11 @@ interface Pending {
 class Connector implements MqttConnector {
   readonly name: string;
   readonly #s: Settings;
-  #state: ConnectorState = "connecting";
-  #lastError: string | null = null;
-  #errors = 0;
-  #reconnects = 0;
-  #everConnected = false;
+  readonly #keeper: ConnectionKeeper;
   #connected = false;
   #closed = false;
   #closing: Promise<void> | null = null;
-  #failures = 0;
   #session: Session | null = null;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #subs = new SubscriptionList();
   readonly #pending = new Set<Pending>();
@@ -114,6 +107,11 @@ class Connector implements MqttConnector {
   constructor(name: string, settings: Settings) {
     this.name = name;
     this.#s = settings;
+    this.#keeper = new ConnectionKeeper({
+      name,
+      kind: "mqtt",
+      backoff: { backoffMs: settings.initialMs, maxBackoffMs: settings.maxMs },
+    });
     this.#start();
   }
 
@@ -122,14 +120,7 @@ class Connector implements MqttConnector {
   }
 
   status(): ConnectorStatus {
-    return {
-      name: this.name,
-      kind: "mqtt",
-      state: this.#state,
-      lastError: this.#lastError,
-      errors: this.#errors,
-      reconnects: this.#reconnects,
-    };
+    return this.#keeper.status();
   }
 
   onConnectionChange(listener: (connected: boolean) => void): () => void {
@@ -144,7 +135,9 @@ class Connector implements MqttConnector {
       validateTopicName(topic);
       if (!(payload instanceof Uint8Array)) throw new TypeError("MQTT payload must be a Uint8Array");
       const session = this.#session;
-      if (!this.#connected || session === null) throw new MqttNotConnectedError(this.name, this.#state);
+      if (!this.#connected || session === null) {
+        throw new MqttNotConnectedError(this.name, this.#keeper.state());
+      }
       return new Promise((resolve, reject) => {
         const pending: Pending = { topic, reject };
         this.#pending.add(pending);
@@ -171,7 +164,7 @@ class Connector implements MqttConnector {
     const qos = options.qos ?? 1;
     checkQos(qos);
     if (typeof handler !== "function") throw new TypeError("MQTT subscription handler must be a function");
-    if (this.#closed) throw new MqttNotConnectedError(this.name, this.#state);
+    if (this.#closed) throw new MqttNotConnectedError(this.name, this.#keeper.state());
     const sub: Subscription = { filter, qos, handler };
     this.#subs.add(sub);
     const session = this.#session;
@@ -205,11 +198,10 @@ class Connector implements MqttConnector {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
+    this.#keeper.close();
     clearTimeout(this.#connectTimer);
     const wasConnected = this.#connected;
     this.#connected = false;
-    this.#setState("closed");
     this.#rejectPending();
     await Promise.all(this.#starting);
     const session = this.#session;
@@ -262,11 +254,9 @@ class Connector implements MqttConnector {
       if (grant.qos === 0x80) this.#record(new MqttSubscribeError(this.name, grant.topic));
     }
     clearTimeout(this.#connectTimer);
-    this.#failures = 0;
-    if (this.#everConnected) this.#reconnects++;
-    this.#everConnected = true;
+    this.#keeper.connected();
+    this.#keeper.worked();
     this.#connected = true;
-    this.#setState("connected");
     this.#notify(true);
   }
 
@@ -337,15 +327,9 @@ class Connector implements MqttConnector {
   /** Records a failed attempt or a lost connection and schedules the next attempt. */
   #fail(error: unknown): void {
     if (this.#closed) return;
-    this.#record(error);
     const permanent = (error instanceof MqttConnectRefusedError && error.permanent) ||
       error instanceof MqttTlsError;
-    this.#setState(permanent ? "error" : "reconnecting");
-    const delayMs = backoffDelayMs(this.#failures++, { initialMs: this.#s.initialMs, maxMs: this.#s.maxMs });
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      if (!this.#closed) this.#start();
-    }, delayMs);
+    this.#keeper.down(error, () => this.#start(), { permanent });
   }
 
   /** Ends a session's client (see {@linkcode endSession}) and tracks it until its socket closed. */
@@ -364,12 +348,7 @@ class Connector implements MqttConnector {
   }
 
   #record(error: unknown): void {
-    this.#errors++;
-    this.#lastError = error instanceof Error ? error.message : String(error);
-  }
-
-  #setState(state: ConnectorState): void {
-    this.#state = state;
+    this.#keeper.record(error);
   }
 
   #notify(connected: boolean): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffDelayMs, createMqttConnector } from "./connector.ts";
+import { createMqttConnector } from "./connector.ts";
 import { MqttNotConnectedError, MqttTopicError } from "./errors.ts";
 
 /** A loopback port nobody listens on: every connection attempt is refused at once. */
@@ -17,19 +17,6 @@ async function until(what: string, check: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
-
-Deno.test("the reconnect delay doubles from initialMs, is capped at maxMs, and is jittered in its upper half", () => {
-  const options = { initialMs: 100, maxMs: 1_000 };
-  const low = (n: number) => backoffDelayMs(n, { ...options, random: () => 0 });
-  const high = (n: number) => backoffDelayMs(n, { ...options, random: () => 1 });
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map(high), [100, 200, 400, 800, 1_000, 1_000]);
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map(low), [50, 100, 200, 400, 500, 500]);
-  assert.equal(high(10_000), 1_000);
-  for (let i = 0; i < 100; i++) {
-    const d = backoffDelayMs(3, options);
-    assert.ok(d >= 400 && d <= 800, `${d}`);
-  }
-});
 
 Deno.test("options are checked when the connector is created", async (t) => {
   const cases: [string, Parameters<typeof createMqttConnector>[1], new (...a: never[]) => Error][] = [

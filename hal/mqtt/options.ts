@@ -1,11 +1,12 @@
 /**
- * The MQTT connector's options, their checks, and the reconnect backoff.
+ * The MQTT connector's options and their checks.
  *
  * @module
  */
 import type { ConnectorStatus, Publisher, PublishOptions } from "../mod.ts";
 import type { MqttHandlerError } from "./errors.ts";
 import { validateTopicName } from "./topics.ts";
+import { DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "../keeper.ts";
 
 /** MQTT quality of service (MQTT 3.1.1 §4.3). */
 export type Qos = 0 | 1 | 2;
@@ -40,7 +41,7 @@ export interface MqttWill {
   readonly retain?: boolean;
 }
 
-/** Reconnect backoff: the delay doubles from `initialMs` up to `maxMs`, each one jittered (see {@linkcode backoffDelayMs}). */
+/** Reconnect backoff: the delay doubles from `initialMs` up to `maxMs`, each one jittered (see `../keeper.ts`). */
 export interface MqttReconnectOptions {
   /** @default {500} */
   readonly initialMs?: number;
@@ -130,32 +131,6 @@ export interface MqttConnector extends Publisher, AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Options of {@linkcode backoffDelayMs}. */
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  /** A source of numbers in [0, 1). @default {Math.random} */
-  readonly random?: () => number;
-}
-
-/**
- * The delay before the next connection attempt after `failures` consecutive failures (0 for the first retry):
- * "equal jitter", a uniform pick in [c/2, c] where c = min(maxMs, initialMs * 2^failures). Half the delay is
- * fixed so a flapping broker is never hammered, half is random so a fleet of gateways spreads out.
- *
- * @example
- * ```ts
- * import { backoffDelayMs } from "./connector.ts";
- *
- * backoffDelayMs(3, { initialMs: 500, maxMs: 30_000, random: () => 1 }); // 4000
- * ```
- */
-export function backoffDelayMs(failures: number, options: BackoffOptions): number {
-  const random = options.random ?? Math.random;
-  const ceiling = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(failures, 40));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
-
 export interface Settings {
   readonly url: URL;
   readonly clientId: string;
@@ -200,8 +175,20 @@ export function checkOptions(name: string, options: MqttConnectorOptions): Setti
   // MQTT 3.1.1 §3.1.2.10: the keepalive is a 16-bit number of seconds; 0 would switch it off.
   const keepaliveS = number("keepaliveS", options.keepaliveS, 30, 1, 65535);
   const connectTimeoutMs = number("connectTimeoutMs", options.connectTimeoutMs, 10_000, 1, 2 ** 31 - 1);
-  const initialMs = number("reconnect.initialMs", options.reconnect?.initialMs, 500, 1, 2 ** 31 - 1);
-  const maxMs = number("reconnect.maxMs", options.reconnect?.maxMs, 30_000, initialMs, 2 ** 31 - 1);
+  const initialMs = number(
+    "reconnect.initialMs",
+    options.reconnect?.initialMs,
+    DEFAULT_BACKOFF_MS,
+    1,
+    2 ** 31 - 1,
+  );
+  const maxMs = number(
+    "reconnect.maxMs",
+    options.reconnect?.maxMs,
+    DEFAULT_MAX_BACKOFF_MS,
+    initialMs,
+    2 ** 31 - 1,
+  );
   if (options.clientId !== undefined && (typeof options.clientId !== "string" || options.clientId === "")) {
     throw new TypeError(`MQTT connector "${name}": "clientId" must be a non-empty string`);
   }

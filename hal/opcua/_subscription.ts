@@ -39,10 +39,10 @@ export interface SubscribeContext {
   /** The nodes to monitor. */
   readonly nodes: readonly OpcuaNode[];
   /**
-   * The connector's ids of points whose monitored item the server refused: cleared once the subscription
-   * runs, then filled as items are refused.
+   * The connector's points whose monitored item the server refused, by id, with why: cleared once the
+   * subscription runs, then filled as items are refused.
    */
-  readonly refused: Set<string>;
+  readonly refused: Map<string, string>;
   /** Bounds each request by `timeout_ms`. */
   readonly timed: Timed;
   /** Something came from the server: a keep-alive or notifications. */
@@ -110,8 +110,9 @@ export async function subscribe(link: Link, context: SubscribeContext): Promise<
     // the request failing, which fails the attempt.
     const status = item.statusCode;
     if (status.value >>> 30 !== 2 || status.value === StatusCodes.BadDataUnavailable.value) throw failure;
-    refused.add(node.id);
-    context.fail(new OpcuaStatusError(connector, status.value, status.name, what, { cause: failure }));
+    const error = new OpcuaStatusError(connector, status.value, status.name, what, { cause: failure });
+    refused.set(node.id, error.message);
+    context.fail(error);
   }
 }
 

@@ -20,6 +20,7 @@
  * @module
  */
 import { z } from "zod";
+import { backoffFields, checkBackoff } from "../keeper.ts";
 
 /** Point ids: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-` (as Modbus points). */
 export const POINT_ID = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -73,10 +74,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
  * default leaves room for that and matches node-opcua's own transaction timeout.
  */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-/** Default `backoff_ms`: the first wait before reconnecting; it doubles up to `max_backoff_ms`. */
-export const DEFAULT_BACKOFF_MS = 250;
-/** Default `max_backoff_ms`. */
-export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+/** Default `backoff_ms` and `max_backoff_ms`: every connector's (see `../keeper.ts`). */
+export { DEFAULT_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "../keeper.ts";
 /** Default `sampling_ms` of a node. */
 export const DEFAULT_SAMPLING_MS = 1000;
 /** A node's `stale_ms` is this many times its `sampling_ms` unless given. */
@@ -144,10 +143,8 @@ export const OpcuaEndpointSchema = z.strictObject({
    * @default 15000
    */
   connect_timeout_ms: int(1, 600_000).default(DEFAULT_CONNECT_TIMEOUT_MS),
-  /** The first wait before reconnecting, in milliseconds; doubles after each failure. @default 250 */
-  backoff_ms: int(1, 3_600_000).default(DEFAULT_BACKOFF_MS),
-  /** The longest wait before reconnecting, in milliseconds. @default 30000 */
-  max_backoff_ms: int(1, 3_600_000).default(DEFAULT_MAX_BACKOFF_MS),
+  /** `backoff_ms` (@default 500) and `max_backoff_ms` (@default 30000): see `../keeper.ts`. */
+  ...backoffFields,
   nodes: z.array(OpcuaNodeSchema).min(1, "an OPC UA endpoint needs at least one node"),
 }).superRefine((endpoint, ctx) => {
   const seen = new Set<string>();
@@ -183,13 +180,7 @@ export const OpcuaEndpointSchema = z.strictObject({
       message: `username and password_file go together`,
     });
   }
-  if (endpoint.max_backoff_ms < endpoint.backoff_ms) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["max_backoff_ms"],
-      message: `max_backoff_ms (${endpoint.max_backoff_ms}) is less than backoff_ms (${endpoint.backoff_ms})`,
-    });
-  }
+  checkBackoff(endpoint, ctx);
 });
 
 /** An endpoint as the manifest gives it, with defaults applied (the schema's output). */

@@ -16,7 +16,7 @@ Deno.test("an endpoint gets its defaults and its camelCase form", () => {
     pkiDir: "/var/lib/kiln/pki/opcua",
     timeoutMs: 5000,
     connectTimeoutMs: 15_000,
-    backoffMs: 250,
+    backoffMs: 500,
     maxBackoffMs: 30_000,
     nodes: [{ id: "temp", nodeId: "ns=2;s=Temp", samplingMs: 1000, staleMs: 3000, writable: false }],
   });

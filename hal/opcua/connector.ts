@@ -3,24 +3,29 @@
  * last {@linkcode Sample} of each node, writes of writable nodes, and reconnection with backoff.
  *
  * Kiln runs its own reconnection rather than node-opcua's: on any break it drops the whole client (secure
- * channel, session, subscription) and builds a new one after `backoff_ms`, doubling up to `max_backoff_ms`,
- * back to `backoff_ms` once a subscription is running again (not after a bare connect: a peer that accepts
- * TCP and then answers garbage is retried at the slow rate). One path, so the state below is always true.
+ * channel, session, subscription) and builds a new one after the backoff of the connection keeper every
+ * connector shares (`../keeper.ts`: from `backoff_ms`, doubling and jittered up to `max_backoff_ms`, back to
+ * the start once a subscription is running again, not after a bare connect: a peer that accepts TCP and then
+ * answers garbage is retried at the slow rate). One path, so the state below is always true.
  *
  * Quality, so that modules never see an invented value:
  * - no sample until the server has sent a usable value for the node (`getSample` returns `null`);
- * - while the session is up, the server's StatusCode decides (Part 4 §7.34.1, its two top bits): Good →
- *   `good`, Uncertain → `uncertain`, Bad → `bad`. A Bad notification keeps the last value and its `atMs`
- *   (a Bad DataValue's value is not to be used, Part 4 §7.7.1);
- * - when the session is lost, each value is kept with its `atMs` and turns `uncertain` (OPC UA's
- *   Uncertain_LastUsableValue), then `bad` once the connection has been down for longer than the node's
- *   `stale_ms`; it is live again with the first notification of the next session. The age counts from the
- *   loss, not from `atMs`: a subscription sends only changes, so an old `atMs` on a live session is normal.
+ * - while the session that sent the value is up, the server's StatusCode decides (Part 4 §7.34.1, its two
+ *   top bits): Good → `good`, Uncertain → `uncertain`, Bad → `bad`. A Bad notification keeps the last value
+ *   and its `atMs` (a Bad DataValue's value is not to be used, Part 4 §7.7.1);
+ * - a value from a session that is gone is `uncertain` (OPC UA's Uncertain_LastUsableValue) while its age is
+ *   within the node's `stale_ms`, then `bad`. Its age counts from the last moment it was known current, the
+ *   loss of the session that sent it (a subscription sends only changes, so an old `atMs` on a live session
+ *   is normal), and keeps counting across reconnects until a new session sends the node: a reconnect never
+ *   makes a frozen value younger;
+ * - a node the new session's server refuses to monitor (`BadNodeIdUnknown`: the restarted server no longer
+ *   has it; or no access) is `bad` at once, whatever its age.
  *
- * State: `connecting` until the first attempt succeeds or fails; `connected` once the subscription runs and
- * every monitored item was accepted; `error` while connected but the server refused some monitored items
- * (unknown node, no access); `reconnecting` after a failed attempt, a lost connection or a timeout (no
- * publish response for longer than the subscription's keep-alive allows); `closed`.
+ * State (the keeper's): `connecting` until the first attempt succeeds or fails; `connected` once the
+ * subscription runs and every monitored item was accepted; `degraded` while the server refused some of them
+ * (each node's state says which, `refused` with the status), `error` when it refused them all; `reconnecting`
+ * after a failed attempt, a lost connection or a timeout (no publish response for longer than the
+ * subscription's keep-alive allows); `closed`.
  *
  * Errors counted, once each: a failed attempt (refused, timed out, garbage, rejected certificate), a lost
  * connection, a publish timeout, a refused monitored item, a value that is not numeric, a failed write.
@@ -35,7 +40,8 @@
  * @module
  */
 import type { DataValue } from "node-opcua-client";
-import type { ConnectorState, ConnectorStatus, PointConnector, Sample } from "../mod.ts";
+import type { ConnectorStatus, PointConnector, PointStatus, Sample } from "../mod.ts";
+import { ConnectionKeeper } from "../keeper.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";
 import {
   OpcuaConnectError,
@@ -70,6 +76,8 @@ export interface OpcuaConnectorOptions {
    * does). Off in production: an operator trusts a server by putting its certificate there. @default false
    */
   readonly acceptUnknownServerCertificate?: boolean;
+  /** A source of numbers in [0, 1) for the backoff's jitter. @default {Math.random} */
+  readonly random?: () => number;
 }
 
 /** An OPC UA endpoint's connector: its nodes are monitored items of one subscription. */
@@ -120,7 +128,8 @@ class Connector implements OpcuaConnector {
   readonly #acceptUnknown: boolean;
   readonly #nodes: Map<string, OpcuaNode>;
   readonly #samples: HeldSamples;
-  readonly #refused = new Set<string>();
+  readonly #refused = new Map<string, string>();
+  readonly #keeper: ConnectionKeeper;
   readonly #inflight = new Set<Promise<void>>();
   /** Aborted by `close()`: every step of an attempt, and a write, stops waiting. */
   readonly #closing = new AbortController();
@@ -129,12 +138,6 @@ class Connector implements OpcuaConnector {
   #started = false;
   #closed = false;
   #closeDone: Promise<void> | null = null;
-  #everConnected = false;
-  #errors = 0;
-  #reconnects = 0;
-  #lastError: string | null = null;
-  #backoffMs: number;
-  #cancelReconnect: (() => void) | null = null;
 
   constructor(endpoint: OpcuaEndpoint, options: OpcuaConnectorOptions) {
     this.name = endpoint.name;
@@ -142,7 +145,13 @@ class Connector implements OpcuaConnector {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#acceptUnknown = options.acceptUnknownServerCertificate ?? false;
     this.#nodes = new Map(endpoint.nodes.map((n) => [n.id, n]));
-    this.#backoffMs = endpoint.backoffMs;
+    this.#keeper = new ConnectionKeeper({
+      name: endpoint.name,
+      kind: "opcua",
+      backoff: endpoint,
+      clock: this.#clock,
+      ...(options.random && { random: options.random }),
+    });
     this.#samples = new HeldSamples({
       connector: this.name,
       clock: this.#clock,
@@ -157,14 +166,12 @@ class Connector implements OpcuaConnector {
   }
 
   status(): ConnectorStatus {
-    return {
-      name: this.name,
-      kind: "opcua",
-      state: this.#state(),
-      lastError: this.#lastError,
-      errors: this.#errors,
-      reconnects: this.#reconnects,
-    };
+    const up = this.#link?.up === true;
+    return this.#keeper.status(this.#endpoint.nodes.map((node): PointStatus => {
+      const refused = up ? this.#refused.get(node.id) : undefined;
+      if (refused !== undefined) return { id: node.id, state: "refused", error: refused };
+      return { id: node.id, state: up ? "ok" : "waiting", error: null };
+    }));
   }
 
   getSample(pointId: string): Sample | null {
@@ -211,8 +218,7 @@ class Connector implements OpcuaConnector {
   async #close(): Promise<void> {
     this.#closed = true;
     this.#closing.abort();
-    this.#cancelReconnect?.();
-    this.#cancelReconnect = null;
+    this.#keeper.close();
     const link = this.#link;
     this.#link = null;
     if (link) await this.#drop(link, true);
@@ -222,12 +228,6 @@ class Connector implements OpcuaConnector {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #state(): ConnectorState {
-    if (this.#closed) return "closed";
-    if (!this.#link?.up) return this.#everConnected || this.#errors > 0 ? "reconnecting" : "connecting";
-    return this.#refused.size > 0 ? "error" : "connected";
   }
 
   #track(promise: Promise<void>): void {
@@ -338,10 +338,9 @@ class Connector implements OpcuaConnector {
     }
     if (this.#closed || this.#link !== link) return;
     link.up = true;
-    this.#samples.sessionUp();
-    if (this.#everConnected) this.#reconnects++;
-    this.#everConnected = true;
-    this.#backoffMs = endpoint.backoffMs;
+    for (const id of this.#refused.keys()) this.#samples.refuse(id);
+    this.#keeper.connected();
+    this.#keeper.worked();
     this.#armWatchdog(link);
   }
 
@@ -377,10 +376,10 @@ class Connector implements OpcuaConnector {
     if (this.#link !== link || this.#closed) return;
     link.up = false;
     this.#link = null;
-    this.#samples.sessionLost();
+    this.#samples.sessionLost(link.id);
     this.#fail(err);
+    this.#keeper.down(null, () => this.#track(this.#connect()));
     this.#track(this.#drop(link, false));
-    this.#scheduleReconnect();
   }
 
   /** Drops a link (see {@linkcode dropLink}); closes its session politely only on `close()`. */
@@ -388,19 +387,14 @@ class Connector implements OpcuaConnector {
     return dropLink(link, { polite, timed: this.#bounded });
   }
 
+  /** After a failed attempt: the next one after the keeper's backoff. */
   #scheduleReconnect(): void {
-    if (this.#closed || this.#cancelReconnect || this.#link) return;
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#endpoint.maxBackoffMs);
-    this.#cancelReconnect = this.#clock.setTimer(() => {
-      this.#cancelReconnect = null;
-      this.#track(this.#connect());
-    }, delay);
+    if (this.#closed || this.#link) return;
+    this.#keeper.down(null, () => this.#track(this.#connect()));
   }
 
   #fail(err: OpcuaError): void {
     if (err instanceof OpcuaNotConnectedError) return;
-    this.#errors++;
-    this.#lastError = err.message;
+    this.#keeper.record(err);
   }
 }

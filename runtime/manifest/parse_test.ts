@@ -363,6 +363,49 @@ Deno.test("an MQTT session is clean by default; a persistent one refuses QoS 2, 
   assert.match(issues[0]!.message, /persistent session needs qos 0 or 1/);
 });
 
+Deno.test("every connector takes the same backoff keys with the same defaults, and checks them alike", () => {
+  const text = MINIMAL.replace(
+    "connectors:\n",
+    `connectors:
+  mqtt: { url: "mqtt://broker:1883" }
+  modbus:
+    plc1: { host: plc, points: [{ id: p, table: hr, address: 1 }] }
+  opcua:
+    line1: { url: "opc.tcp://ua:4840", nodes: [{ id: n, node_id: "ns=1;s=N" }] }
+`,
+  );
+  const c = parseManifest(text).connectors;
+  const backoff = (
+    x: { backoff_ms: number; max_backoff_ms: number } | undefined,
+  ) => [x?.backoff_ms, x?.max_backoff_ms];
+  assert.deepEqual(backoff(c.mqtt), [500, 30_000]);
+  assert.deepEqual(backoff(c.modbus?.plc1), [500, 30_000]);
+  assert.deepEqual(backoff(c.opcua?.line1), [500, 30_000]);
+  assert.equal(c.mqtt?.connect_timeout_ms, 10_000);
+  const set = parseManifest(
+    text.replace(
+      `mqtt: { url: "mqtt://broker:1883" }`,
+      `mqtt: { url: "mqtt://broker:1883", backoff_ms: 100, max_backoff_ms: 5000 }`,
+    ),
+  ).connectors;
+  assert.deepEqual(backoff(set.mqtt), [100, 5000]);
+  const wrong = issuesOf(
+    text.replace(
+      `mqtt: { url: "mqtt://broker:1883" }`,
+      `mqtt: { url: "mqtt://broker:1883", backoff_ms: 900, max_backoff_ms: 50 }`,
+    )
+      .replace("plc1: { host: plc,", "plc1: { host: plc, backoff_ms: 0,"),
+  );
+  assert.deepEqual(wrong.map((i) => i.path).sort(), [
+    "connectors.modbus.plc1.backoff_ms",
+    "connectors.mqtt.max_backoff_ms",
+  ]);
+  assert.match(
+    wrong.find((i) => i.path === "connectors.mqtt.max_backoff_ms")!.message,
+    /less than backoff_ms \(900\)/,
+  );
+});
+
 Deno.test("the policy section gets its limits' defaults, and each may be set", () => {
   const { policy } = parseManifest(MINIMAL);
   assert.deepEqual(policy, {

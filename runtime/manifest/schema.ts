@@ -14,6 +14,7 @@ import { OpcuaEndpointSchema } from "../../hal/opcua/manifest.ts";
 import { GpioConnectorSchema } from "../../hal/gpio/mod.ts";
 import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 import { POLICY_SHAPE } from "./policy.ts";
+import { backoffFields, checkBackoff } from "../../hal/keeper.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
 export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -135,6 +136,10 @@ export const MqttConnectorSchema = strict({
   password_file: path.optional(),
   tls: strict({ ca_file: path.optional(), cert_file: path.optional(), key_file: path.optional() }).optional(),
   keepalive_s: int(1, 65_535).default(30),
+  /** How long one connection attempt may take, TCP and TLS through CONNACK, in milliseconds. */
+  connect_timeout_ms: int(1, 600_000).default(10_000),
+  /** `backoff_ms` (default 500) and `max_backoff_ms` (default 30000): every connector's reconnect backoff. */
+  ...backoffFields,
   qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
   /**
    * `persistent`: the broker keeps Kiln's session (by `client_id`) while Kiln is away and queues the commands
@@ -158,6 +163,7 @@ export const MqttConnectorSchema = strict({
     drain_rate_per_s: positive().default(100),
   }).prefault({}),
 }).superRefine((m, ctx) => {
+  checkBackoff(m, ctx);
   if (m.session === "persistent" && m.qos === 2) {
     ctx.addIssue({
       code: "custom",

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { getJson, startKiln } from "../_process.ts";
 import { waitFor, wat } from "../_helpers.ts";
-import { createMosquitto, pub } from "../hal/_mosquitto.ts";
+import { createMosquitto, pub, startSub } from "../hal/_mosquitto.ts";
 
 const COUNT = 150;
 
@@ -245,4 +245,54 @@ modules:
   await waitFor("the queued command", async () => (await outputs()).commands === 1);
   assert.equal((await outputs()).last_len, 10);
   assert.equal((await outputs()).kind, 4);
+});
+
+/** The retained status of `device` as a new subscriber gets it at once. */
+async function retainedStatus(port: number, device: string): Promise<string> {
+  await using sub = await startSub({ port }, `kiln/${device}/status`, 1);
+  const [message] = await sub.messages;
+  return new TextDecoder().decode(message!.payload);
+}
+
+Deno.test("presence: the retained status reads online while Kiln runs, offline after a graceful stop and after a crash", async () => {
+  const dir = await Deno.makeTempDir();
+  await using broker = await createMosquitto(dir);
+  await broker.start();
+  await Deno.writeTextFile(
+    `${dir}/kiln.yaml`,
+    `version: 1
+device: { id: gw-presence }
+connectors:
+  mqtt:
+    url: mqtt://127.0.0.1:${broker.port}
+    batch_interval_s: 0
+    backoff_ms: 100
+    max_backoff_ms: 1000
+modules: {}
+`,
+  );
+  const connected = async (kiln: { base: string }) =>
+    (await getJson<{ connector: { state: string } }>(`${kiln.base}/api/v1/uplink`)).connector.state ===
+      "connected";
+  // Graceful: SIGTERM. The clean DISCONNECT makes the broker discard the will, so Kiln says it itself.
+  const kiln = await startKiln([`${dir}/kiln.yaml`, "--data", `${dir}/data`]);
+  try {
+    await waitFor("the uplink", () => connected(kiln));
+    await waitFor("online", async () => await retainedStatus(broker.port, "gw-presence") === "online");
+    assert.equal(await kiln.stop(), 0);
+  } finally {
+    await kiln.stop();
+  }
+  assert.equal(await retainedStatus(broker.port, "gw-presence"), "offline", "offline after a graceful stop");
+  // A crash: SIGKILL. The broker publishes the will once it notices (keepalive, or the socket closing).
+  const again = await startKiln([`${dir}/kiln.yaml`, "--data", `${dir}/data`]);
+  try {
+    await waitFor("the uplink again", () => connected(again));
+    await waitFor("online again", async () => await retainedStatus(broker.port, "gw-presence") === "online");
+    again.child.kill("SIGKILL");
+    await again.child.status;
+  } finally {
+    await again.stop();
+  }
+  await waitFor("the will", async () => await retainedStatus(broker.port, "gw-presence") === "offline");
 });

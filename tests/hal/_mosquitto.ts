@@ -69,6 +69,9 @@ const CLIENT_TIMEOUT_MS = 60_000;
 async function run(cmd: string, args: string[], options: { stdin?: Uint8Array } = {}): Promise<string> {
   const child = new Deno.Command(cmd, {
     args,
+    // node-opcua's PKI code sets OPENSSL_CONF in this process's environment (to "undefined" when it has no
+    // file): a test file that ran an OPC UA client earlier in the same `deno test` would break openssl here.
+    ...(cmd === "openssl" && { clearEnv: true, env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" } }),
     signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS), // killed if it never ends (a broker that never answers)
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

@@ -26,6 +26,8 @@ export interface OpcuaServerOptions {
   readonly pkiDir: string;
   /** `user:password` to require instead of anonymous sessions. */
   readonly credentials?: string;
+  /** Variables to leave out of the address space (browse names, e.g. `Count`). */
+  readonly without?: readonly string[];
   /** @default 60000 (the first start downloads and compiles node-opcua) */
   readonly startTimeoutMs?: number;
 }
@@ -44,6 +46,7 @@ export async function startOpcuaServer(options: OpcuaServerOptions): Promise<Opc
     String(options.port ?? 0),
     options.pkiDir,
     ...(options.credentials ? [options.credentials] : []),
+    ...(options.without?.length ? [`--without=${options.without.join(",")}`] : []),
   ];
   const peer = await startPeer(Deno.execPath(), args, {
     name: "OPC UA server",

@@ -95,6 +95,11 @@ Deno.test("RTU: polled values from a libmodbus device decode and scale correctly
     lastError: null,
     errors: 0,
     reconnects: 0,
+    failures: 0,
+    nextAttemptAtMs: null,
+    backoffMs: 20,
+    maxBackoffMs: 100,
+    points: plant.points.map((p) => ({ id: p.id, state: "ok", error: null })),
   });
 });
 

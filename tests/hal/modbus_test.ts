@@ -108,6 +108,11 @@ Deno.test("polled values from a libmodbus server decode and scale correctly", as
     lastError: null,
     errors: 0,
     reconnects: 0,
+    failures: 0,
+    nextAttemptAtMs: null,
+    backoffMs: 20,
+    maxBackoffMs: 100,
+    points: plant.points.map((p) => ({ id: p.id, state: "ok", error: null })),
   });
 });
 
@@ -158,25 +163,34 @@ Deno.test("an exception response surfaces as a ModbusExceptionError with its cod
     assert.ok(client.connected, "an exception response keeps the connection");
     assert.deepEqual(await client.readRegisters("hr", 1, 1), [54321]);
   });
-  await t.step("from the connector: state error, the point stays absent, the others are good", async () => {
-    await using plc = createModbusConnector(device(server.port, [
-      { id: "ok", table: "hr", address: 1, poll_ms: 50 },
-      { id: "missing", table: "hr", address: 150, poll_ms: 50 },
-      { id: "missing_coil", table: "co", address: 500, poll_ms: 50 },
-    ]));
-    plc.start();
-    await waitFor("two refused reads", () => plc.status().errors >= 2 && plc.getSample("ok"));
-    const status = plc.status();
-    assert.equal(status.state, "error");
-    assert.match(status.lastError ?? "", /exception 2/);
-    assert.equal(plc.getSample("missing"), null);
-    assert.equal(plc.getSample("missing_coil"), null);
-    assert.equal(plc.getSample("ok")?.quality, "good");
-    const err = await plc.write("missing", 7).catch((e) => e);
-    assert.ok(err instanceof ModbusExceptionError);
-    assert.equal(err.functionCode, 6);
-    assert.equal(err.exceptionCode, 2);
-  });
+  await t.step(
+    "from the connector: state degraded, the refused points are absent, the others good",
+    async () => {
+      await using plc = createModbusConnector(device(server.port, [
+        { id: "ok", table: "hr", address: 1, poll_ms: 50 },
+        { id: "missing", table: "hr", address: 150, poll_ms: 50 },
+        { id: "missing_coil", table: "co", address: 500, poll_ms: 50 },
+      ]));
+      plc.start();
+      await waitFor("two refused reads", () => plc.status().errors >= 2 && plc.getSample("ok"));
+      await waitFor("every point read once", () => plc.status().points?.every((p) => p.state !== "waiting"));
+      const status = plc.status();
+      assert.equal(status.state, "degraded");
+      assert.match(status.lastError ?? "", /exception 2/);
+      assert.deepEqual(status.points?.map((p) => [p.id, p.state]), [
+        ["ok", "ok"],
+        ["missing", "refused"],
+        ["missing_coil", "refused"],
+      ]);
+      assert.equal(plc.getSample("missing"), null);
+      assert.equal(plc.getSample("missing_coil"), null);
+      assert.equal(plc.getSample("ok")?.quality, "good");
+      const err = await plc.write("missing", 7).catch((e) => e);
+      assert.ok(err instanceof ModbusExceptionError);
+      assert.equal(err.functionCode, 6);
+      assert.equal(err.exceptionCode, 2);
+    },
+  );
 });
 
 Deno.test("a PLC down at start, killed mid-poll and restarted: reconnect with backoff, never an invented value", async () => {

@@ -85,6 +85,10 @@ Deno.test({
     lastError: null,
     errors: 0,
     reconnects: 0,
+    failures: 0,
+    nextAttemptAtMs: null,
+    backoffMs: FAST.reconnect.initialMs,
+    maxBackoffMs: FAST.reconnect.maxMs,
   });
 });
 

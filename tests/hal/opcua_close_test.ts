@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createOpcuaConnector } from "../../hal/opcua/mod.ts";
 import { freePort } from "./_modbus_server.ts";
-import { runProbe, settles, tempDir, testEndpoint, until } from "./_opcua_helpers.ts";
+import { NODES, runProbe, settles, tempDir, testEndpoint, until } from "./_opcua_helpers.ts";
 import { startOpcuaServer } from "./_opcua_server.ts";
 
 /** No handshake times out during these tests: only `close()` can end an attempt. */
@@ -43,6 +43,11 @@ Deno.test("close() cuts an attempt in its handshake, with security None and Sign
           lastError: null,
           errors: 0,
           reconnects: 0,
+          failures: 0,
+          nextAttemptAtMs: null,
+          backoffMs: 50,
+          maxBackoffMs: 400,
+          points: NODES.map((n) => ({ id: n.id, state: "waiting", error: null })),
         });
         await settles(plc.close(), "a second close()");
       });

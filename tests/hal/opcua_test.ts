@@ -98,6 +98,11 @@ Deno.test("values from a node-opcua server arrive, change, and writes land in th
     lastError: null,
     errors: 0,
     reconnects: 0,
+    failures: 0,
+    nextAttemptAtMs: null,
+    backoffMs: 50,
+    maxBackoffMs: 400,
+    points: NODES.map((n) => ({ id: n.id, state: "ok", error: null })),
   });
   await plc.close();
   assert.equal(plc.status().state, "closed");
@@ -203,7 +208,8 @@ Deno.test("no publish response for a keep-alive period is a timeout, and the bac
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   const clock = manualClock();
   const plant = endpoint(server.url, dir.path); // timeout_ms 2000, backoff_ms 50
-  await using plc = createOpcuaConnector(plant, { clock });
+  // The jitter's top: the first retry waits exactly backoff_ms.
+  await using plc = createOpcuaConnector(plant, { clock, random: () => 1 });
   plc.start();
   await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
   // The watchdog waits a keep-alive period plus timeout_ms, longer than any request's timeout.
@@ -255,7 +261,7 @@ Deno.test("close() settles while the server hangs", async () => {
   assert.equal(plc.status().state, "closed");
 });
 
-Deno.test("a node the server does not know puts the connector in error, the others stay good", async () => {
+Deno.test("a node the server does not know makes the endpoint degraded with that point refused; the others stay good", async () => {
   await using dir = await tempDir();
   await using server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
   await using plc = createOpcuaConnector(
@@ -268,9 +274,12 @@ Deno.test("a node the server does not know puts the connector in error, the othe
     }),
   );
   plc.start();
-  await until(plc, "in error", () => plc.status().state === "error");
+  await until(plc, "degraded", () => plc.status().state === "degraded");
   await until(plc, "the known node's value", () => plc.getSample("count")?.quality === "good");
   assert.equal(plc.getSample("ghost"), null);
+  const points = plc.status().points ?? [];
+  assert.deepEqual(points.map((p) => [p.id, p.state]), [["count", "ok"], ["ghost", "refused"]]);
+  assert.match(points[1]?.error ?? "", /BadNodeIdUnknown/);
   assert.equal(plc.status().errors, 1);
   assert.match(plc.status().lastError ?? "", /BadNodeIdUnknown/);
   // The manifest says writable, the server does not: its refusal is the write's error, the session stays up.
@@ -279,8 +288,45 @@ Deno.test("a node the server does not know puts the connector in error, the othe
   assert.equal(refused.code, "opcua_bad_status");
   assert.match(refused.statusName, /^Bad/);
   assert.equal(plc.status().errors, 2);
-  assert.equal(plc.status().state, "error");
+  assert.equal(plc.status().state, "degraded");
   assert.equal(plc.getSample("count")?.quality, "good");
+});
+
+Deno.test("after a reconnect, a node the restarted server no longer has is bad at once, and a kept value goes on aging", async () => {
+  await using dir = await tempDir();
+  const clock = skippingClock();
+  const plant = endpoint("opc.tcp://127.0.0.1:1/UA/Kiln", dir.path);
+  let server = await startOpcuaServer({ pkiDir: `${dir.path}/server` });
+  try {
+    await using plc = createOpcuaConnector(
+      { ...plant, url: server.url, nodes: plant.nodes.map((n) => ({ ...n, staleMs: 60_000 })) },
+      { clock },
+    );
+    plc.start();
+    await until(plc, "every node's first value", () => [...plc.listSamples()].length === NODES.length);
+    await server.kill();
+    await until(plc, "reconnecting", () => plc.status().state === "reconnecting");
+    assert.equal(plc.getSample("count")?.quality, "uncertain", "kept from the lost session, fresh enough");
+    assert.deepEqual(plc.status().points?.map((p) => p.state), NODES.map(() => "waiting"));
+
+    // The server comes back without Count: the new session's server refuses it (BadNodeIdUnknown).
+    server = await startOpcuaServer({ port: server.port, pkiDir: `${dir.path}/server`, without: ["Count"] });
+    await until(plc, "degraded", () => plc.status().state === "degraded");
+    const count = plc.getSample("count")!;
+    assert.equal(count.quality, "bad", "a node the server no longer has is bad, however young its value");
+    assert.equal(count.value, 7, "its last value is kept, marked bad");
+    const refused = plc.status().points?.find((p) => p.id === "count");
+    assert.equal(refused?.state, "refused");
+    assert.match(refused?.error ?? "", /BadNodeIdUnknown/);
+    await until(plc, "the other nodes good again", () => plc.getSample("temperature")?.quality === "good");
+
+    // The age of a kept value does not start over at the reconnect.
+    clock.skipMs = 61_000;
+    assert.equal(plc.getSample("count")?.quality, "bad");
+    assert.equal(plc.getSample("temperature")?.quality, "good", "a live value does not age");
+  } finally {
+    await server.kill();
+  }
 });
 
 Deno.test("a Sign&Encrypt session with a user name needs the server's certificate to be trusted", async (t) => {

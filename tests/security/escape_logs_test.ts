@@ -26,6 +26,7 @@ testInBothExecutors(
     for (const entry of entries) {
       const text = formatLogLine(entry, { format: "text" });
       assert.ok(
+        // deno-lint-ignore no-control-regex
         !/[\n\r\x1b\u202e]/.test(text),
         `one line, no control or bidi characters: ${JSON.stringify(text)}`,
       );

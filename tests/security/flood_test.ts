@@ -358,6 +358,9 @@ Deno.test("flood: with the broker away, a publishing module holds at most its sh
       passwordFile: null,
       tls: null,
       keepaliveS: 30,
+      connectTimeoutMs: 10_000,
+      backoffMs: 500,
+      maxBackoffMs: 30_000,
       qos: 1,
       persistentSession: false,
       topics: {
