@@ -21,7 +21,7 @@ export interface KilnProcess extends AsyncDisposable {
  */
 export async function startKiln(
   manifest: string,
-  options: { token: string; timeoutMs?: number },
+  options: { token: string; timeoutMs?: number; lifetimeMs?: number },
 ): Promise<KilnProcess> {
   const data = await Deno.makeTempDir({ prefix: "kiln-bench-data-" });
   const child = new Deno.Command(Deno.execPath(), {
@@ -29,6 +29,8 @@ export async function startKiln(
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", KILN_ADMIN_TOKEN: options.token },
+    // The longest a benchmark's gateway may run (SIGTERM then), even if the benchmark never disposes of it.
+    signal: AbortSignal.timeout(options.lifetimeMs ?? 30 * 60_000),
   }).spawn();
   let text = "";
   const pump = (async () => {

@@ -36,6 +36,7 @@ export async function toolVersion(tool: string): Promise<string | null> {
       args: ["--version"],
       stdout: "piped",
       stderr: "null",
+      signal: AbortSignal.timeout(60_000),
     })
       .output();
     return code === 0 ? new TextDecoder().decode(stdout).split("\n")[0]!.trim() : null;
@@ -73,6 +74,7 @@ export async function compile(
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(300_000),
     }).output();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
@@ -106,6 +108,7 @@ export async function runJson<T>(program: string, args: readonly string[]): Prom
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(600_000),
   }).output();
   if (code !== 0) {
     throw new Error(

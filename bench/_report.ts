@@ -242,6 +242,7 @@ async function git(args: string[]): Promise<string | null> {
       cwd: ROOT,
       stdout: "piped",
       stderr: "null",
+      signal: AbortSignal.timeout(60_000),
     })
       .output();
     return code === 0 ? new TextDecoder().decode(stdout).trim() : null;

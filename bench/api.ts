@@ -44,7 +44,12 @@ function parseWrk(out: string) {
 
 async function requests() {
   const wrk = await toolVersion("wrk").catch(() => null) ??
-    await new Deno.Command("wrk", { args: ["-v"], stdout: "piped", stderr: "piped" }).output()
+    await new Deno.Command("wrk", {
+      args: ["-v"],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output()
       .then((o) => new TextDecoder().decode(o.stdout).split("\n")[0]!.trim() || "wrk")
       .catch(() => null);
   if (wrk === null) {
@@ -69,6 +74,7 @@ async function requests() {
       ],
       stdout: "piped",
       stderr: "piped",
+      signal: AbortSignal.timeout(WRK_SECONDS * 1000 + 120_000),
     }).output();
     const out = new TextDecoder().decode(stdout);
     if (code !== 0) throw new Error(`wrk exited with ${code}: ${new TextDecoder().decode(stderr)}`);
@@ -117,6 +123,7 @@ async function fanOut() {
     ],
     stdout: "piped",
     stderr: "inherit",
+    signal: AbortSignal.timeout(WS_WARMUP_MS + WS_SECONDS * 1000 + 300_000),
   }).spawn();
   const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";

@@ -138,6 +138,7 @@ async function processStart(
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", KILN_ADMIN_TOKEN: BENCH_TOKEN },
+    signal: AbortSignal.timeout(300_000),
   }).spawn();
   let text = "";
   const pump = (async () => {

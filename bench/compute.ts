@@ -391,6 +391,7 @@ if (PIN && Deno.env.get(PINNED_ENV) === undefined && (await toolVersion("taskset
     env: { [PINNED_ENV]: cpu },
     stdout: "inherit",
     stderr: "inherit",
+    signal: AbortSignal.timeout(3_600_000), // the whole benchmark again, pinned
   }).output();
   Deno.exit(code);
 }

@@ -139,6 +139,7 @@ async function spawnPoint(kind: "idle" | "active", count: number): Promise<Point
     ],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(SECONDS * 1000 + 300_000),
   }).output();
   const text = new TextDecoder().decode(stdout).trim();
   if (code !== 0) {

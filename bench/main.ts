@@ -54,12 +54,14 @@ if (BENCHES.some((b) => !REPORT_SOURCES.includes(b.name))) {
 
 /** Runs `bench/<name>.ts`, its output (stdout, then stderr) to `log`; its exit code, null at the timeout. */
 async function runBench(name: string, log: string): Promise<number | null> {
+  const timeoutMs = Object.hasOwn(TIMEOUT_MS_OF, name) ? TIMEOUT_MS_OF[name]! : TIMEOUT_MS;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(`${name}.ts`, import.meta.url).pathname],
     stdout: "piped",
     stderr: "piped",
+    // A backstop behind the SIGKILL below (SIGTERM, a minute after it), so the guard sees the bound.
+    signal: AbortSignal.timeout(timeoutMs + 60_000),
   }).spawn();
-  const timeoutMs = Object.hasOwn(TIMEOUT_MS_OF, name) ? TIMEOUT_MS_OF[name]! : TIMEOUT_MS;
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const { code, signal, stdout, stderr } = await child.output();
   clearTimeout(timer);

@@ -81,6 +81,8 @@ async function runFile(file: string): Promise<{ output: string; code: number; ti
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
+    // A backstop behind the SIGKILL below (SIGTERM, a minute after it), so the guard sees the bound.
+    signal: AbortSignal.timeout(FILE_TIMEOUT_MS + 60_000),
   }).spawn();
   let timedOut = false;
   const timer = setTimeout(() => {

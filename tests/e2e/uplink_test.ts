@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { getJson, startKiln } from "../_process.ts";
 import { waitFor, wat } from "../_helpers.ts";
 import { createMosquitto, pub, startSub } from "../hal/_mosquitto.ts";
+import { killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
 
 const COUNT = 150;
 
@@ -62,6 +63,7 @@ interface Envelope {
 
 /** `mosquitto_sub` with a persistent session (it gets what was queued for it while the broker restarted). */
 function subscriber(port: number, topic: string) {
+  const signal = AbortSignal.timeout(PEER_LIFETIME_MS);
   const child = new Deno.Command("stdbuf", {
     args: [
       "-oL",
@@ -81,7 +83,9 @@ function subscriber(port: number, topic: string) {
     ],
     stdout: "piped",
     stderr: "null",
+    signal,
   }).spawn();
+  killAfterGrace(child, signal);
   const lines: string[] = [];
   let buffer = "";
   const reading = (async () => {
@@ -95,10 +99,7 @@ function subscriber(port: number, topic: string) {
   return {
     lines,
     async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
+      await stopChild(child);
       await reading;
     },
   };

@@ -19,6 +19,8 @@
  * @module
  */
 
+import { TOOL_TIMEOUT_MS } from "../_timeouts.ts";
+
 /** A pre-existing line, as an earlier run (or another program) left it exported. */
 export interface FakeLine {
   direction: "in" | "out";
@@ -85,7 +87,10 @@ export async function createFakeSysfsGpio(options: FakeSysfsGpioOptions = {}): P
   if (options.refuseExports) {
     await Deno.mkdir(exportPath);
   } else {
-    const made = await new Deno.Command("mkfifo", { args: [exportPath] }).output();
+    const made = await new Deno.Command("mkfifo", {
+      args: [exportPath],
+      signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+    }).output();
     if (!made.success) throw new Error(`mkfifo ${exportPath}: ${new TextDecoder().decode(made.stderr)}`);
     kernel = (async () => {
       // Each read returns once a writer opened, wrote and closed the pipe: one `echo N > export`.

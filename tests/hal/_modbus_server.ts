@@ -27,6 +27,7 @@
  * @module
  */
 
+import { BUILD_TIMEOUT_MS, TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 import { type PeerProcess, startPeer } from "./_peer_process.ts";
 
 const SOURCE = new URL("./fixtures/modbus_server.c", import.meta.url).pathname;
@@ -49,13 +50,19 @@ async function compile(): Promise<string> {
   const binary = `${dir}/modbus_server`;
   let flags = ["-I/usr/include/modbus", "-lmodbus"];
   try {
-    const pc = await new Deno.Command("pkg-config", { args: ["--cflags", "--libs", "libmodbus"] }).output();
+    const pc = await new Deno.Command("pkg-config", {
+      args: ["--cflags", "--libs", "libmodbus"],
+      signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+    }).output();
     if (pc.success) flags = new TextDecoder().decode(pc.stdout).trim().split(/\s+/);
   } catch { /* no pkg-config: Debian's paths */ }
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("gcc", { args: ["-O1", "-o", binary, SOURCE, ...flags], stderr: "piped" })
-      .output();
+    out = await new Deno.Command("gcc", {
+      args: ["-O1", "-o", binary, SOURCE, ...flags],
+      stderr: "piped",
+      signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
+    }).output();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new Error(
@@ -77,17 +84,26 @@ async function compile(): Promise<string> {
 /** A running libmodbus server. */
 export type ModbusServer = PeerProcess;
 
+/** Options of {@linkcode startModbusServer}. */
+export interface ModbusServerOptions {
+  /**
+   * The longest the server may run, ms: it is killed then, even if the test never disposes of it.
+   * @default PEER_LIFETIME_MS (10 minutes)
+   */
+  readonly lifetimeMs?: number;
+}
+
 /**
  * Starts the libmodbus server on `127.0.0.1:port` (0: a free port) and resolves once it listens.
  *
  * @throws {Error} when it cannot be built or exits before printing its port.
  */
-export async function startModbusServer(port = 0): Promise<ModbusServer> {
-  return await spawnServer([String(port)], `listening on port ${port}`);
+export async function startModbusServer(port = 0, options: ModbusServerOptions = {}): Promise<ModbusServer> {
+  return await spawnServer([String(port)], `listening on port ${port}`, options.lifetimeMs);
 }
 
 /** Options of {@linkcode startModbusRtuServer}. */
-export interface RtuServerOptions {
+export interface RtuServerOptions extends ModbusServerOptions {
   /** @default 9600 */
   readonly baud?: number;
   /** @default 1 */
@@ -122,12 +138,16 @@ export async function startModbusRtuServer(
     ...(options.noiseBytes ? ["--noise", String(options.noiseBytes)] : []),
     ...(options.garbage ? ["--garbage"] : []),
   ];
-  return await spawnServer(args, `opening ${path}`);
+  return await spawnServer(args, `opening ${path}`, options.lifetimeMs);
 }
 
 /** Runs the server binary and resolves once it printed `PORT <n>` or `READY`. */
-async function spawnServer(args: string[], what: string): Promise<ModbusServer> {
-  return await startPeer(await buildModbusServer(), args, { name: "Modbus server", what });
+async function spawnServer(args: string[], what: string, lifetimeMs?: number): Promise<ModbusServer> {
+  return await startPeer(await buildModbusServer(), args, {
+    name: "Modbus server",
+    what,
+    ...(lifetimeMs !== undefined && { lifetimeMs }),
+  });
 }
 
 /** A TCP server that answers every request with pseudo-random bytes. */

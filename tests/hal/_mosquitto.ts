@@ -6,6 +6,8 @@
  * @module
  */
 
+import { killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
+
 /** A temporary directory, removed with everything in it on dispose. */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "kiln_mqtt_" });
@@ -40,6 +42,11 @@ export interface MosquittoOptions {
   readonly tls?: { cafile: string; certfile: string; keyfile: string; requireCertificate?: boolean };
   /** Keep sessions and queued messages across a restart (`persistence true`, in `dir`). @default false */
   readonly persistence?: boolean;
+  /**
+   * The longest each started broker process may run, ms: it is stopped then, even if the test never
+   * disposes of it. @default PEER_LIFETIME_MS (10 minutes)
+   */
+  readonly lifetimeMs?: number;
 }
 
 /** A Mosquitto that can be stopped and started again on the same port (the same broker, to its clients). */
@@ -49,7 +56,7 @@ export interface Mosquitto extends AsyncDisposable {
   readonly url: string;
   /** Starts the broker and resolves once it accepts TCP connections. */
   start(): Promise<void>;
-  /** Stops the broker (SIGTERM) and waits for it to exit; a no-op when stopped. */
+  /** Stops the broker (SIGTERM, SIGKILL after a grace period) and waits for it to exit; a no-op when stopped. */
   stop(): Promise<void>;
   /** What the broker printed so far (for failure messages). */
   log(): string;
@@ -149,12 +156,7 @@ export async function createMosquitto(dir: string, options: MosquittoOptions = {
     if (child === null) return;
     const c = child;
     child = null;
-    try {
-      c.kill("SIGTERM");
-    } catch {
-      // Already exited.
-    }
-    await c.status;
+    await stopChild(c);
     await pump;
   };
   return {
@@ -162,8 +164,10 @@ export async function createMosquitto(dir: string, options: MosquittoOptions = {
     url: `${options.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     async start() {
       if (child !== null) return;
-      const c = new Deno.Command("mosquitto", { args: ["-c", conf], stdout: "null", stderr: "piped" })
+      const signal = AbortSignal.timeout(options.lifetimeMs ?? PEER_LIFETIME_MS);
+      const c = new Deno.Command("mosquitto", { args: ["-c", conf], stdout: "null", stderr: "piped", signal })
         .spawn();
+      killAfterGrace(c, signal);
       child = c;
       pump = (async () => {
         for await (const chunk of c.stderr.pipeThrough(new TextDecoderStream())) text += chunk;
@@ -272,11 +276,7 @@ export async function startSub(
   return {
     messages: finished,
     async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
+      await stopChild(child);
       await finished.catch(() => {});
     },
   };

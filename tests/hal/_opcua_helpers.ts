@@ -12,6 +12,7 @@ import {
   toOpcuaEndpoint,
 } from "../../hal/opcua/mod.ts";
 import { waitFor } from "../_helpers.ts";
+import { killAfterGrace } from "../_timeouts.ts";
 
 /** The fixture server's nodes, sampled every 50 ms (see `fixtures/opcua_server.ts`). */
 export const NODES = [
@@ -121,10 +122,13 @@ export interface ProbeOptions {
   readonly timeoutMs?: number;
 }
 
+/** How long a probe may take to exit after its SIGTERM before it gets SIGKILL, ms. */
+const PROBE_KILL_GRACE_MS = 5_000;
+
 /**
  * Runs a connector in a child process under {@linkcode CLIENT_PERMISSIONS} plus read and write on
- * `dataDir`, and waits for it to exit by itself: it is killed (SIGKILL) after `timeoutMs`, so a connector
- * that keeps its process alive fails the test instead of hanging the run.
+ * `dataDir`, and waits for it to exit by itself: it is killed after `timeoutMs` (SIGTERM, then SIGKILL 5 s
+ * later), so a connector that keeps its process alive fails the test instead of hanging the run.
  */
 export async function runProbe(options: ProbeOptions): Promise<ProbeResult> {
   const from = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
@@ -136,6 +140,7 @@ import { createOpcuaConnector, OpcuaEndpointSchema, toOpcuaEndpoint } from ${fro
 ${options.body}
 `,
   );
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 90_000);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -149,22 +154,15 @@ ${options.body}
     ],
     stdout: "piped",
     stderr: "piped",
+    signal,
   }).spawn();
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* it exited meanwhile */ }
-  }, options.timeoutMs ?? 90_000);
-  try {
-    const out = await child.output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    const results = stdout.split("\n").filter((l) => l.startsWith("RESULT ")).map((l) =>
-      JSON.parse(l.slice(7))
-    );
-    return { code: out.code, killed, results, stdout, stderr: new TextDecoder().decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+  killAfterGrace(child, signal, PROBE_KILL_GRACE_MS);
+  const out = await child.output();
+  // Killed: the bound passed and it did not end well by itself (a process that handles SIGTERM may exit 143).
+  const killed = signal.aborted && !out.success;
+  const stdout = new TextDecoder().decode(out.stdout);
+  const results = stdout.split("\n").filter((l) => l.startsWith("RESULT ")).map((l) =>
+    JSON.parse(l.slice(7))
+  );
+  return { code: out.code, killed, results, stdout, stderr: new TextDecoder().decode(out.stderr) };
 }

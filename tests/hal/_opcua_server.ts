@@ -30,6 +30,11 @@ export interface OpcuaServerOptions {
   readonly without?: readonly string[];
   /** @default 60000 (the first start downloads and compiles node-opcua) */
   readonly startTimeoutMs?: number;
+  /**
+   * The longest the server may run, ms: it is killed then, even if the test never disposes of it.
+   * @default PEER_LIFETIME_MS (10 minutes)
+   */
+  readonly lifetimeMs?: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export async function startOpcuaServer(options: OpcuaServerOptions): Promise<Opc
     name: "OPC UA server",
     what: `listening on port ${options.port ?? 0}`,
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
+    ...(options.lifetimeMs !== undefined && { lifetimeMs: options.lifetimeMs }),
   });
   return Object.assign(peer, {
     url: `opc.tcp://127.0.0.1:${peer.port}/UA/Kiln`,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { killAfterGrace, PEER_LIFETIME_MS } from "../_timeouts.ts";
+
 /** A running peer process. */
 export interface PeerProcess extends AsyncDisposable {
   /** The port it printed, or 0 for `READY`. */
@@ -24,17 +26,30 @@ export interface PeerProcess extends AsyncDisposable {
   readonly exited: Promise<number>;
 }
 
+/** Options of {@linkcode startPeer}. */
+export interface PeerOptions {
+  /** What it is, for error messages, e.g. `Modbus server`. */
+  readonly name: string;
+  /** What it was doing when it failed to start, for error messages. */
+  readonly what: string;
+  /** How long it may take to print its port, ms. @default 60000 */
+  readonly startTimeoutMs?: number;
+  /**
+   * The longest it may run, ms: it gets SIGTERM then (SIGKILL after a grace period), so a test that never
+   * disposes of it cannot keep it alive. @default PEER_LIFETIME_MS (10 minutes)
+   */
+  readonly lifetimeMs?: number;
+}
+
 /**
  * Runs `command` and resolves once it printed `PORT <n>` or `READY`.
  *
  * @throws {Error} naming `name` and its stderr when it exits first, or stays silent for `startTimeoutMs`.
  */
-export async function startPeer(
-  command: string,
-  args: string[],
-  options: { name: string; what: string; startTimeoutMs?: number },
-): Promise<PeerProcess> {
-  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).spawn();
+export async function startPeer(command: string, args: string[], options: PeerOptions): Promise<PeerProcess> {
+  const signal = AbortSignal.timeout(options.lifetimeMs ?? PEER_LIFETIME_MS);
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped", signal }).spawn();
+  killAfterGrace(child, signal);
   const writes: string[] = [];
   let stderr = "";
   let resolveReady: (port: number) => void = () => {};

@@ -9,13 +9,28 @@
  * @module
  */
 
+import { killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
+
 /** A running socat with a pty at each end. */
 export interface PtyPair extends AsyncDisposable {
   /** The symlinks to the two ends (to `/dev/pts/<n>`). */
   readonly a: string;
   readonly b: string;
-  /** Ends socat (SIGTERM: it removes the links) and waits for it; both ends hang up. */
+  /** Ends socat (SIGTERM: it removes the links; SIGKILL after a grace period) and waits; both ends hang up. */
   stop(): Promise<void>;
+}
+
+/** Options of {@linkcode startPtyPair}. */
+export interface PtyPairOptions {
+  /** The link to one end. @default `<dir>/a` */
+  readonly a?: string;
+  /** The link to the other end. @default `<dir>/b` */
+  readonly b?: string;
+  /**
+   * The longest socat may run, ms: it is stopped then, even if the test never disposes of it.
+   * @default PEER_LIFETIME_MS (10 minutes)
+   */
+  readonly lifetimeMs?: number;
 }
 
 /**
@@ -25,9 +40,10 @@ export interface PtyPair extends AsyncDisposable {
  * @throws {Error} naming the Debian package when socat is missing (also under CI=true: a missing peer is a
  * failure, never a skip), or when socat exits before it is ready.
  */
-export async function startPtyPair(dir: string, names: { a?: string; b?: string } = {}): Promise<PtyPair> {
-  const a = names.a ?? `${dir}/a`;
-  const b = names.b ?? `${dir}/b`;
+export async function startPtyPair(dir: string, options: PtyPairOptions = {}): Promise<PtyPair> {
+  const a = options.a ?? `${dir}/a`;
+  const b = options.b ?? `${dir}/b`;
+  const signal = AbortSignal.timeout(options.lifetimeMs ?? PEER_LIFETIME_MS);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("socat", {
@@ -35,6 +51,7 @@ export async function startPtyPair(dir: string, names: { a?: string; b?: string 
       stdin: "null",
       stdout: "null",
       stderr: "piped",
+      signal,
     }).spawn();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
@@ -44,6 +61,7 @@ export async function startPtyPair(dir: string, names: { a?: string; b?: string 
     }
     throw err;
   }
+  killAfterGrace(child, signal);
   let log = "";
   let resolveReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => resolveReady = resolve);
@@ -67,11 +85,7 @@ export async function startPtyPair(dir: string, names: { a?: string; b?: string 
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
-      if (!exited) {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* it exited meanwhile */ }
-      }
+      if (!exited) await stopChild(child);
       await done;
     })();
     return stopping;

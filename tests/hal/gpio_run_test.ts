@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { getJson, KILN_FLAGS, runKiln, startKiln } from "../_process.ts";
 import { createFakeSysfsGpio } from "../fakes/fake_sysfs_gpio.ts";
 import { waitFor, wat } from "../_helpers.ts";
+import { TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 
 /** On each GPIO edge event (kind 2: u32 pin, u32 level), drives pin 8 to the level. */
 const FOLLOWER = `(module
@@ -55,21 +56,36 @@ modules:
   return path;
 }
 
+/** Runs `mount` or `umount` (killed after {@linkcode TOOL_TIMEOUT_MS}: a hung mount never hangs the suite). */
+async function mountTool(
+  program: "mount" | "umount",
+  args: string[],
+): Promise<{ success: boolean; stderr: string }> {
+  const out = await new Deno.Command(program, {
+    args,
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+  }).output();
+  return { success: out.success, stderr: new TextDecoder().decode(out.stderr) };
+}
+
 /** Whether this process may bind-mount (root with CAP_SYS_ADMIN), probed once on two empty folders. */
-function canBindMount(): boolean {
+async function canBindMount(): Promise<boolean> {
   if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
-  const from = Deno.makeTempDirSync();
-  const to = Deno.makeTempDirSync();
+  const from = await Deno.makeTempDir();
+  const to = await Deno.makeTempDir();
   try {
-    if (!new Deno.Command("mount", { args: ["--bind", from, to], stderr: "null" }).outputSync().success) {
-      return false;
-    }
-    return new Deno.Command("umount", { args: [to] }).outputSync().success;
+    if (!(await mountTool("mount", ["--bind", from, to])).success) return false;
+    return (await mountTool("umount", [to])).success;
   } finally {
-    Deno.removeSync(from);
-    Deno.removeSync(to);
+    await Deno.remove(from);
+    await Deno.remove(to);
   }
 }
+
+/** Probed at load time (top-level await), as `Deno.test`'s `ignore` needs it when the test is declared. */
+const BIND_MOUNT = await canBindMount();
 
 /** Asserts `kiln run` failed with exactly one `kiln:` line on stderr, and returns that line. */
 function oneLine(ran: { code: number; stdout: string; stderr: string }): string {
@@ -132,14 +148,14 @@ Deno.test("kiln run with a GPIO folder that does not exist ends with one kiln: l
 Deno.test({
   name:
     "kiln run on this machine's real sysfs, which has no GPIO, ends with one kiln: line naming the folder",
-  ignore: !canBindMount(),
+  ignore: !BIND_MOUNT,
   async fn() {
     // /sys seen through a bind mount, as the README says to run Kiln: Deno opens nothing under /sys itself
     // without --allow-all.
     const dir = await Deno.makeTempDir();
     await Deno.mkdir(`${dir}/sys`);
-    const mounted = await new Deno.Command("mount", { args: ["--bind", "/sys", `${dir}/sys`] }).output();
-    assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+    const mounted = await mountTool("mount", ["--bind", "/sys", `${dir}/sys`]);
+    assert.ok(mounted.success, mounted.stderr);
     try {
       assert.ok((await Deno.stat(`${dir}/sys/class`)).isDirectory, "the real sysfs is there");
       const root = `${dir}/sys/class/gpio`;
@@ -153,8 +169,8 @@ Deno.test({
       assert.ok(line.includes("CONFIG_GPIO_SYSFS"), line);
       assert.ok(line.includes("backend: sim"), line);
     } finally {
-      const unmounted = await new Deno.Command("umount", { args: [`${dir}/sys`] }).output();
-      assert.ok(unmounted.success, new TextDecoder().decode(unmounted.stderr));
+      const unmounted = await mountTool("umount", [`${dir}/sys`]);
+      assert.ok(unmounted.success, unmounted.stderr);
     }
     await Deno.remove(dir, { recursive: true });
   },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MODULES_DIR } from "./_paths.ts";
+import { BUILD_TIMEOUT_MS } from "../_timeouts.ts";
 
 const BUILD_SCRIPT = new URL("build.ts", MODULES_DIR).pathname;
 
@@ -8,6 +9,7 @@ async function runCheck(...extra: string[]): Promise<{ code: number; stderr: str
     args: ["run", "--allow-read", "--allow-write", "--allow-run", BUILD_SCRIPT, "--check", ...extra],
     stdout: "null",
     stderr: "piped",
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS), // clang-19 rebuilds every example module
   }).output();
   return { code, stderr: new TextDecoder().decode(stderr) };
 }

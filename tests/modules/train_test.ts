@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MODULES_DIR } from "./_paths.ts";
+import { BUILD_TIMEOUT_MS } from "../_timeouts.ts";
 
 Deno.test("training again reproduces the committed anomaly weights byte for byte", async () => {
   const out = await Deno.makeTempFile({ suffix: ".bin" });
@@ -14,6 +15,7 @@ Deno.test("training again reproduces the committed anomaly weights byte for byte
       ],
       stdout: "null",
       stderr: "piped",
+      signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
     }).output();
     assert.equal(code, 0, new TextDecoder().decode(stderr));
     assert.deepEqual(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { getJson, KILN_FLAGS, ROOT, startKiln } from "../_process.ts";
+import { BUILD_TIMEOUT_MS, killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
 
 async function task(
   name: string,
@@ -11,6 +12,7 @@ async function task(
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...env },
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
@@ -42,12 +44,15 @@ Deno.test({
     const built = await task("compile", { DENORT_BIN: denort! });
     assert.equal(built.code, 0, built.output);
     const dir = await Deno.makeTempDir();
+    const signal = AbortSignal.timeout(PEER_LIFETIME_MS);
     const child = new Deno.Command(`${ROOT}dist/kiln`, {
       args: ["run", "--listen", "127.0.0.1:0", "--data", dir],
       cwd: dir,
       stdout: "piped",
       stderr: "piped",
+      signal,
     }).spawn();
+    killAfterGrace(child, signal);
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     let base: string | undefined;
@@ -62,8 +67,7 @@ Deno.test({
       const health = await getJson<{ modules: Record<string, number> }>(`${base}/health`);
       assert.equal(health.modules.running, 5);
     } finally {
-      child.kill("SIGTERM");
-      await child.status;
+      await stopChild(child);
       reader.releaseLock();
       await child.stdout.cancel().catch(() => {});
       await child.stderr.cancel();
@@ -81,6 +85,7 @@ Deno.test("deno task compile without DENORT_BIN says plainly why it cannot build
     env: { ...env, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
   }).output();
   assert.equal(out.code, 1);
   assert.match(new TextDecoder().decode(out.stderr), /compile skipped: DENORT_BIN is not set/);

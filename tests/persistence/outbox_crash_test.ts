@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { openStore } from "../../snapshots/store.ts";
 import { createOutbox, OUTBOX_KINDS, type OutboxKind } from "../../snapshots/outbox.ts";
+import { BUILD_TIMEOUT_MS } from "../_timeouts.ts";
 
 const CHILD = new URL("./_outbox_crash_child.ts", import.meta.url).pathname;
 const ROUNDS = 18;
@@ -42,6 +43,8 @@ async function runAndKill(path: string, budget: number, seed: number, delayMs: n
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
+    // A child that never prints its first line is ended here, and the test fails on its exit signal.
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
   }).spawn();
   let text = "";
   let firstLine = () => {};

@@ -73,7 +73,7 @@ modules:
       newest = all[0]?.seq ?? null;
       if (newest !== null) killedWithSnapshots++;
     }
-    const kiln = await startKiln([`${dir}/kiln.yaml`, "--data", data]);
+    await using kiln = await startKiln([`${dir}/kiln.yaml`, "--data", data]); // stopped even if a check fails
     const m = await getJson<{ state: string; snapshot: { restored_from: number | null } }>(
       `${kiln.base}/api/v1/modules/noise`,
     );

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createRuntime } from "../../runtime/mod.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
+import { BUILD_TIMEOUT_MS, TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 
 /** Writes GPIO pin `out` to the first payload byte (API events) or to the edge's level (GPIO events). */
 const follower = (out: number) =>
@@ -51,7 +52,10 @@ async function runtimeWith(fifo: number | undefined) {
  * `FF` SCHED_FIFO): Deno refuses reading `/proc/self` without `--allow-all`.
  */
 async function threadClasses(): Promise<string[]> {
-  const out = await new Deno.Command("ps", { args: ["-L", "-o", "cls=", "-p", String(Deno.pid)] }).output();
+  const out = await new Deno.Command("ps", {
+    args: ["-L", "-o", "cls=", "-p", String(Deno.pid)],
+    signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+  }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim()).filter((l) => l !== "");
 }
@@ -124,6 +128,7 @@ Deno.test("without CAP_SYS_NICE the thread stays at the normal policy and says w
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS), // a Deno that loads and runs a module
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const result = JSON.parse(new TextDecoder().decode(out.stdout));
@@ -151,6 +156,7 @@ console.log(JSON.stringify(enterRealtime(30, ["/lib/not-this-machine/libc.so.6",
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), {

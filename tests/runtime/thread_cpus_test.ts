@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createRuntime, type ThreadCpus } from "../../runtime/mod.ts";
 import { threadCpus } from "../../runtime/_realtime_thread.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
+import { TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 
 /** The highest CPU number here (0 on a one-CPU machine, where the tests below still hold). */
 const LAST = navigator.hardwareConcurrency - 1;
@@ -35,7 +36,12 @@ async function runtimeWith(cpus?: ThreadCpus) {
  */
 async function threads(): Promise<{ tid: number; name: string; cpus: string }[]> {
   const run = async (cmd: string, args: string[]) => {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+    }).output();
     return out.code === 0 ? new TextDecoder().decode(out.stdout) : null; // a thread may end meanwhile
   };
   const list = await run("ps", ["-L", "-o", "tid=,comm=", "-p", String(Deno.pid)]);
