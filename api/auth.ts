@@ -8,6 +8,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Role } from "../snapshots/mod.ts";
 import { roleAllows } from "../snapshots/mod.ts";
+import { errorResponse, ForbiddenError, UnauthorizedError } from "./errors.ts";
 
 /** Who a token belongs to. */
 export interface Principal {
@@ -47,7 +48,7 @@ export function bearerToken(c: Context): string | null {
   return m ? m[1]! : null;
 }
 
-/** Refuses requests without a token (401) or with too small a role (403). */
+/** Refuses requests without a token (401 `unauthorized`) or with too small a role (403 `forbidden`). */
 export function authMiddleware(auth: Authenticator, options: AuthOptions = {}): MiddlewareHandler {
   return async (c, next) => {
     const needed = roleFor(c.req.method, c.req.path, options);
@@ -56,19 +57,24 @@ export function authMiddleware(auth: Authenticator, options: AuthOptions = {}): 
     const who = token === null ? null : auth.verify(token);
     if (who === null) {
       c.header("WWW-Authenticate", 'Bearer realm="kiln"');
-      return c.json({
-        error: "unauthorized",
-        detail: token === null
-          ? "This needs a token: send the header Authorization: Bearer <token>"
-          : "The token is unknown or revoked",
-      }, 401);
+      return errorResponse(
+        c,
+        new UnauthorizedError(
+          token === null
+            ? "This needs a token: send the header Authorization: Bearer <token>"
+            : "The token is unknown or revoked",
+        ),
+      );
     }
     if (!roleAllows(who.role, needed)) {
-      return c.json({
-        error: "forbidden",
-        detail:
+      return errorResponse(
+        c,
+        new ForbiddenError(
+          needed,
+          who.role,
           `${c.req.method} ${c.req.path} needs the ${needed} role; the token "${who.name}" has ${who.role}`,
-      }, 403);
+        ),
+      );
     }
     c.set("principal" as never, who as never);
     await next();

@@ -1,66 +1,190 @@
 /**
- * The one place that turns errors into HTTP responses: `{ "error": code, "detail": text }` (and `"issues"`
- * for an error that lists them, such as an invalid manifest) with a status from a table of error codes. Unexpected errors are logged and answered with a 500 that carries no stack.
+ * The one place that turns errors into HTTP responses. Every error Kiln raises declares a kind (`../errors.ts`),
+ * and one exhaustive table gives each kind its status: a kind without a status does not compile. Every non-2xx
+ * JSON response has one body:
+ *
+ * ```json
+ * { "error": { "code": "module_unknown", "message": "No module named \"nope\"" } }
+ * ```
+ *
+ * and, for an error that lists its problems (an invalid manifest, a refused module), `error.issues`: each with
+ * its `path`, its `line` (null when unknown) and its `message`, and for a policy limit its `code`, `limit`,
+ * `requested` and `allowed`. Unexpected errors are logged and answered as `internal` (500) with no stack.
  *
  * @module
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { KilnError } from "../errors.ts";
+import { type ErrorKind, KilnError } from "../errors.ts";
+import { ManifestError } from "../runtime/manifest/mod.ts";
+import { ModuleRejectedError } from "../runtime/mod.ts";
 
-/** HTTP status per Kiln error code; codes not listed are 400 when a user caused them. */
-const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
-  module_unknown: 404,
-  sensor_unknown: 404,
-  pin_unknown: 404,
-  audit_unavailable: 404,
+/** The HTTP status of each kind of error. Exhaustive: `Record` fails to compile when a kind is missing. */
+export const STATUS_BY_KIND: Readonly<Record<ErrorKind, ContentfulStatusCode>> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
-  module_state: 409,
-  module_exists: 409,
-  event_too_large: 413,
-  manifest_invalid: 422,
-  module_rejected: 422,
-  deploy_failed: 422,
-  deploy_unavailable: 404,
-  payload_too_large: 413,
-  checksum_mismatch: 422,
-  limit_exceeded: 422,
-  bad_request: 400,
-  executor_failed: 503,
-  snapshot_store_failed: 503,
-  snapshots_unavailable: 404,
-  uplink_unavailable: 404,
+  conflict: 409,
+  too_large: 413,
+  rejected: 422,
+  wrong_protocol: 426,
+  internal: 500,
+  failed: 502,
+  unavailable: 503,
+  timeout: 504,
 };
 
-/** An error raised by a route for a malformed request. */
+/** One problem of a refused request, as `kiln validate` prints it: where, on which line, and what. */
+export interface ErrorIssue {
+  /** Dotted path of the offending key, e.g. `modules.fft.capabilities[1]`; `""` for the whole document. */
+  path: string;
+  /** 1-based line in the text the client sent (a deploy's `spec`), or null when unknown. */
+  line: number | null;
+  message: string;
+  /** 1-based column, when known. */
+  column?: number;
+  /** A refusal by the device policy: `policy_limit_exceeded` or `realtime_not_granted`. */
+  code?: string;
+  /** The policy limit, e.g. `policy.max_budget_us`, and what was asked for and allowed. */
+  limit?: string;
+  requested?: number | string;
+  allowed?: number | string;
+}
+
+/** The body of every error response. */
+export interface ErrorBody {
+  error: { code: string; message: string; issues?: ErrorIssue[] };
+}
+
+/** A malformed request: a body that is not JSON, a missing field, a bad query parameter. */
 export class BadRequestError extends KilnError {
   readonly code = "bad_request";
+  readonly kind = "invalid";
 }
 
-/** A route's resource does not exist. */
+/**
+ * A route's resource does not exist, or this runtime has no such part (`uplink_unavailable`,
+ * `snapshots_unavailable`, `audit_unavailable`, `deploy_unavailable`); `not_found` for an unknown route.
+ */
 export class NotFoundError extends KilnError {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly kind = "not_found";
+  constructor(readonly code: string, message: string) {
     super(message);
-    this.code = code;
   }
 }
 
-/** Hono `onError` handler. */
-export function handleError(err: Error, c: Context): Response {
-  if (err instanceof KilnError) {
-    const status = Object.hasOwn(STATUS_BY_CODE, err.code) ? STATUS_BY_CODE[err.code]! : 400;
-    // An error that lists its problems (an invalid manifest: each issue's path and message, and for a policy
-    // limit its code, the limit, the value asked for and the value allowed) gives the list as data too.
-    const issues = "issues" in err && Array.isArray(err.issues) ? { issues: err.issues } : {};
-    return c.json({ error: err.code, detail: err.message, ...issues }, status);
+/** A request without a token, or with one Kiln does not know (or revoked). */
+export class UnauthorizedError extends KilnError {
+  readonly code = "unauthorized";
+  readonly kind = "unauthorized";
+}
+
+/** A token whose role does not allow the request. */
+export class ForbiddenError extends KilnError {
+  readonly code = "forbidden";
+  readonly kind = "forbidden";
+  /** @param needed The role the request needs. @param role The token's role. */
+  constructor(readonly needed: string, readonly role: string, message: string) {
+    super(message);
   }
+}
+
+/** A request body over the size limit. */
+export class PayloadTooLargeError extends KilnError {
+  readonly code = "payload_too_large";
+  readonly kind = "too_large";
+  /** @param limitBytes The limit of that route, bytes. */
+  constructor(readonly limitBytes: number) {
+    super(`The request body is over the ${limitBytes}-byte limit`);
+  }
+}
+
+/** A plain HTTP request to the WebSocket stream. */
+export class UpgradeRequiredError extends KilnError {
+  readonly code = "upgrade_required";
+  readonly kind = "wrong_protocol";
+}
+
+/** The stream has as many connections as it takes. */
+export class TooManyConnectionsError extends KilnError {
+  readonly code = "too_many_connections";
+  readonly kind = "unavailable";
+  /** @param open The connections open now, which is the limit. */
+  constructor(readonly open: number) {
+    super(`The stream already has ${open} connections, its limit`);
+  }
+}
+
+/** An error Hono raised (`HTTPException`), with the kind of its status. */
+export class HttpError extends KilnError {
+  readonly code = "http_error";
+  readonly kind: ErrorKind;
+  /** @param status The status Hono chose; the answer has the status of the nearest kind. */
+  constructor(readonly status: number, message: string, options?: ErrorOptions) {
+    super(message || `Request failed (HTTP ${status})`, options);
+    this.kind = kindOfStatus(status);
+  }
+}
+
+/** An error Kiln did not expect (a bug): its details go to the log, not to the client. */
+export class InternalError extends KilnError {
+  readonly code = "internal";
+  readonly kind = "internal";
+  constructor(options?: ErrorOptions) {
+    super("Internal error; see the runtime's log", options);
+  }
+}
+
+/** The kind whose status is `status`; else `internal` for a 5xx and `invalid` for anything else. */
+function kindOfStatus(status: number): ErrorKind {
+  const kind = (Object.keys(STATUS_BY_KIND) as ErrorKind[]).find((k) => STATUS_BY_KIND[k] === status);
+  return kind ?? (status >= 500 ? "internal" : "invalid");
+}
+
+/**
+ * The problems an error lists, as {@linkcode ErrorIssue}s: an invalid manifest's issues, a refused module's
+ * reasons (at its `wasm`); undefined for an error that lists none.
+ */
+export function issuesOf(err: KilnError): ErrorIssue[] | undefined {
+  if (err instanceof ManifestError) {
+    return err.issues.map((i) => ({
+      path: i.path,
+      line: i.line ?? null,
+      message: i.message,
+      ...(i.column !== undefined && { column: i.column }),
+      ...(i.code !== undefined && { code: i.code }),
+      ...(i.limit !== undefined && { limit: i.limit }),
+      ...(i.requested !== undefined && { requested: i.requested }),
+      ...(i.allowed !== undefined && { allowed: i.allowed }),
+    }));
+  }
+  if (err instanceof ModuleRejectedError) {
+    return err.reasons.map((message) => ({ path: `modules.${err.module}.wasm`, line: null, message }));
+  }
+  return undefined;
+}
+
+/** The body of an error response for `err`. */
+export function errorBody(err: KilnError): ErrorBody {
+  const issues = issuesOf(err);
+  return { error: { code: err.code, message: err.message, ...(issues && { issues }) } };
+}
+
+/** Answers `err` with the status of its kind and the one error body. */
+export function errorResponse(c: Context, err: KilnError): Response {
+  return c.json(errorBody(err), STATUS_BY_KIND[err.kind]);
+}
+
+/** Hono `onError` handler: every error a route or middleware throws ends here. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof KilnError) return errorResponse(c, err);
   if (err instanceof HTTPException) {
-    return c.json({ error: "http_error", detail: err.message || "Request failed" }, err.status);
+    return errorResponse(c, new HttpError(err.status, err.message, { cause: err }));
   }
   console.error(`Unexpected error answering ${c.req.method} ${c.req.path}:`, err);
-  return c.json({ error: "internal", detail: "Internal error; see the runtime's log" }, 500);
+  return errorResponse(c, new InternalError({ cause: err }));
 }
 
 /**

@@ -13,7 +13,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { MAX_MODULE_BYTES } from "../runtime/mod.ts";
-import { handleError, NotFoundError } from "./errors.ts";
+import { errorResponse, handleError, NotFoundError, PayloadTooLargeError } from "./errors.ts";
+import { connectorJson, executorJson, policyLimitsJson, uplinkJson } from "./_json.ts";
 import { authMiddleware } from "./auth.ts";
 import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import { createStreamRoute } from "./stream/mod.ts";
@@ -54,11 +55,7 @@ export function createApp(deps: ApiDeps): Hono {
   const tooLarge = (limit: number) =>
     bodyLimit({
       maxSize: limit,
-      onError: (c) =>
-        c.json(
-          { error: "payload_too_large", detail: `The request body is over the ${limit}-byte limit` },
-          413,
-        ),
+      onError: (c) => errorResponse(c, new PayloadTooLargeError(limit)),
     });
   app.post("/api/v1/modules", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
   app.use("*", async (c, next) => {
@@ -66,7 +63,7 @@ export function createApp(deps: ApiDeps): Hono {
     return await tooLarge(maxBody)(c, next);
   });
   app.notFound((c) =>
-    c.json({ error: "not_found", detail: `No route for ${c.req.method} ${c.req.path}` }, 404)
+    errorResponse(c, new NotFoundError("not_found", `No route for ${c.req.method} ${c.req.path}`))
   );
 
   // The dashboard for browsers (Accept: text/html); other clients fall through to the JSON index below.
@@ -127,32 +124,23 @@ export function createApp(deps: ApiDeps): Hono {
     if (status === null) {
       throw new NotFoundError("uplink_unavailable", "This runtime has no MQTT uplink (connectors.mqtt)");
     }
-    return c.json(status);
+    return c.json(uplinkJson(status));
   });
-  app.get("/api/v1/connectors", (c) =>
-    c.json({
-      connectors: deps.runtime.listConnectors().map((s) => ({
-        name: s.name,
-        kind: s.kind,
-        state: s.state,
-        last_error: s.lastError,
-        errors: s.errors,
-        reconnects: s.reconnects,
-        failures: s.failures ?? null,
-        next_attempt_at: s.nextAttemptAtMs == null ? null : new Date(s.nextAttemptAtMs).toISOString(),
-        backoff_ms: s.backoffMs ?? null,
-        max_backoff_ms: s.maxBackoffMs ?? null,
-        ...(s.points && { points: s.points }),
-      })),
-    }));
-  app.get("/api/v1/executors", async (c) => c.json({ executors: await deps.runtime.listExecutors() }));
+  app.get(
+    "/api/v1/connectors",
+    (c) => c.json({ connectors: deps.runtime.listConnectors().map(connectorJson) }),
+  );
+  app.get(
+    "/api/v1/executors",
+    async (c) => c.json({ executors: (await deps.runtime.listExecutors()).map(executorJson) }),
+  );
   app.get(
     "/api/v1/sandbox",
     async (c) =>
       c.json({
         process: deps.sandbox?.() ?? null,
-        executors: await deps.runtime.listExecutors(),
-        policy: { allow: deps.runtime.plan.policy, limits: deps.runtime.plan.policyLimits ?? null },
+        executors: (await deps.runtime.listExecutors()).map(executorJson),
+        policy: { allow: deps.runtime.plan.policy, limits: policyLimitsJson(deps.runtime.plan.policyLimits) },
       }),
   );
   app.route("/api/v1/sim", simRoutes(deps));

@@ -1,10 +1,13 @@
 /**
  * `GET /openapi.json`: the API described as OpenAPI 3.1, from one table of operations. A test compares the
- * table with the routes the app really has, so the description cannot drift from the code.
+ * table with the routes the app really has, so the description cannot drift from the code. The document also
+ * states the API's conventions ({@linkcode API_CONVENTIONS}) and its one error body, with the status of each
+ * kind of error.
  *
  * @module
  */
 import { roleFor } from "./auth.ts";
+import { STATUS_BY_KIND } from "./errors.ts";
 
 /** One operation of the API. */
 interface Operation {
@@ -97,6 +100,25 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/openapi.json", summary: "This description" },
 ];
 
+/**
+ * The conventions every body follows, as the document's description says them. A test walks every route's
+ * JSON (and the stream's frames) and fails on a camelCase key.
+ */
+export const API_CONVENTIONS = [
+  "Keys are snake_case in every JSON body, request and response, in query parameters and in the stream's " +
+  "frames; keys a module or a manifest chooses (a module's outputs and arrays, `account.limits`, " +
+  "`policy.limits.max_limits`) are data and kept as given. This document's own keys follow OpenAPI.",
+  "Instants are RFC 3339 strings in UTC with milliseconds, e.g. `2025-01-01T00:00:00.000Z` (`at`, " +
+  "`started_at`, `taken_at`, `last_at`, `changed_at`, `next_attempt_at`); null when there is none. There are " +
+  "no epoch numbers: a span a client needs is given as one, its unit in its key (`uptime_s`, `start_ms`, " +
+  "`oldest_age_ms`, `backoff_ms`, `avg_us`).",
+  'Every non-2xx JSON answer is `{ "error": { "code", "message", "issues"? } }`: `code` is stable, ' +
+  "`message` is for people, and `issues` lists every problem of a refused manifest or module (`path`, " +
+  "`line` in the text sent or null, `message`; a policy limit adds `code`, `limit`, `requested`, " +
+  "`allowed`). The status follows the error's kind: " +
+  Object.entries(STATUS_BY_KIND).map(([kind, status]) => `${kind} ${status}`).join(", ") + ".",
+] as const;
+
 /** The OpenAPI 3.1 document of this API. */
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -122,6 +144,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           "403": { $ref: "#/components/responses/Error" },
         }),
         "4XX": { $ref: "#/components/responses/Error" },
+        "5XX": { $ref: "#/components/responses/Error" },
       },
     };
   }
@@ -132,7 +155,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       version,
       description: "A WebAssembly edge runtime's control plane. Roles: viewer reads, operator controls " +
         "modules and the simulated plant, admin deploys and deletes. `x-kiln-role` names the role each " +
-        "operation needs.",
+        "operation needs.\n\n" + API_CONVENTIONS.map((c) => `- ${c}`).join("\n"),
     },
     security: [{ bearer: [] }],
     paths,
@@ -140,24 +163,49 @@ export function openApiDocument(version: string): Record<string, unknown> {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
       responses: {
         Error: {
-          description: "An error: a stable code and a message for people",
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                required: ["error", "detail"],
-                properties: {
-                  error: { type: "string" },
-                  detail: { type: "string" },
-                  issues: {
-                    type: "array",
-                    description:
-                      "Every problem found, for refusals that list several (a manifest, a policy limit)",
-                    items: { type: "object" },
-                  },
+          description: "An error: a stable code and a message for people; the status follows its kind",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error"],
+          properties: {
+            error: {
+              type: "object",
+              required: ["code", "message"],
+              properties: {
+                code: { type: "string", description: "Stable, e.g. `module_unknown`, `manifest_invalid`" },
+                message: { type: "string", description: "For people: what failed and why" },
+                issues: {
+                  type: "array",
+                  description: "Every problem found, for refusals that list several (a manifest, a module)",
+                  items: { $ref: "#/components/schemas/Issue" },
                 },
               },
             },
+          },
+          "x-kiln-status-by-kind": STATUS_BY_KIND,
+        },
+        Issue: {
+          type: "object",
+          required: ["path", "line", "message"],
+          properties: {
+            path: {
+              type: "string",
+              description: "e.g. `modules.extra.capabilities[0]`; empty for the document",
+            },
+            line: {
+              type: ["integer", "null"],
+              description: "1-based line in the text sent (a deploy's `spec`), or null when unknown",
+            },
+            column: { type: "integer" },
+            message: { type: "string" },
+            code: { type: "string", enum: ["policy_limit_exceeded", "realtime_not_granted"] },
+            limit: { type: "string", description: "e.g. `policy.max_budget_us`" },
+            requested: { type: ["number", "string"] },
+            allowed: { type: ["number", "string"] },
           },
         },
       },

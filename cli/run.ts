@@ -118,6 +118,12 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const outbox = plan.mqtt
     ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })
     : null;
+  // Before the runtime exists: it refuses an unknown sensor (SensorUnknownError), but that is a usage error.
+  for (const id of faults.keys()) {
+    if (!plan.sim.some((s) => s.id === id)) {
+      throw new UsageError(`--fault: no simulated sensor "${id}" in ${configPath}`);
+    }
+  }
   const runtime = await createRuntime({
     plan,
     version,
@@ -128,12 +134,6 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     snapshots,
     ...(outbox && { outbox }),
   });
-  for (const id of faults.keys()) {
-    if (!runtime.listSimSensors().some((s) => s.id === id)) {
-      runtime.close();
-      throw new UsageError(`--fault: no simulated sensor "${id}" in ${configPath}`);
-    }
-  }
   await runtime.start();
 
   const auth = await authenticator(store, values.data, out);
@@ -169,7 +169,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     },
     onError: (err) => {
       console.error("Unexpected error in the HTTP server:", err);
-      return Response.json({ error: "internal", detail: "Internal error" }, { status: 500 });
+      return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
     },
   }, app.fetch);
 

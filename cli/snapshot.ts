@@ -13,6 +13,7 @@ import { snapshotJson } from "../api/mod.ts";
 /** The runtime answered a snapshot request with an error, or could not be reached. */
 export class SnapshotRequestError extends KilnError {
   readonly code = "snapshot_request_failed";
+  readonly kind = "failed";
 }
 
 /** Runs `kiln snapshot`; 0 on success. */
@@ -43,9 +44,12 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   }
   const body = await res.json().catch(() => null) as Record<string, unknown> | null;
   if (!res.ok) {
-    throw new SnapshotRequestError(
-      `The runtime refused the snapshot of "${name}": ${body?.detail ?? `HTTP ${res.status}`}`,
-    );
+    // The API's error body: { "error": { "code", "message" } }.
+    const error = body?.error as { code?: unknown; message?: unknown } | undefined;
+    const why = typeof error?.message === "string"
+      ? `${error.message} (${error.code})`
+      : `HTTP ${res.status}`;
+    throw new SnapshotRequestError(`The runtime refused the snapshot of "${name}": ${why}`);
   }
   if (values.json) console.log(JSON.stringify(body, null, 2));
   else {

@@ -85,6 +85,7 @@ const HASHES_FILE = `${MODULES_DIR}hashes.json`;
 /** Why a build could not run or failed. */
 export class ModuleBuildError extends KilnError {
   readonly code = "module_build_failed";
+  readonly kind = "failed";
   constructor(message: string, readonly exitCode: number, options?: ErrorOptions) {
     super(message, options);
   }

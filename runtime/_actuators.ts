@@ -9,7 +9,7 @@
  */
 import type { Connectors } from "./connectors.ts";
 import type { ActuatorWrite } from "./_protocol.ts";
-import type { Slot } from "./_slot.ts";
+import type { ModuleSlot as Slot } from "./_slot.ts";
 import type { SimSources } from "./sources.ts";
 
 /** What carrying out writes needs from the runtime. */
@@ -20,8 +20,6 @@ export interface ActuatorContext {
   log(line: string): void;
 }
 
-/** Event latencies kept per module, for its percentiles. */
-const LATENCY_WINDOW = 1024;
 
 /** Carries out `writes`, in order. */
 export function carryOut(writes: readonly ActuatorWrite[], ctx: ActuatorContext): void {
@@ -31,28 +29,18 @@ export function carryOut(writes: readonly ActuatorWrite[], ctx: ActuatorContext)
       else ctx.sources.setGpio(w.pin, w.value, "output");
       continue;
     }
-    const slot = ctx.slot(w.module);
-    const a = slot?.actuators[w.index];
-    if (!slot || !a) continue;
+    const a = ctx.slot(w.module)?.actuating(w.index, w.value);
+    if (!a) continue;
     const slash = a.id.indexOf("/");
     const device = a.id.slice(0, slash);
     const point = a.id.slice(slash + 1);
     const connector = ctx.connectors.driver(device);
-    a.writes++;
-    a.last_value = w.value;
-    a.last_result = "pending";
-    a.last_at = new Date().toISOString();
-    const done = (result: string) => {
-      if (a.last_value === w.value) a.last_result = result;
-    };
     if (!connector) {
-      a.failures++;
-      done(`no connector "${device}"`);
+      a.done(`no connector "${device}"`, true);
       continue;
     }
-    connector.write(point, w.value).then(() => done("ok"), (err: Error) => {
-      a.failures++;
-      done(err.message);
+    connector.write(point, w.value).then(() => a.done("ok", false), (err: Error) => {
+      a.done(err.message, true);
       ctx.log(`module ${w.module}: actuate ${a.id} = ${w.value} failed: ${err.message}`);
     });
   }
@@ -74,9 +62,6 @@ export function recordEventLatency(
     doneAt.set(w.module, Math.max(doneAt.get(w.module) ?? 0, at));
   }
   for (const [name, at] of doneAt) {
-    const slot = ctx.slot(name);
-    if (!slot) continue;
-    slot.eventLatency.push((at - triggeredAt) * 1000);
-    if (slot.eventLatency.length > LATENCY_WINDOW) slot.eventLatency.shift();
+    ctx.slot(name)?.eventHandled((at - triggeredAt) * 1000);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The runtime's snapshot policy for its modules: which are snapshotted, what a snapshot must match to be
  * restored, finding the one to resume from, saving captured images, and the periodic timers. It keeps each
- * module's {@linkcode SnapshotStatus} up to date. Private to `runtime/`.
+ * module's {@linkcode SnapshotStatus} (by slot: a replaced module starts a new one). Private to `runtime/`.
  *
  * @module
  */
@@ -10,7 +10,8 @@ import { ABI_VERSION } from "./abi.ts";
 import type { ModulePlan } from "./plan.ts";
 import type { Snapshotter } from "./snapshotter.ts";
 import type { InstanceSpec } from "./_protocol.ts";
-import { ms, type Slot } from "./_slot.ts";
+import { ms, type ModuleSlot as Slot } from "./_slot.ts";
+import type { SnapshotStatus } from "./status.ts";
 import type { SnapshotImage, SnapshotInfo, SnapshotKey, SnapshotReason } from "../snapshots/mod.ts";
 
 /** A snapshot chosen to resume from. */
@@ -24,6 +25,8 @@ export class ModuleSnapshots {
   readonly #store: Snapshotter | null;
   readonly #log: (line: string) => void;
   readonly #spec: (slot: Slot) => InstanceSpec;
+  readonly #status = new WeakMap<Slot, SnapshotStatus>();
+  readonly #timers = new WeakMap<Slot, ReturnType<typeof setInterval>>();
 
   /**
    * @param store Where snapshots live; null: no module is snapshotted.
@@ -33,6 +36,32 @@ export class ModuleSnapshots {
     this.#store = store;
     this.#log = log;
     this.#spec = spec;
+  }
+
+  /** A copy of the snapshot status of `slot`'s module, or null when it is not snapshotted here. */
+  status(slot: Slot): SnapshotStatus | null {
+    if (!this.enabled(slot.plan)) return null;
+    const s = this.#of(slot);
+    return { ...s, passed_over: [...s.passed_over] };
+  }
+
+  #of(slot: Slot): SnapshotStatus {
+    let s = this.#status.get(slot);
+    if (!s) {
+      s = {
+        restored_from: null,
+        reinit_reason: null,
+        passed_over: [],
+        read_ms: null,
+        restore_ms: null,
+        last: null,
+        taken: 0,
+        failures: 0,
+        last_error: null,
+      };
+      this.#status.set(slot, s);
+    }
+    return s;
   }
 
   /** Whether `plan`'s module is snapshotted here: it asks for it, and there is a store. */
@@ -60,7 +89,7 @@ export class ModuleSnapshots {
    * and why it will run `kiln_init`. A store that fails is reported the same way, never thrown.
    */
   async findResume(slot: Slot): Promise<Resume | null> {
-    const s = slot.snapshot;
+    const s = this.#of(slot);
     s.reinit_reason = null;
     s.passed_over = [];
     if (!this.enabled(slot.plan)) return null;
@@ -82,13 +111,14 @@ export class ModuleSnapshots {
 
   /** Notes that a resume from `seq` failed in the executor, so the module runs `kiln_init` instead. */
   resumeFailed(slot: Slot, seq: number, message: string): void {
-    slot.snapshot.reinit_reason = `snapshot ${seq} could not be restored: ${message}`;
-    this.#log(`module ${slot.plan.name}: ${slot.snapshot.reinit_reason}; running kiln_init`);
+    const s = this.#of(slot);
+    s.reinit_reason = `snapshot ${seq} could not be restored: ${message}`;
+    this.#log(`module ${slot.plan.name}: ${s.reinit_reason}; running kiln_init`);
   }
 
   /** Notes how the instance started: from snapshot `seq` in `restoreMs`, or (null) by `kiln_init`. */
   started(slot: Slot, seq: number | null, restoreMs: number): void {
-    const s = slot.snapshot;
+    const s = this.#of(slot);
     s.restored_from = seq;
     s.restore_ms = seq === null ? null : ms(restoreMs);
     if (seq === null) s.read_ms = null;
@@ -108,8 +138,9 @@ export class ModuleSnapshots {
         image,
         keep: slot.plan.persistence!.keep,
       });
-      slot.snapshot.taken++;
-      slot.snapshot.last = {
+      const s = this.#of(slot);
+      s.taken++;
+      s.last = {
         seq: info.seq,
         reason,
         at: new Date(info.takenAtMs).toISOString(),
@@ -125,8 +156,9 @@ export class ModuleSnapshots {
 
   /** Counts and logs a snapshot that could not be taken or saved. */
   failed(slot: Slot, message: string): void {
-    slot.snapshot.failures++;
-    slot.snapshot.last_error = message;
+    const s = this.#of(slot);
+    s.failures++;
+    s.last_error = message;
     this.#log(`module ${slot.plan.name}: snapshot failed: ${message}`);
   }
 
@@ -136,15 +168,18 @@ export class ModuleSnapshots {
     const intervalS = slot.plan.persistence?.intervalS ?? null;
     if (!this.enabled(slot.plan) || intervalS === null) return;
     const generation = slot.generation;
-    slot.snapshotTimer = setInterval(() => {
-      if (slot.generation !== generation || slot.state !== "running") return;
-      take().catch(() => {}); // counted in its status
-    }, intervalS * 1000);
+    this.#timers.set(
+      slot,
+      setInterval(() => {
+        if (slot.generation !== generation || slot.state !== "running") return;
+        take().catch(() => {}); // counted in its status
+      }, intervalS * 1000),
+    );
   }
 
   /** Stops a module's periodic snapshots. */
   disarm(slot: Slot): void {
-    if (slot.snapshotTimer) clearInterval(slot.snapshotTimer);
-    slot.snapshotTimer = null;
+    clearInterval(this.#timers.get(slot));
+    this.#timers.delete(slot);
   }
 }

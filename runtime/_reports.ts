@@ -18,11 +18,9 @@ import { type ActuatorContext, carryOut } from "./_actuators.ts";
 import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./_account.ts";
 import type { Journal } from "./_journal.ts";
 import type { AlertEvent, FromExecutor, OutboundMessage } from "./_protocol.ts";
-import type { Slot } from "./_slot.ts";
+import type { ModuleSlot as Slot } from "./_slot.ts";
 import type { Uplink, UplinkResult } from "./uplink.ts";
 
-/** Log lines kept per module for `GET /api/v1/modules/{name}/logs`. */
-const MAX_LOGS_PER_MODULE = 200;
 /** The longest log line kept, in characters (a WASI line is cut at 4 KiB, a `kiln.log` line at 1 KiB). */
 const MAX_LOG_CHARS = 4096;
 const utf8 = new TextEncoder();
@@ -51,7 +49,7 @@ type DenialRecord = Parameters<AuditLog["recordDenials"]>[0][number];
 export function applyReport(r: Report, ctx: ReportContext): void {
   for (const [name, stats] of Object.entries(r.stats)) {
     const slot = ctx.slot(name);
-    if (slot?.state === "running") slot.stats = stats;
+    slot?.reported(stats);
   }
   const at = Date.now();
   for (const [name, values] of Object.entries(r.outputs)) {
@@ -76,8 +74,7 @@ export function applyReport(r: Report, ctx: ReportContext): void {
     const slot = ctx.slot(l.module);
     if (!slot || !slot.account.allowLog(l.message.length)) continue;
     const line = l.message.length > MAX_LOG_CHARS ? { ...l, message: l.message.slice(0, MAX_LOG_CHARS) } : l;
-    slot.logs.push(line);
-    if (slot.logs.length > MAX_LOGS_PER_MODULE) slot.logs.shift();
+    slot.logged(line);
     if (line.level !== "debug") {
       ctx.log({ module: line.module, kind: "log", level: line.level, message: line.message, at: line.at });
     }
@@ -152,7 +149,7 @@ function takeDenials(r: Report, ctx: ReportContext): void {
   const records: DenialRecord[] = [];
   for (const d of r.denials) {
     const slot = ctx.slot(d.module);
-    if (slot) slot.denials += d.count;
+    slot?.denied(d.count);
     // Folded by the executor's account: counted (there), never a row of its own.
     records.push(d.capability === SUPPRESSED_DENIALS ? { ...d, suppressed: true } : { ...d });
   }

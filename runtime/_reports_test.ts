@@ -6,7 +6,7 @@ import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./_account.ts";
 import { Journal } from "./_journal.ts";
 import type { FromExecutor } from "./_protocol.ts";
 import { applyReport, type ReportContext } from "./_reports.ts";
-import { moduleStatus, newSlot, type Slot } from "./_slot.ts";
+import { ModuleSlot as Slot } from "./_slot.ts";
 import type { LoadedModule } from "./loader.ts";
 
 type Report = Extract<FromExecutor, { type: "report" }>;
@@ -14,8 +14,9 @@ type Report = Extract<FromExecutor, { type: "report" }>;
 /** A running slot for a module named `name`, with `limits` over the defaults. */
 function slotFor(name: string, limits: Partial<typeof DEFAULT_ACCOUNT_LIMITS> = {}): Slot {
   const plan = modulePlan({ name, wasm: "/dev/null", account: { ...DEFAULT_ACCOUNT_LIMITS, ...limits } });
-  const slot = newSlot({ plan, sha256: "0".repeat(64), sizeBytes: 0 } as LoadedModule);
-  slot.state = "running";
+  const slot = new Slot({ plan, sha256: "0".repeat(64), sizeBytes: 0 } as LoadedModule);
+  slot.starting();
+  slot.running(0);
   return slot;
 }
 
@@ -64,7 +65,7 @@ Deno.test("the runtime keeps a bounded number of a module's output keys and arra
   applyReport(report({ outputs: { flood: outputs }, arrays: { flood: arrays } }), ctx);
   applyReport(report({ outputs: { flood: { k0: -1, fresh: 1 } } }), ctx);
 
-  const status = moduleStatus(slot, false);
+  const status = slot.status(null);
   assert.equal(Object.keys(status.outputs).length, DEFAULT_ACCOUNT_LIMITS.maxOutputKeys);
   assert.equal(status.outputs.k0, -1, "a key it holds still updates");
   assert.equal(status.throttled.outputs, 1000 - DEFAULT_ACCOUNT_LIMITS.maxOutputKeys + 1);
@@ -109,7 +110,7 @@ Deno.test("log lines, alerts and messages over a module's rates are dropped and 
     report({ logs: [{ module: "good", level: "info", message: "still here", at }] }),
     ctx,
   );
-  const t = moduleStatus(slot, false).throttled;
+  const t = slot.status(null).throttled;
   // The runtime allows twice the executor's burst; a second of refill is margin for a slow machine.
   const within = (kept: number, perS: number) => kept >= 2 * perS && kept <= 3 * perS;
   assert.ok(within(n - t.logs, DEFAULT_ACCOUNT_LIMITS.logLinesPerS), `${n - t.logs} lines kept`);
@@ -140,7 +141,7 @@ Deno.test("denials are counted exactly and written at most the module's audit ro
     total += 30 * 2 + 7;
     applyReport(report({ denials }), ctx);
   }
-  const status = moduleStatus(slot, false);
+  const status = slot.status(null);
   assert.equal(status.denials, total);
   assert.equal(audit.listEvents({ module: "flood", kind: "denial" }).length, 5);
   assert.equal(
@@ -171,6 +172,6 @@ Deno.test("without an audit log, denial lines are limited to the module's audit 
     count: 1,
   }));
   applyReport(report({ denials }), ctx);
-  assert.equal(moduleStatus(slot, false).denials, 100);
+  assert.equal(slot.status(null).denials, 100);
   assert.equal(ctx.lines.length, 4);
 });

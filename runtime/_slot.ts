@@ -1,6 +1,7 @@
 /**
- * A module's slot in the runtime: its plan, its current instance's counters and the totals of earlier ones,
- * and its status as the control plane sees it. Private to `runtime/`.
+ * A module's slot in the runtime ({@linkcode ModuleSlot}): its plan, its state and the transitions between
+ * states, its current instance's counters and the totals of earlier ones, and its status as the control
+ * plane sees it. Private to `runtime/`.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import type { ExecutorError } from "./errors.ts";
 import { LATENCY_BOUNDS_US } from "./_protocol.ts";
 import type { InstanceStats, LogEvent, ModuleFault } from "./_protocol.ts";
 import type { ActuatorStatus, ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
+import { nowMs } from "./instance.ts";
 import { addThrottles, limitsByManifestKey, noThrottles, type ThrottleCounts } from "./_account.ts";
 import { HeldAccount } from "./_held_account.ts";
 
@@ -17,198 +19,374 @@ import { REALTIME_PRIORITY } from "./manifest/mod.ts";
 
 export { REALTIME_PRIORITY };
 
-/** A deployed module. */
-export interface Slot {
-  plan: ModulePlan;
-  loaded: LoadedModule;
-  executor: string;
-  state: ModuleState;
-  fault: ModuleFault | null;
-  lastError: string | null;
-  restarts: number;
-  /** Of `restarts`, those because the watchdog terminated its executor while another module held it. */
-  watchdogRestarts: number;
-  traps: number;
-  consecutiveFailures: number;
-  startedAtMs: number | null;
-  /** Counters of previous instances, so totals survive restarts. */
-  prior: {
-    invocations: number;
-    errors: number;
-    totalUs: number;
-    latencyBuckets: number[];
-    /** What its executor's resource account refused, by kind. */
-    throttled: ThrottleCounts;
-  };
-  stats: InstanceStats | null;
-  droppedSamples: number;
-  /** The latest value of each output, by the key the module gave it (a null-prototype record). */
-  outputs: Record<string, number>;
-  /** The latest vector outputs, by the key the module gave each (a null-prototype record). */
-  arrays: Record<string, Float32Array>;
+/** The trigger-to-actuator latencies kept per module: the last this many events. */
+const LATENCY_WINDOW = 1024;
+/** Log lines kept per module for `GET /api/v1/modules/:name/logs`. */
+export const MAX_LOGS_PER_MODULE = 200;
+
+/** Counters of a module's earlier instances, so totals survive restarts. */
+interface Prior {
+  invocations: number;
+  errors: number;
+  totalUs: number;
+  latencyBuckets: number[];
+  /** What its executor's resource account refused, by kind. */
+  throttled: ThrottleCounts;
+}
+
+/** A write to one of a module's actuators, being carried out; see {@linkcode ModuleSlot.actuating}. */
+export interface Actuation {
+  /** The actuator's id: `<device>/<point>`. */
+  readonly id: string;
+  /** Records the outcome: `"ok"` or why it failed (a failure when `failed`). */
+  done(result: string, failed: boolean): void;
+}
+
+/**
+ * A deployed module: the one owner of its life as the control plane sees it. Its state changes only through
+ * the named transitions ({@linkcode ModuleSlot.starting}, {@linkcode ModuleSlot.running},
+ * {@linkcode ModuleSlot.crashed}, {@linkcode ModuleSlot.stopped}, {@linkcode ModuleSlot.restartedByWatchdog},
+ * {@linkcode ModuleSlot.invalidate}), which only the supervisor calls (`_supervisor.ts`; a test checks that
+ * no other file does); what its instance reports (statistics, logs, denials, events, actuator writes) is
+ * recorded through its own methods. Every field is private: nothing else writes a slot.
+ *
+ * Generations: every start, stop and loss of its executor increments the slot's generation, so a late answer
+ * from an older instance (a start that finished after a stop, a restart timer, a snapshot timer) is ignored.
+ */
+export class ModuleSlot {
+  readonly plan: ModulePlan;
+  readonly loaded: LoadedModule;
+  /** The executor it runs in (`executorFor`). */
+  readonly executor: string;
   /**
    * The main thread's side of the module's resource account: it holds `outputs` and `arrays` (bounded) and
    * bounds what else the runtime keeps or passes on for the module (`_account.ts`).
    */
-  account: HeldAccount;
-  logs: LogEvent[];
-  /** Trigger-to-actuator latencies of recent events, microseconds (a ring of the last 1024). */
-  eventLatency: number[];
-  events: number;
-  denials: number;
-  /** Whether its grants are in force (recorded as granted and not yet revoked). */
-  granted: boolean;
-  restartTimer: ReturnType<typeof setTimeout> | null;
-  /** Incremented on every start/stop, so a late answer from an older instance is ignored. */
-  generation: number;
-  snapshot: SnapshotStatus;
-  /** The module's actuators and what became of their last writes. */
-  actuators: ActuatorStatus[];
-  startMs: number | null;
-  snapshotTimer: ReturnType<typeof setInterval> | null;
-}
+  readonly account: HeldAccount;
+  #state: ModuleState = "stopped";
+  #fault: ModuleFault | null = null;
+  #lastError: string | null = null;
+  #restarts = 0;
+  #watchdogRestarts = 0;
+  #traps = 0;
+  #consecutiveFailures = 0;
+  #startedAtMs: number | null = null;
+  #startMs: number | null = null;
+  #prior: Prior = {
+    invocations: 0,
+    errors: 0,
+    totalUs: 0,
+    latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
+    throttled: noThrottles(),
+  };
+  #stats: InstanceStats | null = null;
+  #droppedSamples = 0;
+  #logs: LogEvent[] = [];
+  #eventLatency: number[] = [];
+  #events = 0;
+  #denials = 0;
+  #granted = false;
+  #restartTimer: ReturnType<typeof setTimeout> | null = null;
+  #generation = 0;
+  readonly #actuators: ActuatorStatus[];
 
-/** A new, stopped slot for a loaded module. */
-export function newSlot(l: LoadedModule): Slot {
-  const account = new HeldAccount(l.plan.account);
-  const slot: Slot = {
-    plan: l.plan,
-    loaded: l,
-    executor: executorFor(l.plan),
-    state: "stopped",
-    fault: null,
-    lastError: null,
-    restarts: 0,
-    watchdogRestarts: 0,
-    traps: 0,
-    consecutiveFailures: 0,
-    startedAtMs: null,
-    prior: {
-      invocations: 0,
-      errors: 0,
-      totalUs: 0,
-      latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
-      throttled: noThrottles(),
-    },
-    stats: null,
-    droppedSamples: 0,
-    // No prototype (the account's records): the keys are the module's (`constructor`, `__proto__`...), and
-    // on a plain object an assignment to `__proto__` would call its setter.
-    outputs: account.outputs,
-    arrays: account.arrays,
-    account,
-    logs: [],
-    eventLatency: [],
-    events: 0,
-    denials: 0,
-    granted: false,
-    restartTimer: null,
-    generation: 0,
-    snapshot: {
-      restored_from: null,
-      reinit_reason: null,
-      passed_over: [],
-      read_ms: null,
-      restore_ms: null,
-      last: null,
-      taken: 0,
-      failures: 0,
-      last_error: null,
-    },
-    snapshotTimer: null,
-    actuators: l.plan.actuators.map((id) => ({
+  constructor(loaded: LoadedModule) {
+    this.plan = loaded.plan;
+    this.loaded = loaded;
+    this.executor = executorFor(loaded.plan);
+    this.account = new HeldAccount(loaded.plan.account);
+    this.#actuators = loaded.plan.actuators.map((id) => ({
       id,
       writes: 0,
       failures: 0,
       last_value: null,
       last_result: null,
       last_at: null,
-    })),
-    startMs: null,
-  };
-  return slot;
-}
-
-/** The control plane's view of a slot; `snapshotted` when the module is snapshotted here. */
-export function moduleStatus(
-  s: Slot,
-  snapshotted: boolean,
-  behind: ModuleStatus["behind"] = null,
-): ModuleStatus {
-  const st = s.stats;
-  const invocations = s.prior.invocations + (st?.invocations ?? 0);
-  const totalUs = s.prior.totalUs + (st?.totalUs ?? 0);
-  // Since the slot was made: the executor's refusals (ended instances and the current one) and the runtime's.
-  const throttled = addThrottles(addThrottles({ ...s.prior.throttled }, st?.throttled), s.account.throttled);
-  const held = s.account.held();
-  return {
-    name: s.plan.name,
-    state: s.state,
-    last_error: st?.lastError ?? s.lastError,
-    last_fault: s.fault,
-    restarts: s.restarts,
-    watchdog_restarts: s.watchdogRestarts,
-    traps: s.traps,
-    invocations,
-    errors: s.prior.errors + (st?.errors ?? 0),
-    mode: s.plan.schedule.mode,
-    priority: s.plan.schedule.priority,
-    executor: s.executor,
-    sha256: s.loaded.sha256,
-    size_bytes: s.loaded.sizeBytes,
-    limits: { max_memory_mb: s.plan.maxMemoryMb, budget_us: s.plan.budgetUs, fuel: s.plan.fuel },
-    memory_bytes: st?.memoryBytes ?? 0,
-    accounted_memory_bytes: (st?.memoryBytes ?? 0) + s.loaded.reservedBytes,
-    avg_us: invocations > 0 ? round(totalUs / invocations) : null,
-    max_us: round(st?.maxUs ?? 0),
-    budget_overruns: st?.budgetOverruns ?? 0,
-    deadline_misses: st?.deadlineMisses ?? 0,
-    lateness_us: st?.lateness ?? null,
-    events: s.events,
-    event_latency_us: percentiles(s.eventLatency),
-    samples_in: st?.samplesIn ?? 0,
-    dropped_samples: s.droppedSamples,
-    behind,
-    logs_dropped: (st?.logsDropped ?? 0) + throttled.logs,
-    denials: s.denials,
-    throttled,
-    account: {
-      limits: limitsByManifestKey(s.account.limits),
-      held: {
-        output_keys: held.outputKeys,
-        array_keys: held.arrayKeys,
-        array_bytes: held.arrayBytes,
-        topics: held.topics,
-      },
-    },
-    latency_histogram: {
-      bounds_us: LATENCY_BOUNDS_US,
-      counts: s.prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
-      sum_us: round(totalUs),
-    },
-    instructions: s.plan.fuel === null
-      ? null
-      : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
-    capabilities: [...s.plan.capabilities],
-    outputs: Object.assign(Object.create(null) as Record<string, number>, s.outputs),
-    started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs).toISOString(),
-    start_ms: s.startMs,
-    actuators: s.actuators.map((a) => ({ ...a })),
-    snapshot: snapshotted ? { ...s.snapshot, passed_over: [...s.snapshot.passed_over] } : null,
-  };
-}
-
-/** Adds an ended instance's counters to the module's totals. */
-export function fold(slot: Slot, stats: InstanceStats | null): void {
-  if (stats) {
-    slot.prior.invocations += stats.invocations;
-    slot.prior.errors += stats.errors;
-    slot.prior.totalUs += stats.totalUs;
-    stats.latencyBuckets.forEach((n, i) => slot.prior.latencyBuckets[i]! += n);
-    addThrottles(slot.prior.throttled, stats.throttled);
-    if (stats.lastError) slot.lastError = stats.lastError;
+    }));
   }
-  slot.stats = null;
+
+  get state(): ModuleState {
+    return this.#state;
+  }
+  /** The fault that ended its last instance, kept after a restart. */
+  get fault(): ModuleFault | null {
+    return this.#fault;
+  }
+  get lastError(): string | null {
+    return this.#stats?.lastError ?? this.#lastError;
+  }
+  get generation(): number {
+    return this.#generation;
+  }
+  /** When the running instance started (epoch ms); `null` unless running. */
+  get startedAtMs(): number | null {
+    return this.#startedAtMs;
+  }
+  /** How long its last start took, ms. */
+  get startMs(): number | null {
+    return this.#startMs;
+  }
+  /** The running instance's latest statistics; `null` before its first report. */
+  get stats(): InstanceStats | null {
+    return this.#stats;
+  }
+  /** Whether its grants are in force (recorded as granted and not yet revoked). */
+  get granted(): boolean {
+    return this.#granted;
+  }
+  /** The latest value of each output, by the key the module gave it (a null-prototype record). */
+  get outputs(): Readonly<Record<string, number>> {
+    return this.account.outputs;
+  }
+  /** The latest vector outputs, by the key the module gave each (a null-prototype record). */
+  get arrays(): Readonly<Record<string, Float32Array>> {
+    return this.account.arrays;
+  }
+  /** Its latest log lines, oldest first (at most {@linkcode MAX_LOGS_PER_MODULE}). */
+  get logs(): readonly LogEvent[] {
+    return this.#logs;
+  }
+
+  // ---- transitions: the supervisor's ------------------------------------------------------------------
+
+  /** A start begins: `starting`, a pending restart cancelled; returns the start's generation. */
+  starting(): number {
+    this.#cancelRestart();
+    this.#state = "starting";
+    return ++this.#generation;
+  }
+
+  /** The start of generation `generation` succeeded in `startMs`: `running`. */
+  running(startMs: number): void {
+    this.#startMs = startMs;
+    this.#state = "running";
+    this.#startedAtMs = nowMs();
+    this.#stats = null;
+  }
+
+  /**
+   * The instance ended with `fault` (`stats`: its last figures, else the latest reported): its statistics
+   * are folded into the totals, and it is `failed` when `giveUp` says so for its consecutive failures
+   * (counted again from 1 after a run longer than `healthyAfterMs`), else `crashed`.
+   */
+  crashed(
+    fault: ModuleFault,
+    stats: InstanceStats | null,
+    options: { readonly healthyAfterMs: number; readonly giveUp: (consecutiveFailures: number) => boolean },
+  ): { readonly state: "crashed" | "failed"; readonly wasRunning: boolean; readonly consecutiveFailures: number } {
+    this.#fold(stats ?? this.#stats);
+    this.#fault = fault;
+    this.#traps++;
+    this.#lastError = fault.message;
+    const wasRunning = this.#startedAtMs !== null;
+    if (wasRunning && nowMs() - this.#startedAtMs! > options.healthyAfterMs) this.#consecutiveFailures = 0;
+    this.#consecutiveFailures++;
+    this.#startedAtMs = null;
+    const state = options.giveUp(this.#consecutiveFailures) ? "failed" : "crashed";
+    this.#state = state;
+    return { state, wasRunning, consecutiveFailures: this.#consecutiveFailures };
+  }
+
+  /** Calls `restart` after `delayMs`, unless the slot was started, stopped or lost its executor since. */
+  restartAfter(delayMs: number, restart: () => void): void {
+    this.#cancelRestart();
+    const generation = this.#generation;
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#generation !== generation || this.#state !== "crashed") return;
+      this.#restarts++;
+      restart();
+    }, delayMs);
+  }
+
+  /**
+   * An operator starts it (`restart`: after stopping it, which counts as a restart): its consecutive failures
+   * are forgiven and a pending restart cancelled.
+   */
+  operatorStarting(restart: boolean): void {
+    this.#cancelRestart();
+    this.#consecutiveFailures = 0;
+    if (restart) this.#restarts++;
+  }
+
+  /** Its instance was ended on purpose: `stopped`, statistics folded, any later answer ignored. */
+  stopped(): void {
+    this.#generation++;
+    this.#cancelRestart();
+    this.#fold(this.#stats);
+    this.#state = "stopped";
+    this.#startedAtMs = null;
+  }
+
+  /**
+   * Its executor was terminated by the watchdog for another module's call: statistics folded, counted as a
+   * restart (and a watchdog restart), not as a failure; the caller starts it again.
+   */
+  restartedByWatchdog(): void {
+    this.#fold(this.#stats);
+    this.#startedAtMs = null;
+    this.#restarts++;
+    this.#watchdogRestarts++;
+  }
+
+  /** Makes every answer of the current instance late (its executor is gone, or the runtime closes). */
+  invalidate(): void {
+    this.#generation++;
+  }
+
+  /** The runtime closes: no restart, and a running or starting module counts as stopped. */
+  closed(): void {
+    this.invalidate();
+    this.#cancelRestart();
+    if (this.#state === "running" || this.#state === "starting") this.#state = "stopped";
+  }
+
+  /** Its grants come into force or are revoked; false when they already were. */
+  grant(on: boolean): boolean {
+    if (this.#granted === on) return false;
+    this.#granted = on;
+    return true;
+  }
+
+  // ---- what its instance reports ----------------------------------------------------------------------
+
+  /** The running instance's latest statistics (ignored unless it runs). */
+  reported(stats: InstanceStats): void {
+    if (this.#state === "running") this.#stats = stats;
+  }
+
+  /** One log line, keeping the latest {@linkcode MAX_LOGS_PER_MODULE}. */
+  logged(line: LogEvent): void {
+    this.#logs.push(line);
+    if (this.#logs.length > MAX_LOGS_PER_MODULE) this.#logs.shift();
+  }
+
+  /** Calls refused for a missing capability. */
+  denied(count: number): void {
+    this.#denials += count;
+  }
+
+  /** An event was sent to it. */
+  triggered(): void {
+    this.#events++;
+  }
+
+  /** An event's writes were carried out `latencyUs` after its trigger. */
+  eventHandled(latencyUs: number): void {
+    this.#eventLatency.push(latencyUs);
+    if (this.#eventLatency.length > LATENCY_WINDOW) this.#eventLatency.shift();
+  }
+
+  /** Samples of its stream that were dropped before it could take them. */
+  samplesDropped(count: number): void {
+    this.#droppedSamples += count;
+  }
+
+  /**
+   * A write of `value` to its actuator `index` starts; null when it has no such actuator. The outcome is
+   * recorded only if no later write replaced the value meanwhile.
+   */
+  actuating(index: number, value: number): Actuation | null {
+    const a = this.#actuators[index];
+    if (!a) return null;
+    a.writes++;
+    a.last_value = value;
+    a.last_result = "pending";
+    a.last_at = new Date().toISOString();
+    return {
+      id: a.id,
+      done(result, failed) {
+        if (failed) a.failures++;
+        if (a.last_value === value) a.last_result = result;
+      },
+    };
+  }
+
+  // ---- what the control plane shows ------------------------------------------------------------------
+
+  /** The control plane's view (`GET /api/v1/modules/:name`); `snapshot` when it is snapshotted here. */
+  status(snapshot: SnapshotStatus | null, behind: ModuleStatus["behind"] = null): ModuleStatus {
+    const st = this.#stats;
+    const prior = this.#prior;
+    const invocations = prior.invocations + (st?.invocations ?? 0);
+    const totalUs = prior.totalUs + (st?.totalUs ?? 0);
+    // Since the slot was made: the executor's refusals (ended instances and the current one) and the runtime's.
+    const throttled = addThrottles(addThrottles({ ...prior.throttled }, st?.throttled), this.account.throttled);
+    const held = this.account.held();
+    const plan = this.plan;
+    return {
+      name: plan.name,
+      state: this.#state,
+      last_error: this.lastError,
+      last_fault: this.#fault,
+      restarts: this.#restarts,
+      watchdog_restarts: this.#watchdogRestarts,
+      traps: this.#traps,
+      invocations,
+      errors: prior.errors + (st?.errors ?? 0),
+      mode: plan.schedule.mode,
+      priority: plan.schedule.priority,
+      executor: this.executor,
+      sha256: this.loaded.sha256,
+      size_bytes: this.loaded.sizeBytes,
+      limits: { max_memory_mb: plan.maxMemoryMb, budget_us: plan.budgetUs, fuel: plan.fuel },
+      memory_bytes: st?.memoryBytes ?? 0,
+      accounted_memory_bytes: (st?.memoryBytes ?? 0) + this.loaded.reservedBytes,
+      avg_us: invocations > 0 ? round(totalUs / invocations) : null,
+      max_us: round(st?.maxUs ?? 0),
+      budget_overruns: st?.budgetOverruns ?? 0,
+      deadline_misses: st?.deadlineMisses ?? 0,
+      lateness_us: st?.lateness ?? null,
+      events: this.#events,
+      event_latency_us: percentiles(this.#eventLatency),
+      samples_in: st?.samplesIn ?? 0,
+      dropped_samples: this.#droppedSamples,
+      behind,
+      logs_dropped: (st?.logsDropped ?? 0) + throttled.logs,
+      denials: this.#denials,
+      throttled,
+      account: {
+        limits: limitsByManifestKey(this.account.limits),
+        held: {
+          output_keys: held.outputKeys,
+          array_keys: held.arrayKeys,
+          array_bytes: held.arrayBytes,
+          topics: held.topics,
+        },
+      },
+      latency_histogram: {
+        bounds_us: LATENCY_BOUNDS_US,
+        counts: prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
+        sum_us: round(totalUs),
+      },
+      instructions: plan.fuel === null ? null : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
+      capabilities: [...plan.capabilities],
+      outputs: Object.assign(Object.create(null) as Record<string, number>, this.account.outputs),
+      started_at: this.#startedAtMs === null ? null : new Date(this.#startedAtMs).toISOString(),
+      start_ms: this.#startMs,
+      actuators: this.#actuators.map((a) => ({ ...a })),
+      snapshot,
+    };
+  }
+
+  /** Adds an ended instance's counters to the module's totals. */
+  #fold(stats: InstanceStats | null): void {
+    if (stats) {
+      const prior = this.#prior;
+      prior.invocations += stats.invocations;
+      prior.errors += stats.errors;
+      prior.totalUs += stats.totalUs;
+      stats.latencyBuckets.forEach((n, i) => prior.latencyBuckets[i]! += n);
+      addThrottles(prior.throttled, stats.throttled);
+      if (stats.lastError) this.#lastError = stats.lastError;
+    }
+    this.#stats = null;
+  }
+
+  #cancelRestart(): void {
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
+  }
 }
 
 /**

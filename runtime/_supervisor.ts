@@ -1,20 +1,21 @@
 /**
  * The life of module instances: starting one (from its newest usable snapshot when it resumes), its grants
  * coming into force and being revoked (audited), a crash and the restart policy's backoff, and halting one.
- * The runtime owns the slots and decides when; this decides how. Private to `runtime/`.
+ * The runtime holds the slots and decides when; this decides how, and is the only caller of a slot's
+ * transitions ({@linkcode ModuleSlot}). Private to `runtime/`.
  *
  * @module
  */
 import type { AuditLog, SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
 import { ExecutorError } from "./errors.ts";
 import { type Executor, StartFailed } from "./executor.ts";
-import { HARD_BUDGET_FACTOR, nowMs } from "./instance.ts";
+import { HARD_BUDGET_FACTOR } from "./instance.ts";
 import { initBudgetUs } from "./manifest/mod.ts";
 import type { LoadedModule } from "./loader.ts";
 import type { ModuleSnapshots } from "./_module_snapshots.ts";
 import type { ModulePlan } from "./plan.ts";
 import type { InstanceSpec, InstanceStats, ModuleFault } from "./_protocol.ts";
-import { executorFault, fold, ms, type Slot } from "./_slot.ts";
+import { executorFault, ModuleSlot, ms } from "./_slot.ts";
 import { ExecutorStalledError, stallFault } from "./_watchdog.ts";
 
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
@@ -46,10 +47,8 @@ export class Supervisor {
    * Starts a module's instance. With `resume`, a snapshotted module resumes from its newest usable
    * snapshot; when there is none, or it does not fit, it runs `kiln_init` and says why.
    */
-  async start(slot: Slot, resume = false): Promise<void> {
-    const generation = ++slot.generation;
-    slot.state = "starting";
-    slot.restartTimer = null;
+  async start(slot: ModuleSlot, resume = false): Promise<void> {
+    const generation = slot.starting();
     const t0 = performance.now();
     try {
       let restore = resume ? await this.#ctx.snap.findResume(slot) : null;
@@ -67,11 +66,8 @@ export class Supervisor {
         result = await ex.load(spec, slot.loaded.module, null);
       }
       if (slot.generation !== generation) return;
-      slot.startMs = ms(performance.now() - t0);
+      slot.running(ms(performance.now() - t0));
       this.#ctx.snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
-      slot.state = "running";
-      slot.startedAtMs = nowMs();
-      slot.stats = null;
       this.grant(slot, true);
       this.#ctx.snap.arm(slot, () => this.#ctx.takeSnapshot(slot.plan.name, "interval"));
     } catch (err) {
@@ -83,9 +79,8 @@ export class Supervisor {
   }
 
   /** Records a module's grants coming into force, or being revoked when its instance ends. */
-  grant(slot: Slot, on: boolean): void {
-    if (slot.granted === on) return;
-    slot.granted = on;
+  grant(slot: ModuleSlot, on: boolean): void {
+    if (!slot.grant(on)) return;
     this.#ctx.audit?.record(slot.plan.capabilities.map((capability) => ({
       module: slot.plan.name,
       kind: on ? "grant" as const : "revoke" as const,
@@ -99,36 +94,32 @@ export class Supervisor {
    * policy applied: a restart after an exponential backoff, or `failed` when the policy gives up. The
    * consecutive-failure count starts again after a run of {@linkcode HEALTHY_AFTER_MS}.
    */
-  crashed(slot: Slot, fault: ModuleFault, stats: InstanceStats | null): void {
+  crashed(slot: ModuleSlot, fault: ModuleFault, stats: InstanceStats | null): void {
     this.#ctx.snap.disarm(slot);
     this.grant(slot, false);
-    fold(slot, stats ?? slot.stats);
-    slot.fault = fault;
-    slot.traps++;
-    slot.lastError = fault.message;
-    if (slot.startedAtMs !== null && nowMs() - slot.startedAtMs > HEALTHY_AFTER_MS) {
-      slot.consecutiveFailures = 0;
-    }
-    slot.consecutiveFailures++;
-    const wasRunning = slot.startedAtMs !== null;
-    slot.startedAtMs = null;
     const { policy, maxRestarts, backoffMs, maxBackoffMs } = slot.plan.restart;
-    const giveUp = policy === "never" || (policy === "on-failure" && slot.consecutiveFailures > maxRestarts);
-    slot.state = giveUp ? "failed" : "crashed";
-    this.#ctx.log(`module ${slot.plan.name} ${slot.state}: ${fault.message}`);
-    if (giveUp) return;
+    const { state, wasRunning, consecutiveFailures } = slot.crashed(fault, stats, {
+      healthyAfterMs: HEALTHY_AFTER_MS,
+      giveUp: (failures) => policy === "never" || (policy === "on-failure" && failures > maxRestarts),
+    });
+    this.#ctx.log(`module ${slot.plan.name} ${state}: ${fault.message}`);
+    if (state === "failed") return;
     // At least as long as the failed call may have held the executor (its start's init budget, or a handler's
     // hard budget): a module crashing in a loop, whatever its backoff, takes at most half its executor's time
     // from its neighbours.
     const heldMs = (wasRunning ? slot.plan.budgetUs * HARD_BUDGET_FACTOR : initBudgetUs(slot.plan.budgetUs)) /
       1000;
-    const delay = Math.max(heldMs, Math.min(maxBackoffMs, backoffMs * 2 ** (slot.consecutiveFailures - 1)));
-    const generation = slot.generation;
-    slot.restartTimer = setTimeout(() => {
-      if (slot.generation !== generation || slot.state !== "crashed") return;
-      slot.restarts++;
-      this.start(slot);
-    }, delay);
+    const delay = Math.max(heldMs, Math.min(maxBackoffMs, backoffMs * 2 ** (consecutiveFailures - 1)));
+    slot.restartAfter(delay, () => this.start(slot));
+  }
+
+  /**
+   * An operator starts a module that is stopped, crashed or failed, from its newest usable snapshot: its
+   * failures are forgiven; `restart` counts it as a restart (the operator stopped it first).
+   */
+  operatorStart(slot: ModuleSlot, restart = false): Promise<void> {
+    slot.operatorStarting(restart);
+    return this.start(slot, true);
   }
 
   /**
@@ -136,17 +127,21 @@ export class Supervisor {
    * resolves once the executor has dropped the instance (or is gone: a held executor is terminated by the
    * watchdog), and never rejects.
    */
-  halt(slot: Slot): Promise<void> {
+  halt(slot: ModuleSlot): Promise<void> {
     this.#ctx.snap.disarm(slot);
-    slot.generation++;
-    if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    slot.restartTimer = null;
     const gone = this.#ctx.existingExecutor(slot.executor)?.unload(slot.plan.name) ?? Promise.resolve();
     this.grant(slot, false);
-    fold(slot, slot.stats);
-    slot.state = "stopped";
-    slot.startedAtMs = null;
+    slot.stopped();
     return gone;
+  }
+
+  /** The runtime closes: every slot's timers stop and later answers are ignored. */
+  closeAll(slots: Iterable<ModuleSlot>): void {
+    for (const slot of slots) {
+      this.#ctx.snap.disarm(slot);
+      slot.closed();
+      this.grant(slot, false);
+    }
   }
 
   /**
@@ -161,13 +156,13 @@ export class Supervisor {
    *
    * A deploy's trial start that held the executor faults no slot: its deploy is refused with the fault.
    */
-  executorLost(name: string, err: ExecutorError, slots: Iterable<Slot>): void {
+  executorLost(name: string, err: ExecutorError, slots: Iterable<ModuleSlot>): void {
     const stalled = err instanceof ExecutorStalledError ? err : null;
     const culprit = stalled?.culprit && !stalled.culprit.trial ? stalled.culprit.module : null;
     const restarted: string[] = [];
     for (const slot of slots) {
       if (slot.executor !== name || (slot.state !== "running" && slot.state !== "starting")) continue;
-      slot.generation++; // a start still waiting on the executor is ignored
+      slot.invalidate(); // a start still waiting on the executor is ignored
       if (stalled && slot.plan.name === culprit) {
         this.crashed(slot, stallFault(stalled), null);
       } else if (!stalled || slot.plan.restart.policy === "never") {
@@ -175,10 +170,7 @@ export class Supervisor {
       } else {
         this.#ctx.snap.disarm(slot);
         this.grant(slot, false);
-        fold(slot, slot.stats);
-        slot.startedAtMs = null;
-        slot.restarts++;
-        slot.watchdogRestarts++;
+        slot.restartedByWatchdog();
         restarted.push(slot.plan.name);
         this.start(slot, true);
       }

@@ -8,7 +8,7 @@
  */
 import type { Executor } from "./executor.ts";
 import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
-import type { Slot } from "./_slot.ts";
+import type { ModuleSlot as Slot } from "./_slot.ts";
 import type { Uplink } from "./uplink.ts";
 
 /** MQTT commands held while the runtime starts; more are refused (counted) rather than kept in memory. */
@@ -94,7 +94,7 @@ export class Triggers {
       if (s.mode !== "event" || s.trigger !== trigger || slot.state !== "running") continue;
       if (only !== undefined && slot.plan.name !== only) continue;
       this.#ctx.executor(slot.executor)?.sendEvent(slot.plan.name, kind, payload, triggeredAt);
-      slot.events++;
+      slot.triggered();
       n++;
     }
     return n;

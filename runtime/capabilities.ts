@@ -38,6 +38,7 @@ import { KilnError } from "../errors.ts";
 /** A capability string could not be parsed, or names a type Kiln never grants. */
 export class CapabilityError extends KilnError {
   readonly code = "capability_invalid";
+  readonly kind = "invalid";
   /**
    * @param capability The capability (or resource) text as given.
    * @param reason Why it is invalid, e.g. `the resource must be "pin_<n>"`.

@@ -24,6 +24,7 @@ import type { ModuleStatus } from "./status.ts";
 /** A deploy request was malformed: no name, no wasm, a data blob not uploaded. */
 export class DeployRequestError extends KilnError {
   readonly code = "bad_request";
+  readonly kind = "invalid";
 }
 
 /** What a deploy uploads. */

@@ -71,6 +71,7 @@ export interface WasiSignature {
  */
 export class WasiExit extends KilnError {
   readonly code = "wasi_exit";
+  readonly kind = "failed";
   constructor(readonly exitCode: number) {
     super(`Module called proc_exit(${exitCode})`);
   }

@@ -19,11 +19,14 @@ export {
   DeployFailedError,
   EventTooLargeError,
   ExecutorError,
+  FaultNotApplicableError,
   ModuleExistsError,
   ModuleNotFoundError,
   ModuleRejectedError,
   ModuleStateError,
   ModuleUnknownError,
+  PinUnknownError,
+  SensorUnknownError,
 } from "./errors.ts";
 export {
   abiProblems,

@@ -59,7 +59,7 @@ import type {
   LogEvent,
   PermissionStates,
 } from "./_protocol.ts";
-import { executorFor, moduleStatus, newSlot, REALTIME_PRIORITY, type Slot } from "./_slot.ts";
+import { executorFor, ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
@@ -82,7 +82,10 @@ export interface RuntimeOptions {
    * @default each entry formatted as `text` and written with `console.log`
    */
   log?: (entry: LogEntry) => void;
-  /** Faults injected into the simulated plant at start, by sensor id. */
+  /**
+   * Faults injected into the simulated plant at start, by sensor id; an unknown sensor or a fault of the
+   * wrong kind fails {@linkcode createRuntime} (as {@linkcode Runtime.setFault} throws).
+   */
   faults?: ReadonlyMap<string, SimFault>;
   /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
   audit?: AuditLog;
@@ -172,7 +175,7 @@ export class Runtime {
     });
     this.#outbox = options.outbox ?? null;
     this.#loadModule = options.loadModule ?? loadModule;
-    for (const l of loaded) this.#slots.set(l.plan.name, newSlot(l));
+    for (const l of loaded) this.#slots.set(l.plan.name, new Slot(l));
     for (const c of options.plan.channels) {
       const buffer = createRing({
         sizeBytes: Math.max(64, Math.ceil(c.sizeBytes / 4) * 4),
@@ -272,7 +275,7 @@ export class Runtime {
   }
 
   #view(s: Slot): ModuleStatus {
-    return moduleStatus(s, this.#snap.enabled(s.plan), this.#behind(s));
+    return s.status(this.#snap.status(s), this.#behind(s));
   }
 
   /** What waits for a running stream module: sensor samples in its executor, or unread channel bytes. */
@@ -386,7 +389,7 @@ export class Runtime {
       );
       if (readers.length === 0) continue;
       if (!ex.pushSamples(source, samples)) {
-        for (const r of readers) r.droppedSamples += samples.length;
+        for (const r of readers) r.samplesDropped(samples.length);
       }
     }
   }
@@ -423,7 +426,7 @@ export class Runtime {
       }
       this.#supervisor.halt(old);
     }
-    const slot = newSlot(loaded);
+    const slot = new Slot(loaded);
     this.#slots.set(plan.name, slot);
     await this.#supervisor.start(slot, true);
     if (slot.state === "running") await this.#probation(slot);
@@ -469,7 +472,7 @@ export class Runtime {
     checkPlantRefs(this.plan, plan);
     const loaded = await this.#loadModule(plan);
     if (this.#slots.has(plan.name)) throw new ModuleExistsError(plan.name);
-    const slot = newSlot(loaded);
+    const slot = new Slot(loaded);
     this.#slots.set(plan.name, slot);
     if (plan.enabled && this.#status !== "starting") await this.#supervisor.start(slot, true);
     return this.#view(slot);
@@ -581,9 +584,15 @@ export class Runtime {
     return this.#sources.listGpio();
   }
 
-  /** Sets a simulated GPIO input pin; false when there is no such pin (or the bank is Linux lines). */
-  setGpioInput(pin: number, value: number): boolean {
-    return this.#sources.setGpio(pin, value, "input");
+  /**
+   * Sets a GPIO pin's level from outside, as its wire would (an operator, a test); returns the pin's state.
+   *
+   * @throws {import("./errors.ts").PinUnknownError} when the bank has no such pin.
+   * @throws {import("../hal/gpio/mod.ts").GpioDirectionError} when the bank is Linux lines: only their wires
+   * set them.
+   */
+  setGpioInput(pin: number, value: number): GpioPinState {
+    return this.#sources.setGpioInput(pin, value);
   }
 
   /** Audit events, or null when the runtime has no store. */
@@ -601,11 +610,16 @@ export class Runtime {
     return this.#sources.list();
   }
 
-  /** Injects or clears a fault in the simulated plant; false when the sensor or fault does not exist. */
-  setFault(sensor: string, fault: SimFault): boolean {
-    const ok = this.#sources.setFault(sensor, fault);
-    if (ok) this.#log(`sim: ${sensor} fault ${fault === "none" ? "cleared" : `"${fault}" injected`}`);
-    return ok;
+  /**
+   * Injects or clears a fault in the simulated plant; returns the sensor with its fault.
+   *
+   * @throws {import("./errors.ts").SensorUnknownError} when there is no such sensor.
+   * @throws {import("./errors.ts").FaultNotApplicableError} when the fault does not apply to its kind.
+   */
+  setFault(sensor: string, fault: SimFault): ReturnType<SimSources["list"]>[number] {
+    this.#sources.setFault(sensor, fault);
+    this.#log(`sim: ${sensor} fault ${fault === "none" ? "cleared" : `"${fault}" injected`}`);
+    return this.#sources.list().find((s) => s.id === sensor)!;
   }
 
   #slot(name: string): Slot {
@@ -637,14 +651,16 @@ export class Runtime {
    * @throws {ModuleUnknownError} when there is no such module.
    * @throws {ModuleStateError} when it is already running or starting.
    */
-  async startModule(name: string): Promise<ModuleStatus> {
+  startModule(name: string): Promise<ModuleStatus> {
+    return this.#operatorStart(name, false);
+  }
+
+  async #operatorStart(name: string, restart: boolean): Promise<ModuleStatus> {
     const slot = this.#slot(name);
     if (slot.state === "running" || slot.state === "starting") {
       throw new ModuleStateError(name, slot.state, "start");
     }
-    if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    slot.consecutiveFailures = 0;
-    await this.#supervisor.start(slot, true);
+    await this.#supervisor.operatorStart(slot, restart);
     return this.#view(slot);
   }
 
@@ -655,8 +671,7 @@ export class Runtime {
    */
   async restartModule(name: string): Promise<ModuleStatus> {
     await this.stopModule(name);
-    this.#slot(name).restarts++;
-    return await this.startModule(name);
+    return await this.#operatorStart(name, true);
   }
 
   /** The runtime's health. */
@@ -768,13 +783,7 @@ export class Runtime {
     } catch (err) {
       this.#log(`kiln: could not write the suppressed denials' summary rows: ${(err as Error).message}`);
     }
-    for (const slot of this.#slots.values()) {
-      this.#snap.disarm(slot);
-      slot.generation++;
-      this.#supervisor.grant(slot, false);
-      if (slot.restartTimer) clearTimeout(slot.restartTimer);
-      if (slot.state === "running" || slot.state === "starting") slot.state = "stopped";
-    }
+    this.#supervisor.closeAll(this.#slots.values());
     for (const ex of this.#executors.values()) ex.close();
     this.#executors.clear();
   }

@@ -24,6 +24,7 @@ export type SnapshotResponse =
 /** The snapshot store failed to save or load (a full disk, a locked database). */
 export class SnapshotStoreError extends KilnError {
   readonly code = "snapshot_store_failed";
+  readonly kind = "unavailable";
   constructor(readonly module: string, message: string) {
     super(`Cannot store or read snapshots of module "${module}": ${message}`);
   }

@@ -19,6 +19,7 @@ import type { ConnectorStatus } from "../hal/mod.ts";
 import { nowMs } from "./instance.ts";
 import type { InputValue } from "./_protocol.ts";
 import type { SimSensorPlan } from "./plan.ts";
+import { FaultNotApplicableError, PinUnknownError, SensorUnknownError } from "./errors.ts";
 
 /** Options of {@linkcode SimSources}. */
 export interface SimSourcesOptions {
@@ -96,20 +97,25 @@ export class SimSources {
 
   /**
    * Injects or clears a fault: `bearing` on a vibration sensor, `overheat` on a temperature sensor.
-   * Returns false when there is no such sensor or the fault does not apply to its kind.
+   *
+   * @throws {SensorUnknownError} when there is no such sensor.
+   * @throws {FaultNotApplicableError} when the fault does not apply to its kind.
    */
-  setFault(id: string, fault: SimFault): boolean {
+  setFault(id: string, fault: SimFault): void {
     const v = this.#vibration.get(id);
-    if (v && (fault === "none" || fault === "bearing")) {
+    if (v) {
+      if (fault !== "none" && fault !== "bearing") {
+        throw new FaultNotApplicableError(id, "vibration", fault, ["none", "bearing"]);
+      }
       v.sensor.setFault(fault);
-      return true;
+      return;
     }
     const t = this.#temperature.get(id);
-    if (t && (fault === "none" || fault === "overheat")) {
-      t.setFault(fault);
-      return true;
+    if (!t) throw new SensorUnknownError(id);
+    if (fault !== "none" && fault !== "overheat") {
+      throw new FaultNotApplicableError(id, "temperature", fault, ["none", "overheat"]);
     }
-    return false;
+    t.setFault(fault);
   }
 
   /**
@@ -144,6 +150,21 @@ export class SimSources {
     }
     this.gpioDriven(pin);
     return true;
+  }
+
+  /**
+   * Sets a GPIO pin's level from outside (an operator, a test), as the wire would, and pushes it to the
+   * modules at once; returns the pin's state after it.
+   *
+   * @throws {PinUnknownError} when the bank has no such pin.
+   * @throws {import("../hal/gpio/mod.ts").GpioDirectionError} when the bank refuses a level set from outside
+   * (a Linux line: only its wire sets it).
+   */
+  setGpioInput(pin: number, value: number): GpioPinState {
+    if (this.#gpio.get(pin) === null) throw new PinUnknownError(String(pin));
+    this.#gpio.set(pin, value, "input");
+    this.gpioDriven(pin);
+    return this.#gpio.get(pin)!;
   }
 
   /**

@@ -236,6 +236,7 @@ export interface Outbox {
 /** A message is larger than the outbox accepts. */
 export class OutboxMessageTooLargeError extends KilnError {
   readonly code = "outbox_message_too_large";
+  readonly kind = "too_large";
   constructor(readonly stream: string, readonly sizeBytes: number, readonly maxMessageBytes: number) {
     super(
       `Cannot queue a message on stream "${stream}": it takes ${sizeBytes} bytes, ` +
@@ -247,6 +248,7 @@ export class OutboxMessageTooLargeError extends KilnError {
 /** A message would take its owner over its share of the outbox ({@linkcode OutboxEntry.ownerMaxBytes}). */
 export class OutboxShareExceededError extends KilnError {
   readonly code = "outbox_share_exceeded";
+  readonly kind = "rejected";
   constructor(
     readonly owner: string,
     readonly sizeBytes: number,
@@ -263,6 +265,7 @@ export class OutboxShareExceededError extends KilnError {
 /** The database refused an outbox write; nothing of it was stored. */
 export class OutboxWriteError extends KilnError {
   readonly code = "outbox_write_failed";
+  readonly kind = "unavailable";
   constructor(readonly operation: "enqueue" | "ack", message: string, options?: ErrorOptions) {
     super(`Cannot ${operation} in the outbox: ${message}`, options);
   }

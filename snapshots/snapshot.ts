@@ -69,6 +69,7 @@ export interface SnapshotInfo {
 /** A snapshot failed its checks: a page's CRC, a page that does not decompress, or the integrity hash. */
 export class SnapshotCorruptError extends KilnError {
   readonly code = "snapshot_corrupt";
+  readonly kind = "failed";
   constructor(readonly module: string, readonly seq: number, readonly reason: string) {
     super(`Snapshot ${seq} of module "${module}" is corrupt: ${reason}`);
   }

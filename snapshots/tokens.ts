@@ -32,6 +32,7 @@ export interface TokenInfo {
 /** No token with that id (or it is already revoked). */
 export class TokenUnknownError extends KilnError {
   readonly code = "token_unknown";
+  readonly kind = "not_found";
   constructor(readonly id: number) {
     super(`No active API token with id ${id}`);
   }

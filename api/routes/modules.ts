@@ -4,9 +4,12 @@
  * @module
  */
 import { Hono } from "hono";
+import { ManifestError } from "../../runtime/manifest/mod.ts";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
 import type { ApiDeps } from "../deps.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
+import { logJson } from "../_json.ts";
+import { locateInSpec } from "../_spec_lines.ts";
 import { snapshotJson } from "./snapshots.ts";
 
 /** Routes under `/api/v1/modules`. */
@@ -18,7 +21,8 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
   // Deploy (admin): multipart with `name`, `spec` (the module's manifest entry, YAML or JSON), `wasm` (the
   // binary) and any data blobs its entry names, each as a file part with that file name. An entry the device's
   // manifest refuses (a capability or a limit of its policy: priority, budgets, memory, the realtime grant,
-  // the module count) is a 422 `manifest_invalid` listing every issue under `issues`, and nothing changes.
+  // the module count) is a 422 `manifest_invalid` listing every issue under `error.issues` (path, line in the
+  // uploaded spec, message), and nothing changes.
   app.post("/", async (c) => {
     if (!deployer) {
       throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
@@ -46,11 +50,15 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
     for (const v of Object.values(form).flat()) {
       if (v instanceof File && v !== wasm) files.set(v.name, new Uint8Array(await v.arrayBuffer()));
     }
+    const specText = typeof spec === "string" ? spec : await spec.text();
     const result = await deployer.deploy({
       name,
-      spec: typeof spec === "string" ? spec : await spec.text(),
+      spec: specText,
       wasm: new Uint8Array(await wasm.arrayBuffer()),
       files,
+    }).catch((err) => {
+      if (!(err instanceof ManifestError)) throw err;
+      throw new ManifestError(locateInSpec(err.issues, name, specText), null, { cause: err });
     });
     return c.json({ ...result.status, replaced_sha256: result.replaced }, result.replaced ? 200 : 201);
   });
@@ -83,7 +91,7 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
     const name = c.req.param("name");
     const logs = runtime.getModuleLogs(name);
     if (!logs) throw new ModuleUnknownError(name);
-    return c.json({ name, logs });
+    return c.json({ name, logs: logs.map(logJson) });
   });
 
   // An API event for an event module triggered by "api": the request body (up to 4 KiB) is its payload.

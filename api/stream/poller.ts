@@ -5,6 +5,7 @@
  */
 import type { AlertEvent, Health, LogEvent, ModuleStatus, Runtime } from "../../runtime/mod.ts";
 import type { StreamHub } from "./hub.ts";
+import { alertJson, logJson, messageJson } from "../_json.ts";
 
 /** The module fields the poller reads. */
 export type StreamModuleStatus = Pick<
@@ -53,6 +54,8 @@ export interface StreamPollerOptions {
  * - `arrays/<module>` (retained, read only while someone subscribes): its vector outputs (a spectrum);
  * - `alerts`: each new alert with the runtime's alert `seq` (older ones: `GET /api/v1/alerts?after=`);
  * - `logs/<module>`: each new log line; `messages/<module>`: each message it published.
+ *
+ * Alerts, log lines and messages have the REST API's shape (`../_json.ts`): their `at` an RFC 3339 time.
  *
  * Events from before the first poll are not replayed; the REST API has them.
  */
@@ -166,11 +169,11 @@ export class StreamPoller implements AsyncDisposable {
     }
     for (const a of src.listAlerts(this.#alertSeq)) {
       this.#alertSeq = Math.max(this.#alertSeq, a.seq);
-      if (this.#primed) this.#hub.publish("alerts", a, { at: a.at });
+      if (this.#primed) this.#hub.publish("alerts", alertJson(a), { at: a.at });
     }
     for (const msg of src.listMessages(this.#messageSeq)) {
       this.#messageSeq = Math.max(this.#messageSeq, msg.seq);
-      if (this.#primed) this.#hub.publish(`messages/${msg.module}`, msg, { at: msg.at });
+      if (this.#primed) this.#hub.publish(`messages/${msg.module}`, messageJson(msg), { at: msg.at });
     }
     this.#primed = true;
   }
@@ -210,6 +213,6 @@ export class StreamPoller implements AsyncDisposable {
       }
       from = i + 1;
     }
-    for (const line of lines.slice(from)) this.#hub.publish(`logs/${module}`, line, { at: line.at });
+    for (const line of lines.slice(from)) this.#hub.publish(`logs/${module}`, logJson(line), { at: line.at });
   }
 }

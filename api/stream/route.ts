@@ -4,6 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { BadRequestError, handleError, TooManyConnectionsError, UpgradeRequiredError } from "../errors.ts";
 import type { StreamAuthenticate, StreamHub } from "./hub.ts";
 
 /** Options of {@linkcode createStreamRoute}. */
@@ -15,26 +16,20 @@ export interface StreamRouteOptions {
 
 /**
  * The route to mount at `/api/v1/stream`: upgrades `GET` to a WebSocket served by `hub`. A request that is
- * not an upgrade gets 426; one while the hub has `maxConnections` authenticated connections gets 503
+ * not an upgrade gets 426 `upgrade_required`; one while the hub has `maxConnections` authenticated
+ * connections gets 503 `too_many_connections` (both with the API's error body, wherever it is mounted)
  * (connections still waiting for their token do not count: they have a bound of their own, see
  * {@linkcode StreamHub.attach}). The token comes from `Authorization: Bearer <token>` or the first message
  * `{"type":"auth","token":"..."}`.
  */
 export function createStreamRoute({ hub, authenticate }: StreamRouteOptions): Hono {
   const app = new Hono();
+  app.onError(handleError); // its own, so that its refusals have the API's body in any app
   app.get("/", (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json(
-        { error: "upgrade_required", detail: "This is a WebSocket endpoint: connect with ws://" },
-        426,
-      );
+      throw new UpgradeRequiredError("This is a WebSocket endpoint: connect with ws:// (or wss://)");
     }
-    if (hub.open >= hub.limits.maxConnections) {
-      return c.json({
-        error: "too_many_connections",
-        detail: `The stream already has ${hub.open} connections, its limit`,
-      }, 503);
-    }
+    if (hub.open >= hub.limits.maxConnections) throw new TooManyConnectionsError(hub.open);
     const header = c.req.header("authorization");
     // A header that is not `Bearer <token>` is a bad token, not an absent one.
     const token = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
@@ -42,10 +37,7 @@ export function createStreamRoute({ hub, authenticate }: StreamRouteOptions): Ho
     try {
       upgraded = Deno.upgradeWebSocket(c.req.raw);
     } catch (err) {
-      return c.json({
-        error: "bad_request",
-        detail: `Cannot upgrade to a WebSocket: ${(err as Error).message}`,
-      }, 400);
+      throw new BadRequestError(`Cannot upgrade to a WebSocket: ${(err as Error).message}`, { cause: err });
     }
     hub.attach(upgraded.socket, { authenticate, token });
     return upgraded.response;

@@ -45,10 +45,10 @@ const temperatures = new TimeChart($("temperatures"), {
   ],
 });
 
-/** A refused or failed API call: the HTTP status and the API's error code and detail. */
+/** A refused or failed API call: the HTTP status and the API's error code and message. */
 class ApiError extends Error {
-  constructor(status, code, detail) {
-    super(detail);
+  constructor(status, code, message) {
+    super(message);
     this.status = status;
     this.code = code;
   }
@@ -72,8 +72,9 @@ async function api(method, path) {
     body = null;
   }
   if (!res.ok) {
-    throw new ApiError(res.status, (body && body.error) || "http_" + res.status,
-      (body && body.detail) || res.statusText);
+    // The API's error body: { "error": { "code", "message", "issues"? } }.
+    const e = body && typeof body.error === "object" && body.error !== null ? body.error : {};
+    throw new ApiError(res.status, e.code || "http_" + res.status, e.message || res.statusText);
   }
   return body;
 }

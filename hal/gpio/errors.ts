@@ -21,6 +21,7 @@ export abstract class GpioError extends KilnError {
  */
 export class GpioUnavailableError extends GpioError {
   readonly code = "gpio_unavailable";
+  readonly kind = "unavailable";
   /**
    * @param path The file or folder that could not be used, e.g. `/run/kiln/sys/class/gpio/export`.
    * @param line The kernel's GPIO number concerned, or `null` when the whole bank is unavailable.
@@ -46,6 +47,7 @@ export class GpioUnavailableError extends GpioError {
 /** Reading or writing a line's value failed after it was opened (the kernel answered with an error). */
 export class GpioIoError extends GpioError {
   readonly code = "gpio_io";
+  readonly kind = "failed";
   /**
    * @param pin Kiln's pin number (`pin_<n>`).
    * @param path The value file, e.g. `/run/kiln/sys/class/gpio/gpio27/value`.
@@ -66,6 +68,7 @@ export class GpioIoError extends GpioError {
 /** A pin was set the wrong way: a module wrote an input line, or an operator tried to drive a hardware line. */
 export class GpioDirectionError extends GpioError {
   readonly code = "gpio_direction";
+  readonly kind = "conflict";
   /**
    * @param pin Kiln's pin number (`pin_<n>`).
    * @param reason Why, e.g. `it is an input line (connectors.gpio.pins.3.direction: in)`.

@@ -32,6 +32,7 @@ export const MODBUS_EXCEPTION_NAMES: Readonly<Record<number, string>> = {
  */
 export class ModbusExceptionError extends ModbusError {
   readonly code = "modbus_exception";
+  readonly kind = "failed";
   /**
    * @param device The connector's name.
    * @param functionCode The function code of the request (3 for Read Holding Registers), not the response's
@@ -58,6 +59,7 @@ export class ModbusExceptionError extends ModbusError {
 /** A request got no (complete) response within the device's `timeout_ms`. */
 export class ModbusTimeoutError extends ModbusError {
   readonly code = "modbus_timeout";
+  readonly kind = "timeout";
   constructor(device: string, readonly timeoutMs: number, readonly what: string, options?: ErrorOptions) {
     super(device, `Cannot ${what}: device "${device}" timed out after ${timeoutMs}ms`, options);
   }
@@ -66,6 +68,7 @@ export class ModbusTimeoutError extends ModbusError {
 /** A request was made while the connection to the device is down (Kiln is reconnecting). */
 export class ModbusNotConnectedError extends ModbusError {
   readonly code = "modbus_not_connected";
+  readonly kind = "unavailable";
   constructor(device: string, readonly what: string, options?: ErrorOptions) {
     super(device, `Cannot ${what}: device "${device}" is not connected`, options);
   }
@@ -74,6 +77,7 @@ export class ModbusNotConnectedError extends ModbusError {
 /** Opening the connection failed (refused, unreachable, timed out). */
 export class ModbusConnectError extends ModbusError {
   readonly code = "modbus_connect_failed";
+  readonly kind = "failed";
   /** @param address Where Kiln tried to connect, e.g. `10.0.0.5:502`. */
   constructor(device: string, readonly address: string, reason: string, options?: ErrorOptions) {
     super(device, `Cannot connect to device "${device}" at ${address}: ${reason}`, options);
@@ -86,6 +90,7 @@ export class ModbusConnectError extends ModbusError {
  */
 export class ModbusConnectionLostError extends ModbusError {
   readonly code = "modbus_connection_lost";
+  readonly kind = "failed";
   readonly reason: string | null;
   /** @param address Where the device is, e.g. `10.0.0.5:502` or `/dev/ttyUSB0`. */
   constructor(device: string, readonly address: string, options?: ErrorOptions & { reason?: string }) {
@@ -102,6 +107,7 @@ export class ModbusConnectionLostError extends ModbusError {
 /** The device sent something that is not a valid response to the request (wrong length, code or unit). */
 export class ModbusProtocolError extends ModbusError {
   readonly code = "modbus_protocol";
+  readonly kind = "failed";
   constructor(device: string, readonly what: string, reason: string, options?: ErrorOptions) {
     super(device, `Cannot ${what}: device "${device}" sent an invalid response (${reason})`, options);
   }

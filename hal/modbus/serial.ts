@@ -50,6 +50,7 @@ export interface SerialLine extends SerialSettings {
 /** A serial port could not be opened or was lost; `path` is the tty, `reason` what went wrong. */
 export class SerialPortError extends KilnError {
   readonly code = "serial_port";
+  readonly kind = "unavailable";
   constructor(readonly path: string, readonly reason: string, options?: ErrorOptions) {
     super(`Serial port "${path}": ${reason}`, options);
   }

@@ -12,6 +12,7 @@ import { KilnError } from "../../errors.ts";
  */
 export class MqttNotConnectedError extends KilnError {
   readonly code = "mqtt_not_connected";
+  readonly kind = "unavailable";
   /** The connector's name. */
   readonly connector: string;
   /** The connector's state when the publish was refused. */
@@ -31,6 +32,7 @@ export class MqttNotConnectedError extends KilnError {
  */
 export class MqttConnectionLostError extends KilnError {
   readonly code = "mqtt_connection_lost";
+  readonly kind = "failed";
   readonly connector: string;
   readonly topic: string;
 
@@ -56,6 +58,7 @@ const CONNACK_REASONS: Readonly<Record<number, string>> = {
 /** The broker answered CONNECT with a non-zero CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
 export class MqttConnectRefusedError extends KilnError {
   readonly code = "mqtt_connect_refused";
+  readonly kind = "failed";
   readonly connector: string;
   /** The CONNACK return code: 1 to 5 in MQTT 3.1.1. */
   readonly returnCode: number;
@@ -76,6 +79,7 @@ export class MqttConnectRefusedError extends KilnError {
 /** The broker did not answer in time: no CONNACK within the connect timeout, or no PINGRESP (keepalive). */
 export class MqttTimeoutError extends KilnError {
   readonly code = "mqtt_timeout";
+  readonly kind = "timeout";
   readonly connector: string;
   /** What timed out: `"connect"` or `"keepalive"`. */
   readonly phase: "connect" | "keepalive";
@@ -94,6 +98,7 @@ export class MqttTimeoutError extends KilnError {
 /** The peer sent bytes that are not valid MQTT (a wrong port, a proxy's error page, a broken broker). */
 export class MqttProtocolError extends KilnError {
   readonly code = "mqtt_protocol_error";
+  readonly kind = "failed";
   readonly connector: string;
 
   constructor(connector: string, detail: string, options?: ErrorOptions) {
@@ -105,6 +110,7 @@ export class MqttProtocolError extends KilnError {
 /** The network or TLS layer failed: refused, reset, unreachable, certificate rejected, closed by the peer. */
 export class MqttTransportError extends KilnError {
   readonly code = "mqtt_transport_error";
+  readonly kind = "failed";
   readonly connector: string;
   /** The system or TLS error code when there is one (`"ECONNREFUSED"`, ...), else `null`. */
   readonly transportCode: string | null;
@@ -122,6 +128,7 @@ export class MqttTransportError extends KilnError {
  */
 export class MqttTlsError extends KilnError {
   readonly code = "mqtt_tls_failed";
+  readonly kind = "failed";
   readonly connector: string;
   /** The file that could not be read, or `null` when the handshake failed. */
   readonly file: string | null;
@@ -136,6 +143,7 @@ export class MqttTlsError extends KilnError {
 /** The broker refused a subscription (SUBACK return code 0x80, MQTT 3.1.1 §3.9.3). */
 export class MqttSubscribeError extends KilnError {
   readonly code = "mqtt_subscribe_refused";
+  readonly kind = "failed";
   readonly connector: string;
   readonly filter: string;
 
@@ -149,6 +157,7 @@ export class MqttSubscribeError extends KilnError {
 /** A subscription's handler threw; reported, and the connector carries on. */
 export class MqttHandlerError extends KilnError {
   readonly code = "mqtt_handler_failed";
+  readonly kind = "failed";
   readonly filter: string;
   readonly topic: string;
 
@@ -163,6 +172,7 @@ export class MqttHandlerError extends KilnError {
 /** A topic name or filter breaks MQTT 3.1.1's rules (§4.7). */
 export class MqttTopicError extends KilnError {
   readonly code = "mqtt_topic_invalid";
+  readonly kind = "invalid";
   readonly topic: string;
   /** What is wrong, e.g. `a topic name must not contain "+" or "#"`. */
   readonly reason: string;
@@ -177,6 +187,7 @@ export class MqttTopicError extends KilnError {
 /** A topic template is malformed, or expanding it failed (missing or unusable placeholder value). */
 export class TopicTemplateError extends KilnError {
   readonly code = "mqtt_topic_template_invalid";
+  readonly kind = "invalid";
   readonly template: string;
   /** The placeholder at fault, without braces, or `null` when the fault is elsewhere. */
   readonly placeholder: string | null;
@@ -193,6 +204,7 @@ export class TopicTemplateError extends KilnError {
 /** The embedded broker could not listen (the port is taken, the address is not this machine's, ...). */
 export class EmbeddedBrokerError extends KilnError {
   readonly code = "mqtt_embedded_listen_failed";
+  readonly kind = "unavailable";
   readonly hostname: string;
   readonly port: number;
 
@@ -206,6 +218,7 @@ export class EmbeddedBrokerError extends KilnError {
 /** The embedded broker's credentials file exists but does not hold usable credentials. */
 export class EmbeddedCredentialsError extends KilnError {
   readonly code = "mqtt_embedded_credentials_invalid";
+  readonly kind = "invalid";
   /** The file. */
   readonly path: string;
   readonly reason: string;

@@ -19,6 +19,7 @@ export abstract class OpcuaError extends KilnError {
  */
 export class OpcuaConnectError extends OpcuaError {
   readonly code = "opcua_connect_failed";
+  readonly kind = "failed";
   /** @param url Where Kiln tried to connect, e.g. `opc.tcp://10.0.0.7:4840/UA/Line1`. */
   constructor(endpoint: string, readonly url: string, reason: string, options?: ErrorOptions) {
     super(endpoint, `Cannot connect to OPC UA endpoint "${endpoint}" at ${url}: ${reason}`, options);
@@ -28,6 +29,7 @@ export class OpcuaConnectError extends OpcuaError {
 /** The connection to the server broke after it was up (the server went away, or the channel failed). */
 export class OpcuaConnectionLostError extends OpcuaError {
   readonly code = "opcua_connection_lost";
+  readonly kind = "failed";
   constructor(endpoint: string, readonly url: string, reason: string, options?: ErrorOptions) {
     super(endpoint, `The connection to OPC UA endpoint "${endpoint}" at ${url} was lost: ${reason}`, options);
   }
@@ -36,6 +38,7 @@ export class OpcuaConnectionLostError extends OpcuaError {
 /** A request was made while there is no session (Kiln is connecting or reconnecting). */
 export class OpcuaNotConnectedError extends OpcuaError {
   readonly code = "opcua_not_connected";
+  readonly kind = "unavailable";
   constructor(endpoint: string, readonly what: string, options?: ErrorOptions) {
     super(endpoint, `Cannot ${what}: OPC UA endpoint "${endpoint}" is not connected`, options);
   }
@@ -44,6 +47,7 @@ export class OpcuaNotConnectedError extends OpcuaError {
 /** A request got no response within the endpoint's `timeout_ms`. */
 export class OpcuaTimeoutError extends OpcuaError {
   readonly code = "opcua_timeout";
+  readonly kind = "timeout";
   constructor(endpoint: string, readonly timeoutMs: number, readonly what: string, options?: ErrorOptions) {
     super(endpoint, `Cannot ${what}: OPC UA endpoint "${endpoint}" timed out after ${timeoutMs}ms`, options);
   }
@@ -55,6 +59,7 @@ export class OpcuaTimeoutError extends OpcuaError {
  */
 export class OpcuaStatusError extends OpcuaError {
   readonly code = "opcua_bad_status";
+  readonly kind = "failed";
   /**
    * @param statusCode The 32-bit status code, e.g. `0x80340000`.
    * @param statusName Its name, e.g. `BadNodeIdUnknown`.
@@ -78,6 +83,7 @@ export class OpcuaStatusError extends OpcuaError {
  */
 export class OpcuaUnsupportedTypeError extends OpcuaError {
   readonly code = "opcua_unsupported_type";
+  readonly kind = "rejected";
   /** @param dataType The built-in type's name, e.g. `String`. */
   constructor(endpoint: string, readonly nodeId: string, readonly dataType: string, options?: ErrorOptions) {
     super(

@@ -52,6 +52,7 @@ export function formatIssue(issue: ManifestIssue): string {
  */
 export class ManifestError extends KilnError {
   readonly code = "manifest_invalid";
+  readonly kind = "rejected";
   /**
    * @param issues Every problem found, in source order.
    * @param file The manifest's file name as given, or `null` for text that came from elsewhere (the API).
@@ -70,6 +71,7 @@ export class ManifestError extends KilnError {
 /** The manifest file does not exist. */
 export class ManifestNotFoundError extends KilnError {
   readonly code = "manifest_not_found";
+  readonly kind = "not_found";
   /** @param file The manifest's file name as given. */
   constructor(readonly file: string, options?: ErrorOptions) {
     super(`Cannot load manifest "${file}": the file does not exist`, options);
@@ -79,6 +81,7 @@ export class ManifestNotFoundError extends KilnError {
 /** The manifest file exists but cannot be read (a directory, no permission, not UTF-8). */
 export class ManifestReadError extends KilnError {
   readonly code = "manifest_unreadable";
+  readonly kind = "invalid";
   /**
    * @param file The manifest's file name as given.
    * @param reason Why it cannot be read, e.g. `it is a directory`.

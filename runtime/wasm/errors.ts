@@ -19,6 +19,7 @@ export interface WasmErrorLocation {
  */
 export class WasmFormatError extends KilnError {
   readonly code = "wasm_invalid";
+  readonly kind = "rejected";
   /** Byte offset in the binary where the faulty item starts. */
   readonly offset: number;
   /** Name of the section being read, when the error is inside one. */
@@ -37,6 +38,7 @@ export class WasmFormatError extends KilnError {
  */
 export class WasmUnsupportedError extends KilnError {
   readonly code = "wasm_unsupported";
+  readonly kind = "rejected";
   /** Byte offset in the binary where the feature is used. */
   readonly offset: number;
   /** Name of the section being read. */
@@ -57,6 +59,7 @@ export class WasmUnsupportedError extends KilnError {
 /** A module imports its memory; Kiln ABI v1 requires that a module defines and exports its own. */
 export class ImportedMemoryError extends KilnError {
   readonly code = "memory_imported";
+  readonly kind = "rejected";
   constructor(readonly importModule: string, readonly importName: string) {
     super(
       `Memory import "${importModule}"."${importName}" is refused: a Kiln module must define and export its own memory`,
@@ -67,6 +70,7 @@ export class ImportedMemoryError extends KilnError {
 /** A module needs more of a resource than its limits allow, e.g. more initial memory than `max_memory_mb`. */
 export class LimitExceededError extends KilnError {
   readonly code = "limit_exceeded";
+  readonly kind = "rejected";
   constructor(
     /** The manifest limit, e.g. `"max_memory_mb"`. */
     readonly limit: string,

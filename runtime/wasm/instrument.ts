@@ -105,13 +105,14 @@ export interface InstrumentResult {
 /** A module already has the import or export the instrumenter adds, e.g. it was instrumented before. */
 export class InstrumentConflictError extends KilnError {
   readonly code = "wasm_instrumented";
+  readonly kind = "rejected";
   constructor(
-    /** `"import"` or `"export"`. */
-    readonly kind: "import" | "export",
+    /** `"import"` or `"export"` (not `kind`: a Kiln error's `kind` is its `ErrorKind`). */
+    readonly declaredAs: "import" | "export",
     /** The conflicting name, e.g. `"kiln.__check"`. */
     readonly field: string,
   ) {
-    super(`Cannot instrument the module: it already ${kind}s "${field}", which the instrumenter adds`);
+    super(`Cannot instrument the module: it already ${declaredAs}s "${field}", which the instrumenter adds`);
   }
 }
 

@@ -48,6 +48,7 @@ export const SUPPORTED_FEATURES: readonly string[] = Object.freeze([
 /** A module binary the specification does not accept: V8's validation message says where. */
 export class WasmInvalidError extends KilnError {
   readonly code = "wasm_invalid";
+  readonly kind = "rejected";
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }

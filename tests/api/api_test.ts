@@ -108,7 +108,7 @@ Deno.test("bad requests get a JSON error with the right status, never a 500", as
         body: JSON.stringify({ fault: "overheat" }),
       },
       400,
-      "bad_request",
+      "fault_not_applicable",
     ],
     [
       "an unknown sensor",
@@ -121,6 +121,20 @@ Deno.test("bad requests get a JSON error with the right status, never a 500", as
       "sensor_unknown",
     ],
     ["a bad alerts cursor", "/api/v1/alerts?after=-1", undefined, 400, "bad_request"],
+    [
+      "an unknown GPIO pin",
+      "/api/v1/sim/gpio/9999",
+      { method: "POST", body: JSON.stringify({ value: 1 }) },
+      404,
+      "pin_unknown",
+    ],
+    [
+      "a pin that is no number",
+      "/api/v1/sim/gpio/x",
+      { method: "POST", body: '{"value":1}' },
+      404,
+      "pin_unknown",
+    ],
     ["starting a running module", "/api/v1/modules/fft/start", { method: "POST" }, 409, "module_state"],
   ];
   for (const [what, path, init, status, code] of cases) {
@@ -128,8 +142,9 @@ Deno.test("bad requests get a JSON error with the right status, never a 500", as
       const res = await app.request(path, init);
       assert.equal(res.status, status);
       const body = await res.json();
-      assert.equal(body.error, code);
-      assert.equal(typeof body.detail, "string");
+      assert.deepEqual(Object.keys(body), ["error"]);
+      assert.equal(body.error.code, code);
+      assert.equal(typeof body.error.message, "string");
     });
   }
 });
@@ -159,8 +174,8 @@ Deno.test("executors run with no Deno permissions at all, even when the runtime 
     [["normal", ["fft", "anomaly", "temperature", "aggregator"]], ["realtime", ["safety"]]],
   );
   for (const executor of executors) {
-    const { readProbe, ...states } = executor.permissions;
-    assert.equal(readProbe, "NotCapable", "reading a file inside the executor is refused by Deno");
+    const { read_probe, ...states } = executor.permissions;
+    assert.equal(read_probe, "NotCapable", "reading a file inside the executor is refused by Deno");
     for (const [name, state] of Object.entries(states)) {
       assert.notEqual(state, "granted", `${executor.name} executor permission "${name}"`);
     }

@@ -40,14 +40,14 @@ Deno.test("each role gets what it may and no more: 401 without a valid token, 40
   const none = await req("/api/v1/modules", null);
   assert.equal(none.status, 401);
   assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
-  assert.equal((await none.json()).error, "unauthorized");
+  assert.equal((await none.json()).error.code, "unauthorized");
   assert.equal((await req("/api/v1/modules", "kiln_not_a_token")).status, 401);
   assert.equal((await req("/metrics", null)).status, 401, "metrics are private unless configured public");
 
   assert.equal((await req("/api/v1/modules", viewer)).status, 200);
   const refused = await req("/api/v1/modules/tick/stop", viewer, "POST");
   assert.equal(refused.status, 403);
-  assert.equal((await refused.json()).error, "forbidden");
+  assert.equal((await refused.json()).error.code, "forbidden");
   assert.equal((await req("/api/v1/modules", operator, "POST")).status, 403, "deploying needs admin");
   assert.equal((await req("/api/v1/modules/tick", operator, "DELETE")).status, 403, "deleting needs admin");
 

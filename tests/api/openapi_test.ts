@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createApp, OPERATIONS } from "../../api/mod.ts";
 import { StreamHub } from "../../api/mod.ts";
+import { STATUS_BY_KIND } from "../../api/errors.ts";
 
 Deno.test("/openapi.json describes every route the app has, and nothing else, with the role each needs", async () => {
   await using hub = new StreamHub();
@@ -23,4 +24,18 @@ Deno.test("/openapi.json describes every route the app has, and nothing else, wi
   assert.equal(doc.paths["/api/v1/modules/{name}"].get["x-kiln-role"], "viewer");
   assert.deepEqual(doc.paths["/health"].get.security, []);
   assert.equal(doc.paths["/api/v1/modules/{name}"].get.parameters[0].name, "name");
+});
+
+Deno.test("/openapi.json documents the one error body, the status of each error kind and the JSON conventions", async () => {
+  const runtime = { health: () => ({ version: "9.9.9" }) } as never;
+  const doc = await (await createApp({ runtime }).request("/openapi.json")).json();
+  const error = doc.components.schemas.Error;
+  assert.deepEqual(error.required, ["error"]);
+  assert.deepEqual(error.properties.error.required, ["code", "message"]);
+  assert.equal(error.properties.error.properties.issues.items.$ref, "#/components/schemas/Issue");
+  assert.deepEqual(doc.components.schemas.Issue.required, ["path", "line", "message"]);
+  assert.deepEqual(error["x-kiln-status-by-kind"], STATUS_BY_KIND);
+  assert.equal(doc.paths["/api/v1/modules"].post.responses["4XX"].$ref, "#/components/responses/Error");
+  assert.match(doc.info.description, /snake_case/);
+  assert.match(doc.info.description, /RFC 3339/);
 });

@@ -309,7 +309,7 @@ Deno.test("the route answers a plain GET with 426 and refuses connections past i
   await using srv = serve(hub);
   const plain = await srv.app.request("/api/v1/stream");
   assert.equal(plain.status, 426);
-  assert.equal((await plain.json()).error, "upgrade_required");
+  assert.equal((await plain.json()).error.code, "upgrade_required");
   await using first = await Client.open(srv.url);
   await first.until("hello", () => first.of("hello")[0]);
   const res = await fetch(`http://127.0.0.1:${srv.port}/api/v1/stream`, {
@@ -321,7 +321,7 @@ Deno.test("the route answers a plain GET with 426 and refuses connections past i
     },
   });
   assert.equal(res.status, 503);
-  assert.equal((await res.json()).error, "too_many_connections");
+  assert.equal((await res.json()).error.code, "too_many_connections");
 });
 
 Deno.test("module text in a frame has its control, bidi and separator characters escaped on the wire", async () => {
@@ -804,7 +804,7 @@ Deno.test("the poller publishes what changed in the runtime, and nothing from be
     assert.deepEqual(socket.since(n), [
       ["arrays/fft", { spectrum: [1, 2, 3] }],
       ["arrays/fft", { spectrum: [4, 5, 6] }],
-      ["messages/temp", rt.messages[0]],
+      ["messages/temp", { ...rt.messages[0], at: "1970-01-01T00:00:00.005Z" }], // the API's time format
     ]);
   });
 
@@ -816,7 +816,10 @@ Deno.test("the poller publishes what changed in the runtime, and nothing from be
     hub.attach(late as unknown as StreamSocket);
     await late.receive({ type: "subscribe", topics: ["outputs/*"] });
     assert.deepEqual(late.frames.map((f) => f.topic).slice(2), ["outputs/fft", "outputs/fresh"]);
-    assert.deepEqual(socket.frames.at(-1)!.data, log("fresh", "hi", 9));
+    assert.deepEqual(socket.frames.at(-1)!.data, {
+      ...log("fresh", "hi", 9),
+      at: "1970-01-01T00:00:00.009Z",
+    });
   });
 });
 

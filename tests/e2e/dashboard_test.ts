@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { AUTH, getJson, runKiln, startKiln } from "../_process.ts";
 import { waitFor } from "../_helpers.ts";
+import { killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const DEMO_MODULES = ["aggregator", "anomaly", "fft", "safety", "temperature"];
@@ -229,12 +230,15 @@ Deno.test("the dashboard shows the demo live in Chromium; an operator restarts a
     viewer: await createToken(dir, "viewer"),
     screenshot: screenshot ? new URL(screenshot, `file://${Deno.cwd()}/`).pathname : null,
   };
+  const signal = AbortSignal.timeout(PEER_LIFETIME_MS);
   const driver = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname],
     env: { NO_COLOR: "1", [SETUP_ENV]: JSON.stringify(setup) },
     stdout: "piped",
     stderr: "piped",
+    signal,
   }).spawn();
+  killAfterGrace(driver, signal);
   let stderr = "";
   const errors = (async () => {
     for await (const chunk of driver.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
@@ -262,11 +266,8 @@ Deno.test("the dashboard shows the demo live in Chromium; an operator restarts a
       if (!ok) break;
     }
   } finally {
-    try {
-      driver.kill("SIGTERM");
-    } catch { /* it has exited */ }
+    await stopChild(driver);
     await lines.return?.();
-    await driver.status;
     await errors;
   }
   assert.equal(await kiln.stop(), 0);

@@ -22,6 +22,11 @@ const counter = (init: number, step: number) =>
 
 const SPEC = `schedule: { mode: periodic, period_us: 20000 }\nlimits: { max_memory_mb: 1 }\n`;
 
+/** The API's error body. */
+interface ErrorBody {
+  error: { code: string; message: string; issues?: { path: string; line: number | null; message: string }[] };
+}
+
 function form(name: string, spec: string, wasm: Uint8Array): FormData {
   const f = new FormData();
   f.set("name", name);
@@ -64,21 +69,26 @@ Deno.test("modules are deployed, refused, replaced and deleted over the API, nev
   // A version whose kiln_init fails is refused on its trial start; v1 keeps running untouched.
   const bad = await post(form("extra", SPEC, counter(7, 100)));
   assert.equal(bad.status, 422);
-  const badBody = await bad.json() as { error: string; detail: string };
-  assert.equal(badBody.error, "deploy_failed");
-  assert.match(badBody.detail, /kiln_init returned 7/);
+  const badBody = await bad.json() as ErrorBody;
+  assert.equal(badBody.error.code, "deploy_failed");
+  assert.match(badBody.error.message, /kiln_init returned 7/);
   const still = await getJson<{ state: string; sha256: string; restarts: number }>(`${url}/extra`);
   assert.deepEqual([still.state, still.sha256, still.restarts], ["running", v1.sha256, 0]);
 
   // A capability outside the device policy is refused as `kiln validate` refuses it.
   const denied = await post(form("extra", `${SPEC}capabilities: ["write:gpio:pin_8"]\n`, counter(0, 100)));
   assert.equal(denied.status, 422);
-  const deniedBody = await denied.json() as { error: string; detail: string };
-  assert.equal(deniedBody.error, "manifest_invalid");
+  const deniedBody = await denied.json() as ErrorBody;
+  assert.equal(deniedBody.error.code, "manifest_invalid");
   assert.match(
-    deniedBody.detail,
+    deniedBody.error.message,
     /modules\.extra\.capabilities\[0\]: "write:gpio:pin_8" is not allowed by the device policy/,
   );
+  // Each issue structurally, as `kiln validate` gives it: the line is the spec's (its third line here).
+  assert.deepEqual(deniedBody.error.issues?.map(({ path, line }) => [path, line]), [
+    ["modules.extra.capabilities[0]", 3],
+  ]);
+  assert.match(deniedBody.error.issues![0]!.message, /is not allowed by the device policy/);
 
   // A good new version replaces v1.
   const replaced = await post(form("extra", SPEC, counter(0, 100)));
@@ -97,9 +107,9 @@ Deno.test("modules are deployed, refused, replaced and deleted over the API, nev
     (func (export "kiln_on_tick") (param i64) (result i32) unreachable))`);
   const rolled = await post(form("extra", SPEC, trapping));
   assert.equal(rolled.status, 422);
-  const rolledBody = await rolled.json() as { error: string; detail: string };
-  assert.equal(rolledBody.error, "deploy_failed");
-  assert.match(rolledBody.detail, /unreachable.*the previous version was started again/s);
+  const rolledBody = await rolled.json() as ErrorBody;
+  assert.equal(rolledBody.error.code, "deploy_failed");
+  assert.match(rolledBody.error.message, /unreachable.*the previous version was started again/s);
   const back = await getJson<{ state: string; sha256: string }>(`${url}/extra`);
   assert.deepEqual([back.state, back.sha256], ["running", v2.sha256]);
 
@@ -107,7 +117,7 @@ Deno.test("modules are deployed, refused, replaced and deleted over the API, nev
   const noWasm = new FormData();
   noWasm.set("name", "x");
   noWasm.set("spec", SPEC);
-  assert.equal((await (await post(noWasm)).json()).error, "bad_request");
+  assert.equal((await (await post(noWasm)).json()).error.code, "bad_request");
   const big = await fetch(`${kiln.base}/api/v1/sim/gpio/1`, {
     method: "POST",
     headers: { ...AUTH, "content-type": "application/json" },

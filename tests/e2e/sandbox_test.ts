@@ -24,7 +24,7 @@ Deno.test("kiln run relaunches itself with Deno permissions narrowed to its conf
   for (const [access, state] of Object.entries(s.process.probes)) {
     assert.notEqual(state, "granted", `the runtime must not have ${access}`);
   }
-  assert.equal(s.executors[0]!.permissions.readProbe, "NotCapable");
+  assert.equal(s.executors[0]!.permissions.read_probe, "NotCapable");
   const health = await getJson<{ modules: Record<string, number> }>(`${kiln.base}/health`);
   assert.equal(health.modules.running, 5, "the narrowed runtime still runs every module");
   assert.equal(await kiln.stop(), 0, "SIGTERM reaches the relaunched runtime and it exits cleanly");
@@ -68,11 +68,11 @@ Deno.test("with scheduling.realtime_fifo_priority and cpus, the narrowed runtime
     priority: 40,
     error: null,
     cpus: [last],
-    cpuError: null,
+    cpu_error: null,
   });
   // FFI is scoped to libc's paths (the policy above applied through it): FFI in general is not granted.
   assert.notEqual(realtime.permissions.ffi, "granted");
-  assert.equal(realtime.permissions.readProbe, "NotCapable");
+  assert.equal(realtime.permissions.read_probe, "NotCapable");
   assert.match(
     kiln.output(),
     new RegExp(`executor realtime: thread at SCHED_FIFO priority 40, pinned to CPU ${last}`),

@@ -459,8 +459,8 @@ Deno.test("a deploy over the API over a limit is refused with 422 and the issues
       "limits: { budget_us: 60000000, max_memory_mb: 4096 }\n",
   );
   assert.equal(greedy.status, 422);
-  assert.equal(greedy.body.error, "manifest_invalid");
-  const issues = greedy.body.issues as ManifestIssue[];
+  assert.equal(greedy.body.error.code, "manifest_invalid");
+  const issues = greedy.body.error.issues as ManifestIssue[];
   assertSameRows(
     issues.map((i) => [i.path, i.code, i.limit, i.requested, i.allowed]),
     [
@@ -489,7 +489,12 @@ Deno.test("a deploy over the API over a limit is refused with 422 and the issues
       ],
     ],
   );
-  assert.ok(issues.every((i) => i.line === undefined), "lines of the merged manifest are not the user's");
+  // Each issue's line is that of the entry the client sent (schedule on line 1, limits on line 2), never a
+  // line of the merged manifest.
+  assert.deepEqual(
+    issues.map((i) => i.line),
+    issues.map((i) => i.path.startsWith("modules.greedy.schedule.") ? 1 : 2),
+  );
   assert.equal(gw.runtime.getModule("greedy"), null, "a refused deploy leaves nothing behind");
 
   // A replacement over a limit is refused the same way, and the running version stays.
@@ -499,7 +504,7 @@ Deno.test("a deploy over the API over a limit is refused with 422 and the issues
   const worse = await gw.deploy("extra", TICK.replace("max_memory_mb: 1", "max_memory_mb: 65"));
   assert.equal(worse.status, 422);
   assert.deepEqual(
-    (worse.body.issues as ManifestIssue[]).map((i) => [i.path, i.limit]),
+    (worse.body.error.issues as ManifestIssue[]).map((i) => [i.path, i.limit]),
     [["modules.extra.limits.max_memory_mb", "policy.max_memory_mb"]],
   );
   assert.equal(gw.runtime.getModule("extra")!.sha256, sha);
@@ -517,7 +522,9 @@ Deno.test("modules per gateway counts a deploy's module, and a replacement does 
   const third = await gw.deploy("third", TICK);
   assert.equal(third.status, 422);
   assert.deepEqual(
-    (third.body.issues as ManifestIssue[]).map((i) => [i.path, i.code, i.limit, i.requested, i.allowed]),
+    (third.body.error.issues as ManifestIssue[]).map((
+      i,
+    ) => [i.path, i.code, i.limit, i.requested, i.allowed]),
     [["modules", "policy_limit_exceeded", "policy.max_modules", 3, 2]],
   );
   assert.equal(gw.runtime.getModule("third"), null);
@@ -533,7 +540,7 @@ Deno.test("over the API, an event module needs the realtime grant, and with it r
     const refused = await gw.deploy("ev", spec(""), EVENT);
     assert.equal(refused.status, 422);
     assert.deepEqual(
-      (refused.body.issues as ManifestIssue[]).map((i) => [i.path, i.code]),
+      (refused.body.error.issues as ManifestIssue[]).map((i) => [i.path, i.code]),
       [["modules.ev.schedule.mode", "realtime_not_granted"]],
     );
     const granted = await gw.deploy("ev", spec("use:executor:realtime"), EVENT);
@@ -546,7 +553,7 @@ Deno.test("over the API, an event module needs the realtime grant, and with it r
     const denied = await gw.deploy("ev", spec("use:executor:realtime"), EVENT);
     assert.equal(denied.status, 422);
     assert.deepEqual(
-      (denied.body.issues as ManifestIssue[]).map((i) => i.path),
+      (denied.body.error.issues as ManifestIssue[]).map((i) => i.path),
       ["modules.ev.capabilities[0]"],
     );
   }

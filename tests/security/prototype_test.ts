@@ -72,7 +72,7 @@ Deno.test("every Object.prototype name is a plain key on every module path, in b
         const spec = { schedule: { mode: "periodic", period_us: 10_000 } };
         const { status, body } = await ask(app, "/api/v1/modules", deployForm(name, spec, wat(TICK_WAT)));
         assert.equal(status, 400, `${name}: ${JSON.stringify(body)}`);
-        assert.equal(body.error, "bad_request");
+        assert.equal(body.error.code, "bad_request");
         assert.equal(runtime.getModule(name), null);
       }
     },
@@ -103,7 +103,7 @@ Deno.test("every Object.prototype name is a plain key on every module path, in b
     const missing = { ...spec, data: { blob: "toString" } };
     const refused = await ask(app, "/api/v1/modules", deployForm("missing-blob", missing, wat(hostileWat())));
     assert.equal(refused.status, 400, "a blob file that was not uploaded, even one named toString, is a 400");
-    assert.match(refused.body.detail, /"toString", which was not uploaded/);
+    assert.match(refused.body.error.message, /"toString", which was not uploaded/);
   });
 
   await t.step(
@@ -165,8 +165,8 @@ Deno.test("every Object.prototype name is a plain key on every module path, in b
           const spec = { schedule: { mode: "periodic", period_us: 10_000 } };
           const r = await ask(app, "/api/v1/modules", deployForm(`imp-${i}`, spec, wat(importWat(ns, name))));
           assert.equal(r.status, 422, `${ns}.${name}: ${JSON.stringify(r.body)}`);
-          assert.equal(r.body.error, "module_rejected");
-          assert.ok(r.body.detail.includes(expect), `${ns}.${name}: ${r.body.detail}`);
+          assert.equal(r.body.error.code, "module_rejected");
+          assert.ok(r.body.error.message.includes(expect), `${ns}.${name}: ${r.body.error.message}`);
         }
       }
     },
@@ -374,7 +374,10 @@ Deno.test("API tokens named after each Object.prototype member authenticate, and
       assert.equal((await ask(app, "/api/v1/modules", { headers })).status, 200, `token "${n}" reads`);
       const refused = await ask(app, "/api/v1/modules/good/stop", { method: "POST", headers });
       assert.equal(refused.status, 403);
-      assert.ok(refused.body.detail.includes(`the token "${n}" has viewer`), refused.body.detail);
+      assert.ok(
+        refused.body.error.message.includes(`the token "${n}" has viewer`),
+        refused.body.error.message,
+      );
     }
     runtime.close();
   } finally {
