@@ -17,8 +17,8 @@
  * @module
  */
 import { machine } from "./_plan.ts";
-import { createRing } from "../runtime/ring.ts";
-import type { RingBenchJob } from "../runtime/_ring_bench_worker.ts";
+import { createRing } from "../runtime/executor/ring.ts";
+import type { RingBenchJob } from "./_ring_worker.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = Deno.args.indexOf(name);
@@ -32,7 +32,7 @@ const FLOOD_MS = 2_000;
 
 /** Starts a worker on `job`; resolves `ready` when it is about to run and `result` when it has. */
 function start<T>(job: RingBenchJob): { ready: Promise<void>; result: Promise<T> } {
-  const worker = new Worker(new URL("../runtime/_ring_bench_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(new URL("./_ring_worker.ts", import.meta.url), { type: "module" });
   let ready!: () => void;
   const readyP = new Promise<void>((resolve) => (ready = resolve));
   const result = new Promise<T>((resolve, reject) => {

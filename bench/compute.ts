@@ -26,9 +26,9 @@
  */
 import { type LoadedModule, loadModule, type ModulePlan } from "../runtime/mod.ts";
 // The executor's per-module host: imported from its file because runtime/mod.ts keeps it private.
-import { ModuleInstance } from "../runtime/instance.ts";
-import type { InstanceSink } from "../runtime/host_kiln.ts";
-import type { InstanceSpec } from "../runtime/_protocol.ts";
+import { ModuleInstance } from "../runtime/executor/instance.ts";
+import type { InstanceSink } from "../runtime/executor/host_kiln.ts";
+import type { InstanceSpec } from "../runtime/executor/protocol.ts";
 import { DEFAULT_CHECK_INTERVAL } from "../runtime/wasm/mod.ts";
 import { SimVibrationSensor } from "../hal/sim/mod.ts";
 import { distribution, machine, module, ROOT, writeResult } from "./_plan.ts";

@@ -19,8 +19,8 @@
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { openStore, type Store } from "../snapshots/store.ts";
 import { createOutbox } from "../snapshots/outbox.ts";
-import { createForwarder } from "../runtime/forwarder.ts";
-import { createBatcher, decodeBatch } from "../runtime/batcher.ts";
+import { createForwarder } from "../runtime/uplink/forwarder.ts";
+import { createBatcher, decodeBatch } from "../runtime/uplink/batcher.ts";
 import { FakePublisher } from "../tests/fakes/fake_publisher.ts";
 import { machine, writeResult } from "./_plan.ts";
 

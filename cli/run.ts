@@ -188,7 +188,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   return 0;
 }
 
-/** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/_realtime_thread.ts). */
+/** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/executor/realtime_thread.ts). */
 function needsFfi(plan: DeploymentPlan): boolean {
   return plan.realtimeFifoPriority !== undefined || plan.cpus !== undefined;
 }

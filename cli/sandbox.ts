@@ -24,7 +24,7 @@
 import { dirname, resolve } from "node:path";
 import type { LoadedManifest } from "../runtime/manifest/mod.ts";
 import { TTY_COMMANDS } from "../hal/modbus/mod.ts";
-import { existingLibcPaths } from "../runtime/_realtime_thread.ts";
+import { existingLibcPaths } from "../runtime/executor/realtime_thread.ts";
 
 /** The environment variable that marks the relaunched, narrowed process. */
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
@@ -136,7 +136,7 @@ export function grantsFor(options: {
     // node-opcua asks for the host name, home directory and user id when it makes its certificate.
     sys: connectors?.opcua ? ["hostname", "homedir", "uid"] : [],
     // The realtime executor calls libc's sched_setscheduler, and pinned threads sched_setaffinity, for their
-    // own threads (runtime/_realtime_thread.ts).
+    // own threads (runtime/executor/realtime_thread.ts).
     ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ||
         options.manifest.scheduling?.cpus !== undefined
       ? existingLibcPaths()

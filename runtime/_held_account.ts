@@ -1,11 +1,11 @@
 /**
- * The main thread's side of a module's resource account (see `_account.ts`): what the runtime keeps for a
+ * The main thread's side of a module's resource account (see `executor/account.ts`): what the runtime keeps for a
  * module, bounded whatever its executor sends. Private to `runtime/`.
  *
  * @module
  */
-import { type AccountLimits, type AccountOptions, AccountRates, TokenBucket } from "./_account.ts";
-import { nowMs as epochMs } from "./_timing.ts";
+import { type AccountLimits, type AccountOptions, AccountRates, TokenBucket } from "./executor/account.ts";
+import { nowMs as epochMs } from "./executor/doorbell.ts";
 
 /**
  * The main thread's account of one module (its slot), across its instances: the outputs and arrays the

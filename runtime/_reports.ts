@@ -4,7 +4,7 @@
  * and uses into the audit log; actuator writes carried out. Private to `runtime/`.
  *
  * Everything a module sent is charged to its slot's `HeldAccount` (`_held_account.ts`) first, defence in
- * depth behind the executor's account (`_account.ts`): what is over a limit is dropped and counted in the
+ * depth behind the executor's account (`executor/account.ts`): what is over a limit is dropped and counted in the
  * module's `throttled`, so the runtime keeps a bounded amount per module whatever an executor sends. A module's
  * denials are written to the audit log at most `audit_rows_per_min` rows a minute, the rest counted in a
  * summary row; a module whose share of the outbox is full is told to its executor, whose `kiln.publish`
@@ -14,12 +14,12 @@
  */
 import type { AuditLog } from "../snapshots/mod.ts";
 import type { LogEntry } from "../log_text.ts";
-import { type ActuatorContext, carryOut } from "./_actuators.ts";
-import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./_account.ts";
-import type { Journal } from "./_journal.ts";
-import type { AlertEvent, FromExecutor, OutboundMessage } from "./_protocol.ts";
+import { type ActuatorContext, carryOut } from "./io/actuators.ts";
+import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./executor/account.ts";
+import type { Journal } from "./persistence/journal.ts";
+import type { AlertEvent, FromExecutor, OutboundMessage } from "./executor/protocol.ts";
 import type { ModuleSlot as Slot } from "./_slot.ts";
-import type { Uplink, UplinkResult } from "./uplink.ts";
+import type { Uplink, UplinkResult } from "./uplink/uplink.ts";
 
 /** The longest log line kept, in characters (a WASI line is cut at 4 KiB, a `kiln.log` line at 1 KiB). */
 const MAX_LOG_CHARS = 4096;

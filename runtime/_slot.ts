@@ -8,11 +8,11 @@
 import type { LoadedModule } from "./loader.ts";
 import type { ModulePlan } from "./plan.ts";
 import type { ExecutorError } from "./errors.ts";
-import { LATENCY_BOUNDS_US } from "./_protocol.ts";
-import type { InstanceStats, LogEvent, ModuleFault } from "./_protocol.ts";
+import { LATENCY_BOUNDS_US } from "./executor/protocol.ts";
+import type { InstanceStats, LogEvent, ModuleFault } from "./executor/protocol.ts";
 import type { ActuatorStatus, ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
-import { nowMs } from "./instance.ts";
-import { addThrottles, limitsByManifestKey, noThrottles, type ThrottleCounts } from "./_account.ts";
+import { nowMs } from "./executor/instance.ts";
+import { addThrottles, limitsByManifestKey, noThrottles, type ThrottleCounts } from "./executor/account.ts";
 import { HeldAccount } from "./_held_account.ts";
 
 import { REALTIME_PRIORITY } from "./manifest/mod.ts";
@@ -60,7 +60,7 @@ export class ModuleSlot {
   readonly executor: string;
   /**
    * The main thread's side of the module's resource account: it holds `outputs` and `arrays` (bounded) and
-   * bounds what else the runtime keeps or passes on for the module (`_account.ts`).
+   * bounds what else the runtime keeps or passes on for the module (`executor/account.ts`).
    */
   readonly account: HeldAccount;
   #state: ModuleState = "stopped";
@@ -173,7 +173,11 @@ export class ModuleSlot {
     fault: ModuleFault,
     stats: InstanceStats | null,
     options: { readonly healthyAfterMs: number; readonly giveUp: (consecutiveFailures: number) => boolean },
-  ): { readonly state: "crashed" | "failed"; readonly wasRunning: boolean; readonly consecutiveFailures: number } {
+  ): {
+    readonly state: "crashed" | "failed";
+    readonly wasRunning: boolean;
+    readonly consecutiveFailures: number;
+  } {
     this.#fold(stats ?? this.#stats);
     this.#fault = fault;
     this.#traps++;
@@ -311,7 +315,10 @@ export class ModuleSlot {
     const invocations = prior.invocations + (st?.invocations ?? 0);
     const totalUs = prior.totalUs + (st?.totalUs ?? 0);
     // Since the slot was made: the executor's refusals (ended instances and the current one) and the runtime's.
-    const throttled = addThrottles(addThrottles({ ...prior.throttled }, st?.throttled), this.account.throttled);
+    const throttled = addThrottles(
+      addThrottles({ ...prior.throttled }, st?.throttled),
+      this.account.throttled,
+    );
     const held = this.account.held();
     const plan = this.plan;
     return {
@@ -359,7 +366,9 @@ export class ModuleSlot {
         counts: prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
         sum_us: round(totalUs),
       },
-      instructions: plan.fuel === null ? null : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
+      instructions: plan.fuel === null
+        ? null
+        : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
       capabilities: [...plan.capabilities],
       outputs: Object.assign(Object.create(null) as Record<string, number>, this.account.outputs),
       started_at: this.#startedAtMs === null ? null : new Date(this.#startedAtMs).toISOString(),

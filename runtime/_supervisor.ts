@@ -9,12 +9,12 @@
 import type { AuditLog, SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
 import { ExecutorError } from "./errors.ts";
 import { type Executor, StartFailed } from "./executor.ts";
-import { HARD_BUDGET_FACTOR } from "./instance.ts";
+import { HARD_BUDGET_FACTOR } from "./executor/instance.ts";
 import { initBudgetUs } from "./manifest/mod.ts";
 import type { LoadedModule } from "./loader.ts";
-import type { ModuleSnapshots } from "./_module_snapshots.ts";
+import type { ModuleSnapshots } from "./persistence/module_snapshots.ts";
 import type { ModulePlan } from "./plan.ts";
-import type { InstanceSpec, InstanceStats, ModuleFault } from "./_protocol.ts";
+import type { InstanceSpec, InstanceStats, ModuleFault } from "./executor/protocol.ts";
 import { executorFault, ModuleSlot, ms } from "./_slot.ts";
 import { ExecutorStalledError, stallFault } from "./_watchdog.ts";
 

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { NORMAL_THREAD, type ThreadScheduling } from "./_realtime_thread.ts";
+import { NORMAL_THREAD, type ThreadScheduling } from "./executor/realtime_thread.ts";
 import { ExecutorError } from "./errors.ts";
-import { Doorbell } from "./_timing.ts";
-import { decodeWrites, encodeEvent } from "./_fastpath.ts";
-import { createRing, RingReader, RingWriter } from "./ring.ts";
+import { Doorbell } from "./executor/doorbell.ts";
+import { decodeWrites, encodeEvent } from "./executor/fastpath.ts";
+import { createRing, RingReader, RingWriter } from "./executor/ring.ts";
 import type {
   FromExecutor,
   InputValue,
@@ -16,9 +16,9 @@ import type {
   ModuleFault,
   PermissionStates,
   ToExecutor,
-} from "./_protocol.ts";
+} from "./executor/protocol.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
-import { imageBuffers } from "./_memory_image.ts";
+import { imageBuffers } from "./executor/memory_image.ts";
 import {
   ExecutorStalledError,
   Heartbeat,
@@ -80,7 +80,7 @@ export interface ExecutorOptions {
   gpio?: SharedArrayBuffer;
   /**
    * Run the worker's thread at `SCHED_FIFO` with this priority (1-98). Its Deno permissions are then FFI,
-   * as the process has it (for libc), and nothing else. See `_realtime_thread.ts`.
+   * as the process has it (for libc), and nothing else. See `executor/realtime_thread.ts`.
    */
   fifoPriority?: number;
   /** Pin the worker's thread to these CPUs. Its Deno permissions are then FFI too, as for `fifoPriority`. */
@@ -100,10 +100,14 @@ export interface ExecutorOptions {
   bell?: SharedArrayBuffer;
 }
 
-/** Where the worker entry is: beside this file, as `.ts` from source or `.js` in a bundle. */
+/**
+ * Where the worker entry is: `executor/worker.ts` from source, or `executor_worker.js` beside the bundle
+ * (`deno task bundle`).
+ */
 export function workerUrl(): URL {
-  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
-  return new URL(`./executor_worker.${ext}`, import.meta.url);
+  return import.meta.url.endsWith(".ts")
+    ? new URL("./executor/worker.ts", import.meta.url)
+    : new URL("./executor_worker.js", import.meta.url);
 }
 
 /** One executor worker running with Deno permissions `"none"`. */
@@ -148,7 +152,7 @@ export class Executor {
       // Modules and their host glue never need the file system, network or environment: if a host
       // function had a bug, Deno itself would still refuse.
       // A real-time or pinned thread needs libc's sched_setscheduler or sched_setaffinity, and FFI only
-      // (see _realtime_thread.ts).
+      // (see executor/realtime_thread.ts).
       deno: {
         permissions: options.fifoPriority === undefined && options.cpus === undefined ? "none" : {
           read: false,

@@ -6,8 +6,8 @@
  */
 import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from "./abi.ts";
 import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
-import { GrantSet } from "./grants.ts";
-import type { FunctionNames } from "./_protocol.ts";
+import { GrantSet } from "./executor/grants.ts";
+import type { FunctionNames } from "./executor/protocol.ts";
 import type { ModulePlan } from "./plan.ts";
 import {
   capMemory,
@@ -19,7 +19,7 @@ import {
   validateModule,
   type WasmModuleInfo,
 } from "./wasm/mod.ts";
-import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./host_wasi.ts";
+import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./executor/host_wasi.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
 export const PAGE_BYTES = 65536;

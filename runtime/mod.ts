@@ -51,9 +51,9 @@ export {
   type SimSensorPlan,
   type ThreadCpus,
 } from "./plan.ts";
-export type { ThreadScheduling } from "./_realtime_thread.ts";
+export type { ThreadScheduling } from "./executor/realtime_thread.ts";
 export { workerUrl } from "./executor.ts";
-export { SnapshotStoreError, Snapshotter } from "./snapshotter.ts";
+export { SnapshotStoreError, Snapshotter } from "./persistence/snapshotter.ts";
 export {
   createDeployer,
   type Deployer,
@@ -72,5 +72,5 @@ export {
   type RuntimeOptions,
   type SnapshotStatus,
 } from "./runtime.ts";
-export type { SimFault } from "./sources.ts";
-export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./_protocol.ts";
+export type { SimFault } from "./io/plant.ts";
+export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./executor/protocol.ts";

@@ -10,7 +10,7 @@ import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/mod.ts";
 import { resolve } from "node:path";
 import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/manifest.ts";
 import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
-import { type AccountLimits, accountLimitsOf } from "./_account.ts";
+import { type AccountLimits, accountLimitsOf } from "./executor/account.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -58,7 +58,7 @@ export interface ModulePlan {
   fuel: number | null;
   /**
    * The limits of the module's resource account (`limits.max_output_keys`, `publish_per_s`, ...: see
-   * `_account.ts`), every default applied; left out (a plan built by hand), the defaults.
+   * `executor/account.ts`), every default applied; left out (a plan built by hand), the defaults.
    */
   account?: AccountLimits;
   capabilities: string[];

@@ -14,20 +14,20 @@ import {
   ModuleUnknownError,
 } from "./errors.ts";
 import { CaptureFailed, Executor, StartFailed } from "./executor.ts";
-import type { Snapshotter } from "./snapshotter.ts";
-import { ModuleSnapshots } from "./_module_snapshots.ts";
-import { Journal } from "./_journal.ts";
-import { Connectors } from "./connectors.ts";
-import { type ActuatorContext, carryOut, recordEventLatency } from "./_actuators.ts";
-import { Triggers } from "./_triggers.ts";
+import type { Snapshotter } from "./persistence/snapshotter.ts";
+import { ModuleSnapshots } from "./persistence/module_snapshots.ts";
+import { Journal } from "./persistence/journal.ts";
+import { Connectors } from "./io/connectors.ts";
+import { type ActuatorContext, carryOut, recordEventLatency } from "./io/actuators.ts";
+import { Triggers } from "./io/triggers.ts";
 import { applyReport } from "./_reports.ts";
 import { Supervisor } from "./_supervisor.ts";
 import { Watchdog } from "./_watchdog.ts";
-import { createUplink, type Uplink } from "./uplink.ts";
+import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { ModbusConnector, ModbusDevice } from "../hal/modbus/mod.ts";
-import { type ChannelRing, checkPlantRefs, instanceSpec } from "./_spec.ts";
-import { EventKind, MAX_EVENT_BYTES, nowMs } from "./instance.ts";
+import { type ChannelRing, checkPlantRefs, instanceSpec } from "./instance_spec.ts";
+import { EventKind, MAX_EVENT_BYTES, nowMs } from "./executor/instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import {
@@ -36,9 +36,9 @@ import {
   pinThread,
   threadCpus,
   type ThreadScheduling,
-} from "./_realtime_thread.ts";
-import { createRing, ringStats } from "./ring.ts";
-import { type SimFault, SimSources } from "./sources.ts";
+} from "./executor/realtime_thread.ts";
+import { createRing, ringStats } from "./executor/ring.ts";
+import { type SimFault, SimSources } from "./io/plant.ts";
 import type {
   AuditEvent,
   AuditLog,
@@ -58,7 +58,7 @@ import type {
   InstanceSpec,
   LogEvent,
   PermissionStates,
-} from "./_protocol.ts";
+} from "./executor/protocol.ts";
 import { executorFor, ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 
@@ -301,7 +301,7 @@ export class Runtime {
    *
    * @throws {ModuleUnknownError} when there is no such module.
    * @throws {ModuleStateError} when it is not running, or not snapshotted (`persistence.snapshot`).
-   * @throws {import("./snapshotter.ts").SnapshotStoreError} when the write fails.
+   * @throws {import("./persistence/snapshotter.ts").SnapshotStoreError} when the write fails.
    */
   async takeSnapshot(name: string, reason: SnapshotReason = "demand"): Promise<SnapshotInfo> {
     const slot = this.#slot(name);
@@ -331,7 +331,7 @@ export class Runtime {
     });
   }
 
-  /** What carrying out actuator writes needs (see `_actuators.ts`). */
+  /** What carrying out actuator writes needs (see `io/actuators.ts`). */
   #actuators: ActuatorContext = {
     slot: (name) => this.#slots.get(name),
     sources: {

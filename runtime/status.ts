@@ -5,9 +5,9 @@
  * @module
  */
 import type { ChannelPlan, ModulePlan } from "./plan.ts";
-import type { ModuleFault } from "./_protocol.ts";
+import type { ModuleFault } from "./executor/protocol.ts";
 import type { SnapshotReason } from "../snapshots/mod.ts";
-import type { ThrottleCounts } from "./_account.ts";
+import type { ThrottleCounts } from "./executor/account.ts";
 
 /** Lifecycle states of a module. */
 export type ModuleState = "starting" | "running" | "stopped" | "crashed" | "failed";

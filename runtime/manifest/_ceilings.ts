@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { accountLimitsOf, limitsByManifestKey } from "../_account.ts";
+import { accountLimitsOf, limitsByManifestKey } from "../executor/account.ts";
 import { REALTIME_CAPABILITY } from "../capabilities.ts";
 import type { PathSegment, RawIssue } from "./_document.ts";
 import type { PolicyLimitDetail } from "./errors.ts";
@@ -157,7 +157,7 @@ function checkModule(name: string, module: Obj, { limits, options, issues }: Mod
 
 /**
  * The resource account's limits against `policy.max_limits`: a key the module leaves out gets the account's
- * default (`runtime/_account.ts`), which must be within the policy too.
+ * default (`runtime/executor/account.ts`), which must be within the policy too.
  */
 function checkAccount(
   raw: Obj,

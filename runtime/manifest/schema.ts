@@ -298,7 +298,7 @@ export const LimitsSchema = strict({
   budget_us: int(1).default(DEFAULT_BUDGET_US),
   /** Instruction budget of one handler call, in fuel units; no fuel metering when left out. */
   fuel: int(1).optional(),
-  // The module's resource account (`runtime/_account.ts`, ABI.md "Resource limits"): left out, the default
+  // The module's resource account (`runtime/executor/account.ts`, ABI.md "Resource limits"): left out, the default
   // there; the maximum here is the host's own bound, which no manifest raises.
   /** Distinct `kiln.output` keys, 1..4096 (default 256). */
   max_output_keys: int(1, 4096).optional(),

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { nowMs } from "../../runtime/_timing.ts";
+import { nowMs } from "../../runtime/executor/doorbell.ts";
 import type { Finding, FromWorker, ModuleReport, ToWorker } from "./_report.ts";
 import { HEARTBEAT, judge, STAGES } from "./_report.ts";
 import { type FuzzSummary, type Outcome, Stats } from "./_stats.ts";

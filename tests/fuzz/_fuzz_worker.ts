@@ -16,12 +16,12 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { CallBudget } from "../../runtime/_budget.ts";
-import { guardImports, type HostFunction } from "../../runtime/_host_guard.ts";
-import { HARD_BUDGET_FACTOR } from "../../runtime/instance.ts";
+import { CallBudget } from "../../runtime/executor/budget.ts";
+import { guardImports, type HostFunction } from "../../runtime/executor/host_guard.ts";
+import { HARD_BUDGET_FACTOR } from "../../runtime/executor/instance.ts";
 import { capPages, FOOTPRINT_ALLOWANCE_BYTES, MAX_TABLE_ELEMENTS, PAGE_BYTES } from "../../runtime/loader.ts";
-import { classifyTrap } from "../../runtime/traps.ts";
-import { nowMs } from "../../runtime/_timing.ts";
+import { classifyTrap } from "../../runtime/executor/traps.ts";
+import { nowMs } from "../../runtime/executor/doorbell.ts";
 import {
   capMemory,
   footprintOf,
@@ -55,7 +55,7 @@ const STAGE_LIMIT_MS = 10_000;
 const INSTANTIATE = "(instantiate)";
 /** At most this many exported functions are called per module. */
 const MAX_CALLS = 40;
-/** The init budget, as `runtime/_spec.ts` computes it: 10x `budget_us`, at least 50 ms. */
+/** The init budget, as `runtime/instance_spec.ts` computes it: 10x `budget_us`, at least 50 ms. */
 const initBudgetUs = (budgetUs: number) => Math.max(10 * budgetUs, 50_000);
 
 let heartbeat: Float64Array<ArrayBufferLike> = new Float64Array(HEARTBEAT.length);

@@ -10,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { nowMs } from "../../runtime/_timing.ts";
+import { nowMs } from "../../runtime/executor/doorbell.ts";
 import { type FuzzSummary, FuzzWorker, type Outcome, runFuzz } from "./_fuzz.ts";
 
 const SEED = Number(Deno.env.get("KILN_FUZZ_SEED") ?? 20_261_127);

@@ -16,8 +16,8 @@ import {
 } from "../../hal/gpio/mod.ts";
 import { runGpioContract } from "../../hal/gpio/_contract.ts";
 import { createFakeSysfsGpio, type FakeSysfsGpioOptions } from "../fakes/fake_sysfs_gpio.ts";
-import { SimSources } from "../../runtime/sources.ts";
-import type { InputValue } from "../../runtime/_protocol.ts";
+import { SimSources } from "../../runtime/io/plant.ts";
+import type { InputValue } from "../../runtime/executor/protocol.ts";
 import { waitFor } from "../_helpers.ts";
 
 /** The bank of the examples: pin 3 is input GPIO 17, pin 8 output GPIO 27. */

@@ -116,7 +116,7 @@ Deno.test("a pin an event handler drives from its executor raises the edge event
 });
 
 Deno.test("without CAP_SYS_NICE the thread stays at the normal policy and says why", async () => {
-  const script = new URL("../../runtime/_realtime_thread.ts", import.meta.url).href;
+  const script = new URL("../../runtime/executor/realtime_thread.ts", import.meta.url).href;
   const out = await new Deno.Command("setpriv", {
     args: [
       "--inh-caps=-sys_nice",
@@ -137,7 +137,7 @@ Deno.test("without CAP_SYS_NICE the thread stays at the normal policy and says w
 });
 
 Deno.test("FFI granted for a libc path that is not the first one tried still gets SCHED_FIFO", async () => {
-  const { existingLibcPaths } = await import("../../runtime/_realtime_thread.ts");
+  const { existingLibcPaths } = await import("../../runtime/executor/realtime_thread.ts");
   const libc = existingLibcPaths()[0]!;
   const dir = await Deno.makeTempDir();
   const script = `${dir}/enter.ts`;
@@ -145,7 +145,7 @@ Deno.test("FFI granted for a libc path that is not the first one tried still get
   await Deno.writeTextFile(
     script,
     `import { enterRealtime } from ${
-      JSON.stringify(new URL("../../runtime/_realtime_thread.ts", import.meta.url).href)
+      JSON.stringify(new URL("../../runtime/executor/realtime_thread.ts", import.meta.url).href)
     };
 console.log(JSON.stringify(enterRealtime(30, ["/lib/not-this-machine/libc.so.6", ${
       JSON.stringify(libc)

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createRuntime, type ThreadCpus } from "../../runtime/mod.ts";
-import { threadCpus } from "../../runtime/_realtime_thread.ts";
+import { threadCpus } from "../../runtime/executor/realtime_thread.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
 import { TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createRuntime, DeployFailedError, type Runtime } from "../../runtime/mod.ts";
 import { type LoadedModule, loadModule, sha256Hex } from "../../runtime/mod.ts";
 import type { ModulePlan } from "../../runtime/plan.ts";
-import type { InstanceSpec } from "../../runtime/_protocol.ts";
+import type { InstanceSpec } from "../../runtime/executor/protocol.ts";
 import { renderMetrics } from "../../api/mod.ts";
 import { readModule } from "../../runtime/wasm/mod.ts";
 import {

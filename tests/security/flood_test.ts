@@ -20,7 +20,7 @@ const ELIMIT = -4;
 const EDENIED = -3;
 /** A budget no flood reaches even on a loaded machine: these cases test the account, not the CPU budget. */
 const FLOOD: Partial<ModulePlan> = { budgetUs: 1_000_000 };
-/** The defaults the module's status must show (`runtime/_account.ts`). */
+/** The defaults the module's status must show (`runtime/executor/account.ts`). */
 const DEFAULTS = {
   maxOutputKeys: 256,
   maxArrayKeys: 32,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { HOST_IMPORTS, HOST_NAMESPACE } from "../../runtime/abi.ts";
-import { createWasiImports, WASI_FUNCTIONS, WASI_NAMESPACE } from "../../runtime/host_wasi.ts";
+import { createWasiImports, WASI_FUNCTIONS, WASI_NAMESPACE } from "../../runtime/executor/host_wasi.ts";
 import { readModule } from "../../runtime/wasm/mod.ts";
 import { findWasiSysroot, ModuleBuildError, WASI_CFLAGS } from "../../modules/build.ts";
 

@@ -1,0 +1,297 @@
+/**
+ * Messages between the main thread and executor workers. Private to `runtime/`.
+ *
+ * @module
+ */
+
+import type { ThreadScheduling } from "./realtime_thread.ts";
+import type { SnapshotImage, SnapshotReason } from "../../snapshots/mod.ts";
+import type { AccountLimits, ThrottleCounts } from "./account.ts";
+
+/** Upper bounds (inclusive, microseconds) of the handler-duration histogram buckets; one more bucket is +Inf. */
+export const LATENCY_BOUNDS_US: readonly number[] = [
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1_000,
+  2_500,
+  5_000,
+  10_000,
+  25_000,
+  50_000,
+  100_000,
+  250_000,
+  1_000_000,
+];
+
+/** Quality of a sensor value, as OPC UA reports it. */
+export type Quality = "good" | "uncertain" | "bad";
+
+/** The latest value of an input, as the runtime keeps it for modules (a PLC's input image). */
+export interface InputValue {
+  value: number;
+  quality: Quality;
+  /** When it was read, epoch milliseconds from `performance.timeOrigin + performance.now()`. */
+  atMs: number;
+}
+
+/** What an executor needs to run one module instance. */
+export interface InstanceSpec {
+  name: string;
+  mode: "stream" | "periodic" | "event";
+  /** Stream source id, e.g. `"sim:vibration_1"`. */
+  source: string | null;
+  window: number;
+  hop: number;
+  periodUs: number;
+  /** 0..99, higher first when several ticks are due at once. */
+  priority: number;
+  budgetUs: number;
+  /** The budget of the start function, `_initialize`, `kiln_alloc`, `kiln_init` and the first handler call. */
+  initBudgetUs: number;
+  /** Instructions per call when metered (`limits.fuel`), else null. */
+  fuel: number | null;
+  /** The limits of the module's resource account (`account.ts`); left out, the defaults. */
+  account?: AccountLimits;
+  params: Record<string, number>;
+  /** Data blobs by name (a `Map`: the names are the manifest's, and survive `postMessage` as one). */
+  data: ReadonlyMap<string, Uint8Array>;
+  /** Channels this module writes, in manifest order (`kiln.channel_write(index, ...)`). */
+  channelWrites: { id: string; buffer: SharedArrayBuffer; wake: SharedArrayBuffer[] }[];
+  /** The channel this module reads (its stream source or event trigger), with its reader index. */
+  channelRead: { id: string; buffer: SharedArrayBuffer; reader: number } | null;
+  /** The module's actuators in `kiln.actuate(index, ...)` order, with the resource each write needs. */
+  actuators: { id: string; type: string; resource: string }[];
+  /** Granted capabilities, checked at every gated call. */
+  capabilities: string[];
+  /** Input ids in `kiln.input(index)` order, e.g. `["sim:temperature_1"]`. */
+  inputs: string[];
+  /** Names of functions by index (name section, then export names), for naming the function that trapped. */
+  functionNames: FunctionNames;
+  /** Epoch milliseconds of the runtime's start: `kiln.now_us` counts from here. */
+  clockOriginMs: number;
+  /** Handler calls after `kiln_init` at which the warm-up snapshot is taken; null for none. */
+  warmUpIterations: number | null;
+  /**
+   * The byte ranges of memory that instantiation writes (active data segments), which a restore must
+   * clear; null when that is not known (a non-constant offset, a start function): then all of it.
+   */
+  instantiationWrites: [start: number, end: number][] | null;
+}
+
+/** Trap kinds a module's fault is reported as. */
+export type TrapKind =
+  | "unreachable"
+  | "out_of_bounds"
+  | "divide_by_zero"
+  | "integer_overflow"
+  | "invalid_conversion"
+  | "stack_overflow"
+  | "indirect_call"
+  /** `memory.atomic.wait` on an unshared memory (Kiln refuses shared ones): a trap, never a wait. */
+  | "atomic_wait"
+  /** An atomic access at an address not aligned to its size. */
+  | "unaligned_atomic"
+  | "init_failed"
+  | "restore_failed"
+  | "budget_exceeded"
+  | "fuel_exhausted"
+  | "proc_exit"
+  | "host_error"
+  /** The module's call held its executor past the watchdog's limit (see `_watchdog.ts`); the executor was terminated. */
+  | "executor_stalled"
+  | "trap";
+
+/**
+ * A module's function bodies as `[start, end, name]` byte ranges of the binary V8 runs, in order: V8's
+ * stack frames give a byte offset into the module, which names the function.
+ */
+export type FunctionNames = readonly (readonly [start: number, end: number, name: string])[];
+
+/** A module's fault, as data. */
+export interface ModuleFault {
+  kind: TrapKind;
+  /** The Wasm function that was running, when known. */
+  function: string | null;
+  message: string;
+}
+
+/** Per-module counters an executor reports. */
+export interface InstanceStats {
+  invocations: number;
+  errors: number;
+  lastError: string | null;
+  totalUs: number;
+  maxUs: number;
+  lastUs: number;
+  budgetOverruns: number;
+  deadlineMisses: number;
+  samplesIn: number;
+  memoryBytes: number;
+  logsDropped: number;
+  /** Calls the module's resource account refused (`KILN_ELIMIT`), by kind of limit (`account.ts`). */
+  throttled?: ThrottleCounts;
+  /** Instructions executed, when metered with fuel: in all calls, and in the last one. */
+  instructions: number;
+  lastInstructions: number;
+  /** Handler call durations by {@linkcode LATENCY_BOUNDS_US} bucket (not cumulative); the last is +Inf. */
+  latencyBuckets: number[];
+  /** Periodic modules: how late recent ticks started, in microseconds. */
+  lateness?: { p50: number; p99: number; max: number } | null;
+}
+
+/** One alert raised by a module. */
+export interface AlertEvent {
+  module: string;
+  severity: "warning" | "critical";
+  message: string;
+  /** Wall-clock time, milliseconds since the epoch. */
+  at: number;
+}
+
+/** One log line of a module. */
+export interface LogEvent {
+  module: string;
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+  at: number;
+}
+
+/** A gated call the module was refused, counted per module, capability and call within one report. */
+export interface DenialEvent {
+  module: string;
+  /** The capability the call would have needed, e.g. `"read:gpio:pin_4"`. */
+  capability: string;
+  /** The call, e.g. `"gpio_read(4)"`. */
+  detail: string;
+  count: number;
+}
+
+/**
+ * An actuator write a module requested; carried out by the runtime after the call returns, except a
+ * simulated GPIO pin, which the executor drives at once (`drivenAt`) and reports.
+ */
+export type ActuatorWrite =
+  /** A GPIO pin of the simulated bank, to 0 or 1; `drivenAt` (epoch ms) when the executor drove it. */
+  | { module: string; kind: "gpio"; pin: number; value: number; drivenAt?: number }
+  /** The module's actuator `index` (its manifest `actuators` entry, e.g. a Modbus coil) to `value`. */
+  | { module: string; kind: "actuator"; index: number; value: number };
+
+/** A message a module published, for the runtime's publisher (MQTT when connected). */
+export interface OutboundMessage {
+  module: string;
+  topic: string;
+  payload: Uint8Array;
+  at: number;
+}
+
+/** Main thread → executor. */
+export type ToExecutor =
+  /** First message: the doorbell the runtime and channel writers ring to wake this executor. */
+  | {
+    type: "init";
+    bell: SharedArrayBuffer;
+    /** Events in (the executor reads), actuator writes out (the runtime reads), and the runtime's doorbell. */
+    events: SharedArrayBuffer;
+    actuators: SharedArrayBuffer;
+    mainBell: SharedArrayBuffer;
+    /** The simulated GPIO bank's state (`SimGpio.buffer`), which event handlers drive directly. */
+    gpio: SharedArrayBuffer | null;
+    /** Run this worker's thread at `SCHED_FIFO` with this priority (see `realtime_thread.ts`), or null. */
+    fifoPriority: number | null;
+    /** Pin this worker's thread to these CPUs (see `realtime_thread.ts`), or null. */
+    cpus: number[] | null;
+    /**
+     * Spin the last moments before a tick's deadline for a precise start (the realtime executor); otherwise
+     * sleep until it and start up to a few hundred microseconds late, for no CPU while waiting.
+     */
+    spinTicks: boolean;
+    /** The heartbeat the main thread's watchdog reads (see `_watchdog.ts`). */
+    heartbeat: SharedArrayBuffer;
+  }
+  | {
+    type: "load";
+    id: number;
+    spec: InstanceSpec;
+    module: WebAssembly.Module;
+    /** Resume from this image instead of running `kiln_init`. */
+    restore: SnapshotImage | null;
+    /** Only try: instantiate and run `kiln_init`, answer, and drop the instance (a deploy's check). */
+    trial?: boolean;
+  }
+  /** Capture a module's memory image for a snapshot; answered by a `snapshot` message with the same id. */
+  | { type: "snapshot"; id: number; name: string; reason: SnapshotReason }
+  /** Drop a module's instance; answered by `unloaded` with the same id. */
+  | { type: "unload"; id: number; name: string }
+  | { type: "samples"; source: string; seq: number; samples: Int16Array }
+  | { type: "inputs"; values: Record<string, InputValue> }
+  /**
+   * The modules of this executor whose share of the outbox is full (all of them, each time the set changes):
+   * their `kiln.publish` returns `KILN_ELIMIT` until a later `outbox` message leaves them out.
+   */
+  | { type: "outbox"; full: string[] }
+  | {
+    type: "event";
+    module: string;
+    kind: number;
+    payload: Uint8Array;
+    /** When the trigger fired, epoch ms (for trigger-to-actuator latency). */
+    triggeredAt: number;
+  };
+
+/** Deno permissions a worker can hold, and the state it reports for each at start. */
+export type PermissionStates =
+  & Record<"read" | "write" | "net" | "env" | "run" | "ffi" | "sys" | "import", Deno.PermissionState>
+  & {
+    /** The error name of an attempt to read a file (`"NotCapable"`), or `"read succeeded"`. */
+    readProbe: string;
+  };
+
+/** Executor → main thread. */
+export type FromExecutor =
+  | { type: "ready"; permissions: PermissionStates }
+  | {
+    type: "loaded";
+    id: number;
+    name: string;
+    /** Milliseconds the instance took to start: instantiate and restore, or instantiate and `kiln_init`. */
+    startMs: number;
+    restored: boolean;
+  }
+  /**
+   * A captured image (or why none): the answer to a `snapshot` request, or with id 0 the warm-up snapshot
+   * the executor takes on its own.
+   */
+  | {
+    type: "snapshot";
+    id: number;
+    name: string;
+    reason: SnapshotReason;
+    image: SnapshotImage | null;
+    error: string | null;
+  }
+  | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
+  /** The instance an `unload` named is gone (or was not there). */
+  | { type: "unloaded"; id: number }
+  | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
+  | { type: "consumed"; source: string; seq: number }
+  /** Actuator writes, sent as soon as the call that made them returns, ahead of the periodic report. */
+  | { type: "writes"; writes: ActuatorWrite[]; triggeredAt: number | null }
+  /** The thread's scheduling, after `init` asked for `SCHED_FIFO`. */
+  | { type: "scheduling"; scheduling: ThreadScheduling }
+  | {
+    type: "report";
+    stats: Record<string, InstanceStats>;
+    outputs: Record<string, Record<string, number>>;
+    arrays: Record<string, Record<string, Float32Array>>;
+    alerts: AlertEvent[];
+    logs: LogEvent[];
+    denials: DenialEvent[];
+    /** Uses of each granted capability, by module. */
+    uses: Record<string, Record<string, number>>;
+    writes: ActuatorWrite[];
+    messages: OutboundMessage[];
+  };
