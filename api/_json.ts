@@ -14,12 +14,16 @@ import type { GpioPinState } from "../hal/gpio/mod.ts";
 import type {
   AlertEvent,
   DeploymentPlan,
+  ExecutorStatus,
   LogEvent,
+  ModuleStatus,
   PermissionStates,
-  Runtime,
+  PublishedMessage,
+  SimSensorState,
   ThreadScheduling,
 } from "../runtime/mod.ts";
 import type { OutboxKindStats, OutboxStats } from "../snapshots/mod.ts";
+import type { UplinkReader } from "./ports.ts";
 
 /** A JSON object as the API sends it. */
 export type Json = Record<string, unknown>;
@@ -35,7 +39,7 @@ export function alertJson(a: AlertEvent & { seq: number }): Json {
 }
 
 /** A message a module published (`GET /api/v1/messages`, the stream's `messages/<module>`). */
-export function messageJson(m: ReturnType<Runtime["listMessages"]>[number]): Json {
+export function messageJson(m: PublishedMessage): Json {
   return {
     seq: m.seq,
     module: m.module,
@@ -51,8 +55,38 @@ export function logJson(l: LogEvent): Json {
   return { module: l.module, level: l.level, message: l.message, at: isoTime(l.at) };
 }
 
+/** A module's part of the stream's `status` frame. */
+export function moduleBriefJson(m: ModuleStatus): Json {
+  return { name: m.name, state: m.state, last_error: m.last_error, restarts: m.restarts };
+}
+
+/** A module's counters, the stream's `metrics/<module>`. */
+export function moduleMetricsJson(m: ModuleStatus): Json {
+  return {
+    invocations: m.invocations,
+    errors: m.errors,
+    traps: m.traps,
+    avg_us: m.avg_us,
+    max_us: m.max_us,
+    memory_bytes: m.memory_bytes,
+    samples_in: m.samples_in,
+    dropped_samples: m.dropped_samples,
+    behind: m.behind,
+    deadline_misses: m.deadline_misses,
+    budget_overruns: m.budget_overruns,
+    denials: m.denials,
+  };
+}
+
+/** A module's vector outputs as JSON arrays, by the keys it gave them (a record without a prototype). */
+export function arraysJson(arrays: Readonly<Record<string, Float32Array>>): Record<string, number[]> {
+  const json = Object.create(null) as Record<string, number[]>;
+  for (const [key, values] of Object.entries(arrays)) json[key] = Array.from(values);
+  return json;
+}
+
 /** A simulated sensor and its fault (`GET /api/v1/sim/sensors`). */
-export function sensorJson(s: ReturnType<Runtime["listSimSensors"]>[number]): Json {
+export function sensorJson(s: SimSensorState): Json {
   return { id: s.id, kind: s.kind, fault: s.fault, rate_hz: s.rateHz };
 }
 
@@ -85,25 +119,6 @@ export function connectorJson(s: ConnectorStatus): Json {
   };
 }
 
-/** What the forwarder of the uplink reports (the runtime's `ForwarderStats`). */
-interface ForwarderFigures {
-  state: string;
-  inFlight: number;
-  sent: number;
-  acked: number;
-  failed: number;
-  lastError: string | null;
-}
-
-/** What `Runtime.uplinkStatus` holds. */
-interface UplinkParts {
-  connector: ConnectorStatus;
-  outbox: OutboxStats;
-  forwarder: ForwarderFigures;
-  refused_by_outbox: number;
-  mqtt_events_refused: number;
-}
-
 /** The outbox's figures (`GET /api/v1/uplink`'s `outbox`). */
 export function outboxJson(o: OutboxStats): Json {
   const kinds = Object.create(null) as Record<string, Json>;
@@ -127,14 +142,15 @@ export function outboxJson(o: OutboxStats): Json {
   };
 }
 
-/** The uplink (`GET /api/v1/uplink`): its connector, the outbox, the forwarder, and what was refused. */
-export function uplinkJson(status: Record<string, unknown>): Json {
-  // `Runtime.uplinkStatus` is typed loosely; these are the parts it builds (runtime.ts).
-  const u = status as unknown as UplinkParts;
-  const f = u.forwarder;
+/**
+ * The uplink (`GET /api/v1/uplink`): its connector, the outbox, the forwarder, and what was refused (by the
+ * outbox, and the MQTT commands for `mqtt:` triggers the runtime refused).
+ */
+export function uplinkJson(uplink: UplinkReader, mqttEventsRefused: number): Json {
+  const f = uplink.forwarderStats();
   return {
-    connector: connectorJson(u.connector),
-    outbox: outboxJson(u.outbox),
+    connector: connectorJson(uplink.status()),
+    outbox: outboxJson(uplink.outboxStats()),
     forwarder: {
       state: f.state,
       in_flight: f.inFlight,
@@ -143,8 +159,8 @@ export function uplinkJson(status: Record<string, unknown>): Json {
       failed: f.failed,
       last_error: f.lastError,
     },
-    refused_by_outbox: u.refused_by_outbox,
-    mqtt_events_refused: u.mqtt_events_refused,
+    refused_by_outbox: uplink.refused,
+    mqtt_events_refused: mqttEventsRefused,
   };
 }
 
@@ -160,7 +176,7 @@ export function permissionsJson(p: PermissionStates): Json {
 }
 
 /** An executor (`GET /api/v1/executors`, `GET /api/v1/sandbox`). */
-export function executorJson(e: Awaited<ReturnType<Runtime["listExecutors"]>>[number]): Json {
+export function executorJson(e: ExecutorStatus): Json {
   return {
     name: e.name,
     modules: e.modules,

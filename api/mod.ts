@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts ignore
- * const app = createApp({ runtime });
+ * const app = createApp(apiPorts(runtime));
  * const res = await app.request("/api/v1/modules");
  * ```
  *
@@ -20,14 +20,25 @@ import { metricsRoute, type MetricsSource } from "./metrics.ts";
 import { createStreamRoute } from "./stream/mod.ts";
 import { openApiDocument } from "./openapi.ts";
 import { createUiRoutes } from "./ui/mod.ts";
-import type { ApiDeps } from "./deps.ts";
+import type { ApiDeps } from "./ports.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
 
-export type { ApiDeps } from "./deps.ts";
+export {
+  type ApiDeps,
+  type ApiPorts,
+  apiPorts,
+  type AuditReader,
+  type ForwarderFigures,
+  type ModuleControl,
+  type Observability,
+  type SimulatedPlant,
+  type TelemetrySource,
+  type UplinkReader,
+} from "./ports.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
 export { openApiDocument, OPERATIONS } from "./openapi.ts";
@@ -35,11 +46,10 @@ export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metri
 export {
   createStreamRoute,
   STREAM_TOPIC_ROOTS,
+  StreamFeed,
+  type StreamFeedSource,
   StreamHub,
   type StreamHubOptions,
-  StreamPoller,
-  type StreamPollerOptions,
-  type StreamSource,
   type StreamStats,
 } from "./stream/mod.ts";
 
@@ -91,16 +101,16 @@ export function createApp(deps: ApiDeps): Hono {
         "/api/v1/sim/gpio",
       ],
     }));
-  app.get("/health", (c) => c.json(deps.runtime.health()));
-  app.get("/openapi.json", (c) => c.json(openApiDocument(deps.runtime.health().version)));
-  const r = deps.runtime;
+  const obs = deps.observability;
+  app.get("/health", (c) => c.json(obs.health()));
+  app.get("/openapi.json", (c) => c.json(openApiDocument(obs.health().version)));
   const metrics: MetricsSource = {
-    listModules: () => r.listModules(),
-    listChannels: () => r.listChannels(),
-    listConnectors: () => r.listConnectors(),
-    health: () => r.health(),
-    outboxStats: () => r.outboxStats(),
-    listExecutorCounters: () => r.listExecutorCounters(),
+    listModules: () => deps.modules.listModules(),
+    listChannels: () => obs.listChannels(),
+    listConnectors: () => obs.listConnectors(),
+    health: () => obs.health(),
+    outboxStats: () => obs.uplink?.outboxStats() ?? null,
+    listExecutorCounters: () => obs.listExecutorCounters(),
   };
   app.route("/metrics", metricsRoute(metrics));
   if (deps.stream) {
@@ -113,36 +123,33 @@ export function createApp(deps: ApiDeps): Hono {
       }),
     );
   }
-  app.route("/api/v1/modules", modulesRoutes(deps));
-  app.route("/api/v1/alerts", alertsRoutes(deps));
-  app.route("/api/v1/messages", messagesRoutes(deps));
-  app.route("/api/v1/audit", auditRoutes(deps));
-  app.route("/api/v1/snapshots", snapshotsRoutes(deps));
-  app.get("/api/v1/channels", (c) => c.json({ channels: deps.runtime.listChannels() }));
+  app.route("/api/v1/modules", modulesRoutes(deps.modules, deps.deployer));
+  app.route("/api/v1/alerts", alertsRoutes(obs));
+  app.route("/api/v1/messages", messagesRoutes(obs));
+  app.route("/api/v1/audit", auditRoutes(obs));
+  app.route("/api/v1/snapshots", snapshotsRoutes(deps.listSnapshots));
+  app.get("/api/v1/channels", (c) => c.json({ channels: obs.listChannels() }));
   app.get("/api/v1/uplink", (c) => {
-    const status = deps.runtime.uplinkStatus();
-    if (status === null) {
+    const uplink = obs.uplink;
+    if (uplink === null) {
       throw new NotFoundError("uplink_unavailable", "This runtime has no MQTT uplink (connectors.mqtt)");
     }
-    return c.json(uplinkJson(status));
+    return c.json(uplinkJson(uplink, obs.mqttEventsRefused));
   });
-  app.get(
-    "/api/v1/connectors",
-    (c) => c.json({ connectors: deps.runtime.listConnectors().map(connectorJson) }),
-  );
+  app.get("/api/v1/connectors", (c) => c.json({ connectors: obs.listConnectors().map(connectorJson) }));
   app.get(
     "/api/v1/executors",
-    async (c) => c.json({ executors: (await deps.runtime.listExecutors()).map(executorJson) }),
+    async (c) => c.json({ executors: (await obs.listExecutors()).map(executorJson) }),
   );
   app.get(
     "/api/v1/sandbox",
     async (c) =>
       c.json({
         process: deps.sandbox?.() ?? null,
-        executors: (await deps.runtime.listExecutors()).map(executorJson),
-        policy: { allow: deps.runtime.plan.policy, limits: policyLimitsJson(deps.runtime.plan.policyLimits) },
+        executors: (await obs.listExecutors()).map(executorJson),
+        policy: { allow: obs.plan.policy, limits: policyLimitsJson(obs.plan.policyLimits) },
       }),
   );
-  app.route("/api/v1/sim", simRoutes(deps));
+  app.route("/api/v1/sim", simRoutes(deps.plant));
   return app;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Report } from "./report_schema.ts";
-import type { Source } from "./_report.ts";
+import type { Source } from "./_source.ts";
 import { lineChart, toCsv } from "./_svg.ts";
 
 type Curve = Report["curves"][number];

@@ -45,7 +45,7 @@ while (subscribed() < CLIENTS) {
   await new Promise((r) => setTimeout(r, 20));
 }
 
-/** A module's outputs as the runtime's poller publishes them: a handful of named numbers. */
+/** A module's outputs as the stream publishes them: a handful of named numbers. */
 const frame = (seq: number, measured: boolean) => ({
   seq,
   measured,

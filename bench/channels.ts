@@ -1,5 +1,5 @@
 /**
- * Channel rings (runtime/ring.ts) between two workers: one-way latency of a record sent at a steady rate, to
+ * Channel rings (`runtime/executor/ring.ts`) between two workers: one-way latency of a record sent at a steady rate, to
  * a busy-polling reader and to a sleeping reader (`Atomics.wait`, woken by the writer's `Atomics.notify`), and
  * throughput of 64-byte and 4 KiB records with the writer going as fast as it can (drop-newest).
  *

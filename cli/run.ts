@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createApp, StreamHub, StreamPoller } from "../api/mod.ts";
+import { apiPorts, createApp, StreamFeed, StreamHub } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import {
   createDeployer,
@@ -137,11 +137,12 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   await runtime.start();
 
   const auth = await authenticator(store, values.data, out);
+  const ports = apiPorts(runtime);
   await using hub = new StreamHub();
-  await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
-  poller.start();
+  await using feed = new StreamFeed(ports, hub);
+  feed.start();
   const app = createApp({
-    runtime,
+    ...ports,
     auth,
     metricsPublic: plan.metricsPublic,
     stream: hub,
@@ -180,7 +181,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   out.say("kiln: stopping");
   await runtime.shutdown();
   // Close the live streams (1001, "going away") before the server: its shutdown does not end WebSockets.
-  await poller[Symbol.asyncDispose]();
+  await feed[Symbol.asyncDispose]();
   await hub[Symbol.asyncDispose]();
   await server.shutdown();
   Deno.removeSignalListener("SIGINT", shutdown);

@@ -94,16 +94,50 @@ export function backoffDelayMs(failures: number, options: BackoffOptions): numbe
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/** A connector's time and jitter, which tests set (every connector's options have them). */
+export interface ConnectorTimingOptions {
+  /** @default {@linkcode SYSTEM_CLOCK} */
+  readonly clock?: Clock | undefined;
+  /** A source of numbers in [0, 1) for the backoff's jitter. @default {Math.random} */
+  readonly random?: (() => number) | undefined;
+}
+
 /** Options of {@linkcode ConnectionKeeper}. */
-export interface KeeperOptions {
+export interface KeeperOptions extends ConnectorTimingOptions {
   /** The connector's name and driver, as its status reports them. */
   readonly name: string;
   readonly kind: string;
   readonly backoff: BackoffSettings;
-  /** @default {@linkcode SYSTEM_CLOCK} */
-  readonly clock?: Clock;
-  /** A source of numbers in [0, 1) for the jitter. @default {Math.random} */
-  readonly random?: () => number;
+}
+
+/**
+ * The keeper of a point connector's device: named as the device, with its backoff settings, and the
+ * connector's `kind`, clock and jitter.
+ */
+export function createKeeper(
+  device: BackoffSettings & { readonly name: string },
+  options: ConnectorTimingOptions & { readonly kind: string },
+): ConnectionKeeper {
+  return new ConnectionKeeper({ ...options, name: device.name, backoff: device });
+}
+
+/**
+ * The work a connector started and its `close()` waits for: connection attempts, polls. A task that fails
+ * other than as the connector expects is not swallowed here: its rejection stays unhandled.
+ */
+export class ConnectorTasks {
+  readonly #running = new Set<Promise<void>>();
+
+  /** Keeps `task` until it settles. */
+  track(task: Promise<void>): void {
+    this.#running.add(task);
+    task.finally(() => this.#running.delete(task));
+  }
+
+  /** Resolves once every task tracked so far has settled, however it settled. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#running]);
+  }
 }
 
 /** One connector's connection state, counters and next attempt; see the module doc. */

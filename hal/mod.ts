@@ -7,6 +7,12 @@
  * Modules never block on the network: the runtime polls or subscribes on their behalf and hands values to
  * their next invocation (a PLC's scan cycle), and carries out their writes asynchronously.
  *
+ * A protocol whose connectors carry plant values is a `PointDriver` (`point_driver.ts`): its
+ * manifest schema, its points' capabilities, its plan and how its {@linkcode PointConnector}s are made.
+ * `drivers.ts` is their registry, which the runtime iterates instead of naming protocols. Both are entries of
+ * their own (this file imports nothing, so every driver can import it). Each connector composes the
+ * connection keeper (`keeper.ts`).
+ *
  * @example A driver's value as the runtime sees it
  * ```ts
  * import type { Sample } from "./mod.ts";

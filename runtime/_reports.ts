@@ -1,7 +1,9 @@
 /**
  * An executor's 10 Hz report, taken in by the runtime: module statistics, outputs and arrays into their
  * slots; alerts, published messages and logs into the journal, the uplink and the log; capability denials
- * and uses into the audit log; actuator writes carried out. Private to `runtime/`.
+ * and uses into the audit log; actuator writes carried out. As each is taken in, it is emitted on the
+ * runtime's telemetry (`telemetry.ts`): every output a call set (with the call's time, when the executor sends
+ * the period's outputs in order), the arrays, each alert, log line and message. Private to `runtime/`.
  *
  * Everything a module sent is charged to its slot's `HeldAccount` (`_held_account.ts`) first, defence in
  * depth behind the executor's account (`executor/account.ts`): what is over a limit is dropped and counted in the
@@ -17,8 +19,10 @@ import type { LogEntry } from "../log_text.ts";
 import { type ActuatorContext, carryOut } from "./io/actuators.ts";
 import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./executor/account.ts";
 import type { Journal } from "./persistence/journal.ts";
-import type { AlertEvent, FromExecutor, OutboundMessage } from "./executor/protocol.ts";
+import type { AlertEvent, FromExecutor, OutboundMessage, OutputPoint } from "./executor/protocol.ts";
+export type { OutputPoint };
 import type { ModuleSlot as Slot } from "./_slot.ts";
+import type { Telemetry } from "./telemetry.ts";
 import type { Uplink, UplinkResult } from "./uplink/uplink.ts";
 
 /** The longest log line kept, in characters (a WASI line is cut at 4 KiB, a `kiln.log` line at 1 KiB). */
@@ -40,8 +44,15 @@ export interface ReportContext {
    * still refused here, but their `kiln.publish` returns `KILN_OK`.
    */
   setOutboxFull?(full: string[]): void;
+  /** Where what the report brings is emitted as it is taken in; nothing is emitted without it. */
+  telemetry?: Telemetry;
 }
 
+/**
+ * A report. `outputSeries`, when the executor sends it, holds every scalar output its modules' calls set in
+ * the period, in order, per module (`outputs` holds only the latest of each key): with it, telemetry carries
+ * every value, without it one set of outputs per module per report.
+ */
 type Report = Extract<FromExecutor, { type: "report" }>;
 type DenialRecord = Parameters<AuditLog["recordDenials"]>[0][number];
 
@@ -54,16 +65,19 @@ export function applyReport(r: Report, ctx: ReportContext): void {
   const at = Date.now();
   for (const [name, values] of Object.entries(r.outputs)) {
     const slot = ctx.slot(name);
-    if (!slot) continue;
-    const kept: Record<string, number> = Object.create(null);
-    for (const [key, value] of Object.entries(values)) {
-      if (slot.account.setOutput(key, value)) kept[key] = value;
-    }
-    ctx.uplink?.addOutputs(name, kept, at);
+    if (slot) takeOutputs(slot, values, r.outputSeries?.[name] ?? [], at, ctx);
   }
+  const telemetry = ctx.telemetry?.active ? ctx.telemetry : null;
   for (const [name, values] of Object.entries(r.arrays)) {
     const slot = ctx.slot(name);
-    if (slot) { for (const [key, v] of Object.entries(values)) slot.account.setArray(key, v); }
+    if (!slot) continue;
+    for (const [key, v] of Object.entries(values)) slot.account.setArray(key, v);
+    telemetry?.emit({
+      type: "arrays",
+      module: name,
+      at,
+      arrays: Object.assign(Object.create(null) as Record<string, Float32Array>, slot.arrays),
+    });
   }
   for (const a of r.alerts) takeAlert(a, ctx);
   takeDenials(r, ctx);
@@ -75,6 +89,8 @@ export function applyReport(r: Report, ctx: ReportContext): void {
     if (!slot || !slot.account.allowLog(l.message.length)) continue;
     const line = l.message.length > MAX_LOG_CHARS ? { ...l, message: l.message.slice(0, MAX_LOG_CHARS) } : l;
     slot.logged(line);
+    const seq = ctx.journal.numberLog();
+    if (ctx.telemetry?.active) ctx.telemetry.emit({ type: "log", seq, line });
     if (line.level !== "debug") {
       ctx.log({ module: line.module, kind: "log", level: line.level, message: line.message, at: line.at });
     }
@@ -82,12 +98,62 @@ export function applyReport(r: Report, ctx: ReportContext): void {
   updateOutboxFull(r, ctx);
 }
 
+/**
+ * A module's scalar outputs of one report. With `points` (its calls' outputs in order), each is kept in turn
+ * with one telemetry event per call (points of one call share their time; a key set twice starts another
+ * event), then the report's latest `values` wherever the points fell short (an executor caps them); without,
+ * the latest `values`, in one event as of `at`. The uplink gets the latest kept values, as of `at`, once.
+ */
+function takeOutputs(
+  slot: Slot,
+  values: Readonly<Record<string, number>>,
+  points: readonly OutputPoint[],
+  at: number,
+  ctx: ReportContext,
+): void {
+  const telemetry = ctx.telemetry?.active ? ctx.telemetry : null;
+  const emit = (when: number) =>
+    telemetry?.emit({
+      type: "outputs",
+      module: slot.plan.name,
+      at: when,
+      outputs: Object.assign(Object.create(null) as Record<string, number>, slot.outputs),
+    });
+  const kept: Record<string, number> = Object.create(null);
+  let latest = false;
+  if (points.length > 0) {
+    let call: { at: number; keys: Set<string> } | null = null;
+    for (const [key, value, when] of points) {
+      if (call && (call.at !== when || call.keys.has(key))) {
+        emit(call.at);
+        call = null;
+      }
+      if (!slot.account.setOutput(key, value)) continue;
+      call ??= { at: when, keys: new Set() };
+      call.keys.add(key);
+    }
+    if (call) emit(call.at);
+  }
+  for (const [key, value] of Object.entries(values)) {
+    const held = Object.hasOwn(slot.outputs, key);
+    if (points.length > 0 && held && Object.is(slot.outputs[key], value)) kept[key] = value;
+    else if (points.length > 0 && !held && points.some(([k]) => k === key)) continue; // refused above
+    else if (slot.account.setOutput(key, value)) {
+      kept[key] = value;
+      latest = true;
+    }
+  }
+  if (latest) emit(at);
+  ctx.uplink?.addOutputs(slot.plan.name, kept, at);
+}
+
 /** An alert within the module's alert rate: to the journal, the uplink (within its share) and the log. */
 function takeAlert(a: AlertEvent, ctx: ReportContext): void {
   const slot = ctx.slot(a.module);
   if (!slot || !slot.account.allowAlert()) return;
   const alert = a.message.length > MAX_LOG_CHARS ? { ...a, message: a.message.slice(0, MAX_LOG_CHARS) } : a;
-  ctx.journal.addAlert(alert);
+  const numbered = ctx.journal.addAlert(alert);
+  if (ctx.telemetry?.active) ctx.telemetry.emit({ type: "alert", alert: numbered });
   const sent = ctx.uplink?.publishAlert(alert, { outboxShare: slot.account.limits.outboxShare });
   if (sent !== undefined) chargeOutbox(slot, sent);
   ctx.log({
@@ -105,7 +171,8 @@ function takeMessage(m: OutboundMessage, ctx: ReportContext): void {
   if (!slot || !slot.account.allowPublish(m.topic, utf8.encode(m.topic).length + m.payload.length)) return;
   const sent = ctx.uplink?.publishMessage(m, { outboxShare: slot.account.limits.outboxShare });
   if (sent !== undefined && !chargeOutbox(slot, sent)) return;
-  ctx.journal.addMessage(m);
+  const kept = ctx.journal.addMessage(m);
+  if (ctx.telemetry?.active) ctx.telemetry.emit({ type: "message", message: kept });
 }
 
 /** Counts a message refused for the module's outbox share, and marks the share full; false for one. */

@@ -5,7 +5,8 @@ import { modulePlan } from "../tests/_helpers.ts";
 import { DEFAULT_ACCOUNT_LIMITS, SUPPRESSED_DENIALS } from "./executor/account.ts";
 import { Journal } from "./persistence/journal.ts";
 import type { FromExecutor } from "./executor/protocol.ts";
-import { applyReport, type ReportContext } from "./_reports.ts";
+import { applyReport, type OutputPoint, type ReportContext } from "./_reports.ts";
+import { Telemetry, type TelemetryEvent } from "./telemetry.ts";
 import { ModuleSlot as Slot } from "./_slot.ts";
 import type { LoadedModule } from "./loader.ts";
 
@@ -174,4 +175,69 @@ Deno.test("without an audit log, denial lines are limited to the module's audit 
   applyReport(report({ denials }), ctx);
   assert.equal(slot.status(null).denials, 100);
   assert.equal(ctx.lines.length, 4);
+});
+
+/** A context whose telemetry records every event. */
+function listening(slots: Slot[]): { ctx: ReportContext; events: TelemetryEvent[] } {
+  const telemetry = new Telemetry();
+  const events: TelemetryEvent[] = [];
+  telemetry.subscribe((e) => events.push(e));
+  return { ctx: context(slots, { telemetry }), events };
+}
+
+Deno.test("every output a report carries in order is emitted, one event per call with the call's time", () => {
+  const slot = slotFor("m");
+  const { ctx, events } = listening([slot]);
+  const outputSeries: Record<string, OutputPoint[]> = {
+    m: [["a", 1, 100], ["b", 10, 100], ["a", 2, 140], ["a", 3, 140], ["b", 30, 180]],
+  };
+  applyReport({ ...report({ outputs: { m: { a: 3, b: 30 } } }), outputSeries }, ctx);
+  const outputs = events.filter((e) => e.type === "outputs");
+  assert.deepEqual(outputs.map((e) => [e.at, { ...e.outputs }]), [
+    [100, { a: 1, b: 10 }],
+    [140, { a: 2, b: 10 }],
+    [140, { a: 3, b: 10 }], // the same key twice in one millisecond: two values, two events
+    [180, { a: 3, b: 30 }],
+  ]);
+  assert.deepEqual({ ...slot.outputs }, { a: 3, b: 30 });
+});
+
+Deno.test("outputs past an executor's cap on points still end at the report's latest values", () => {
+  const slot = slotFor("m");
+  const { ctx, events } = listening([slot]);
+  applyReport({ ...report({ outputs: { m: { a: 9, c: 1 } } }), outputSeries: { m: [["a", 1, 100]] } }, ctx);
+  const outputs = events.filter((e) => e.type === "outputs");
+  assert.equal(outputs.length, 2);
+  assert.deepEqual({ ...outputs[1]!.outputs }, { a: 9, c: 1 });
+  assert.deepEqual({ ...slot.outputs }, { a: 9, c: 1 });
+});
+
+Deno.test("a report without the order of its outputs is emitted as one set of outputs per module", () => {
+  const slot = slotFor("m");
+  const { ctx, events } = listening([slot]);
+  applyReport(report({ outputs: { m: { a: 3 } }, arrays: { m: { s: new Float32Array([1, 2]) } } }), ctx);
+  assert.deepEqual(events.map((e) => e.type), ["outputs", "arrays"]);
+});
+
+Deno.test("alerts, log lines and messages are emitted with their sequence numbers as they are kept", () => {
+  const slot = slotFor("m");
+  const { ctx, events } = listening([slot]);
+  const at = Date.now();
+  applyReport(
+    report({
+      alerts: [{ module: "m", severity: "warning", message: "hot", at }],
+      logs: [
+        { module: "m", level: "info", message: "one", at },
+        { module: "m", level: "debug", message: "two", at },
+      ],
+      messages: [{ module: "m", topic: "t", payload: new TextEncoder().encode("hi"), at }],
+    }),
+    ctx,
+  );
+  const numbered = events.map((e) => {
+    if (e.type === "alert") return [e.type, e.alert.seq];
+    if (e.type === "message") return [e.type, e.message.seq];
+    return [e.type, e.type === "log" ? e.seq : null];
+  });
+  assert.deepEqual(numbered, [["alert", 1], ["message", 1], ["log", 1], ["log", 2]]);
 });

@@ -33,6 +33,11 @@ export interface SupervisorContext {
   log(line: string): void;
   /** Snapshots a running module (for the snapshot interval). */
   takeSnapshot(name: string, reason: SnapshotReason): Promise<SnapshotInfo>;
+  /**
+   * Called after every transition of a slot (starting, running, crashed or failed, stopped, closed), the
+   * restarts of the supervisor's own backoff timers included: the runtime emits the module's status here.
+   */
+  changed?(slot: ModuleSlot): void;
 }
 
 /** Starts, restarts and halts module instances. */
@@ -49,6 +54,7 @@ export class Supervisor {
    */
   async start(slot: ModuleSlot, resume = false): Promise<void> {
     const generation = slot.starting();
+    this.#ctx.changed?.(slot);
     const t0 = performance.now();
     try {
       let restore = resume ? await this.#ctx.snap.findResume(slot) : null;
@@ -67,6 +73,7 @@ export class Supervisor {
       }
       if (slot.generation !== generation) return;
       slot.running(ms(performance.now() - t0));
+      this.#ctx.changed?.(slot);
       this.#ctx.snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
       this.grant(slot, true);
       this.#ctx.snap.arm(slot, () => this.#ctx.takeSnapshot(slot.plan.name, "interval"));
@@ -102,6 +109,7 @@ export class Supervisor {
       healthyAfterMs: HEALTHY_AFTER_MS,
       giveUp: (failures) => policy === "never" || (policy === "on-failure" && failures > maxRestarts),
     });
+    this.#ctx.changed?.(slot);
     this.#ctx.log(`module ${slot.plan.name} ${state}: ${fault.message}`);
     if (state === "failed") return;
     // At least as long as the failed call may have held the executor (its start's init budget, or a handler's
@@ -132,6 +140,7 @@ export class Supervisor {
     const gone = this.#ctx.existingExecutor(slot.executor)?.unload(slot.plan.name) ?? Promise.resolve();
     this.grant(slot, false);
     slot.stopped();
+    this.#ctx.changed?.(slot);
     return gone;
   }
 
@@ -140,6 +149,7 @@ export class Supervisor {
     for (const slot of slots) {
       this.#ctx.snap.disarm(slot);
       slot.closed();
+      this.#ctx.changed?.(slot);
       this.grant(slot, false);
     }
   }

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { modbusResource } from "../hal/modbus/mod.ts";
-import { opcuaResource } from "../hal/opcua/manifest.ts";
+import { devicesOf, POINT_DRIVERS, pointDriver } from "../hal/drivers.ts";
 import { ModuleRejectedError } from "./errors.ts";
 import type { LoadedModule } from "./loader.ts";
 import type { ChannelPlan, DeploymentPlan, ModulePlan } from "./plan.ts";
@@ -88,43 +87,39 @@ export function instanceSpec(plan: ModulePlan, loaded: LoadedModule, ctx: SpecCo
 }
 
 /**
- * What `kiln.actuate` on `id` (`modbus:<device>/<point>`, `opcua:<endpoint>/<node>`) needs: the capability
- * type and resource. An unknown point or a node that is not writable gets a resource no grant covers, so
- * every write to it is refused and audited.
+ * What `kiln.actuate` on `id` (`<kind>:<device>/<point>`, a point of a point connector) needs: the capability
+ * type and resource, as the point's driver names them. An unknown point, or one its driver says is not
+ * writable, gets a resource no grant covers, so every write to it is refused and audited.
  */
 export function actuatorTarget(
   deployment: DeploymentPlan,
   id: string,
 ): { id: string; type: string; resource: string } {
-  if (id.startsWith("opcua:")) {
-    const [endpoint = "", nodeId = ""] = id.slice("opcua:".length).split("/");
-    const node = deployment.opcua.find((e) => e.name === endpoint)?.nodes.find((n) => n.id === nodeId);
-    return {
-      id,
-      type: "opcua",
-      resource: node?.writable ? opcuaResource(endpoint, node.nodeId) : `${endpoint}/ns=0;s=__unknown__`,
-    };
-  }
-  const [device = "", pointId = ""] = id.slice("modbus:".length).split("/");
-  const point = deployment.modbus.find((d) => d.name === device)?.points.find((p) => p.id === pointId);
-  return {
-    id,
-    type: "modbus",
-    resource: point ? modbusResource(device, point) : `${device}/unknown/${pointId}`,
-  };
+  const colon = id.indexOf(":");
+  const type = colon < 0 ? "" : id.slice(0, colon);
+  const [device = "", point = ""] = id.slice(colon + 1).split("/");
+  const driver = pointDriver(type);
+  // No driver: no capability of that type parses, so no grant covers any resource of it.
+  if (!driver) return { id, type, resource: `${device}/${point}` };
+  const planned = devicesOf(deployment, driver).find((d) => d.name === device) ?? null;
+  return { id, type, resource: driver.writeResource({ device, point }, planned) };
 }
 
 /**
- * Refuses a module whose stream source or inputs are not sensors, Modbus points or OPC UA nodes of this plant.
+ * Refuses a module whose stream source or inputs are not sensors or points of this plant (of its point
+ * connectors).
  *
  * @throws {ModuleRejectedError} naming each missing one.
  */
 export function checkPlantRefs(deployment: DeploymentPlan, plan: ModulePlan): void {
   const sensors = new Set(deployment.sim.map((s) => `sim:${s.id}`));
-  const points = new Set([
-    ...deployment.modbus.flatMap((d) => d.points.map((p) => `modbus:${d.name}/${p.id}`)),
-    ...deployment.opcua.flatMap((e) => e.nodes.map((n) => `opcua:${e.name}/${n.id}`)),
-  ]);
+  const points = new Set(
+    POINT_DRIVERS.flatMap((driver) =>
+      devicesOf(deployment, driver).flatMap((d) =>
+        driver.pointIds(d).map((p) => `${driver.kind}:${d.name}/${p}`)
+      )
+    ),
+  );
   const missing = [
     ...(plan.schedule.mode === "stream" && plan.schedule.source.startsWith("sim:") &&
         !sensors.has(plan.schedule.source)

@@ -1,7 +1,8 @@
 /**
  * The module host. It loads and verifies Wasm modules (hash, ABI v1, memory cap), runs them in executor
  * workers with Deno permissions `"none"`, schedules their handlers, supervises their lifecycle (crash,
- * restart with backoff, fail), and feeds them data from the sources. See `runtime/ARCHITECTURE.md`.
+ * restart with backoff, fail), and feeds them data from the plant and the connectors (`io/`). See
+ * `runtime/ARCHITECTURE.md`.
  *
  * @example
  * ```ts ignore
@@ -64,13 +65,23 @@ export {
 export {
   type ChannelStatus,
   createRuntime,
+  type ExecutorCounters,
+  type ExecutorStatus,
   type Health,
   type ModuleState,
   type ModuleStatus,
+  type PublishedMessage,
   REALTIME_PRIORITY,
   Runtime,
   type RuntimeOptions,
   type SnapshotStatus,
 } from "./runtime.ts";
-export type { SimFault } from "./io/plant.ts";
+export {
+  type ModuleStatusCause,
+  Telemetry,
+  type TelemetryEvent,
+  type TelemetryListener,
+  type TelemetryStats,
+} from "./telemetry.ts";
+export type { SimFault, SimPlant, SimSensorState } from "./io/plant.ts";
 export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./executor/protocol.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 import { DEFAULT_LISTEN, type LoadedManifest, type Policy, type Schedule } from "./manifest/mod.ts";
-import { type ModbusDevice, toModbusDevice } from "../hal/modbus/mod.ts";
+import { POINT_DRIVERS, type PointDevices } from "../hal/drivers.ts";
+import type { DevicePlanOptions } from "../hal/point_driver.ts";
 import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/mod.ts";
 import { resolve } from "node:path";
-import { type OpcuaEndpoint, toOpcuaEndpoint } from "../hal/opcua/manifest.ts";
 import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
 import { type AccountLimits, accountLimitsOf } from "./executor/account.ts";
 
@@ -64,7 +64,7 @@ export interface ModulePlan {
   capabilities: string[];
   schedule: SchedulePlan;
   inputs: string[];
-  /** `modbus:<device>/<point>` targets of `kiln.actuate`, in index order. */
+  /** `<kind>:<device>/<point>` targets of `kiln.actuate` (points of a point connector), in index order. */
   actuators: string[];
   /** `param_f64` values by key; a null-prototype record, as the keys are the manifest's. */
   params: Record<string, number>;
@@ -139,20 +139,20 @@ export interface PolicyLimitsPlan {
   maxLimits: Readonly<Record<string, number>>;
 }
 
-/** A whole deployment. */
-export interface DeploymentPlan {
+/**
+ * A whole deployment. Besides the fields below, it has one for each point driver of `hal/drivers.ts`, named
+ * after its kind ({@linkcode PointDevices}): the devices the runtime connects, in the manifest's order (the
+ * Modbus devices it polls, the OPC UA endpoints it subscribes to).
+ */
+export interface DeploymentPlan extends PointDevices {
   device: { id: string; location: string | null };
   /** The capability patterns of `policy.allow`. */
   policy: string[];
   /** The policy's limits; absent in plans built without a manifest (tests, benchmarks). */
   policyLimits?: PolicyLimitsPlan;
   sim: SimSensorPlan[];
-  /** Modbus devices the runtime polls (`connectors.modbus`). */
-  modbus: ModbusDevice[];
   /** The MQTT uplink, or null for none. */
   mqtt: MqttPlan | null;
-  /** OPC UA endpoints the runtime subscribes to (`connectors.opcua`). */
-  opcua: OpcuaEndpoint[];
   /** The Linux GPIO bank (`connectors.gpio` with `backend: linux-sysfs`); absent or null: the simulated bank. */
   gpio?: SysfsGpioConfig | null;
   modules: ModulePlan[];
@@ -185,9 +185,6 @@ export function planDeployment(
   manifest: LoadedManifest,
   options: { listen?: string; dataDir?: string } = {},
 ): DeploymentPlan {
-  const modbus = Object.entries(manifest.connectors?.modbus ?? {}).map(([name, d]) =>
-    toModbusDevice(name, d)
-  );
   const sim: SimSensorPlan[] = Object.entries(manifest.connectors?.sim ?? {}).map(([id, s]) =>
     s.kind === "vibration"
       ? {
@@ -276,26 +273,15 @@ export function planDeployment(
       },
     }
     : null;
-  const opcua = Object.entries(manifest.connectors?.opcua ?? {}).map(([name, e]) =>
-    toOpcuaEndpoint(
-      name,
-      {
-        ...e,
-        ...(e.password_file !== undefined && { password_file: resolve(manifest.dir, e.password_file) }),
-      },
-      { dataDir: resolve(options.dataDir ?? "./data") },
-    )
-  );
   return {
+    ...planPointDevices(manifest, options.dataDir),
     mqtt,
-    opcua,
     gpio: toGpioConfig(manifest.connectors?.gpio),
     channels,
     device: { id: manifest.device.id, location: manifest.device.location ?? null },
     policy: [...manifest.policy.allow],
     policyLimits: policyLimitsPlan(manifest.policy),
     sim,
-    modbus,
     modules,
     listen: options.listen ?? manifest.api?.listen ?? DEFAULT_LISTEN,
     metricsPublic: manifest.api?.metrics_public ?? false,
@@ -309,6 +295,25 @@ export function planDeployment(
       }
       : null,
   };
+}
+
+/** Each point driver's devices (`connectors.<kind>`), planned by the driver. */
+function planPointDevices(manifest: LoadedManifest, dataDir: string | undefined): PointDevices {
+  const connectors = (manifest.connectors ?? {}) as Readonly<Record<string, unknown>>;
+  const options: DevicePlanOptions = {
+    manifestDir: manifest.dir,
+    // Resolved only when a driver reads it (OPC UA's PKI folder): nothing else of the plan needs it.
+    get dataDir() {
+      return resolve(dataDir ?? "./data");
+    },
+  };
+  const devices = Object.fromEntries(POINT_DRIVERS.map((driver) => {
+    // The kind is the registry's, and `connectors` a strict object of the schema's keys: no manifest's key.
+    const configured = (connectors[driver.kind] ?? {}) as Readonly<Record<string, unknown>>;
+    const planned = Object.entries(configured).map(([name, config]) => driver.plan(name, config, options));
+    return [driver.kind, planned];
+  }));
+  return devices as PointDevices;
 }
 
 function policyLimitsPlan(p: Policy): PolicyLimitsPlan {

@@ -99,7 +99,7 @@ export interface ModuleStatus {
 
 /** One actuator of a module (`actuators` in the manifest): its writes and the last one's outcome. */
 export interface ActuatorStatus {
-  /** `modbus:<device>/<point>`. */
+  /** `<kind>:<device>/<point>`, as the manifest's `actuators` names it. */
   id: string;
   writes: number;
   failures: number;
@@ -166,4 +166,28 @@ export interface PublishedMessage {
   payload: string;
   encoding: "utf-8" | "base64";
   at: number;
+}
+
+/**
+ * The runtime's health: its own `status` (`degraded` when it is `ok` but a module crashed or failed), and its
+ * modules counted by state. `startedAtMs` is 0 before the runtime started; times are ms since the epoch.
+ */
+export function healthOf(runtime: {
+  status: Health["status"];
+  version: string;
+  device: Health["device"];
+  startedAtMs: number;
+  nowMs: number;
+  states: Iterable<ModuleState>;
+}): Health {
+  const modules: Record<ModuleState, number> = { starting: 0, running: 0, stopped: 0, crashed: 0, failed: 0 };
+  for (const state of runtime.states) modules[state]++;
+  const degraded = modules.crashed + modules.failed > 0;
+  return {
+    status: runtime.status === "ok" && degraded ? "degraded" : runtime.status,
+    version: runtime.version,
+    device: runtime.device,
+    uptime_s: runtime.startedAtMs === 0 ? 0 : Math.round((runtime.nowMs - runtime.startedAtMs) / 100) / 10,
+    modules,
+  };
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { OutboxKind } from "./outbox.ts";
+import type { OutboxKind } from "./_outbox_types.ts";
 import type { OutboxRow, OutboxStatements } from "./_outbox_sql.ts";
 
 // The layout of a row, for estimateDiskBytes(), fitted to measured files (payloads of one size from 10 B

@@ -14,7 +14,7 @@ import type {
   OutboxOwner,
   OutboxStats,
   OutboxStream,
-} from "./outbox.ts";
+} from "./_outbox_types.ts";
 
 /** A row of the `outbox` table. */
 export interface OutboxRow {

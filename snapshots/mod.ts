@@ -1,7 +1,7 @@
 /**
  * Kiln's persistent store: one SQLite database (`kiln.db`) in the data directory, opened by a factory with
- * its schema migrated. Today it holds the audit log; snapshots and the outbox join it with the persistence
- * issue.
+ * its schema migrated. It holds the audit log, module snapshots, the outbox of messages for the cloud, and
+ * the API's tokens.
  *
  * @example
  * ```ts ignore

@@ -1,7 +1,7 @@
 /**
  * The store-and-forward outbox: a durable FIFO of outbound messages (alerts, telemetry, Mode C batches) in
  * the store's SQLite database. A message is written here before it is sent and deleted only when the
- * transport confirms delivery ({@linkcode Outbox.ack}); the forwarder (`runtime/forwarder.ts`) drains it.
+ * transport confirms delivery ({@linkcode Outbox.ack}); the forwarder (`runtime/uplink/forwarder.ts`) drains it.
  *
  * Guarantees:
  *
@@ -67,14 +67,25 @@ import {
   readStreams,
   toMessage,
 } from "./_outbox_sql.ts";
+import {
+  OUTBOX_KINDS,
+  type OutboxKind,
+  type OutboxMessage,
+  type OutboxOwner,
+  type OutboxStats,
+  type OutboxStream,
+} from "./_outbox_types.ts";
 
 export { estimateDiskBytes } from "./_outbox_budget.ts";
-
-/** What a message is; decides what the budget policy drops (telemetry first, then batches, never alerts). */
-export type OutboxKind = "alert" | "telemetry" | "batch";
-
-/** Every kind, in the order the budget policy keeps them (most precious first). */
-export const OUTBOX_KINDS: readonly OutboxKind[] = ["alert", "batch", "telemetry"];
+export {
+  OUTBOX_KINDS,
+  type OutboxKind,
+  type OutboxKindStats,
+  type OutboxMessage,
+  type OutboxOwner,
+  type OutboxStats,
+  type OutboxStream,
+} from "./_outbox_types.ts";
 
 /** A message to {@linkcode Outbox.enqueue}. */
 export interface OutboxEntry {
@@ -101,73 +112,6 @@ export interface OutboxEntry {
    * refused ({@linkcode OutboxShareExceededError}) and nothing is stored, nor any other message dropped.
    */
   readonly ownerMaxBytes?: number;
-}
-
-/** A stored message. */
-export interface OutboxMessage {
-  /** Its place in the queue: the drain order. */
-  readonly id: number;
-  readonly stream: string;
-  /** Its number in its stream, from 1. */
-  readonly seq: number;
-  readonly kind: OutboxKind;
-  readonly topic: string;
-  readonly payload: Uint8Array;
-  readonly qos: 0 | 1 | 2;
-  /** When it was enqueued, in ms since the epoch. */
-  readonly createdAtMs: number;
-  /** What it counts against the disk budget: {@linkcode estimateDiskBytes}. */
-  readonly sizeBytes: number;
-  /** Who it is charged to ({@linkcode OutboxEntry.owner}), or null. */
-  readonly owner: string | null;
-}
-
-/** What one owner has waiting. */
-export interface OutboxOwner {
-  readonly owner: string;
-  /** Messages waiting. */
-  readonly depth: number;
-  /** Their size against the budget. */
-  readonly sizeBytes: number;
-}
-
-/** Counters of one kind, kept across restarts. */
-export interface OutboxKindStats {
-  /** Messages waiting. */
-  readonly depth: number;
-  /** Their size against the budget. */
-  readonly sizeBytes: number;
-  readonly enqueued: number;
-  /** Acknowledged by the transport and deleted. */
-  readonly delivered: number;
-  /** Deleted by the budget policy. */
-  readonly dropped: number;
-  readonly droppedBytes: number;
-  /**
-   * Stored although the outbox was over its budget (alerts, or the newest message when only alerts were left
-   * to drop).
-   */
-  readonly overBudget: number;
-}
-
-/** What {@linkcode Outbox.stats} reports. */
-export interface OutboxStats {
-  /** Messages waiting. */
-  readonly depth: number;
-  readonly sizeBytes: number;
-  readonly diskBudgetBytes: number;
-  /** Age of the oldest waiting message, in ms; `null` when empty. */
-  readonly oldestAgeMs: number | null;
-  readonly kinds: Readonly<Record<OutboxKind, OutboxKindStats>>;
-}
-
-/** One stream's sequence numbers and drops. */
-export interface OutboxStream {
-  readonly stream: string;
-  /** The last sequence number given out. */
-  readonly lastSeq: number;
-  /** Its messages deleted by the budget policy. */
-  readonly dropped: number;
 }
 
 /** Options of {@linkcode createOutbox}. */

@@ -5,19 +5,22 @@
  */
 import { Hono } from "hono";
 import { queryCount } from "../_query.ts";
-import type { ApiDeps } from "../deps.ts";
+import type { Observability } from "../ports.ts";
 import { alertJson, messageJson } from "../_json.ts";
 
 /** Routes under `/api/v1/alerts`. `?after=N` returns only alerts with a sequence number above N. */
-export function alertsRoutes({ runtime }: ApiDeps): Hono {
+export function alertsRoutes(observability: Pick<Observability, "listAlerts">): Hono {
   const app = new Hono();
-  app.get("/", (c) => c.json({ alerts: runtime.listAlerts(queryCount(c, "after", 0)).map(alertJson) }));
+  app.get("/", (c) => c.json({ alerts: observability.listAlerts(queryCount(c, "after", 0)).map(alertJson) }));
   return app;
 }
 
 /** Routes under `/api/v1/messages`: what modules published, `?after=SEQ`. */
-export function messagesRoutes({ runtime }: ApiDeps): Hono {
+export function messagesRoutes(observability: Pick<Observability, "listMessages">): Hono {
   const app = new Hono();
-  app.get("/", (c) => c.json({ messages: runtime.listMessages(queryCount(c, "after", 0)).map(messageJson) }));
+  app.get(
+    "/",
+    (c) => c.json({ messages: observability.listMessages(queryCount(c, "after", 0)).map(messageJson) }),
+  );
   return app;
 }

@@ -6,12 +6,12 @@
 import { Hono } from "hono";
 import { queryCount } from "../_query.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
-import type { ApiDeps } from "../deps.ts";
+import type { Observability } from "../ports.ts";
 
 const KINDS = ["grant", "revoke", "denial"] as const;
 
 /** Routes under `/api/v1/audit`: `?module=&kind=grant|revoke|denial&after=ID&limit=N`, and `/uses?module=`. */
-export function auditRoutes({ runtime }: ApiDeps): Hono {
+export function auditRoutes(observability: Pick<Observability, "audit">): Hono {
   const app = new Hono();
   const noStore = () => new NotFoundError("audit_unavailable", "This runtime has no store, so no audit log");
   app.get("/", (c) => {
@@ -20,19 +20,20 @@ export function auditRoutes({ runtime }: ApiDeps): Hono {
       throw new BadRequestError(`Query parameter "kind" must be one of ${KINDS.join(", ")}, got "${kind}"`);
     }
     const module = c.req.query("module");
-    const events = runtime.listAudit({
+    const query = {
       after: queryCount(c, "after", 0),
       limit: queryCount(c, "limit", 100),
       ...(module !== undefined && { module }),
       ...(kind !== undefined && { kind: kind as (typeof KINDS)[number] }),
-    });
-    if (events === null) throw noStore();
-    return c.json({ events });
+    };
+    const audit = observability.audit;
+    if (audit === null) throw noStore();
+    return c.json({ events: audit.listEvents(query) });
   });
   app.get("/uses", (c) => {
-    const uses = runtime.listCapabilityUse(c.req.query("module"));
-    if (uses === null) throw noStore();
-    return c.json({ uses });
+    const audit = observability.audit;
+    if (audit === null) throw noStore();
+    return c.json({ uses: audit.listUses(c.req.query("module")) });
   });
   return app;
 }

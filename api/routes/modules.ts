@@ -6,17 +6,18 @@
 import { Hono } from "hono";
 import { ManifestError } from "../../runtime/manifest/mod.ts";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
-import type { ApiDeps } from "../deps.ts";
+import type { Deployer } from "../../runtime/mod.ts";
+import type { ModuleControl } from "../ports.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import { logJson } from "../_json.ts";
 import { locateInSpec } from "../_spec_lines.ts";
 import { snapshotJson } from "./snapshots.ts";
 
-/** Routes under `/api/v1/modules`. */
-export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
+/** Routes under `/api/v1/modules`: `modules` answers, `deployer` deploys and deletes (404 without one). */
+export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undefined): Hono {
   const app = new Hono();
 
-  app.get("/", (c) => c.json({ modules: runtime.listModules() }));
+  app.get("/", (c) => c.json({ modules: modules.listModules() }));
 
   // Deploy (admin): multipart with `name`, `spec` (the module's manifest entry, YAML or JSON), `wasm` (the
   // binary) and any data blobs its entry names, each as a file part with that file name. An entry the device's
@@ -74,22 +75,22 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
 
   app.get("/:name", (c) => {
     const name = c.req.param("name");
-    const m = runtime.getModule(name);
+    const m = modules.getModule(name);
     if (!m) throw new ModuleUnknownError(name);
     return c.json(m);
   });
 
   app.get("/:name/outputs", (c) => {
     const name = c.req.param("name");
-    const m = runtime.getModule(name);
-    const arrays = runtime.getModuleArrays(name);
+    const m = modules.getModule(name);
+    const arrays = modules.getModuleArrays(name);
     if (!m || !arrays) throw new ModuleUnknownError(name);
     return c.json({ name, outputs: m.outputs, arrays });
   });
 
   app.get("/:name/logs", (c) => {
     const name = c.req.param("name");
-    const logs = runtime.getModuleLogs(name);
+    const logs = modules.getModuleLogs(name);
     if (!logs) throw new ModuleUnknownError(name);
     return c.json({ name, logs: logs.map(logJson) });
   });
@@ -97,15 +98,15 @@ export function modulesRoutes({ runtime, deployer }: ApiDeps): Hono {
   // An API event for an event module triggered by "api": the request body (up to 4 KiB) is its payload.
   app.post("/:name/events", async (c) => {
     const payload = new Uint8Array(await c.req.arrayBuffer());
-    return c.json(runtime.triggerEvent(c.req.param("name"), payload));
+    return c.json(modules.triggerEvent(c.req.param("name"), payload));
   });
-  app.post("/:name/start", async (c) => c.json(await runtime.startModule(c.req.param("name"))));
-  app.post("/:name/stop", async (c) => c.json(await runtime.stopModule(c.req.param("name"))));
+  app.post("/:name/start", async (c) => c.json(await modules.startModule(c.req.param("name"))));
+  app.post("/:name/stop", async (c) => c.json(await modules.stopModule(c.req.param("name"))));
   app.post("/:name/snapshot", async (c) => {
-    const info = await runtime.takeSnapshot(c.req.param("name"), "demand");
+    const info = await modules.takeSnapshot(c.req.param("name"), "demand");
     return c.json(snapshotJson(info), 201);
   });
-  app.post("/:name/restart", async (c) => c.json(await runtime.restartModule(c.req.param("name"))));
+  app.post("/:name/restart", async (c) => c.json(await modules.restartModule(c.req.param("name"))));
 
   return app;
 }

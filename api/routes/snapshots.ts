@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import type { SnapshotInfo } from "../../snapshots/mod.ts";
-import type { ApiDeps } from "../deps.ts";
+import type { ApiDeps } from "../ports.ts";
 import { NotFoundError } from "../errors.ts";
 
 /** A snapshot as the API (and `kiln snapshot --list --json`) shows it. */
@@ -24,7 +24,7 @@ export function snapshotJson(s: SnapshotInfo): Record<string, unknown> {
 }
 
 /** Routes under `/api/v1/snapshots`. */
-export function snapshotsRoutes({ listSnapshots }: ApiDeps): Hono {
+export function snapshotsRoutes(listSnapshots: ApiDeps["listSnapshots"]): Hono {
   const app = new Hono();
   app.get("/", (c) => {
     if (!listSnapshots) {

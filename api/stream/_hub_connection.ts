@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { StreamAuthenticate, StreamHubOptions, StreamSocket } from "./hub.ts";
+import type { StreamAuthenticate, StreamHubOptions, StreamSocket } from "./_hub_types.ts";
 import { encodeFrameBody, type FrameBody, frameText } from "./_hub_frames.ts";
 import type { Pattern } from "./_hub_topics.ts";
 

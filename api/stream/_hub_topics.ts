@@ -4,7 +4,7 @@
  *
  * @module
  */
-/** The first segment of every topic the poller publishes; subscriptions must start with one (or `*`, `#`). */
+/** The first segment of every topic the feed publishes; subscriptions must start with one (or `*`, `#`). */
 export const STREAM_TOPIC_ROOTS = [
   "outputs",
   "arrays",

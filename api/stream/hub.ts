@@ -7,19 +7,10 @@
 import { CONNECTING, Connection, FrameSender, OPEN } from "./_hub_connection.ts";
 import { encodeFrameBody, type FrameBody, utf8Length } from "./_hub_frames.ts";
 import { Pattern, patternProblem, STREAM_TOPIC_ROOTS } from "./_hub_topics.ts";
+import type { StreamAuthenticate, StreamHubOptions, StreamPrincipal, StreamSocket } from "./_hub_types.ts";
 
 export { STREAM_TOPIC_ROOTS } from "./_hub_topics.ts";
-
-/** Who a token belongs to; `name` is optional so any principal type with a `role` fits. */
-export interface StreamPrincipal {
-  role: string;
-  name?: string;
-}
-
-/** Checks a bearer token: a principal, or null for an unknown or revoked token. May be async. */
-export type StreamAuthenticate = (
-  token: string,
-) => StreamPrincipal | null | Promise<StreamPrincipal | null>;
+export type { StreamAuthenticate, StreamHubOptions, StreamPrincipal, StreamSocket } from "./_hub_types.ts";
 
 /**
  * How long a connection may wait to be authenticated (its `auth` message, or the check of its header token)
@@ -34,37 +25,6 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
  * connects (the dashboard does) needs the slot for one round trip.
  */
 export const DEFAULT_MAX_PENDING_CONNECTIONS = 32;
-
-/** Limits of a {@linkcode StreamHub}. */
-export interface StreamHubOptions {
-  /**
-   * Authenticated connections at once (with no `authenticate` hook, every connection); past it the route
-   * answers 503, and a connection authenticated meanwhile is closed with 1013. @default 128
-   */
-  maxConnections?: number;
-  /**
-   * Connections waiting to be authenticated at once; one more closes the oldest waiting one with 1013.
-   * @default {DEFAULT_MAX_PENDING_CONNECTIONS}
-   */
-  maxPendingConnections?: number;
-  /** Frames queued per connection while its socket is busy; then the oldest are dropped. @default 1024 */
-  maxQueuedFrames?: number;
-  /** Bytes of frames queued per connection (UTF-8 JSON). @default 524288 */
-  maxQueuedBytes?: number;
-  /** Frames are handed to a socket only while its `bufferedAmount` is below this. @default 131072 */
-  maxBufferedBytes?: number;
-  /** Topic patterns per connection. @default 32 */
-  maxSubscriptions?: number;
-  /** Size of a client message, UTF-8 bytes. @default 8192 */
-  maxMessageBytes?: number;
-  /**
-   * How long a connection has to be authenticated (its `auth` message sent, or its header token checked)
-   * before it is closed with 1008, ms. @default {DEFAULT_AUTH_TIMEOUT_MS}
-   */
-  authTimeoutMs?: number;
-  /** How often busy sockets are checked for room while frames wait. @default 10 */
-  drainIntervalMs?: number;
-}
 
 /** One connection's counters, from {@linkcode StreamHub.stats}. */
 export interface StreamConnectionStats {
@@ -100,12 +60,6 @@ export interface StreamStats {
   auth_timeouts: number;
   connections: StreamConnectionStats[];
 }
-
-/** The subset of `WebSocket` the hub uses. */
-export type StreamSocket = Pick<
-  WebSocket,
-  "bufferedAmount" | "readyState" | "send" | "close" | "addEventListener"
->;
 
 const ROUTE_CACHE_SIZE = 1024;
 /** Client messages waiting to be handled, per connection. */

@@ -1,7 +1,8 @@
 /**
  * Live telemetry over WebSocket, `GET /api/v1/stream`: a {@linkcode StreamHub} that producers publish into
- * and subscribers (sockets) read from through topic filters, a {@linkcode StreamPoller} that reads the
- * runtime and publishes what changed, and {@linkcode createStreamRoute}, the upgrade route.
+ * and subscribers (sockets) read from through topic filters, a {@linkcode StreamFeed} that subscribes to the
+ * runtime's telemetry and publishes each event as it happens (every output a module sets, one frame per
+ * handler call), and {@linkcode createStreamRoute}, the upgrade route.
  *
  * A slow subscriber never slows the runtime nor grows the process: `WebSocket.send` in Deno buffers without
  * limit, so the hub sends to a socket only while its `bufferedAmount` is under `maxBufferedBytes` and keeps
@@ -36,8 +37,8 @@
  * @example
  * ```ts ignore
  * await using hub = new StreamHub();
- * await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
- * poller.start();
+ * await using feed = new StreamFeed(apiPorts(runtime), hub);
+ * feed.start();
  * app.route("/api/v1/stream", createStreamRoute({ hub, authenticate: (t) => auth.verify(t) }));
  * ```
  *
@@ -55,10 +56,5 @@ export {
   type StreamSocket,
   type StreamStats,
 } from "./hub.ts";
-export {
-  type StreamModuleStatus,
-  StreamPoller,
-  type StreamPollerOptions,
-  type StreamSource,
-} from "./poller.ts";
+export { StreamFeed, type StreamFeedSource } from "./feed.ts";
 export { createStreamRoute, type StreamRouteOptions } from "./route.ts";

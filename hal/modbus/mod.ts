@@ -42,6 +42,7 @@
  * @module
  */
 export { modbusCapability, type ModbusPointRange, modbusResource } from "./capability.ts";
+export { MODBUS_DRIVER } from "./driver.ts";
 export {
   type BitTable,
   FUNCTION_CODES,

@@ -27,7 +27,12 @@
  * @module
  */
 import type { ConnectorStatus, PointConnector, PointStatus, Sample } from "../mod.ts";
-import { ConnectionKeeper } from "../keeper.ts";
+import {
+  type ConnectionKeeper,
+  ConnectorTasks,
+  type ConnectorTimingOptions,
+  createKeeper,
+} from "../keeper.ts";
 import { MAX_READ_BITS, MAX_READ_REGISTERS, type ModbusClient } from "./client.ts";
 import { applyScaling, decodeRegisters, encodeRegisters, registerCount, removeScaling } from "./codec.ts";
 import type { ModbusDevice, ModbusPoint, ModbusTableName } from "./config.ts";
@@ -96,13 +101,9 @@ export function planReads(points: readonly ModbusPoint[], maxGap = 0): PollGroup
 }
 
 /** Options of {@linkcode createModbusConnector}. */
-export interface ModbusConnectorOptions {
+export interface ModbusConnectorOptions extends ConnectorTimingOptions {
   /** The transport. @default a Modbus TCP client for the device's host and port, or an RTU client on its serial line */
   readonly client?: ModbusClient;
-  /** @default {@linkcode SYSTEM_CLOCK} */
-  readonly clock?: Clock;
-  /** A source of numbers in [0, 1) for the backoff's jitter. @default {Math.random} */
-  readonly random?: () => number;
 }
 
 /** A Modbus device's connector: it polls its points at their rates. */
@@ -162,7 +163,7 @@ class Connector implements ModbusConnector {
   readonly #points: Map<string, ModbusPoint>;
   readonly #samples = new Map<string, Sample>();
   readonly #groups: GroupState[];
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #tasks = new ConnectorTasks();
   readonly #keeper: ConnectionKeeper;
   #started = false;
   #closed = false;
@@ -181,16 +182,10 @@ class Connector implements ModbusConnector {
       cancel: null,
       running: false,
     }));
-    this.#keeper = new ConnectionKeeper({
-      name: device.name,
-      kind: "modbus",
-      backoff: device,
-      clock: this.#clock,
-      ...(options.random && { random: options.random }),
-    });
+    this.#keeper = createKeeper(device, { kind: "modbus", clock: this.#clock, random: options.random });
     this.#unsubscribe = this.#client.onDisconnect((cause) => {
       this.#forEachBlock((b) => b.state = "waiting");
-      this.#keeper.down(cause, () => this.#track(this.#connect()));
+      this.#keeper.down(cause, () => this.#tasks.track(this.#connect()));
     });
   }
 
@@ -199,7 +194,7 @@ class Connector implements ModbusConnector {
     this.#started = true;
     const now = this.#clock.now();
     for (const state of this.#groups) this.#schedule(state, now + state.group.pollMs);
-    this.#track(this.#connect());
+    this.#tasks.track(this.#connect());
   }
 
   status(): ConnectorStatus {
@@ -263,16 +258,11 @@ class Connector implements ModbusConnector {
       state.cancel = null;
     }
     await this.#client.close();
-    await Promise.allSettled([...this.#inflight]);
+    await this.#tasks.settled();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #track(promise: Promise<void>): void {
-    this.#inflight.add(promise);
-    promise.finally(() => this.#inflight.delete(promise));
   }
 
   async #connect(): Promise<void> {
@@ -284,7 +274,7 @@ class Connector implements ModbusConnector {
       this.#connecting = false;
       if (this.#closed) return;
       if (!(err instanceof ModbusError)) throw err;
-      this.#keeper.down(err, () => this.#track(this.#connect()));
+      this.#keeper.down(err, () => this.#tasks.track(this.#connect()));
       return;
     }
     this.#connecting = false;
@@ -301,7 +291,7 @@ class Connector implements ModbusConnector {
     state.dueMs = dueMs;
     state.cancel = this.#clock.setTimer(() => {
       state.cancel = null;
-      this.#track(this.#poll(state));
+      this.#tasks.track(this.#poll(state));
     }, Math.max(0, dueMs - this.#clock.now()));
   }
 

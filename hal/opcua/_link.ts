@@ -23,7 +23,7 @@ import {
 import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type { OpcuaEndpoint } from "./config.ts";
 import { disposeCertificates } from "./_pki.ts";
-import { requestedKeepAliveMs } from "./_subscription.ts";
+import { requestedKeepAliveMs } from "./_publishing.ts";
 
 /** One attempt's client and what hangs off it. */
 export interface Link {

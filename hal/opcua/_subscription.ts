@@ -15,22 +15,7 @@ import {
 import type { OpcuaNode } from "./config.ts";
 import { type OpcuaError, OpcuaStatusError } from "./errors.ts";
 import type { Link, Timed } from "./_link.ts";
-
-/** The subscription's maximum keep-alive count (Part 4 §5.13.2.2): keep-alives every 10 publishing intervals. */
-const MAX_KEEP_ALIVE_COUNT = 10;
-
-/** The publishing interval Kiln asks for: the fastest node's sampling interval, at least 50 ms. */
-export function requestedPublishingMs(nodes: readonly OpcuaNode[]): number {
-  return Math.max(50, Math.min(...nodes.map((n) => n.samplingMs)));
-}
-
-/**
- * The keep-alive period Kiln asks for, in milliseconds: the server sends something at least this often
- * while the subscription runs (Part 4 §5.13.1.1), unless it revises the publishing interval up.
- */
-export function requestedKeepAliveMs(nodes: readonly OpcuaNode[]): number {
-  return requestedPublishingMs(nodes) * MAX_KEEP_ALIVE_COUNT;
-}
+import { MAX_KEEP_ALIVE_COUNT, requestedPublishingMs } from "./_publishing.ts";
 
 /** What {@linkcode subscribe} needs from the connector, and what it tells it. */
 export interface SubscribeContext {

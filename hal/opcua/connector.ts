@@ -41,7 +41,12 @@
  */
 import type { DataValue } from "node-opcua-client";
 import type { ConnectorStatus, PointConnector, PointStatus, Sample } from "../mod.ts";
-import { ConnectionKeeper } from "../keeper.ts";
+import {
+  type ConnectionKeeper,
+  ConnectorTasks,
+  type ConnectorTimingOptions,
+  createKeeper,
+} from "../keeper.ts";
 import type { OpcuaEndpoint, OpcuaNode } from "./config.ts";
 import {
   OpcuaConnectError,
@@ -68,16 +73,12 @@ import { type Clock, SYSTEM_CLOCK } from "../mod.ts";
 export { type Clock, SYSTEM_CLOCK };
 
 /** Options of {@linkcode createOpcuaConnector}. */
-export interface OpcuaConnectorOptions {
-  /** @default {@linkcode SYSTEM_CLOCK} */
-  readonly clock?: Clock;
+export interface OpcuaConnectorOptions extends ConnectorTimingOptions {
   /**
    * Accept a server certificate that is not in `<pki_dir>/trusted/certs` (and copy it there, as node-opcua
    * does). Off in production: an operator trusts a server by putting its certificate there. @default false
    */
   readonly acceptUnknownServerCertificate?: boolean;
-  /** A source of numbers in [0, 1) for the backoff's jitter. @default {Math.random} */
-  readonly random?: () => number;
 }
 
 /** An OPC UA endpoint's connector: its nodes are monitored items of one subscription. */
@@ -130,7 +131,7 @@ class Connector implements OpcuaConnector {
   readonly #samples: HeldSamples;
   readonly #refused = new Map<string, string>();
   readonly #keeper: ConnectionKeeper;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #tasks = new ConnectorTasks();
   /** Aborted by `close()`: every step of an attempt, and a write, stops waiting. */
   readonly #closing = new AbortController();
   #link: Link | null = null;
@@ -145,13 +146,7 @@ class Connector implements OpcuaConnector {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#acceptUnknown = options.acceptUnknownServerCertificate ?? false;
     this.#nodes = new Map(endpoint.nodes.map((n) => [n.id, n]));
-    this.#keeper = new ConnectionKeeper({
-      name: endpoint.name,
-      kind: "opcua",
-      backoff: endpoint,
-      clock: this.#clock,
-      ...(options.random && { random: options.random }),
-    });
+    this.#keeper = createKeeper(endpoint, { kind: "opcua", clock: this.#clock, random: options.random });
     this.#samples = new HeldSamples({
       connector: this.name,
       clock: this.#clock,
@@ -162,7 +157,7 @@ class Connector implements OpcuaConnector {
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    this.#track(this.#connect());
+    this.#tasks.track(this.#connect());
   }
 
   status(): ConnectorStatus {
@@ -223,16 +218,11 @@ class Connector implements OpcuaConnector {
     this.#link = null;
     if (link) await this.#drop(link, true);
     // Each is bounded: its steps stopped waiting at the abort, and drops are bounded.
-    await Promise.allSettled([...this.#inflight]);
+    await this.#tasks.settled();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #track(promise: Promise<void>): void {
-    this.#inflight.add(promise);
-    promise.finally(() => this.#inflight.delete(promise));
   }
 
   /**
@@ -378,8 +368,8 @@ class Connector implements OpcuaConnector {
     this.#link = null;
     this.#samples.sessionLost(link.id);
     this.#fail(err);
-    this.#keeper.down(null, () => this.#track(this.#connect()));
-    this.#track(this.#drop(link, false));
+    this.#keeper.down(null, () => this.#tasks.track(this.#connect()));
+    this.#tasks.track(this.#drop(link, false));
   }
 
   /** Drops a link (see {@linkcode dropLink}); closes its session politely only on `close()`. */
@@ -390,7 +380,7 @@ class Connector implements OpcuaConnector {
   /** After a failed attempt: the next one after the keeper's backoff. */
   #scheduleReconnect(): void {
     if (this.#closed || this.#link) return;
-    this.#keeper.down(null, () => this.#track(this.#connect()));
+    this.#keeper.down(null, () => this.#tasks.track(this.#connect()));
   }
 
   #fail(err: OpcuaError): void {

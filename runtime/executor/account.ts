@@ -6,7 +6,7 @@
  *
  * The account is kept twice. {@linkcode ModuleAccount} is the executor's, consulted by the host imports where
  * a module's request enters the host: a call over a limit returns `KILN_ELIMIT` and is counted, so the main
- * thread never receives more than the account allows. `HeldAccount` (`_held_account.ts`) is the main
+ * thread never receives more than the account allows. `HeldAccount` (`../_held_account.ts`) is the main
  * thread's, defence in depth: it bounds what the runtime keeps per module (output keys, array bytes, topics,
  * log lines, alerts, messages) whatever an executor sends, and counts what it drops. Exceeding a limit
  * throttles the module, never the gateway. Private to `runtime/`.

@@ -1,8 +1,11 @@
 /**
- * Precise waiting inside an executor worker. Timers fire no faster than about every 2 ms in Deno, so a
- * 1 kHz task cannot run from `setTimeout`. The executor instead sleeps with `Atomics.wait` until shortly
- * before a deadline and spins the rest, and it yields to the event loop between deadlines so that messages
- * from the runtime (samples, inputs, loads) are still handled. Private to `runtime/`.
+ * Waking and precise waiting inside an executor worker. Timers fire no faster than about every 2 ms in Deno,
+ * so a 1 kHz task cannot run from `setTimeout`: the executor sleeps with `Atomics.wait` on its
+ * {@linkcode Doorbell} until its next deadline (the `realtime` executor until shortly before it, then it
+ * spins: {@linkcode SPIN_MS}), and whoever has work for it rings the doorbell (a channel writer, the runtime
+ * with an event or a message). It turns its event loop ({@linkcode yieldToEventLoop}) only while a message
+ * announced on the doorbell has not arrived, and now and then. The worker sleeps on it, the runtime's
+ * executor handle and channel writers ring it. Private to `runtime/`.
  *
  * @module
  */

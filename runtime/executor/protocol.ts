@@ -1,5 +1,7 @@
 /**
- * Messages between the main thread and executor workers. Private to `runtime/`.
+ * Messages between the main thread (`runtime/executor.ts`, the runtime's handle on a worker) and executor
+ * workers (`worker.ts`), and the instance spec a worker loads a module from. Outside `runtime/`, only
+ * benchmarks and tests that drive a worker themselves import it.
  *
  * @module
  */
@@ -286,6 +288,11 @@ export type FromExecutor =
     type: "report";
     stats: Record<string, InstanceStats>;
     outputs: Record<string, Record<string, number>>;
+    /**
+     * Every scalar output the period's calls set, per module, in order: at most `MAX_OUTPUT_POINTS` a module
+     * (`outputs` holds the latest of each key all the same), so that telemetry carries every value.
+     */
+    outputSeries?: Record<string, OutputPoint[]>;
     arrays: Record<string, Record<string, Float32Array>>;
     alerts: AlertEvent[];
     logs: LogEvent[];
@@ -295,3 +302,6 @@ export type FromExecutor =
     writes: ActuatorWrite[];
     messages: OutboundMessage[];
   };
+
+/** One scalar output as a module's call set it: its key, its value, and when (ms since the epoch). */
+export type OutputPoint = [key: string, value: number, at: number];

@@ -16,7 +16,9 @@
  * the executors' threads with `sched_setaffinity` (no privilege needed for one's own threads), e.g. all of
  * them on one CPU, so that a channel record from the `normal` executor and an event from the runtime's thread
  * both wake the `realtime` executor locally, and V8's helper threads keep the other CPU.
- * Private to `runtime/`.
+ *
+ * Used by executor workers (their own thread), the runtime (`../_thread.ts`, its thread), `kiln run`'s
+ * relaunch (`cli/sandbox.ts`: the libc paths it grants FFI for) and the ring benchmark's workers.
  *
  * @module
  */

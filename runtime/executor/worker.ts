@@ -1,36 +1,29 @@
 /**
- * Executor worker entry: hosts many module instances in one isolate, started by {@linkcode Executor} with
- * Deno permissions `"none"`. It feeds stream windows, runs periodic ticks, and reports results in batches.
- * A trap ends that instance only; the worker and its other instances carry on.
+ * Executor worker entry: hosts many module instances in one isolate, started by `Executor`
+ * (`runtime/executor.ts`) with Deno permissions `"none"`. This file holds the messages from the runtime
+ * (load, unload, inputs, samples, events, snapshots) and the loop that delivers events and channel records,
+ * runs due ticks and sleeps on the doorbell; what the instances produce is gathered for the 100 ms report in
+ * `_worker_report.ts`, and the ticks' deadlines are kept in `_worker_schedule.ts`. A trap ends that instance
+ * only; the worker and its other instances carry on.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { ModuleInstance, nowMs } from "./instance.ts";
-import type { InstanceSink } from "./host_kiln.ts";
 import { classifyTrap } from "./traps.ts";
 import { Doorbell, yieldToEventLoop } from "./doorbell.ts";
 import { decodeEvent, encodeWrites } from "./fastpath.ts";
 import { RingReader, RingWriter } from "./ring.ts";
-import type {
-  ActuatorWrite,
-  AlertEvent,
-  DenialEvent,
-  FromExecutor,
-  InputValue,
-  LogEvent,
-  OutboundMessage,
-  PermissionStates,
-  ToExecutor,
-} from "./protocol.ts";
+import type { FromExecutor, InputValue, PermissionStates, ToExecutor } from "./protocol.ts";
 import type { SnapshotImage, SnapshotReason } from "../../snapshots/mod.ts";
 import { imageBuffers } from "./memory_image.ts";
 import { SimGpio } from "../../hal/sim/gpio.ts";
 import { enterRealtime, NORMAL_THREAD, pinThread } from "./realtime_thread.ts";
 import { type CallEntry, copyAllowedMs, handlerAllowedMs, Heartbeat, loadAllowedMs } from "./heartbeat.ts";
+import { record, ReportBatch } from "./_worker_report.ts";
+import { createPeriodicTask, latenessOf, type PeriodicTask, startTick } from "./_worker_schedule.ts";
 
 const REPORT_INTERVAL_MS = 100;
-const MAX_QUEUED_EVENTS = 1000;
 
 const instances = new Map<string, ModuleInstance>();
 const inputs = new Map<string, InputValue>();
@@ -61,63 +54,8 @@ function call(inst: ModuleInstance, entry: CallEntry, allowedMs: number, fn: () 
   }
 }
 
-/**
- * A record without a prototype, for keys a module chooses (its name, its output keys): `constructor` or
- * `__proto__` must find nothing, and an assignment must never reach `Object` or `Object.prototype`.
- */
-function record<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
-}
-
-let outputs = record<Record<string, number>>();
-let arrays = record<Record<string, Float32Array>>();
-let alerts: AlertEvent[] = [];
-let logs: LogEvent[] = [];
-/** Denials of this report period, keyed by module, capability and call, so a flood becomes one counted event. */
-let denials = new Map<string, DenialEvent>();
-let uses = record<Record<string, number>>();
-let writes: ActuatorWrite[] = [];
-let messages: OutboundMessage[] = [];
-/** Modules whose share of the outbox the runtime found full (`outbox` message): their publishes are refused. */
-let outboxFull = new Set<string>();
-
-const sink: InstanceSink = {
-  output(module, key, value) {
-    (outputs[module] ??= record())[key] = value;
-  },
-  outputArray(module, key, values) {
-    (arrays[module] ??= record())[key] = values;
-  },
-  alert(event) {
-    if (alerts.length < MAX_QUEUED_EVENTS) alerts.push(event);
-  },
-  log(event) {
-    if (logs.length < MAX_QUEUED_EVENTS) logs.push(event);
-  },
-  denied(module, capability, detail) {
-    const key = `${module}\u0000${capability}\u0000${detail}`;
-    const d = denials.get(key);
-    if (d) d.count++;
-    else if (denials.size < MAX_QUEUED_EVENTS) denials.set(key, { module, capability, detail, count: 1 });
-  },
-  used(module, capability) {
-    const m = uses[module] ??= record();
-    m[capability] = (m[capability] ?? 0) + 1;
-  },
-  write(w) {
-    // A simulated pin is driven here and now: an event's actuator write needs no trip to the runtime.
-    if (w.kind === "gpio" && gpio !== null && w.pin < gpio.size) {
-      gpio.set(w.pin, w.value, "output");
-      w.drivenAt = nowMs();
-    }
-    if (writes.length < MAX_QUEUED_EVENTS) writes.push(w);
-  },
-  publish(m) {
-    if (outboxFull.has(m.module) || messages.length >= MAX_QUEUED_EVENTS) return false;
-    messages.push(m);
-    return true;
-  },
-};
+/** What the instances produce until the next report; their sink. */
+const batch = new ReportBatch();
 
 function post(msg: FromExecutor): void {
   self.postMessage(msg);
@@ -131,31 +69,13 @@ function flush(): void {
     const p = periodic.get(name);
     stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
   }
-  post({
-    type: "report",
-    stats,
-    outputs,
-    arrays,
-    alerts,
-    logs,
-    denials: [...denials.values()],
-    uses,
-    writes,
-    messages,
-  });
-  outputs = record();
-  arrays = record();
-  alerts = [];
-  logs = [];
-  denials = new Map();
-  uses = record();
-  writes = [];
-  messages = [];
+  post(batch.take(stats));
 }
 
 /** Sends the actuator writes of the call that just returned, at once: actuators never wait for a report. */
 function flushWrites(triggeredAt: number | null): void {
-  if (writes.length === 0) return;
+  const writes = batch.takeWrites();
+  if (writes === null) return;
   const record = encodeWrites(writes, triggeredAt);
   if (
     actuatorWriter && mainBell && record.length <= actuatorWriter.maxRecordBytes &&
@@ -166,7 +86,6 @@ function flushWrites(triggeredAt: number | null): void {
   } else {
     post({ type: "writes", writes, triggeredAt }); // the ring is full: the message path never drops
   }
-  writes = [];
 }
 
 /** Runs the events waiting on the fast path; true when there were any. */
@@ -232,17 +151,6 @@ function crash(inst: ModuleInstance, err: unknown, entry: string): void {
   });
 }
 
-/** A periodic module's schedule, and its recent lateness (start of the tick minus its deadline). */
-interface PeriodicTask {
-  inst: ModuleInstance;
-  periodMs: number;
-  /** The next deadline, epoch ms. */
-  next: number;
-  lateness: Float64Array;
-  latenessCount: number;
-}
-
-const LATENESS_WINDOW = 1024;
 /** Sleep at most this long before looking again (the runtime rings the doorbell when it sends anything). */
 const MAX_SLEEP_MS = 50;
 /**
@@ -264,8 +172,6 @@ let bell = new Doorbell();
 let eventReader: RingReader | null = null;
 let actuatorWriter: RingWriter | null = null;
 let mainBell: Int32Array | null = null;
-/** The simulated GPIO bank, shared with the runtime (see `SimGpio.attach`), set up by `init`. */
-let gpio: SimGpio | null = null;
 /** Spin before tick deadlines (the realtime executor), set by `init`. */
 let spinTicks = true;
 /** Event modules loaded: while there are any, the loop runs and polls the event ring. */
@@ -277,14 +183,7 @@ let received = 0;
 let lastReport = 0;
 
 function schedulePeriodic(inst: ModuleInstance): void {
-  const periodMs = inst.spec.periodUs / 1000;
-  periodic.set(inst.spec.name, {
-    inst,
-    periodMs,
-    next: nowMs() + periodMs,
-    lateness: new Float64Array(LATENESS_WINDOW),
-    latenessCount: 0,
-  });
+  periodic.set(inst.spec.name, createPeriodicTask(inst, nowMs()));
   startLoop();
 }
 
@@ -355,27 +254,10 @@ async function runLoop(): Promise<void> {
 
 function runTick(p: PeriodicTask): void {
   if (periodic.get(p.inst.spec.name) !== p) return;
-  const start = nowMs();
-  const late = start - p.next;
-  p.lateness[p.latenessCount++ % LATENESS_WINDOW] = late * 1000;
-  if (late >= p.periodMs) {
-    const missed = Math.floor(late / p.periodMs);
-    p.inst.stats.deadlineMisses += missed;
-    p.next += missed * p.periodMs;
-  }
-  p.next += p.periodMs;
+  startTick(p, nowMs());
   const err = call(p.inst, "kiln_on_tick", handlerMs(p.inst), () => p.inst.tick(p.inst.nowUs()));
   if (err !== OK) crash(p.inst, err, "kiln_on_tick");
   flushWrites(null);
-}
-
-/** Lateness percentiles of the last ticks, in microseconds. */
-function latenessOf(p: PeriodicTask): { p50: number; p99: number; max: number } | null {
-  const n = Math.min(p.latenessCount, LATENESS_WINDOW);
-  if (n === 0) return null;
-  const sorted = p.lateness.slice(0, n).sort();
-  const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.floor(q * n))]! * 10) / 10;
-  return { p50: at(0.5), p99: at(0.99), max: at(1) };
 }
 
 function handle(msg: ToExecutor): void {
@@ -388,7 +270,7 @@ function handle(msg: ToExecutor): void {
         const inst = ModuleInstance.create({
           spec: msg.spec,
           module: msg.module,
-          sink,
+          sink: batch,
           inputs,
           restore: msg.restore,
         });
@@ -424,7 +306,7 @@ function handle(msg: ToExecutor): void {
       eventReader = new RingReader(msg.events, 0);
       actuatorWriter = new RingWriter(msg.actuators);
       mainBell = new Int32Array(msg.mainBell);
-      gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
+      batch.gpio = msg.gpio ? SimGpio.attach(msg.gpio) : null;
       spinTicks = msg.spinTicks;
       heartbeat = new Heartbeat(msg.heartbeat);
       heartbeat.beat();
@@ -446,7 +328,7 @@ function handle(msg: ToExecutor): void {
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
       return;
     case "outbox":
-      outboxFull = new Set(msg.full);
+      batch.outboxFull = new Set(msg.full);
       return;
     case "event":
       pollEvents(); // keep order: events that took the fast path earlier run first

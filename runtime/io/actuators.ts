@@ -10,12 +10,12 @@
 import type { Connectors } from "./connectors.ts";
 import type { ActuatorWrite } from "../executor/protocol.ts";
 import type { ModuleSlot as Slot } from "../_slot.ts";
-import type { SimSources } from "./plant.ts";
+import type { SimPlant } from "./plant.ts";
 
 /** What carrying out writes needs from the runtime. */
 export interface ActuatorContext {
   slot(module: string): Slot | undefined;
-  sources: Pick<SimSources, "gpioDriven" | "setGpio">;
+  sources: Pick<SimPlant, "gpioDriven" | "setGpio">;
   connectors: Pick<Connectors, "driver">;
   log(line: string): void;
 }

@@ -1,74 +1,91 @@
 /**
- * The runtime's connectors to the plant beyond the simulator: today Modbus devices, polled by their
- * drivers in `hal/`. This file starts them, turns their samples into the executors' input image
- * (`modbus:<device>/<point>`, read by modules with `kiln.input`), and reports their states.
+ * The runtime's point connectors, the plant beyond the simulator: one per device of every point driver in the
+ * registry (`hal/drivers.ts`; today Modbus devices, polled, and OPC UA endpoints, subscribed to). This file
+ * makes and starts them, turns their samples into the executors' input image (`<kind>:<device>/<point>`,
+ * read by modules with `kiln.input`), finds the connector an actuator writes through, and reports their
+ * states.
  *
- * Modules never wait on the network: a driver polls at each point's `poll_ms`, this scan hands changed
+ * Modules never wait on the network: a driver polls or samples at each point's rate, this scan hands changed
  * samples to the executors, and a module reads the latest value, with its quality and age, at its next
  * invocation, like a PLC's scan cycle.
  *
  * @module
  */
-import { createModbusConnector, type ModbusConnector, type ModbusDevice } from "../../hal/modbus/mod.ts";
-import type { OpcuaConnector } from "../../hal/opcua/mod.ts";
-import type { OpcuaEndpoint } from "../../hal/opcua/manifest.ts";
+import { devicesOf, POINT_DRIVERS, type PointDevices } from "../../hal/drivers.ts";
+import type { ConnectorMaker, PlannedDevice, PointDriver } from "../../hal/point_driver.ts";
 import type { ConnectorStatus, PointConnector, Sample } from "../../hal/mod.ts";
 import type { InputValue } from "../executor/protocol.ts";
 
-/** How often changed samples are handed to the executors, at most; a point's `poll_ms` bounds it from below. */
+/** How often changed samples are handed to the executors, at most; a point's rate bounds it from below. */
 const MIN_SCAN_MS = 10;
+/** How often they are handed over at least, whatever the points' rates. */
+const MAX_SCAN_MS = 100;
 
 /** Options of {@linkcode Connectors}. */
 export interface ConnectorsOptions {
-  modbus: readonly ModbusDevice[];
-  opcua: readonly OpcuaEndpoint[];
-  /** Receives changed input values, keyed `modbus:<device>/<point>` or `opcua:<endpoint>/<node>`. */
+  /** The devices by driver kind: the deployment plan's `<kind>` fields. */
+  devices: Readonly<PointDevices>;
+  /** Receives changed input values, keyed `<kind>:<device>/<point>`. */
   onInputs: (values: Record<string, InputValue>) => void;
-  /** Makes a device's connector; tests give a client of their own. @default createModbusConnector */
-  createModbus?: (device: ModbusDevice) => ModbusConnector;
+  /** The drivers; tests give drivers of their own. @default POINT_DRIVERS */
+  drivers?: readonly PointDriver[];
+}
+
+/** A driver whose client loads when the connectors start, and its devices. */
+interface Deferred {
+  readonly driver: PointDriver;
+  readonly devices: readonly PlannedDevice[];
+  load(): Promise<ConnectorMaker<PlannedDevice>>;
 }
 
 /** The plant's connectors, started and closed together. */
 export class Connectors implements AsyncDisposable {
-  #modbus = new Map<string, ModbusConnector>();
-  #opcua = new Map<string, OpcuaConnector>();
-  #opcuaEndpoints: readonly OpcuaEndpoint[];
+  /** By input prefix (`<kind>:<device>`), in the drivers' order and then the manifest's. */
+  #connectors = new Map<string, PointConnector>();
+  #deferred: Deferred[] = [];
   #onInputs: ConnectorsOptions["onInputs"];
   #last = new Map<string, Sample>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #scanMs: number;
 
   constructor(options: ConnectorsOptions) {
-    const create = options.createModbus ?? ((d: ModbusDevice) => createModbusConnector(d));
-    for (const d of options.modbus) this.#modbus.set(d.name, create(d));
-    this.#opcuaEndpoints = options.opcua;
     this.#onInputs = options.onInputs;
-    const fastest = Math.min(
-      ...options.modbus.flatMap((d) => d.points.map((p) => p.pollMs)),
-      ...options.opcua.flatMap((e) => e.nodes.map((n) => n.samplingMs)),
+    let fastest = Infinity;
+    for (const driver of options.drivers ?? POINT_DRIVERS) {
+      const devices = devicesOf(options.devices, driver);
+      if (devices.length === 0) continue;
+      for (const d of devices) fastest = Math.min(fastest, driver.fastestMs(d));
+      const source = driver.connectors;
+      if ("create" in source) this.#add(driver, devices, source);
+      else this.#deferred.push({ driver, devices, load: () => source.load() });
+    }
+    this.#scanMs = Math.max(
+      MIN_SCAN_MS,
+      Number.isFinite(fastest) ? Math.min(fastest, MAX_SCAN_MS) : MAX_SCAN_MS,
     );
-    this.#scanMs = Math.max(MIN_SCAN_MS, Number.isFinite(fastest) ? Math.min(fastest, 100) : 100);
+  }
+
+  #add(driver: PointDriver, devices: readonly PlannedDevice[], maker: ConnectorMaker<PlannedDevice>): void {
+    for (const d of devices) this.#connectors.set(`${driver.kind}:${d.name}`, maker.create(d));
   }
 
   /**
-   * Starts every driver, and the scan that hands their samples to modules. The OPC UA client is loaded here,
-   * and only when there are endpoints: it asks for the host name as it loads.
+   * Starts every connector, and the scan that hands their samples to modules. A driver whose client loads
+   * on demand (OPC UA's asks for the host name as it loads) is loaded here, and only when it has devices.
    */
   async start(): Promise<void> {
-    if (this.#opcuaEndpoints.length > 0 && this.#opcua.size === 0) {
-      // A computed specifier: `deno bundle` leaves it alone (node-opcua does not bundle), and it resolves
-      // from the source tree or from `dist/` beside it.
-      const driver = "../hal/opcua/mod.ts";
-      const { createOpcuaConnector } = await import(driver) as typeof import("../../hal/opcua/mod.ts");
-      for (const e of this.#opcuaEndpoints) this.#opcua.set(e.name, createOpcuaConnector(e));
+    for (const { driver, devices, load } of this.#deferred.splice(0)) {
+      const maker = await load();
+      if (this.#closed) return; // closed while it loaded: nothing to start, or to close later
+      this.#add(driver, devices, maker);
     }
-    for (const [, c] of this.#drivers()) c.start();
-    if (this.#modbus.size + this.#opcua.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
+    for (const c of this.#connectors.values()) c.start();
+    if (this.#connectors.size > 0) this.#timer = setInterval(() => this.#scan(), this.#scanMs);
   }
 
   #scan(): void {
     const changed = Object.create(null) as Record<string, InputValue>;
-    for (const [prefix, c] of this.#drivers()) {
+    for (const [prefix, c] of this.#connectors) {
       for (const [point, s] of c.listSamples()) {
         const key = `${prefix}/${point}`;
         const last = this.#last.get(key);
@@ -80,35 +97,23 @@ export class Connectors implements AsyncDisposable {
     if (Object.keys(changed).length > 0) this.#onInputs(changed);
   }
 
-  /** Every driver with its input prefix (`modbus:plc1`, `opcua:line1`). */
-  *#drivers(): Iterable<[string, PointConnector]> {
-    for (const [name, c] of this.#modbus) yield [`modbus:${name}`, c];
-    for (const [name, c] of this.#opcua) yield [`opcua:${name}`, c];
-  }
-
-  /** The driver of an actuator or input prefix (`modbus:plc1`), or null. */
+  /** The connector of an actuator or input prefix (`<kind>:<device>`), or null. */
   driver(prefix: string): PointConnector | null {
-    const [kind, name = ""] = prefix.split(":");
-    return (kind === "modbus"
-      ? this.#modbus.get(name)
-      : kind === "opcua"
-      ? this.#opcua.get(name)
-      : undefined) ??
-      null;
+    return this.#connectors.get(prefix) ?? null;
   }
 
   /** Every connector's state, last error and counters. */
   list(): ConnectorStatus[] {
-    return [...this.#drivers()].map(([, c]) => c.status());
+    return [...this.#connectors.values()].map((c) => c.status());
   }
 
   #closed: Promise<void> | null = null;
 
-  /** Stops the scan and closes every driver; calling it again returns the same promise. */
+  /** Stops the scan and closes every connector; calling it again returns the same promise. */
   close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    this.#closed ??= Promise.all([...this.#drivers()].map(([, c]) => c.close())).then(() => {});
+    this.#closed ??= Promise.all([...this.#connectors.values()].map((c) => c.close())).then(() => {});
     return this.#closed;
   }
 

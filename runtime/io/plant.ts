@@ -1,9 +1,10 @@
 /**
- * Drives the data sources modules read: the simulated plant of `hal/sim`, and the GPIO bank (the simulated
- * one, or Linux lines when the manifest configures `connectors.gpio`). Sample streams are generated in
- * batches on a timer, as many samples as the wall clock says are due, so the stream keeps its rate even when
- * a timer fires late; scalar inputs are read on a slower scan; a hardware bank's inputs are polled at its
- * `poll_ms`, and a change of level is an edge.
+ * The plant the modules read ({@linkcode SimPlant}): the simulated sensors of `hal/sim` with the faults an
+ * operator injects, and the GPIO bank (the simulated one, or Linux lines when the manifest configures
+ * `connectors.gpio`). It is also what the API's simulated-plant port drives (sensors, faults, pins). Sample
+ * streams are generated in batches on a timer, as many samples as the wall clock says are due, so the stream
+ * keeps its rate even when a timer fires late; scalar inputs are read on a slower scan; a hardware bank's
+ * inputs are polled at its `poll_ms`, and a change of level is an edge.
  *
  * @module
  */
@@ -21,8 +22,8 @@ import type { InputValue } from "../executor/protocol.ts";
 import type { SimSensorPlan } from "../plan.ts";
 import { FaultNotApplicableError, PinUnknownError, SensorUnknownError } from "../errors.ts";
 
-/** Options of {@linkcode SimSources}. */
-export interface SimSourcesOptions {
+/** Options of {@linkcode SimPlant}. */
+export interface SimPlantOptions {
   sensors: SimSensorPlan[];
   /** Called with each batch of a stream source, e.g. `("sim:vibration_1", samples)`. */
   onSamples(source: string, samples: Int16Array): void;
@@ -36,13 +37,23 @@ export interface SimSourcesOptions {
   onGpioEdge?(pin: number, value: number): void;
   /** The Linux GPIO bank (`connectors.gpio`); absent or null for the simulated bank. */
   gpio?: SysfsGpioConfig | null;
+  /** Where a fault injected or cleared is said. @default nothing is said */
+  log?(line: string): void;
 }
 
 /** A fault that can be injected into a simulated sensor. */
 export type SimFault = "none" | "bearing" | "overheat";
 
+/** A simulated sensor: its kind, its current fault, and its sample rate (vibration sensors; else null). */
+export interface SimSensorState {
+  id: string;
+  kind: "vibration" | "temperature";
+  fault: SimFault;
+  rateHz: number | null;
+}
+
 /** The simulated plant, producing samples and values until disposed. */
-export class SimSources {
+export class SimPlant {
   #vibration = new Map<string, { sensor: SimVibrationSensor; startMs: number; emitted: number }>();
   #temperature = new Map<string, SimTemperatureSensor>();
   #gpio: GpioBank;
@@ -51,9 +62,10 @@ export class SimSources {
   /** Each pin's level and quality as the last scan sent them. */
   #scanned = new Map<number, string>();
   #timers: ReturnType<typeof setInterval>[] = [];
-  #options: SimSourcesOptions;
+  #stopped = false;
+  #options: SimPlantOptions;
 
-  constructor(options: SimSourcesOptions) {
+  constructor(options: SimPlantOptions) {
     this.#options = options;
     this.#gpio = options.gpio ? createSysfsGpio(options.gpio) : new SimGpio();
     for (const s of options.sensors) {
@@ -77,8 +89,8 @@ export class SimSources {
     }
   }
 
-  /** Ids of the simulated sensors, with their kind and current fault. */
-  list(): { id: string; kind: "vibration" | "temperature"; fault: SimFault; rateHz: number | null }[] {
+  /** The simulated sensors, with their kind and current fault: vibration sensors first, in manifest order. */
+  listSensors(): SimSensorState[] {
     return [
       ...[...this.#vibration].map(([id, v]) => ({
         id,
@@ -96,30 +108,33 @@ export class SimSources {
   }
 
   /**
-   * Injects or clears a fault: `bearing` on a vibration sensor, `overheat` on a temperature sensor.
+   * Injects or clears a fault: `bearing` on a vibration sensor, `overheat` on a temperature sensor; returns the
+   * sensor with its fault, and says so in the log.
    *
    * @throws {SensorUnknownError} when there is no such sensor.
    * @throws {FaultNotApplicableError} when the fault does not apply to its kind.
    */
-  setFault(id: string, fault: SimFault): void {
+  setFault(id: string, fault: SimFault): SimSensorState {
     const v = this.#vibration.get(id);
+    const t = this.#temperature.get(id);
     if (v) {
       if (fault !== "none" && fault !== "bearing") {
         throw new FaultNotApplicableError(id, "vibration", fault, ["none", "bearing"]);
       }
       v.sensor.setFault(fault);
-      return;
+    } else {
+      if (!t) throw new SensorUnknownError(id);
+      if (fault !== "none" && fault !== "overheat") {
+        throw new FaultNotApplicableError(id, "temperature", fault, ["none", "overheat"]);
+      }
+      t.setFault(fault);
     }
-    const t = this.#temperature.get(id);
-    if (!t) throw new SensorUnknownError(id);
-    if (fault !== "none" && fault !== "overheat") {
-      throw new FaultNotApplicableError(id, "temperature", fault, ["none", "overheat"]);
-    }
-    t.setFault(fault);
+    this.#options.log?.(`sim: ${id} fault ${fault === "none" ? "cleared" : `"${fault}" injected`}`);
+    return this.listSensors().find((s) => s.id === id)!;
   }
 
   /**
-   * Opens the GPIO bank; call it once, before {@linkcode SimSources.start} and before any module runs.
+   * Opens the GPIO bank; call it once, before {@linkcode SimPlant.start} and before any module runs.
    *
    * @throws {import("../../hal/gpio/mod.ts").GpioUnavailableError} when the configured lines cannot be opened.
    */
@@ -169,7 +184,7 @@ export class SimSources {
 
   /**
    * The simulated bank's state, shared with the executors: an event handler's `gpio_write` drives the
-   * simulated pin from the executor's thread at once, then reports it for {@linkcode SimSources.gpioDriven}.
+   * simulated pin from the executor's thread at once, then reports it for {@linkcode SimPlant.gpioDriven}.
    * `null` for a Linux bank: a worker has no permissions, so its writes come back to this thread.
    */
   get gpioBuffer(): SharedArrayBuffer | null {
@@ -179,6 +194,23 @@ export class SimSources {
   /** The GPIO bank's state as a connector when it is not the simulated one (that is part of "sim"), else null. */
   gpioStatus(): ConnectorStatus | null {
     return this.#gpio instanceof SimGpio ? null : this.#gpio.status();
+  }
+
+  /**
+   * The plant as connectors (`GET /api/v1/connectors`): `sim`, connected until the plant is stopped, and a Linux
+   * GPIO bank when there is one.
+   */
+  connectorStatuses(): ConnectorStatus[] {
+    const sim: ConnectorStatus = {
+      name: "sim",
+      kind: "sim",
+      state: this.#stopped ? "closed" : "connected",
+      lastError: null,
+      errors: 0,
+      reconnects: 0,
+    };
+    const gpio = this.gpioStatus();
+    return gpio ? [sim, gpio] : [sim];
   }
 
   /**
@@ -258,6 +290,7 @@ export class SimSources {
 
   /** Stops producing. */
   stop(): void {
+    this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
   }

@@ -15,9 +15,9 @@ import {
 } from "../capabilities.ts";
 import type { PathSegment, RawIssue } from "./_document.ts";
 import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
-import { modbusCapability, ModbusPointSchema } from "../../hal/modbus/mod.ts";
+import { POINT_DRIVERS, pointDriver } from "../../hal/drivers.ts";
+import type { PointDriver, PointOperation } from "../../hal/point_driver.ts";
 import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
-import { opcuaCapability, OpcuaNodeSchema } from "../../hal/opcua/manifest.ts";
 import { checkGpioPins } from "./_gpio_check.ts";
 import { checkCeilings } from "./_ceilings.ts";
 
@@ -38,11 +38,11 @@ export function checkManifest(raw: unknown): RawIssue[] {
   const sensors = new Map<string, unknown>(
     entries(asObj(root.connectors)?.sim).map(([id, s]) => [id, asObj(s)?.kind]),
   );
-  const modbus = new Map<string, Obj>(
-    entries(asObj(root.connectors)?.modbus).map(([id, d]) => [id, asObj(d) ?? {}]),
-  );
-  const opcua = new Map<string, Obj>(
-    entries(asObj(root.connectors)?.opcua).map(([id, d]) => [id, asObj(d) ?? {}]),
+  const devices = new Map<string, ReadonlyMap<string, Obj>>(
+    POINT_DRIVERS.map((driver) => [
+      driver.kind,
+      new Map(entries(asObj(root.connectors)?.[driver.kind]).map(([id, d]) => [id, asObj(d) ?? {}])),
+    ]),
   );
   const channels = Object.fromEntries(entries(root.channels));
   const modules = Object.fromEntries(entries(root.modules));
@@ -54,7 +54,7 @@ export function checkManifest(raw: unknown): RawIssue[] {
   }
 
   const mqtt = asObj(asObj(root.connectors)?.mqtt) !== undefined;
-  const ctx: Context = { sensors, modbus, opcua, mqtt, channels, facts, issues };
+  const ctx: Context = { sensors, devices, mqtt, channels, facts, issues };
   for (const [name, spec] of Object.entries(modules)) {
     const module = asObj(spec);
     if (module === undefined) continue;
@@ -70,10 +70,8 @@ export function checkManifest(raw: unknown): RawIssue[] {
 
 interface Context {
   readonly sensors: ReadonlyMap<string, unknown>;
-  /** Modbus devices by name, as written. */
-  readonly modbus: ReadonlyMap<string, Obj>;
-  /** OPC UA endpoints by name, as written. */
-  readonly opcua: ReadonlyMap<string, Obj>;
+  /** Each point driver's devices by name, as written, by driver kind. */
+  readonly devices: ReadonlyMap<string, ReadonlyMap<string, Obj>>;
   /** Whether `connectors.mqtt` is there. */
   readonly mqtt: boolean;
   readonly channels: Obj;
@@ -192,10 +190,10 @@ function checkInputs(name: string, raw: unknown, ctx: Context): void {
   raw.forEach((input, i) => {
     if (typeof input !== "string" || !INPUT_REF.test(input)) return; // the schema reports it
     const [kind, id = ""] = splitRef(input);
-    const path = ["modules", name, "inputs", i];
-    if (kind === "modbus") checkModbusPoint(id, { path, ctx, module: name, verb: "reads input" });
-    else if (kind === "opcua") checkOpcuaNode(id, { path, ctx, module: name, verb: "reads input" }, "read");
-    else checkSensor(id, "temperature", { path, ctx, module: name, verb: "reads input" });
+    const options = { path: ["modules", name, "inputs", i], ctx, module: name, verb: "reads input" };
+    const driver = pointDriver(kind);
+    if (driver) checkPoint(driver, id, { ...options, operation: "read" });
+    else checkSensor(id, "temperature", options);
   });
 }
 
@@ -203,65 +201,11 @@ function checkActuators(name: string, raw: unknown, ctx: Context): void {
   if (!Array.isArray(raw)) return;
   raw.forEach((ref, i) => {
     if (typeof ref !== "string") return; // the schema reports it
-    const options = { path: ["modules", name, "actuators", i], ctx, module: name, verb: "drives" };
-    if (ref.startsWith("modbus:")) checkModbusPoint(ref.slice("modbus:".length), options, "write");
-    else if (ref.startsWith("opcua:")) checkOpcuaNode(ref.slice("opcua:".length), options, "write");
+    const [kind, id = ""] = splitRef(ref);
+    const driver = pointDriver(kind);
+    const path = ["modules", name, "actuators", i];
+    if (driver) checkPoint(driver, id, { path, ctx, module: name, verb: "drives", operation: "write" });
   });
-}
-
-/** An `opcua:<endpoint>/<node>` reference: the endpoint and node exist, and the module may use it so. */
-function checkOpcuaNode(
-  ref: string,
-  { path, ctx, module, verb }: RefOptions,
-  operation: "read" | "write",
-): void {
-  const [endpoint = "", pointId = ""] = ref.split("/");
-  const spec = ctx.opcua.get(endpoint);
-  if (!spec) {
-    const known = [...ctx.opcua.keys()];
-    ctx.issues.push({
-      path,
-      message: `opcua endpoint "${endpoint}" is not defined under connectors.opcua` +
-        (known.length === 0 ? "" : ` (defined: ${known.join(", ")})`),
-    });
-    return;
-  }
-  const nodes = Array.isArray(spec.nodes) ? spec.nodes.map(asObj) : [];
-  const raw = nodes.find((n) => n?.id === pointId);
-  if (!raw) {
-    const known = nodes.map((n) => n?.id).filter((x) => typeof x === "string");
-    ctx.issues.push({
-      path,
-      message: `opcua endpoint "${endpoint}" has no node "${pointId}"` +
-        (known.length === 0 ? "" : ` (nodes: ${known.join(", ")})`),
-    });
-    return;
-  }
-  const node = OpcuaNodeSchema.safeParse(raw);
-  if (!node.success) return; // the schema reports it
-  let needed: string;
-  try {
-    needed = opcuaCapability(operation, endpoint, {
-      nodeId: node.data.node_id,
-      writable: node.data.writable,
-    });
-  } catch (err) {
-    if (err instanceof TypeError) {
-      ctx.issues.push({
-        path,
-        message: `"opcua:${ref}" is not writable: mark it writable: true under its endpoint`,
-      });
-    }
-    return;
-  }
-  if (!grants(ctx, module, needed)) {
-    ctx.issues.push({
-      path,
-      message: `module "${module}" ${verb} "opcua:${ref}" without the capability: ${
-        addCapability(module, needed)
-      }`,
-    });
-  }
 }
 
 /** An `mqtt:<filter>` trigger: the uplink exists, the filter is valid, and the module may read it. */
@@ -287,54 +231,52 @@ function checkMqttTrigger(filter: string, { path, ctx, module, verb }: RefOption
   }
 }
 
-/** A `modbus:<device>/<point>` reference: the device and point exist, and the module may read the point. */
-function checkModbusPoint(
+/**
+ * A point reference `<kind>:<device>/<point>` (`ref` is the part after the colon): the device and the point
+ * exist under `connectors.<kind>`, the point can be used so (a driver may refuse a write), and the module
+ * holds the capability the driver names for it.
+ */
+function checkPoint(
+  driver: PointDriver,
   ref: string,
-  { path, ctx, module, verb }: RefOptions,
-  operation: "read" | "write" = "read",
+  { path, ctx, module, verb, operation }: RefOptions & { readonly operation: PointOperation },
 ): void {
+  const { kind, deviceNoun, pointNoun, pointsKey } = driver;
   const [device = "", pointId = ""] = ref.split("/");
-  const spec = ctx.modbus.get(device);
+  const devices = ctx.devices.get(kind) ?? new Map<string, Obj>();
+  const spec = devices.get(device);
   if (!spec) {
-    const known = [...ctx.modbus.keys()];
+    const known = [...devices.keys()];
     ctx.issues.push({
       path,
-      message: `modbus device "${device}" is not defined under connectors.modbus` +
+      message: `${kind} ${deviceNoun} "${device}" is not defined under connectors.${kind}` +
         (known.length === 0 ? "" : ` (defined: ${known.join(", ")})`),
     });
     return;
   }
-  const points = Array.isArray(spec.points) ? spec.points.map(asObj) : [];
+  const list = spec[pointsKey];
+  const points = Array.isArray(list) ? list.map(asObj) : [];
   const raw = points.find((p) => p?.id === pointId);
   if (!raw) {
     const known = points.map((p) => p?.id).filter((x) => typeof x === "string");
     ctx.issues.push({
       path,
-      message: `modbus device "${device}" has no point "${pointId}"` +
-        (known.length === 0 ? "" : ` (points: ${known.join(", ")})`),
+      message: `${kind} ${deviceNoun} "${device}" has no ${pointNoun} "${pointId}"` +
+        (known.length === 0 ? "" : ` (${pointNoun}s: ${known.join(", ")})`),
     });
     return;
   }
-  const point = ModbusPointSchema.safeParse(raw);
-  if (!point.success) return; // the schema reports it
-  let needed: string;
-  try {
-    needed = modbusCapability(operation, device, point.data);
-  } catch (err) {
-    if (err instanceof TypeError) {
-      ctx.issues.push({
-        path,
-        message:
-          `"modbus:${ref}" is read-only (${point.data.table}): only coils and holding registers can be driven`,
-      });
-    }
-    return; // else a point past the address space: the schema reports it
+  const access = driver.pointAccess(raw, { device, operation });
+  if (access === null) return; // the schema reports it
+  if ("refusal" in access) {
+    ctx.issues.push({ path, message: `"${kind}:${ref}" ${access.refusal}` });
+    return;
   }
-  if (!grants(ctx, module, needed)) {
+  if (!grants(ctx, module, access.capability)) {
     ctx.issues.push({
       path,
-      message: `module "${module}" ${verb} "modbus:${ref}" without the capability: ${
-        addCapability(module, needed)
+      message: `module "${module}" ${verb} "${kind}:${ref}" without the capability: ${
+        addCapability(module, access.capability)
       }`,
     });
   }

@@ -48,6 +48,7 @@ export {
   REALTIME_PRIORITY,
 } from "./policy.ts";
 export { parseManifest, type ParseManifestOptions } from "./parse.ts";
+export { type PathSegment, readDocument } from "./_document.ts";
 export { type LoadedManifest, type LoadedModuleSpec, loadManifest, type ResolvedFile } from "./load.ts";
 export {
   type ChannelSpec,

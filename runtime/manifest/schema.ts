@@ -4,22 +4,28 @@
  *
  * Every object is strict: an unknown key is an error, with the allowed keys named. Checks that need the whole
  * manifest (a source naming a sensor that does not exist, a capability outside the policy) live in
- * `check.ts`.
+ * `check.ts`. The `connectors` section and the references to what it carries are in `_connectors.ts`, the
+ * building blocks every part shares in `_zod.ts`.
  *
  * @module
  */
 import { z } from "zod";
-import { ModbusDeviceSchema } from "../../hal/modbus/mod.ts";
-import { OpcuaEndpointSchema } from "../../hal/opcua/manifest.ts";
-import { GpioConnectorSchema } from "../../hal/gpio/mod.ts";
-import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
 import { POLICY_SHAPE } from "./policy.ts";
-import { backoffFields, checkBackoff } from "../../hal/keeper.ts";
+import { ENTITY_ID, id, int, KEY_MESSAGE_SEPARATOR, MODULE_NAME, path, positive, strict } from "./_zod.ts";
+import { ActuatorRefSchema, ConnectorsSchema, InputRefSchema, type SimSensorSchema } from "./_connectors.ts";
 
-/** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
-export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-/** Sim sensor and channel ids follow the module name rule. */
-export const ENTITY_ID = MODULE_NAME;
+export { ENTITY_ID, KEY_MESSAGE_SEPARATOR, MODULE_NAME };
+export {
+  ACTUATOR_REF,
+  ConnectorsSchema,
+  INPUT_REF,
+  MqttConnectorSchema,
+  SimSensorSchema,
+  SimTemperatureSchema,
+  SimVibrationSchema,
+  UPCOMING_CONNECTORS,
+} from "./_connectors.ts";
+
 /** Device ids: a lowercase letter or digit, then lowercase letters, digits, `.`, `_` or `-`. */
 export const DEVICE_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** Parameter keys; keys starting `kiln.` are reserved for the host (ABI v1 `param_f64`). */
@@ -38,174 +44,12 @@ export const DEFAULT_LISTEN = "127.0.0.1:8080";
 /** A WebAssembly page is 64 KiB (WebAssembly core spec §2.3.8, memory types). */
 export const WASM_PAGE_BYTES = 65_536;
 
-/**
- * Separates the per-key messages zod gets for one `unrecognized_keys` issue (its error callback returns one
- * string for all the keys); `_issues.ts` splits them again. A newline never appears in a message otherwise.
- */
-export const KEY_MESSAGE_SEPARATOR = "\n";
-
-/** The zod error callback signature for an object's unknown keys. */
-type UnknownKeyMessage = (key: string, allowed: readonly string[]) => string;
-
-const unknownKey: UnknownKeyMessage = (key, allowed) => {
-  const near = closest(key, allowed);
-  return near === null
-    ? `unknown key "${key}" (allowed: ${allowed.join(", ")})`
-    : `unknown key "${key}"; did you mean "${near}"?`;
-};
-
-/** A strict object whose unknown keys are each reported with the allowed keys or the nearest one. */
-function strict<T extends z.core.$ZodLooseShape>(shape: T, message: UnknownKeyMessage = unknownKey) {
-  const allowed = Object.keys(shape);
-  return z.strictObject(shape, {
-    error: (issue) =>
-      issue.code === "unrecognized_keys"
-        ? issue.keys.map((key) => message(key, allowed)).join(KEY_MESSAGE_SEPARATOR)
-        : undefined,
-  });
-}
-
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.int().min(min).max(max);
-const positive = () => z.number().positive();
-const id = (what: string) =>
-  z.string().regex(
-    ENTITY_ID,
-    `a ${what} must start with a lowercase letter and contain only lowercase letters, digits, "_" or "-" (at most 63)`,
-  );
 const sha256 = z.string()
   .regex(/^[0-9a-fA-F]{64}$/, "a sha256 must be 64 hexadecimal digits (quote it in YAML)")
   .transform((s) => s.toLowerCase());
-const path = z.string().min(1, "a path must not be empty");
 /** Linux CPU numbers for `sched_setaffinity` (glibc's mask holds 1024), at least one, none twice. */
 const CpuList = z.array(int(0, 1023)).min(1, "list at least one CPU")
   .refine((cpus) => new Set(cpus).size === cpus.length, "a CPU is listed twice");
-
-// ---------------------------------------------------------------------------------------------- connectors
-
-/** A simulated vibration sensor (accelerometer). */
-export const SimVibrationSchema = strict({
-  kind: z.literal("vibration"),
-  /** Samples per second, 1..25600. */
-  rate_hz: int(1, 25_600),
-  /** Shaft rotation frequency in Hz. */
-  shaft_hz: positive().optional(),
-  /** Full scale in g: the value Q15 32767 stands for. */
-  full_scale_g: positive().optional(),
-  /** PRNG seed, for a reproducible signal. */
-  seed: int(0, 0xffff_ffff).optional(),
-});
-
-/** A simulated temperature sensor. */
-export const SimTemperatureSchema = strict({
-  kind: z.literal("temperature"),
-  /** Ambient temperature in °C the signal starts from. */
-  ambient_c: z.number().optional(),
-  /** PRNG seed, for a reproducible signal. */
-  seed: int(0, 0xffff_ffff).optional(),
-});
-
-/** A module input: a simulated sensor, or a Modbus device's point. */
-export const INPUT_REF =
-  /^(sim:[a-z][a-z0-9_-]{0,62}|(modbus|opcua):[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62})$/;
-
-/** A simulated sensor, told apart by `kind`. */
-export const SimSensorSchema = z.discriminatedUnion("kind", [SimVibrationSchema, SimTemperatureSchema], {
-  error: (issue) =>
-    issue.code === "invalid_union" ? `expected a "kind" of "vibration" or "temperature"` : undefined,
-});
-
-/** Connector types that later versions add; naming one is an error that says so. */
-export const UPCOMING_CONNECTORS: readonly string[] = ["i2c", "spi"];
-/** The connector types this version supports. */
-const SUPPORTED_CONNECTORS = "sim, modbus, mqtt, opcua, gpio";
-
-/**
- * The uplink to an MQTT broker (`connectors.mqtt`): module publishes, alerts and Mode C batches go out
- * through the store-and-forward outbox; `mqtt:<filter>` triggers subscribe on it.
- */
-export const MqttConnectorSchema = strict({
-  /** `mqtt://host:port` or `mqtts://host:port`; with `embedded`, the default is the embedded broker. */
-  url: z.string().regex(/^mqtts?:\/\/[^\s/]+$/, `a url must be "mqtt://host:port" or "mqtts://host:port"`)
-    .optional(),
-  /** Run a broker inside Kiln (for the demo): on 127.0.0.1 at this port. */
-  embedded: strict({ port: int(0, 65_535).default(1883) }).optional(),
-  /** @default "kiln-<device id>" */
-  client_id: z.string().min(1).max(128).optional(),
-  username: z.string().optional(),
-  /** A file holding the password (its first line), so the manifest holds no secret. */
-  password_file: path.optional(),
-  tls: strict({ ca_file: path.optional(), cert_file: path.optional(), key_file: path.optional() }).optional(),
-  keepalive_s: int(1, 65_535).default(30),
-  /** How long one connection attempt may take, TCP and TLS through CONNACK, in milliseconds. */
-  connect_timeout_ms: int(1, 600_000).default(10_000),
-  /** `backoff_ms` (default 500) and `max_backoff_ms` (default 30000): every connector's reconnect backoff. */
-  ...backoffFields,
-  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
-  /**
-   * `persistent`: the broker keeps Kiln's session (by `client_id`) while Kiln is away and queues the commands
-   * for its `mqtt:` triggers (sent at QoS 1 or 2), delivered once it is back and its modules run. `clean`:
-   * commands sent while Kiln is offline are lost.
-   */
-  session: z.enum(["clean", "persistent"]).default("clean"),
-  /** Topic templates; placeholders `{device}` and `{module}`. */
-  topics: strict({
-    alerts: z.string().default("kiln/{device}/alerts/{module}"),
-    batch: z.string().default("kiln/{device}/batch"),
-    /** Retained "online" on connect; the last will sets "offline". */
-    status: z.string().default("kiln/{device}/status"),
-  }).prefault({}),
-  /** Seconds between Mode C batches of module outputs; 0 for none. */
-  batch_interval_s: z.number().min(0).default(60),
-  outbox: strict({
-    /** The most the waiting messages may take on disk, MiB. */
-    disk_budget_mb: positive().default(256),
-    /** Messages sent per second at most when the outbox drains after an outage. */
-    drain_rate_per_s: positive().default(100),
-  }).prefault({}),
-}).superRefine((m, ctx) => {
-  checkBackoff(m, ctx);
-  if (m.session === "persistent" && m.qos === 2) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["qos"],
-      message:
-        "a persistent session needs qos 0 or 1: Kiln resends from its outbox with new packet ids, and " +
-        "a broker holding a QoS 2 packet id from before the outage would take a new message for a duplicate",
-    });
-  }
-  if ((m.url === undefined) === (m.embedded === undefined)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["url"],
-      message: "give either url (a broker) or embedded, not both",
-    });
-  }
-  for (const [key, template] of Object.entries(m.topics)) {
-    try {
-      parseTopicTemplate(template, { placeholders: ["device", "module"] });
-    } catch (err) {
-      ctx.addIssue({ code: "custom", path: ["topics", key], message: (err as Error).message });
-    }
-  }
-});
-
-/**
- * `connectors`: the simulated plant, Modbus devices and OPC UA endpoints by name, the MQTT uplink, and the
- * GPIO bank (`gpio`: the simulated one unless it names the `linux-sysfs` backend).
- */
-export const ConnectorsSchema = strict(
-  {
-    sim: z.record(id("sim sensor id"), SimSensorSchema).optional(),
-    modbus: z.record(id("modbus device name"), ModbusDeviceSchema).optional(),
-    mqtt: MqttConnectorSchema.optional(),
-    opcua: z.record(id("opcua endpoint name"), OpcuaEndpointSchema).optional(),
-    gpio: GpioConnectorSchema.optional(),
-  },
-  (key) =>
-    UPCOMING_CONNECTORS.includes(key)
-      ? `the "${key}" connector is not supported yet (this version supports: ${SUPPORTED_CONNECTORS})`
-      : `unknown connector type "${key}" (this version supports: ${SUPPORTED_CONNECTORS})`,
-);
 
 // ------------------------------------------------------------------------------------------------ channels
 
@@ -391,26 +235,15 @@ export const ModuleSchema = strict({
   capabilities: z.array(z.string()).default([]),
   schedule: ScheduleSchema,
   /**
-   * Values the module reads with `kiln.input(index)`, in index order: `sim:<sensor id>`,
-   * `modbus:<device>/<point id>` or `opcua:<endpoint>/<node id>`.
+   * Values the module reads with `kiln.input(index)`, in index order: `sim:<sensor id>`, or a point of a
+   * point connector, `<kind>:<device>/<point id>` (a Modbus point, an OPC UA node).
    */
-  inputs: z.array(
-    z.string().regex(
-      INPUT_REF,
-      `an input must be "sim:<sensor id>", "modbus:<device>/<point id>" or "opcua:<endpoint>/<node id>"`,
-    ),
-  )
-    .default([]),
+  inputs: z.array(InputRefSchema).default([]),
   /**
-   * What the module may drive with `kiln.actuate(index, value)`, in index order: `modbus:<device>/<point>`
-   * (a coil or a holding register) or `opcua:<endpoint>/<node>` (a writable node).
+   * What the module may drive with `kiln.actuate(index, value)`, in index order: a writable point of a point
+   * connector, `<kind>:<device>/<point id>` (a Modbus coil or holding register, an OPC UA node marked writable).
    */
-  actuators: z.array(
-    z.string().regex(
-      /^(modbus|opcua):[a-z][a-z0-9_-]{0,62}\/[a-z][a-z0-9_-]{0,62}$/,
-      `an actuator must be "modbus:<device>/<point id>" or "opcua:<endpoint>/<node id>"`,
-    ),
-  ).default([]),
+  actuators: z.array(ActuatorRefSchema).default([]),
   params: z.record(paramKey, z.number()).default({}),
   data: z.record(
     z.string().regex(/^[a-z][a-z0-9_.-]{0,62}$/, "a data name must be lowercase letters, digits, _ . or -"),
@@ -549,29 +382,4 @@ function listenError(listen: string): string | null {
   const host = match[1] ?? "";
   if (host.startsWith("[") && !host.slice(1, -1).includes(":")) return `"${host}" is not an IPv6 address`;
   return null;
-}
-
-/** The candidate closest to `word` by edit distance, when it is close enough to be a likely typo. */
-function closest(word: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  // Up to one edit per three characters (at least one): "widow" → "window", "modlues" → "modules".
-  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(word, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

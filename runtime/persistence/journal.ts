@@ -1,6 +1,7 @@
 /**
- * The runtime's recent alerts and published messages, numbered for clients that poll with `?after=SEQ`.
- * Private to `runtime/`.
+ * The runtime's recent alerts and published messages, numbered for clients that poll with `?after=SEQ`, and
+ * the numbering of the log lines it keeps (the lines themselves stay in their module's slot). Private to
+ * `runtime/`.
  *
  * @module
  */
@@ -17,11 +18,19 @@ export class Journal {
   #alertSeq = 0;
   #messages: PublishedMessage[] = [];
   #messageSeq = 0;
+  #logSeq = 0;
 
-  addAlert(a: AlertEvent): void {
+  /** Keeps an alert; returns it with its sequence number. */
+  addAlert(a: AlertEvent): AlertEvent & { seq: number } {
     this.#alerts.push(a);
     this.#alertSeq++;
     if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+    return { seq: this.#alertSeq, ...a };
+  }
+
+  /** The sequence number of the next log line the runtime keeps, from 1 across modules. */
+  numberLog(): number {
+    return ++this.#logSeq;
   }
 
   /** Alerts since sequence number `after` (exclusive), oldest first, with their sequence numbers. */
@@ -30,8 +39,8 @@ export class Journal {
     return this.#alerts.map((a, i) => ({ seq: first + i, ...a })).filter((a) => a.seq > after);
   }
 
-  /** Keeps a published message; its payload as UTF-8 text when it decodes, else base64. */
-  addMessage(m: OutboundMessage): void {
+  /** Keeps a published message, its payload as UTF-8 text when it decodes, else base64; returns it as kept. */
+  addMessage(m: OutboundMessage): PublishedMessage {
     let payload: string;
     let encoding: PublishedMessage["encoding"] = "utf-8";
     try {
@@ -40,15 +49,17 @@ export class Journal {
       payload = btoa(String.fromCharCode(...m.payload));
       encoding = "base64";
     }
-    this.#messages.push({
+    const kept: PublishedMessage = {
       seq: ++this.#messageSeq,
       module: m.module,
       topic: m.topic,
       payload,
       encoding,
       at: m.at,
-    });
+    };
+    this.#messages.push(kept);
     if (this.#messages.length > MAX_MESSAGES) this.#messages.shift();
+    return kept;
   }
 
   /** Messages since sequence number `after` (exclusive), oldest first. */

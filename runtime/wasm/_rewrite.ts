@@ -18,7 +18,7 @@ import { InstructionReader } from "./_code.ts";
 import { CodeRewriter } from "./_instrument_code.ts";
 import { ByteWriter } from "./_writer.ts";
 import { WasmFormatError } from "./errors.ts";
-import type { InstrumentResult } from "./instrument.ts";
+import type { InstrumentResult } from "./_instrument_result.ts";
 import type { SectionInfo, WasmModuleInfo } from "./types.ts";
 
 const utf8 = new TextEncoder();

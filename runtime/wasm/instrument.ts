@@ -45,6 +45,7 @@
  * @module
  */
 import { KilnError } from "../../errors.ts";
+import type { InstrumentResult } from "./_instrument_result.ts";
 import { ModuleRewriter } from "./_rewrite.ts";
 import { CHECK_IMPORT, DEFAULT_CHECK_INTERVAL, RESERVED_EXPORT_PREFIX } from "./constants.ts";
 import { readModule } from "./reader.ts";
@@ -58,6 +59,7 @@ export {
   INITIAL_FUEL,
   RESERVED_EXPORT_PREFIX,
 } from "./constants.ts";
+export type { InstrumentResult } from "./_instrument_result.ts";
 
 /** Options of {@linkcode instrument}. */
 export interface InstrumentOptions {
@@ -73,33 +75,6 @@ export interface InstrumentOptions {
    * @default 1000
    */
   checkInterval?: number;
-}
-
-/** What {@linkcode instrument} returns. */
-export interface InstrumentResult {
-  /** The instrumented binary. */
-  bytes: Uint8Array<ArrayBuffer>;
-  /**
-   * Interrupt checks inserted: one per function entry (except leaf functions), one per loop header, one
-   * before each bulk memory or table instruction.
-   */
-  sites: number;
-  /** Defined functions instrumented. */
-  functions: number;
-  /**
-   * Functions with no loop and no call: they run each instruction at most once, so they get no entry check
-   * (their callers' checks bound them).
-   */
-  leafFunctions: number;
-  /**
-   * Bulk memory and table instructions (`memory.fill`, `memory.copy`, `memory.init`, `table.*`), each a
-   * check site that also charges the countdown one site per 64 bytes (or elements) it moves.
-   */
-  bulkSites: number;
-  /** Loop headers instrumented. */
-  loops: number;
-  /** Fuel charges inserted (straight-line segments); 0 without `fuel`. */
-  fuelSegments: number;
 }
 
 /** A module already has the import or export the instrumenter adds, e.g. it was instrumented before. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment } from "../../runtime/mod.ts";
 import { ROOT } from "../_process.ts";
@@ -18,7 +18,7 @@ async function demoRuntime() {
 
 Deno.test("the API lists every demo module with its state, errors, restarts and invocations", async () => {
   await using runtime = await demoRuntime();
-  const app = createApp({ runtime });
+  const app = createApp(apiPorts(runtime));
   const health = await (await app.request("/health")).json();
   assert.equal(health.status, "ok");
   assert.equal(health.modules.running, 5);
@@ -52,7 +52,7 @@ Deno.test("the API lists every demo module with its state, errors, restarts and 
 
 Deno.test("a bearing fault injected through the API makes the anomaly detector raise an alert", async () => {
   await using runtime = await demoRuntime();
-  const app = createApp({ runtime });
+  const app = createApp(apiPorts(runtime));
   assert.deepEqual((await (await app.request("/api/v1/alerts")).json()).alerts, []);
   const res = await app.request("/api/v1/sim/sensors/vibration_1/fault", {
     method: "POST",
@@ -72,7 +72,7 @@ Deno.test("a bearing fault injected through the API makes the anomaly detector r
 
 Deno.test("bad requests get a JSON error with the right status, never a 500", async (t) => {
   await using runtime = await demoRuntime();
-  const app = createApp({ runtime });
+  const app = createApp(apiPorts(runtime));
   const cases: [string, string, RequestInit | undefined, number, string][] = [
     ["an unknown module", "/api/v1/modules/nope", undefined, 404, "module_unknown"],
     ["an unknown route", "/api/v1/nothing", undefined, 404, "not_found"],
@@ -151,7 +151,7 @@ Deno.test("bad requests get a JSON error with the right status, never a 500", as
 
 Deno.test("stop, start and restart through the API change the module's state", async () => {
   await using runtime = await demoRuntime();
-  const app = createApp({ runtime });
+  const app = createApp(apiPorts(runtime));
   const stopped = await (await app.request("/api/v1/modules/temperature/stop", { method: "POST" })).json();
   assert.equal(stopped.state, "stopped");
   assert.equal((await (await app.request("/health")).json()).modules.stopped, 1);
@@ -167,7 +167,7 @@ Deno.test("executors run with no Deno permissions at all, even when the runtime 
   // This test process itself may read, write, use the network and run programs.
   assert.equal((await Deno.permissions.query({ name: "read" })).state, "granted");
   await using runtime = await demoRuntime();
-  const app = createApp({ runtime });
+  const app = createApp(apiPorts(runtime));
   const { executors } = await (await app.request("/api/v1/executors")).json();
   assert.deepEqual(
     executors.map((e: { name: string; modules: string[] }) => [e.name, e.modules]).sort(),

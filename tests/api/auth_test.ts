@@ -3,7 +3,7 @@
  * revocation, the first-start admin token of `kiln run`, and KILN_ADMIN_TOKEN.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import { createRuntime } from "../../runtime/mod.ts";
 import { createToken, listTokens, openStore, revokeToken, verifyToken } from "../../snapshots/mod.ts";
 import { deploymentPlan, modulePlan, wat, writeFixture } from "../_helpers.ts";
@@ -30,7 +30,7 @@ Deno.test("each role gets what it may and no more: 401 without a valid token, 40
   await using runtime = await createRuntime({ plan, version: "test", log: () => {} });
   await runtime.start();
   const app = createApp({
-    runtime,
+    ...apiPorts(runtime),
     auth: { verify: (t) => verifyToken(store.db, t) },
   });
   const req = (path: string, token: string | null, method = "GET") =>

@@ -4,7 +4,7 @@
  * deploy lists its issues with the path, the line in the uploaded spec and the message.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import {
   BadRequestError,
   ForbiddenError,
@@ -70,7 +70,7 @@ Deno.test("an error of each kind thrown below the API is answered with its kind'
       throw next;
     },
   };
-  const app = createApp({ runtime: runtime as never });
+  const app = createApp({ modules: runtime as never, observability: {} as never, plant: {} as never });
   for (const kind of ERROR_KINDS) {
     await t.step(kind, async () => {
       const err = SAMPLES[kind];
@@ -162,7 +162,7 @@ modules:
   }
   const roles = new Map<string, Role>([["admin", "admin"], ["viewer", "viewer"]]);
   const app = createApp({
-    runtime,
+    ...apiPorts(runtime),
     deployer: createDeployer({ manifestFile: `${dir}/kiln.yaml`, dataDir: `${dir}/data`, runtime }),
     auth: { verify: (token) => roles.has(token) ? { name: token, role: roles.get(token)! } : null },
     stream: hub,

@@ -5,7 +5,7 @@
  * not an RFC 3339 string.
  */
 import assert from "node:assert/strict";
-import { createApp, OPERATIONS, StreamHub, StreamPoller } from "../../api/mod.ts";
+import { apiPorts, createApp, OPERATIONS, StreamFeed, StreamHub } from "../../api/mod.ts";
 import { probe } from "../../cli/sandbox.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { createDeployer, createRuntime, planDeployment, Snapshotter } from "../../runtime/mod.ts";
@@ -116,11 +116,12 @@ async function walkTheDemo(t: Deno.TestContext, dir: string): Promise<void> {
     outbox: createOutbox(store, { diskBudgetBytes: 1 << 20 }),
   });
   await runtime.start();
+  const ports = apiPorts(runtime);
   await using hub = new StreamHub();
-  await using poller = new StreamPoller(runtime, hub, { intervalMs: 100 });
-  poller.start();
+  await using feed = new StreamFeed(ports, hub);
+  feed.start();
   const app = createApp({
-    runtime,
+    ...ports,
     stream: hub,
     deployer: createDeployer({ manifestFile, dataDir: `${dir}/data`, runtime }),
     sandbox: () => ({ narrowed: false, reason: "in process", grants: null, probes: probe(dir) }),

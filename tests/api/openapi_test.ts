@@ -5,8 +5,12 @@ import { STATUS_BY_KIND } from "../../api/errors.ts";
 
 Deno.test("/openapi.json describes every route the app has, and nothing else, with the role each needs", async () => {
   await using hub = new StreamHub();
-  const runtime = { health: () => ({ version: "9.9.9" }) } as never;
-  const app = createApp({ runtime, deployer: {} as never, stream: hub });
+  const ports = {
+    modules: {} as never,
+    observability: { health: () => ({ version: "9.9.9" }) } as never,
+    plant: {} as never,
+  };
+  const app = createApp({ ...ports, deployer: {} as never, stream: hub });
   const real = new Set(
     app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method.toLowerCase()} ${r.path}`),
   );
@@ -27,8 +31,12 @@ Deno.test("/openapi.json describes every route the app has, and nothing else, wi
 });
 
 Deno.test("/openapi.json documents the one error body, the status of each error kind and the JSON conventions", async () => {
-  const runtime = { health: () => ({ version: "9.9.9" }) } as never;
-  const doc = await (await createApp({ runtime }).request("/openapi.json")).json();
+  const ports = {
+    modules: {} as never,
+    observability: { health: () => ({ version: "9.9.9" }) } as never,
+    plant: {} as never,
+  };
+  const doc = await (await createApp(ports).request("/openapi.json")).json();
   const error = doc.components.schemas.Error;
   assert.deepEqual(error.required, ["error"]);
   assert.deepEqual(error.properties.error.required, ["code", "message"]);

@@ -60,22 +60,10 @@ export async function until<T>(
 }
 
 /**
- * Resolves with `promise`'s value, or rejects naming `what` when it has not settled after `limitMs`: a
+ * Resolves with a promise's value, or rejects naming what it is when it has not settled after a minute: a
  * guard against a hang (a test then fails instead of stalling the run), not a measure of time.
- *
- * @throws {Error} when `promise` rejects or does not settle in time.
  */
-export async function settles<T>(promise: Promise<T>, what: string, limitMs = 60_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${limitMs} ms`)), limitMs);
-  });
-  try {
-    return await Promise.race([promise, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { settles } from "../../hal/_wait.ts";
 
 /** A temporary directory removed on dispose. */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {

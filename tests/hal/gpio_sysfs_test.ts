@@ -16,7 +16,7 @@ import {
 } from "../../hal/gpio/mod.ts";
 import { runGpioContract } from "../../hal/gpio/_contract.ts";
 import { createFakeSysfsGpio, type FakeSysfsGpioOptions } from "../fakes/fake_sysfs_gpio.ts";
-import { SimSources } from "../../runtime/io/plant.ts";
+import { SimPlant } from "../../runtime/io/plant.ts";
 import type { InputValue } from "../../runtime/executor/protocol.ts";
 import { waitFor } from "../_helpers.ts";
 
@@ -215,7 +215,7 @@ Deno.test("the runtime's sources poll a sysfs bank: an input edge fires the edge
   await using fake = await createFakeSysfsGpio();
   const edges: [number, number][] = [];
   const inputs: Record<string, InputValue> = {};
-  const sources = new SimSources({
+  const sources = new SimPlant({
     sensors: [],
     gpio: config(fake.root, {}, { poll_ms: 5 }),
     onSamples: () => {},

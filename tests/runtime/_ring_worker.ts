@@ -1,5 +1,5 @@
 /**
- * Test-only worker for `ring_test.ts`: either streams numbered records into a ring or reads them back and
+ * Test-only worker for `runtime/executor/ring_test.ts`: either streams numbered records into a ring or reads them back and
  * checks every byte. Record `seq` has a length and a byte pattern derived from `seq`, so a torn or misplaced
  * record cannot pass as a good one.
  *

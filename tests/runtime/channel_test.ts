@@ -197,5 +197,5 @@ Deno.test("a channel can trigger an event module: each record runs kiln_on_event
   );
   assert.equal(m.outputs.kind, 3);
   assert.equal(m.executor, "realtime");
-  await waitFor("pin 8 to toggle with the records", () => rt.listGpio()[8]!.writes >= 3);
+  await waitFor("pin 8 to toggle with the records", () => rt.plant.listGpio()[8]!.writes >= 3);
 });

@@ -65,9 +65,9 @@ async function runtimeWith(trigger: string, extra: Parameters<typeof modulePlan>
 Deno.test("an API event reaches the event module and its actuator write is carried out, with its latency recorded", async () => {
   await using rt = await runtimeWith("api");
   assert.equal(rt.getModule("estop")!.executor, "realtime");
-  assert.equal(rt.listGpio()[8]!.value, 0);
+  assert.equal(rt.plant.listGpio()[8]!.value, 0);
   rt.triggerEvent("estop", new Uint8Array([1, 2, 3]));
-  await waitFor("pin 8 high", () => rt.listGpio()[8]!.value === 1);
+  await waitFor("pin 8 high", () => rt.plant.listGpio()[8]!.value === 1);
   const m = await waitFor(
     "the latency",
     () => rt.getModule("estop")!.event_latency_us && rt.getModule("estop")!,
@@ -80,11 +80,11 @@ Deno.test("an API event reaches the event module and its actuator write is carri
 
 Deno.test("a GPIO edge triggers the event module bound to that pin", async () => {
   await using rt = await runtimeWith("gpio:pin_3");
-  rt.setGpioInput(3, 1);
-  await waitFor("pin 8 to follow pin 3 up", () => rt.listGpio()[8]!.value === 1);
-  rt.setGpioInput(3, 0);
-  await waitFor("pin 8 to follow pin 3 down", () => rt.listGpio()[8]!.value === 0);
-  rt.setGpioInput(3, 0); // no edge: no event
+  rt.plant.setGpioInput(3, 1);
+  await waitFor("pin 8 to follow pin 3 up", () => rt.plant.listGpio()[8]!.value === 1);
+  rt.plant.setGpioInput(3, 0);
+  await waitFor("pin 8 to follow pin 3 down", () => rt.plant.listGpio()[8]!.value === 0);
+  rt.plant.setGpioInput(3, 0); // no edge: no event
   await waitFor("the kind output", () => rt.getModule("estop")!.outputs.kind === 2);
   assert.equal(rt.getModule("estop")!.events, 2);
 });
@@ -95,7 +95,7 @@ Deno.test("API events reach any event module, and are refused for other modes an
   rt.triggerEvent("estop", new Uint8Array([1]));
   await waitFor(
     "the API event",
-    () => rt.getModule("estop")!.outputs.kind === 1 && rt.listGpio()[8]!.value === 1,
+    () => rt.getModule("estop")!.outputs.kind === 1 && rt.plant.listGpio()[8]!.value === 1,
   );
   assert.throws(() => rt.triggerEvent("estop", new Uint8Array(5000)), EventTooLargeError);
   const dir = await Deno.makeTempDir();
@@ -125,7 +125,7 @@ Deno.test("an event is handled while a low-priority module is in the middle of a
   // The first slow tick starts 100 ms after start and is still running for well over a second.
   await new Promise((r) => setTimeout(r, 200));
   rt.triggerEvent("estop", new Uint8Array([1]));
-  await waitFor("the actuator", () => rt.listGpio()[8]!.value === 1);
+  await waitFor("the actuator", () => rt.plant.listGpio()[8]!.value === 1);
   // The slow module has not finished a single tick yet: the event did not wait for it.
   assert.equal(rt.getModule("slow")!.invocations, 0);
   assert.equal(rt.getModule("slow")!.executor, "normal");

@@ -104,13 +104,13 @@ Deno.test("without it, every executor runs at the normal policy with no permissi
 Deno.test("a pin an event handler drives from its executor raises the edge event of a module bound to it", async () => {
   await using rt = await runtimeWith(undefined);
   rt.triggerEvent("trip", new Uint8Array([1]));
-  await waitFor("pin 8 high", () => rt.listGpio()[8]!.value === 1);
-  await waitFor("pin 9 to follow pin 8", () => rt.listGpio()[9]!.value === 1);
-  const pin8 = rt.listGpio()[8]!;
+  await waitFor("pin 8 high", () => rt.plant.listGpio()[8]!.value === 1);
+  await waitFor("pin 9 to follow pin 8", () => rt.plant.listGpio()[9]!.value === 1);
+  const pin8 = rt.plant.listGpio()[8]!;
   assert.equal(pin8.setBy, "output");
   assert.equal(pin8.writes, 1);
   rt.triggerEvent("trip", new Uint8Array([0]));
-  await waitFor("pin 9 to follow pin 8 down", () => rt.listGpio()[9]!.value === 0);
+  await waitFor("pin 9 to follow pin 8 down", () => rt.plant.listGpio()[9]!.value === 0);
   assert.equal(rt.getModule("horn")!.events, 2);
   assert.equal(rt.getModule("trip")!.event_latency_us!.p50 > 0, true);
 });

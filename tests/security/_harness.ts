@@ -21,7 +21,7 @@
  */
 import type { LogEntry } from "../../log_text.ts";
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import {
   createRuntime,
   type ModulePlan,
@@ -268,7 +268,7 @@ async function runIn(dir: string, c: HostileCase): Promise<HostileReport> {
     // Without the hostile module, the runtime is healthy, and says so over the API.
     if (rt.getModule("hostile")) await rt.removeModule("hostile");
     assert.equal(rt.health().status, "ok");
-    const app = createApp({ runtime: rt });
+    const app = createApp(apiPorts(rt));
     const health = await app.request("/health");
     assert.equal(health.status, 200);
     assert.equal((await health.json()).status, "ok");
@@ -359,7 +359,7 @@ class Watch {
   #app;
 
   constructor(readonly rt: Runtime) {
-    this.#app = createApp({ runtime: rt });
+    this.#app = createApp(apiPorts(rt));
     this.#timers.push(setInterval(() => this.#fire(), NEIGHBOUR_PERIOD_MS));
     this.#timers.push(setInterval(() => {
       this.#inFlight ??= this.#callApi().finally(() => this.#inFlight = null);

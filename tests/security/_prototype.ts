@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import { REALTIME_CAPABILITY } from "../../runtime/capabilities.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { createDeployer, createRuntime, planDeployment, type Runtime } from "../../runtime/mod.ts";
@@ -161,7 +161,7 @@ export async function gateway() {
   const runtime = await createRuntime({ plan, version: "proto", log: () => {}, audit: new AuditLog(store) });
   await runtime.start();
   const deployer = createDeployer({ manifestFile: file, dataDir: dir, runtime });
-  const app = createApp({ runtime, deployer, listSnapshots: (m) => listSnapshots(store.db, m) });
+  const app = createApp({ ...apiPorts(runtime), deployer, listSnapshots: (m) => listSnapshots(store.db, m) });
   await waitFor("both neighbours to run", () => neighbours(runtime).every((m) => m.invocations > 3));
   return {
     dir,

@@ -116,11 +116,11 @@ Deno.test("granted calls work, are counted per capability, and grants are revoke
   });
   await rt.start();
   await waitFor("a tick", () => rt.getModule("m")!.outputs.rc === 0);
-  assert.equal(rt.listGpio()[8]!.value, 0);
-  assert.ok(rt.setGpioInput(3, 1));
+  assert.equal(rt.plant.listGpio()[8]!.value, 0);
+  assert.ok(rt.plant.setGpioInput(3, 1));
   await waitFor(
     "pin 8 to follow pin 3",
-    () => rt.listGpio()[8]!.value === 1 && rt.listGpio()[8]!.setBy === "output",
+    () => rt.plant.listGpio()[8]!.value === 1 && rt.plant.listGpio()[8]!.setBy === "output",
   );
   await waitFor("use counts", () => {
     const uses = Object.fromEntries(audit.listUses("m").map((u) => [u.capability, u.uses]));

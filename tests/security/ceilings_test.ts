@@ -4,7 +4,7 @@
  * and the limit; the realtime executor is a grant of its own; the example manifests stay valid.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import {
   DEFAULT_POLICY_LIMITS,
   initBudgetUs,
@@ -426,7 +426,7 @@ async function apiGateway(policy: string) {
   });
   await runtime.start();
   const deployer = createDeployer({ manifestFile: file, dataDir: `${dir}/data`, runtime });
-  const app = createApp({ runtime, deployer });
+  const app = createApp({ ...apiPorts(runtime), deployer });
   const deploy = async (name: string, spec: string, source = COUNTER) => {
     const form = new FormData();
     form.set("name", name);

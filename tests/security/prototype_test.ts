@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../api/mod.ts";
+import { apiPorts, createApp } from "../../api/mod.ts";
 import { loadManifest, ManifestError, parseManifest } from "../../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment } from "../../runtime/mod.ts";
 import { createMqttConnector } from "../../hal/mqtt/mod.ts";
@@ -367,7 +367,7 @@ Deno.test("API tokens named after each Object.prototype member authenticate, and
         return t && { name: t.name, role: t.role };
       },
     };
-    const app = createApp({ runtime, auth });
+    const app = createApp({ ...apiPorts(runtime), auth });
     for (const n of NAMES) {
       const { token } = createToken(store.db, { role: "viewer", name: n });
       const headers = { authorization: `Bearer ${token}` };

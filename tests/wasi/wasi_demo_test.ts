@@ -1,6 +1,6 @@
 /**
  * `modules/wasi_demo`, a C program built with clang-19 against Debian's wasi-libc, run on Kiln's WASI subset
- * (`runtime/host_wasi.ts`) and a tiny test-local `kiln` host.
+ * (`runtime/executor/host_wasi.ts`) and a tiny test-local `kiln` host.
  */
 import assert from "node:assert/strict";
 import { HOST_IMPORTS, HOST_NAMESPACE } from "../../runtime/abi.ts";

@@ -1,0 +1,186 @@
+/**
+ * What the API needs from the rest of Kiln: three narrow ports instead of the whole runtime. Module control
+ * (read, start, stop, restart, send events to and snapshot modules; deploys go through a {@linkcode Deployer},
+ * which checks the manifest first), observability (health, channels, executors, connectors, alerts,
+ * messages, the audit log, the uplink, and the telemetry the stream subscribes to), and the simulated plant
+ * (sensors, faults, pins). The runtime implements the first two, its plant the third: {@linkcode apiPorts}.
+ *
+ * @example
+ * ```ts ignore
+ * const app = createApp({ ...apiPorts(runtime), deployer, auth });
+ * ```
+ *
+ * @module
+ */
+import type { ConnectorStatus } from "../hal/mod.ts";
+import type { GpioPinState } from "../hal/gpio/mod.ts";
+import type {
+  AlertEvent,
+  ChannelStatus,
+  Deployer,
+  DeploymentPlan,
+  ExecutorCounters,
+  ExecutorStatus,
+  Health,
+  LogEvent,
+  ModuleStatus,
+  PublishedMessage,
+  SimFault,
+  SimSensorState,
+  TelemetryListener,
+} from "../runtime/mod.ts";
+import type {
+  AuditEvent,
+  AuditQuery,
+  CapabilityUse,
+  OutboxStats,
+  SnapshotInfo,
+  SnapshotReason,
+} from "../snapshots/mod.ts";
+import type { Authenticator } from "./auth.ts";
+// hub.ts, not the folder's mod.ts: that also exports the feed, which reads these ports (no import circle).
+import type { StreamHub } from "./stream/hub.ts";
+
+/** Module control: what an operator does to modules (`/api/v1/modules`). */
+export interface ModuleControl {
+  /** Every module's status, in manifest order. */
+  listModules(): ModuleStatus[];
+  /** One module's status, or null when there is none by that name. */
+  getModule(name: string): ModuleStatus | null;
+  /** Its latest vector outputs by key (a null-prototype record), or null when there is no such module. */
+  getModuleArrays(name: string): Record<string, number[]> | null;
+  /** Its latest log lines, oldest first, or null when there is no such module. */
+  getModuleLogs(name: string): LogEvent[] | null;
+  /**
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module.
+   * @throws {import("../runtime/mod.ts").ModuleStateError} when it is already running or starting.
+   */
+  startModule(name: string): Promise<ModuleStatus>;
+  /** @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module. */
+  stopModule(name: string): Promise<ModuleStatus>;
+  /** @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module. */
+  restartModule(name: string): Promise<ModuleStatus>;
+  /**
+   * Sends an API event with `payload` to a running event module.
+   *
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module.
+   * @throws {import("../runtime/mod.ts").ModuleStateError} when it is not an event module, or not running.
+   * @throws {import("../runtime/mod.ts").EventTooLargeError} when the payload is over 4 KiB.
+   */
+  triggerEvent(name: string, payload: Uint8Array): ModuleStatus;
+  /**
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module.
+   * @throws {import("../runtime/mod.ts").ModuleStateError} when it is not running, or not snapshotted.
+   * @throws {import("../runtime/mod.ts").SnapshotStoreError} when the write fails.
+   */
+  takeSnapshot(name: string, reason: SnapshotReason): Promise<SnapshotInfo>;
+}
+
+/** The audit log's reading side (`/api/v1/audit`). */
+export interface AuditReader {
+  listEvents(query?: AuditQuery): AuditEvent[];
+  listUses(module?: string): CapabilityUse[];
+}
+
+/** What the forwarder of the uplink reports. */
+export interface ForwarderFigures {
+  readonly state: string;
+  readonly inFlight: number;
+  readonly sent: number;
+  readonly acked: number;
+  readonly failed: number;
+  readonly lastError: string | null;
+}
+
+/** The uplink's figures (`/api/v1/uplink`, `/metrics`). */
+export interface UplinkReader {
+  /** Its MQTT connector's state. */
+  status(): ConnectorStatus;
+  outboxStats(): OutboxStats;
+  forwarderStats(): ForwarderFigures;
+  /** Messages refused by the outbox (too large, a failed write), since start. */
+  readonly refused: number;
+}
+
+/** Where the runtime's telemetry events can be subscribed to (the stream's feed). */
+export interface TelemetrySource {
+  /** Adds a listener until the returned handle is disposed. */
+  subscribe(listener: TelemetryListener): Disposable;
+}
+
+/** Observability: what the control plane reads of the runtime, and what it is told as it happens. */
+export interface Observability {
+  /** The device policy (`/api/v1/sandbox`). */
+  readonly plan: Pick<DeploymentPlan, "policy" | "policyLimits">;
+  health(): Health;
+  listChannels(): ChannelStatus[];
+  /** The executors, the modules each hosts, and the Deno permissions each worker holds. */
+  listExecutors(): Promise<ExecutorStatus[]>;
+  /** Every executor started since the runtime started, with its counters (`/metrics`). */
+  listExecutorCounters(): ExecutorCounters[];
+  listConnectors(): ConnectorStatus[];
+  /** Alerts since sequence number `after` (exclusive), oldest first. */
+  listAlerts(after?: number): (AlertEvent & { seq: number })[];
+  /** Messages modules published since `after` (exclusive), oldest first. */
+  listMessages(after?: number): PublishedMessage[];
+  /** The audit log, or null when the runtime has no store. */
+  readonly audit: AuditReader | null;
+  /** The uplink, or null when there is none (no `connectors.mqtt`, or not started yet). */
+  readonly uplink: UplinkReader | null;
+  /** MQTT commands for `mqtt:` triggers refused, since start. */
+  readonly mqttEventsRefused: number;
+  /** Outputs, statuses, alerts, logs and messages as they happen. */
+  readonly telemetry: TelemetrySource;
+}
+
+/** The simulated plant (`/api/v1/sim`): its sensors and their faults, and the GPIO bank's pins. */
+export interface SimulatedPlant {
+  listSensors(): SimSensorState[];
+  /**
+   * Injects or clears a fault; returns the sensor with its fault.
+   *
+   * @throws {import("../runtime/mod.ts").SensorUnknownError} when there is no such sensor.
+   * @throws {import("../runtime/mod.ts").FaultNotApplicableError} when the fault does not apply to its kind.
+   */
+  setFault(sensor: string, fault: SimFault): SimSensorState;
+  listGpio(): GpioPinState[];
+  /**
+   * Sets a pin's level from outside, as its wire would; returns the pin's state.
+   *
+   * @throws {import("../runtime/mod.ts").PinUnknownError} when the bank has no such pin.
+   * @throws {import("../hal/gpio/mod.ts").GpioDirectionError} when the bank refuses it (a Linux line).
+   */
+  setGpioInput(pin: number, value: number): GpioPinState;
+}
+
+/** The three ports. */
+export interface ApiPorts {
+  modules: ModuleControl;
+  observability: Observability;
+  plant: SimulatedPlant;
+}
+
+/** Dependencies of {@linkcode createApp}: the ports, and the optional parts. */
+export interface ApiDeps extends ApiPorts {
+  /** Takes deploys and deletions (`POST /api/v1/modules`, `DELETE /api/v1/modules/:name`); none without. */
+  deployer?: Deployer;
+  /** What Deno lets the runtime process do (the CLI's sandbox report); omitted in tests that have none. */
+  sandbox?: () => unknown;
+  /** The largest request body, bytes; a deploy may be up to the module size limit plus 8 MiB. @default 1 MiB */
+  maxBodyBytes?: number;
+  /** The live stream's hub (`GET /api/v1/stream`); no stream route without it. */
+  stream?: StreamHub;
+  /** Checks bearer tokens; without it the API is open (in-process tests). */
+  auth?: Authenticator;
+  /** Serve `/metrics` without a token. @default false */
+  metricsPublic?: boolean;
+  /** The snapshots in the store, newest first per module; omitted when there is no store. */
+  listSnapshots?: (module?: string) => SnapshotInfo[];
+}
+
+/** A runtime's three ports: itself for module control and observability, its plant for the plant. */
+export function apiPorts(
+  runtime: ModuleControl & Observability & { readonly plant: SimulatedPlant },
+): ApiPorts {
+  return { modules: runtime, observability: runtime, plant: runtime.plant };
+}
