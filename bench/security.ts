@@ -3,7 +3,7 @@
  * inputs, each beside healthy neighbours), one `deno test` process per file, and counts its cases by class
  * from the test names: `escape[<class>]: ...` counts under `<class>` (`instrumentation`, `interrupt`,
  * `blocking`, `host_budget`, `memory`, ...), `<word>: ...` under `<word>` (`attack`, `flood`), and a name
- * with neither under its file's name (`prototype_test.ts` under `prototype`, `ceilings_test.ts` under
+ * with neither under its file's name (`prototype_test.ts` under `prototype`, `ceilings_*_test.ts` under
  * `ceilings`). A failed case is counted as an escape: each case asserts the specific refusal or containment,
  * so a failure means a hostile module got further than it should have (or the suite is broken, which the
  * list of failures shows). A file that did not finish (a crash, or over {@linkcode FILE_TIMEOUT_MS}) is
@@ -44,7 +44,8 @@ export function classify(name: string, file: string): string {
   if (escape) return escape[1]!;
   const word = /^([a-z0-9_]+)(?:\[[^\]]*\])?:\s/.exec(name);
   if (word) return word[1]!;
-  return file.replace(/^.*\//, "").replace(/_test\.ts$/, "");
+  // ceilings_limits_test.ts, ceilings_realtime_test.ts, ...: one class, split over files by concern.
+  return file.replace(/^.*\//, "").replace(/_test\.ts$/, "").replace(/^ceilings_.+$/, "ceilings");
 }
 
 /**

@@ -17,6 +17,10 @@
  * The hostile module's priority chooses its executor (`normal` below 70, `realtime` from 70):
  * {@linkcode testInBothExecutors} runs a case in each.
  *
+ * The hostile modules' fixtures are assembled by `_hostile_fixtures.ts`, the expectations are in
+ * `_expectations.ts`, and what runs beside a case (events, API calls, memory samples) in `_gateway_watch.ts`;
+ * the case files import all of it from here.
+ *
  * @module
  */
 import type { LogEntry } from "../../log_text.ts";
@@ -25,58 +29,26 @@ import { apiPorts, createApp } from "../../api/mod.ts";
 import {
   createRuntime,
   type ModulePlan,
-  ModuleRejectedError,
   type ModuleStatus,
   REALTIME_PRIORITY,
   type Runtime,
 } from "../../runtime/mod.ts";
 import { AuditLog, openStore } from "../../snapshots/mod.ts";
-import createWabt from "wabt";
 import { deploymentPlan, modulePlan, streamModuleWat, waitFor, wat, writeFixture } from "../_helpers.ts";
-import { V8_FEATURES } from "../fixtures/wasm/wat.ts";
+import { type Containment, describeError as describe, type Expectation } from "./_expectations.ts";
+import { NEIGHBOUR_PERIOD_MS, Watch } from "./_gateway_watch.ts";
 
-const wabt = await createWabt();
-
-/** The folder of the hostile WAT sources. */
-export const FIXTURES = new URL("./fixtures/", import.meta.url);
-
-/** Reads and assembles `fixtures/<name>.wat`. */
-export async function fixture(name: string): Promise<Uint8Array> {
-  return wat(await Deno.readTextFile(new URL(`${name}.wat`, FIXTURES)), `${name}.wat`);
-}
-
-/**
- * Reads and assembles `fixtures/<name>.wat` with wabt features beyond those V8 ships on by default (e.g.
- * `{ multi_memory: true }`), for fixtures that need them.
- */
-export async function fixtureWith(name: string, features: Record<string, boolean>): Promise<Uint8Array> {
-  const module = wabt.parseWat(
-    `${name}.wat`,
-    await Deno.readTextFile(new URL(`${name}.wat`, FIXTURES)),
-    { ...V8_FEATURES, ...features },
-  );
-  try {
-    module.resolveNames();
-    return Uint8Array.from(module.toBinary({ write_debug_names: true }).buffer);
-  } finally {
-    module.destroy();
-  }
-}
-
-/** Polled until it returns true; then `check` runs. */
-export interface Containment {
-  until: (m: ModuleStatus, rt: Runtime) => boolean;
-  check?: (m: ModuleStatus, rt: Runtime, audit: AuditLog) => void | Promise<void>;
-}
-
-/** What a case expects of the hostile module. */
-export type Expectation =
-  /** Refused at deploy: the predicate receives the error. */
-  | { refused: (err: unknown) => boolean }
-  /** Deployed; `until` is polled until it returns true, then `check` runs. */
-  | Containment
-  /** Either refused at deploy (`refused` receives the error), or deployed and contained as `contained` says. */
-  | { refused: (err: unknown) => boolean; orContained: Containment };
+// The case files import everything from here: the module fixtures, the expectations and the runner.
+export { fixture, FIXTURES, fixtureWith } from "./_hostile_fixtures.ts";
+export {
+  assertInterruptedInTime,
+  type Containment,
+  type Expectation,
+  interrupted,
+  interruptMarginUs,
+  refusedFor,
+  rejectedFor,
+} from "./_expectations.ts";
 
 /** One hostile case. */
 export interface HostileCase {
@@ -127,10 +99,6 @@ const MISSES_SLACK = 50;
  * interrupts one; the hostile module runs its calls apart from theirs, on a thread or in turns.
  */
 const NEIGHBOUR_BUDGET_US = 1_000_000;
-/** Period of `n_tick`, and of the events sent to `n_event`, ms. */
-const NEIGHBOUR_PERIOD_MS = 10;
-const API_PERIOD_MS = 100;
-const RSS_PERIOD_MS = 20;
 
 /** The hostile module's placements: priority 50 runs in the `normal` executor, 80 in `realtime`. */
 export const PLACEMENTS: readonly { executor: "normal" | "realtime"; priority: number }[] = [
@@ -343,143 +311,7 @@ function invocations(rt: Runtime): Record<string, number> {
   return Object.fromEntries(NEIGHBOURS.map((n) => [n, rt.getModule(n)!.invocations]));
 }
 
-/**
- * What runs beside a case: API events to `n_event` through `triggerEvent` every 10 ms, API calls every
- * 100 ms, and resident memory sampled every 20 ms once `startMemory` is called.
- */
-class Watch {
-  readonly triggerErrors: string[] = [];
-  readonly serverErrors: string[] = [];
-  eventsFired = 0;
-  apiCalls = 0;
-  rssPeakGrowth = 0;
-  #rssBase = 0;
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #inFlight: Promise<void> | null = null;
-  #app;
-
-  constructor(readonly rt: Runtime) {
-    this.#app = createApp(apiPorts(rt));
-    this.#timers.push(setInterval(() => this.#fire(), NEIGHBOUR_PERIOD_MS));
-    this.#timers.push(setInterval(() => {
-      this.#inFlight ??= this.#callApi().finally(() => this.#inFlight = null);
-    }, API_PERIOD_MS));
-  }
-
-  startMemory(): void {
-    this.#rssBase = Deno.memoryUsage().rss;
-    this.#timers.push(setInterval(() => this.#sampleRss(), RSS_PERIOD_MS));
-  }
-
-  /** Stops everything it started and takes a last memory sample. */
-  async stop(): Promise<void> {
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
-    await this.#inFlight;
-    if (this.#rssBase > 0) this.#sampleRss();
-  }
-
-  #sampleRss(): void {
-    this.rssPeakGrowth = Math.max(this.rssPeakGrowth, Deno.memoryUsage().rss - this.#rssBase);
-  }
-
-  #fire(): void {
-    try {
-      this.rt.triggerEvent("n_event", new Uint8Array([1]));
-      this.eventsFired++;
-    } catch (err) {
-      if (this.triggerErrors.length < 5) this.triggerErrors.push(describe(err));
-    }
-  }
-
-  async #callApi(): Promise<void> {
-    const calls: [string, RequestInit?][] = [
-      ["/health"],
-      ["/api/v1/modules"],
-      ["/api/v1/modules/hostile"],
-      ["/api/v1/modules/n_event/events", { method: "POST", body: new Uint8Array([2]) }],
-    ];
-    for (const [path, init] of calls) {
-      const res = await this.#app.request(path, init);
-      this.apiCalls++;
-      const body = await res.text();
-      if (res.status >= 500 && this.serverErrors.length < 5) {
-        this.serverErrors.push(`${init?.method ?? "GET"} ${path}: ${res.status} ${body.slice(0, 300)}`);
-      }
-    }
-  }
-}
-
-// ---- expectations shared by the case files --------------------------------------------------------------
-
-/**
- * A refusal at deploy: a {@linkcode ModuleRejectedError} (code `module_rejected`) with a reason matching
- * `reason`, and, when given, caused by an error of class `cause` (the decoder's error the loader wrapped).
- */
-export function refusedFor(reason: RegExp, cause?: abstract new (...args: never[]) => Error): Expectation {
-  return { refused: rejectedFor(reason, cause) };
-}
-
-/** The predicate of {@linkcode refusedFor}, for {@linkcode Expectation}'s `orContained` form. */
-export function rejectedFor(
-  reason: RegExp,
-  cause?: abstract new (...args: never[]) => Error,
-): (err: unknown) => boolean {
-  return (e) =>
-    e instanceof ModuleRejectedError && e.code === "module_rejected" &&
-    e.reasons.some((r) => reason.test(r)) && (cause === undefined || e.cause instanceof cause);
-}
-
-/**
- * A module interrupted for its CPU budget (`budget_exceeded`) in a function named by `fn`, once `until`;
- * then `check`, when given.
- */
-export function interrupted(
-  fn: RegExp,
-  until: (m: ModuleStatus) => boolean,
-  check?: (m: ModuleStatus) => void,
-): Containment {
-  return {
-    until: (m) => until(m) && m.last_fault?.kind === "budget_exceeded",
-    check: (m) => {
-      assert.equal(m.last_fault?.kind, "budget_exceeded");
-      assert.match(m.last_fault?.function ?? "", fn);
-      assert.match(m.last_fault?.message ?? "", /^budget exceeded: /);
-      check?.(m);
-    },
-  };
-}
-
-/**
- * The margin an interrupted call may run past its limit: three times the limit plus 10 ms, generous for a
- * loaded machine, and far below what an uncharged host call or a caught interrupt runs (tens of times over).
- */
-export function interruptMarginUs(limitUs: number): number {
-  return 3 * limitUs + 10_000;
-}
-
-/**
- * Asserts that the module's last interrupt came within {@linkcode interruptMarginUs} of its limit, as the
- * fault message the runtime writes says ("budget exceeded: interrupted after 3012 us (limit 3000 us)"):
- * microseconds the runtime counted, not a timing taken by the test.
- */
-export function assertInterruptedInTime(m: ModuleStatus): void {
-  const match = /interrupted after (\d+) us \(limit (\d+) us\)/.exec(m.last_fault?.message ?? "");
-  assert.ok(match, `no interruption in the fault: ${m.last_fault?.message}`);
-  const [ranUs, limitUs] = [Number(match[1]), Number(match[2])];
-  assert.ok(
-    ranUs <= interruptMarginUs(limitUs),
-    `the call ran ${ranUs} us against a limit of ${limitUs} us (at most ${interruptMarginUs(limitUs)} us)`,
-  );
-}
-
 const mib = (bytes: number) => Math.round(bytes / (1024 * 1024));
-
-function describe(err: unknown): string {
-  if (err instanceof ModuleRejectedError) return `${err.name} (${err.code}): ${err.reasons.join("; ")}`;
-  if (err instanceof Error) return `${err.name}${"code" in err ? ` (${err.code})` : ""}: ${err.message}`;
-  return String(err);
-}
 
 function status(rt: Runtime): string {
   return JSON.stringify(rt.getModule("hostile"));
