@@ -32,19 +32,33 @@ function thin<T>(points: readonly T[], max = 400): T[] {
   return Array.from({ length: max }, (_, i) => points[Math.floor(i * step)]!).concat([points.at(-1)!]);
 }
 
-/** The memory chart: resident memory over time, with the fitted line after warm-up. */
+/**
+ * The memory chart: resident memory over time, the lower envelope after warm-up (each window's lowest
+ * sample) and the line fitted through it, which the memory check judges.
+ */
 export function memoryChart(
   samples: readonly GatewaySample[],
-  fit: { warmUpS: number; slopeMibPerH: number | null; interceptMib: number | null },
+  fit: {
+    warmUpS: number;
+    envelope: readonly { t_s: number; rss_mib: number }[];
+    slopeMibPerH: number | null;
+    interceptMib: number | null;
+  },
 ): string {
   const series: Series[] = [
     { name: "runtime process (VmRSS)", points: thin(samples).map((s) => [s.t_s / 60, s.rss_mib] as const) },
   ];
+  if (fit.envelope.length > 1) {
+    series.push({
+      name: "lower envelope (each window's lowest)",
+      points: fit.envelope.map((s) => [s.t_s / 60, s.rss_mib] as const),
+    });
+  }
   const after = samples.filter((s) => s.t_s >= fit.warmUpS);
   if (fit.slopeMibPerH !== null && fit.interceptMib !== null && after.length > 1) {
     const line = (t: number) => fit.interceptMib! + fit.slopeMibPerH! * (t / 3600);
     series.push({
-      name: `least squares after warm-up: ${fit.slopeMibPerH.toFixed(2)} MiB/h`,
+      name: `its least-squares line: ${fit.slopeMibPerH.toFixed(2)} MiB/h`,
       points: [after[0]!.t_s, after.at(-1)!.t_s].map((t) => [t / 60, line(t)] as const),
       dashed: true,
     });

@@ -32,7 +32,7 @@ import {
   TICKS_PER_S,
 } from "./_procs.ts";
 import { type Checks, type GatewaySample, latencyChart, memoryChart } from "./_report.ts";
-import { leastSquares, percentile } from "./_stats.ts";
+import { percentile } from "./_stats.ts";
 
 const TOKEN = "kiln_soak_admin_token_0123456789abcdef";
 const MIB = 1024;
@@ -283,9 +283,6 @@ export async function runSoak(
     round(loadStartS + options.warmUpMs / 1000, 2),
     options.slopeBoundMibPerH,
   );
-  const fit = leastSquares(
-    samples.filter((s) => s.t_s >= memory.warm_up_s).map((s) => [s.t_s / 3600, s.rss_mib]),
-  );
   const checks = {
     memory,
     accounting: accounting ?? { status: "fail" as const, reason: "the run ended before the count" },
@@ -329,8 +326,9 @@ export async function runSoak(
     charts: {
       memory: memoryChart(samples, {
         warmUpS: memory.warm_up_s,
-        slopeMibPerH: fit?.slope ?? null,
-        interceptMib: fit?.intercept ?? null,
+        envelope: memory.envelope,
+        slopeMibPerH: memory.slope_mib_per_h,
+        interceptMib: memory.intercept_mib,
       }),
       latency: latencyChart(windows),
     },

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { parseDuration, parseSoakArgs, SoakUsageError } from "../../bench/soak/_options.ts";
 import { descendants, isAlive, type ProcessId } from "../../bench/soak/_procs.ts";
 import { accountKind, leastSquares, percentile, SeqTracker } from "../../bench/soak/_stats.ts";
-import { memoryCheck } from "../../bench/soak/_checks.ts";
+import { lowerEnvelope, memoryCheck } from "../../bench/soak/_checks.ts";
 
 const MAIN = new URL("../../bench/soak/main.ts", import.meta.url).pathname;
 /** The short soak's hard limit: its 90 s, starting the peers and the gateway, the drain and the teardown. */
@@ -57,6 +57,19 @@ Deno.test("percentiles, least squares and the memory check compute what they say
   assert.equal(memoryCheck(samples, 0, 4).status, "fail");
   assert.equal(memoryCheck(samples, 0, 8).status, "pass");
   assert.equal(memoryCheck(samples.slice(0, 10), 0, 8).status, "skipped", "90 s is too short to judge");
+  // A sawtooth (a collector's) judged by its floor: flat floors pass however high the run ends on a tooth,
+  // floors rising 12 MiB/h fail.
+  const tooth = (t: number) => 40 * ((t % 600) / 600);
+  const flat = Array.from({ length: 361 }, (_, i) => ({ t_s: i * 10, rss_mib: 260 + tooth(i * 10 + 300) }));
+  const flatCheck = memoryCheck(flat, 0, 16);
+  assert.equal(flatCheck.status, "pass");
+  assert.ok(Math.abs(flatCheck.slope_mib_per_h!) < 1, `floor slope ${flatCheck.slope_mib_per_h}`);
+  assert.notEqual(flatCheck.all_samples_slope_mib_per_h, null);
+  const rising = flat.map((s) => ({ t_s: s.t_s, rss_mib: s.rss_mib + 12 * s.t_s / 3600 }));
+  const risingCheck = memoryCheck(rising, 0, 8);
+  assert.equal(risingCheck.status, "fail");
+  assert.ok(Math.abs(risingCheck.slope_mib_per_h! - 12) < 2, `floor slope ${risingCheck.slope_mib_per_h}`);
+  assert.deepEqual(lowerEnvelope(flat).map((s) => s.rss_mib), Array(4).fill(260));
 });
 
 Deno.test("the ledger counts gaps, duplicates and late arrivals, and a kind's gaps are explained by its drops", () => {
