@@ -1,6 +1,7 @@
 /**
  * Deploys into a running runtime: a new module, or a new version of one swapped in without ever replacing a
- * good version with a bad one (verified, started on trial, then switched, with a probation and a rollback).
+ * good version with a bad one (verified, started on a dry-run trial, switched, then on probation with an
+ * automatic rollback to the old version, code and memory, when it breaks a condition).
  * The runtime holds the slots; this decides the order of the steps. Private to `runtime/`.
  *
  * @module
@@ -14,13 +15,20 @@ import { checkPlantRefs } from "./instance_spec.ts";
 import type { LoadedModule } from "./loader.ts";
 import type { ModuleSnapshots } from "./persistence/module_snapshots.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
-import type { ModuleStatus } from "./status.ts";
+import type { ModuleStatus, ProbationStatus, RollbackRecord } from "./status.ts";
+import { DEFAULT_PROBATION, judgeProbation, type ProbationPlan } from "./_probation.ts";
 import type { ExecutorPool } from "./_executors.ts";
 import { executorFor, ModuleSlot as Slot } from "./_slot.ts";
 import type { Supervisor } from "./_supervisor.ts";
 
-/** How long a deployed version may take to show it is healthy before the old one is let go, ms. */
-export const PROBATION_MS = 2_000;
+/**
+ * How long a swapped-in version may take to make its first handler call before the deploy answers, ms: a
+ * fault by then fails the deploy itself (rolled back, 422); later ones are its probation's (`_probation.ts`).
+ */
+export const FIRST_CALL_MS = 2_000;
+
+/** How often a version on probation is judged, ms. */
+const PROBATION_TICK_MS = 100;
 
 /** What deploying needs from the runtime. */
 export interface DeployContext {
@@ -30,26 +38,112 @@ export interface DeployContext {
   readonly supervisor: Supervisor;
   readonly executors: ExecutorPool;
   readonly snap: ModuleSnapshots;
+  /** Versions on probation, and the last automatic rollbacks. */
+  readonly probations: Probations;
   loadModule(plan: ModulePlan): Promise<LoadedModule>;
   spec(plan: ModulePlan, loaded: LoadedModule): InstanceSpec;
   takeSnapshot(name: string, reason: SnapshotReason): Promise<SnapshotInfo>;
   view(slot: Slot): ModuleStatus;
   /** Whether the runtime is still starting (a module deployed meanwhile starts with the others). */
   starting(): boolean;
+  /** Whether the runtime is stopping (probation ends without a verdict). */
+  stopping(): boolean;
   /** A slot was added, or replaced by another of the same name. */
   added(slot: Slot): void;
   /** A module is gone. */
   removed(name: string): void;
+  /** A version was rolled back on its own figures (after the swap was done): alert and audit it. */
+  rolledBack(name: string, record: RollbackRecord): void;
   log(line: string): void;
 }
 
+/** One version on probation. */
+interface OnProbation {
+  readonly slot: Slot;
+  /** The version it replaced, to go back to; null for a new module. */
+  readonly old: Slot | null;
+  readonly sinceMs: number;
+  readonly plan: ProbationPlan;
+  /** The replaced version's handler durations by bucket, over its life. */
+  readonly baseline: readonly number[] | null;
+  /** Its figures when probation began (a version rolled back to starts with its old counts). */
+  readonly start: ReturnType<Slot["totals"]>;
+  timer: ReturnType<typeof setInterval> | null;
+}
+
+/** The versions on probation and the last automatic rollback of each module; owned by the deploys. */
+export class Probations {
+  readonly #active = new Map<string, OnProbation>();
+  readonly #last = new Map<string, RollbackRecord>();
+
+  /** The probation and last rollback of `slot`'s module, as its status shows them. */
+  view(slot: Slot): { probation: ProbationStatus | null; last_rollback: RollbackRecord | null } {
+    const p = this.#active.get(slot.plan.name);
+    const iso = (ms: number) => new Date(epochOf(ms)).toISOString();
+    return {
+      probation: p && p.slot === slot
+        ? {
+          since: iso(p.sinceMs),
+          until: iso(p.sinceMs + p.plan.windowMs),
+          until_latest: iso(p.sinceMs + p.plan.maxWindowMs),
+          invocations_needed: p.plan.invocations,
+          replaces_sha256: p.old?.loaded.sha256 ?? null,
+        }
+        : null,
+      last_rollback: this.#last.get(slot.plan.name) ?? null,
+    };
+  }
+
+  /** Whether `name`'s running version is on probation. */
+  has(name: string): boolean {
+    return this.#active.has(name);
+  }
+
+  /** Begins `p`'s probation, judged every {@linkcode PROBATION_TICK_MS} by `judge`. */
+  begin(name: string, p: OnProbation, judge: () => void): void {
+    this.end(name);
+    this.#active.set(name, p);
+    p.timer = setInterval(judge, PROBATION_TICK_MS);
+    Deno.unrefTimer(p.timer);
+  }
+
+  /** Ends `name`'s probation, if any, without a verdict (removed, replaced, stopped, the runtime closes). */
+  end(name: string): void {
+    const p = this.#active.get(name);
+    if (p?.timer) clearInterval(p.timer);
+    this.#active.delete(name);
+  }
+
+  /** Records an automatic rollback (kept, one per module, while the runtime runs). */
+  rolledBack(name: string, record: RollbackRecord): void {
+    this.#last.set(name, record);
+  }
+
+  /** A module is gone: its record too (a name deployed again starts afresh). */
+  forget(name: string): void {
+    this.end(name);
+    this.#last.delete(name);
+  }
+
+  /** The runtime closes: every probation ends. */
+  closeAll(): void {
+    for (const name of [...this.#active.keys()]) this.end(name);
+  }
+}
+
+/** `nowMs()` is a monotonic clock in ms since the process began: its epoch time. */
+const epochOf = (ms: number) => Date.now() - (nowMs() - ms);
+
 /**
  * Deploys a module, or a new version of one, so that a bad version never replaces a good one: the new
- * version is verified, then started on trial (instantiated and `kiln_init` run, then dropped) while the
- * old one keeps running. Only then is the old one stopped (with a snapshot, when it is snapshotted) and the
- * new one started; if that start fails, or the new version faults before its first handler call completes
- * (its probation, at most {@linkcode PROBATION_MS}), the old one is started again from that snapshot and the
- * error returned. The switch costs one instance start.
+ * version is verified, then started on trial (a dry run: instantiated and `kiln_init` run with its effects
+ * held, then dropped; see modules/ABI.md) while the old one keeps running. Only then is the old one stopped
+ * (with a snapshot, when it is snapshotted) and the new one started. If that start fails, or the new version
+ * faults before its first handler call completes (at most {@linkcode FIRST_CALL_MS}), the old one is
+ * started again from that snapshot and the deploy fails. Otherwise the deploy succeeds and the new version is
+ * on probation (its module's `probation:`): breaking a condition later (a crash, its error rate, budget
+ * overruns, its p99 against the old version's) rolls it back the same way, code and memory, with an alert;
+ * lasting the window promotes it.
  *
  * @returns The new version's status, and the sha256 of the version it replaced (null for a new module).
  * @throws {import("./errors.ts").ModuleRejectedError | import("./errors.ts").ModuleNotFoundError | import("./errors.ts").ChecksumMismatchError}
@@ -70,6 +164,8 @@ export async function replaceModule(
     throw err;
   }
   const old = ctx.slots.get(plan.name) ?? null;
+  ctx.probations.end(plan.name);
+  const baseline = old ? old.totals().latencyBuckets : null;
   if (old) {
     if (old.state === "running" && ctx.snap.enabled(old.plan)) {
       await ctx.takeSnapshot(plan.name, "stop").catch(() => {}); // counted in its status
@@ -80,25 +176,81 @@ export async function replaceModule(
   ctx.slots.set(plan.name, slot);
   ctx.added(slot);
   await ctx.supervisor.start(slot, true);
-  if (slot.state === "running") await probation(slot);
+  if (slot.state === "running") await firstCall(slot);
   if (slot.state !== "running") {
     const reason = slot.fault?.message ?? slot.lastError ?? `it is ${slot.state}`;
-    ctx.supervisor.halt(slot);
-    if (old) {
-      ctx.slots.set(plan.name, old);
-      ctx.added(old);
-      await ctx.supervisor.start(old, true);
-    } else {
-      ctx.slots.delete(plan.name);
-      ctx.removed(plan.name);
-    }
+    await goBack(ctx, slot, old);
     throw new DeployFailedError(plan.name, reason, old !== null);
   }
   ctx.log(
     `module ${plan.name}: deployed ${loaded.sha256.slice(0, 12)}` +
-      (old ? `, replacing ${old.loaded.sha256.slice(0, 12)}` : ""),
+      (old ? `, replacing ${old.loaded.sha256.slice(0, 12)}` : "") + ", on probation",
   );
+  const p: OnProbation = {
+    slot,
+    old,
+    sinceMs: nowMs(),
+    plan: plan.probation ?? DEFAULT_PROBATION,
+    baseline,
+    start: slot.totals(),
+    timer: null,
+  };
+  ctx.probations.begin(plan.name, p, () => judge(ctx, plan.name, p));
   return { status: ctx.view(slot), replaced: old?.loaded.sha256 ?? null };
+}
+
+/** Judges a version on probation once: promotes it, rolls it back, or waits. */
+function judge(ctx: DeployContext, name: string, p: OnProbation): void {
+  const { slot } = p;
+  // Replaced, removed, stopped by an operator, or the runtime is stopping: no verdict.
+  if (ctx.stopping() || ctx.slots.get(name) !== slot || slot.state === "stopped") {
+    ctx.probations.end(name);
+    return;
+  }
+  const now = slot.totals();
+  const verdict = judgeProbation(p.plan, {
+    elapsedMs: nowMs() - p.sinceMs,
+    invocations: now.invocations - p.start.invocations,
+    errors: now.errors - p.start.errors,
+    crashes: now.crashes - p.start.crashes,
+    budgetOverruns: now.budgetOverruns - p.start.budgetOverruns,
+    latencyBuckets: now.latencyBuckets.map((n, i) => n - (p.start.latencyBuckets[i] ?? 0)),
+    baselineBuckets: p.baseline,
+  });
+  if (verdict.kind === "pending") return;
+  ctx.probations.end(name);
+  if (verdict.kind === "promoted") {
+    ctx.log(`module ${name}: ${slot.loaded.sha256.slice(0, 12)} promoted: ${verdict.detail}`);
+    return;
+  }
+  const record: RollbackRecord = {
+    at: new Date().toISOString(),
+    from_sha256: slot.loaded.sha256,
+    to_sha256: p.old?.loaded.sha256 ?? null,
+    breach: verdict.breach,
+    reason: verdict.detail,
+  };
+  ctx.probations.rolledBack(name, record);
+  ctx.log(
+    `module ${name}: ${slot.loaded.sha256.slice(0, 12)} rolled back on probation: ${verdict.detail}` +
+      (p.old ? `; ${p.old.loaded.sha256.slice(0, 12)} restarts from its snapshot` : "; removed"),
+  );
+  ctx.rolledBack(name, record);
+  goBack(ctx, slot, p.old).catch((err) => ctx.log(`module ${name}: rollback failed: ${err}`));
+}
+
+/** Halts `slot` and starts `old` again in its place, from its newest usable snapshot (or forgets a new one). */
+async function goBack(ctx: DeployContext, slot: Slot, old: Slot | null): Promise<void> {
+  const name = slot.plan.name;
+  ctx.supervisor.halt(slot);
+  if (old) {
+    ctx.slots.set(name, old);
+    ctx.added(old);
+    await ctx.supervisor.start(old, true);
+  } else {
+    ctx.slots.delete(name);
+    ctx.removed(name);
+  }
 }
 
 /**
@@ -130,6 +282,7 @@ export async function deployModule(ctx: DeployContext, plan: ModulePlan): Promis
 export function removeModule(ctx: DeployContext, name: string): Promise<void> {
   const slot = ctx.slots.get(name);
   if (!slot) throw new ModuleUnknownError(name);
+  ctx.probations.forget(name);
   const gone = ctx.supervisor.halt(slot);
   ctx.slots.delete(name);
   ctx.removed(name);
@@ -137,12 +290,12 @@ export function removeModule(ctx: DeployContext, name: string): Promise<void> {
 }
 
 /**
- * Waits until a newly deployed instance has shown it is healthy: its first handler call done without a
- * fault (a periodic or stream module), or {@linkcode PROBATION_MS} without one (an event module waits for
- * its trigger). Returns early when it faults.
+ * Waits until a newly swapped-in instance has made its first handler call without a fault (a periodic or
+ * stream module), or {@linkcode FIRST_CALL_MS} without one (an event module waits for its trigger). Returns
+ * early when it faults.
  */
-async function probation(slot: Slot): Promise<void> {
-  const until = nowMs() + PROBATION_MS;
+async function firstCall(slot: Slot): Promise<void> {
+  const until = nowMs() + FIRST_CALL_MS;
   const generation = slot.generation;
   while (nowMs() < until && slot.state === "running" && slot.generation === generation) {
     if (slot.plan.schedule.mode !== "event" && (slot.stats?.invocations ?? 0) > 0) return;

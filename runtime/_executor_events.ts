@@ -48,6 +48,11 @@ export function executorEvents(name: string, ctx: ExecutorEventsContext): Execut
       applyReport(r, {
         setOutboxFull: (full) => ctx.executors.find(name)?.setOutboxFull(full),
         slot: (module) => ctx.slots.get(module),
+        current: (module) => {
+          const slot = ctx.slots.get(module);
+          const id = r.loads?.[module];
+          return slot && slot.executor === name && (id === undefined || id === slot.loadId) ? slot : undefined;
+        },
         journal: ctx.journal,
         uplink: ctx.uplink(),
         audit: ctx.audit,
@@ -63,6 +68,8 @@ export function executorEvents(name: string, ctx: ExecutorEventsContext): Execut
     },
     onCrash: (c) => {
       const slot = ctx.slots.get(c.name);
+      // A replaced instance's crash is not its successor's.
+      if (c.id !== undefined && slot?.loadId !== c.id) return;
       if (slot?.state === "running") ctx.supervisor.crashed(slot, c.fault, c.stats);
     },
     onWrites: (w) => {

@@ -32,6 +32,11 @@ const utf8 = new TextEncoder();
 /** Where a report goes. */
 export interface ReportContext {
   slot(module: string): Slot | undefined;
+  /**
+   * The slot whose instance the report's figures (stats, outputs, arrays) come from: undefined when they
+   * are a replaced instance's (a swapped-out version's last report). Without it, `slot`.
+   */
+  current?(module: string): Slot | undefined;
   journal: Journal;
   uplink: Uplink | null;
   audit: AuditLog | null;
@@ -58,18 +63,19 @@ type DenialRecord = Parameters<AuditLog["recordDenials"]>[0][number];
 
 /** Takes in one report. A module that is not running keeps its last statistics. */
 export function applyReport(r: Report, ctx: ReportContext): void {
+  const current = ctx.current ?? ctx.slot;
   for (const [name, stats] of Object.entries(r.stats)) {
-    const slot = ctx.slot(name);
+    const slot = current(name);
     slot?.reported(stats);
   }
   const at = Date.now();
   for (const [name, values] of Object.entries(r.outputs)) {
-    const slot = ctx.slot(name);
+    const slot = current(name);
     if (slot) takeOutputs(slot, values, r.outputSeries?.[name] ?? [], at, ctx);
   }
   const telemetry = ctx.telemetry?.active ? ctx.telemetry : null;
   for (const [name, values] of Object.entries(r.arrays)) {
-    const slot = ctx.slot(name);
+    const slot = current(name);
     if (!slot) continue;
     for (const [key, v] of Object.entries(values)) slot.account.setArray(key, v);
     telemetry?.emit({

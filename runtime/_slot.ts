@@ -29,6 +29,7 @@ interface Prior {
   invocations: number;
   errors: number;
   totalUs: number;
+  budgetOverruns: number;
   latencyBuckets: number[];
   /** What its executor's resource account refused, by kind. */
   throttled: ThrottleCounts;
@@ -76,6 +77,7 @@ export class ModuleSlot {
     invocations: 0,
     errors: 0,
     totalUs: 0,
+    budgetOverruns: 0,
     latencyBuckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
     throttled: noThrottles(),
   };
@@ -88,6 +90,7 @@ export class ModuleSlot {
   #granted = false;
   #restartTimer: ReturnType<typeof setTimeout> | null = null;
   #generation = 0;
+  #loadId: number | null = null;
   readonly #actuators: ActuatorStatus[];
 
   constructor(loaded: LoadedModule) {
@@ -117,6 +120,13 @@ export class ModuleSlot {
   }
   get generation(): number {
     return this.#generation;
+  }
+  /**
+   * The load id of its running (or last) instance in its executor: what that executor's reports and crashes
+   * name; null before its first start.
+   */
+  get loadId(): number | null {
+    return this.#loadId;
   }
   /** When the running instance started (epoch ms); `null` unless running. */
   get startedAtMs(): number | null {
@@ -156,8 +166,9 @@ export class ModuleSlot {
     return ++this.#generation;
   }
 
-  /** The start of generation `generation` succeeded in `startMs`: `running`. */
-  running(startMs: number): void {
+  /** The start succeeded in `startMs`: `running`, as the executor's instance `loadId`. */
+  running(startMs: number, loadId: number | null = null): void {
+    this.#loadId = loadId;
     this.#startMs = startMs;
     this.#state = "running";
     this.#startedAtMs = nowMs();
@@ -306,6 +317,28 @@ export class ModuleSlot {
     };
   }
 
+  /**
+   * Its handler figures since the slot was made (its ended instances and the running one) and the crashes
+   * among them: what a new version's probation judges (`_probation.ts`).
+   */
+  totals(): {
+    invocations: number;
+    errors: number;
+    budgetOverruns: number;
+    crashes: number;
+    latencyBuckets: number[];
+  } {
+    const st = this.#stats;
+    const prior = this.#prior;
+    return {
+      invocations: prior.invocations + (st?.invocations ?? 0),
+      errors: prior.errors + (st?.errors ?? 0),
+      budgetOverruns: prior.budgetOverruns + (st?.budgetOverruns ?? 0),
+      crashes: this.#traps,
+      latencyBuckets: prior.latencyBuckets.map((n, i) => n + (st?.latencyBuckets[i] ?? 0)),
+    };
+  }
+
   // ---- what the control plane shows ------------------------------------------------------------------
 
   /** The control plane's view (`GET /api/v1/modules/:name`); `snapshot` when it is snapshotted here. */
@@ -375,6 +408,8 @@ export class ModuleSlot {
       start_ms: this.#startMs,
       actuators: this.#actuators.map((a) => ({ ...a })),
       snapshot,
+      probation: null, // the deploys' (`_deploys.ts`), filled in by the runtime
+      last_rollback: null,
     };
   }
 
@@ -385,6 +420,7 @@ export class ModuleSlot {
       prior.invocations += stats.invocations;
       prior.errors += stats.errors;
       prior.totalUs += stats.totalUs;
+      prior.budgetOverruns += stats.budgetOverruns;
       stats.latencyBuckets.forEach((n, i) => prior.latencyBuckets[i]! += n);
       addThrottles(prior.throttled, stats.throttled);
       if (stats.lastError) this.#lastError = stats.lastError;

@@ -72,7 +72,7 @@ export class Supervisor {
         result = await ex.load(spec, slot.loaded.module, null);
       }
       if (slot.generation !== generation) return;
-      slot.running(ms(performance.now() - t0));
+      slot.running(ms(performance.now() - t0), result.id);
       this.#ctx.changed?.(slot);
       this.#ctx.snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
       this.grant(slot, true);

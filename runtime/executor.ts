@@ -55,6 +55,8 @@ export interface ExecutorEvents {
 
 /** How a module instance started. */
 export interface LoadResult {
+  /** The instance's load id: its executor's reports name it (see the `report` message's `loads`). */
+  id: number;
   /** Milliseconds to instantiate and restore, or to instantiate and run `kiln_init`. */
   startMs: number;
   /** Whether it resumed from the snapshot it was given. */
@@ -199,7 +201,7 @@ export class Executor {
         return;
       case "loaded":
         if (this.#loads.get(msg.id)?.trial) this.#loads.delete(msg.id);
-        this.#pending.get(msg.id)?.resolve({ startMs: msg.startMs, restored: msg.restored });
+        this.#pending.get(msg.id)?.resolve({ id: msg.id, startMs: msg.startMs, restored: msg.restored });
         this.#pending.delete(msg.id);
         return;
       case "load_failed":

@@ -11,6 +11,7 @@ import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/mod.ts";
 import { resolve } from "node:path";
 import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
 import { type AccountLimits, accountLimitsOf } from "./executor/account.ts";
+import type { ProbationPlan } from "./_probation.ts";
 
 /** How a module is invoked. */
 export type SchedulePlan =
@@ -70,6 +71,8 @@ export interface ModulePlan {
   params: Record<string, number>;
   data: DataPlan[];
   restart: RestartPlan;
+  /** A new version's probation after a deploy (`_probation.ts`); left out (a plan built by hand), the defaults. */
+  probation?: ProbationPlan;
   /** Snapshots, or null when the module is not snapshotted. */
   persistence: PersistencePlan | null;
   enabled: boolean;
@@ -226,6 +229,16 @@ export function planDeployment(
       maxRestarts: m.restart.max_restarts,
       backoffMs: m.restart.backoff_ms,
       maxBackoffMs: m.restart.max_backoff_ms,
+    },
+    probation: {
+      windowMs: m.probation.seconds * 1000,
+      invocations: m.probation.invocations,
+      maxWindowMs: m.probation.max_seconds * 1000,
+      maxCrashes: m.probation.max_crashes,
+      maxErrorRate: m.probation.max_error_rate,
+      maxOverrunRate: m.probation.max_overrun_rate,
+      p99Factor: m.probation.p99_factor,
+      minCalls: m.probation.min_calls,
     },
     persistence: m.persistence.snapshot
       ? {

@@ -15,7 +15,7 @@ import { Journal } from "./persistence/journal.ts";
 import { Connectors } from "./io/connectors.ts";
 import { Triggers } from "./io/triggers.ts";
 import { Supervisor } from "./_supervisor.ts";
-import { type DeployContext, deployModule, removeModule, replaceModule } from "./_deploys.ts";
+import { type DeployContext, deployModule, Probations, removeModule, replaceModule } from "./_deploys.ts";
 import { type ControlContext, operatorStart, stopModule, takeSnapshot, triggerEvent } from "./_control.ts";
 import { executorEvents, type ExecutorEventsContext } from "./_executor_events.ts";
 import { type ExecutorCounters, ExecutorPool, type ExecutorStatus } from "./_executors.ts";
@@ -36,7 +36,7 @@ import type { AuditLog, Outbox, SnapshotInfo, SnapshotReason } from "../snapshot
 import type { AlertEvent, InstanceSpec, LogEvent } from "./executor/protocol.ts";
 import { ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import { healthOf } from "./status.ts";
-import type { ChannelStatus, Health, ModuleStatus, PublishedMessage } from "./status.ts";
+import type { ChannelStatus, Health, ModuleStatus, PublishedMessage, RollbackRecord } from "./status.ts";
 
 export { REALTIME_PRIORITY };
 export type { ExecutorCounters, ExecutorStatus } from "./_executors.ts";
@@ -167,6 +167,7 @@ export class Runtime {
       supervisor,
       executors,
       snap,
+      probations: new Probations(),
       triggers,
       journal: new Journal(),
       audit,
@@ -187,6 +188,7 @@ export class Runtime {
       added: (slot) => this.#emitStatus(slot, "deployed"),
       reported: (slot) => this.#emitStatus(slot, "report"),
       removed: (name) => this.telemetry.emit({ type: "removed", module: name, at: Date.now() }),
+      rolledBack: (name, record) => this.#rolledBack(name, record),
       log,
     };
   }
@@ -443,6 +445,7 @@ export class Runtime {
     } catch (err) {
       this.#log(`kiln: could not write the suppressed denials' summary rows: ${(err as Error).message}`);
     }
+    this.#parts.probations.closeAll();
     this.#parts.supervisor.closeAll(this.#slots.values());
     this.#parts.executors.close();
   }
@@ -467,7 +470,39 @@ export class Runtime {
       sensors: this.plan.sim,
       executor: (name) => this.#parts.executors.find(name),
     });
-    return s.status(this.#parts.snap.status(s), behind);
+    return { ...s.status(this.#parts.snap.status(s), behind), ...this.#parts.probations.view(s) };
+  }
+
+  /**
+   * A version was rolled back on probation: a critical alert (journal, stream, uplink) and the listeners
+   * (the desired state records it).
+   */
+  #rolledBack(name: string, record: RollbackRecord): void {
+    const alert = {
+      module: name,
+      severity: "critical" as const,
+      message: `Rolled back ${record.from_sha256.slice(0, 12)} to ${
+        record.to_sha256?.slice(0, 12) ?? "nothing (a new module: removed)"
+      }: ${record.reason}`,
+      at: Date.now(),
+    };
+    const numbered = this.#parts.journal.addAlert(alert);
+    if (this.telemetry.active) this.telemetry.emit({ type: "alert", alert: numbered });
+    this.#uplink?.publishAlert(alert);
+    for (const listener of this.#rollbackListeners) {
+      try {
+        listener(name, record);
+      } catch (err) {
+        this.#log(`kiln: a rollback listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  readonly #rollbackListeners: ((name: string, record: RollbackRecord) => void)[] = [];
+
+  /** Calls `listener` after every automatic rollback of a version on probation. */
+  onRollback(listener: (name: string, record: RollbackRecord) => void): void {
+    this.#rollbackListeners.push(listener);
   }
 
   /** Emits a module's status, if it is still the runtime's (a replaced version's late answers are not). */

@@ -95,6 +95,34 @@ export interface ModuleStatus {
   actuators: ActuatorStatus[];
   /** Snapshots (`persistence.snapshot`), or null when the module is not snapshotted. */
   snapshot: SnapshotStatus | null;
+  /** The version's probation after a deploy swapped it in; null when it is not on probation. */
+  probation: ProbationStatus | null;
+  /** The last automatic rollback of this module since the runtime started, or null. */
+  last_rollback: RollbackRecord | null;
+}
+
+/** A version on probation: since when, until when at the earliest and the latest, and what it must show. */
+export interface ProbationStatus {
+  /** RFC 3339. */
+  since: string;
+  /** The earliest promotion (RFC 3339), once it made `invocations` calls. */
+  until: string;
+  /** The latest promotion (RFC 3339), however few calls it made. */
+  until_latest: string;
+  invocations_needed: number;
+  /** The sha256 of the version it rolls back to when it breaks a condition (null for a new module). */
+  replaces_sha256: string | null;
+}
+
+/** An automatic rollback: which version was rolled back to which, when, and which condition it broke. */
+export interface RollbackRecord {
+  /** RFC 3339. */
+  at: string;
+  from_sha256: string;
+  /** Null when there was no version to go back to (a new module: it was removed). */
+  to_sha256: string | null;
+  breach: "crash" | "error_rate" | "budget_overruns" | "p99" | "start";
+  reason: string;
 }
 
 /** One actuator of a module (`actuators` in the manifest): its writes and the last one's outcome. */

@@ -39,7 +39,8 @@ export interface InstanceSink {
 /** A channel the instance writes, with the doorbells of its readers' executors. */
 export interface ChannelWriter {
   id: string;
-  writer: RingWriter;
+  /** The ring, or a trial's writer that keeps nothing (`dry_run.ts`). */
+  writer: Pick<RingWriter, "write" | "maxRecordBytes">;
   wake: Doorbell[];
 }
 

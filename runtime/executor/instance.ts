@@ -8,6 +8,7 @@ import { ABI_VERSION } from "../abi.ts";
 import { GrantSet } from "./grants.ts";
 import { type ChannelWriter, createKilnImports, type InstanceSink } from "./host_kiln.ts";
 import { nowMs } from "./doorbell.ts";
+import { dryRunWriter } from "./dry_run.ts";
 import { RingReader, RingWriter } from "./ring.ts";
 import { Doorbell } from "./doorbell.ts";
 import { createWasiImports, WASI_NAMESPACE, WasiErrno } from "./host_wasi.ts";
@@ -46,6 +47,8 @@ export interface ModuleInstanceOptions {
   inputs: ReadonlyMap<string, InputValue>;
   /** A snapshot to resume from instead of running `kiln_init`. */
   restore?: SnapshotImage | null;
+  /** A deploy's trial start: channel writes are kept nowhere (pair it with a `DryRunSink`; `dry_run.ts`). */
+  dryRun?: boolean;
 }
 
 /** A running module instance. Not re-entrant: the executor calls one handler at a time. */
@@ -97,11 +100,12 @@ export class ModuleInstance {
     this.#sink = options.sink;
     this.#inputs = options.inputs;
     this.#grants = new GrantSet(options.spec.capabilities);
-    this.#writers = options.spec.channelWrites.map((c) => ({
-      id: c.id,
-      writer: new RingWriter(c.buffer),
-      wake: c.wake.map((b) => new Doorbell(b)),
-    }));
+    this.#writers = options.spec.channelWrites.map((c) => {
+      const writer = new RingWriter(c.buffer);
+      return options.dryRun
+        ? { id: c.id, writer: dryRunWriter(writer.maxRecordBytes), wake: [] }
+        : { id: c.id, writer, wake: c.wake.map((b) => new Doorbell(b)) };
+    });
     const read = options.spec.channelRead;
     this.#reader = read ? new RingReader(read.buffer, read.reader) : null;
     this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);

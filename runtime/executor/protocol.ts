@@ -278,7 +278,8 @@ export type FromExecutor =
   | { type: "load_failed"; id: number; name: string; fault: ModuleFault }
   /** The instance an `unload` named is gone (or was not there). */
   | { type: "unloaded"; id: number }
-  | { type: "crashed"; name: string; fault: ModuleFault; stats: InstanceStats }
+  /** `id`: the load id of the instance that crashed (the runtime ignores a replaced instance's crash). */
+  | { type: "crashed"; name: string; id?: number; fault: ModuleFault; stats: InstanceStats }
   | { type: "consumed"; source: string; seq: number }
   /** Actuator writes, sent as soon as the call that made them returns, ahead of the periodic report. */
   | { type: "writes"; writes: ActuatorWrite[]; triggeredAt: number | null }
@@ -286,6 +287,11 @@ export type FromExecutor =
   | { type: "scheduling"; scheduling: ThreadScheduling }
   | {
     type: "report";
+    /**
+     * The load id of the instance whose figures (stats, outputs, series, arrays) the report carries, per
+     * module: the runtime takes them only for the instance it started last (not a replaced version's).
+     */
+    loads?: Record<string, number>;
     stats: Record<string, InstanceStats>;
     outputs: Record<string, Record<string, number>>;
     /**

@@ -10,6 +10,7 @@
  */
 /// <reference lib="deno.worker" />
 import { ModuleInstance, nowMs } from "./instance.ts";
+import { DryRunSink } from "./dry_run.ts";
 import { classifyTrap } from "./traps.ts";
 import { Doorbell, yieldToEventLoop } from "./doorbell.ts";
 import { decodeEvent, encodeWrites } from "./fastpath.ts";
@@ -61,6 +62,9 @@ function post(msg: FromExecutor): void {
   self.postMessage(msg);
 }
 
+/** The load id of each module's latest (non-trial) instance, kept after it stops until the next load. */
+const loadIdOf = record<number>();
+
 function flush(): void {
   lastReport = nowMs();
   const stats = record<ModuleInstance["stats"]>();
@@ -69,7 +73,7 @@ function flush(): void {
     const p = periodic.get(name);
     stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
   }
-  post(batch.take(stats));
+  post({ ...batch.take(stats), loads: { ...loadIdOf } });
 }
 
 /** Sends the actuator writes of the call that just returned, at once: actuators never wait for a report. */
@@ -146,6 +150,7 @@ function crash(inst: ModuleInstance, err: unknown, entry: string): void {
   post({
     type: "crashed",
     name: inst.spec.name,
+    ...(loadIds.has(inst) && { id: loadIds.get(inst)! }),
     fault: classifyTrap(err, entry, inst.spec.functionNames),
     stats: inst.stats,
   });
@@ -263,16 +268,22 @@ function runTick(p: PeriodicTask): void {
 function handle(msg: ToExecutor): void {
   switch (msg.type) {
     case "load": {
-      if (!msg.trial) stop(msg.spec.name);
+      if (!msg.trial) {
+        // What the instance it replaces still has in the batch goes out under its own load id first.
+        if (loadIdOf[msg.spec.name] !== undefined) flush();
+        stop(msg.spec.name);
+      }
       heartbeat.begin(msg.id, "start", loadAllowedMs(msg.spec, msg.restore?.memoryBytes ?? 0));
       try {
         const t0 = performance.now();
+        // A trial start is a dry run: its effects are held back, so the real start does them once.
         const inst = ModuleInstance.create({
           spec: msg.spec,
           module: msg.module,
-          sink: batch,
+          sink: msg.trial ? new DryRunSink(batch) : batch,
           inputs,
           restore: msg.restore,
+          dryRun: msg.trial ?? false,
         });
         heartbeat.end();
         loadIds.set(inst, msg.id);
@@ -283,6 +294,7 @@ function handle(msg: ToExecutor): void {
           return;
         }
         instances.set(msg.spec.name, inst);
+        loadIdOf[msg.spec.name] = msg.id;
         if (msg.spec.mode === "periodic") schedulePeriodic(inst);
         if (msg.spec.channelRead) addChannelReader(inst);
         else if (msg.spec.mode === "event") {

@@ -214,6 +214,35 @@ export const RestartSchema = strict({
   }
 });
 
+/**
+ * A new version's probation after a deploy swaps it in (`runtime/_probation.ts`): it is promoted once
+ * `seconds` have passed and it made `invocations` handler calls (at the latest after `max_seconds`), and rolled
+ * back to the version it replaced, code and memory, when it breaks a condition first.
+ */
+export const ProbationSchema = strict({
+  seconds: z.number().min(0).max(86_400).default(10),
+  invocations: int(0).default(50),
+  max_seconds: z.number().min(0).max(86_400).default(120),
+  /** Crashes allowed while on probation. */
+  max_crashes: int(0).default(0),
+  /** Handler calls returning non-zero, as a fraction of its calls. */
+  max_error_rate: z.number().min(0).max(1).default(0.05),
+  /** Handler calls over `budget_us`, as a fraction of its calls. */
+  max_overrun_rate: z.number().min(0).max(1).default(0.05),
+  /** Its p99 handler time over this many times the replaced version's is a rollback. */
+  p99_factor: z.number().min(1).default(3),
+  /** Calls needed before a rate or a p99 is judged. */
+  min_calls: int(1).default(20),
+}).superRefine((p, ctx) => {
+  if (p.max_seconds < p.seconds) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["max_seconds"],
+      message: `max_seconds (${p.max_seconds}) must not be less than seconds (${p.seconds})`,
+    });
+  }
+});
+
 /** A data blob: a path, or `{ path, sha256 }`; always the object form after parsing. */
 export const DataSchema = z.union([path, strict({ path, sha256: sha256.optional() })], {
   error: (issue) => issue.code === "invalid_union" ? `expected a path or { path, sha256 }` : undefined,
@@ -251,6 +280,7 @@ export const ModuleSchema = strict({
   ).default({}),
   persistence: PersistenceSchema.prefault({}),
   restart: RestartSchema.prefault({}),
+  probation: ProbationSchema.prefault({}),
   enabled: z.boolean().default(true),
 });
 
@@ -301,6 +331,14 @@ export const ManifestSchema = strict({
       realtime: CpuList.optional(),
       normal: CpuList.optional(),
     }).optional(),
+  }).prefault({}),
+  /** What the gateway keeps of its modules' past (`runtime/lifecycle/`). */
+  lifecycle: strict({
+    /**
+     * Versions kept per module (binary, manifest entry, and the snapshot taken when it stopped) for a
+     * rollback, 1..100; the one running is always kept besides.
+     */
+    keep_versions: int(1, 100).default(5),
   }).prefault({}),
   channels: z.record(id("channel id"), ChannelSchema).default({}),
   modules: z.record(id("module name"), ModuleSchema),
