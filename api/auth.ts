@@ -1,7 +1,8 @@
 /**
  * Bearer-token authorization for the API: every route but `/health` (and `/metrics` when public) needs a
  * token, and a role by what the request does. `viewer` reads, `operator` controls modules (start, stop,
- * restart, snapshot, events) and the simulated plant, `admin` changes the deployment and the tokens.
+ * restart, snapshot, events) and the simulated plant, `admin` changes the deployment (deploy, delete,
+ * rollback) and the tokens.
  *
  * @module
  */
@@ -37,6 +38,9 @@ export function roleFor(method: string, path: string, options: AuthOptions = {})
   if (method === "GET" || method === "HEAD") return "viewer";
   if (path === "/api/v1/modules" || (method === "DELETE" && path.startsWith("/api/v1/modules/"))) {
     return "admin"; // deploy and delete
+  }
+  if (method === "POST" && /^\/api\/v1\/modules\/[^/]+\/rollback$/.test(path)) {
+    return "admin"; // a rollback deploys a kept version
   }
   return "operator";
 }

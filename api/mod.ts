@@ -23,6 +23,7 @@ import { createUiRoutes } from "./ui/mod.ts";
 import type { ApiDeps } from "./ports.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
+import { deploymentsRoutes, versionsRoutes } from "./routes/deployments.ts";
 import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
@@ -32,6 +33,7 @@ export {
   type ApiPorts,
   apiPorts,
   type AuditReader,
+  type Deployments,
   type ForwarderFigures,
   type ModuleControl,
   type Observability,
@@ -41,6 +43,7 @@ export {
 } from "./ports.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
+export { deploymentJson, startReportJson, versionJson } from "./routes/deployments.ts";
 export { openApiDocument, OPERATIONS } from "./openapi.ts";
 export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
 export {
@@ -86,6 +89,7 @@ export function createApp(deps: ApiDeps): Hono {
         "/openapi.json",
         "/metrics",
         "/api/v1/modules",
+        "/api/v1/deployments",
         "/api/v1/alerts",
         "/api/v1/messages",
         "/api/v1/audit",
@@ -123,7 +127,9 @@ export function createApp(deps: ApiDeps): Hono {
       }),
     );
   }
-  app.route("/api/v1/modules", modulesRoutes(deps.modules, deps.deployer));
+  app.route("/api/v1/modules", modulesRoutes(deps.modules, deps.deployer, deps.deployments));
+  app.route("/api/v1/modules", versionsRoutes(deps.deployments));
+  app.route("/api/v1/deployments", deploymentsRoutes(deps.deployments));
   app.route("/api/v1/alerts", alertsRoutes(obs));
   app.route("/api/v1/messages", messagesRoutes(obs));
   app.route("/api/v1/audit", auditRoutes(obs));

@@ -29,7 +29,7 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: "post",
     path: "/api/v1/modules",
-    summary: "Deploy a module or a new version (multipart: name, spec, wasm, data files)",
+    summary: "Deploy a module or a new version (multipart: name, spec, wasm, signature, data files)",
     body: "multipart",
     created: true,
   },
@@ -39,6 +39,17 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "One module: state, sha256, limits, capabilities, last error, restarts, stats, snapshots",
   },
   { method: "delete", path: "/api/v1/modules/:name", summary: "Stop and forget a deployed module" },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name/versions",
+    summary: "The versions it keeps (binary sha256, entry, who, when, its newest snapshot), newest first",
+  },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/rollback",
+    summary: 'Return it to a kept version, code and memory: `{"version": N}`, or empty for the previous',
+    body: "json",
+  },
   { method: "get", path: "/api/v1/modules/:name/outputs", summary: "Its latest outputs and arrays" },
   { method: "get", path: "/api/v1/modules/:name/logs", summary: "Its recent log lines" },
   { method: "post", path: "/api/v1/modules/:name/start", summary: "Start it (from its snapshot if any)" },
@@ -59,6 +70,13 @@ export const OPERATIONS: readonly Operation[] = [
     path: "/api/v1/modules/:name/events",
     summary: "Send an event (kind 1) with the body as payload",
     body: "bytes",
+  },
+  {
+    method: "get",
+    path: "/api/v1/deployments",
+    summary:
+      "Every accepted deploy, replace, remove, stop, start, rollback and manifest change (who, when, " +
+      "sha256), `?module=NAME&after=ID&limit=N`, and which source won for each module at this start",
   },
   { method: "get", path: "/api/v1/alerts", summary: "Alerts, `?after=SEQ`" },
   { method: "get", path: "/api/v1/messages", summary: "Messages modules published, `?after=SEQ`" },
@@ -154,7 +172,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: "Kiln",
       version,
       description: "A WebAssembly edge runtime's control plane. Roles: viewer reads, operator controls " +
-        "modules and the simulated plant, admin deploys and deletes. `x-kiln-role` names the role each " +
+        "modules and the simulated plant, admin deploys, deletes and rolls back. `x-kiln-role` names the role each " +
         "operation needs.\n\n" + API_CONVENTIONS.map((c) => `- ${c}`).join("\n"),
     },
     security: [{ bearer: [] }],
@@ -227,6 +245,12 @@ function requestBody(kind: NonNullable<Operation["body"]>): Record<string, unkno
             name: { type: "string" },
             spec: { type: "string", description: "The module's manifest entry, YAML or JSON" },
             wasm: { type: "string", format: "binary" },
+            signature: {
+              type: "string",
+              format: "binary",
+              description:
+                "Its signature bundle (kiln sign's .sig); required where signatures: { mode: required }",
+            },
           },
           additionalProperties: { type: "string", format: "binary", description: "Data blobs by file name" },
         },

@@ -25,14 +25,19 @@ import type {
   LogEvent,
   ModuleStatus,
   PublishedMessage,
+  RollbackResult,
   SimFault,
   SimSensorState,
+  StartReport,
   TelemetryListener,
+  VersionView,
 } from "../runtime/mod.ts";
 import type {
   AuditEvent,
   AuditQuery,
   CapabilityUse,
+  DeploymentQuery,
+  DeploymentRecord,
   OutboxStats,
   SnapshotInfo,
   SnapshotReason,
@@ -74,6 +79,36 @@ export interface ModuleControl {
    * @throws {import("../runtime/mod.ts").SnapshotStoreError} when the write fails.
    */
   takeSnapshot(name: string, reason: SnapshotReason): Promise<SnapshotInfo>;
+}
+
+/**
+ * The desired state (`/api/v1/deployments`, `/api/v1/modules/:name/versions` and `.../rollback`): the record
+ * of accepted actions, how the start resolved the manifest file against it, the versions each module keeps,
+ * and a rollback to one. The start and stop routes record an operator's action through it.
+ */
+export interface Deployments {
+  /** How this start resolved the manifest file against the record, module by module. */
+  readonly report: StartReport;
+  /** Accepted actions, oldest first. */
+  listDeployments(query?: DeploymentQuery): DeploymentRecord[];
+  /**
+   * A module's kept versions, newest first.
+   *
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when it keeps none and there is no such module.
+   */
+  listVersions(name: string): VersionView[];
+  /**
+   * Returns a module to a kept version (`version`, or the one before the version it runs), code and memory.
+   *
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when it keeps none and there is no such module.
+   * @throws {import("../runtime/mod.ts").VersionUnknownError} when it keeps no such version.
+   * @throws {import("../runtime/mod.ts").NoPreviousVersionError} without `version`, when none is older.
+   * @throws {import("../runtime/mod.ts").AlreadyCurrentError} when it runs that version already.
+   * @throws as a deploy's swap (`DeployFailedError`, a stored file changed: `BlobCorruptError`).
+   */
+  rollback(name: string, options: { version?: number; by: string }): Promise<RollbackResult>;
+  /** Records an operator's start or stop of a module (after it succeeded). */
+  recordControl(action: "start" | "stop", name: string, by: string): void;
 }
 
 /** The audit log's reading side (`/api/v1/audit`). */
@@ -176,6 +211,8 @@ export interface ApiDeps extends ApiPorts {
   metricsPublic?: boolean;
   /** The snapshots in the store, newest first per module; omitted when there is no store. */
   listSnapshots?: (module?: string) => SnapshotInfo[];
+  /** The desired state's record, versions and rollbacks; omitted when there is no store. */
+  deployments?: Deployments;
 }
 
 /** A runtime's three ports: itself for module control and observability, its plant for the plant. */

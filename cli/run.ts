@@ -6,10 +6,13 @@
 import { apiPorts, createApp, StreamFeed, StreamHub } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import {
+  BlobStore,
   createDeployer,
   createRuntime,
   type DeploymentPlan,
+  Lifecycle,
   planDeployment,
+  resolveDesiredState,
   type SimFault,
   Snapshotter,
 } from "../runtime/mod.ts";
@@ -26,6 +29,7 @@ import {
 import type { Authenticator } from "../api/mod.ts";
 import { timingSafeEqual } from "node:crypto";
 import { parse, UsageError } from "./_usage.ts";
+import { assertDataDirFree, lockDataDir } from "./data_lock.ts";
 import { createProcessLog, logFormatOf, type ProcessLog } from "./_log.ts";
 import {
   cannotRelaunch,
@@ -97,6 +101,8 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   if (grants === null) {
     const why = cannotRelaunch();
     if (why === null) {
+      // The relaunched process takes the lock (data_lock.ts says why); refuse a second start here at once.
+      assertDataDirFree(values.data);
       return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
     }
     out.say(`kiln: running with the Deno permissions it was started with: ${why}`);
@@ -112,8 +118,23 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
 
+  // Before anything in the data directory is opened: one runtime per data directory.
+  using _lock = lockDataDir(values.data);
   using store = openStore(`${values.data}/kiln.db`);
   await using snapshots = new Snapshotter(store.path);
+  // What to run: the manifest file overlaid with the accepted API actions recorded since (runtime/lifecycle/).
+  const blobs = new BlobStore(values.data);
+  const desired = await resolveDesiredState({
+    manifest,
+    db: store.db,
+    blobs,
+    dataDir: values.data,
+    log: out.log,
+  });
+  const running: DeploymentPlan = {
+    ...plan,
+    modules: planDeployment(desired.manifest, { dataDir: values.data }).modules,
+  };
 
   const outbox = plan.mqtt
     ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })
@@ -125,7 +146,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     }
   }
   const runtime = await createRuntime({
-    plan,
+    plan: running,
     version,
     // Module text reaches this log escaped, each module's lines marked as its own (../log_text.ts).
     log: out.log,
@@ -135,6 +156,19 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     ...(outbox && { outbox }),
   });
   await runtime.start();
+  const lifecycle = new Lifecycle({
+    db: store.db,
+    dataDir: values.data,
+    blobs,
+    desired,
+    keepVersions: manifest.lifecycle.keep_versions,
+    runtime,
+    log: out.log,
+  });
+  // A version rolled back on its probation's figures is recorded like an operator's rollback.
+  runtime.onRollback((name, r) =>
+    lifecycle.recordAutomaticRollback(name, { toSha256: r.to_sha256, reason: r.reason })
+  );
 
   const auth = await authenticator(store, values.data, out);
   const ports = apiPorts(runtime);
@@ -146,7 +180,8 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     auth,
     metricsPublic: plan.metricsPublic,
     stream: hub,
-    deployer: createDeployer({ manifestFile: configPath, dataDir: values.data, runtime }),
+    deployer: createDeployer({ manifestFile: configPath, dataDir: values.data, runtime, lifecycle }),
+    deployments: lifecycle,
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
   });
@@ -163,7 +198,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       const base = `${tls ? "https" : "http"}://${host}:${port}`;
       const h = runtime.health();
       out.say(
-        `kiln ${version}: device "${plan.device.id}", ${plan.modules.length} modules (${h.modules.running} running)\n` +
+        `kiln ${version}: device "${plan.device.id}", ${running.modules.length} modules (${h.modules.running} running)\n` +
           `  health   ${base}/health\n  modules  ${base}/api/v1/modules\n  alerts   ${base}/api/v1/alerts\n` +
           `  inject a fault: curl -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'`,
       );

@@ -78,7 +78,15 @@ export function grantsFor(options: {
   const read = new Set<string>([options.manifest.file, resolve(options.dataDir)]);
   for (const m of Object.values(options.manifest.modules)) {
     read.add(m.wasm.resolved);
+    // Its signature bundle (which may not exist: an unsigned module).
+    read.add(
+      m.signature === undefined ? `${m.wasm.resolved}.sig` : resolve(options.manifest.dir, m.signature),
+    );
     for (const d of Object.values(m.data)) read.add(d.resolved);
+  }
+  const { signatures } = options.manifest;
+  for (const p of [...signatures.trusted_roots, ...signatures.crls]) {
+    read.add(resolve(options.manifest.dir, p));
   }
   read.add(dirname(new URL("../snapshots/migrations/", import.meta.url).pathname + "x"));
   // Deno checks read access when it loads the executor worker's module graph: grant Kiln's own code

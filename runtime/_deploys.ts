@@ -40,7 +40,8 @@ export interface DeployContext {
   readonly snap: ModuleSnapshots;
   /** Versions on probation, and the last automatic rollbacks. */
   readonly probations: Probations;
-  loadModule(plan: ModulePlan): Promise<LoadedModule>;
+  /** Loads and verifies a module; `rollback`: its signed version may be lower than the running one's. */
+  loadModule(plan: ModulePlan, how?: { rollback?: boolean }): Promise<LoadedModule>;
   spec(plan: ModulePlan, loaded: LoadedModule): InstanceSpec;
   takeSnapshot(name: string, reason: SnapshotReason): Promise<SnapshotInfo>;
   view(slot: Slot): ModuleStatus;
@@ -153,9 +154,10 @@ const epochOf = (ms: number) => Date.now() - (nowMs() - ms);
 export async function replaceModule(
   ctx: DeployContext,
   plan: ModulePlan,
+  options: { rollback?: boolean } = {},
 ): Promise<{ status: ModuleStatus; replaced: string | null }> {
   checkPlantRefs(ctx.plan, plan);
-  const loaded = await ctx.loadModule(plan);
+  const loaded = await ctx.loadModule(plan, { rollback: options.rollback ?? false });
   const trialSpec = ctx.spec(plan, loaded);
   try {
     await ctx.executors.get(executorFor(plan)).load(trialSpec, loaded.module, null, { trial: true });

@@ -51,7 +51,9 @@ export function executorEvents(name: string, ctx: ExecutorEventsContext): Execut
         current: (module) => {
           const slot = ctx.slots.get(module);
           const id = r.loads?.[module];
-          return slot && slot.executor === name && (id === undefined || id === slot.loadId) ? slot : undefined;
+          return slot && slot.executor === name && (id === undefined || id === slot.loadId)
+            ? slot
+            : undefined;
         },
         journal: ctx.journal,
         uplink: ctx.uplink(),

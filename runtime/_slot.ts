@@ -410,6 +410,7 @@ export class ModuleSlot {
       snapshot,
       probation: null, // the deploys' (`_deploys.ts`), filled in by the runtime
       last_rollback: null,
+      signature: this.loaded.signature ?? null,
     };
   }
 

@@ -425,3 +425,16 @@ function parseDecimal(text: string): number | null {
 function isOneOf<T extends string>(values: readonly T[], value: string): value is T {
   return (values as readonly string[]).includes(value);
 }
+
+/**
+ * Whether the capability string `wide` covers `narrow` by {@linkcode covers}'s rule; a string that does not
+ * parse covers nothing (a signed module's attested capabilities against the manifest's grants).
+ */
+export function capabilityTextCovers(wide: string, narrow: string): boolean {
+  try {
+    return covers(parseCapability(wide), parseCapability(narrow));
+  } catch (err) {
+    if (err instanceof CapabilityError) return false;
+    throw err;
+  }
+}

@@ -1,25 +1,27 @@
 /**
  * Deploys over the API: a module's manifest entry (YAML or JSON) and its `.wasm` (and data blobs) are
  * checked exactly as `kiln validate` checks a manifest: the running deployment's manifest with this module
- * added or replaced is written to `<data>/deployed/manifest.yaml` and loaded with {@linkcode loadManifest},
- * so the device policy (its capabilities and its limits: priority, budgets, memory, the realtime executor's
- * grant, the number of modules), channels, connectors and every cross-check apply, all or nothing. Then
+ * added or replaced is written to `<data>/deployed/manifest.yaml` and loaded with `loadManifest`, so the
+ * device policy (its capabilities and its limits: priority, budgets, memory, the realtime executor's grant,
+ * the number of modules), channels, connectors and every cross-check apply, all or nothing. Then
  * {@linkcode Runtime.replaceModule} swaps it in without ever replacing a good version with a bad one.
  *
- * Deployed modules run until the runtime stops; the manifest file stays the source of truth at the next
- * start (a module registry with versions comes later).
+ * The binary and data blobs are stored content-addressed in the data directory (`blobs/sha256/<hex>`) and
+ * the entry points there, pinned to their digests. With a {@linkcode Lifecycle} (what `kiln run` gives it),
+ * every accepted deploy and removal is recorded in the store with who made it and becomes a version of the
+ * module, so a restart comes back to it (`lifecycle/`); deploys and rollbacks take turns.
  *
  * @module
  */
-import { dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYaml, stringify } from "yaml";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { KilnError } from "../errors.ts";
-import { loadManifest, ManifestError } from "./manifest/mod.ts";
-import { planDeployment } from "./plan.ts";
 import { ModuleStateError } from "./errors.ts";
-import { sha256Hex } from "./loader.ts";
 import type { Runtime } from "./runtime.ts";
 import type { ModuleStatus } from "./status.ts";
+import { BlobStore } from "./lifecycle/blobs.ts";
+import type { Lifecycle } from "./lifecycle/lifecycle.ts";
+import { absolutePaths, loadMerged, modulePlanOf, type Obj, storedEntry } from "./lifecycle/_merge.ts";
 
 /** A deploy request was malformed: no name, no wasm, a data blob not uploaded. */
 export class DeployRequestError extends KilnError {
@@ -36,42 +38,67 @@ export interface DeployRequest {
   wasm: Uint8Array;
   /** Data blobs by file name (a `Map`: the names are the client's); the entry's `data:` paths name them. */
   files: ReadonlyMap<string, Uint8Array>;
+  /** Who deploys it (the API token's name), for the record. @default "api" */
+  by?: string;
+  /** Its signature bundle (`kiln sign`'s `.sig`), kept as a blob beside it; none: unsigned. */
+  signature?: Uint8Array | null;
+}
+
+/** What a deploy did. */
+export interface DeployResult {
+  status: ModuleStatus;
+  /** The sha256 of the version it replaced, or null for a new module. */
+  replaced: string | null;
+  /** The module's version number in the record, or null without one. */
+  versionSeq: number | null;
 }
 
 /** Deploys and removes modules of a running runtime. */
 export interface Deployer {
   /**
    * @throws {DeployRequestError} for a malformed request.
-   * @throws {ManifestError} when the manifest with this module would be invalid.
+   * @throws {import("./manifest/mod.ts").ManifestError} when the manifest with this module would be invalid.
    * @throws as {@linkcode Runtime.replaceModule}.
    */
-  deploy(request: DeployRequest): Promise<{ status: ModuleStatus; replaced: string | null }>;
+  deploy(request: DeployRequest): Promise<DeployResult>;
   /**
-   * Stops and forgets a module; resolves once its instance is gone.
+   * Stops and forgets a module; resolves once its instance is gone. `by` names who, for the record.
    *
    * @throws {import("./errors.ts").ModuleUnknownError} when there is no such module.
    * @throws {ModuleStateError} when a channel names it (change the manifest instead).
    */
-  remove(name: string): Promise<void>;
+  remove(name: string, by?: string): Promise<void>;
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-type Obj = Record<string, unknown>;
 
 /** Options of {@linkcode createDeployer}. */
 export interface DeployerOptions {
-  /** The manifest file the runtime was started from. */
+  /** The manifest file the runtime was started from (read at the first deploy when there is no `lifecycle`). */
   manifestFile: string;
   dataDir: string;
   runtime: Pick<Runtime, "replaceModule" | "removeModule" | "plan">;
+  /** The desired state to record accepted deploys in, and whose merged manifest deploys extend. */
+  lifecycle?: Lifecycle;
 }
 
 /** Creates the deployer of a runtime started from `manifestFile`. */
 export function createDeployer(options: DeployerOptions): Deployer {
-  const dir = resolve(options.dataDir, "deployed");
+  const { lifecycle } = options;
+  const blobs = lifecycle?.blobs ?? new BlobStore(options.dataDir);
   let current: Obj | null = null;
+  let turn: Promise<unknown> = Promise.resolve();
+  // Deploys and removals take turns (with rollbacks, through the lifecycle): each merges into the manifest
+  // the one before it left.
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (lifecycle) return lifecycle.exclusive(fn);
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  };
 
   async function manifest(): Promise<Obj> {
+    if (lifecycle) return lifecycle.manifest();
     if (current) return structuredClone(current);
     const file = resolve(options.manifestFile);
     const raw = parseYaml(await Deno.readTextFile(file)) as Obj;
@@ -81,7 +108,7 @@ export function createDeployer(options: DeployerOptions): Deployer {
   }
 
   return {
-    async deploy(request) {
+    deploy(request) {
       const { name } = request;
       if (!NAME.test(name)) {
         throw new DeployRequestError(`Invalid module name "${name}": lowercase letters, digits, "_" or "-"`);
@@ -100,13 +127,11 @@ export function createDeployer(options: DeployerOptions): Deployer {
           "The module's manifest entry must be a mapping (the keys under modules.<name>)",
         );
       }
-      const sha = await sha256Hex(request.wasm);
-      const folder = `${dir}/${name}/${sha.slice(0, 16)}`;
-      await Deno.mkdir(folder, { recursive: true });
-      await Deno.writeFile(`${folder}/module.wasm`, request.wasm);
-      const entry: Obj = { ...spec as Obj, wasm: `${folder}/module.wasm` };
-      const data = (entry.data ?? {}) as Obj;
+      const stored = storedEntry(spec as Obj);
+      const data = (stored.data ?? {}) as Obj;
       if (typeof data !== "object" || data === null) throw new DeployRequestError("data must be a mapping");
+      // Checked before anything is stored.
+      const uploads = new Map<string, Uint8Array>();
       for (const [key, value] of Object.entries(data)) {
         const path = typeof value === "string" ? value : (value as Obj | null)?.path;
         if (typeof path !== "string") continue; // the schema reports it
@@ -118,59 +143,60 @@ export function createDeployer(options: DeployerOptions): Deployer {
         if (!bytes) {
           throw new DeployRequestError(`Data blob "${key}" names "${file}", which was not uploaded`);
         }
-        await Deno.writeFile(`${folder}/${file}`, bytes);
-        data[key] = typeof value === "string"
-          ? `${folder}/${file}`
-          : { ...value as Obj, path: `${folder}/${file}` };
+        uploads.set(key, bytes);
       }
-      const next = await manifest();
-      (next.modules as Obj)[name] = entry;
-      const merged = `${dir}/manifest.yaml`;
-      await Deno.writeTextFile(merged, stringify(next));
-      const loaded = await loadManifest(merged).catch((err) => {
-        // The issues name paths of the merged manifest; its lines are not the user's, so drop them (and keep
-        // what a policy limit's issue says: the limit, the value asked for, the value allowed).
-        if (err instanceof ManifestError) {
-          throw new ManifestError(err.issues.map(({ line: _, column: __, ...issue }) => issue), null);
+      return exclusive(async () => {
+        const sha = await blobs.put(request.wasm);
+        const digests = new Map<string, string>();
+        const entry: Obj = { ...structuredClone(stored), wasm: blobs.path(sha), sha256: sha };
+        // Without an upload, `signature` is unset: the loader looks for `<blob>.sig`, which no upload makes.
+        const sigDigest = request.signature ? await blobs.put(request.signature) : null;
+        if (sigDigest !== null) entry.signature = blobs.path(sigDigest);
+        const entryData = entry.data as Obj | undefined;
+        for (const [key, bytes] of uploads) {
+          const digest = await blobs.put(bytes);
+          digests.set(key, digest);
+          const value = entryData![key];
+          const pinned = { path: blobs.path(digest), sha256: digest };
+          entryData![key] = value && typeof value === "object" ? { ...value as Obj, ...pinned } : pinned;
         }
-        throw err;
+        const next = await manifest();
+        next.modules = { ...(next.modules as Obj ?? {}), [name]: entry };
+        let result: Awaited<ReturnType<Runtime["replaceModule"]>>;
+        try {
+          const plan = modulePlanOf(await loadMerged(next, options.dataDir), name);
+          result = await options.runtime.replaceModule(plan);
+        } catch (err) {
+          await lifecycle?.collectGarbage(); // the refused version's files, unless a kept version has them
+          throw err;
+        }
+        current = next;
+        const version = await lifecycle?.acceptDeploy({
+          name,
+          entry: stored,
+          sha256: sha,
+          data: digests,
+          by: request.by ?? "api",
+          replaced: result.replaced,
+          merged: next,
+          version: result.status.signature?.version ?? null,
+          signature: sigDigest,
+        });
+        return { ...result, versionSeq: version?.seq ?? null };
       });
-      const plan = planDeployment(loaded).modules.find((m) => m.name === name)!;
-      const result = await options.runtime.replaceModule(plan);
-      current = next;
-      return result;
     },
-    async remove(name) {
-      const plan = options.runtime.plan;
-      const channel = plan.channels.find((c) => c.writer === name || c.readers.includes(name));
-      if (channel) {
-        throw new ModuleStateError(name, `named by channel "${channel.id}"`, "delete");
-      }
-      const gone = options.runtime.removeModule(name);
-      if (current) delete (current.modules as Obj)[name];
-      await gone;
+    remove(name, by = "api") {
+      return exclusive(async () => {
+        const plan = options.runtime.plan;
+        const channel = plan.channels.find((c) => c.writer === name || c.readers.includes(name));
+        if (channel) {
+          throw new ModuleStateError(name, `named by channel "${channel.id}"`, "delete");
+        }
+        const gone = options.runtime.removeModule(name);
+        if (current) delete (current.modules as Obj)[name];
+        lifecycle?.acceptRemove(name, by);
+        await gone;
+      });
     },
   };
-}
-
-/** Rewrites a raw manifest's relative file paths (modules' wasm and data, MQTT's files) against `base`. */
-function absolutePaths(raw: Obj, base: string): void {
-  const abs = (p: unknown) => typeof p === "string" && !isAbsolute(p) ? resolve(base, p) : p;
-  for (const m of Object.values((raw.modules ?? {}) as Record<string, Obj>)) {
-    if (!m || typeof m !== "object") continue;
-    m.wasm = abs(m.wasm);
-    for (const [k, d] of Object.entries((m.data ?? {}) as Obj)) {
-      (m.data as Obj)[k] = typeof d === "string"
-        ? abs(d)
-        : d && typeof d === "object"
-        ? { ...d as Obj, path: abs((d as Obj).path) }
-        : d;
-    }
-  }
-  const mqtt = (raw.connectors as Obj | undefined)?.mqtt as Obj | undefined;
-  if (mqtt) {
-    if ("password_file" in mqtt) mqtt.password_file = abs(mqtt.password_file);
-    const tls = mqtt.tls as Obj | undefined;
-    if (tls) { for (const k of ["ca_file", "cert_file", "key_file"]) if (k in tls) tls[k] = abs(tls[k]); }
-  }
 }

@@ -8,6 +8,7 @@ import { formatSig, HOST_IMPORTS, HOST_NAMESPACE, MODULE_EXPORTS, sameSig } from
 import { ChecksumMismatchError, ModuleNotFoundError, ModuleRejectedError } from "./errors.ts";
 import { GrantSet } from "./executor/grants.ts";
 import type { FunctionNames } from "./executor/protocol.ts";
+import type { ModuleSignature } from "./signatures.ts";
 import type { ModulePlan } from "./plan.ts";
 import {
   capMemory,
@@ -65,6 +66,20 @@ export interface LoadedModule {
    * export name, else `func[<index>]`), in order: a trap's stack gives the byte offset.
    */
   functionNames: FunctionNames;
+  /**
+   * What its signature says, when it was verified (`signatures.ts`); null or absent for an unsigned module
+   * (absent: loaded without a verifier, as tests and benchmarks do).
+   */
+  signature?: ModuleSignature | null;
+}
+
+/** Options of {@linkcode loadModule}. */
+export interface LoadOptions {
+  /**
+   * Checks the binary as read, before anything else is done with it (the gateway's signature check): what
+   * it returns is the module's `signature`; what it throws refuses the module.
+   */
+  verify?: (plan: ModulePlan, wasm: Uint8Array) => Promise<ModuleSignature | null>;
 }
 
 /** Hex sha256 of some bytes. */
@@ -196,13 +211,15 @@ export function linkProblems(info: WasmModuleInfo, capabilities: readonly string
  * @throws {ChecksumMismatchError} when a pinned sha256 differs.
  * @throws {ModuleRejectedError} when the binary is malformed, breaks ABI v1, or its initial memory exceeds the cap.
  */
-export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
+export async function loadModule(plan: ModulePlan, options: LoadOptions = {}): Promise<LoadedModule> {
   const bytes = await readFile(plan.name, plan.wasm);
   if (bytes.length > MAX_MODULE_BYTES) {
     throw new ModuleRejectedError(plan.name, [
       `the module is ${bytes.length} bytes, more than the ${MAX_MODULE_BYTES}-byte limit`,
     ]);
   }
+  // The bytes checked are the bytes run: read once.
+  const signature = options.verify ? await options.verify(plan, bytes) : null;
   const sha256 = await sha256Hex(bytes);
   if (plan.sha256 && plan.sha256.toLowerCase() !== sha256) {
     throw new ChecksumMismatchError(plan.name, plan.wasm, plan.sha256.toLowerCase(), sha256);
@@ -284,5 +301,6 @@ export async function loadModule(plan: ModulePlan): Promise<LoadedModule> {
     reservedBytes,
     functionNames,
     instrumentation,
+    signature,
   };
 }

@@ -49,9 +49,11 @@ export {
   planDeployment,
   type RestartPlan,
   type SchedulePlan,
+  type SignaturesPlan,
   type SimSensorPlan,
   type ThreadCpus,
 } from "./plan.ts";
+export { createModuleVerifier, type ModuleSignature, type ModuleVerifier } from "./signatures.ts";
 export type { ThreadScheduling } from "./executor/realtime_thread.ts";
 export { workerUrl } from "./executor.ts";
 export { SnapshotStoreError, Snapshotter } from "./persistence/snapshotter.ts";
@@ -61,7 +63,26 @@ export {
   type DeployerOptions,
   type DeployRequest,
   DeployRequestError,
+  type DeployResult,
 } from "./deployer.ts";
+export {
+  AlreadyCurrentError,
+  BlobCorruptError,
+  BlobMissingError,
+  BlobStore,
+  type DesiredState,
+  Lifecycle,
+  type LifecycleOptions,
+  MANIFEST_ACTOR,
+  type ModuleDecision,
+  NoPreviousVersionError,
+  PROBATION_ACTOR,
+  resolveDesiredState,
+  type RollbackResult,
+  type StartReport,
+  VersionUnknownError,
+  type VersionView,
+} from "./lifecycle/mod.ts";
 export {
   type ChannelStatus,
   createRuntime,

@@ -71,11 +71,24 @@ export interface ModulePlan {
   params: Record<string, number>;
   data: DataPlan[];
   restart: RestartPlan;
+  /**
+   * Its signature bundle's path: the manifest's `signature`, else null (then `<wasm>.sig` when it exists).
+   */
+  signature?: string | null;
   /** A new version's probation after a deploy (`_probation.ts`); left out (a plan built by hand), the defaults. */
   probation?: ProbationPlan;
   /** Snapshots, or null when the module is not snapshotted. */
   persistence: PersistencePlan | null;
   enabled: boolean;
+}
+
+/** The gateway's signature policy (the manifest's `signatures:`), paths resolved. */
+export interface SignaturesPlan {
+  mode: "required" | "optional";
+  trustedRoots: string[];
+  crls: string[];
+  requireCrls: boolean;
+  allowDowngrade: boolean;
 }
 
 /** A simulated sensor of the built-in plant. */
@@ -148,7 +161,9 @@ export interface PolicyLimitsPlan {
  * Modbus devices it polls, the OPC UA endpoints it subscribes to).
  */
 export interface DeploymentPlan extends PointDevices {
-  device: { id: string; location: string | null };
+  device: { id: string; location: string | null; hardware?: string | null };
+  /** Signed modules (`signatures:`); absent in plans built without a manifest: unsigned modules run. */
+  signatures?: SignaturesPlan;
   /** The capability patterns of `policy.allow`. */
   policy: string[];
   /** The policy's limits; absent in plans built without a manifest (tests, benchmarks). */
@@ -208,6 +223,7 @@ export function planDeployment(
   const modules: ModulePlan[] = Object.entries(manifest.modules).map(([name, m]) => ({
     name,
     wasm: m.wasm.resolved,
+    signature: m.signature === undefined ? null : resolve(manifest.dir, m.signature),
     sha256: m.sha256 ?? null,
     maxMemoryMb: m.limits.max_memory_mb,
     budgetUs: m.limits.budget_us,
@@ -291,7 +307,18 @@ export function planDeployment(
     mqtt,
     gpio: toGpioConfig(manifest.connectors?.gpio),
     channels,
-    device: { id: manifest.device.id, location: manifest.device.location ?? null },
+    device: {
+      id: manifest.device.id,
+      location: manifest.device.location ?? null,
+      hardware: manifest.device.hardware ?? null,
+    },
+    signatures: {
+      mode: manifest.signatures.mode,
+      trustedRoots: manifest.signatures.trusted_roots.map((p) => resolve(manifest.dir, p)),
+      crls: manifest.signatures.crls.map((p) => resolve(manifest.dir, p)),
+      requireCrls: manifest.signatures.require_crls,
+      allowDowngrade: manifest.signatures.allow_downgrade,
+    },
     policy: [...manifest.policy.allow],
     policyLimits: policyLimitsPlan(manifest.policy),
     sim,

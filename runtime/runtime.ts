@@ -9,6 +9,8 @@
  */
 import { formatLogLine, type LogEntry } from "../log_text.ts";
 import { ModuleUnknownError } from "./errors.ts";
+import { KilnError } from "../errors.ts";
+import { createModuleVerifier } from "./signatures.ts";
 import type { Snapshotter } from "./persistence/snapshotter.ts";
 import { ModuleSnapshots } from "./persistence/module_snapshots.ts";
 import { Journal } from "./persistence/journal.ts";
@@ -83,10 +85,41 @@ export interface RuntimeOptions {
  *   fault in `options.faults` the plant does not have.
  */
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const log = options.log ?? defaultLog;
+  const { signatures } = options.plan;
+  const verifier = signatures
+    ? await createModuleVerifier({
+      policy: signatures,
+      hardware: options.plan.device.hardware ?? null,
+      runtimeVersion: options.version,
+      audit: options.audit ?? null,
+      log,
+    })
+    : null;
+  const load: LoadFn = options.loadModule ??
+    ((plan, how = {}) =>
+      loadModule(plan, verifier ? { verify: (p, bytes) => verifier.verify(p, bytes, how) } : {}));
   const loaded: LoadedModule[] = [];
-  for (const plan of options.plan.modules) loaded.push(await (options.loadModule ?? loadModule)(plan));
-  return new Runtime(options, loaded);
+  for (const plan of options.plan.modules) {
+    try {
+      loaded.push(await load(plan));
+    } catch (err) {
+      // A module whose signature does not verify stays out (stopped); the others run. Anything else wrong
+      // with a module of the manifest fails the start, as `kiln validate` would.
+      if (!(err instanceof KilnError && err.code === "signature_invalid")) throw err;
+      log(`kiln: module ${plan.name} refused at start, not run: ${err.message}`);
+    }
+  }
+  return new Runtime(options, loaded, load);
 }
+
+/** Loads (and verifies) one module; `installedVersion` and `rollback` are a deploy's (`signatures.ts`). */
+type LoadFn = (
+  plan: ModulePlan,
+  how?: { installedVersion?: string | null; rollback?: boolean },
+) => Promise<LoadedModule>;
+
+const defaultLog = (entry: LogEntry) => console.log(formatLogLine(entry, { format: "text" }));
 
 /** A running Kiln runtime. */
 export class Runtime {
@@ -112,10 +145,14 @@ export class Runtime {
   #parts: ControlContext & DeployContext & ExecutorEventsContext;
 
   /** Use {@linkcode createRuntime}. */
-  constructor(options: RuntimeOptions, loaded: LoadedModule[]) {
+  constructor(
+    options: RuntimeOptions,
+    loaded: LoadedModule[],
+    load: LoadFn = options.loadModule ?? ((plan) => loadModule(plan)),
+  ) {
     this.plan = options.plan;
     this.version = options.version;
-    const log = this.#log = options.log ?? ((entry) => console.log(formatLogLine(entry, { format: "text" })));
+    const log = this.#log = options.log ?? defaultLog;
     const audit = options.audit ?? null;
     this.#outbox = options.outbox ?? null;
     const snap = new ModuleSnapshots(options.snapshots ?? null, log, (s) => this.#spec(s.plan, s.loaded));
@@ -155,7 +192,7 @@ export class Runtime {
       onInputs: (values) => executors.pushInputs(values),
       ...(options.drivers && { drivers: options.drivers }),
     });
-    const loadOne = options.loadModule ?? loadModule;
+
     this.#parts = {
       plan: this.plan,
       slots: this.#slots,
@@ -179,7 +216,11 @@ export class Runtime {
         log,
       },
       uplink: () => this.#uplink,
-      loadModule: (plan) => loadOne(plan),
+      loadModule: (plan, how) =>
+        load(plan, {
+          installedVersion: this.#slots.get(plan.name)?.loaded.signature?.version ?? null,
+          rollback: how?.rollback ?? false,
+        }),
       spec: (plan, l) => this.#spec(plan, l),
       takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
       view: (slot) => this.#view(slot),
@@ -337,8 +378,11 @@ export class Runtime {
    * @throws {import("./errors.ts").DeployFailedError} when it fails its trial (nothing changed) or its start
    *   (rolled back).
    */
-  replaceModule(plan: ModulePlan): Promise<{ status: ModuleStatus; replaced: string | null }> {
-    return replaceModule(this.#parts, plan);
+  replaceModule(
+    plan: ModulePlan,
+    options: { rollback?: boolean } = {},
+  ): Promise<{ status: ModuleStatus; replaced: string | null }> {
+    return replaceModule(this.#parts, plan, options);
   }
 
   /**

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ModuleSignature } from "./signatures.ts";
 import type { ChannelPlan, ModulePlan } from "./plan.ts";
 import type { ModuleFault } from "./executor/protocol.ts";
 import type { SnapshotReason } from "../snapshots/mod.ts";
@@ -99,6 +100,8 @@ export interface ModuleStatus {
   probation: ProbationStatus | null;
   /** The last automatic rollback of this module since the runtime started, or null. */
   last_rollback: RollbackRecord | null;
+  /** What its verified signature says (signed version, signer, chain), or null for an unsigned module. */
+  signature: ModuleSignature | null;
 }
 
 /** A version on probation: since when, until when at the earliest and the latest, and what it must show. */

@@ -6,7 +6,15 @@
  * @module
  */
 
-const NAMES = ["001_audit", "002_snapshots", "003_outbox", "004_tokens", "005_outbox_owners"] as const;
+const NAMES = [
+  "001_audit",
+  "002_snapshots",
+  "003_outbox",
+  "004_tokens",
+  "005_outbox_owners",
+  "006_deployments",
+  "007_audit_signatures",
+] as const;
 
 let cache: { name: string; sql: string }[] | null = null;
 

@@ -17,7 +17,8 @@ export interface AuditEvent {
   id: number;
   at: string;
   module: string;
-  kind: "grant" | "revoke" | "denial";
+  /** `signature`: a module's signature check; `capability` is its outcome, `detail` the signer or reason. */
+  kind: "grant" | "revoke" | "denial" | "signature";
   capability: string;
   detail: string | null;
 }

@@ -1,7 +1,7 @@
 /**
  * Kiln's persistent store: one SQLite database (`kiln.db`) in the data directory, opened by a factory with
- * its schema migrated. It holds the audit log, module snapshots, the outbox of messages for the cloud, and
- * the API's tokens.
+ * its schema migrated. It holds the audit log, module snapshots, the outbox of messages for the cloud, the
+ * API's tokens, and the desired state: the record of accepted deployments and the versions each module keeps.
  *
  * @example
  * ```ts ignore
@@ -23,6 +23,27 @@ export {
   SUPPRESSED_CAPABILITY,
   type SuppressedSummary,
 } from "./audit.ts";
+export {
+  createVersion,
+  DEPLOYMENT_ACTIONS,
+  type DeploymentAction,
+  type DeploymentQuery,
+  type DeploymentRecord,
+  getVersion,
+  hasDeploymentRecord,
+  inTransaction,
+  lastManifestRecord,
+  listDeployments,
+  listVersionedModules,
+  listVersions,
+  type ModuleVersion,
+  type NewDeployment,
+  type NewVersion,
+  pruneVersions,
+  recordDeployment,
+  referencedDigests,
+  type VersionSource,
+} from "./deployments.ts";
 export { StoreError, StoreVersionError } from "./errors.ts";
 export { openStore, type Store, type StoreOptions } from "./store.ts";
 export {

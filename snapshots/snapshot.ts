@@ -87,7 +87,9 @@ export interface SaveSnapshotOptions {
 }
 
 /**
- * Writes a snapshot of `module` in one transaction and deletes all but the newest `keep`.
+ * Writes a snapshot of `module` in one transaction and deletes all but the newest `keep`, and the newest
+ * snapshot of each build and configuration of a version the module keeps (`module_versions`, see
+ * `deployments.ts`): what a rollback to that version resumes from.
  *
  * @throws {RangeError} when the image is inconsistent (page count, sizes, order).
  */
@@ -153,9 +155,16 @@ export function saveSnapshot(db: DatabaseSync, module: string, options: SaveSnap
       "INSERT INTO snapshot_pages (snapshot_id, page, codec, crc32, data) VALUES (?, ?, ?, ?, ?)",
     );
     for (const r of rows) page.run(info.id, r.page, r.codec, r.crc, r.data);
+    // Beyond the newest `keep`, the newest snapshot of each build (and configuration) of a version the module
+    // keeps (`module_versions`) stays too: it is the memory a rollback to that version resumes from.
     const old = db.prepare(
-      "SELECT id FROM snapshots WHERE module = ? ORDER BY seq DESC LIMIT -1 OFFSET ?",
-    ).all(module, Math.max(1, options.keep)) as { id: number }[];
+      `SELECT id FROM (SELECT id FROM snapshots WHERE module = ? ORDER BY seq DESC LIMIT -1 OFFSET ?)
+       WHERE id NOT IN (
+         SELECT s.id FROM snapshots s
+         WHERE s.module = ? AND s.module_sha256 IN (SELECT sha256 FROM module_versions WHERE module = ?)
+           AND s.seq = (SELECT max(seq) FROM snapshots t WHERE t.module = s.module
+                          AND t.module_sha256 = s.module_sha256 AND t.config_sha256 = s.config_sha256))`,
+    ).all(module, Math.max(1, options.keep), module, module) as { id: number }[];
     for (const { id } of old) deleteSnapshotRows(db, id);
     db.exec("COMMIT");
     return info;

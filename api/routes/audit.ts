@@ -8,9 +8,9 @@ import { queryCount } from "../_query.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { Observability } from "../ports.ts";
 
-const KINDS = ["grant", "revoke", "denial"] as const;
+const KINDS = ["grant", "revoke", "denial", "signature"] as const;
 
-/** Routes under `/api/v1/audit`: `?module=&kind=grant|revoke|denial&after=ID&limit=N`, and `/uses?module=`. */
+/** Routes under `/api/v1/audit`: `?module=&kind=grant|revoke|denial|signature&after=ID&limit=N`, and `/uses?module=`. */
 export function auditRoutes(observability: Pick<Observability, "audit">): Hono {
   const app = new Hono();
   const noStore = () => new NotFoundError("audit_unavailable", "This runtime has no store, so no audit log");

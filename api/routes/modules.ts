@@ -7,14 +7,22 @@ import { Hono } from "hono";
 import { ManifestError } from "../../runtime/manifest/mod.ts";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
 import type { Deployer } from "../../runtime/mod.ts";
-import type { ModuleControl } from "../ports.ts";
+import type { Deployments, ModuleControl } from "../ports.ts";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import { logJson } from "../_json.ts";
 import { locateInSpec } from "../_spec_lines.ts";
 import { snapshotJson } from "./snapshots.ts";
+import { actorOf } from "./deployments.ts";
 
-/** Routes under `/api/v1/modules`: `modules` answers, `deployer` deploys and deletes (404 without one). */
-export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undefined): Hono {
+/**
+ * Routes under `/api/v1/modules`: `modules` answers, `deployer` deploys and deletes (404 without one), and
+ * `deployments` records an operator's start and stop (none without one).
+ */
+export function modulesRoutes(
+  modules: ModuleControl,
+  deployer: Deployer | undefined,
+  deployments?: Deployments,
+): Hono {
   const app = new Hono();
 
   app.get("/", (c) => c.json({ modules: modules.listModules() }));
@@ -41,6 +49,7 @@ export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undef
     const name = field("name");
     const spec = field("spec");
     const wasm = field("wasm");
+    const signature = field("signature");
     if (typeof name !== "string") throw new BadRequestError(`The deploy needs a "name" field`);
     if (spec === undefined) {
       throw new BadRequestError(`The deploy needs a "spec" field (the module's manifest entry)`);
@@ -49,7 +58,9 @@ export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undef
     // A Map: the file names are the client's ("constructor", "__proto__" included).
     const files = new Map<string, Uint8Array>();
     for (const v of Object.values(form).flat()) {
-      if (v instanceof File && v !== wasm) files.set(v.name, new Uint8Array(await v.arrayBuffer()));
+      if (v instanceof File && v !== wasm && v !== signature) {
+        files.set(v.name, new Uint8Array(await v.arrayBuffer()));
+      }
     }
     const specText = typeof spec === "string" ? spec : await spec.text();
     const result = await deployer.deploy({
@@ -57,11 +68,22 @@ export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undef
       spec: specText,
       wasm: new Uint8Array(await wasm.arrayBuffer()),
       files,
+      by: actorOf(c),
+      signature: signature === undefined ? null : new Uint8Array(
+        typeof signature === "string" ? new TextEncoder().encode(signature) : await signature.arrayBuffer(),
+      ),
     }).catch((err) => {
       if (!(err instanceof ManifestError)) throw err;
       throw new ManifestError(locateInSpec(err.issues, name, specText), null, { cause: err });
     });
-    return c.json({ ...result.status, replaced_sha256: result.replaced }, result.replaced ? 200 : 201);
+    return c.json(
+      {
+        ...result.status,
+        replaced_sha256: result.replaced,
+        ...(result.versionSeq !== null && { version_seq: result.versionSeq }),
+      },
+      result.replaced ? 200 : 201,
+    );
   });
 
   app.delete("/:name", async (c) => {
@@ -69,7 +91,7 @@ export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undef
       throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
     }
     const name = c.req.param("name");
-    await deployer.remove(name); // answers once the instance is gone, not merely asked to go
+    await deployer.remove(name, actorOf(c)); // answers once the instance is gone, not merely asked to go
     return c.json({ deleted: name });
   });
 
@@ -100,13 +122,26 @@ export function modulesRoutes(modules: ModuleControl, deployer: Deployer | undef
     const payload = new Uint8Array(await c.req.arrayBuffer());
     return c.json(modules.triggerEvent(c.req.param("name"), payload));
   });
-  app.post("/:name/start", async (c) => c.json(await modules.startModule(c.req.param("name"))));
-  app.post("/:name/stop", async (c) => c.json(await modules.stopModule(c.req.param("name"))));
+  // An operator's start and stop are recorded: a stopped module stays stopped across restarts.
+  app.post("/:name/start", async (c) => {
+    const status = await modules.startModule(c.req.param("name"));
+    deployments?.recordControl("start", status.name, actorOf(c));
+    return c.json(status);
+  });
+  app.post("/:name/stop", async (c) => {
+    const status = await modules.stopModule(c.req.param("name"));
+    deployments?.recordControl("stop", status.name, actorOf(c));
+    return c.json(status);
+  });
   app.post("/:name/snapshot", async (c) => {
     const info = await modules.takeSnapshot(c.req.param("name"), "demand");
     return c.json(snapshotJson(info), 201);
   });
-  app.post("/:name/restart", async (c) => c.json(await modules.restartModule(c.req.param("name"))));
+  app.post("/:name/restart", async (c) => {
+    const status = await modules.restartModule(c.req.param("name"));
+    deployments?.recordControl("start", status.name, actorOf(c)); // it runs again, if it was stopped
+    return c.json(status);
+  });
 
   return app;
 }

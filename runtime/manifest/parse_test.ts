@@ -432,3 +432,25 @@ Deno.test("the policy section gets its limits' defaults, and each may be set", (
   const typo = issuesOf(MINIMAL.replace("  allow: [read:sim:*]", "  allow: [read:sim:*]\n  max_priorty: 80"));
   assert.match(typo[0]?.message ?? "", /did you mean "max_priority"/);
 });
+
+Deno.test("signatures default to optional with no roots; required needs a trusted root; probation has defaults", () => {
+  const manifest = parseManifest(MINIMAL);
+  assert.deepEqual(manifest.signatures, {
+    mode: "optional",
+    trusted_roots: [],
+    crls: [],
+    require_crls: false,
+    allow_downgrade: false,
+  });
+  assert.equal(manifest.modules.fft?.probation.seconds, 10);
+  assert.equal(manifest.modules.fft?.probation.max_crashes, 0);
+  const required = `${MINIMAL}signatures: { mode: required }\n`;
+  assert.deepEqual(issuesOf(required).map((i) => i.path), ["signatures.trusted_roots"]);
+  const hardware = MINIMAL.replace("  id: gw-1", "  id: gw-1\n  hardware: Arm 64");
+  assert.deepEqual(issuesOf(hardware).map((i) => i.path), ["device.hardware"]);
+  const probation = MINIMAL.replace(
+    "    capabilities:",
+    "    probation: { seconds: 60, max_seconds: 30 }\n    capabilities:",
+  );
+  assert.deepEqual(issuesOf(probation).map((i) => i.path), ["modules.fft.probation.max_seconds"]);
+});

@@ -258,6 +258,8 @@ const paramKey = z.string()
 export const ModuleSchema = strict({
   /** Path to the `.wasm`, relative to the manifest's directory. */
   wasm: path,
+  /** Its signature bundle (`kiln sign`); default: the `.wasm` path with `.sig` appended, when it exists. */
+  signature: path.optional(),
   sha256: sha256.optional(),
   limits: LimitsSchema.prefault({}),
   /** Capability strings, e.g. `read:sim:vibration_1`; each must be covered by `policy.allow`. */
@@ -295,6 +297,12 @@ export const ManifestSchema = strict({
       `a device id must be lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`,
     ),
     location: z.string().optional(),
+    /** The gateway's hardware tag: a signed module's catalog must list it (`signatures`). */
+    hardware: z.string().regex(
+      /^[a-z0-9][a-z0-9._-]{0,62}$/,
+      "a hardware tag must be lowercase letters, digits, . _ or -",
+    )
+      .optional(),
   }),
   /** What this gateway may grant, and the limits of what a module may ask for (`policy.ts`). */
   policy: strict({
@@ -332,6 +340,30 @@ export const ManifestSchema = strict({
       normal: CpuList.optional(),
     }).optional(),
   }).prefault({}),
+  /**
+   * Signed modules (`signing/README.md`): `required` refuses a module without a signature that verifies
+   * against `trusted_roots`; `optional` runs unsigned modules but refuses one whose signature fails. Either
+   * way a signature is checked at every deploy and every start, and every check is audited.
+   */
+  signatures: strict({
+    mode: z.enum(["required", "optional"]).default("optional"),
+    /** PEM files of the root CAs this gateway trusts, relative to the manifest. */
+    trusted_roots: z.array(path).default([]),
+    /** X.509 CRLs of the CAs (PEM or DER files). */
+    crls: z.array(path).default([]),
+    /** Refuse a chain whose CAs have no CRL here. */
+    require_crls: z.boolean().default(false),
+    /** Accept a signed version lower than the one running other than by a rollback. */
+    allow_downgrade: z.boolean().default(false),
+  }).prefault({}).superRefine((s, ctx) => {
+    if (s.mode === "required" && s.trusted_roots.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["trusted_roots"],
+        message: "signatures required need at least one trusted root (a PEM file of the plant's root CA)",
+      });
+    }
+  }),
   /** What the gateway keeps of its modules' past (`runtime/lifecycle/`). */
   lifecycle: strict({
     /**

@@ -1,14 +1,22 @@
 /**
  * One API style: every operation the OpenAPI document lists is called against the demo plant running in
- * process (with its store, snapshots, audit, uplink, deploys and stream), and every JSON body it answers, and
- * every frame of the WebSocket stream, is walked: a camelCase key anywhere fails, and so does a time that is
- * not an RFC 3339 string.
+ * process (with its store, snapshots, audit, uplink, deploys, desired state and stream), and every JSON body
+ * it answers, and every frame of the WebSocket stream, is walked: a camelCase key anywhere fails, and so does
+ * a time that is not an RFC 3339 string.
  */
 import assert from "node:assert/strict";
 import { apiPorts, createApp, OPERATIONS, StreamFeed, StreamHub } from "../../api/mod.ts";
 import { probe } from "../../cli/sandbox.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
-import { createDeployer, createRuntime, planDeployment, Snapshotter } from "../../runtime/mod.ts";
+import {
+  BlobStore,
+  createDeployer,
+  createRuntime,
+  Lifecycle,
+  planDeployment,
+  resolveDesiredState,
+  Snapshotter,
+} from "../../runtime/mod.ts";
 import { AuditLog, createOutbox, listSnapshots, openStore } from "../../snapshots/mod.ts";
 import { ROOT } from "../_process.ts";
 import { waitFor, wat } from "../_helpers.ts";
@@ -77,6 +85,10 @@ const CALLS: [string, string, (() => RequestInit)?][] = [
   ],
   ["post /api/v1/modules", "/api/v1/modules", () => ({ method: "POST", body: deployForm() })],
   ["delete /api/v1/modules/:name", "/api/v1/modules/extra", () => ({ method: "DELETE" })],
+  // Back to the version it kept (it was removed: the newest), then its versions and the record.
+  ["post /api/v1/modules/:name/rollback", "/api/v1/modules/extra/rollback", () => ({ method: "POST" })],
+  ["get /api/v1/modules/:name/versions", "/api/v1/modules/extra/versions"],
+  ["get /api/v1/deployments", "/api/v1/deployments"],
   ["get /api/v1/alerts", "/api/v1/alerts"],
   ["get /api/v1/messages", "/api/v1/messages"],
   ["get /api/v1/channels", "/api/v1/channels"],
@@ -107,8 +119,17 @@ async function walkTheDemo(t: Deno.TestContext, dir: string): Promise<void> {
   const manifestFile = `${ROOT}examples/demo.yaml`;
   using store = openStore(`${dir}/kiln.db`);
   await using snapshots = new Snapshotter(store.path);
+  const manifest = await loadManifest(manifestFile);
+  const blobs = new BlobStore(`${dir}/data`);
+  const desired = await resolveDesiredState({
+    manifest,
+    db: store.db,
+    blobs,
+    dataDir: `${dir}/data`,
+    log: () => {},
+  });
   await using runtime = await createRuntime({
-    plan: planDeployment(await loadManifest(manifestFile)),
+    plan: planDeployment(desired.manifest),
     version: "test",
     log: () => {},
     audit: new AuditLog(store),
@@ -117,13 +138,23 @@ async function walkTheDemo(t: Deno.TestContext, dir: string): Promise<void> {
   });
   await runtime.start();
   const ports = apiPorts(runtime);
+  const lifecycle = new Lifecycle({
+    db: store.db,
+    dataDir: `${dir}/data`,
+    blobs,
+    desired,
+    keepVersions: 5,
+    runtime,
+    log: () => {},
+  });
   await using hub = new StreamHub();
   await using feed = new StreamFeed(ports, hub);
   feed.start();
   const app = createApp({
     ...ports,
     stream: hub,
-    deployer: createDeployer({ manifestFile, dataDir: `${dir}/data`, runtime }),
+    deployer: createDeployer({ manifestFile, dataDir: `${dir}/data`, runtime, lifecycle }),
+    deployments: lifecycle,
     sandbox: () => ({ narrowed: false, reason: "in process", grants: null, probes: probe(dir) }),
     listSnapshots: (module) => listSnapshots(store.db, module),
   });

@@ -27,9 +27,13 @@ Deno.test("a deploy's trial start holds back kiln_init's alert, GPIO write and o
   const dir = await Deno.makeTempDir();
   const base = modulePlan({
     name: "idle",
-    wasm: await writeFixture(dir, "idle.wasm", wat(`(module (memory (export "memory") 1)
+    wasm: await writeFixture(
+      dir,
+      "idle.wasm",
+      wat(`(module (memory (export "memory") 1)
       (func (export "kiln_abi_version") (result i32) (i32.const 1))
-      (func (export "kiln_on_tick") (param i64) (result i32) (i32.const 0)))`)),
+      (func (export "kiln_on_tick") (param i64) (result i32) (i32.const 0)))`),
+    ),
     schedule: { mode: "periodic", periodUs: 100_000, priority: 50 },
   });
   await using rt = await createRuntime({ plan: deploymentPlan([base]), version: "test", log: () => {} });
