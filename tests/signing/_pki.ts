@@ -62,6 +62,10 @@ export async function openssl(args: string[], cwd: string): Promise<string> {
   const out = await new Deno.Command("openssl", {
     args,
     cwd,
+    // node-opcua's PKI code sets OPENSSL_CONF in this process's environment (to "undefined" when it has no
+    // file): after an OPC UA test file in the same `deno test`, openssl would fail to read its config.
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
