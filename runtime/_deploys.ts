@@ -9,7 +9,7 @@
 import type { SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
 import { DeployFailedError, ModuleExistsError, ModuleUnknownError } from "./errors.ts";
 import { StartFailed } from "./executor.ts";
-import type { InstanceSpec } from "./executor/protocol.ts";
+import type { AlertEvent, InstanceSpec } from "./executor/protocol.ts";
 import { nowMs } from "./executor/instance.ts";
 import { checkPlantRefs } from "./instance_spec.ts";
 import type { LoadedModule } from "./loader.ts";
@@ -199,6 +199,18 @@ export async function replaceModule(
   };
   ctx.probations.begin(plan.name, p, () => judge(ctx, plan.name, p));
   return { status: ctx.view(slot), replaced: old?.loaded.sha256 ?? null };
+}
+
+/** The critical alert of an automatic rollback. */
+export function rollbackAlert(name: string, record: RollbackRecord): AlertEvent {
+  return {
+    module: name,
+    severity: "critical",
+    message: `Rolled back ${record.from_sha256.slice(0, 12)} to ${
+      record.to_sha256?.slice(0, 12) ?? "nothing (a new module: removed)"
+    }: ${record.reason}`,
+    at: Date.now(),
+  };
 }
 
 /** Judges a version on probation once: promotes it, rolls it back, or waits. */

@@ -7,17 +7,22 @@
  *
  * @module
  */
-import { formatLogLine, type LogEntry } from "../log_text.ts";
+import type { LogEntry } from "../log_text.ts";
 import { ModuleUnknownError } from "./errors.ts";
-import { KilnError } from "../errors.ts";
-import { createModuleVerifier } from "./signatures.ts";
-import type { Snapshotter } from "./persistence/snapshotter.ts";
+import { defaultLog, loadAll, type LoadFn, moduleLoader, type RuntimeOptions } from "./_load.ts";
 import { ModuleSnapshots } from "./persistence/module_snapshots.ts";
 import { Journal } from "./persistence/journal.ts";
 import { Connectors } from "./io/connectors.ts";
 import { Triggers } from "./io/triggers.ts";
 import { Supervisor } from "./_supervisor.ts";
-import { type DeployContext, deployModule, Probations, removeModule, replaceModule } from "./_deploys.ts";
+import {
+  type DeployContext,
+  deployModule,
+  Probations,
+  removeModule,
+  replaceModule,
+  rollbackAlert,
+} from "./_deploys.ts";
 import { type ControlContext, operatorStart, stopModule, takeSnapshot, triggerEvent } from "./_control.ts";
 import { executorEvents, type ExecutorEventsContext } from "./_executor_events.ts";
 import { type ExecutorCounters, ExecutorPool, type ExecutorStatus } from "./_executors.ts";
@@ -26,14 +31,13 @@ import { behindOf, distribute } from "./_samples.ts";
 import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
-import type { PointDriver } from "../hal/point_driver.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
 import { nowMs } from "./executor/instance.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import type { ThreadScheduling } from "./executor/realtime_thread.ts";
 import { RuntimeThread } from "./_thread.ts";
-import { type SimFault, SimPlant } from "./io/plant.ts";
+import { SimPlant } from "./io/plant.ts";
 import type { AuditLog, Outbox, SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
 import type { AlertEvent, InstanceSpec, LogEvent } from "./executor/protocol.ts";
 import { ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
@@ -44,37 +48,7 @@ export { REALTIME_PRIORITY };
 export type { ExecutorCounters, ExecutorStatus } from "./_executors.ts";
 export type { ChannelStatus, Health, ModuleState, ModuleStatus, PublishedMessage } from "./status.ts";
 export type { SnapshotStatus } from "./status.ts";
-
-/** Options of {@linkcode createRuntime}. */
-export interface RuntimeOptions {
-  plan: DeploymentPlan;
-  version: string;
-  /**
-   * Where the runtime writes what it prints: its own lines (lifecycle) as strings, and module logs, alerts
-   * and denials as records (`../log_text.ts`), so their text can be escaped and marked as the module's.
-   * @default each entry formatted as `text` and written with `console.log`
-   */
-  log?: (entry: LogEntry) => void;
-  /**
-   * Faults injected into the simulated plant at start, by sensor id; an unknown sensor or a fault of the
-   * wrong kind fails {@linkcode createRuntime} (as {@linkcode SimPlant.setFault} throws).
-   */
-  faults?: ReadonlyMap<string, SimFault>;
-  /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
-  audit?: AuditLog;
-  /** Where snapshots are saved and found; without it no module is snapshotted. */
-  snapshots?: Snapshotter;
-  /** The store-and-forward outbox; needed when the plan has an MQTT uplink. */
-  outbox?: Outbox;
-  /** The point drivers, whose connectors the runtime makes (tests). @default the registry's (`hal/drivers.ts`) */
-  drivers?: readonly PointDriver[];
-  /**
-   * Test seam: loads a module in place of {@linkcode loadModule} (at start and on deploy), so that tests can
-   * hand the layers below the loader (executors, the watchdog) a module the loader would refuse. Never set
-   * it in production: it bypasses every check the loader makes. @default loadModule
-   */
-  loadModule?: (plan: ModulePlan) => Promise<LoadedModule>;
-}
+export type { RuntimeOptions } from "./_load.ts";
 
 /**
  * Loads and verifies every module of the plan, then returns a runtime ready to {@linkcode Runtime.start}.
@@ -86,40 +60,9 @@ export interface RuntimeOptions {
  */
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? defaultLog;
-  const { signatures } = options.plan;
-  const verifier = signatures
-    ? await createModuleVerifier({
-      policy: signatures,
-      hardware: options.plan.device.hardware ?? null,
-      runtimeVersion: options.version,
-      audit: options.audit ?? null,
-      log,
-    })
-    : null;
-  const load: LoadFn = options.loadModule ??
-    ((plan, how = {}) =>
-      loadModule(plan, verifier ? { verify: (p, bytes) => verifier.verify(p, bytes, how) } : {}));
-  const loaded: LoadedModule[] = [];
-  for (const plan of options.plan.modules) {
-    try {
-      loaded.push(await load(plan));
-    } catch (err) {
-      // A module whose signature does not verify stays out (stopped); the others run. Anything else wrong
-      // with a module of the manifest fails the start, as `kiln validate` would.
-      if (!(err instanceof KilnError && err.code === "signature_invalid")) throw err;
-      log(`kiln: module ${plan.name} refused at start, not run: ${err.message}`);
-    }
-  }
-  return new Runtime(options, loaded, load);
+  const load = await moduleLoader(options, log);
+  return new Runtime(options, await loadAll(options.plan.modules, load, log), load);
 }
-
-/** Loads (and verifies) one module; `installedVersion` and `rollback` are a deploy's (`signatures.ts`). */
-type LoadFn = (
-  plan: ModulePlan,
-  how?: { installedVersion?: string | null; rollback?: boolean },
-) => Promise<LoadedModule>;
-
-const defaultLog = (entry: LogEntry) => console.log(formatLogLine(entry, { format: "text" }));
 
 /** A running Kiln runtime. */
 export class Runtime {
@@ -522,14 +465,7 @@ export class Runtime {
    * (the desired state records it).
    */
   #rolledBack(name: string, record: RollbackRecord): void {
-    const alert = {
-      module: name,
-      severity: "critical" as const,
-      message: `Rolled back ${record.from_sha256.slice(0, 12)} to ${
-        record.to_sha256?.slice(0, 12) ?? "nothing (a new module: removed)"
-      }: ${record.reason}`,
-      at: Date.now(),
-    };
+    const alert = rollbackAlert(name, record);
     const numbered = this.#parts.journal.addAlert(alert);
     if (this.telemetry.active) this.telemetry.emit({ type: "alert", alert: numbered });
     this.#uplink?.publishAlert(alert);
