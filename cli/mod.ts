@@ -14,6 +14,8 @@ import { tokenCommand } from "./token.ts";
 import { keysCommand } from "./keys.ts";
 import { signCommand } from "./sign.ts";
 import { verifyCommand } from "./verify.ts";
+import { pushCommand } from "./push.ts";
+import { pullCommand } from "./pull.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { UsageError } from "./_usage.ts";
@@ -76,6 +78,13 @@ Usage:
               [--max-memory-mb N] [--at TIME] [--json]
       Verify a module's signature as a gateway does; print the signer, chain and attestation, or the
       reason it is refused (unsigned, digest_mismatch, expired, revoked, ...) and exit 1.
+  kiln push <module.wasm> <registry>/<repo>:<tag> [--sig FILE] [--username U --password-file F]
+            [--ca-file PEM] [--plain-http] [--timeout-ms N]
+      Upload a module to an OCI registry (CNCF Wasm artifact) with its signature (module.wasm.sig, or
+      --sig) attached as a referrer; print the manifest digest.
+  kiln pull <registry>/<repo>:<tag>[@sha256:...] [--out DIR] [--username U --password-file F]
+            [--ca-file PEM] [--plain-http] [--timeout-ms N]
+      Download a module, checking every digest; write NAME.wasm and NAME.wasm.sig (when signed) to DIR.
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -117,6 +126,10 @@ export async function main(args: string[]): Promise<number> {
         return await signCommand(rest);
       case "verify":
         return await verifyCommand(rest, VERSION);
+      case "push":
+        return await pushCommand(rest);
+      case "pull":
+        return await pullCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }
