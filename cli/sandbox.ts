@@ -76,7 +76,13 @@ export function grantsFor(options: {
   listen: { hostname: string; port: number };
 }): DenoGrants {
   const read = new Set<string>([options.manifest.file, resolve(options.dataDir)]);
+  const registryHosts = new Set<string>();
   for (const m of Object.values(options.manifest.modules)) {
+    if (m.image !== undefined) {
+      // Pulled into the data directory (already readable); the registry is `host[:port]` up to the first "/".
+      registryHosts.add(m.image.slice(0, m.image.indexOf("/")));
+      continue;
+    }
     read.add(m.wasm.resolved);
     // Its signature bundle (which may not exist: an unsigned module).
     read.add(
@@ -122,6 +128,16 @@ export function grantsFor(options: {
     if (e.pki_dir !== undefined) {
       read.add(resolve(e.pki_dir));
       write.add(resolve(e.pki_dir));
+    }
+  }
+  for (const host of registryHosts) {
+    const spec = Object.hasOwn(options.manifest.registries, host)
+      ? options.manifest.registries[host]
+      : undefined;
+    // Without a port, the scheme's (a Bearer token server elsewhere is not known here: see the README).
+    net.add(/:[0-9]+$/.test(host) ? host : `${host}:${spec?.plain_http ? 80 : 443}`);
+    for (const f of [spec?.password_file, spec?.ca_file]) {
+      if (f !== undefined) read.add(resolve(options.manifest.dir, f));
     }
   }
   if (mqtt?.embedded) net.add(mqtt.embedded.port === 0 ? "127.0.0.1" : `127.0.0.1:${mqtt.embedded.port}`);

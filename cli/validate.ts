@@ -18,6 +18,12 @@ export async function validateCommand(args: string[]): Promise<number> {
   const plan = planDeployment(manifest);
   const problems: string[] = [];
   for (const m of plan.modules) {
+    const image = manifest.modules[m.name]?.image;
+    if (image !== undefined) {
+      // Pulled, verified and cached by the gateway at its start, not here.
+      console.log(`  ${m.name}: image ${image} (pulled at start)`);
+      continue;
+    }
     try {
       const loaded = await loadModule(m);
       console.log(`  ${m.name}: ${loaded.sizeBytes} bytes, sha256 ${loaded.sha256}, ${m.schedule.mode}`);

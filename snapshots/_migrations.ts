@@ -14,6 +14,7 @@ const NAMES = [
   "005_outbox_owners",
   "006_deployments",
   "007_audit_signatures",
+  "008_image_refs",
 ] as const;
 
 let cache: { name: string; sql: string }[] | null = null;

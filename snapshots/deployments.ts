@@ -14,6 +14,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { imageRefDigests } from "./image_refs.ts";
 
 /** What a row of `deployments` records. */
 export const DEPLOYMENT_ACTIONS = [
@@ -263,8 +264,8 @@ export function pruneVersions(
 }
 
 /**
- * Every digest the kept versions name (binaries, data blobs, and a signature that is a bundle's digest): the
- * blobs that must stay.
+ * Every digest the kept versions name (binaries, data blobs, and a signature that is a bundle's digest) and
+ * the image cache names (`image_refs.ts`): the blobs that must stay.
  */
 export function referencedDigests(db: DatabaseSync): Set<string> {
   const digests = new Set<string>();
@@ -278,6 +279,8 @@ export function referencedDigests(db: DatabaseSync): Set<string> {
     if (r.signature !== null && /^[0-9a-f]{64}$/.test(r.signature)) digests.add(r.signature);
     for (const d of Object.values(JSON.parse(r.data) as Record<string, string>)) digests.add(d);
   }
+  // The image cache (image_refs.ts): a registry that is down later still finds its module here.
+  for (const d of imageRefDigests(db)) digests.add(d);
   return digests;
 }
 

@@ -45,6 +45,13 @@ export {
   type VersionSource,
 } from "./deployments.ts";
 export { StoreError, StoreVersionError } from "./errors.ts";
+export {
+  getImageRef,
+  getImageRefByDigest,
+  type ImageRef,
+  imageRefDigests,
+  putImageRef,
+} from "./image_refs.ts";
 export { openStore, type Store, type StoreOptions } from "./store.ts";
 export {
   deleteSnapshots,

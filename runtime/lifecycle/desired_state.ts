@@ -16,6 +16,10 @@
  * `refused`), its module stays stopped, and the others start. A module the API deployed that the file's
  * policy now refuses (a lowered limit) is refused the same way.
  *
+ * Modules named by `image:` are pulled first (`images.ts`) and from then on are the file's modules whose
+ * `wasm` and `signature` are blobs; an image that can be neither pulled nor taken from the cache is refused
+ * (its record left as it was), and the others start.
+ *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
@@ -36,6 +40,7 @@ import {
 import { type LoadedManifest, ManifestError } from "../manifest/mod.ts";
 import { sha256Hex } from "../loader.ts";
 import type { BlobStore } from "./blobs.ts";
+import { resolveImages } from "./images.ts";
 import { describe, foldDeployments, type ModuleDesire } from "./_fold.ts";
 import {
   absoluteEntryPaths,
@@ -101,6 +106,8 @@ export interface ResolveOptions {
   dataDir: string;
   /** One line per module: which source won and why. */
   log: (line: string) => void;
+  /** The time all image pulls of this start share, ms. @default images.ts's DEFAULT_PULL_BUDGET_MS */
+  pullBudgetMs?: number;
 }
 
 /** One module of the manifest file: its raw entry and the digests of its files. */
@@ -120,15 +127,26 @@ interface FileModule {
  * @throws {ManifestError} when the merged manifest is invalid for a reason no stored module explains.
  */
 export async function resolveDesiredState(options: ResolveOptions): Promise<DesiredState> {
-  const { db, blobs, log, manifest } = options;
+  const { db, blobs, log } = options;
+  // Before anything reads a module's wasm path: image modules get theirs here.
+  const images = await resolveImages({
+    manifest: options.manifest,
+    db,
+    blobs,
+    log,
+    ...(options.pullBudgetMs !== undefined && { budgetMs: options.pullBudgetMs }),
+  });
+  const manifest = images.manifest;
   const text = await Deno.readFile(manifest.file);
   const fileSha = await sha256Hex(text);
   const fileRaw = parseYaml(new TextDecoder().decode(text)) as Obj;
+  pointImages(fileRaw, manifest, images.refused);
   const files = await readFileModules(fileRaw, manifest);
   const last = lastManifestRecord(db);
   const before = fingerprintsOf(last);
   const desires = foldDeployments(listDeployments(db));
-  const names = [...new Set([...files.keys(), ...desires.keys(), ...before?.keys() ?? []])];
+  const names = [...new Set([...files.keys(), ...desires.keys(), ...before?.keys() ?? []])]
+    .filter((name) => !images.refused.has(name));
 
   const decisions: ModuleDecision[] = [];
   const chosen = new Map<string, ModuleVersion | "file">();
@@ -147,6 +165,19 @@ export async function resolveDesiredState(options: ResolveOptions): Promise<Desi
     if (outcome.pick !== null) chosen.set(name, outcome.pick);
     if (outcome.row !== null) rows.push(outcome.row);
   }
+  for (const [name, why] of images.refused) {
+    decisions.push({
+      ...decision(
+        name,
+        "manifest",
+        "refused",
+        null,
+        null,
+        "its image could not be pulled or taken from the cache",
+      ),
+      error: why,
+    });
+  }
   const changedFile = last?.sha256 !== fileSha;
   if (rows.length > 0 || changedFile) {
     rows.push({
@@ -156,7 +187,11 @@ export async function resolveDesiredState(options: ResolveOptions): Promise<Desi
       sha256: fileSha,
       entry: {
         file: manifest.file,
-        modules: Object.fromEntries([...files].map(([n, f]) => [n, f.fingerprint])),
+        // A refused image keeps the fingerprint it had: its record is left as it was.
+        modules: Object.fromEntries([
+          ...[...images.refused.keys()].flatMap((n) => before?.has(n) ? [[n, before.get(n)!]] : []),
+          ...[...files].map(([n, f]) => [n, f.fingerprint]),
+        ]),
       },
       detail: last === null ? "the first start" : "the manifest file changed since the last start",
     });
@@ -300,6 +335,23 @@ async function readFileModules(fileRaw: Obj, manifest: LoadedManifest): Promise<
     out.set(name, { entry, wasm, sha256, data, digests, fingerprint });
   }
   return out;
+}
+
+/**
+ * Rewrites the raw file's image modules as the file modules they now are (`wasm`, `sha256` and `signature`
+ * naming blobs) and drops the refused ones, so the merged manifest loads them like any other.
+ */
+function pointImages(fileRaw: Obj, manifest: LoadedManifest, refused: ReadonlyMap<string, string>): void {
+  const rawModules = (fileRaw.modules ?? {}) as Record<string, Obj>;
+  for (const name of refused.keys()) delete rawModules[name];
+  for (const [name, spec] of Object.entries(manifest.modules)) {
+    const entry = Object.hasOwn(rawModules, name) ? rawModules[name] : undefined;
+    if (spec.image === undefined || !entry || typeof entry !== "object") continue;
+    delete entry.image;
+    entry.wasm = spec.wasm.resolved;
+    if (spec.sha256 !== undefined) entry.sha256 = spec.sha256;
+    if (spec.signature !== undefined) entry.signature = spec.signature;
+  }
 }
 
 /** The per-module fingerprints the last start recorded, or null before the first. */

@@ -21,7 +21,11 @@ export interface ResolvedFile {
   readonly sha256?: string | undefined;
 }
 
-/** A module spec whose `wasm` and `data` paths are resolved. */
+/**
+ * A module spec whose `wasm` and `data` paths are resolved. An `image` module's `wasm` is
+ * `{ path: "", resolved: "" }` until `resolveImages` (`runtime/lifecycle/images.ts`) points it at the pulled
+ * blob.
+ */
 export type LoadedModuleSpec = Omit<ModuleSpec, "wasm" | "data"> & {
   readonly wasm: ResolvedFile;
   readonly data: Readonly<Record<string, ResolvedFile>>;
@@ -65,7 +69,11 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
     for (const [key, blob] of Object.entries(spec.data)) {
       data[key] = { ...blob, resolved: resolve(dir, blob.path) };
     }
-    modules[name] = { ...spec, wasm: { path: spec.wasm, resolved: resolve(dir, spec.wasm) }, data };
+    // An image module has no file yet: resolveImages fills its wasm in at the start.
+    const wasm = spec.wasm === undefined
+      ? { path: "", resolved: "" }
+      : { path: spec.wasm, resolved: resolve(dir, spec.wasm) };
+    modules[name] = { ...spec, wasm, data };
   }
   return { ...manifest, file, dir, modules };
 }
