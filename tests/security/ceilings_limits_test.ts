@@ -220,7 +220,7 @@ function withWasm(modules: Manifest["modules"]): LoadedManifest["modules"] {
   return Object.fromEntries(
     Object.entries(modules).map((
       [name, m],
-    ) => [name, { ...m, wasm: { path: m.wasm, resolved: `/${m.wasm}` }, data: {} }]),
+    ) => [name, { ...m, wasm: { path: m.wasm ?? "", resolved: `/${m.wasm ?? ""}` }, data: {} }]),
   );
 }
 
