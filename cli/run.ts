@@ -10,6 +10,7 @@ import {
   createDeployer,
   createRuntime,
   type DeploymentPlan,
+  FleetAgent,
   Lifecycle,
   planDeployment,
   resolveDesiredState,
@@ -170,6 +171,20 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     lifecycle.recordAutomaticRollback(name, { toSha256: r.to_sha256, reason: r.reason })
   );
 
+  const deployer = createDeployer({ manifestFile: configPath, dataDir: values.data, runtime, lifecycle });
+  // Fleet control (docs/fleet.md): deploys through the same deployer as the API, recorded `by: "fleet"`.
+  await using fleet = manifest.fleet && plan.mqtt
+    ? await FleetAgent.start({
+      manifest,
+      mqtt: plan.mqtt,
+      version,
+      dataDir: values.data,
+      runtime,
+      deployer,
+      log: out.log,
+    })
+    : null;
+
   const auth = await authenticator(store, values.data, out);
   const ports = apiPorts(runtime);
   await using hub = new StreamHub();
@@ -180,7 +195,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     auth,
     metricsPublic: plan.metricsPublic,
     stream: hub,
-    deployer: createDeployer({ manifestFile: configPath, dataDir: values.data, runtime, lifecycle }),
+    deployer,
     deployments: lifecycle,
     sandbox: () => sandbox,
     listSnapshots: (module) => listSnapshots(store.db, module),
@@ -214,6 +229,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   Deno.addSignalListener("SIGTERM", shutdown);
   await stopped.promise;
   out.say("kiln: stopping");
+  await fleet?.close(); // before the runtime: no deploy starts while it stops
   await runtime.shutdown();
   // Close the live streams (1001, "going away") before the server: its shutdown does not end WebSockets.
   await feed[Symbol.asyncDispose]();

@@ -90,6 +90,10 @@ export function grantsFor(options: {
     );
     for (const d of Object.values(m.data)) read.add(d.resolved);
   }
+  // The fleet agent pulls from any registry the manifest lists (runtime/fleet/).
+  if (options.manifest.fleet) {
+    for (const host of Object.keys(options.manifest.registries)) registryHosts.add(host);
+  }
   const { signatures } = options.manifest;
   for (const p of [...signatures.trusted_roots, ...signatures.crls]) {
     read.add(resolve(options.manifest.dir, p));

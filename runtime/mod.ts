@@ -83,6 +83,7 @@ export {
   VersionUnknownError,
   type VersionView,
 } from "./lifecycle/mod.ts";
+export { FleetAgent, type FleetAgentOptions } from "./fleet/mod.ts";
 export {
   type ChannelStatus,
   createRuntime,

@@ -14,6 +14,7 @@ import { POLICY_SHAPE } from "./policy.ts";
 import { ENTITY_ID, id, int, KEY_MESSAGE_SEPARATOR, MODULE_NAME, path, positive, strict } from "./_zod.ts";
 import { ActuatorRefSchema, ConnectorsSchema, InputRefSchema, type SimSensorSchema } from "./_connectors.ts";
 import { parseImageReference } from "../../registry/mod.ts";
+import { fleetNeedsMqtt, FleetSchema } from "./_fleet.ts";
 
 export { ENTITY_ID, KEY_MESSAGE_SEPARATOR, MODULE_NAME };
 export {
@@ -415,8 +416,9 @@ export const ManifestSchema = strict({
     z.string().regex(/^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$/, "a registry key is host[:port]"),
     RegistrySchema,
   ).default({}),
+  fleet: FleetSchema.optional(), // fleet control over MQTT (`_fleet.ts`, docs/fleet.md)
   modules: z.record(id("module name"), ModuleSchema),
-});
+}).superRefine(fleetNeedsMqtt);
 
 /** A parsed manifest with every default applied. */
 export type Manifest = z.output<typeof ManifestSchema>;
