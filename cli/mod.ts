@@ -16,6 +16,7 @@ import { signCommand } from "./sign.ts";
 import { verifyCommand } from "./verify.ts";
 import { pushCommand } from "./push.ts";
 import { pullCommand } from "./pull.ts";
+import { FLEET_HELP, fleetCommand } from "./fleet.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { UsageError } from "./_usage.ts";
@@ -85,6 +86,7 @@ Usage:
   kiln pull <registry>/<repo>:<tag>[@sha256:...] [--out DIR] [--username U --password-file F]
             [--ca-file PEM] [--plain-http] [--timeout-ms N]
       Download a module, checking every digest; write NAME.wasm and NAME.wasm.sig (when signed) to DIR.
+${FLEET_HELP}
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -130,6 +132,8 @@ export async function main(args: string[]): Promise<number> {
         return await pushCommand(rest);
       case "pull":
         return await pullCommand(rest);
+      case "fleet":
+        return await fleetCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

@@ -1,0 +1,194 @@
+/**
+ * `kiln fleet`: the fleet controller. `run` is the controller loop (MQTT broker + its own SQLite store);
+ * `rollout create`, `status`, `approve`, `pause`, `resume` and `abort` act on the store, and a running
+ * controller picks the change up at its next step (within a second).
+ *
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import {
+  FleetController,
+  FleetStore,
+  type KnownDevice,
+  parsePhases,
+  type Rollout,
+  type RolloutCommand,
+  validateRolloutInput,
+} from "../fleet/mod.ts";
+import { parse, UsageError } from "./_usage.ts";
+
+/** The `kiln fleet` part of `kiln --help`. */
+export const FLEET_HELP =
+  `  kiln fleet run --broker URL [--data DIR] [--fleet F] [--username U --password-file F] [--ca-file PEM]
+                 [--tick-ms N]
+      The fleet controller: reads reports on kiln/fleet/+/+/reported, steps every rollout on each report
+      and every second, publishes each device's desired state retained. Restartable at any moment.
+  kiln fleet rollout create [--data DIR] --fleet F --module M --image REF@sha256:... --spec FILE
+            --phases "10%:60s,30%:60s:approve,100%" [--target-groups G,...] [--target-hardware TAG,...]
+            [--condition "crash_rate > 0.1% or p99_ms > 15"]
+      Start a rollout (phase: N% or a device count, :Ss minimum observation, :approve gate before it).
+  kiln fleet status [--data DIR] [--fleet F] [--json]
+  kiln fleet approve|pause|resume|abort <rollout> [--data DIR]
+      Show rollouts and devices per version, or act on a rollout (abort rolls back every device it touched).`;
+
+const DEFAULT_DATA = "./data/fleet";
+
+/** Runs `kiln fleet ...`; returns the exit code (`run` returns when SIGINT/SIGTERM stops it). */
+export async function fleetCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "run":
+      return await runController(rest);
+    case "rollout":
+      if (rest[0] !== "create") throw new UsageError('fleet rollout takes "create"');
+      return await createRollout(rest.slice(1));
+    case "status":
+      return status(rest);
+    case "approve":
+    case "pause":
+    case "resume":
+    case "abort":
+      return command(sub, rest);
+    default:
+      throw new UsageError(`fleet takes run, rollout create, status, approve, pause, resume or abort`);
+  }
+}
+
+async function runController(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    options: {
+      broker: { type: "string" },
+      data: { type: "string" },
+      fleet: { type: "string" },
+      username: { type: "string" },
+      "password-file": { type: "string" },
+      "ca-file": { type: "string" },
+      "tick-ms": { type: "string" },
+    },
+  });
+  if (values.broker === undefined) throw new UsageError("fleet run needs --broker URL");
+  if ((values.username === undefined) !== (values["password-file"] === undefined)) {
+    throw new UsageError("--username and --password-file go together");
+  }
+  const tickMs = values["tick-ms"] === undefined ? 1000 : Number(values["tick-ms"]);
+  if (!Number.isInteger(tickMs) || tickMs < 50 || tickMs > 60_000) {
+    throw new UsageError("--tick-ms is a whole number of milliseconds, 50..60000");
+  }
+  const password = values["password-file"] === undefined
+    ? undefined
+    : (await Deno.readTextFile(values["password-file"])).split("\n")[0]!;
+  const controller = await FleetController.start({
+    broker: values.broker,
+    dataDir: values.data ?? DEFAULT_DATA,
+    tickMs,
+    ...(values.fleet !== undefined && { fleet: values.fleet }),
+    ...(values.username !== undefined && { username: values.username }),
+    ...(password !== undefined && { password }),
+    ...(values["ca-file"] !== undefined && { caFile: values["ca-file"] }),
+  });
+  console.log(`kiln fleet: controller connected to ${values.broker}, store ${values.data ?? DEFAULT_DATA}`);
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const stop = () => resolve();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await promise;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  await controller.close();
+  console.log("kiln fleet: controller stopped");
+  return 0;
+}
+
+async function createRollout(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    options: {
+      data: { type: "string" },
+      fleet: { type: "string" },
+      module: { type: "string" },
+      image: { type: "string" },
+      spec: { type: "string" },
+      phases: { type: "string" },
+      "target-groups": { type: "string" },
+      "target-hardware": { type: "string" },
+      condition: { type: "string" },
+    },
+  });
+  for (const flag of ["fleet", "module", "image", "spec", "phases"] as const) {
+    if (values[flag] === undefined) throw new UsageError(`fleet rollout create needs --${flag}`);
+  }
+  const spec = parseYaml(await Deno.readTextFile(values.spec!)) as unknown;
+  if (spec === null || typeof spec !== "object" || Array.isArray(spec)) {
+    throw new UsageError(`--spec ${values.spec}: a module entry (a YAML or JSON mapping)`);
+  }
+  const list = (text: string | undefined) =>
+    text === undefined ? [] : text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const input = validateRolloutInput({
+    fleet: values.fleet!,
+    module: values.module!,
+    image: values.image!,
+    spec: spec as Record<string, unknown>,
+    target: { groups: list(values["target-groups"]), hardware: list(values["target-hardware"]) },
+    phases: parsePhases(values.phases!),
+    condition: values.condition ?? "crash_rate > 0.1%",
+  });
+  using store = FleetStore.open(values.data ?? DEFAULT_DATA);
+  const rollout = store.createRollout(input, Date.now());
+  console.log(rollout.id);
+  return 0;
+}
+
+function status(args: string[]): number {
+  const { values } = parse(args, {
+    options: { data: { type: "string" }, fleet: { type: "string" }, json: { type: "boolean" } },
+  });
+  using store = FleetStore.open(values.data ?? DEFAULT_DATA);
+  const rollouts = store.listRollouts(values.fleet === undefined ? {} : { fleet: values.fleet });
+  const report = rollouts.map((r) => ({
+    rollout: r,
+    members: store.listMembers(r.id),
+    versions: versionsOf(r, store.listDevices(r.fleet)),
+  }));
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return 0;
+  }
+  if (report.length === 0) console.log("No rollouts");
+  for (const { rollout: r, members, versions } of report) {
+    console.log(`${r.id}  ${r.fleet}/${r.module}  ${r.image}`);
+    console.log(
+      `  state: ${r.state}, phase ${r.phase + 1}/${r.phases.length}, devices touched: ${members.length}`,
+    );
+    if (r.reason !== null) console.log(`  reason: ${r.reason}`);
+    if (r.breach !== null) console.log(`  breach: ${r.breach.device} ${JSON.stringify(r.breach.figures)}`);
+    if (r.skipped.length > 0) console.log(`  skipped (hardware): ${r.skipped.join(", ")}`);
+    for (const [version, devices] of versions) console.log(`  ${version}: ${devices.join(", ")}`);
+  }
+  return 0;
+}
+
+/** Devices of the rollout's fleet by what they report for its module: `<image or version> <state>`. */
+function versionsOf(r: Rollout, devices: readonly KnownDevice[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const d of devices) {
+    const m = Object.hasOwn(d.reported.modules, r.module) ? d.reported.modules[r.module]! : null;
+    const key = m === null
+      ? "(not running it)"
+      : `${m.image === r.image ? "new" : (m.version ?? m.sha256.slice(0, 12))} ${m.state}${
+        d.online ? "" : " offline"
+      }`;
+    out.set(key, [...(out.get(key) ?? []), d.id]);
+  }
+  return out;
+}
+
+function command(sub: RolloutCommand, args: string[]): number {
+  const { values, positionals } = parse(args, {
+    options: { data: { type: "string" } },
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(`fleet ${sub} takes one rollout id`);
+  using store = FleetStore.open(values.data ?? DEFAULT_DATA);
+  const r = store.command(positionals[0]!, sub, Date.now());
+  console.log(`Rollout ${r.id}: ${r.state}`);
+  return 0;
+}

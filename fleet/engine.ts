@@ -1,0 +1,247 @@
+/**
+ * The rollout engine: a pure step function. Given a rollout, the devices it touched, the devices known from
+ * their reports, the documents last published and the time, it returns the rollout's next state and the
+ * per-device desired documents to publish. No IO and no clock of its own, so it is tested with a fake clock;
+ * the controller (`kiln fleet run`) stores the result, then publishes it.
+ *
+ * Rules, in the order a step applies them:
+ * 1. A final rollout does nothing, except that a `rolled_back` or `aborted` one publishes the previous entry
+ *    (or `null`) to every device it touched that is not rolled back yet.
+ * 2. Breach check, in every non-final state, over each touched device: the device refused the module (an
+ *    error for it at or after the rev the rollout published, except `registry_unavailable`, which the device
+ *    retries), or rolled it back by itself (`last_rollback` since it joined), or runs the new image and the
+ *    condition holds over its figures. The first breach (devices in join order) rolls the rollout back and
+ *    records the device, the cause and the figures.
+ * 3. A touched device is `running` once it reports the new image in state `running` while online and fresh
+ *    (a report within `staleAfterMs`, and not marked offline by its status topic).
+ * 4. Only a `running` rollout goes on: the phase's device count is `count` (capped) or `percent` of the
+ *    eligible devices (rounded up, at least one), cumulative. Eligible: in one of the target groups (any when
+ *    none) with a listed hardware tag (any when none); devices in the groups with other hardware are skipped
+ *    and listed. New devices are picked by (fresh first, then SHA-256 of rollout id + device id): the same
+ *    devices whatever the order of reports, and not all canaries in one corner of the fleet.
+ * 5. The observation starts when every touched device is `running`, and restarts if one stops being so
+ *    (offline, stale, rolled back). After `min_observe_s` the phase has passed: the rollout completes after
+ *    the last phase, or moves to the next; a phase marked `approval` waits in `awaiting_approval` until an
+ *    operator approves it (`approved_phase`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { DesiredModule, DesiredState, ReportedModule } from "../runtime/fleet/protocol.ts";
+import { type Condition, conditionInput, evaluateCondition, parseCondition } from "./condition.ts";
+import type { Breach, KnownDevice, Phase, Rollout, RolloutMember } from "./types.ts";
+
+/** Tuning of {@linkcode stepRollout}. */
+export interface EngineOptions {
+  /** A device whose last report is older than this is not healthy, ms. @default 30000 */
+  readonly staleAfterMs?: number;
+  /** A device's `last_rollback.at` this much before it joined still counts (clock skew), ms. @default 5000 */
+  readonly clockSkewMs?: number;
+}
+
+/** What a step reads. */
+export interface StepInput {
+  readonly rollout: Rollout;
+  readonly members: readonly RolloutMember[];
+  /** The known devices of the rollout's fleet. */
+  readonly devices: readonly KnownDevice[];
+  /** The documents the controller last published, by device. */
+  readonly published: ReadonlyMap<string, DesiredState>;
+  /** The controller's clock, ms since the epoch. */
+  readonly nowMs: number;
+  readonly options?: EngineOptions;
+}
+
+/** What a step decided. */
+export interface StepResult {
+  readonly rollout: Rollout;
+  /** Every touched device (old and new), in join order. */
+  readonly members: RolloutMember[];
+  /** The documents to publish (retained, per-device topic), by device: only the changed ones. */
+  readonly publish: Map<string, DesiredState>;
+  /** Whether anything changed (the rollout, a member or a document). */
+  readonly changed: boolean;
+}
+
+/** Codes a device reports for a module that it retries by itself: not a refusal. */
+const RETRIED_CODES: ReadonlySet<string> = new Set(["registry_unavailable"]);
+
+/**
+ * Computes a rollout's next state (see the module's rules).
+ *
+ * @throws {ConditionSyntaxError} when the stored condition does not parse (the store only holds parsed ones).
+ */
+export function stepRollout(input: StepInput): StepResult {
+  const { nowMs } = input;
+  const staleAfterMs = input.options?.staleAfterMs ?? 30_000;
+  const skewMs = input.options?.clockSkewMs ?? 5_000;
+  let r: Rollout = input.rollout;
+  const members = new Map(input.members.map((m) => [m.device, m]));
+  const publish = new Map<string, DesiredState>();
+  const devices = new Map(input.devices.map((d) => [d.id, d]));
+  const docOf = (device: string) => publish.get(device) ?? input.published.get(device) ?? null;
+  const setModule = (device: string, entry: DesiredModule | null): number => {
+    const prev = docOf(device);
+    const modules: Record<string, DesiredModule | null> = Object.assign(Object.create(null), prev?.modules);
+    modules[r.module] = entry;
+    const doc: DesiredState = { rev: (prev?.rev ?? 0) + 1, modules };
+    publish.set(device, doc);
+    return doc.rev;
+  };
+  const rollBackAll = () => {
+    for (const m of members.values()) {
+      if (m.status === "rolled_back") continue;
+      const rev = setModule(m.device, m.previous);
+      members.set(m.device, { ...m, status: "rolled_back", rev });
+    }
+  };
+  const finish = (): StepResult => {
+    const out = [...members.values()];
+    const changed = publish.size > 0 || JSON.stringify(r) !== JSON.stringify(input.rollout) ||
+      JSON.stringify(out) !== JSON.stringify(input.members);
+    return { rollout: r, members: out, publish, changed };
+  };
+
+  // 1. Final states.
+  if (r.state === "completed") return finish();
+  if (r.state === "rolled_back" || r.state === "aborted") {
+    rollBackAll();
+    return finish();
+  }
+
+  // 2. Breaches.
+  const condition = parseCondition(r.condition);
+  for (const m of members.values()) {
+    if (m.status === "rolled_back") continue;
+    const d = devices.get(m.device);
+    if (d === undefined) continue;
+    const breach = breachOf(r, m, d, condition, nowMs, skewMs);
+    if (breach !== null) {
+      r = { ...r, state: "rolled_back", breach, reason: `device ${breach.device}: ${breach.cause}` };
+      rollBackAll();
+      return finish();
+    }
+  }
+
+  // 3. Which touched devices run the new version, healthy.
+  const healthy = (id: string) => {
+    const d = devices.get(id);
+    if (d === undefined || !d.online || nowMs - d.last_seen_ms > staleAfterMs) return false;
+    const rm = reportedModule(d, r.module);
+    return rm !== null && rm.image === r.image && rm.state === "running";
+  };
+  for (const m of members.values()) {
+    const status = healthy(m.device) ? "running" : "deployed";
+    if (m.status !== status) members.set(m.device, { ...m, status });
+  }
+
+  // 4. Eligible and skipped devices.
+  const inGroups = input.devices.filter((d) =>
+    r.target.groups.length === 0 || d.groups.some((g) => r.target.groups.includes(g))
+  );
+  const hardwareOk = (d: KnownDevice) =>
+    r.target.hardware.length === 0 || (d.hardware !== null && r.target.hardware.includes(d.hardware));
+  const skipped = inGroups.filter((d) => !hardwareOk(d)).map((d) => d.id).sort();
+  if (JSON.stringify(skipped) !== JSON.stringify(r.skipped)) r = { ...r, skipped };
+  const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfterMs;
+  const eligible = inGroups.filter(hardwareOk)
+    .map((d) => ({ d, fresh: fresh(d), key: hashKey(r.id, d.id) }))
+    .sort((a, b) => Number(b.fresh) - Number(a.fresh) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((e) => e.d);
+
+  // 5. Phases (a loop: a phase that needs no wait passes in the same step).
+  for (let guard = 0; guard <= r.phases.length && r.state === "running"; guard++) {
+    if (eligible.length === 0) break;
+    const want = wantedCount(r.phases, r.phase, eligible.length);
+    for (const d of eligible) {
+      if (members.size >= want) break;
+      if (members.has(d.id)) continue;
+      const prev = docOf(d.id);
+      const previous = prev !== null && Object.hasOwn(prev.modules, r.module)
+        ? prev.modules[r.module]!
+        : null;
+      const rev = setModule(d.id, { image: r.image, spec: r.spec as Record<string, unknown> });
+      members.set(d.id, {
+        device: d.id,
+        phase: r.phase,
+        previous,
+        status: "deployed",
+        joined_ms: nowMs,
+        rev,
+      });
+    }
+    const all = [...members.values()].filter((m) => m.status !== "rolled_back");
+    const converged = all.length > 0 && all.every((m) => m.status === "running");
+    if (!converged) {
+      if (r.observe_since_ms !== null) r = { ...r, observe_since_ms: null };
+      break;
+    }
+    if (r.observe_since_ms === null) r = { ...r, observe_since_ms: nowMs };
+    if (nowMs - r.observe_since_ms! < r.phases[r.phase]!.min_observe_s * 1000) break;
+    if (members.size < want) break; // fewer devices than the phase asks (cannot happen: picked above)
+    if (r.phase === r.phases.length - 1) {
+      r = { ...r, state: "completed", reason: null };
+      break;
+    }
+    const next = r.phase + 1;
+    const gated = r.phases[next]!.approval && r.approved_phase < next;
+    r = { ...r, phase: next, observe_since_ms: null, state: gated ? "awaiting_approval" : "running" };
+  }
+  return finish();
+}
+
+/** How many devices phase `index` covers among `eligible` (cumulative over the phases before it). */
+export function wantedCount(phases: readonly Phase[], index: number, eligible: number): number {
+  let want = 0;
+  for (let i = 0; i <= index; i++) {
+    const p = phases[i]!;
+    const n = p.count !== undefined ? Math.min(p.count, eligible) : Math.ceil((eligible * p.percent!) / 100);
+    want = Math.max(want, Math.max(1, n));
+  }
+  return Math.min(want, eligible);
+}
+
+function hashKey(rolloutId: string, device: string): string {
+  return createHash("sha256").update(`${rolloutId}\0${device}`).digest("hex");
+}
+
+function reportedModule(d: KnownDevice, module: string): ReportedModule | null {
+  const modules = d.reported.modules;
+  return modules !== null && typeof modules === "object" && Object.hasOwn(modules, module)
+    ? modules[module]!
+    : null;
+}
+
+function breachOf(
+  r: Rollout,
+  m: RolloutMember,
+  d: KnownDevice,
+  condition: Condition,
+  nowMs: number,
+  skewMs: number,
+): Breach | null {
+  const refusal = (d.reported.errors ?? []).find((e) =>
+    e.module === r.module && e.rev !== null && e.rev >= m.rev && !RETRIED_CODES.has(e.code)
+  );
+  if (refusal !== undefined) {
+    return { device: d.id, cause: `the device refused it (${refusal.code})`, figures: {}, at_ms: nowMs };
+  }
+  const rm = reportedModule(d, r.module);
+  if (rm === null) return null;
+  const rolledBackAt = rm.last_rollback === undefined ? NaN : Date.parse(rm.last_rollback.at);
+  const rolledBack = rolledBackAt >= m.joined_ms - skewMs;
+  const running = rm.state === "running";
+  const values = conditionInput(rm.figures, { rolledBack, running });
+  if (rolledBack) {
+    return {
+      device: d.id,
+      cause: `the device rolled it back by itself (${rm.last_rollback!.reason})`,
+      figures: { ...values },
+      at_ms: nowMs,
+    };
+  }
+  if (rm.image !== r.image || !evaluateCondition(condition, values)) return null;
+  const figures: Record<string, number> = {};
+  for (const id of condition.identifiers) figures[id] = values[id]!;
+  return { device: d.id, cause: `condition "${r.condition}"`, figures, at_ms: nowMs };
+}

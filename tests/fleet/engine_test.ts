@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import {
+  type KnownDevice,
+  parsePhases,
+  type Rollout,
+  type RolloutMember,
+  stepRollout,
+  wantedCount,
+} from "../../fleet/mod.ts";
+import type { DesiredState, ReportedModule, ReportedState } from "../../runtime/fleet/protocol.ts";
+
+const OLD = `127.0.0.1:5000/kiln/fft:1.0.0@sha256:${"1".repeat(64)}`;
+const NEW = `127.0.0.1:5000/kiln/fft:2.0.0@sha256:${"2".repeat(64)}`;
+const T0 = Date.parse("2026-12-07T12:00:00.000Z");
+
+function rollout(phases: string, over: Partial<Rollout> = {}): Rollout {
+  return {
+    id: "r1",
+    fleet: "plant-a",
+    module: "fft",
+    image: NEW,
+    spec: { schedule: { mode: "periodic", period_ms: 100 } },
+    target: { groups: [], hardware: ["x86_64"] },
+    phases: parsePhases(phases),
+    condition: "crash_rate > 0.1% or p99_ms > 15",
+    state: "running",
+    phase: 0,
+    approved_phase: -1,
+    observe_since_ms: null,
+    reason: null,
+    breach: null,
+    skipped: [],
+    created_ms: T0,
+    updated_ms: T0,
+    revision: 1,
+    ...over,
+  };
+}
+
+const healthyFigures = {
+  invocations: 1000,
+  errors: 0,
+  crashes: 0,
+  error_rate: 0,
+  p99_us: 800,
+  budget_overruns: 0,
+};
+
+/** A fake fleet: devices that converge to what the controller publishes, reporting on demand. */
+class FakeFleet {
+  devices = new Map<string, KnownDevice>();
+  published = new Map<string, DesiredState>();
+  members: RolloutMember[] = [];
+  constructor(public r: Rollout, count: number, hardware = "x86_64") {
+    for (let i = 0; i < count; i++) this.add(`gw${String(i).padStart(2, "0")}`, hardware);
+  }
+  add(id: string, hardware: string, modules: Record<string, ReportedModule> = {}) {
+    const reported: ReportedState = {
+      rev_applied: null,
+      rev_seen: null,
+      group_revs: {},
+      at: new Date(T0).toISOString(),
+      runtime_version: "0.1.0",
+      hardware,
+      groups: ["line-3"],
+      modules,
+      errors: [],
+    };
+    this.devices.set(id, {
+      fleet: "plant-a",
+      id,
+      groups: ["line-3"],
+      hardware,
+      last_seen_ms: T0,
+      online: true,
+      reported,
+    });
+  }
+  /** Every device reports now what its published document asks (the new image running, healthy). */
+  report(nowMs: number, patch: (id: string, m: ReportedModule) => ReportedModule = (_id, m) => m) {
+    for (const [id, d] of this.devices) {
+      const doc = this.published.get(id);
+      const want = doc?.modules.fft;
+      const modules: Record<string, ReportedModule> = {};
+      if (want) {
+        modules.fft = patch(id, {
+          source: "fleet",
+          image: want.image,
+          sha256: "x",
+          version: want.image === NEW ? "2.0.0" : "1.0.0",
+          state: "running",
+          probation: true,
+          figures: { ...healthyFigures },
+        });
+      }
+      this.devices.set(id, { ...d, last_seen_ms: nowMs, online: true, reported: { ...d.reported, modules } });
+    }
+  }
+  step(nowMs: number) {
+    const result = stepRollout({
+      rollout: this.r,
+      members: this.members,
+      devices: [...this.devices.values()],
+      published: this.published,
+      nowMs,
+    });
+    this.r = result.rollout;
+    this.members = result.members;
+    for (const [id, doc] of result.publish) this.published.set(id, doc);
+    return result;
+  }
+  running(): string[] {
+    return [...this.published].filter(([, doc]) => doc.modules.fft?.image === NEW).map(([id]) => id).sort();
+  }
+}
+
+Deno.test("a phase covers its share of eligible devices, rounded up and at least one", () => {
+  const phases = parsePhases("10%,2,30%,100%");
+  assert.equal(wantedCount(phases, 0, 10), 1);
+  assert.equal(wantedCount(phases, 0, 3), 1);
+  assert.equal(wantedCount(phases, 1, 10), 2);
+  assert.equal(wantedCount(phases, 2, 10), 3);
+  assert.equal(wantedCount(phases, 3, 10), 10);
+  assert.equal(wantedCount(phases, 1, 1), 1);
+});
+
+Deno.test("a canary is picked deterministically, observed, then the rollout advances to 100% and completes", () => {
+  const fleet = new FakeFleet(rollout("10%:60s,50%:60s,100%:30s"), 10);
+  fleet.published.set("gw03", { rev: 4, modules: { other: { image: OLD, spec: {} } } });
+  const first = fleet.step(T0);
+  assert.equal(first.publish.size, 1);
+  const canary = [...first.publish.keys()][0]!;
+  // The same canary whatever the order of the devices.
+  const reversed = stepRollout({
+    rollout: rollout("10%:60s,50%:60s,100%:30s"),
+    members: [],
+    devices: [...fleet.devices.values()].reverse(),
+    published: new Map(),
+    nowMs: T0,
+  });
+  assert.deepEqual([...reversed.publish.keys()], [canary]);
+  assert.equal(fleet.r.observe_since_ms, null, "not observed before the canary reports");
+  fleet.step(T0 + 5_000);
+  assert.equal(fleet.r.phase, 0);
+  fleet.report(T0 + 10_000);
+  fleet.step(T0 + 10_000);
+  assert.equal(fleet.r.observe_since_ms, T0 + 10_000);
+  fleet.report(T0 + 69_000);
+  fleet.step(T0 + 69_000);
+  assert.equal(fleet.r.phase, 0, "59 s of observation is not enough");
+  fleet.report(T0 + 70_000);
+  fleet.step(T0 + 70_000);
+  assert.equal(fleet.r.phase, 1);
+  assert.equal(fleet.running().length, 5);
+  fleet.report(T0 + 80_000);
+  fleet.step(T0 + 80_000);
+  fleet.report(T0 + 140_000);
+  fleet.step(T0 + 140_000);
+  assert.equal(fleet.r.phase, 2);
+  assert.equal(fleet.running().length, 10);
+  fleet.report(T0 + 150_000);
+  fleet.step(T0 + 150_000);
+  fleet.report(T0 + 180_000);
+  fleet.step(T0 + 180_000);
+  assert.equal(fleet.r.state, "completed");
+  // The controller merged the module into what it had published before for that device.
+  const gw03 = fleet.published.get("gw03")!;
+  assert.equal(gw03.rev, 5);
+  assert.deepEqual(Object.keys(gw03.modules).sort(), ["fft", "other"]);
+  assert.equal(fleet.members.find((m) => m.device === "gw03")?.previous, null);
+  // A completed rollout does nothing more.
+  assert.equal(fleet.step(T0 + 200_000).changed, false);
+});
+
+Deno.test("a rollout waits at an approval gate until an operator approves the phase", () => {
+  const fleet = new FakeFleet(rollout("1:0s,100%:0s:approve"), 4);
+  fleet.step(T0);
+  fleet.report(T0 + 1_000);
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.r.state, "awaiting_approval");
+  assert.equal(fleet.r.phase, 1);
+  fleet.report(T0 + 100_000);
+  fleet.step(T0 + 100_000);
+  assert.equal(fleet.running().length, 1, "no device added before approval");
+  fleet.r = { ...fleet.r, state: "running", approved_phase: 1 }; // what `kiln fleet approve` stores
+  fleet.step(T0 + 101_000);
+  assert.equal(fleet.running().length, 4);
+  fleet.report(T0 + 102_000);
+  fleet.step(T0 + 102_000);
+  assert.equal(fleet.r.state, "completed");
+});
+
+Deno.test("a breach of the condition on the canary rolls back only the canary and records the figures", () => {
+  const fleet = new FakeFleet(rollout("1:60s,100%"), 5);
+  const previous = { image: OLD, spec: { schedule: { mode: "periodic", period_ms: 50 } } };
+  for (const id of fleet.devices.keys()) fleet.published.set(id, { rev: 1, modules: { fft: previous } });
+  fleet.step(T0);
+  const canary = fleet.members[0]!.device;
+  fleet.report(T0 + 2_000);
+  fleet.step(T0 + 2_000);
+  fleet.report(T0 + 5_000, (_id, m) => m.image === NEW ? { ...m, figures: { ...m.figures, crashes: 3 } } : m);
+  const result = fleet.step(T0 + 5_000);
+  assert.equal(fleet.r.state, "rolled_back");
+  assert.equal(fleet.r.breach?.device, canary);
+  assert.deepEqual(fleet.r.breach?.figures, { crash_rate: 0.003, p99_ms: 0.8 });
+  assert.match(fleet.r.reason ?? "", /condition/);
+  assert.deepEqual([...result.publish.keys()], [canary]);
+  assert.deepEqual(fleet.published.get(canary)?.modules.fft, previous);
+  assert.equal(fleet.published.get(canary)?.rev, 3);
+  for (const [id, doc] of fleet.published) if (id !== canary) assert.equal(doc.rev, 1, `${id} untouched`);
+  assert.equal(fleet.members[0]?.status, "rolled_back");
+  assert.equal(fleet.step(T0 + 6_000).publish.size, 0, "a rolled-back rollout publishes once");
+});
+
+Deno.test("a device that rolled the version back by itself breaches, and a device without it gets null", () => {
+  const fleet = new FakeFleet(
+    rollout("1:60s,100%", { condition: "error_rate >= 5% and invocations > 100" }),
+    3,
+  );
+  fleet.step(T0);
+  const canary = fleet.members[0]!.device;
+  fleet.report(T0 + 3_000, (_id, m) => ({
+    ...m,
+    image: undefined as unknown as string,
+    last_rollback: { at: new Date(T0 + 2_500).toISOString(), reason: "probation breach: trap" },
+  }));
+  fleet.step(T0 + 3_000);
+  assert.equal(fleet.r.state, "rolled_back");
+  assert.equal(fleet.r.breach?.device, canary);
+  assert.equal(fleet.r.breach?.figures.rolled_back, 1);
+  assert.equal(fleet.published.get(canary)?.modules.fft, null);
+});
+
+Deno.test("a device refusing the image (unsigned) breaches, but one retrying an unreachable registry does not", () => {
+  const fleet = new FakeFleet(rollout("1:60s,100%"), 3);
+  fleet.step(T0);
+  const canary = fleet.members[0]!.device;
+  const withError = (code: string) => {
+    const d = fleet.devices.get(canary)!;
+    fleet.devices.set(canary, {
+      ...d,
+      last_seen_ms: T0 + 1_000,
+      reported: { ...d.reported, errors: [{ module: "fft", rev: 1, code, message: "..." }] },
+    });
+  };
+  withError("registry_unavailable");
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.r.state, "running");
+  withError("image_unsigned");
+  fleet.step(T0 + 2_000);
+  assert.equal(fleet.r.state, "rolled_back");
+  assert.match(fleet.r.breach?.cause ?? "", /image_unsigned/);
+});
+
+Deno.test("an offline or silent device is not healthy: the observation waits for it", () => {
+  const fleet = new FakeFleet(rollout("1:10s,100%"), 3);
+  fleet.step(T0);
+  const canary = fleet.members[0]!.device;
+  fleet.report(T0 + 1_000);
+  fleet.devices.set(canary, { ...fleet.devices.get(canary)!, online: false });
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.r.observe_since_ms, null);
+  assert.equal(fleet.members[0]?.status, "deployed");
+  fleet.report(T0 + 2_000);
+  fleet.step(T0 + 2_000);
+  assert.equal(fleet.r.observe_since_ms, T0 + 2_000);
+  // No report for longer than 30 s: stale, the observation restarts.
+  fleet.step(T0 + 40_000);
+  assert.equal(fleet.r.observe_since_ms, null);
+  assert.equal(fleet.r.phase, 0);
+});
+
+Deno.test("devices with other hardware are skipped and listed, and never picked", () => {
+  const fleet = new FakeFleet(rollout("50%,100%"), 2);
+  fleet.add("arm1", "arm64");
+  fleet.add("arm2", "arm64");
+  fleet.step(T0);
+  fleet.report(T0 + 1_000);
+  fleet.step(T0 + 1_000);
+  fleet.report(T0 + 2_000);
+  fleet.step(T0 + 2_000);
+  assert.equal(fleet.r.state, "completed");
+  assert.deepEqual(fleet.r.skipped, ["arm1", "arm2"]);
+  assert.deepEqual(fleet.running(), ["gw00", "gw01"]);
+});
+
+Deno.test("a paused rollout does not advance, and an aborted one rolls back every device it touched", () => {
+  const fleet = new FakeFleet(rollout("1:0s,100%"), 3);
+  fleet.step(T0);
+  fleet.r = { ...fleet.r, state: "paused" };
+  fleet.report(T0 + 1_000);
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.running().length, 1);
+  assert.equal(fleet.r.phase, 0);
+  fleet.r = { ...fleet.r, state: "aborted", reason: "aborted by an operator" };
+  const result = fleet.step(T0 + 2_000);
+  assert.equal(result.publish.size, 1);
+  assert.equal(fleet.running().length, 0);
+  assert.ok(fleet.members.every((m) => m.status === "rolled_back"));
+});
