@@ -37,7 +37,7 @@ export {
   RolloutStateError,
 } from "./errors.ts";
 export { parsePhases, validateRolloutInput } from "./rollout_input.ts";
-export { FleetStore, type NewRollout, type RolloutCommand, type StepWrite } from "./store.ts";
+export { FleetStore, freshRollout, type NewRollout, type RolloutCommand, type StepWrite } from "./store.ts";
 export {
   type Breach,
   FINAL_STATES,

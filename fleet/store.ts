@@ -14,6 +14,24 @@ import { FleetStoreError, RolloutNotFoundError, RolloutStateError } from "./erro
 import type { KnownDevice, Rollout, RolloutMember, RolloutState } from "./types.ts";
 import { FINAL_STATES } from "./types.ts";
 
+/** A rollout as created: running, at its first phase, nothing observed, approved or breached yet. */
+export function freshRollout(input: NewRollout, id: string, nowMs: number): Rollout {
+  return {
+    id,
+    ...input,
+    state: "running",
+    phase: 0,
+    approved_phase: -1,
+    observe_since_ms: null,
+    reason: null,
+    breach: null,
+    skipped: [],
+    created_ms: nowMs,
+    updated_ms: nowMs,
+    revision: 1,
+  };
+}
+
 /** What a new rollout needs (validated by `validateRolloutInput`): a rollout's own fields. */
 export type NewRollout = Pick<
   Rollout,
@@ -109,20 +127,7 @@ export class FleetStore implements Disposable {
           `start another rollout of ${input.module} beside`,
         );
       }
-      const rollout: Rollout = {
-        id: crypto.randomUUID().slice(0, 8),
-        ...input,
-        state: "running",
-        phase: 0,
-        approved_phase: -1,
-        observe_since_ms: null,
-        reason: null,
-        breach: null,
-        skipped: [],
-        created_ms: nowMs,
-        updated_ms: nowMs,
-        revision: 1,
-      };
+      const rollout = freshRollout(input, crypto.randomUUID().slice(0, 8), nowMs);
       this.#db.prepare(
         `INSERT INTO rollouts (id, fleet, module, image, spec_json, target_json, phases_json, condition, state,
            phase, approved_phase, observe_since_ms, reason, breach_json, skipped_json, created_ms, updated_ms,

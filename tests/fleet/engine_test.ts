@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  freshRollout,
   type KnownDevice,
   parsePhases,
   type Rollout,
@@ -14,8 +15,7 @@ const NEW = `127.0.0.1:5000/kiln/fft:2.0.0@sha256:${"2".repeat(64)}`;
 const T0 = Date.parse("2026-12-07T12:00:00.000Z");
 
 function rollout(phases: string, over: Partial<Rollout> = {}): Rollout {
-  return {
-    id: "r1",
+  const input = {
     fleet: "plant-a",
     module: "fft",
     image: NEW,
@@ -23,18 +23,8 @@ function rollout(phases: string, over: Partial<Rollout> = {}): Rollout {
     target: { groups: [], hardware: ["x86_64"] },
     phases: parsePhases(phases),
     condition: "crash_rate > 0.1% or p99_ms > 15",
-    state: "running",
-    phase: 0,
-    approved_phase: -1,
-    observe_since_ms: null,
-    reason: null,
-    breach: null,
-    skipped: [],
-    created_ms: T0,
-    updated_ms: T0,
-    revision: 1,
-    ...over,
   };
+  return { ...freshRollout(input, "r1", T0), ...over };
 }
 
 const healthyFigures = {

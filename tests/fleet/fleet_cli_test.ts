@@ -10,42 +10,19 @@ Deno.test("kiln fleet creates a rollout and pauses, resumes and aborts it, refus
   try {
     await Deno.writeTextFile(`${dir}/spec.yaml`, "schedule: { mode: periodic, period_us: 20000 }\n");
     const base = ["fleet", "rollout", "create", "--data", dir, "--fleet", "plant-a", "--module", "counter"];
-    const bad = await runKiln([
-      ...base,
-      "--image",
-      IMAGE,
-      "--spec",
-      `${dir}/spec.yaml`,
-      "--phases",
-      "10%,100%",
-      "--condition",
-      "crashes >",
-    ], { timeoutMs: 60_000 });
+    /** `kiln fleet rollout create` of `image` in `phases`, with more flags. */
+    const create = (image: string, phases: string, ...more: string[]) =>
+      runKiln([...base, "--image", image, "--spec", `${dir}/spec.yaml`, "--phases", phases, ...more], {
+        timeoutMs: 60_000,
+      });
+    const bad = await create(IMAGE, "10%,100%", "--condition", "crashes >");
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /character 10: expected an identifier, a number/);
-    const unpinned = await runKiln([
-      ...base,
-      "--image",
-      "127.0.0.1:5000/plant/counter:1.0.0",
-      "--spec",
-      `${dir}/spec.yaml`,
-      "--phases",
-      "100%",
-    ], { timeoutMs: 60_000 });
+    const unpinned = await create("127.0.0.1:5000/plant/counter:1.0.0", "100%");
     assert.equal(unpinned.code, 1);
     assert.match(unpinned.stderr, /pinned/);
 
-    const created = await runKiln([
-      ...base,
-      "--image",
-      IMAGE,
-      "--spec",
-      `${dir}/spec.yaml`,
-      "--phases",
-      "1:60s,100%:60s:approve",
-      "--target-hardware",
-      "arm64",
-    ], { timeoutMs: 60_000 });
+    const created = await create(IMAGE, "1:60s,100%:60s:approve", "--target-hardware", "arm64");
     assert.equal(created.code, 0, created.stderr);
     const id = created.stdout.trim();
     assert.equal((await runKiln(["fleet", "approve", id, "--data", dir], { timeoutMs: 60_000 })).code, 1);
