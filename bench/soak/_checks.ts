@@ -35,10 +35,12 @@ export function lowerEnvelope(samples: readonly MemorySample[]): MemorySample[] 
   const t0 = samples[0]!.t_s;
   const span = samples.at(-1)!.t_s - t0;
   const width = Math.min(900, Math.max(60, span / 4));
+  // Whole windows only: what is left at the end joins the last one, so a short tail that ends on the top of
+  // a tooth (no trough in it) does not count as a floor.
+  const windows = Math.max(1, Math.floor(span / width));
   const lows = new Map<number, MemorySample>();
   for (const s of samples) {
-    // The last sample closes the last window instead of opening a window of one.
-    const k = Math.min(Math.floor((s.t_s - t0) / width), Math.max(0, Math.ceil(span / width) - 1));
+    const k = Math.min(Math.floor((s.t_s - t0) / width), windows - 1);
     const low = lows.get(k);
     if (low === undefined || s.rss_mib < low.rss_mib) lows.set(k, s);
   }

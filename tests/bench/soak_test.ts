@@ -70,6 +70,14 @@ Deno.test("percentiles, least squares and the memory check compute what they say
   assert.equal(risingCheck.status, "fail");
   assert.ok(Math.abs(risingCheck.slope_mib_per_h! - 12) < 2, `floor slope ${risingCheck.slope_mib_per_h}`);
   assert.deepEqual(lowerEnvelope(flat).map((s) => s.rss_mib), Array(4).fill(260));
+  // A run that ends a little way up a tooth: the short tail joins the last whole window, whose floor is a
+  // trough, instead of standing as a floor of its own at the tooth's height.
+  const tail = flat.concat(
+    Array.from({ length: 20 }, (_, i) => ({ t_s: 3600 + (i + 1) * 10, rss_mib: 260 + 40 * (i + 1) / 60 })),
+  );
+  assert.equal(lowerEnvelope(tail).length, 4);
+  assert.ok(lowerEnvelope(tail).every((s) => s.rss_mib === 260));
+  assert.equal(memoryCheck(tail, 0, 16).status, "pass");
 });
 
 Deno.test("the ledger counts gaps, duplicates and late arrivals, and a kind's gaps are explained by its drops", () => {
