@@ -100,12 +100,27 @@ export function parseDesired(payload: Uint8Array): ParsedDesired {
   } catch (err) {
     return { ok: false, message: `not UTF-8 JSON: ${(err as Error).message}` };
   }
+  // A `__proto__` key would be dropped without a word when the schema copies a record into a plain object:
+  // refused by name instead, wherever it is.
+  const proto = protoKeyPath(json, []);
+  if (proto !== null) return { ok: false, message: `${proto}: "__proto__" is not a valid key` };
   const result = DesiredStateSchema.safeParse(json);
   if (result.success) return { ok: true, state: result.data };
   const issues = result.error.issues.slice(0, 5).map((i) =>
     `${i.path.length === 0 ? "(document)" : i.path.map(String).join(".")}: ${i.message}`
   );
   return { ok: false, message: issues.join("; ") };
+}
+
+/** The path of the first own `__proto__` key in parsed JSON, or null. */
+function protoKeyPath(value: unknown, path: string[]): string | null {
+  if (value === null || typeof value !== "object") return null;
+  for (const [key, v] of Object.entries(value)) {
+    if (key === "__proto__") return [...path, key].join(".");
+    const inner = protoKeyPath(v, [...path, key]);
+    if (inner !== null) return inner;
+  }
+  return null;
 }
 
 /** What the merged desired states ask of one module, and which document said it. */

@@ -81,3 +81,18 @@ Deno.test("a manifest's fleet section needs connectors.mqtt", () => {
   );
   assert.deepEqual(m.fleet, { id: "plant-a", groups: ["line-3"], report_every_s: 10 });
 });
+
+Deno.test("prototype names in a desired state are refused or kept as plain names, never dropped", () => {
+  const text = (name: string) => new TextEncoder().encode(`{"rev":1,"modules":{"${name}":null,"ok":null}}`);
+  const proto = parseDesired(text("__proto__"));
+  assert.equal(proto.ok, false);
+  assert.match(proto.ok ? "" : proto.message, /modules\.__proto__: "__proto__" is not a valid key/);
+  const inSpec = parseDesired(
+    new TextEncoder().encode(`{"rev":1,"modules":{"m":{"image":"x","spec":{"__proto__":{"a":1}}}}}`),
+  );
+  assert.match(inSpec.ok ? "" : inSpec.message, /modules\.m\.spec\.__proto__/);
+  const ctor = parseDesired(text("constructor"));
+  assert.ok(ctor.ok);
+  assert.deepEqual([...mergeDesired(ctor.ok ? ctor.state : null, []).keys()].sort(), ["constructor", "ok"]);
+  for (const name of ["toString", "hasOwnProperty"]) assert.equal(parseDesired(text(name)).ok, false, name);
+});
