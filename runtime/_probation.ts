@@ -69,14 +69,17 @@ export type ProbationVerdict =
  * The p99 of bucketed durations: the upper bound of the bucket holding the 99th percentile call, in
  * microseconds (`Infinity` for the last, unbounded bucket), or null with no calls.
  */
-export function bucketP99(buckets: readonly number[]): number | null {
+export function bucketP99(
+  buckets: readonly number[],
+  bounds: readonly number[] = LATENCY_BOUNDS_US,
+): number | null {
   const total = buckets.reduce((s, n) => s + n, 0);
   if (total === 0) return null;
   const rank = Math.ceil(total * 0.99);
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
     seen += buckets[i]!;
-    if (seen >= rank) return LATENCY_BOUNDS_US[i] ?? Infinity;
+    if (seen >= rank) return bounds[i] ?? Infinity;
   }
   return Infinity;
 }

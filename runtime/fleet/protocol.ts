@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bucketP99 } from "../_probation.ts";
 import { z } from "zod";
 import { parseImageReference } from "../../registry/mod.ts";
 import type { ModuleStatus } from "../status.ts";
@@ -229,18 +230,11 @@ export function figuresOf(status: ModuleStatus): ModuleFigures {
  * overflow bucket past the last bound); 0 for an empty histogram.
  */
 export function p99Of(h: { bounds_us: readonly number[]; counts: readonly number[] }, maxUs: number): number {
-  const total = h.counts.reduce((a, b) => a + b, 0);
-  if (total === 0) return 0;
-  const rank = Math.ceil(total * 0.99);
-  let seen = 0;
-  for (let i = 0; i < h.counts.length; i++) {
-    seen += h.counts[i]!;
-    if (seen < rank) continue;
-    if (i >= h.bounds_us.length) return maxUs;
-    // The bucket's upper bound, but never above the slowest handler time seen.
-    return maxUs > 0 ? Math.min(h.bounds_us[i]!, maxUs) : h.bounds_us[i]!;
-  }
-  return maxUs;
+  const p99 = bucketP99(h.counts, h.bounds_us);
+  if (p99 === null) return 0;
+  if (p99 === Infinity) return maxUs;
+  // The bucket's upper bound, but never above the slowest handler time seen.
+  return maxUs > 0 ? Math.min(p99, maxUs) : p99;
 }
 
 /** A message bounded for a reported state. */
