@@ -233,43 +233,32 @@ export async function mintPki(dir: string, options: MintOptions = {}): Promise<T
  * (`openssl ca -gencrl`), valid `crlDays`.
  */
 export async function revoke(ca: Party, certPath: string, crlDays = 30): Promise<string> {
-  const dir = ca.config!.replace(/\/ca\.cnf$/, "");
-  await openssl([
-    "ca",
-    "-batch",
-    "-config",
-    ca.config!,
-    "-cert",
-    ca.certPath,
-    "-keyfile",
-    ca.keyPath,
-    "-revoke",
-    certPath,
-  ], dir);
+  await openssl(caArgs(ca, ["-revoke", certPath]), caDir(ca));
   return await crl(ca, crlDays);
 }
 
 /** `ca`'s current CRL from its openssl database, valid `crlDays` (`openssl ca -gencrl`). */
 export async function crl(ca: Party, crlDays = 30): Promise<string> {
-  const dir = ca.config!.replace(/\/ca\.cnf$/, "");
-  const out = `${dir}/ca-${crypto.randomUUID()}.crl`;
-  await openssl([
-    "ca",
-    "-batch",
-    "-config",
-    ca.config!,
-    "-cert",
-    ca.certPath,
-    "-keyfile",
-    ca.keyPath,
-    "-gencrl",
-    "-crldays",
-    String(crlDays),
-    "-out",
-    out,
-  ], dir);
+  const out = `${caDir(ca)}/ca-${crypto.randomUUID()}.crl`;
+  await openssl(caArgs(ca, ["-gencrl", "-crldays", String(crlDays), "-out", out]), caDir(ca));
   return await Deno.readTextFile(out);
 }
+
+/** The folder of `ca`'s openssl database. */
+const caDir = (ca: Party) => ca.config!.replace(/\/ca\.cnf$/, "");
+
+/** `openssl ca -batch` with `ca`'s config, certificate and key, then `extra`. */
+const caArgs = (ca: Party, extra: string[]) => [
+  "ca",
+  "-batch",
+  "-config",
+  ca.config!,
+  "-cert",
+  ca.certPath,
+  "-keyfile",
+  ca.keyPath,
+  ...extra,
+];
 
 /** A temporary directory for one test file, removed by `dispose`. */
 export async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
