@@ -25,8 +25,10 @@ export const FLEET_HELP =
       and every second, publishes each device's desired state retained. Restartable at any moment.
   kiln fleet rollout create [--data DIR] --fleet F --module M --image REF@sha256:... --spec FILE
             --phases "10%:60s,30%:60s:approve,100%" [--target-groups G,...] [--target-hardware TAG,...]
-            [--condition "crash_rate > 0.1% or p99_ms > 15"]
-      Start a rollout (phase: N% or a device count, :Ss minimum observation, :approve gate before it).
+            [--condition "crash_rate > 0.1% or p99_ms > 15"] [--offline-grace SECONDS|wait]
+      Start a rollout (phase: N% or a device count, :Ss minimum observation, :approve gate before it). A
+      device offline longer than the grace (default 600 s) stops holding its phase back; it converges
+      when it returns.
   kiln fleet status [--data DIR] [--fleet F] [--json]
   kiln fleet approve|pause|resume|abort <rollout> [--data DIR]
       Show rollouts and devices per version, or act on a rollout (abort rolls back every device it touched).`;
@@ -111,6 +113,7 @@ async function createRollout(args: string[]): Promise<number> {
       "target-groups": { type: "string" },
       "target-hardware": { type: "string" },
       condition: { type: "string" },
+      "offline-grace": { type: "string" },
     },
   });
   for (const flag of ["fleet", "module", "image", "spec", "phases"] as const) {
@@ -130,11 +133,20 @@ async function createRollout(args: string[]): Promise<number> {
     target: { groups: list(values["target-groups"]), hardware: list(values["target-hardware"]) },
     phases: parsePhases(values.phases!),
     condition: values.condition ?? "crash_rate > 0.1%",
+    ...(values["offline-grace"] !== undefined && { offline_grace_s: offlineGrace(values["offline-grace"]) }),
   });
   using store = FleetStore.open(values.data ?? DEFAULT_DATA);
   const rollout = store.createRollout(input, Date.now());
   console.log(rollout.id);
   return 0;
+}
+
+/** `--offline-grace`: seconds (`90` or `90s`), or `wait` (null). */
+function offlineGrace(text: string): number | null {
+  if (text === "wait") return null;
+  const m = /^(\d+)s?$/.exec(text);
+  if (m === null) throw new UsageError(`--offline-grace ${text}: seconds (e.g. 600) or "wait"`);
+  return Number(m[1]);
 }
 
 function status(args: string[]): number {
@@ -161,6 +173,8 @@ function status(args: string[]): number {
     if (r.reason !== null) console.log(`  reason: ${r.reason}`);
     if (r.breach !== null) console.log(`  breach: ${r.breach.device} ${JSON.stringify(r.breach.figures)}`);
     if (r.skipped.length > 0) console.log(`  skipped (hardware): ${r.skipped.join(", ")}`);
+    const absent = members.filter((m) => m.status === "deployed").map((m) => m.device);
+    if (absent.length > 0) console.log(`  waiting for: ${absent.join(", ")}`);
     for (const [version, devices] of versions) console.log(`  ${version}: ${devices.join(", ")}`);
   }
   return 0;

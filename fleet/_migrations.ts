@@ -59,4 +59,9 @@ CREATE TABLE published (
   PRIMARY KEY (fleet, device)
 );`,
   },
+  {
+    // Rollouts stored before it wait for every device (null), as they did.
+    name: "002_offline_grace",
+    sql: "ALTER TABLE rollouts ADD COLUMN offline_grace_s INTEGER;",
+  },
 ];

@@ -136,8 +136,8 @@ export class FleetController implements AsyncDisposable {
   #stepAll(): void {
     const byFleet = new Map<string, Map<string, DesiredState>>();
     for (const rollout of this.#store.listRollouts()) {
-      if (rollout.state === "completed") continue;
       const members = this.#store.listMembers(rollout.id);
+      if (rollout.state === "completed" && members.every((m) => m.status !== "deployed")) continue;
       const final = rollout.state === "rolled_back" || rollout.state === "aborted";
       if (final && members.every((m) => m.status === "rolled_back")) continue;
       let published = byFleet.get(rollout.fleet);

@@ -22,7 +22,13 @@
  * 5. The observation starts when every touched device is `running`, and restarts if one stops being so
  *    (offline, stale, rolled back). After `min_observe_s` the phase has passed: the rollout completes after
  *    the last phase, or moves to the next; a phase marked `approval` waits in `awaiting_approval` until an
- *    operator approves it (`approved_phase`).
+ *    operator approves it (`approved_phase`). A touched device that is absent (offline or stale) and joined
+ *    at least `offline_grace_s` ago no longer holds its phase back, as long as one touched device runs the
+ *    new version: a rollout that completes so names those devices in its `reason`; their retained desired
+ *    state brings them over when they return.
+ * 6. A completed rollout still follows its devices that were absent (`deployed`): each becomes `running`
+ *    when it reports the new version. A breach there is the device's own probation's to roll back; the
+ *    rollout does not reopen.
  *
  * @module
  */
@@ -102,8 +108,30 @@ export function stepRollout(input: StepInput): StepResult {
     return { rollout: r, members: out, publish, changed };
   };
 
+  const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfterMs;
+  // 3. Which touched devices run the new version, healthy.
+  const healthy = (id: string) => {
+    const d = devices.get(id);
+    if (d === undefined || !fresh(d)) return false;
+    const rm = reportedModule(d, r.module);
+    return rm !== null && rm.image === r.image && rm.state === "running";
+  };
+  const refreshStatuses = () => {
+    for (const m of members.values()) {
+      if (m.status === "rolled_back") continue;
+      const status = healthy(m.device) ? "running" : "deployed";
+      if (m.status !== status) members.set(m.device, { ...m, status });
+    }
+  };
+
   // 1. Final states.
-  if (r.state === "completed") return finish();
+  if (r.state === "completed") {
+    // 6. Its absent devices, when they come back.
+    for (const m of members.values()) {
+      if (m.status === "deployed" && healthy(m.device)) members.set(m.device, { ...m, status: "running" });
+    }
+    return finish();
+  }
   if (r.state === "rolled_back" || r.state === "aborted") {
     rollBackAll();
     return finish();
@@ -123,17 +151,13 @@ export function stepRollout(input: StepInput): StepResult {
     }
   }
 
-  // 3. Which touched devices run the new version, healthy.
-  const healthy = (id: string) => {
-    const d = devices.get(id);
-    if (d === undefined || !d.online || nowMs - d.last_seen_ms > staleAfterMs) return false;
-    const rm = reportedModule(d, r.module);
-    return rm !== null && rm.image === r.image && rm.state === "running";
+  refreshStatuses();
+  // An absent device past its grace does not hold its phase back.
+  const graceMs = r.offline_grace_s === null ? Infinity : r.offline_grace_s * 1000;
+  const waived = (m: RolloutMember) => {
+    const d = devices.get(m.device);
+    return (d === undefined || !fresh(d)) && nowMs - m.joined_ms >= graceMs;
   };
-  for (const m of members.values()) {
-    const status = healthy(m.device) ? "running" : "deployed";
-    if (m.status !== status) members.set(m.device, { ...m, status });
-  }
 
   // 4. Eligible and skipped devices.
   const inGroups = input.devices.filter((d) =>
@@ -143,7 +167,6 @@ export function stepRollout(input: StepInput): StepResult {
     r.target.hardware.length === 0 || (d.hardware !== null && r.target.hardware.includes(d.hardware));
   const skipped = inGroups.filter((d) => !hardwareOk(d)).map((d) => d.id).sort();
   if (JSON.stringify(skipped) !== JSON.stringify(r.skipped)) r = { ...r, skipped };
-  const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfterMs;
   const eligible = inGroups.filter(hardwareOk)
     .map((d) => ({ d, fresh: fresh(d), key: hashKey(r.id, d.id) }))
     .sort((a, b) => Number(b.fresh) - Number(a.fresh) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -171,7 +194,8 @@ export function stepRollout(input: StepInput): StepResult {
       });
     }
     const all = [...members.values()].filter((m) => m.status !== "rolled_back");
-    const converged = all.length > 0 && all.every((m) => m.status === "running");
+    const converged = all.some((m) => m.status === "running") &&
+      all.every((m) => m.status === "running" || waived(m));
     if (!converged) {
       if (r.observe_since_ms !== null) r = { ...r, observe_since_ms: null };
       break;
@@ -180,7 +204,10 @@ export function stepRollout(input: StepInput): StepResult {
     if (nowMs - r.observe_since_ms! < r.phases[r.phase]!.min_observe_s * 1000) break;
     if (members.size < want) break; // fewer devices than the phase asks (cannot happen: picked above)
     if (r.phase === r.phases.length - 1) {
-      r = { ...r, state: "completed", reason: null };
+      const absent = all.filter((m) => m.status !== "running").map((m) => m.device);
+      const reason = absent.length === 0 ? null : `completed without ${absent.join(", ")}: offline past ` +
+        `the ${r.offline_grace_s} s grace; their desired state brings them over when they return`;
+      r = { ...r, state: "completed", reason };
       break;
     }
     const next = r.phase + 1;

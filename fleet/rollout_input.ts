@@ -50,7 +50,8 @@ export function parsePhases(text: string): Phase[] {
  * Checks a rollout before it is stored.
  *
  * @throws {RolloutInvalidError} for a fleet or group that is not one topic level, a bad module name, an image
- *   not pinned by digest, a spec carrying a key the fleet sets, or an empty hardware tag.
+ *   not pinned by digest, a spec carrying a key the fleet sets, an empty hardware tag, or an offline grace
+ *   that is not whole seconds up to a week.
  * @throws {ConditionSyntaxError} for a condition that does not parse.
  */
 export function validateRolloutInput(input: NewRollout): NewRollout {
@@ -74,6 +75,12 @@ export function validateRolloutInput(input: NewRollout): NewRollout {
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`).join("; ");
     throw new RolloutInvalidError(`Module ${input.module}: ${why}`);
+  }
+  const grace = input.offline_grace_s;
+  if (
+    grace !== undefined && grace !== null && !(Number.isInteger(grace) && grace >= 0 && grace <= 7 * 86400)
+  ) {
+    throw new RolloutInvalidError(`Offline grace ${grace}: whole seconds from 0 to a week, or none (wait)`);
   }
   parseCondition(input.condition);
   return input;

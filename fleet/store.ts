@@ -19,6 +19,7 @@ export function freshRollout(input: NewRollout, id: string, nowMs: number): Roll
   return {
     id,
     ...input,
+    offline_grace_s: input.offline_grace_s === undefined ? DEFAULT_OFFLINE_GRACE_S : input.offline_grace_s,
     state: "running",
     phase: 0,
     approved_phase: -1,
@@ -32,11 +33,16 @@ export function freshRollout(input: NewRollout, id: string, nowMs: number): Roll
   };
 }
 
-/** What a new rollout needs (validated by `validateRolloutInput`): a rollout's own fields. */
-export type NewRollout = Pick<
-  Rollout,
-  "fleet" | "module" | "image" | "spec" | "target" | "phases" | "condition"
->;
+/** A rollout's offline grace when its creator names none, seconds. */
+export const DEFAULT_OFFLINE_GRACE_S = 600;
+
+/**
+ * What a new rollout needs (validated by `validateRolloutInput`): a rollout's own fields; `offline_grace_s`
+ * defaults to {@linkcode DEFAULT_OFFLINE_GRACE_S} (null: wait for every device).
+ */
+export type NewRollout =
+  & Pick<Rollout, "fleet" | "module" | "image" | "spec" | "target" | "phases" | "condition">
+  & { readonly offline_grace_s?: number | null };
 
 /** An operator's command on a rollout. */
 export type RolloutCommand = "approve" | "pause" | "resume" | "abort";
@@ -129,12 +135,12 @@ export class FleetStore implements Disposable {
       }
       const rollout = freshRollout(input, crypto.randomUUID().slice(0, 8), nowMs);
       this.#db.prepare(
-        `INSERT INTO rollouts (id, fleet, module, image, spec_json, target_json, phases_json, condition, state,
-           phase, approved_phase, observe_since_ms, reason, breach_json, skipped_json, created_ms, updated_ms,
-           revision)
-         VALUES (:id, :fleet, :module, :image, :spec_json, :target_json, :phases_json, :condition, :state,
-           :phase, :approved_phase, :observe_since_ms, :reason, :breach_json, :skipped_json, :created_ms,
-           :updated_ms, :revision)`,
+        `INSERT INTO rollouts (id, fleet, module, image, spec_json, target_json, phases_json, condition,
+           offline_grace_s, state, phase, approved_phase, observe_since_ms, reason, breach_json, skipped_json,
+           created_ms, updated_ms, revision)
+         VALUES (:id, :fleet, :module, :image, :spec_json, :target_json, :phases_json, :condition,
+           :offline_grace_s, :state, :phase, :approved_phase, :observe_since_ms, :reason, :breach_json,
+           :skipped_json, :created_ms, :updated_ms, :revision)`,
       ).run(rolloutRow(rollout));
       return rollout;
     });
@@ -312,7 +318,8 @@ export class FleetStore implements Disposable {
          observe_since_ms = :observe_since_ms, reason = :reason, breach_json = :breach_json,
          skipped_json = :skipped_json, updated_ms = :updated_ms, revision = :revision,
          id = :id, fleet = :fleet, module = :module, image = :image, spec_json = :spec_json,
-         target_json = :target_json, phases_json = :phases_json, condition = :condition
+         target_json = :target_json, phases_json = :phases_json, condition = :condition,
+         offline_grace_s = :offline_grace_s
        WHERE id = :id AND revision = :base`,
     ).run(row);
   }
@@ -340,6 +347,7 @@ function rolloutRow(r: Rollout): Row {
     target_json: JSON.stringify(r.target),
     phases_json: JSON.stringify(r.phases),
     condition: r.condition,
+    offline_grace_s: r.offline_grace_s,
     state: r.state,
     phase: r.phase,
     approved_phase: r.approved_phase,
@@ -363,6 +371,7 @@ function rolloutOf(row: Row): Rollout {
     target: JSON.parse(String(row.target_json)),
     phases: JSON.parse(String(row.phases_json)),
     condition: String(row.condition),
+    offline_grace_s: row.offline_grace_s === null ? null : Number(row.offline_grace_s),
     state: String(row.state) as RolloutState,
     phase: Number(row.phase),
     approved_phase: Number(row.approved_phase),

@@ -3,6 +3,7 @@ import { FleetStore, type NewRollout } from "./store.ts";
 import { parsePhases, validateRolloutInput } from "./rollout_input.ts";
 import { FleetStoreError, RolloutInvalidError, RolloutStateError } from "./errors.ts";
 import { DatabaseSync } from "node:sqlite";
+import { FLEET_MIGRATIONS } from "./_migrations.ts";
 import type { ReportedState } from "../runtime/fleet/protocol.ts";
 
 const IMAGE = `127.0.0.1:5000/kiln/fft:2.0.0@sha256:${"a".repeat(64)}`;
@@ -36,8 +37,9 @@ Deno.test("the fleet store keeps rollouts, members, devices and published docume
     let id: string;
     {
       using store = FleetStore.open(dir);
-      assert.equal(store.version, 1);
+      assert.equal(store.version, 2);
       const r = store.createRollout(validateRolloutInput(input), 1000);
+      assert.equal(r.offline_grace_s, 600, "the default grace");
       id = r.id;
       assert.equal(r.state, "running");
       const ok = store.writeStep(
@@ -124,6 +126,33 @@ Deno.test("a fleet store written by a newer Kiln is refused", () => {
     assert.throws(
       () => FleetStore.open(dir),
       (err: unknown) => err instanceof FleetStoreError && /99/.test(err.message),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a store from before the offline grace is upgraded, and its rollouts keep waiting for every device", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const db = new DatabaseSync(`${dir}/fleet.db`);
+    db.exec(FLEET_MIGRATIONS[0]!.sql);
+    db.exec("PRAGMA user_version = 1");
+    db.prepare(
+      `INSERT INTO rollouts (id, fleet, module, image, spec_json, target_json, phases_json, condition, state,
+         phase, approved_phase, observe_since_ms, reason, breach_json, skipped_json, created_ms, updated_ms,
+         revision)
+       VALUES ('old1', 'plant-a', 'fft', ?, '{}', '{"groups":[],"hardware":[]}', ?, 'crash_rate > 1%',
+         'running', 0, -1, NULL, NULL, NULL, '[]', 1, 1, 1)`,
+    ).run(IMAGE, JSON.stringify(parsePhases("100%")));
+    db.close();
+    using store = FleetStore.open(dir);
+    assert.equal(store.version, FLEET_MIGRATIONS.length);
+    assert.equal(store.getRollout("old1")?.offline_grace_s, null);
+    assert.equal(
+      store.createRollout(validateRolloutInput({ ...input, module: "rms", offline_grace_s: 30 }), 2)
+        .offline_grace_s,
+      30,
     );
   } finally {
     Deno.removeSync(dir, { recursive: true });

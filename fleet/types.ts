@@ -61,6 +61,11 @@ export interface Rollout {
   readonly target: Target;
   readonly phases: readonly Phase[];
   readonly condition: string;
+  /**
+   * How long a touched device may be offline (or silent) before it stops holding its phase back, seconds;
+   * null: the phase waits for it. Its retained desired state still brings it over when it returns.
+   */
+  readonly offline_grace_s: number | null;
   readonly state: RolloutState;
   /** The index of the current phase. */
   readonly phase: number;

@@ -66,9 +66,17 @@ class FakeFleet {
       reported,
     });
   }
-  /** Every device reports now what its published document asks (the new image running, healthy). */
-  report(nowMs: number, patch: (id: string, m: ReportedModule) => ReportedModule = (_id, m) => m) {
+  /**
+   * Every device but the `silent` ones reports now what its published document asks (the new image
+   * running, healthy).
+   */
+  report(
+    nowMs: number,
+    patch: (id: string, m: ReportedModule) => ReportedModule = (_id, m) => m,
+    silent: ReadonlySet<string> = new Set(),
+  ) {
     for (const [id, d] of this.devices) {
+      if (silent.has(id)) continue;
       const doc = this.published.get(id);
       const want = doc?.modules.fft;
       const modules: Record<string, ReportedModule> = {};
@@ -258,6 +266,52 @@ Deno.test("an offline or silent device is not healthy: the observation waits for
   fleet.step(T0 + 40_000);
   assert.equal(fleet.r.observe_since_ms, null);
   assert.equal(fleet.r.phase, 0);
+});
+
+Deno.test("a device offline past the grace stops holding its phase back, and the rollout follows it back", () => {
+  const fleet = new FakeFleet(rollout("1,100%:5s", { offline_grace_s: 60 }), 4);
+  fleet.step(T0);
+  const canary = fleet.members[0]!.device;
+  const away = [...fleet.devices.keys()].find((id) => id !== canary)!;
+  const silent = new Set([away]);
+  fleet.devices.set(away, { ...fleet.devices.get(away)!, online: false });
+  fleet.report(T0 + 1_000, undefined, silent);
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.r.phase, 1, "the canary phase observes 0 s");
+  assert.equal(fleet.members.length, 4, "the absent device is picked too: its desired state is retained");
+  assert.equal(fleet.published.get(away)?.modules.fft?.image, NEW);
+  for (const t of [2_000, 30_000, 60_000]) {
+    fleet.report(T0 + t, undefined, silent);
+    fleet.step(T0 + t);
+  }
+  assert.equal(fleet.r.state, "running", "within its grace the absent device holds the phase");
+  assert.equal(fleet.r.observe_since_ms, null);
+  fleet.report(T0 + 62_000, undefined, silent);
+  fleet.step(T0 + 62_000);
+  assert.equal(fleet.r.observe_since_ms, T0 + 62_000, "past the grace the others are observed");
+  fleet.report(T0 + 67_000, undefined, silent);
+  fleet.step(T0 + 67_000);
+  assert.equal(fleet.r.state, "completed");
+  assert.match(fleet.r.reason ?? "", new RegExp(`completed without ${away}: offline past the 60 s grace`));
+  assert.equal(fleet.members.find((m) => m.device === away)?.status, "deployed");
+  // It returns, converges through its retained document, and the completed rollout records it.
+  fleet.report(T0 + 100_000);
+  assert.equal(fleet.step(T0 + 100_000).changed, true);
+  assert.equal(fleet.members.find((m) => m.device === away)?.status, "running");
+  assert.equal(fleet.r.state, "completed");
+  assert.equal(fleet.step(T0 + 101_000).changed, false);
+
+  // Without a grace, the phase waits for it.
+  const waiting = new FakeFleet(rollout("1,100%:5s", { offline_grace_s: null }), 4);
+  waiting.step(T0);
+  const gone = [...waiting.devices.keys()].find((id) => id !== waiting.members[0]!.device)!;
+  waiting.devices.set(gone, { ...waiting.devices.get(gone)!, online: false });
+  for (const t of [1_000, 2_000, 500_000, 900_000]) {
+    waiting.report(T0 + t, undefined, new Set([gone]));
+    waiting.step(T0 + t);
+  }
+  assert.equal(waiting.r.state, "running");
+  assert.equal(waiting.r.phase, 1);
 });
 
 Deno.test("devices with other hardware are skipped and listed, and never picked", () => {

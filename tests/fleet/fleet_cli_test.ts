@@ -22,7 +22,18 @@ Deno.test("kiln fleet creates a rollout and pauses, resumes and aborts it, refus
     assert.equal(unpinned.code, 1);
     assert.match(unpinned.stderr, /pinned/);
 
-    const created = await create(IMAGE, "1:60s,100%:60s:approve", "--target-hardware", "arm64");
+    const soon = await create(IMAGE, "100%", "--offline-grace", "soon");
+    assert.notEqual(soon.code, 0);
+    assert.match(soon.stderr, /--offline-grace soon: seconds \(e\.g\. 600\) or "wait"/);
+
+    const created = await create(
+      IMAGE,
+      "1:60s,100%:60s:approve",
+      "--target-hardware",
+      "arm64",
+      "--offline-grace",
+      "120s",
+    );
     assert.equal(created.code, 0, created.stderr);
     const id = created.stdout.trim();
     assert.equal((await runKiln(["fleet", "approve", id, "--data", dir], { timeoutMs: 60_000 })).code, 1);
@@ -37,6 +48,7 @@ Deno.test("kiln fleet creates a rollout and pauses, resumes and aborts it, refus
     assert.equal(r.state, "aborted");
     assert.deepEqual(r.target, { groups: [], hardware: ["arm64"] });
     assert.equal(r.phases[1]?.approval, true);
+    assert.equal(r.offline_grace_s, 120);
     assert.equal((await runKiln(["fleet", "frobnicate"], { timeoutMs: 60_000 })).code, 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
