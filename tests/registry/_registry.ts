@@ -20,6 +20,11 @@ export interface RegistryOptions {
    * registry accepts when it is signed by the key of `rootCertFile` (PEM) for `service`, from `issuer`.
    */
   readonly token?: { realm: string; service: string; issuer: string; rootCertFile: string };
+  /**
+   * Listen on this port: a registry started again on its folder and port is the same registry to its
+   * clients (its storage is kept). @default a free port
+   */
+  readonly port?: number;
 }
 
 /** A running registry. */
@@ -49,7 +54,7 @@ async function waitReady(url: string, client: Deno.HttpClient | null, timeoutMs:
 
 /** Starts `docker-registry serve` with a config written in `dir`; stopped on dispose. */
 export async function startRegistry(dir: string, options: RegistryOptions = {}): Promise<TestRegistry> {
-  const port = freePort();
+  const port = options.port ?? freePort();
   const lines = [
     "version: 0.1",
     "log:",
