@@ -54,13 +54,26 @@ export function bearerToken(c: Context): string | null {
 
 /** Refuses requests without a token (401 `unauthorized`) or with too small a role (403 `forbidden`). */
 export function authMiddleware(auth: Authenticator, options: AuthOptions = {}): MiddlewareHandler {
+  return bearerAuth(auth, (method, path) => roleFor(method, path, options), "kiln");
+}
+
+/**
+ * The bearer-token check of every Kiln API: the role `roleOf` says a request needs (none: it passes), a
+ * 401 `unauthorized` without a known token (with `WWW-Authenticate` naming `realm`), a 403 `forbidden` when
+ * the token's role is too small; the principal is set on the context as `principal`.
+ */
+export function bearerAuth(
+  auth: Authenticator,
+  roleOf: (method: string, path: string) => Role | null,
+  realm: string,
+): MiddlewareHandler {
   return async (c, next) => {
-    const needed = roleFor(c.req.method, c.req.path, options);
+    const needed = roleOf(c.req.method, c.req.path);
     if (needed === null) return await next();
     const token = bearerToken(c);
     const who = token === null ? null : auth.verify(token);
     if (who === null) {
-      c.header("WWW-Authenticate", 'Bearer realm="kiln"');
+      c.header("WWW-Authenticate", `Bearer realm="${realm}"`);
       return errorResponse(
         c,
         new UnauthorizedError(

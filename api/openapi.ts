@@ -6,19 +6,31 @@
  *
  * @module
  */
+import type { Role } from "../snapshots/mod.ts";
 import { roleFor } from "./auth.ts";
 import { STATUS_BY_KIND } from "./errors.ts";
 
-/** One operation of the API. */
-interface Operation {
-  method: "get" | "post" | "delete";
+/** One operation of an API. */
+export interface Operation {
+  readonly method: "get" | "post" | "delete";
   /** Hono's form, `/api/v1/modules/:name`. */
-  path: string;
-  summary: string;
+  readonly path: string;
+  readonly summary: string;
   /** The request body: JSON, raw bytes, or a deploy's multipart form. */
-  body?: "json" | "bytes" | "multipart";
-  /** The success status, when it is not 200. */
-  created?: boolean;
+  readonly body?: "json" | "bytes" | "multipart";
+  /** The success status is 201. */
+  readonly created?: boolean;
+}
+
+/** What {@linkcode buildOpenApiDocument} describes: an API with Kiln's roles and error body. */
+export interface ApiDescription {
+  readonly title: string;
+  readonly version: string;
+  /** Markdown: what the API is, its roles and conventions. */
+  readonly description: string;
+  readonly operations: readonly Operation[];
+  /** The role each operation needs, or null for none. */
+  readonly roleFor: (method: string, path: string) => Role | null;
 }
 
 /** Every operation, in the order the README lists them. */
@@ -139,10 +151,26 @@ export const API_CONVENTIONS = [
 
 /** The OpenAPI 3.1 document of this API. */
 export function openApiDocument(version: string): Record<string, unknown> {
+  return buildOpenApiDocument({
+    title: "Kiln",
+    version,
+    description: "A WebAssembly edge runtime's control plane. Roles: viewer reads, operator controls " +
+      "modules and the simulated plant, admin deploys, deletes and rolls back. `x-kiln-role` names the role each " +
+      "operation needs.\n\n" + API_CONVENTIONS.map((c) => `- ${c}`).join("\n"),
+    operations: OPERATIONS,
+    roleFor,
+  });
+}
+
+/**
+ * An OpenAPI 3.1 document from a table of operations, with bearer security, `x-kiln-role` per operation and
+ * the one error body (`Error`, `Issue`) every Kiln API answers with; the gateway's and the fleet controller's.
+ */
+export function buildOpenApiDocument(api: ApiDescription): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of OPERATIONS) {
+  for (const op of api.operations) {
     const path = op.path.replace(/:([a-z]+)/g, "{$1}");
-    const role = roleFor(op.method.toUpperCase(), op.path);
+    const role = api.roleFor(op.method.toUpperCase(), op.path);
     const params = [...op.path.matchAll(/:([a-z]+)/g)].map((m) => ({
       name: m[1],
       in: "path",
@@ -168,13 +196,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
   }
   return {
     openapi: "3.1.0",
-    info: {
-      title: "Kiln",
-      version,
-      description: "A WebAssembly edge runtime's control plane. Roles: viewer reads, operator controls " +
-        "modules and the simulated plant, admin deploys, deletes and rolls back. `x-kiln-role` names the role each " +
-        "operation needs.\n\n" + API_CONVENTIONS.map((c) => `- ${c}`).join("\n"),
-    },
+    info: { title: api.title, version: api.version, description: api.description },
     security: [{ bearer: [] }],
     paths,
     components: {

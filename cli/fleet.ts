@@ -1,12 +1,14 @@
 /**
  * `kiln fleet`: the fleet controller. `run` is the controller loop (MQTT broker + its own SQLite store);
- * `rollout create`, `status`, `approve`, `pause`, `resume` and `abort` act on the store, and a running
+ * `serve` is the same loop with its HTTP API (`fleet/http/`, `docs/fleet_api.md`), `token` manages that API's
+ * tokens; `rollout create`, `status`, `approve`, `pause`, `resume` and `abort` act on the store, and a running
  * controller picks the change up at its next step (within a second).
  *
  * @module
  */
 import { parse as parseYaml } from "yaml";
 import {
+  type ControllerOptions,
   FleetController,
   FleetStore,
   type KnownDevice,
@@ -15,7 +17,10 @@ import {
   type RolloutCommand,
   validateRolloutInput,
 } from "../fleet/mod.ts";
+import { FLEET_ADMIN_TOKEN_ENV, FleetTokens, startFleetServer } from "../fleet/http/mod.ts";
+import { parseListenAddress } from "../runtime/manifest/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
+import { tokenSubcommand } from "./token.ts";
 
 /** The `kiln fleet` part of `kiln --help`. */
 export const FLEET_HELP =
@@ -31,16 +36,28 @@ export const FLEET_HELP =
       when it returns.
   kiln fleet status [--data DIR] [--fleet F] [--json]
   kiln fleet approve|pause|resume|abort <rollout> [--data DIR]
-      Show rollouts and devices per version, or act on a rollout (abort rolls back every device it touched).`;
+      Show rollouts and devices per version, or act on a rollout (abort rolls back every device it touched).
+  kiln fleet serve --broker URL [--data DIR] [--listen HOST:PORT] [--tls-cert PEM --tls-key PEM]
+                   [--fleet F] [--username U --password-file F] [--ca-file PEM] [--tick-ms N]
+      The controller loop and its HTTP API in one process (docs/fleet_api.md; default 127.0.0.1:8470):
+      the gateway's roles (viewer reads, operator creates and steers rollouts, admin tokens); the first
+      start writes an admin token to DIR/admin.token unless KILN_ADMIN_TOKEN is set.
+  kiln fleet token create --role viewer|operator|admin [--name N] [--data DIR] [--json]
+  kiln fleet token list [--data DIR] [--json] | kiln fleet token revoke <id> [--data DIR]
+      The controller API's tokens (in DIR/fleet_tokens.db; a created token is shown once).`;
 
 const DEFAULT_DATA = "./data/fleet";
 
 /** Runs `kiln fleet ...`; returns the exit code (`run` returns when SIGINT/SIGTERM stops it). */
-export async function fleetCommand(args: string[]): Promise<number> {
+export async function fleetCommand(args: string[], version = "unknown"): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case "run":
       return await runController(rest);
+    case "serve":
+      return await serveController(rest, version);
+    case "token":
+      return await fleetToken(rest);
     case "rollout":
       if (rest[0] !== "create") throw new UsageError('fleet rollout takes "create"');
       return await createRollout(rest.slice(1));
@@ -52,23 +69,29 @@ export async function fleetCommand(args: string[]): Promise<number> {
     case "abort":
       return command(sub, rest);
     default:
-      throw new UsageError(`fleet takes run, rollout create, status, approve, pause, resume or abort`);
+      throw new UsageError(
+        `fleet takes run, serve, rollout create, status, approve, pause, resume, abort or token`,
+      );
   }
 }
 
-async function runController(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    options: {
-      broker: { type: "string" },
-      data: { type: "string" },
-      fleet: { type: "string" },
-      username: { type: "string" },
-      "password-file": { type: "string" },
-      "ca-file": { type: "string" },
-      "tick-ms": { type: "string" },
-    },
-  });
-  if (values.broker === undefined) throw new UsageError("fleet run needs --broker URL");
+/** The flags `kiln fleet run` and `kiln fleet serve` share: the broker, the store, the loop's tick. */
+const LOOP_FLAGS = {
+  broker: { type: "string" },
+  data: { type: "string" },
+  fleet: { type: "string" },
+  username: { type: "string" },
+  "password-file": { type: "string" },
+  "ca-file": { type: "string" },
+  "tick-ms": { type: "string" },
+} as const;
+
+/** The controller loop's options from {@linkcode LOOP_FLAGS}. */
+async function loopOptions(
+  command: string,
+  values: { [K in keyof typeof LOOP_FLAGS]?: string | undefined },
+): Promise<ControllerOptions & { tickMs: number }> {
+  if (values.broker === undefined) throw new UsageError(`fleet ${command} needs --broker URL`);
   if ((values.username === undefined) !== (values["password-file"] === undefined)) {
     throw new UsageError("--username and --password-file go together");
   }
@@ -79,7 +102,7 @@ async function runController(args: string[]): Promise<number> {
   const password = values["password-file"] === undefined
     ? undefined
     : (await Deno.readTextFile(values["password-file"])).split("\n")[0]!;
-  const controller = await FleetController.start({
+  return {
     broker: values.broker,
     dataDir: values.data ?? DEFAULT_DATA,
     tickMs,
@@ -87,8 +110,11 @@ async function runController(args: string[]): Promise<number> {
     ...(values.username !== undefined && { username: values.username }),
     ...(password !== undefined && { password }),
     ...(values["ca-file"] !== undefined && { caFile: values["ca-file"] }),
-  });
-  console.log(`kiln fleet: controller connected to ${values.broker}, store ${values.data ?? DEFAULT_DATA}`);
+  };
+}
+
+/** Resolves at the first SIGINT or SIGTERM. */
+async function untilStopSignal(): Promise<void> {
   const { promise, resolve } = Promise.withResolvers<void>();
   const stop = () => resolve();
   Deno.addSignalListener("SIGINT", stop);
@@ -96,6 +122,14 @@ async function runController(args: string[]): Promise<number> {
   await promise;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+}
+
+async function runController(args: string[]): Promise<number> {
+  const { values } = parse(args, { options: LOOP_FLAGS });
+  const options = await loopOptions("run", values);
+  const controller = await FleetController.start(options);
+  console.log(`kiln fleet: controller connected to ${options.broker}, store ${options.dataDir}`);
+  await untilStopSignal();
   await controller.close();
   console.log("kiln fleet: controller stopped");
   return 0;
@@ -205,4 +239,68 @@ function command(sub: RolloutCommand, args: string[]): number {
   const r = store.command(positionals[0]!, sub, Date.now());
   console.log(`Rollout ${r.id}: ${r.state}`);
   return 0;
+}
+
+/** `kiln fleet serve`: the controller loop and its HTTP API (`fleet/http/`) until SIGINT/SIGTERM. */
+async function serveController(args: string[], version: string): Promise<number> {
+  const { values } = parse(args, {
+    options: {
+      ...LOOP_FLAGS,
+      listen: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+    },
+  });
+  const options = await loopOptions("serve", values);
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  let listen: { hostname: string; port: number };
+  try {
+    listen = parseListenAddress(values.listen ?? "127.0.0.1:8470");
+  } catch (err) {
+    throw new UsageError(`--listen: ${(err as Error).message}`);
+  }
+  let envToken: string | null = null;
+  try {
+    envToken = Deno.env.get(FLEET_ADMIN_TOKEN_ENV) || null;
+  } catch { /* not allowed to read it: as if unset */ }
+  const server = await startFleetServer({
+    ...options,
+    hostname: listen.hostname,
+    port: listen.port,
+    version,
+    envToken,
+    ...(values["tls-cert"] !== undefined &&
+      { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"]! } }),
+  });
+  await untilStopSignal();
+  console.log("kiln fleet: stopping");
+  await server.close();
+  console.log("kiln fleet: controller and API stopped");
+  return 0;
+}
+
+/** `kiln fleet token create|list|revoke`: the controller API's tokens. */
+async function fleetToken(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    options: {
+      data: { type: "string" },
+      role: { type: "string" },
+      name: { type: "string" },
+      json: { type: "boolean" },
+    },
+    allowPositionals: true,
+  });
+  const dir = values.data ?? DEFAULT_DATA;
+  if (sub !== "create") {
+    try {
+      await Deno.stat(`${dir}/fleet_tokens.db`);
+    } catch {
+      throw new UsageError(`No controller tokens in "${dir}": pass kiln fleet serve's --data directory`);
+    }
+  }
+  using tokens = FleetTokens.open(dir);
+  return tokenSubcommand("fleet token", sub, values, positionals, tokens);
 }

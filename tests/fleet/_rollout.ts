@@ -169,22 +169,16 @@ export interface ControllerProcess {
 
 /** Starts `kiln fleet run --broker <url> --fleet plant-a --data <data> --tick-ms 250`, ended by `deadline`. */
 export function startController(brokerUrl: string, data: string, deadline: AbortSignal): ControllerProcess {
+  return startFleetCommand(
+    ["run", "--broker", brokerUrl, "--fleet", FLEET, "--data", data, "--tick-ms", "250"],
+    deadline,
+  );
+}
+
+/** Starts `kiln fleet <args>` (`run`, `serve`...) in a child process, killed once `deadline` aborts. */
+export function startFleetCommand(args: readonly string[], deadline: AbortSignal): ControllerProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...KILN_FLAGS,
-      "main.ts",
-      "fleet",
-      "run",
-      "--broker",
-      brokerUrl,
-      "--fleet",
-      FLEET,
-      "--data",
-      data,
-      "--tick-ms",
-      "250",
-    ],
+    args: ["run", ...KILN_FLAGS, "main.ts", "fleet", ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
