@@ -17,6 +17,7 @@ import { verifyCommand } from "./verify.ts";
 import { pushCommand } from "./push.ts";
 import { pullCommand } from "./pull.ts";
 import { FLEET_HELP, fleetCommand } from "./fleet.ts";
+import { BUNDLE_HELP, bundleCommand } from "./bundle.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { UsageError } from "./_usage.ts";
@@ -86,6 +87,7 @@ Usage:
   kiln pull <registry>/<repo>:<tag>[@sha256:...] [--out DIR] [--username U --password-file F]
             [--ca-file PEM] [--plain-http] [--timeout-ms N]
       Download a module, checking every digest; write NAME.wasm and NAME.wasm.sig (when signed) to DIR.
+${BUNDLE_HELP}
 ${FLEET_HELP}
   kiln --version | --help
 
@@ -133,7 +135,9 @@ export async function main(args: string[]): Promise<number> {
       case "pull":
         return await pullCommand(rest);
       case "fleet":
-        return await fleetCommand(rest);
+        return await fleetCommand(rest, VERSION);
+      case "bundle":
+        return await bundleCommand(rest, VERSION);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

@@ -57,8 +57,18 @@ export async function registryOptions(values: {
   };
 }
 
-/** The catalog a bundle signs, after checking that it signs `wasm` (so a wrong `.sig` is never pushed). */
-async function signedCatalog(bundle: Uint8Array, wasm: Uint8Array, name: string): Promise<ModuleCatalog> {
+/**
+ * The catalog a signature bundle signs, after checking that it signs `wasm` (so a wrong `.sig` is never
+ * pushed or bundled); `verb` ends the refusal ("refusing to <verb> it").
+ *
+ * @throws {SignatureError} when the bundle is malformed or signs another module.
+ */
+export async function signedCatalog(
+  bundle: Uint8Array,
+  wasm: Uint8Array,
+  name: string,
+  verb = "push",
+): Promise<ModuleCatalog> {
   const { payload } = readBundle(bundle, name);
   let json: unknown;
   try {
@@ -74,7 +84,7 @@ async function signedCatalog(bundle: Uint8Array, wasm: Uint8Array, name: string)
     throw new SignatureError(
       "digest_mismatch",
       name,
-      `the signature does not sign this module (sha256 ${sha256}): refusing to push it`,
+      `the signature does not sign this module (sha256 ${sha256}): refusing to ${verb} it`,
     );
   }
   return statement.value.predicate.catalog;

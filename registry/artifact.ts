@@ -67,18 +67,7 @@ export interface WasmConfig {
 }
 
 /** What {@linkcode pushModule} uploads. */
-export interface PushModuleOptions {
-  /** The module's bytes. */
-  readonly wasm: Uint8Array;
-  /** The layer's file name (`fft.wasm`), kept as its `org.opencontainers.image.title`. */
-  readonly fileName: string;
-  /** The signature bundle, or null for an unsigned module. @default null */
-  readonly signature?: Uint8Array | null;
-  /** The signed catalog (read from the bundle by the caller). @default null */
-  readonly catalog?: ModuleCatalog | null;
-  /** Creation time written in the config and annotations. @default now */
-  readonly created?: Date;
-}
+export type PushModuleOptions = BuildModuleOptions;
 
 /** What {@linkcode pushModule} did. */
 export interface PushedModule {
@@ -113,6 +102,86 @@ function encode(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
+async function descriptorOf(bytes: Uint8Array): Promise<{ digest: string; size: number }> {
+  return { digest: await sha256Digest(bytes), size: bytes.length };
+}
+
+/** One manifest with the blobs it names, ready to push or to go into a layout. */
+export interface ArtifactParts {
+  /** The manifest's exact bytes (its digest is theirs). */
+  readonly manifest: Uint8Array;
+  readonly digest: string;
+  /** The blobs it names (config, layers). */
+  readonly blobs: readonly Uint8Array[];
+}
+
+/** A module artifact and its signature artifacts. */
+export interface ModuleArtifact extends ArtifactParts {
+  readonly signatures: readonly ArtifactParts[];
+}
+
+/** What {@linkcode buildModuleArtifact} builds from. */
+export interface BuildModuleOptions {
+  readonly wasm: Uint8Array;
+  /** The layer's title (`fft.wasm`). */
+  readonly fileName: string;
+  /** The signature bundle, or null. @default null */
+  readonly signature?: Uint8Array | null;
+  /** The signed catalog, or null. @default null */
+  readonly catalog?: ModuleCatalog | null;
+  /** @default now */
+  readonly created?: Date;
+}
+
+/**
+ * Builds a module artifact: its manifest's exact bytes, its blobs and its signature artifact, as
+ * {@linkcode pushModule} uploads them and a bundle (`layout.ts`) holds them: for the same inputs and
+ * `created`, the same digests whether a module reached a bundle from a registry or from a file.
+ */
+export async function buildModuleArtifact(options: BuildModuleOptions): Promise<ModuleArtifact> {
+  const created = (options.created ?? new Date()).toISOString();
+  const signature = options.signature ?? null;
+  const layer = await descriptorOf(options.wasm);
+  const config: WasmConfig = {
+    created,
+    architecture: "wasm",
+    os: "wasip1",
+    layerDigests: [layer.digest],
+    kiln: {
+      module_sha256: layer.digest.slice("sha256:".length),
+      signed: signature !== null,
+      catalog: options.catalog ?? null,
+    },
+  };
+  const configBytes = encode(config);
+  const annotations: Record<string, string> = { [CREATED]: created };
+  if (options.catalog) annotations[VERSION] = options.catalog.version;
+  const manifest = encode({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: WASM_CONFIG_MEDIA_TYPE,
+    config: { mediaType: WASM_CONFIG_MEDIA_TYPE, ...await descriptorOf(configBytes) },
+    layers: [{ mediaType: WASM_LAYER_MEDIA_TYPE, ...layer, annotations: { [TITLE]: options.fileName } }],
+    annotations,
+  });
+  const digest = await sha256Digest(manifest);
+  const signatures: ArtifactParts[] = [];
+  if (signature !== null) {
+    const subject: Descriptor = { mediaType: OCI_MANIFEST, digest, size: manifest.length };
+    const sig = encode({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SIGNATURE_ARTIFACT_TYPE,
+      config: { mediaType: OCI_EMPTY_MEDIA_TYPE, ...await descriptorOf(EMPTY_JSON), data: "e30=" },
+      layers: [{ mediaType: SIGNATURE_ARTIFACT_TYPE, ...await descriptorOf(signature) }],
+      subject,
+      annotations: { [CREATED]: created },
+    });
+    signatures.push({ manifest: sig, digest: await sha256Digest(sig), blobs: [EMPTY_JSON, signature] });
+  }
+  return { manifest, digest, blobs: [configBytes, options.wasm], signatures };
+}
+
 /**
  * Pushes a module (config, layer, manifest tagged `tag`) and, when given, its signature as a referrer.
  *
@@ -125,37 +194,19 @@ export async function pushModule(
   options: PushModuleOptions,
 ): Promise<PushedModule> {
   const { repository } = target;
-  const created = (options.created ?? new Date()).toISOString();
-  const signature = options.signature ?? null;
-  const layer = await client.pushBlob(repository, options.wasm);
-  const config: WasmConfig = {
-    created,
-    architecture: "wasm",
-    os: "wasip1",
-    layerDigests: [layer.digest],
-    kiln: {
-      module_sha256: layer.digest.slice("sha256:".length),
-      signed: signature !== null,
-      catalog: options.catalog ?? null,
-    },
-  };
-  const configBlob = await client.pushBlob(repository, encode(config));
-  const annotations: Record<string, string> = { [CREATED]: created };
-  if (options.catalog) annotations[VERSION] = options.catalog.version;
-  const manifestBytes = encode({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: WASM_CONFIG_MEDIA_TYPE,
-    config: { mediaType: WASM_CONFIG_MEDIA_TYPE, ...configBlob },
-    layers: [{ mediaType: WASM_LAYER_MEDIA_TYPE, ...layer, annotations: { [TITLE]: options.fileName } }],
-    annotations,
-  });
+  const built = await buildModuleArtifact(options);
+  for (const blob of built.blobs) await client.pushBlob(repository, blob);
   const pushed = await client.putManifest(repository, target.tag, {
-    bytes: manifestBytes,
+    bytes: built.manifest,
     mediaType: OCI_MANIFEST,
   });
-  const manifest: Descriptor = { mediaType: OCI_MANIFEST, digest: pushed.digest, size: manifestBytes.length };
-  if (signature === null) {
+  const manifest: Descriptor = {
+    mediaType: OCI_MANIFEST,
+    digest: pushed.digest,
+    size: built.manifest.length,
+  };
+  const signature = built.signatures[0];
+  if (signature === undefined) {
     return {
       digest: pushed.digest,
       manifest,
@@ -164,29 +215,21 @@ export async function pushModule(
       referrersTag: null,
     };
   }
-  const sig = await attachSignature(client, repository, manifest, signature, created);
+  const sig = await attachSignature(client, repository, manifest, signature);
   return { digest: pushed.digest, manifest, signatureDigest: sig.digest, ...sig.referrers };
 }
 
+/** Pushes a built signature artifact of `subject`, then lists it in the referrers tag schema's index. */
 async function attachSignature(
   client: RegistryClient,
   repository: string,
   subject: Descriptor,
-  bundle: Uint8Array,
-  created: string,
+  parts: ArtifactParts,
 ): Promise<{ digest: string; referrers: { referrersApi: boolean; referrersTag: string } }> {
-  const empty = await client.pushBlob(repository, EMPTY_JSON);
-  const layer = await client.pushBlob(repository, bundle);
-  const bytes = encode({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: SIGNATURE_ARTIFACT_TYPE,
-    config: { mediaType: OCI_EMPTY_MEDIA_TYPE, ...empty, data: "e30=" },
-    layers: [{ mediaType: SIGNATURE_ARTIFACT_TYPE, ...layer }],
-    subject,
-    annotations: { [CREATED]: created },
-  });
-  const digest = await sha256Digest(bytes);
+  for (const blob of parts.blobs) await client.pushBlob(repository, blob);
+  const { manifest: bytes, digest } = parts;
+  const created = (JSON.parse(new TextDecoder().decode(bytes)) as { annotations: Record<string, string> })
+    .annotations[CREATED]!;
   const put = await client.putManifest(repository, digest, { bytes, mediaType: OCI_MANIFEST });
   // The referrers tag schema (distribution-spec 1.1, "Pushing Manifests with Subject"): an index at tag
   // sha256-<hex of the subject digest> listing every referrer. Written even when the registry answered

@@ -2,7 +2,8 @@
  * Kiln modules in OCI registries: a small OCI Distribution client ({@linkcode RegistryClient}), image
  * reference parsing, and the module artifact layout (CNCF Wasm OCI artifact, with the signature bundle as an
  * OCI 1.1 referrer and in the referrers tag schema). Works with any Distribution registry (Distribution 2.8
- * and 3, Zot, Harbor, GHCR, cloud registries).
+ * and 3, Zot, Harbor, GHCR, cloud registries). For air-gapped plants, the same artifacts in an OCI image
+ * layout, a directory or one tar ({@linkcode LayoutBuilder}, {@linkcode readLayout}, `docs/bundle.md`).
  *
  * This folder imports only `errors.ts` from the rest of Kiln.
  *
@@ -53,6 +54,28 @@ export {
   type WasmConfig,
 } from "./artifact.ts";
 export { formatImageReference, type ImageReference, parseImageReference } from "./reference.ts";
+export {
+  type ArtifactParts,
+  buildDeploymentArtifact,
+  buildModuleArtifact,
+  type BuildModuleOptions,
+  type Bundle,
+  BundleDigestError,
+  type BundledModule,
+  BundleError,
+  BundleModuleRefusedError,
+  copyModuleArtifact,
+  DEPLOYMENT_ARTIFACT_TYPE,
+  DEPLOYMENT_REF_NAME,
+  LayoutBuilder,
+  type LayoutFiles,
+  MAX_BUNDLE_BYTES,
+  type ModuleArtifact,
+  OCI_LAYOUT_VERSION,
+  readLayout,
+} from "./layout.ts";
+export { readLayoutDir, writeLayoutDir } from "./layout_dir.ts";
+export { readLayoutTar, writeLayoutTar } from "./tar.ts";
 export {
   describeTarget,
   ImageReferenceError,
