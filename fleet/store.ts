@@ -85,24 +85,32 @@ export class FleetStore implements Disposable {
       throw new FleetStoreError(path, (err as Error).message, { cause: err });
     }
     try {
-      const current = Number(
-        (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
-      );
-      if (current > FLEET_MIGRATIONS.length) {
-        throw new Error(
-          `its schema version ${current} is newer than this Kiln's ${FLEET_MIGRATIONS.length}; upgrade Kiln`,
-        );
-      }
-      for (let v = current; v < FLEET_MIGRATIONS.length; v++) {
+      // One migration per transaction, the version read inside it: two processes opening a new store at
+      // once (a controller and a `kiln fleet` command) cannot both apply the same migration.
+      for (;;) {
         db.exec("BEGIN IMMEDIATE");
+        let v: number;
         try {
-          db.exec(FLEET_MIGRATIONS[v]!.sql);
-          db.exec(`PRAGMA user_version = ${v + 1}`);
+          v = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+          if (v > FLEET_MIGRATIONS.length) {
+            throw new Error(
+              `its schema version ${v} is newer than this Kiln's ${FLEET_MIGRATIONS.length}; upgrade Kiln`,
+            );
+          }
+          if (v < FLEET_MIGRATIONS.length) {
+            try {
+              db.exec(FLEET_MIGRATIONS[v]!.sql);
+            } catch (err) {
+              throw new Error(`migration ${FLEET_MIGRATIONS[v]!.name} failed: ${(err as Error).message}`);
+            }
+            db.exec(`PRAGMA user_version = ${v + 1}`);
+          }
           db.exec("COMMIT");
         } catch (err) {
           db.exec("ROLLBACK");
-          throw new Error(`migration ${FLEET_MIGRATIONS[v]!.name} failed: ${(err as Error).message}`);
+          throw err;
         }
+        if (v >= FLEET_MIGRATIONS.length - 1) break;
       }
     } catch (err) {
       db.close();
