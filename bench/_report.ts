@@ -8,6 +8,7 @@
 import os from "node:os";
 import {
   type Distribution,
+  FLEET_SIZES,
   type Report,
   ReportSchema,
   SCHEMA_VERSION,
@@ -19,6 +20,7 @@ import { distribution, ROOT } from "./_plan.ts";
 import { toolVersion } from "./_native.ts";
 import { writeCurves } from "./_curves.ts";
 import { loadSource, type RunInfo, type Source } from "./_source.ts";
+import { fleetCurve } from "./fleet/_chart.ts";
 
 export type { RunInfo, Source } from "./_source.ts";
 
@@ -175,6 +177,47 @@ function streamRun(src: Source): Source {
   return { ...src, data: run ?? null };
 }
 
+/** The fleet benchmark's sizes: each size's figures, or why it has none (it failed, or did not run). */
+function fleetSection(src: Source) {
+  const list = dig(src.data, "sizes");
+  const sizes = Array.isArray(list) ? list as Record<string, unknown>[] : [];
+  const bySize = (devices: number) => {
+    const i = sizes.findIndex((x) => x?.devices === devices);
+    const done = i >= 0 && sizes[i]!.outcome === "completed";
+    const why = i >= 0
+      ? String(sizes[i]!.summary ?? sizes[i]!.reason)
+      : `bench/results/fleet.json has no ${devices}-device run`;
+    const f = (key: string, scale = 1) => {
+      if (src.data === null) return U(src.reason);
+      if (!done) return U(why);
+      const v = num(src, `sizes.${i}.${key}`);
+      return typeof v === "number" ? Math.round((v / scale) * 10) / 10 : v;
+    };
+    return {
+      rollout_completed_ms: f("rollout_completed_ms"),
+      all_devices_converged_ms: f("all_devices_converged_ms"),
+      controller_cpu_ms: f("controller_cpu_ms"),
+      controller_cpu_percent: f("controller_cpu_percent"),
+      controller_peak_rss_mib: f("controller_peak_rss_kb", 1024),
+      agents_cpu_ms: f("agents_cpu_ms"),
+      broker_cpu_ms: f("broker_cpu_ms"),
+      broker_received_msgs_per_s: f("broker_received_msgs_per_s"),
+      broker_sent_msgs_per_s: f("broker_sent_msgs_per_s"),
+    };
+  };
+  return {
+    largest_completed_devices_count: src.data === null
+      ? U(src.reason)
+      : typeof dig(src.data, "largest_completed_devices_count") === "number"
+      ? dig(src.data, "largest_completed_devices_count") as number
+      : U("no fleet size completed"),
+    sizes: Object.fromEntries(FLEET_SIZES.map((k) => [k, bySize(Number(k))])) as Record<
+      (typeof FLEET_SIZES)[number],
+      ReturnType<typeof bySize>
+    >,
+  };
+}
+
 async function machineInfo(): Promise<Report["machine"]> {
   // node:os rather than /proc/cpuinfo, which Deno opens only with --allow-all (the task narrows permissions).
   const cpus = os.cpus();
@@ -233,6 +276,7 @@ export const REPORT_SOURCES: readonly string[] = [
   "api",
   "security",
   "outbox",
+  "fleet",
 ];
 
 /**
@@ -406,7 +450,11 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       written_msgs_per_s: num(s.outbox!, "cases.100B.written_msgs_per_s"),
       drained_msgs_per_s: num(s.outbox!, "cases.100B.drained_msgs_per_s"),
     },
-    curves: await writeCurves({ isolation: iso, rate: s.rate!, coldStart: s.cold_start! }),
+    fleet: fleetSection(s.fleet!),
+    curves: [
+      ...await writeCurves({ isolation: iso, rate: s.rate!, coldStart: s.cold_start! }),
+      await fleetCurve(s.fleet!),
+    ],
   };
   const checked = ReportSchema.safeParse(report);
   if (!checked.success) {

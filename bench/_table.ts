@@ -289,7 +289,30 @@ export function reportRows(r: Report): Row[] {
       () => `${n(value(r.security.attack_cases) as number)} / ${n(value(r.security.escapes) as number)}`,
     ),
     securityByClass(r.security.cases_by_class),
+    ...fleetRows(r.fleet),
   ];
+}
+
+/** One row per fleet size: rollout time, the controller's CPU and memory, the broker's rate. */
+function fleetRows(fleet: Report["fleet"]): Row[] {
+  if (fleet === undefined) return [];
+  return Object.entries(fleet.sizes).map(([devices, f]) =>
+    row(
+      `fleet rollout (1, 10%, 100%) to ${
+        n(Number(devices))
+      } devices: completed / all running; controller; broker`,
+      [f.rollout_completed_ms, f.all_devices_converged_ms, f.controller_cpu_ms, f.controller_peak_rss_mib],
+      () =>
+        `${n((value(f.rollout_completed_ms) as number) / 1000)} / ${
+          n((value(f.all_devices_converged_ms) as number) / 1000)
+        } s; ${n((value(f.controller_cpu_ms) as number) / 1000)} s CPU, ${
+          n(value(f.controller_peak_rss_mib) as number)
+        } MiB peak; ` +
+        (typeof f.broker_received_msgs_per_s === "number" && typeof f.broker_sent_msgs_per_s === "number"
+          ? `${n(f.broker_received_msgs_per_s)} in / ${n(f.broker_sent_msgs_per_s)} out msgs/s`
+          : "broker rate n/a"),
+    )
+  );
 }
 
 /** The security suite per class, `class cases/escapes` each, or why it is missing. */

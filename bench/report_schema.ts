@@ -120,6 +120,26 @@ export const Curve = z.strictObject({
   reason: z.string().nullable(),
 });
 
+/** One size of the fleet benchmark (bench/fleet.ts), each figure from rollout creation until it completed. */
+const FleetSize = z.strictObject({
+  /** Until the controller recorded the rollout `completed`. */
+  rollout_completed_ms: Num,
+  /** Until the last device reported the new image running. */
+  all_devices_converged_ms: Num,
+  controller_cpu_ms: Num,
+  controller_cpu_percent: Num,
+  controller_peak_rss_mib: Num,
+  /** Every simulated device's process together. */
+  agents_cpu_ms: Num,
+  broker_cpu_ms: Num,
+  /** Mosquitto's `$SYS/broker/messages/{received,sent}`, averaged over the rollout. */
+  broker_received_msgs_per_s: Num,
+  broker_sent_msgs_per_s: Num,
+});
+
+/** The fleet sizes the report shows, by number of simulated devices. */
+export const FLEET_SIZES = ["100", "1000", "3000", "10000"] as const;
+
 /** The whole report. */
 export const ReportSchema = z.strictObject({
   schema_version: z.literal(SCHEMA_VERSION),
@@ -263,6 +283,19 @@ export const ReportSchema = z.strictObject({
     cases_by_class: z.union([z.record(z.string(), SecurityClass), Unavailable]).optional(),
   }),
   outbox: z.strictObject({ written_msgs_per_s: Num, drained_msgs_per_s: Num }),
+  /**
+   * One rollout (1 device, 10%, 100%) to simulated devices over one Mosquitto, by fleet size; a size that
+   * could not run is null with what stopped it. Absent in reports written before the fleet benchmark.
+   */
+  fleet: z.strictObject({
+    largest_completed_devices_count: Num,
+    sizes: z.strictObject(
+      Object.fromEntries(FLEET_SIZES.map((k) => [k, FleetSize])) as Record<
+        (typeof FLEET_SIZES)[number],
+        typeof FleetSize
+      >,
+    ),
+  }).optional(),
   curves: z.array(Curve),
 });
 export type Report = z.infer<typeof ReportSchema>;
@@ -316,6 +349,7 @@ export const FIGURE_SECTIONS: readonly string[] = [
   "api",
   "security",
   "outbox",
+  "fleet",
 ];
 
 /** True when `x` is a figure as this module defines it (a leaf of the report's figure sections). */
