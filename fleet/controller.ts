@@ -1,10 +1,16 @@
 /**
  * The controller loop behind `kiln fleet run`: one MQTT connection (the `mqtt` package), the fleet store and
- * the engine. Every report (`kiln/fleet/+/+/reported`) is stored; presence (`kiln/+/status` by default)
- * marks devices offline; every rollout is stepped on each report and every `tickMs`; what a step decides is
- * written to the store first, then published retained (QoS 1) on the devices' own desired topics. At every
- * (re)connect every stored document is published again, so a controller stopped between the two resumes
- * where its store says, at any moment.
+ * the engine. Every report (`kiln/fleet/+/+/reported`) is stored (in batches, one transaction per step);
+ * presence (`kiln/+/status` by default) marks devices offline; every rollout is stepped after reports arrive
+ * (at most one step per {@linkcode MIN_STEP_GAP_MS}, or twice the last step's time when that is longer, so a
+ * large fleet's reports are taken in batches) and every `tickMs`; what a step decides is written to the store
+ * first, then published retained (QoS 1) on the devices' own desired topics. At every (re)connect every stored
+ * document is published again, so a controller stopped between the two resumes where its store says, at any
+ * moment.
+ *
+ * The controller is the only writer of devices, members and published documents (`kiln fleet` commands
+ * write rollouts), so it keeps them in memory, written through, instead of reading the whole fleet back from
+ * SQLite at every step.
  *
  * @module
  */
@@ -12,6 +18,12 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { DesiredState, ReportedState } from "../runtime/fleet/protocol.ts";
 import { type EngineOptions, stepRollout } from "./engine.ts";
 import { FleetStore } from "./store.ts";
+import type { KnownDevice, RolloutMember } from "./types.ts";
+
+/** The shortest time between two steps started by reports, ms. */
+export const MIN_STEP_GAP_MS = 100;
+/** Reports waiting to be stored beyond this many are stored at once. */
+const MAX_PENDING_REPORTS = 20_000;
 
 /** Options of {@linkcode FleetController.start}. */
 export interface ControllerOptions {
@@ -44,9 +56,24 @@ export class FleetController implements AsyncDisposable {
   readonly #o: ControllerOptions;
   readonly #log: (line: string) => void;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #stepTimer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> = Promise.resolve();
   #pending = false;
   #closed = false;
+  /** When the last step ended and how long it took, ms (performance.now). */
+  #lastStepEnd = 0;
+  #lastStepMs = 0;
+  /** Reports not stored yet, by `fleet/device` (the newest of each). */
+  readonly #reports = new Map<
+    string,
+    { fleet: string; device: string; reported: ReportedState; at_ms: number }
+  >();
+  /** Known devices by fleet, loaded from the store at a fleet's first step, then kept. */
+  readonly #devices = new Map<string, Map<string, KnownDevice>>();
+  /** The documents last published by fleet, likewise. */
+  readonly #published = new Map<string, Map<string, DesiredState>>();
+  /** Each unfinished rollout's members, likewise. */
+  readonly #members = new Map<string, RolloutMember[]>();
 
   private constructor(o: ControllerOptions, store: FleetStore, client: MqttClient) {
     this.#o = o;
@@ -90,19 +117,26 @@ export class FleetController implements AsyncDisposable {
       const m = REPORTED.exec(topic);
       if (m !== null) {
         if (payload.byteLength === 0 || payload.byteLength > 256 * 1024) return;
+        let reported: ReportedState;
         try {
-          const reported = JSON.parse(decoder.decode(payload)) as ReportedState;
-          if (!isReported(reported)) return;
-          this.#store.putReported(m[1]!, m[2]!, reported, Date.now());
+          reported = JSON.parse(decoder.decode(payload)) as ReportedState;
         } catch {
           return; // Not JSON: a device's bug, not the controller's; its next report replaces it.
         }
+        if (!isReported(reported)) return;
+        this.#took(m[1]!, m[2]!, reported, Date.now());
         this.#schedule();
         return;
       }
       const parts = topic.split("/");
       if (deviceLevel >= 0 && parts.length === levels.length && decoder.decode(payload) === "offline") {
-        this.#store.setOnline(parts[deviceLevel]!, false);
+        const device = parts[deviceLevel]!;
+        this.#flushReports(); // a report that came before it must not be stored after it
+        this.#store.setOnline(device, false);
+        for (const known of this.#devices.values()) {
+          const d = known.get(device);
+          if (d !== undefined) known.set(device, { ...d, online: false });
+        }
         this.#schedule();
       }
     });
@@ -122,45 +156,105 @@ export class FleetController implements AsyncDisposable {
     return this.#running;
   }
 
+  /** Keeps a report: in memory now, in the store at the next step (or now, past the pending bound). */
+  #took(fleet: string, device: string, reported: ReportedState, atMs: number): void {
+    this.#reports.set(`${fleet}/${device}`, { fleet, device, reported, at_ms: atMs });
+    this.#devices.get(fleet)?.set(device, {
+      fleet,
+      id: device,
+      groups: reported.groups,
+      hardware: reported.hardware,
+      last_seen_ms: atMs,
+      online: true,
+      reported,
+    });
+    if (this.#reports.size >= MAX_PENDING_REPORTS) this.#flushReports();
+  }
+
+  #flushReports(): void {
+    if (this.#reports.size === 0) return;
+    this.#store.putReportedMany(this.#reports.values());
+    this.#reports.clear();
+  }
+
+  /** Steps soon: after the step under way, and no sooner than the gap after the last one. */
   #schedule(): void {
     if (this.#pending || this.#closed) return;
     this.#pending = true;
-    this.#running = this.#running.then(() => {
-      this.#pending = false;
-      if (!this.#closed) this.#stepAll();
-    }).catch((err) => {
-      this.#log(`fleet: step failed: ${(err as Error).message}`);
-    });
+    const gap = Math.max(MIN_STEP_GAP_MS, 2 * this.#lastStepMs);
+    const wait = Math.max(0, this.#lastStepEnd + gap - performance.now());
+    this.#stepTimer = setTimeout(() => {
+      this.#running = this.#running.then(() => {
+        this.#pending = false;
+        if (!this.#closed) this.#stepAll();
+      }).catch((err) => {
+        this.#log(`fleet: step failed: ${(err as Error).message}`);
+      });
+    }, wait);
+  }
+
+  #devicesOf(fleet: string): Map<string, KnownDevice> {
+    let known = this.#devices.get(fleet);
+    if (known === undefined) {
+      known = new Map(this.#store.listDevices(fleet).map((d) => [d.id, d]));
+      this.#devices.set(fleet, known);
+    }
+    return known;
+  }
+
+  #publishedOf(fleet: string): Map<string, DesiredState> {
+    let published = this.#published.get(fleet);
+    if (published === undefined) {
+      published = this.#store.listPublished(fleet);
+      this.#published.set(fleet, published);
+    }
+    return published;
   }
 
   #stepAll(): void {
-    const byFleet = new Map<string, Map<string, DesiredState>>();
+    const started = performance.now();
+    try {
+      this.#flushReports();
+      this.#stepRollouts();
+    } finally {
+      this.#lastStepEnd = performance.now();
+      this.#lastStepMs = this.#lastStepEnd - started;
+    }
+  }
+
+  #stepRollouts(): void {
     for (const rollout of this.#store.listRollouts()) {
-      const members = this.#store.listMembers(rollout.id);
-      if (rollout.state === "completed" && members.every((m) => m.status !== "deployed")) continue;
-      const final = rollout.state === "rolled_back" || rollout.state === "aborted";
-      if (final && members.every((m) => m.status === "rolled_back")) continue;
-      let published = byFleet.get(rollout.fleet);
-      if (published === undefined) {
-        published = this.#store.listPublished(rollout.fleet);
-        byFleet.set(rollout.fleet, published);
+      let members = this.#members.get(rollout.id);
+      if (members === undefined) {
+        members = this.#store.listMembers(rollout.id);
+        this.#members.set(rollout.id, members);
       }
+      const final = rollout.state === "rolled_back" || rollout.state === "aborted";
+      if (
+        (rollout.state === "completed" && members.every((m) => m.status !== "deployed")) ||
+        (final && members.every((m) => m.status === "rolled_back"))
+      ) {
+        this.#members.delete(rollout.id); // finished: read again only if asked
+        continue;
+      }
+      const published = this.#publishedOf(rollout.fleet);
       const nowMs = Date.now();
       const result = stepRollout({
         rollout,
         members,
-        devices: this.#store.listDevices(rollout.fleet),
+        devices: [...this.#devicesOf(rollout.fleet).values()],
         published,
         nowMs,
         ...(this.#o.engine !== undefined && { options: this.#o.engine }),
       });
       if (!result.changed) continue;
       const written = this.#store.writeStep(
-        { rollout: result.rollout, members: result.members, published: result.publish },
+        { rollout: result.rollout, members: result.changedMembers, published: result.publish },
         rollout.revision,
         nowMs,
       );
       if (!written) continue; // An operator changed it meanwhile: the next tick steps the new state.
+      this.#members.set(rollout.id, result.members);
       const r = result.rollout;
       if (r.state !== rollout.state || r.phase !== rollout.phase) {
         this.#log(
@@ -197,7 +291,9 @@ export class FleetController implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#stepTimer);
     await this.#running;
+    this.#flushReports();
     await this.#client.endAsync();
     this.#store.close();
   }

@@ -13,7 +13,7 @@
  *    condition holds over its figures. The first breach (devices in join order) rolls the rollout back and
  *    records the device, the cause and the figures.
  * 3. A touched device is `running` once it reports the new image in state `running` while online and fresh
- *    (a report within `staleAfterMs`, and not marked offline by its status topic).
+ *    (a report within `staleAfterMs` or three of its report intervals, not marked offline by its status topic).
  * 4. Only a `running` rollout goes on: the phase's device count is `count` (capped) or `percent` of the
  *    eligible devices (rounded up, at least one), cumulative. Eligible: in one of the target groups (any when
  *    none) with a listed hardware tag (any when none); devices in the groups with other hardware are skipped
@@ -39,7 +39,10 @@ import type { Breach, KnownDevice, Phase, Rollout, RolloutMember } from "./types
 
 /** Tuning of {@linkcode stepRollout}. */
 export interface EngineOptions {
-  /** A device whose last report is older than this is not healthy, ms. @default 30000 */
+  /**
+   * A device whose last report is older than this, or than three of its report intervals
+   * (`report_every_s`) when that is longer, is not healthy, ms. @default 30000
+   */
   readonly staleAfterMs?: number;
   /** A device's `last_rollback.at` this much before it joined still counts (clock skew), ms. @default 5000 */
   readonly clockSkewMs?: number;
@@ -63,6 +66,8 @@ export interface StepResult {
   readonly rollout: Rollout;
   /** Every touched device (old and new), in join order. */
   readonly members: RolloutMember[];
+  /** The members that joined or whose status or rev changed in this step: what the store must write. */
+  readonly changedMembers: RolloutMember[];
   /** The documents to publish (retained, per-device topic), by device: only the changed ones. */
   readonly publish: Map<string, DesiredState>;
   /** Whether anything changed (the rollout, a member or a document). */
@@ -101,14 +106,19 @@ export function stepRollout(input: StepInput): StepResult {
       members.set(m.device, { ...m, status: "rolled_back", rev });
     }
   };
+  const before = new Map(input.members.map((m) => [m.device, m]));
   const finish = (): StepResult => {
     const out = [...members.values()];
-    const changed = publish.size > 0 || JSON.stringify(r) !== JSON.stringify(input.rollout) ||
-      JSON.stringify(out) !== JSON.stringify(input.members);
-    return { rollout: r, members: out, publish, changed };
+    const changedMembers = out.filter((m) => {
+      const was = before.get(m.device);
+      return was === undefined || was.status !== m.status || was.rev !== m.rev;
+    });
+    const changed = publish.size > 0 || changedMembers.length > 0 ||
+      JSON.stringify(r) !== JSON.stringify(input.rollout);
+    return { rollout: r, members: out, changedMembers, publish, changed };
   };
 
-  const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfterMs;
+  const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfter(d, staleAfterMs);
   // 3. Which touched devices run the new version, healthy.
   const healthy = (id: string) => {
     const d = devices.get(id);
@@ -228,8 +238,29 @@ export function wantedCount(phases: readonly Phase[], index: number, eligible: n
   return Math.min(want, eligible);
 }
 
+/**
+ * How long after its last report a device is gone: `floorMs`, or three of its report intervals when that is
+ * longer (a gateway reporting every minute is not gone after 30 s); 10 s assumed when it does not say.
+ */
+export function staleAfter(d: KnownDevice, floorMs: number): number {
+  const every = d.reported.report_every_s;
+  const seconds = typeof every === "number" && every >= 1 && every <= 3600 ? every : 10;
+  return Math.max(floorMs, 3 * seconds * 1000);
+}
+
+/** Each device's pick order in a rollout: a SHA-256 per pair, kept (the newest 100,000). */
+const hashes = new Map<string, string>();
+const MAX_HASHES = 100_000;
+
 function hashKey(rolloutId: string, device: string): string {
-  return createHash("sha256").update(`${rolloutId}\0${device}`).digest("hex");
+  const key = `${rolloutId}\0${device}`;
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    hash = createHash("sha256").update(key).digest("hex");
+    if (hashes.size >= MAX_HASHES) hashes.delete(hashes.keys().next().value!);
+    hashes.set(key, hash);
+  }
+  return hash;
 }
 
 function reportedModule(d: KnownDevice, module: string): ReportedModule | null {

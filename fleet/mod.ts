@@ -28,7 +28,14 @@ export {
   parseCondition,
 } from "./condition.ts";
 export { type ControllerOptions, FleetController } from "./controller.ts";
-export { type EngineOptions, type StepInput, type StepResult, stepRollout, wantedCount } from "./engine.ts";
+export {
+  type EngineOptions,
+  staleAfter,
+  type StepInput,
+  type StepResult,
+  stepRollout,
+  wantedCount,
+} from "./engine.ts";
 export {
   ConditionSyntaxError,
   FleetStoreError,

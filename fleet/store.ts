@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import type { DesiredModule, DesiredState, ReportedState } from "../runtime/fleet/protocol.ts";
 import { FLEET_MIGRATIONS } from "./_migrations.ts";
@@ -50,6 +50,7 @@ export type RolloutCommand = "approve" | "pause" | "resume" | "abort";
 /** What one engine step wrote: the rollout, its members and the documents to publish. */
 export interface StepWrite {
   readonly rollout: Rollout;
+  /** The members to write (new ones, and those whose status or rev changed: `StepResult.changedMembers`). */
   readonly members: readonly RolloutMember[];
   readonly published: ReadonlyMap<string, DesiredState>;
 }
@@ -59,6 +60,7 @@ type Row = Record<string, SQLInputValue>;
 /** The fleet store. Owns the connection: dispose it. */
 export class FleetStore implements Disposable {
   readonly #db: DatabaseSync;
+  #deviceUpsert: StatementSync | undefined;
   /** The database file. */
   readonly path: string;
 
@@ -253,12 +255,26 @@ export class FleetStore implements Disposable {
 
   /** Records a device's reported state (it is then online). */
   putReported(fleet: string, device: string, reported: ReportedState, nowMs: number): void {
-    this.#db.prepare(
+    this.#upsertDevice(fleet, device, reported, nowMs);
+  }
+
+  /** Records many reported states in one transaction (a controller's batch). */
+  putReportedMany(
+    reports: Iterable<{ fleet: string; device: string; reported: ReportedState; at_ms: number }>,
+  ): void {
+    this.#tx(() => {
+      for (const r of reports) this.#upsertDevice(r.fleet, r.device, r.reported, r.at_ms);
+    });
+  }
+
+  #upsertDevice(fleet: string, device: string, reported: ReportedState, nowMs: number): void {
+    this.#deviceUpsert ??= this.#db.prepare(
       `INSERT INTO devices (fleet, id, groups_json, hardware, last_seen_ms, online, reported_json)
        VALUES (?, ?, ?, ?, ?, 1, ?)
        ON CONFLICT (fleet, id) DO UPDATE SET groups_json = excluded.groups_json, hardware = excluded.hardware,
          last_seen_ms = excluded.last_seen_ms, online = 1, reported_json = excluded.reported_json`,
-    ).run(
+    );
+    this.#deviceUpsert.run(
       fleet,
       device,
       JSON.stringify(reported.groups ?? []),

@@ -24,6 +24,7 @@ function report(groups: string[]): ReportedState {
     group_revs: {},
     at: "2026-12-07T13:00:00.000Z",
     runtime_version: "0.1.0",
+    report_every_s: 10,
     hardware: "x86_64",
     groups,
     modules: {},

@@ -46,6 +46,7 @@ function reported(i: number, image: string): ReportedState {
     group_revs: { "line-1": { applied: null, seen: null } },
     at: new Date().toISOString(),
     runtime_version: "0.18.0-sim",
+    report_every_s: 10,
     hardware: "x86_64-sim",
     groups: ["line-1"],
     modules: {

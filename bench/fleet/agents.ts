@@ -104,6 +104,7 @@ function reportOf(d: Device): ReportedState {
     at: new Date().toISOString(),
     runtime_version: "0.18.0-sim",
     hardware: config.hardware,
+    report_every_s: config.reportEveryS,
     groups: [config.group],
     modules,
     errors: [],

@@ -82,6 +82,8 @@ export class FleetAgent implements AsyncDisposable {
   #again = false;
   #closed = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** `fleet.report_every_s`, reported so the controller knows when a silent device is gone. */
+  #reportEveryS = 10;
   #lastReport = "";
 
   private constructor(o: FleetAgentOptions, state: FleetState, connector: MqttConnector) {
@@ -143,6 +145,7 @@ export class FleetAgent implements AsyncDisposable {
   }
 
   async #start(reportEveryS: number): Promise<void> {
+    this.#reportEveryS = reportEveryS;
     const { log } = this.#o;
     this.#connector.onConnectionChange((up) => {
       if (up) this.#report(true);
@@ -360,6 +363,7 @@ export class FleetAgent implements AsyncDisposable {
       at: new Date().toISOString(),
       runtime_version: version,
       hardware: manifest.device.hardware ?? null,
+      report_every_s: this.#reportEveryS,
       groups: this.#topics.groups.map((g) => g.group),
       modules,
       errors: errors.slice(-MAX_REPORTED_ERRORS),

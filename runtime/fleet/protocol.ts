@@ -207,6 +207,11 @@ export interface ReportedState {
   runtime_version: string;
   /** The device's hardware tag, or null. */
   hardware: string | null;
+  /**
+   * How often the device reports without a change, seconds (its `fleet.report_every_s`): a controller counts
+   * it as gone after three missed reports. Absent from gateways before it was added (then 10 is assumed).
+   */
+  report_every_s: number;
   groups: string[];
   modules: Record<string, ReportedModule>;
   errors: ReportedError[];

@@ -5,6 +5,7 @@ import {
   parsePhases,
   type Rollout,
   type RolloutMember,
+  staleAfter,
   stepRollout,
   wantedCount,
 } from "../../fleet/mod.ts";
@@ -51,6 +52,7 @@ class FakeFleet {
       group_revs: {},
       at: new Date(T0).toISOString(),
       runtime_version: "0.1.0",
+      report_every_s: 10,
       hardware,
       groups: ["line-3"],
       modules,
@@ -341,4 +343,27 @@ Deno.test("a paused rollout does not advance, and an aborted one rolls back ever
   assert.equal(result.publish.size, 1);
   assert.equal(fleet.running().length, 0);
   assert.ok(fleet.members.every((m) => m.status === "rolled_back"));
+});
+
+Deno.test("a device is gone after three of its own report intervals, and never sooner than the floor", () => {
+  const fleet = new FakeFleet(rollout("1:10s,100%"), 2);
+  const d = fleet.devices.get("gw00")!;
+  const every = (s: number | undefined) => ({
+    ...d,
+    reported: { ...d.reported, report_every_s: s as number },
+  });
+  assert.equal(staleAfter(every(60), 30_000), 180_000);
+  assert.equal(staleAfter(every(5), 30_000), 30_000, "the floor");
+  assert.equal(staleAfter(every(undefined), 30_000), 30_000, "10 s assumed for an older gateway");
+  assert.equal(staleAfter(every(1e9), 30_000), 30_000, "an absurd interval is not believed");
+  // A canary reporting every 60 s stays healthy 40 s after its last report.
+  for (const [id, dev] of fleet.devices) {
+    fleet.devices.set(id, { ...dev, reported: { ...dev.reported, report_every_s: 60 } });
+  }
+  fleet.step(T0);
+  fleet.report(T0 + 1_000);
+  fleet.step(T0 + 1_000);
+  assert.equal(fleet.r.observe_since_ms, T0 + 1_000);
+  fleet.step(T0 + 41_000);
+  assert.equal(fleet.r.phase, 1, "observed 40 s without a report, as its interval allows");
 });

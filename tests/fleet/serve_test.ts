@@ -338,6 +338,7 @@ function report(): ReportedState {
     group_revs: {},
     at: new Date().toISOString(),
     runtime_version: "0.1.0",
+    report_every_s: 10,
     hardware: "arm64",
     groups: ["line-3"],
     modules: {
