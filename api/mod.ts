@@ -27,6 +27,7 @@ import { deploymentsRoutes, versionsRoutes } from "./routes/deployments.ts";
 import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
+import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
 
 export {
   type ApiDeps,
@@ -43,6 +44,7 @@ export {
 } from "./ports.ts";
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
+export { traceJson, type TraceReader } from "./routes/traces.ts";
 export { deploymentJson, startReportJson, versionJson } from "./routes/deployments.ts";
 export { openApiDocument, OPERATIONS } from "./openapi.ts";
 export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
@@ -60,7 +62,7 @@ export {
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /** Builds the HTTP API. */
-export function createApp(deps: ApiDeps): Hono {
+export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono {
   const app = new Hono();
   app.onError(handleError);
   if (deps.auth) app.use("*", authMiddleware(deps.auth, { metricsPublic: deps.metricsPublic ?? false }));
@@ -129,6 +131,8 @@ export function createApp(deps: ApiDeps): Hono {
   }
   app.route("/api/v1/modules", modulesRoutes(deps.modules, deps.deployer, deps.deployments));
   app.route("/api/v1/modules", versionsRoutes(deps.deployments));
+  const traces = deps.traces ?? obs.traces ?? null;
+  app.route("/api/v1/modules", tracesRoutes(deps.modules, traces));
   app.route("/api/v1/deployments", deploymentsRoutes(deps.deployments));
   app.route("/api/v1/alerts", alertsRoutes(obs));
   app.route("/api/v1/messages", messagesRoutes(obs));

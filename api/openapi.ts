@@ -64,6 +64,12 @@ export const OPERATIONS: readonly Operation[] = [
   },
   { method: "get", path: "/api/v1/modules/:name/outputs", summary: "Its latest outputs and arrays" },
   { method: "get", path: "/api/v1/modules/:name/logs", summary: "Its recent log lines" },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name/traces",
+    summary:
+      "Its per-invocation trace events, numbered per module, `?since_seq=SEQ&limit=N` (docs/traces.md)",
+  },
   { method: "post", path: "/api/v1/modules/:name/start", summary: "Start it (from its snapshot if any)" },
   {
     method: "post",
@@ -96,7 +102,9 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: "get",
     path: "/api/v1/connectors",
-    summary: "Connector states: sim, GPIO, Modbus devices, OPC UA endpoints, MQTT; their backoff and points",
+    summary:
+      "Connector states: sim, GPIO, Modbus devices, OPC UA endpoints, MQTT, the OTLP trace export; their " +
+      "backoff and points",
   },
   { method: "get", path: "/api/v1/uplink", summary: "The MQTT uplink: connection, outbox, forwarder" },
   { method: "get", path: "/api/v1/snapshots", summary: "Snapshots in the store, `?module=NAME`" },

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { TraceEvent, TraceStoreStats } from "../runtime/trace/mod.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { GpioPinState } from "../hal/gpio/mod.ts";
 import type {
@@ -166,6 +167,18 @@ export interface Observability {
   readonly mqttEventsRefused: number;
   /** Outputs, statuses, alerts, logs and messages as they happen. */
   readonly telemetry: TelemetrySource;
+  /** Per-invocation trace events (`/api/v1/modules/:name/traces`); absent: the route answers 404. */
+  readonly traces?: TraceReader | null;
+}
+
+/** What the traces route reads of the runtime's trace store (`Runtime.traces`). */
+export interface TraceReader {
+  list(module: string, options: { sinceSeq?: number; limit?: number }): TraceEvent[];
+  nextSeq(module: string): number;
+  readonly every: number;
+  readonly ringSize: number;
+  stats(): TraceStoreStats;
+  exporterStats(): { name: string; stats: Readonly<Record<string, number | string | null>> }[];
 }
 
 /** The simulated plant (`/api/v1/sim`): its sensors and their faults, and the GPIO bank's pins. */

@@ -178,6 +178,31 @@ function streamRun(src: Source): Source {
 }
 
 /** The fleet benchmark's sizes: each size's figures, or why it has none (it failed, or did not run). */
+/** Recording and replay (issue #19, `bench/replay.ts`). */
+function replaySection(src: Source) {
+  return {
+    recording_overhead_percent: num(src, "recording.overhead_percent"),
+    samples_per_s_without_recording: num(src, "recording.samples_per_s_without_recording"),
+    samples_per_s_with_recording: num(src, "recording.samples_per_s_with_recording"),
+    handler_us_without_recording: num(src, "recording.handler_us_without_recording"),
+    handler_us_with_recording: num(src, "recording.handler_us_with_recording"),
+    write_us_per_invocation: num(src, "recording.write_us_per_invocation"),
+    trace_bytes_per_invocation: num(src, "recording.trace_bytes_per_invocation"),
+    replay_invocations_per_s: num(src, "replay.invocations_per_s"),
+    live_invocations_per_s: num(src, "replay.live_invocations_per_s"),
+    speedup_ratio: num(src, "replay.speedup_ratio"),
+    determinism_consistency_percent: {
+      fft: num(src, "determinism.fft.determinism_consistency_percent"),
+      anomaly: num(src, "determinism.anomaly.determinism_consistency_percent"),
+      temperature: num(src, "determinism.temperature.determinism_consistency_percent"),
+      aggregator: num(src, "determinism.aggregator.determinism_consistency_percent"),
+    },
+    determinism_runs_count: num(src, "determinism.anomaly.runs_count"),
+    note: "the demo's stream path (fft -> channel ring -> anomaly) in ModuleInstances in one process; " +
+      "replay of 300 recorded windows (bearing fault from the 150th) with kiln replay's code",
+  };
+}
+
 function fleetSection(src: Source) {
   const list = dig(src.data, "sizes");
   const sizes = Array.isArray(list) ? list as Record<string, unknown>[] : [];
@@ -277,6 +302,7 @@ export const REPORT_SOURCES: readonly string[] = [
   "security",
   "outbox",
   "fleet",
+  "replay",
 ];
 
 /**
@@ -451,6 +477,7 @@ export async function buildReport(info: RunInfo): Promise<Report> {
       drained_msgs_per_s: num(s.outbox!, "cases.100B.drained_msgs_per_s"),
     },
     fleet: fleetSection(s.fleet!),
+    replay: replaySection(s.replay!),
     curves: [
       ...await writeCurves({ isolation: iso, rate: s.rate!, coldStart: s.cold_start! }),
       await fleetCurve(s.fleet!),

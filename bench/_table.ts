@@ -290,6 +290,47 @@ export function reportRows(r: Report): Row[] {
     ),
     securityByClass(r.security.cases_by_class),
     ...fleetRows(r.fleet),
+    ...replayRows(r.replay),
+  ];
+}
+
+/** Recording overhead, replay speed and the 1000-run determinism figure (issue #19). */
+function replayRows(x: Report["replay"]): Row[] {
+  if (x === undefined) return [];
+  const det = x.determinism_consistency_percent;
+  return [
+    row(
+      "recording: samples/s on the stream path without / with; anomaly handler us without / with",
+      [
+        x.samples_per_s_without_recording,
+        x.samples_per_s_with_recording,
+        x.handler_us_without_recording,
+        x.handler_us_with_recording,
+      ],
+      () =>
+        `${n(value(x.samples_per_s_without_recording) as number)} / ${
+          n(value(x.samples_per_s_with_recording) as number)
+        } samples/s (${n(value(x.recording_overhead_percent) as number)}%); ${
+          n(value(x.handler_us_without_recording) as number)
+        } / ${n(value(x.handler_us_with_recording) as number)} us`,
+    ),
+    row(
+      "replay: invocations/s against live",
+      [x.replay_invocations_per_s, x.live_invocations_per_s],
+      () =>
+        `${n(value(x.replay_invocations_per_s) as number)} vs ${
+          n(value(x.live_invocations_per_s) as number)
+        } invocations/s (${n(value(x.speedup_ratio) as number)}x)`,
+    ),
+    row(
+      "determinism: identical output hashes over replays, fft / anomaly / temperature / aggregator",
+      [det.fft, det.anomaly, det.temperature, det.aggregator, x.determinism_runs_count],
+      () =>
+        `${
+          [det.fft, det.anomaly, det.temperature, det.aggregator].map((d) => `${n(value(d) as number)}%`)
+            .join(" / ")
+        } of ${n(value(x.determinism_runs_count) as number)} runs`,
+    ),
   ];
 }
 

@@ -30,6 +30,7 @@ const BENCHES: readonly { name: string; what: string }[] = [
   { name: "security", what: "the attack suite's cases and escapes" },
   { name: "outbox", what: "store-and-forward outbox write and drain rates" },
   { name: "fleet", what: "a rollout to 100, 1,000, 3,000 and 10,000 simulated devices over one Mosquitto" },
+  { name: "replay", what: "recording overhead on the stream path, replay speed, 1000-run determinism" },
 ];
 /** A benchmark running longer than this is stopped and counted as failed... */
 const TIMEOUT_MS = 240_000;

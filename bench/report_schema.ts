@@ -296,6 +296,29 @@ export const ReportSchema = z.strictObject({
       >,
     ),
   }).optional(),
+  /**
+   * Recording and replay (issue #19, `bench/replay.ts`). Absent in reports written before it.
+   */
+  replay: z.strictObject({
+    recording_overhead_percent: Num,
+    samples_per_s_without_recording: Num,
+    samples_per_s_with_recording: Num,
+    handler_us_without_recording: Num,
+    handler_us_with_recording: Num,
+    write_us_per_invocation: Num,
+    trace_bytes_per_invocation: Num,
+    replay_invocations_per_s: Num,
+    live_invocations_per_s: Num,
+    speedup_ratio: Num,
+    determinism_consistency_percent: z.strictObject({
+      fft: Num,
+      anomaly: Num,
+      temperature: Num,
+      aggregator: Num,
+    }),
+    determinism_runs_count: Num,
+    note: z.string(),
+  }).optional(),
   curves: z.array(Curve),
 });
 export type Report = z.infer<typeof ReportSchema>;
@@ -350,6 +373,7 @@ export const FIGURE_SECTIONS: readonly string[] = [
   "security",
   "outbox",
   "fleet",
+  "replay",
 ];
 
 /** True when `x` is a figure as this module defines it (a leaf of the report's figure sections). */

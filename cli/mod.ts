@@ -20,6 +20,8 @@ import { FLEET_HELP, fleetCommand } from "./fleet.ts";
 import { BUNDLE_HELP, bundleCommand } from "./bundle.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
+import { RECORD_HELP, recordCommand } from "./record.ts";
+import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { UsageError } from "./_usage.ts";
 
 /** Kiln's version, from `deno.json`. */
@@ -89,6 +91,8 @@ Usage:
       Download a module, checking every digest; write NAME.wasm and NAME.wasm.sig (when signed) to DIR.
 ${BUNDLE_HELP}
 ${FLEET_HELP}
+${RECORD_HELP}
+${REPLAY_HELP}
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -138,6 +142,10 @@ export async function main(args: string[]): Promise<number> {
         return await fleetCommand(rest, VERSION);
       case "bundle":
         return await bundleCommand(rest, VERSION);
+      case "record":
+        return await recordCommand(rest);
+      case "replay":
+        return await replayCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { startTraceExport } from "../runtime/trace/mod.ts";
 import { apiPorts, createApp, StreamFeed, StreamHub } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
 import {
@@ -155,6 +156,11 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     audit: new AuditLog(store),
     snapshots,
     ...(outbox && { outbox }),
+  });
+  // Trace sampling and the OTLP exporter (`observability:`), applied before the modules start.
+  await using _traceExport = startTraceExport(runtime.traces, manifest.observability, {
+    version,
+    deviceId: plan.device.id,
   });
   await runtime.start();
   const lifecycle = new Lifecycle({

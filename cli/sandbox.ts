@@ -145,6 +145,13 @@ export function grantsFor(options: {
     }
   }
   if (mqtt?.embedded) net.add(mqtt.embedded.port === 0 ? "127.0.0.1" : `127.0.0.1:${mqtt.embedded.port}`);
+  const otlp = options.manifest.observability.otlp;
+  if (otlp) {
+    const u = new URL(otlp.endpoint);
+    net.add(
+      hostPort(u.hostname.replace(/^\[|\]$/g, ""), Number(u.port || (u.protocol === "https:" ? 443 : 80))),
+    );
+  }
   const api = options.manifest.api?.tls;
   for (
     const f of [

@@ -107,3 +107,10 @@ export {
 } from "./telemetry.ts";
 export type { SimFault, SimPlant, SimSensorState } from "./io/plant.ts";
 export type { AlertEvent, LogEvent, ModuleFault, PermissionStates, TrapKind } from "./executor/protocol.ts";
+export {
+  OtlpExporter,
+  startTraceExport,
+  type TraceEvent,
+  type TraceExport,
+  TraceStore,
+} from "./trace/mod.ts";

@@ -29,6 +29,7 @@ import { type ExecutorCounters, ExecutorPool, type ExecutorStatus } from "./_exe
 import { channelStatus, createChannels } from "./_channels.ts";
 import { behindOf, distribute } from "./_samples.ts";
 import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
+import { tracedEvents, TraceStore } from "./trace/store.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
@@ -70,6 +71,8 @@ export class Runtime {
   readonly version: string;
   /** What happens, as it happens: outputs, statuses, alerts, logs, messages (see `telemetry.ts`). */
   readonly telemetry = new Telemetry();
+  /** Per-invocation trace events, numbered per module (`trace/store.ts`); configure before `start()`. */
+  readonly traces: TraceStore = new TraceStore({}, this.telemetry);
   #slots = new Map<string, Slot>();
   #plant: SimPlant;
   #log: (entry: LogEntry) => void;
@@ -113,7 +116,7 @@ export class Runtime {
     const executors = new ExecutorPool({
       plan: options.plan,
       gpio: this.#plant.gpioBuffer,
-      events: (name) => executorEvents(name, this.#parts),
+      events: (name) => tracedEvents(executorEvents(name, this.#parts), this.traces),
     });
     const supervisor = new Supervisor({
       executor: (name) => executors.get(name),
@@ -386,6 +389,7 @@ export class Runtime {
       ...this.#plant.connectorStatuses(),
       ...this.#connectors.list(),
       ...(this.#uplink ? [this.#uplink.status()] : []),
+      ...this.traces.connectorStatuses(),
     ];
   }
 
@@ -442,13 +446,16 @@ export class Runtime {
   }
 
   #spec(plan: ModulePlan, loaded: LoadedModule): InstanceSpec {
-    return instanceSpec(plan, loaded, {
-      deployment: this.plan,
-      channels: this.#channels,
-      bellOf: (module) => this.#parts.executors.get(this.#slots.get(module)?.executor ?? "normal").bell,
-      clockOriginMs: this.#startedAtMs,
-      warmUpIterations: this.#parts.snap.enabled(plan) ? plan.persistence!.warmUpIterations : null,
-    });
+    return {
+      traceEvery: this.traces.every,
+      ...instanceSpec(plan, loaded, {
+        deployment: this.plan,
+        channels: this.#channels,
+        bellOf: (module) => this.#parts.executors.get(this.#slots.get(module)?.executor ?? "normal").bell,
+        clockOriginMs: this.#startedAtMs,
+        warmUpIterations: this.#parts.snap.enabled(plan) ? plan.persistence!.warmUpIterations : null,
+      }),
+    };
   }
 
   #view(s: Slot): ModuleStatus {

@@ -20,6 +20,7 @@
  */
 import type { AlertEvent, LogEvent } from "./executor/protocol.ts";
 import type { Health, ModuleStatus, PublishedMessage } from "./status.ts";
+import type { TraceEvent } from "./trace/store.ts";
 
 /** What changed a module's status: one of its transitions, its executor's report, a deploy. */
 export type ModuleStatusCause = "transition" | "report" | "deployed";
@@ -61,7 +62,9 @@ export type TelemetryEvent =
   /** A log line a module wrote and the runtime kept, numbered from 1 across modules. */
   | { readonly type: "log"; readonly seq: number; readonly line: LogEvent }
   /** A message a module published, with its sequence number (`GET /api/v1/messages?after=`). */
-  | { readonly type: "message"; readonly message: PublishedMessage };
+  | { readonly type: "message"; readonly message: PublishedMessage }
+  /** One traced handler call, numbered per module (`trace/store.ts`; `GET .../traces?since_seq=`). */
+  | { readonly type: "trace"; readonly trace: TraceEvent };
 
 /** Receives every event emitted while it is subscribed. */
 export type TelemetryListener = (event: TelemetryEvent) => void;

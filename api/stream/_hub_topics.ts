@@ -14,6 +14,7 @@ export const STREAM_TOPIC_ROOTS = [
   "alerts",
   "status",
   "health",
+  "traces",
 ] as const;
 
 const SEGMENT = /^[a-z0-9_.-]{1,63}$/;

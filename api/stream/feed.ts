@@ -18,6 +18,7 @@ import {
   moduleBriefJson,
   moduleMetricsJson,
 } from "../_json.ts";
+import { traceJson } from "../routes/traces.ts";
 
 /** What the feed reads once at its start, and subscribes to. */
 export interface StreamFeedSource {
@@ -36,7 +37,9 @@ export interface StreamFeedSource {
  * - `arrays/<module>` (retained, only while someone subscribes): its vector outputs (a spectrum), after each
  *   report that carried some;
  * - `alerts`: each new alert with the runtime's alert `seq` (older ones: `GET /api/v1/alerts?after=`);
- * - `logs/<module>`: each new log line; `messages/<module>`: each message it published.
+ * - `logs/<module>`: each new log line; `messages/<module>`: each message it published;
+ * - `traces/<module>` (only while someone subscribes): each traced handler call, in `seq` order, shaped as
+ *   `GET /api/v1/modules/:name/traces` shapes it.
  *
  * Alerts, log lines and messages have the REST API's shape (`../_json.ts`): their `at` an RFC 3339 time.
  * Events from before {@linkcode StreamFeed.start} are not replayed (the REST API has them); the state topics
@@ -117,6 +120,11 @@ export class StreamFeed implements AsyncDisposable {
       case "message":
         hub.publish(`messages/${e.message.module}`, messageJson(e.message), { at: e.message.at });
         return;
+      case "trace": {
+        const topic = `traces/${e.trace.module}`;
+        if (hub.wants(topic)) hub.publish(topic, traceJson(e.trace), { at: e.trace.startMs });
+        return;
+      }
     }
   }
 

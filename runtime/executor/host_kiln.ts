@@ -67,6 +67,8 @@ export interface KilnHost {
    * are charged with `account.allowLog(bytes)`).
    */
   readonly account: ModuleAccount;
+  /** A granted capability the running call used (per-invocation traces, `trace_collector.ts`). */
+  used?(capability: string): void;
 }
 
 /** Log lines are cut at this length, in bytes. */
@@ -101,6 +103,7 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
       return false;
     }
     host.sink.used(name, grant);
+    host.used?.(grant);
     return true;
   };
   const all: Record<string, (...args: never[]) => unknown> = {

@@ -27,6 +27,9 @@ import {
 } from "./protocol.ts";
 import { captureImage, type HostPointers, ImageError, restoreImage } from "./memory_image.ts";
 import type { SnapshotImage } from "../../snapshots/mod.ts";
+// Type only: the worker loads no file outside runtime/executor/ (tests/runtime/worker_imports_test.ts).
+import type { CallTap } from "../record/tap.ts";
+import { type CallStart, CallTracer, type TraceQueue } from "./trace_collector.ts";
 
 /** The largest event payload, in bytes; an event module's buffer is this big. */
 export const MAX_EVENT_BYTES = 4096;
@@ -49,6 +52,13 @@ export interface ModuleInstanceOptions {
   restore?: SnapshotImage | null;
   /** A deploy's trial start: channel writes are kept nowhere (pair it with a `DryRunSink`; `dry_run.ts`). */
   dryRun?: boolean;
+  /**
+   * Sees every handler call and host call at the import boundary (`runtime/record/`: a recorder, or the
+   * replayer feeding a trace back). Left out, the imports are linked as they are: no cost.
+   */
+  tap?: CallTap | null;
+  /** Where traced handler calls go (every `spec.traceEvery`-th call); left out, none is traced. */
+  traces?: TraceQueue | null;
 }
 
 /** A running module instance. Not re-entrant: the executor calls one handler at a time. */
@@ -94,6 +104,9 @@ export class ModuleInstance {
   /** Samples waiting for a full window (stream mode). */
   #pending: Int16Array;
   #pendingCount = 0;
+  #tap: CallTap | null;
+  /** Per-invocation trace events (`trace_collector.ts`), or null when this instance is not traced. */
+  #tracer: CallTracer | null;
 
   private constructor(options: ModuleInstanceOptions) {
     this.spec = options.spec;
@@ -111,6 +124,11 @@ export class ModuleInstance {
     this.#pending = new Int16Array(options.spec.mode === "stream" ? options.spec.window : 0);
     this.#budget = new CallBudget(options.spec.fuel);
     this.#account = new ModuleAccount(options.spec.account);
+    this.#tap = options.tap ?? null;
+    const every = options.spec.traceEvery ?? 0;
+    this.#tracer = options.traces && every > 0
+      ? new CallTracer(options.traces, options.spec.name, every)
+      : null;
   }
 
   /**
@@ -120,7 +138,19 @@ export class ModuleInstance {
    */
   static create(options: ModuleInstanceOptions): ModuleInstance {
     const self = new ModuleInstance(options);
-    self.#start(options.module, options.restore ?? null);
+    const tap = self.#tap;
+    if (tap === null) {
+      self.#start(options.module, options.restore ?? null);
+      return self;
+    }
+    tap.begin("init", []);
+    try {
+      self.#start(options.module, options.restore ?? null);
+    } catch (err) {
+      tap.end(null, err instanceof ModuleTrap ? err.fault : null);
+      throw err;
+    }
+    tap.end(0, null);
     return self;
   }
 
@@ -299,8 +329,15 @@ export class ModuleInstance {
     let rc: number | bigint;
     const budget = this.#warm ? this.spec.budgetUs * HARD_BUDGET_FACTOR : this.spec.initBudgetUs;
     this.#warm = true;
+    const tap = this.#tap;
+    if (tap !== null) tap.begin(name, args);
+    const traced = this.#tracer?.begin(this.stats.invocations + 1, this.#memory!.buffer.byteLength) ?? null;
     try {
       rc = this.#call(name, args, budget);
+    } catch (err) {
+      if (tap !== null) tap.end(null, err instanceof ModuleTrap ? err.fault : null);
+      if (traced !== null) this.#traceEnd(name, traced, 0, err);
+      throw err;
     } finally {
       const used = this.#budget.fuelUsed;
       if (used !== null) {
@@ -319,10 +356,17 @@ export class ModuleInstance {
       s.latencyBuckets[b]!++;
       s.memoryBytes = this.#memory!.buffer.byteLength;
     }
+    if (tap !== null) tap.end(rc, null);
+    if (traced !== null) this.#traceEnd(name, traced, rc, null);
     if (rc !== 0) {
       this.stats.errors++;
       this.stats.lastError = `${name} returned ${rc}`;
     }
+  }
+
+  #traceEnd(name: string, start: CallStart, rc: number | bigint, thrown: unknown): void {
+    const figures = { instructions: this.#budget.fuelUsed, memoryBytes: this.#memory!.buffer.byteLength };
+    this.#tracer!.end(name, start, { rc, thrown, ...figures });
   }
 
   /**
@@ -407,6 +451,42 @@ export class ModuleInstance {
     this.#invoke("kiln_on_tick", [nowUs]);
   }
 
+  /**
+   * Replays one recorded handler call (`runtime/record/replay.ts`): copies `input` into the buffer the host
+   * uses for `entry` and calls it with this instance's own pointers. `arg` is the tick's `now_us` or the
+   * event's kind.
+   *
+   * @throws {RangeError} when `entry` is not a handler or the input does not fit its buffer.
+   * @throws {ModuleTrap} when the module traps.
+   */
+  replayCall(entry: string, input: Uint8Array | null, arg: number | bigint | undefined): void {
+    const bytes = input ?? new Uint8Array(0);
+    const place = (ptr: number, max: number): number => {
+      if (bytes.length > max) {
+        throw new RangeError(`Recorded input of ${bytes.length} bytes is over ${entry}'s ${max}-byte buffer`);
+      }
+      new Uint8Array(this.#memory!.buffer, ptr, bytes.length).set(bytes);
+      return ptr;
+    };
+    switch (entry) {
+      case "kiln_on_samples":
+        return this.#invoke(entry, [place(this.#sampleBuf, this.spec.window * 2), bytes.length >> 1]);
+      case "kiln_on_record":
+        return this.#invoke(entry, [place(this.#recordBuf, this.#reader?.maxRecordBytes ?? 0), bytes.length]);
+      case "kiln_on_event": {
+        const kind = Number(arg);
+        const ptr = kind === EventKind.CHANNEL && this.#reader
+          ? place(this.#recordBuf, this.#reader.maxRecordBytes)
+          : place(this.#eventBuf, MAX_EVENT_BYTES);
+        return this.#invoke(entry, [kind, ptr, bytes.length]);
+      }
+      case "kiln_on_tick":
+        return this.#invoke(entry, [BigInt(arg ?? 0)]);
+      default:
+        throw new RangeError(`Cannot replay "${entry}": not a handler`);
+    }
+  }
+
   /** Microseconds on the runtime's clock. */
   nowUs(): bigint {
     return BigInt(Math.round((nowMs() - this.spec.clockOriginMs) * 1000));
@@ -437,8 +517,10 @@ export class ModuleInstance {
       check: this.#budget.check,
       deadlineMs: () => this.#budget.deadlineMs,
       account: this.#account,
+      used: (capability) => this.#tracer?.use(capability),
     });
-    return guardImports(imports, this.#budget, { refusal: kilnRefusal, exempt: CHECK_EXEMPT });
+    const guarded = guardImports(imports, this.#budget, { refusal: kilnRefusal, exempt: CHECK_EXEMPT });
+    return this.#tap === null ? guarded : this.#tap.wrap("kiln", guarded, () => this.#memory);
   }
 
   /** `wasi_snapshot_preview1`: stdout and stderr go to the module's log; files and sockets are refused. */
@@ -469,7 +551,8 @@ export class ModuleInstance {
       monotonicNs: () => BigInt(Math.round(performance.now() * 1e6)),
       realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
     });
-    return guardImports(imports, this.#budget, { refusal: () => WasiErrno.INTR });
+    const guarded = guardImports(imports, this.#budget, { refusal: () => WasiErrno.INTR });
+    return this.#tap === null ? guarded : this.#tap.wrap("wasi", guarded, () => this.#memory);
   }
 }
 

@@ -82,6 +82,11 @@ export interface InstanceSpec {
    * clear; null when that is not known (a non-constant offset, a start function): then all of it.
    */
   instantiationWrites: [start: number, end: number][] | null;
+  /**
+   * Per-invocation trace events (`trace_collector.ts`): every `traceEvery`-th handler call is traced; 0 or
+   * left out, none.
+   */
+  traceEvery?: number;
 }
 
 /** Trap kinds a module's fault is reported as. */
@@ -307,7 +312,36 @@ export type FromExecutor =
     uses: Record<string, Record<string, number>>;
     writes: ActuatorWrite[];
     messages: OutboundMessage[];
+    /** The traced handler calls of the period, in call order per module (`trace_collector.ts`). */
+    traces?: InvocationTrace[];
+    /** Trace events the executor could not queue in the period (over its per-report cap). */
+    tracesDropped?: number;
   };
 
 /** One scalar output as a module's call set it: its key, its value, and when (ms since the epoch). */
 export type OutputPoint = [key: string, value: number, at: number];
+
+/** How a traced handler call ended. */
+export type TraceOutcome = "ok" | "error" | "trap" | "budget_exceeded";
+
+/** One traced handler call, as the executor saw it (`trace_collector.ts`; the runtime numbers them). */
+export interface InvocationTrace {
+  module: string;
+  /** The instance's call number, from 1 (a sampled trace skips the calls between). */
+  invocation: number;
+  /** The export called: `kiln_on_samples`, `kiln_on_record`, `kiln_on_tick` or `kiln_on_event`. */
+  handler: string;
+  /** When the call started on the executor's clock, epoch milliseconds (fractional). */
+  startMs: number;
+  /** How long it ran, microseconds. */
+  durationUs: number;
+  /** Instructions executed, when metered with fuel; else null. */
+  instructions: number | null;
+  /** Bytes the call added to linear memory (`memory.grow`; handlers get no host `kiln_alloc`). */
+  allocBytes: number;
+  /** Granted capabilities the call used, with how often; null for none. */
+  uses: Record<string, number> | null;
+  outcome: TraceOutcome;
+  /** A non-zero result (`"-3"`) for `error`; the trap kind (`"unreachable"`, `"fuel_exhausted"`) otherwise. */
+  code: string | null;
+}

@@ -23,6 +23,7 @@ import { enterRealtime, NORMAL_THREAD, pinThread } from "./realtime_thread.ts";
 import { type CallEntry, copyAllowedMs, handlerAllowedMs, Heartbeat, loadAllowedMs } from "./heartbeat.ts";
 import { record, ReportBatch } from "./_worker_report.ts";
 import { createPeriodicTask, latenessOf, type PeriodicTask, startTick } from "./_worker_schedule.ts";
+import { TraceQueue } from "./trace_collector.ts";
 
 const REPORT_INTERVAL_MS = 100;
 
@@ -57,6 +58,8 @@ function call(inst: ModuleInstance, entry: CallEntry, allowedMs: number, fn: () 
 
 /** What the instances produce until the next report; their sink. */
 const batch = new ReportBatch();
+/** The traced handler calls until the next report (`trace_collector.ts`). */
+const traceQueue = new TraceQueue();
 
 function post(msg: FromExecutor): void {
   self.postMessage(msg);
@@ -73,7 +76,13 @@ function flush(): void {
     const p = periodic.get(name);
     stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
   }
-  post({ ...batch.take(stats), loads: { ...loadIdOf } });
+  const { traces, dropped } = traceQueue.take();
+  post({
+    ...batch.take(stats),
+    loads: { ...loadIdOf },
+    ...(traces.length > 0 && { traces }),
+    ...(dropped > 0 && { tracesDropped: dropped }),
+  });
 }
 
 /** Sends the actuator writes of the call that just returned, at once: actuators never wait for a report. */
@@ -284,6 +293,7 @@ function handle(msg: ToExecutor): void {
           inputs,
           restore: msg.restore,
           dryRun: msg.trial ?? false,
+          traces: msg.trial ? null : traceQueue,
         });
         heartbeat.end();
         loadIds.set(inst, msg.id);

@@ -15,6 +15,7 @@ import { ENTITY_ID, id, int, KEY_MESSAGE_SEPARATOR, MODULE_NAME, path, positive,
 import { ActuatorRefSchema, ConnectorsSchema, InputRefSchema, type SimSensorSchema } from "./_connectors.ts";
 import { parseImageReference } from "../../registry/mod.ts";
 import { fleetNeedsMqtt, FleetSchema } from "./_fleet.ts";
+import { ObservabilitySchema } from "./_observability.ts";
 
 export { ENTITY_ID, KEY_MESSAGE_SEPARATOR, MODULE_NAME };
 export {
@@ -417,6 +418,7 @@ export const ManifestSchema = strict({
     RegistrySchema,
   ).default({}),
   fleet: FleetSchema.optional(), // fleet control over MQTT (`_fleet.ts`, docs/fleet.md)
+  observability: ObservabilitySchema.prefault({}), // traces and their OTLP export (`_observability.ts`)
   modules: z.record(id("module name"), ModuleSchema),
 }).superRefine(fleetNeedsMqtt);
 

@@ -77,6 +77,7 @@ const CALLS: [string, string, (() => RequestInit)?][] = [
   ["get /api/v1/modules/:name", "/api/v1/modules/anomaly"],
   ["get /api/v1/modules/:name/outputs", "/api/v1/modules/fft/outputs"],
   ["get /api/v1/modules/:name/logs", "/api/v1/modules/aggregator/logs"],
+  ["get /api/v1/modules/:name/traces", "/api/v1/modules/anomaly/traces"],
   ["post /api/v1/modules/:name/stop", "/api/v1/modules/temperature/stop", () => ({ method: "POST" })],
   ["post /api/v1/modules/:name/start", "/api/v1/modules/temperature/start", () => ({ method: "POST" })],
   ["post /api/v1/modules/:name/restart", "/api/v1/modules/temperature/restart", () => ({ method: "POST" })],
@@ -139,6 +140,7 @@ async function walkTheDemo(t: Deno.TestContext, dir: string): Promise<void> {
     snapshots,
     outbox: createOutbox(store, { diskBudgetBytes: 1 << 20 }),
   });
+  runtime.traces.configure({ every: 1 }); // so trace events are walked too
   await runtime.start();
   const ports = apiPorts(runtime);
   const lifecycle = new Lifecycle({
