@@ -28,6 +28,7 @@ import { modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
 import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
+import { recordRoutes } from "./routes/record.ts";
 
 export {
   type ApiDeps,
@@ -133,6 +134,7 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
   app.route("/api/v1/modules", versionsRoutes(deps.deployments));
   const traces = deps.traces ?? obs.traces ?? null;
   app.route("/api/v1/modules", tracesRoutes(deps.modules, traces));
+  app.route("/api/v1/modules", recordRoutes(obs.recordings ?? null));
   app.route("/api/v1/deployments", deploymentsRoutes(deps.deployments));
   app.route("/api/v1/alerts", alertsRoutes(obs));
   app.route("/api/v1/messages", messagesRoutes(obs));

@@ -70,6 +70,24 @@ export const OPERATIONS: readonly Operation[] = [
     summary:
       "Its per-invocation trace events, numbered per module, `?since_seq=SEQ&limit=N` (docs/traces.md)",
   },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/record",
+    summary: 'Record its inputs and effects from its next call: `{"for_s", "invocations", "max_bytes"}` ' +
+      "(docs/record_replay.md)",
+    body: "json",
+    created: true,
+  },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name/record",
+    summary: "Its recording under way, or its last one",
+  },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name/record/trace",
+    summary: "Its last finished trace file (application/octet-stream), for `kiln replay`",
+  },
   { method: "post", path: "/api/v1/modules/:name/start", summary: "Start it (from its snapshot if any)" },
   {
     method: "post",

@@ -13,6 +13,7 @@
  * @module
  */
 import type { TraceEvent, TraceStoreStats } from "../runtime/trace/mod.ts";
+import type { LiveRecordingRequest, LiveRecordingStatus } from "../runtime/record/mod.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { GpioPinState } from "../hal/gpio/mod.ts";
 import type {
@@ -169,6 +170,28 @@ export interface Observability {
   readonly telemetry: TelemetrySource;
   /** Per-invocation trace events (`/api/v1/modules/:name/traces`); absent: the route answers 404. */
   readonly traces?: TraceReader | null;
+  /** Recordings of running modules (`/api/v1/modules/:name/record`); absent: those routes answer 404. */
+  readonly recordings?: RecordingControl | null;
+}
+
+/** What the record routes use of the runtime's live recordings (`Runtime.recordings`, `runtime/record/live.ts`). */
+export interface RecordingControl {
+  /**
+   * Starts recording a running module.
+   *
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module.
+   * @throws {import("../runtime/mod.ts").ModuleStateError} when it is not running.
+   * @throws {import("../runtime/record/mod.ts").RecordingActiveError} when it is being recorded already.
+   */
+  start(name: string, request: LiveRecordingRequest): Promise<LiveRecordingStatus>;
+  /** The module's recording under way, else its last one; null when none was started. */
+  status(name: string): LiveRecordingStatus | null;
+  /**
+   * The bytes of the module's last finished trace.
+   *
+   * @throws {import("../runtime/record/mod.ts").RecordingNotFoundError} when none has finished.
+   */
+  trace(name: string): Promise<Uint8Array>;
 }
 
 /** What the traces route reads of the runtime's trace store (`Runtime.traces`). */

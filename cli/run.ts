@@ -156,6 +156,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     audit: new AuditLog(store),
     snapshots,
     ...(outbox && { outbox }),
+    traceDir: `${values.data}/traces`, // live recordings (`kiln record --url`)
   });
   // Trace sampling and the OTLP exporter (`observability:`), applied before the modules start.
   await using _traceExport = startTraceExport(runtime.traces, manifest.observability, {

@@ -36,6 +36,11 @@ export interface RuntimeOptions {
   snapshots?: Snapshotter;
   /** The store-and-forward outbox; needed when the plan has an MQTT uplink. */
   outbox?: Outbox;
+  /**
+   * Where recordings of running modules are written (`<data>/traces`); left out, each module's last trace
+   * is kept in memory (`record/live.ts`).
+   */
+  traceDir?: string | null;
   /** The point drivers, whose connectors the runtime makes (tests). @default the registry's (`hal/drivers.ts`) */
   drivers?: readonly PointDriver[];
   /**

@@ -337,6 +337,16 @@ export class Executor {
   }
 
   /**
+   * Starts (`on`) or stops recording a module's running instance (`runtime/record/`): on start the worker
+   * captures its memory image between two handler calls and records every call from then on; what it
+   * records comes in the reports' `recordings`. Nothing happens when the executor is closed.
+   */
+  record(name: string, on: boolean): void {
+    if (this.#closed) return;
+    this.#send({ type: "record", name, on });
+  }
+
+  /**
    * Stops a module instance; its state is discarded. Resolves once the worker has dropped it, or is gone
    * (closed, failed, or terminated by the watchdog when it is held): never rejects.
    */

@@ -30,6 +30,8 @@ import { channelStatus, createChannels } from "./_channels.ts";
 import { behindOf, distribute } from "./_samples.ts";
 import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
 import { tracedEvents, TraceStore } from "./trace/store.ts";
+import { type LiveRecordings, recordedEvents } from "./record/live.ts";
+import { createRecordings } from "./_recordings.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
@@ -73,6 +75,8 @@ export class Runtime {
   readonly telemetry = new Telemetry();
   /** Per-invocation trace events, numbered per module (`trace/store.ts`); configure before `start()`. */
   readonly traces: TraceStore = new TraceStore({}, this.telemetry);
+  /** Recordings of running modules (`record/live.ts`, `POST /api/v1/modules/:name/record`). */
+  readonly recordings: LiveRecordings;
   #slots = new Map<string, Slot>();
   #plant: SimPlant;
   #log: (entry: LogEntry) => void;
@@ -116,7 +120,15 @@ export class Runtime {
     const executors = new ExecutorPool({
       plan: options.plan,
       gpio: this.#plant.gpioBuffer,
-      events: (name) => tracedEvents(executorEvents(name, this.#parts), this.traces),
+      events: (name) =>
+        recordedEvents(tracedEvents(executorEvents(name, this.#parts), this.traces), this.recordings),
+    });
+    this.recordings = createRecordings({
+      slots: this.#slots,
+      executor: (name) => executors.find(name),
+      spec: (slot) => this.#spec(slot.plan, slot.loaded),
+      dir: options.traceDir ?? null,
+      log,
     });
     const supervisor = new Supervisor({
       executor: (name) => executors.get(name),
@@ -126,7 +138,10 @@ export class Runtime {
       audit,
       log,
       takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
-      changed: (slot) => this.#emitStatus(slot, "transition"),
+      changed: (slot) => {
+        this.#emitStatus(slot, "transition");
+        this.recordings.check();
+      },
     });
     const triggers = new Triggers({
       slots: () => this.#slots.values(),
@@ -419,6 +434,7 @@ export class Runtime {
       s.state === "running" && this.#parts.snap.enabled(s.plan)
     );
     await Promise.allSettled(snapshotted.map((s) => this.takeSnapshot(s.plan.name, "stop")));
+    await this.recordings.closeAll();
     this.close();
     await this.#connectors.close();
     await this.#uplink?.close();
@@ -436,6 +452,7 @@ export class Runtime {
     } catch (err) {
       this.#log(`kiln: could not write the suppressed denials' summary rows: ${(err as Error).message}`);
     }
+    void this.recordings.closeAll();
     this.#parts.probations.closeAll();
     this.#parts.supervisor.closeAll(this.#slots.values());
     this.#parts.executors.close();

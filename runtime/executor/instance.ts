@@ -6,19 +6,19 @@
  */
 import { ABI_VERSION } from "../abi.ts";
 import { GrantSet } from "./grants.ts";
-import { type ChannelWriter, createKilnImports, type InstanceSink } from "./host_kiln.ts";
+import type { ChannelWriter, InstanceSink, KilnHost } from "./host_kiln.ts";
 import { nowMs } from "./doorbell.ts";
 import { dryRunWriter } from "./dry_run.ts";
 import { RingReader, RingWriter } from "./ring.ts";
 import { Doorbell } from "./doorbell.ts";
-import { createWasiImports, WASI_NAMESPACE, WasiErrno } from "./host_wasi.ts";
+import { WASI_NAMESPACE } from "./host_wasi.ts";
 import { attributeInterrupt, classifyTrap, ModuleTrap } from "./traps.ts";
-import { guardImports } from "./host_guard.ts";
-import { HOST_IMPORTS, Status } from "../abi.ts";
-import { CHECK_IMPORT } from "../wasm/constants.ts";
+import { linkKilnImports, linkWasiImports } from "./_instance_imports.ts";
+import { EventKind, MAX_EVENT_BYTES, replayArgs } from "./_replay_call.ts";
 import { CallBudget } from "./budget.ts";
 import { ModuleAccount } from "./account.ts";
 import {
+  emptyStats,
   type InputValue,
   type InstanceSpec,
   type InstanceStats,
@@ -31,10 +31,7 @@ import type { SnapshotImage } from "../../snapshots/mod.ts";
 import type { CallTap } from "../record/tap.ts";
 import { type CallStart, CallTracer, type TraceQueue } from "./trace_collector.ts";
 
-/** The largest event payload, in bytes; an event module's buffer is this big. */
-export const MAX_EVENT_BYTES = 4096;
-/** Event kinds passed to `kiln_on_event` (ABI v1). */
-export const EventKind = { API: 1, GPIO: 2, CHANNEL: 3, MQTT: 4 } as const;
+export { EventKind, MAX_EVENT_BYTES };
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
 export const HARD_BUDGET_FACTOR = 1.5;
 const encoder = new TextEncoder();
@@ -64,22 +61,7 @@ export interface ModuleInstanceOptions {
 /** A running module instance. Not re-entrant: the executor calls one handler at a time. */
 export class ModuleInstance {
   readonly spec: InstanceSpec;
-  readonly stats: InstanceStats = {
-    invocations: 0,
-    errors: 0,
-    lastError: null,
-    totalUs: 0,
-    maxUs: 0,
-    lastUs: 0,
-    budgetOverruns: 0,
-    deadlineMisses: 0,
-    samplesIn: 0,
-    memoryBytes: 0,
-    logsDropped: 0,
-    instructions: 0,
-    lastInstructions: 0,
-    latencyBuckets: new Array(LATENCY_BOUNDS_US.length + 1).fill(0),
-  };
+  readonly stats: InstanceStats = emptyStats();
   #memory: WebAssembly.Memory | null = null;
   #exports: Record<string, unknown> = {};
   #sink: InstanceSink;
@@ -161,8 +143,17 @@ export class ModuleInstance {
       // Without a prototype: V8 reads `imports[namespace]` with inherited members, and the namespace is
       // the module's choice (the loader refuses unknown ones first).
       const imports: WebAssembly.Imports = Object.create(null);
-      imports.kiln = this.#linkedImports();
-      imports[WASI_NAMESPACE] = this.#wasiImports();
+      const memory = () => this.#memory;
+      imports.kiln = linkKilnImports(this.#kilnHost(), { budget: this.#budget, tap: this.#tap, memory });
+      imports[WASI_NAMESPACE] = linkWasiImports({
+        name: this.spec.name,
+        stats: this.stats,
+        sink: this.#sink,
+        account: this.#account,
+        budget: this.#budget,
+        tap: this.#tap,
+        memory,
+      });
       instance = new WebAssembly.Instance(module, imports);
     } catch (err) {
       throw new ModuleTrap(this.#faultOf(err, "start function"));
@@ -460,31 +451,15 @@ export class ModuleInstance {
    * @throws {ModuleTrap} when the module traps.
    */
   replayCall(entry: string, input: Uint8Array | null, arg: number | bigint | undefined): void {
-    const bytes = input ?? new Uint8Array(0);
-    const place = (ptr: number, max: number): number => {
-      if (bytes.length > max) {
-        throw new RangeError(`Recorded input of ${bytes.length} bytes is over ${entry}'s ${max}-byte buffer`);
-      }
-      new Uint8Array(this.#memory!.buffer, ptr, bytes.length).set(bytes);
-      return ptr;
-    };
-    switch (entry) {
-      case "kiln_on_samples":
-        return this.#invoke(entry, [place(this.#sampleBuf, this.spec.window * 2), bytes.length >> 1]);
-      case "kiln_on_record":
-        return this.#invoke(entry, [place(this.#recordBuf, this.#reader?.maxRecordBytes ?? 0), bytes.length]);
-      case "kiln_on_event": {
-        const kind = Number(arg);
-        const ptr = kind === EventKind.CHANNEL && this.#reader
-          ? place(this.#recordBuf, this.#reader.maxRecordBytes)
-          : place(this.#eventBuf, MAX_EVENT_BYTES);
-        return this.#invoke(entry, [kind, ptr, bytes.length]);
-      }
-      case "kiln_on_tick":
-        return this.#invoke(entry, [BigInt(arg ?? 0)]);
-      default:
-        throw new RangeError(`Cannot replay "${entry}": not a handler`);
-    }
+    const args = replayArgs(entry, input, arg, {
+      memory: this.#memory!,
+      sampleBuf: this.#sampleBuf,
+      sampleBytes: this.spec.window * 2,
+      recordBuf: this.#recordBuf,
+      recordBytes: this.#reader?.maxRecordBytes ?? null,
+      eventBuf: this.#eventBuf,
+    });
+    this.#invoke(entry, args);
   }
 
   /** Microseconds on the runtime's clock. */
@@ -502,9 +477,9 @@ export class ModuleInstance {
     return new Uint8Array(buf, p, n);
   }
 
-  /** The `kiln` imports, linked by grant (`host_kiln.ts`). */
-  #linkedImports(): Record<string, (...args: never[]) => unknown> {
-    const imports = createKilnImports({
+  /** What the `kiln` imports see of this instance (`host_kiln.ts`). */
+  #kilnHost(): KilnHost {
+    return {
       spec: this.spec,
       stats: this.stats,
       sink: this.#sink,
@@ -518,55 +493,7 @@ export class ModuleInstance {
       deadlineMs: () => this.#budget.deadlineMs,
       account: this.#account,
       used: (capability) => this.#tracer?.use(capability),
-    });
-    const guarded = guardImports(imports, this.#budget, { refusal: kilnRefusal, exempt: CHECK_EXEMPT });
-    return this.#tap === null ? guarded : this.#tap.wrap("kiln", guarded, () => this.#memory);
-  }
-
-  /** `wasi_snapshot_preview1`: stdout and stderr go to the module's log; files and sockets are refused. */
-  #wasiImports(): Record<string, (...args: never[]) => unknown> {
-    const name = this.spec.name;
-    const imports = createWasiImports({
-      memory: () => {
-        if (!this.#memory) throw new Error("WASI call before the module's memory is known");
-        return this.#memory;
-      },
-      log: (stream, text) => {
-        if (!this.#account.allowLog(encoder.encode(text).length)) {
-          this.stats.logsDropped++;
-          return;
-        }
-        this.#sink.log({
-          module: name,
-          level: stream === "stdout" ? "info" : "warn",
-          message: text,
-          at: Date.now(),
-        });
-      },
-      denied: (call, detail) => {
-        // Folded by the account like a `kiln` denial: at most so many distinct ones a minute.
-        const d = this.#account.denial(`wasi:${call}`, detail);
-        this.#sink.denied(name, d.capability, d.detail);
-      },
-      monotonicNs: () => BigInt(Math.round(performance.now() * 1e6)),
-      realtimeNs: () => BigInt(Date.now()) * 1_000_000n,
-    });
-    const guarded = guardImports(imports, this.#budget, { refusal: () => WasiErrno.INTR });
-    return this.#tap === null ? guarded : this.#tap.wrap("wasi", guarded, () => this.#memory);
-  }
-}
-
-const CHECK_EXEMPT: ReadonlySet<string> = new Set([CHECK_IMPORT.name]);
-
-/** What a `kiln` import returns when it refuses to work past the deadline: by its result type. */
-function kilnRefusal(name: string): unknown {
-  switch (HOST_IMPORTS[name]?.results[0]) {
-    case "i64":
-      return 0n;
-    case "f64":
-      return Number.NaN;
-    default:
-      return Status.ELIMIT;
+    };
   }
 }
 

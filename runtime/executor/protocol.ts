@@ -9,6 +9,7 @@
 import type { ThreadScheduling } from "./realtime_thread.ts";
 import type { SnapshotImage, SnapshotReason } from "../../snapshots/mod.ts";
 import type { AccountLimits, ThrottleCounts } from "./account.ts";
+import type { InvocationRecord } from "./_record_types.ts";
 
 /** Upper bounds (inclusive, microseconds) of the handler-duration histogram buckets; one more bucket is +Inf. */
 export const LATENCY_BOUNDS_US: readonly number[] = [
@@ -150,6 +151,26 @@ export interface InstanceStats {
   lateness?: { p50: number; p99: number; max: number } | null;
 }
 
+/** A new instance's counters, all zero. */
+export function emptyStats(): InstanceStats {
+  return {
+    invocations: 0,
+    errors: 0,
+    lastError: null,
+    totalUs: 0,
+    maxUs: 0,
+    lastUs: 0,
+    budgetOverruns: 0,
+    deadlineMisses: 0,
+    samplesIn: 0,
+    memoryBytes: 0,
+    logsDropped: 0,
+    instructions: 0,
+    lastInstructions: 0,
+    latencyBuckets: new Array(LATENCY_BOUNDS_US.length + 1).fill(0),
+  };
+}
+
 /** One alert raised by a module. */
 export interface AlertEvent {
   module: string;
@@ -231,6 +252,12 @@ export type ToExecutor =
   }
   /** Capture a module's memory image for a snapshot; answered by a `snapshot` message with the same id. */
   | { type: "snapshot"; id: number; name: string; reason: SnapshotReason }
+  /**
+   * Start (`on`) or stop recording a module's running instance (`runtime/record/`): on start, its memory image
+   * is captured between two handler calls and every call from then on is recorded; both go out in the next
+   * reports' `recordings`.
+   */
+  | { type: "record"; name: string; on: boolean }
   /** Drop a module's instance; answered by `unloaded` with the same id. */
   | { type: "unload"; id: number; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
@@ -316,7 +343,27 @@ export type FromExecutor =
     traces?: InvocationTrace[];
     /** Trace events the executor could not queue in the period (over its per-report cap). */
     tracesDropped?: number;
+    /** What the period recorded of the modules being recorded (a `record` message started them). */
+    recordings?: RecordingBatch[];
   };
+
+/** One report's share of a module's recording. */
+export interface RecordingBatch {
+  module: string;
+  /** The load id of the instance recorded. */
+  loadId: number;
+  /** The instance's memory image when the recording started: in the first batch only, else null. */
+  start: SnapshotImage | null;
+  /** The invocations recorded in the period, in call order (the first batch opens with the start, seq 0). */
+  records: InvocationRecord[];
+  /**
+   * True when the recording stopped in the executor: more invocations came in one period than a report
+   * carries (`MAX_RECORDS_PER_REPORT`), or the start could not be captured (`error`).
+   */
+  overflowed: boolean;
+  /** Why the recording could not start (the image could not be captured), or null. */
+  error: string | null;
+}
 
 /** One scalar output as a module's call set it: its key, its value, and when (ms since the epoch). */
 export type OutputPoint = [key: string, value: number, at: number];

@@ -24,6 +24,8 @@ import { type CallEntry, copyAllowedMs, handlerAllowedMs, Heartbeat, loadAllowed
 import { record, ReportBatch } from "./_worker_report.ts";
 import { createPeriodicTask, latenessOf, type PeriodicTask, startTick } from "./_worker_schedule.ts";
 import { TraceQueue } from "./trace_collector.ts";
+import { InstanceRecording } from "./_worker_record.ts";
+import type { RecordingBatch } from "./protocol.ts";
 
 const REPORT_INTERVAL_MS = 100;
 
@@ -31,6 +33,10 @@ const instances = new Map<string, ModuleInstance>();
 const inputs = new Map<string, InputValue>();
 /** The load id each instance came from: the heartbeat names it while one of its calls runs. */
 const loadIds = new WeakMap<ModuleInstance, number>();
+/** Each non-trial instance's recorder (inactive until a `record` message; `_worker_record.ts`). */
+const recordings = new WeakMap<ModuleInstance, InstanceRecording>();
+/** Recording batches of instances that stopped since the last report. */
+let leftRecordings: RecordingBatch[] = [];
 /** Replaced by the runtime's heartbeat in the first message, `init` (see `_watchdog.ts`). */
 let heartbeat = new Heartbeat();
 const OK = Symbol("ok");
@@ -77,11 +83,18 @@ function flush(): void {
     stats[name] = p ? { ...inst.stats, lateness: latenessOf(p) } : inst.stats;
   }
   const { traces, dropped } = traceQueue.take();
+  const recorded = leftRecordings;
+  leftRecordings = [];
+  for (const [name, inst] of instances) {
+    const b = recordings.get(inst)?.take(name, loadIds.get(inst) ?? 0);
+    if (b) recorded.push(b);
+  }
   post({
     ...batch.take(stats),
     loads: { ...loadIdOf },
     ...(traces.length > 0 && { traces }),
     ...(dropped > 0 && { tracesDropped: dropped }),
+    ...(recorded.length > 0 && { recordings: recorded }),
   });
 }
 
@@ -145,8 +158,40 @@ function snapshot(id: number, name: string, reason: SnapshotReason): void {
   );
 }
 
+/** Starts (with the instance's memory image, between two handler calls) or stops recording a module. */
+function setRecording(name: string, on: boolean): void {
+  const inst = instances.get(name);
+  const rec = inst && recordings.get(inst);
+  if (!inst || !rec) {
+    if (on) {
+      const error = `module "${name}" is not running in this executor`;
+      leftRecordings.push({
+        module: name,
+        loadId: loadIdOf[name] ?? 0,
+        start: null,
+        records: [],
+        overflowed: true,
+        error,
+      });
+    }
+    return;
+  }
+  if (!on) {
+    rec.stop();
+    return;
+  }
+  if (rec.on) return;
+  const captured: SnapshotImage[] = [];
+  const err = call(inst, "snapshot capture", copyAllowedMs(inst.stats.memoryBytes), () => {
+    captured.push(inst.capture());
+  });
+  rec.start(captured[0] ?? null, err === OK ? null : (err as Error).message);
+}
+
 function stop(name: string): void {
   const inst = instances.get(name);
+  const left = inst && recordings.get(inst)?.take(name, loadIds.get(inst) ?? 0);
+  if (left) leftRecordings.push(left);
   if (inst?.spec.mode === "event" && !inst.spec.channelRead) eventModules--;
   instances.delete(name);
   periodic.delete(name);
@@ -286,6 +331,7 @@ function handle(msg: ToExecutor): void {
       try {
         const t0 = performance.now();
         // A trial start is a dry run: its effects are held back, so the real start does them once.
+        const recording = msg.trial ? null : new InstanceRecording();
         const inst = ModuleInstance.create({
           spec: msg.spec,
           module: msg.module,
@@ -294,7 +340,9 @@ function handle(msg: ToExecutor): void {
           restore: msg.restore,
           dryRun: msg.trial ?? false,
           traces: msg.trial ? null : traceQueue,
+          tap: recording?.recorder ?? null,
         });
+        if (recording) recordings.set(inst, recording);
         heartbeat.end();
         loadIds.set(inst, msg.id);
         const startMs = performance.now() - t0;
@@ -345,6 +393,9 @@ function handle(msg: ToExecutor): void {
       return;
     case "snapshot":
       snapshot(msg.id, msg.name, msg.reason);
+      return;
+    case "record":
+      setRecording(msg.name, msg.on);
       return;
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);

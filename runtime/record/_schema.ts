@@ -66,5 +66,5 @@ export const InvocationFrame = z.object({
 export const EndFrame = z.object({
   type: z.literal("end"),
   invocations: int,
-  stop: z.enum(["invocations", "duration", "budget", "stopped", "module_stopped"]),
+  stop: z.enum(["invocations", "duration", "budget", "stopped", "module_stopped", "overflow"]),
 });

@@ -31,3 +31,21 @@ export class ReplayError extends KilnError {
     super(`Cannot replay the trace of module "${module}": ${reason}`, options);
   }
 }
+
+/** A module is being recorded already: one recording per module at a time. */
+export class RecordingActiveError extends KilnError {
+  readonly code = "recording_active";
+  readonly kind = "conflict";
+  constructor(readonly module: string) {
+    super(`Cannot record module "${module}": a recording of it is under way`);
+  }
+}
+
+/** A module has no recording (none was started since the gateway started), or its trace is gone. */
+export class RecordingNotFoundError extends KilnError {
+  readonly code = "recording_not_found";
+  readonly kind = "not_found";
+  constructor(readonly module: string, reason = "no recording was started since the gateway started") {
+    super(`No trace of module "${module}": ${reason}`);
+  }
+}

@@ -74,8 +74,11 @@ export interface TraceStart {
   state: Uint8Array;
 }
 
-/** Why a recording ended. */
-export type TraceStop = "invocations" | "duration" | "budget" | "stopped" | "module_stopped";
+/**
+ * Why a recording ended; `overflow`: a live recording's module made more calls in one report period than the
+ * executor carries (`MAX_RECORDS_PER_REPORT`), or its start could not be captured.
+ */
+export type TraceStop = "invocations" | "duration" | "budget" | "stopped" | "module_stopped" | "overflow";
 
 /** A trace read back. */
 export interface Trace {

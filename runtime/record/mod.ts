@@ -48,4 +48,17 @@ export {
   type ReplayRun,
 } from "./replay.ts";
 export { type InProcessOptions, type InProcessRecording, recordInProcess } from "./in_process.ts";
-export { ReplayError, TraceBudgetError, TraceFormatError } from "./errors.ts";
+export {
+  type LiveRecordingRequest,
+  LiveRecordings,
+  type LiveRecordingsOptions,
+  type LiveRecordingStatus,
+  MAX_LIVE_TRACE_BYTES,
+} from "./live.ts";
+export {
+  RecordingActiveError,
+  RecordingNotFoundError,
+  ReplayError,
+  TraceBudgetError,
+  TraceFormatError,
+} from "./errors.ts";

@@ -78,6 +78,11 @@ const CALLS: [string, string, (() => RequestInit)?][] = [
   ["get /api/v1/modules/:name/outputs", "/api/v1/modules/fft/outputs"],
   ["get /api/v1/modules/:name/logs", "/api/v1/modules/aggregator/logs"],
   ["get /api/v1/modules/:name/traces", "/api/v1/modules/anomaly/traces"],
+  ["post /api/v1/modules/:name/record", "/api/v1/modules/anomaly/record", () => ({
+    method: "POST",
+    body: JSON.stringify({ invocations: 5 }),
+  })],
+  ["get /api/v1/modules/:name/record", "/api/v1/modules/anomaly/record"],
   ["post /api/v1/modules/:name/stop", "/api/v1/modules/temperature/stop", () => ({ method: "POST" })],
   ["post /api/v1/modules/:name/start", "/api/v1/modules/temperature/start", () => ({ method: "POST" })],
   ["post /api/v1/modules/:name/restart", "/api/v1/modules/temperature/restart", () => ({ method: "POST" })],
@@ -107,8 +112,16 @@ const CALLS: [string, string, (() => RequestInit)?][] = [
   ["get /api/v1/sim/gpio", "/api/v1/sim/gpio"],
 ];
 
-/** Operations whose bodies are not the API's JSON: Prometheus text, OpenAPI's own keys, the WebSocket. */
-const NOT_JSON = new Set(["get /metrics", "get /openapi.json", "get /api/v1/stream"]);
+/**
+ * Operations whose bodies are not the API's JSON: Prometheus text, OpenAPI's own keys, the WebSocket, a trace
+ * file (`tests/record/live_test.ts` downloads one).
+ */
+const NOT_JSON = new Set([
+  "get /metrics",
+  "get /openapi.json",
+  "get /api/v1/stream",
+  "get /api/v1/modules/:name/record/trace",
+]);
 
 Deno.test("every route's JSON and every stream frame has snake_case keys and RFC 3339 times", async (t) => {
   const dir = await Deno.makeTempDir();

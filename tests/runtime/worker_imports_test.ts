@@ -18,6 +18,7 @@ const SHARED = new Map<string, string>([
   ["runtime/wasm/constants.ts", "the names the instrumenter gives its imports and exports"],
   ["errors.ts", "KilnError"],
   ["hal/sim/gpio.ts", "an event handler drives the simulated pins in shared memory itself"],
+  ["runtime/record/tap.ts", "every instance is linked with an inactive recorder (live recording)"],
 ]);
 
 /** The relative specifiers of `source`'s value imports and re-exports (not `import type`/`export type`). */
