@@ -23,8 +23,13 @@ import { RecordingActiveError, RecordingNotFoundError } from "./errors.ts";
 import { ModuleStateError } from "../errors.ts";
 import type { TraceHeader } from "./format.ts";
 
-/** The largest disk budget a live recording may ask for, in bytes (1 GiB). */
-export const MAX_LIVE_TRACE_BYTES = 1024 * 1024 * 1024;
+/**
+ * The largest disk budget a live recording may ask for, in bytes (64 MiB): the trace is held on the main
+ * thread until it ends, so this is also the memory one recording may take.
+ */
+export const MAX_LIVE_TRACE_BYTES = 64 * 1024 * 1024;
+/** The traces kept per module in the trace directory: the oldest beyond this are deleted. */
+export const KEEP_TRACES_PER_MODULE = 5;
 /** How long a live recording waits for its executor to capture the instance's start, in milliseconds. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -271,6 +276,7 @@ export class LiveRecordings {
         await Deno.mkdir(this.#options.dir!, { recursive: true });
         await Deno.writeFile(path, bytes);
         live.bytes = null;
+        await pruneTraces(this.#options.dir!, path, KEEP_TRACES_PER_MODULE);
       } catch (err) {
         live.bytes = null;
         live.final!.error = `cannot write "${path}": ${(err as Error).message}`;
@@ -312,3 +318,21 @@ export function recordedEvents<E extends { onReport(r: Report): void }>(
 }
 
 type Report = Extract<FromExecutor, { type: "report" }>;
+
+/**
+ * Deletes the oldest traces of the module that wrote `newest` (files `<module>-<RFC 3339 time>.ktrace` in
+ * `dir`, ordered by that time) beyond `keep`, so repeated recordings do not fill the disk.
+ */
+export async function pruneTraces(dir: string, newest: string, keep: number): Promise<void> {
+  const base = newest.slice(newest.lastIndexOf("/") + 1);
+  const prefix = base.replace(/-\d{4}-\d{2}-\d{2}T[\d-]+Z\.ktrace$/, "");
+  const own = new RegExp(`^${prefix.replace(/[.]/g, "\\.")}-\\d{4}-\\d{2}-\\d{2}T[\\d-]+Z\\.ktrace$`);
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && own.test(entry.name)) files.push(entry.name);
+  }
+  files.sort(); // the times are fixed-width: lexical order is time order
+  for (const name of files.slice(0, Math.max(0, files.length - keep))) {
+    await Deno.remove(`${dir}/${name}`).catch(() => {}); // gone already: nothing to keep
+  }
+}
