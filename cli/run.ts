@@ -41,6 +41,7 @@ import {
   revokeUnneeded,
   sandboxedGrants,
   type SandboxReport,
+  watchLauncher,
 } from "./sandbox.ts";
 
 /** The demo manifest `kiln run` uses without `--config`; embedded in the compiled binary. */
@@ -234,6 +235,13 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const shutdown = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", shutdown);
   Deno.addSignalListener("SIGTERM", shutdown);
+  if (grants !== null) {
+    // Relaunched: a launcher that is gone (even by SIGKILL) stops this process as SIGTERM would.
+    watchLauncher(() => {
+      out.say("kiln: the launcher process has exited");
+      shutdown();
+    });
+  }
   await stopped.promise;
   out.say("kiln: stopping");
   await fleet?.close(); // before the runtime: no deploy starts while it stops

@@ -213,16 +213,20 @@ export function cannotRelaunch(): string | null {
 
 /**
  * Runs this program again as `deno run <narrow flags> <main module> ...args` with {@linkcode SANDBOXED_ENV}
- * set, forwarding SIGINT and SIGTERM, and returns its exit code.
+ * set, forwarding SIGINT and SIGTERM, and returns its exit code. The child stops by itself when this process
+ * ends without forwarding anything (SIGKILL): see {@linkcode watchLauncher}.
  */
 export async function relaunch(args: string[], grants: DenoGrants): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...denoFlags(grants), Deno.mainModule, ...args],
     env: { [SANDBOXED_ENV]: JSON.stringify(grants) },
-    stdin: "null",
+    // A pipe nothing is written to: when this process ends, even by SIGKILL, the kernel closes it and the
+    // child stops ({@linkcode watchLauncher}) instead of living on with the port and the data directory.
+    stdin: "piped",
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
+  const lifeline = child.stdin.getWriter();
   const forward = (signal: Deno.Signal) => () => {
     try {
       child.kill(signal);
@@ -237,7 +241,21 @@ export async function relaunch(args: string[], grants: DenoGrants): Promise<numb
   } finally {
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);
+    await lifeline.close().catch(() => {}); // the child has exited: its end is closed
   }
+}
+
+/**
+ * In a relaunched process: calls `gone` once its standard input, the launcher's lifeline, reaches its end:
+ * the launcher exited, however it ended. The launcher never writes to it.
+ */
+export function watchLauncher(gone: () => void): void {
+  (async () => {
+    try {
+      for await (const _ of Deno.stdin.readable) { /* nothing is ever written */ }
+    } catch { /* closed or unreadable: the same */ }
+    gone();
+  })();
 }
 
 /** The grants this process was relaunched with, or null when it was not. */
