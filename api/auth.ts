@@ -42,6 +42,9 @@ export function roleFor(method: string, path: string, options: AuthOptions = {})
   if (method === "POST" && /^\/api\/v1\/modules\/[^/]+\/rollback$/.test(path)) {
     return "admin"; // a rollback deploys a kept version
   }
+  if (method === "POST" && /^\/api\/v1\/modules\/[^/]+\/shadow(\/promote)?$/.test(path)) {
+    return "admin"; // a shadow loads code; a promotion deploys it
+  }
   return "operator";
 }
 

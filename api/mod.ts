@@ -29,6 +29,7 @@ import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
 import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
 import { recordRoutes } from "./routes/record.ts";
+import { shadowRoutes } from "./routes/shadow.ts";
 
 export {
   type ApiDeps,
@@ -73,9 +74,13 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
       maxSize: limit,
       onError: (c) => errorResponse(c, new PayloadTooLargeError(limit)),
     });
+  // A deploy, and a shadow candidate's upload (`routes/shadow.ts`), may be as large as a module.
+  const uploads = (path: string) =>
+    path === "/api/v1/modules" || /^\/api\/v1\/modules\/[^/]+\/shadow$/.test(path);
   app.post("/api/v1/modules", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
+  app.post("/api/v1/modules/:name/shadow", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
   app.use("*", async (c, next) => {
-    if (c.req.method === "POST" && c.req.path === "/api/v1/modules") return await next();
+    if (c.req.method === "POST" && uploads(c.req.path)) return await next();
     return await tooLarge(maxBody)(c, next);
   });
   app.notFound((c) =>
@@ -135,6 +140,7 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
   const traces = deps.traces ?? obs.traces ?? null;
   app.route("/api/v1/modules", tracesRoutes(deps.modules, traces));
   app.route("/api/v1/modules", recordRoutes(obs.recordings ?? null));
+  app.route("/api/v1/modules", shadowRoutes(obs.shadows ?? null, deps.deployer));
   app.route("/api/v1/deployments", deploymentsRoutes(deps.deployments));
   app.route("/api/v1/alerts", alertsRoutes(obs));
   app.route("/api/v1/messages", messagesRoutes(obs));

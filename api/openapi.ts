@@ -88,6 +88,26 @@ export const OPERATIONS: readonly Operation[] = [
     path: "/api/v1/modules/:name/record/trace",
     summary: "Its last finished trace file (application/octet-stream), for `kiln replay`",
   },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/shadow",
+    summary:
+      "Run a candidate build beside it, its side effects captured (multipart: wasm, signature, spec, " +
+      "tolerance; docs/shadow.md)",
+    body: "multipart",
+    created: true,
+  },
+  {
+    method: "get",
+    path: "/api/v1/modules/:name/shadow",
+    summary: "Its shadow: matched and diverged invocations, largest difference per output, time per call",
+  },
+  {
+    method: "post",
+    path: "/api/v1/modules/:name/shadow/promote",
+    summary: "Deploy the shadow's candidate through the deploy path (trial, probation, versions)",
+  },
+  { method: "delete", path: "/api/v1/modules/:name/shadow", summary: "Drop its shadow" },
   { method: "post", path: "/api/v1/modules/:name/start", summary: "Start it (from its snapshot if any)" },
   {
     method: "post",

@@ -14,6 +14,7 @@
  */
 import type { TraceEvent, TraceStoreStats } from "../runtime/trace/mod.ts";
 import type { LiveRecordingRequest, LiveRecordingStatus } from "../runtime/record/mod.ts";
+import type { ShadowCandidate, ShadowRequest, ShadowStatus } from "../runtime/shadow/mod.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { GpioPinState } from "../hal/gpio/mod.ts";
 import type {
@@ -172,6 +173,28 @@ export interface Observability {
   readonly traces?: TraceReader | null;
   /** Recordings of running modules (`/api/v1/modules/:name/record`); absent: those routes answer 404. */
   readonly recordings?: RecordingControl | null;
+  /** Shadow candidates (`/api/v1/modules/:name/shadow`); absent: those routes answer 404. */
+  readonly shadows?: ShadowControl | null;
+}
+
+/** What the shadow routes use of the runtime's shadows (`Runtime.shadows`, `runtime/shadow/`). */
+export interface ShadowControl {
+  /**
+   * Loads a candidate and runs it beside the running module.
+   *
+   * @throws {import("../runtime/mod.ts").ModuleUnknownError} when there is no such module.
+   * @throws {import("../runtime/mod.ts").ModuleStateError} when it is not running.
+   * @throws {import("../runtime/shadow/mod.ts").ShadowActiveError} when a shadow of it is running.
+   * @throws {import("../runtime/record/mod.ts").RecordingActiveError} when it is being recorded.
+   * @throws {import("../runtime/mod.ts").ModuleRejectedError} when the candidate does not load or verify.
+   */
+  attach(name: string, request: ShadowRequest): Promise<ShadowStatus>;
+  /** The module's shadow, running or stopped; null when none is attached. */
+  status(name: string): ShadowStatus | null;
+  /** @throws {import("../runtime/shadow/mod.ts").ShadowNotFoundError} when none is attached. */
+  candidate(name: string): ShadowCandidate;
+  /** Stops and forgets it. @throws {import("../runtime/shadow/mod.ts").ShadowNotFoundError} when none. */
+  drop(name: string, reason?: string): ShadowStatus;
 }
 
 /** What the record routes use of the runtime's live recordings (`Runtime.recordings`, `runtime/record/live.ts`). */

@@ -21,6 +21,7 @@ import { BUNDLE_HELP, bundleCommand } from "./bundle.ts";
 import { inspectCommand } from "./inspect.ts";
 import { validateCommand } from "./validate.ts";
 import { RECORD_HELP, recordCommand } from "./record.ts";
+import { SHADOW_HELP, shadowCommand } from "./shadow.ts";
 import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { UsageError } from "./_usage.ts";
 
@@ -93,6 +94,7 @@ ${BUNDLE_HELP}
 ${FLEET_HELP}
 ${RECORD_HELP}
 ${REPLAY_HELP}
+${SHADOW_HELP}
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
@@ -146,6 +148,8 @@ export async function main(args: string[]): Promise<number> {
         return await recordCommand(rest);
       case "replay":
         return await replayCommand(rest);
+      case "shadow":
+        return await shadowCommand(rest);
       default:
         throw new UsageError(`Unknown command "${command}"`);
     }

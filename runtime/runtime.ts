@@ -32,6 +32,7 @@ import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
 import { tracedEvents, TraceStore } from "./trace/store.ts";
 import { type LiveRecordings, recordedEvents } from "./record/live.ts";
 import { createRecordings } from "./_recordings.ts";
+import { shadowedEvents, Shadows } from "./shadow/shadow.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
@@ -77,6 +78,8 @@ export class Runtime {
   readonly traces: TraceStore = new TraceStore({}, this.telemetry);
   /** Recordings of running modules (`record/live.ts`, `POST /api/v1/modules/:name/record`). */
   readonly recordings: LiveRecordings;
+  /** Shadow candidates running beside live modules (`shadow/`, `POST /api/v1/modules/:name/shadow`). */
+  readonly shadows: Shadows;
   #slots = new Map<string, Slot>();
   #plant: SimPlant;
   #log: (entry: LogEntry) => void;
@@ -121,13 +124,32 @@ export class Runtime {
       plan: options.plan,
       gpio: this.#plant.gpioBuffer,
       events: (name) =>
-        recordedEvents(tracedEvents(executorEvents(name, this.#parts), this.traces), this.recordings),
+        shadowedEvents(
+          recordedEvents(tracedEvents(executorEvents(name, this.#parts), this.traces), this.recordings),
+          this.shadows,
+        ),
     });
     this.recordings = createRecordings({
       slots: this.#slots,
       executor: (name) => executors.find(name),
       spec: (slot) => this.#spec(slot.plan, slot.loaded),
       dir: options.traceDir ?? null,
+      log,
+    });
+    this.shadows = new Shadows({
+      // The same running instance a live recording takes (`_recordings.ts`).
+      instance: (name) => {
+        const slot = this.#slots.get(name);
+        if (!slot) throw new ModuleUnknownError(name);
+        const executor = executors.find(slot.executor);
+        if (slot.state !== "running" || !executor) return null;
+        const spec = this.#spec(slot.plan, slot.loaded);
+        return { loaded: slot.loaded, spec, loadId: slot.loadId, record: (on) => executor.record(name, on) };
+      },
+      loadIdOf: (name) => this.#slots.get(name)?.state === "running" ? this.#slots.get(name)!.loadId : null,
+      state: (name) => this.#slots.get(name)?.state ?? "removed",
+      recording: (name) => this.recordings.status(name)?.state === "recording",
+      load: (plan) => load(plan),
       log,
     });
     const supervisor = new Supervisor({
@@ -141,6 +163,7 @@ export class Runtime {
       changed: (slot) => {
         this.#emitStatus(slot, "transition");
         this.recordings.check();
+        this.shadows.check();
       },
     });
     const triggers = new Triggers({
@@ -453,6 +476,7 @@ export class Runtime {
       this.#log(`kiln: could not write the suppressed denials' summary rows: ${(err as Error).message}`);
     }
     void this.recordings.closeAll();
+    this.shadows.closeAll();
     this.#parts.probations.closeAll();
     this.#parts.supervisor.closeAll(this.#slots.values());
     this.#parts.executors.close();

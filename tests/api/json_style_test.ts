@@ -65,6 +65,13 @@ function deployForm(): FormData {
   return form;
 }
 
+/** A shadow candidate of "extra": the same build, with the entry a promotion deploys it with. */
+function shadowForm(): FormData {
+  const form = deployForm();
+  form.delete("name");
+  return form;
+}
+
 /** The request that exercises each operation, by `method path` as OPERATIONS lists it; in this order. */
 const CALLS: [string, string, (() => RequestInit)?][] = [
   ["post /api/v1/sim/sensors/:id/fault", "/api/v1/sim/sensors/vibration_1/fault", () => ({
@@ -93,6 +100,20 @@ const CALLS: [string, string, (() => RequestInit)?][] = [
     () => ({ method: "POST", body: "x" }),
   ],
   ["post /api/v1/modules", "/api/v1/modules", () => ({ method: "POST", body: deployForm() })],
+  // A shadow of the module just deployed: attached, read, dropped, attached again and promoted.
+  ["post /api/v1/modules/:name/shadow", "/api/v1/modules/extra/shadow", () => ({
+    method: "POST",
+    body: shadowForm(),
+  })],
+  ["get /api/v1/modules/:name/shadow", "/api/v1/modules/extra/shadow"],
+  ["delete /api/v1/modules/:name/shadow", "/api/v1/modules/extra/shadow", () => ({ method: "DELETE" })],
+  ["post /api/v1/modules/:name/shadow", "/api/v1/modules/extra/shadow", () => ({
+    method: "POST",
+    body: shadowForm(),
+  })],
+  ["post /api/v1/modules/:name/shadow/promote", "/api/v1/modules/extra/shadow/promote", () => ({
+    method: "POST",
+  })],
   ["delete /api/v1/modules/:name", "/api/v1/modules/extra", () => ({ method: "DELETE" })],
   // Back to the version it kept (it was removed: the newest), then its versions and the record.
   ["post /api/v1/modules/:name/rollback", "/api/v1/modules/extra/rollback", () => ({ method: "POST" })],
