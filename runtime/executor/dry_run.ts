@@ -36,3 +36,15 @@ export class DryRunSink implements InstanceSink {
 export function dryRunWriter(maxRecordBytes: number): { maxRecordBytes: number; write(): "ok" } {
   return { maxRecordBytes, write: () => "ok" };
 }
+
+/** A sink that keeps nothing: an instance run offline (replay, a shadow candidate, offline recording). */
+export const NULL_SINK: InstanceSink = Object.freeze({
+  output() {},
+  outputArray() {},
+  alert() {},
+  log() {},
+  denied() {},
+  used() {},
+  write() {},
+  publish: () => true,
+});

@@ -11,10 +11,10 @@ import type { ModuleFault } from "../executor/protocol.ts";
 import {
   type CallTap,
   type HostFn,
-  IMPORT_CODECS,
   type InvocationRecord,
   MemoryReader,
   type TraceValue,
+  wrapWithCodecs,
 } from "./tap.ts";
 import { encodeFrame, showValue } from "./format.ts";
 
@@ -84,46 +84,37 @@ export class ReplayTap implements CallTap {
   ): Record<string, HostFn> {
     this.#memory ??= new MemoryReader(memory);
     const reader = this.#memory;
-    const out: Record<string, HostFn> = Object.create(null);
-    for (const name of Object.keys(imports)) {
-      const full = `${namespace}.${name}`;
-      const codec = IMPORT_CODECS[full];
-      if (codec === undefined) {
-        out[name] = imports[name]!;
-        continue;
+    // The imports without a codec are pure given the instance spec (params, data, the rest of WASI).
+    return wrapWithCodecs(namespace, imports, (full, codec) => (...args: unknown[]): unknown => {
+      const inv = this.#inv!;
+      const index = this.#call++;
+      const actual = codec.args(reader, args);
+      const expected = inv.calls[index];
+      if (expected === undefined) {
+        this.#diverge(index, "host calls", "no more", `${full}(${actual.map(showValue).join(", ")})`);
+      } else if (expected.name !== full) {
+        this.#diverge(
+          index,
+          "host call",
+          `${expected.name}(${expected.args.map(showValue).join(", ")})`,
+          `${full}(${actual.map(showValue).join(", ")})`,
+        );
       }
-      out[name] = (...args: unknown[]): unknown => {
-        const inv = this.#inv!;
-        const index = this.#call++;
-        const actual = codec.args(reader, args);
-        const expected = inv.calls[index];
-        if (expected === undefined) {
-          this.#diverge(index, "host calls", "no more", `${full}(${actual.map(showValue).join(", ")})`);
-        } else if (expected.name !== full) {
-          this.#diverge(
-            index,
-            "host call",
-            `${expected.name}(${expected.args.map(showValue).join(", ")})`,
-            `${full}(${actual.map(showValue).join(", ")})`,
-          );
+      const rec = expected!;
+      const floats = full === "kiln.output_array";
+      for (let i = 0; i < Math.max(actual.length, rec.args.length); i++) {
+        const a = actual[i] ?? null, e = rec.args[i] ?? null;
+        if (!same(e, a, this.#tolerance, floats)) {
+          this.#diverge(index, `${full} argument ${i}`, showValue(e), showValue(a));
         }
-        const rec = expected!;
-        const floats = full === "kiln.output_array";
-        for (let i = 0; i < Math.max(actual.length, rec.args.length); i++) {
-          const a = actual[i] ?? null, e = rec.args[i] ?? null;
-          if (!same(e, a, this.#tolerance, floats)) {
-            this.#diverge(index, `${full} argument ${i}`, showValue(e), showValue(a));
-          }
-        }
-        if (codec.role === "effect") {
-          this.#hash.update(encodeFrame({ n: full, a: actual, r: rec.result }));
-        }
-        const where = codec.out?.(args) ?? null;
-        if (where !== null && rec.out !== null) reader.write(where[0], rec.out);
-        return rec.result;
-      };
-    }
-    return out;
+      }
+      if (codec.role === "effect") {
+        this.#hash.update(encodeFrame({ n: full, a: actual, r: rec.result }));
+      }
+      const where = codec.out?.(args) ?? null;
+      if (where !== null && rec.out !== null) reader.write(where[0], rec.out);
+      return rec.result;
+    });
   }
 
   begin(entry: string, _args: readonly (number | bigint)[]): void {

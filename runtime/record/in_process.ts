@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { NULL_SINK } from "../executor/dry_run.ts";
 import { type LoadedModule, loadModule } from "../loader.ts";
 import type { DeploymentPlan } from "../plan.ts";
 import { type ChannelRing, instanceSpec } from "../instance_spec.ts";
@@ -73,17 +74,6 @@ function offline(spec: InstanceSpec): InstanceSpec {
   const budgetUs = Math.max(spec.budgetUs, OFFLINE_MIN_BUDGET_US);
   return { ...spec, budgetUs, initBudgetUs: Math.max(spec.initBudgetUs, 10 * budgetUs) };
 }
-
-const NULL_SINK: InstanceSink = {
-  output() {},
-  outputArray() {},
-  alert() {},
-  log() {},
-  denied() {},
-  used() {},
-  write() {},
-  publish: () => true,
-};
 
 /**
  * Records `name` of `deployment` for `options.invocations` handler calls.

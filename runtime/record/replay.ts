@@ -9,13 +9,13 @@
  *
  * @module
  */
+import { NULL_SINK } from "../executor/dry_run.ts";
 import { ABI_VERSION } from "../abi.ts";
 import { type LoadedModule, loadModule } from "../loader.ts";
 import type { ModulePlan } from "../plan.ts";
 import { ModuleInstance } from "../executor/instance.ts";
 import { ModuleTrap } from "../executor/traps.ts";
 import { createRing } from "../executor/ring.ts";
-import type { InstanceSink } from "../executor/host_kiln.ts";
 import type { InstanceSpec } from "../executor/protocol.ts";
 import { imageOf, type Trace } from "./format.ts";
 import type { SnapshotImage } from "../../snapshots/mod.ts";
@@ -50,17 +50,6 @@ export interface Replayer {
   /** Replays every invocation once, on a fresh instance. */
   run(): ReplayRun;
 }
-
-const NULL_SINK: InstanceSink = {
-  output() {},
-  outputArray() {},
-  alert() {},
-  log() {},
-  denied() {},
-  used() {},
-  write() {},
-  publish: () => true,
-};
 
 /** The least budget a replayed call gets, in microseconds. */
 const REPLAY_MIN_BUDGET_US = 1_000_000;

@@ -111,6 +111,26 @@ export const IMPORT_CODECS: Readonly<Record<string, ImportCodec>> = Object.assig
   } satisfies Record<string, ImportCodec>,
 );
 
+/**
+ * The imports of `namespace` with each one that has a codec (`IMPORT_CODECS`) replaced by
+ * `wrapOne(full name, codec, the original)`; the others (pure given the instance spec) as they are. The
+ * recorder, the replayer and the shadow tap wrap imports this way.
+ */
+export function wrapWithCodecs(
+  namespace: "kiln" | "wasi",
+  imports: Record<string, HostFn>,
+  wrapOne: (full: string, codec: ImportCodec, fn: (...args: unknown[]) => unknown) => HostFn,
+): Record<string, HostFn> {
+  const out: Record<string, HostFn> = Object.create(null);
+  for (const name of Object.keys(imports)) {
+    const full = `${namespace}.${name}`;
+    const codec = IMPORT_CODECS[full];
+    const fn = imports[name]!;
+    out[name] = codec === undefined ? fn : wrapOne(full, codec, fn as (...args: unknown[]) => unknown);
+  }
+  return out;
+}
+
 /** Where each handler's input lies, from its arguments: `[ptr, len]` in bytes, or null. */
 export function inputRange(entry: string, args: readonly (number | bigint)[]): [number, number] | null {
   switch (entry) {
@@ -164,31 +184,20 @@ export class Recorder implements CallTap {
   ): Record<string, HostFn> {
     this.#memory ??= new MemoryReader(memory);
     const reader = this.#memory;
-    const out: Record<string, HostFn> = Object.create(null);
-    for (const name of Object.keys(imports)) {
-      const fn = imports[name]! as (...args: unknown[]) => unknown;
-      const codec = IMPORT_CODECS[`${namespace}.${name}`];
-      if (codec === undefined) {
-        out[name] = fn;
-        continue;
-      }
-      const full = `${namespace}.${name}`;
-      out[name] = (...args: unknown[]): unknown => {
-        const current = this.#current;
-        if (!this.active || current === null) return fn(...args);
-        const decoded = codec.role === "effect" ? codec.args(reader, args) : null;
-        const result = fn(...args) as number | bigint;
-        const where = codec.out?.(args) ?? null;
-        current.calls.push({
-          name: full,
-          args: decoded ?? codec.args(reader, args),
-          result,
-          out: where === null ? null : reader.bytes(where[0], where[1]),
-        });
-        return result;
-      };
-    }
-    return out;
+    return wrapWithCodecs(namespace, imports, (full, codec, fn) => (...args: unknown[]): unknown => {
+      const current = this.#current;
+      if (!this.active || current === null) return fn(...args);
+      const decoded = codec.role === "effect" ? codec.args(reader, args) : null;
+      const result = fn(...args) as number | bigint;
+      const where = codec.out?.(args) ?? null;
+      current.calls.push({
+        name: full,
+        args: decoded ?? codec.args(reader, args),
+        result,
+        out: where === null ? null : reader.bytes(where[0], where[1]),
+      });
+      return result;
+    });
   }
 
   /**

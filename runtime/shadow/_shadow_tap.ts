@@ -13,10 +13,10 @@ import {
   type CallTap,
   type HostCallRecord,
   type HostFn,
-  IMPORT_CODECS,
   type InvocationRecord,
   MemoryReader,
   type TraceValue,
+  wrapWithCodecs,
 } from "../record/tap.ts";
 import { showValue } from "../record/format.ts";
 
@@ -110,34 +110,25 @@ export class ShadowTap implements CallTap {
   ): Record<string, HostFn> {
     this.#memory ??= new MemoryReader(memory);
     const reader = this.#memory;
-    const out: Record<string, HostFn> = Object.create(null);
-    for (const name of Object.keys(imports)) {
-      const full = `${namespace}.${name}`;
-      const codec = IMPORT_CODECS[full];
-      if (codec === undefined) {
-        out[name] = imports[name]!; // pure given the instance spec: params, data, the rest of WASI
-        continue;
+    // The imports without a codec are pure given the instance spec (params, data, the rest of WASI).
+    return wrapWithCodecs(namespace, imports, (full, codec) => (...args: unknown[]): unknown => {
+      const actual = codec.args(reader, args);
+      const live = this.#pending.get(full)?.shift();
+      if (codec.role === "effect") this.suppressed++;
+      if (live === undefined) {
+        this.#diverge(full, "host calls", "no such call", `${full}(${actual.map(showValue).join(", ")})`);
+        // Not carried out; an effect reports success, an input reads as zero.
+        return full === "wasi.clock_time_get" || full === "wasi.random_get"
+          ? 0
+          : full === "kiln.now_us"
+          ? 0n
+          : 0;
       }
-      out[name] = (...args: unknown[]): unknown => {
-        const actual = codec.args(reader, args);
-        const live = this.#pending.get(full)?.shift();
-        if (codec.role === "effect") this.suppressed++;
-        if (live === undefined) {
-          this.#diverge(full, "host calls", "no such call", `${full}(${actual.map(showValue).join(", ")})`);
-          // Not carried out; an effect reports success, an input reads as zero.
-          return full === "wasi.clock_time_get" || full === "wasi.random_get"
-            ? 0
-            : full === "kiln.now_us"
-            ? 0n
-            : 0;
-        }
-        this.#compare(full, live.args, actual);
-        const where = codec.out?.(args) ?? null;
-        if (where !== null && live.out !== null) reader.write(where[0], live.out);
-        return live.result;
-      };
-    }
-    return out;
+      this.#compare(full, live.args, actual);
+      const where = codec.out?.(args) ?? null;
+      if (where !== null && live.out !== null) reader.write(where[0], live.out);
+      return live.result;
+    });
   }
 
   begin(_entry: string, _args: readonly (number | bigint)[]): void {}

@@ -14,12 +14,12 @@
  *
  * @module
  */
+import { NULL_SINK } from "../executor/dry_run.ts";
 import type { LoadedModule } from "../loader.ts";
 import type { ModulePlan } from "../plan.ts";
 import { ModuleInstance } from "../executor/instance.ts";
 import { ModuleTrap } from "../executor/traps.ts";
 import { createRing, ringStats } from "../executor/ring.ts";
-import type { InstanceSink } from "../executor/host_kiln.ts";
 import {
   type FromExecutor,
   type InstanceSpec,
@@ -135,17 +135,6 @@ interface Run {
   startedAtMs: number;
   by: string;
 }
-
-const NULL_SINK: InstanceSink = {
-  output() {},
-  outputArray() {},
-  alert() {},
-  log() {},
-  denied() {},
-  used() {},
-  write() {},
-  publish: () => true,
-};
 
 /** Percentile `q` of bucketed durations: the upper bound of the bucket it falls in (null when empty). */
 function percentile(buckets: readonly number[], q: number, maxUs: number): number | null {
