@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { multipartForm } from "../_multipart.ts";
 import { Hono } from "hono";
 import { ManifestError } from "../../runtime/manifest/mod.ts";
 import { ModuleUnknownError } from "../../runtime/mod.ts";
@@ -36,16 +37,8 @@ export function modulesRoutes(
     if (!deployer) {
       throw new NotFoundError("deploy_unavailable", "This runtime does not take deploys over the API");
     }
-    let form: Record<string, string | File | (string | File)[]>;
-    try {
-      form = await c.req.parseBody({ all: true });
-    } catch (err) {
-      throw new BadRequestError(`Expected a multipart/form-data body: ${(err as Error).message}`);
-    }
-    const field = (k: string) => {
-      const v = form[k];
-      return Array.isArray(v) ? v[0] : v;
-    };
+    const form = await multipartForm(c);
+    const field = form.field;
     const name = field("name");
     const spec = field("spec");
     const wasm = field("wasm");
@@ -57,7 +50,7 @@ export function modulesRoutes(
     if (!(wasm instanceof File)) throw new BadRequestError(`The deploy needs a "wasm" file part`);
     // A Map: the file names are the client's ("constructor", "__proto__" included).
     const files = new Map<string, Uint8Array>();
-    for (const v of Object.values(form).flat()) {
+    for (const v of Object.values(form.all).flat()) {
       if (v instanceof File && v !== wasm && v !== signature) {
         files.set(v.name, new Uint8Array(await v.arrayBuffer()));
       }

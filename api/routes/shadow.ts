@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { multipartForm } from "../_multipart.ts";
 import { type Context, Hono } from "hono";
 import type { Deployer } from "../../runtime/mod.ts";
 import type { ShadowStatus } from "../../runtime/shadow/mod.ts";
@@ -78,16 +79,8 @@ export function shadowRoutes(shadows: ShadowControl | null, deployer: Deployer |
   app.post("/:name/shadow", async (c) => {
     requireAdmin(c);
     const s = control();
-    let form: Record<string, string | File | (string | File)[]>;
-    try {
-      form = await c.req.parseBody({ all: true });
-    } catch (err) {
-      throw new BadRequestError(`Expected a multipart/form-data body: ${(err as Error).message}`);
-    }
-    const field = (k: string) => {
-      const v = form[k];
-      return Array.isArray(v) ? v[0] : v;
-    };
+    const form = await multipartForm(c);
+    const field = form.field;
     const wasm = field("wasm");
     if (!(wasm instanceof File)) throw new BadRequestError(`The shadow needs a "wasm" file part`);
     const spec = field("spec");
