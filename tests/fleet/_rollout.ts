@@ -18,10 +18,17 @@ import type { TestPki } from "../signing/_pki.ts";
 
 /** The fleet of these tests. */
 export const FLEET = "plant-a";
-/** The module entry every rollout of these tests deploys. */
-export const SPEC = { schedule: { mode: "periodic", period_us: 20000 }, limits: { max_memory_mb: 1 } };
+/**
+ * The module entry every rollout of these tests deploys: a tick every 100 ms with a budget of 80 ms, so that
+ * twelve gateways starting on two busy cores do not push a trivial call past its budget (an interrupt is a
+ * crash, and probation rolls a crash back).
+ */
+export const SPEC = {
+  schedule: { mode: "periodic", period_us: 100_000 },
+  limits: { max_memory_mb: 1, budget_us: 80_000 },
+};
 
-/** A counter that executes `unreachable` on its `trapAt`-th tick (every 20 ms: after about a second). */
+/** A counter that executes `unreachable` on its `trapAt`-th tick (every 100 ms with {@linkcode SPEC}). */
 export function crashingWasm(trapAt: number): Uint8Array {
   return wat(`(module
   (import "kiln" "output" (func $output (param i32 i32 f64) (result i32)))

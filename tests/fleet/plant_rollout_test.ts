@@ -52,7 +52,7 @@ Deno.test({
     await using peers = await fleetPeers("kiln-plant-");
     const { dir, broker, host, pki } = peers;
     const good = await pushCounter(pki, host, "1.0.0", counterWasm(1));
-    const bad = await pushCounter(pki, host, "2.0.0", crashingWasm(60));
+    const bad = await pushCounter(pki, host, "2.0.0", crashingWasm(20));
     const unsigned = await pushCounter(null, host, "3.0.0", counterWasm(3));
     const specFile = `${dir}/spec.json`;
     await Deno.writeTextFile(specFile, JSON.stringify(SPEC));

@@ -35,7 +35,7 @@ Deno.test({
     await using peers = await fleetPeers("kiln-rollout-");
     const { dir, broker, host, pki } = peers;
     const good = await pushCounter(pki, host, "1.0.0", counterWasm(1));
-    const bad = await pushCounter(pki, host, "2.0.0", crashingWasm(60));
+    const bad = await pushCounter(pki, host, "2.0.0", crashingWasm(20));
     const specFile = `${dir}/spec.json`;
     await Deno.writeTextFile(specFile, JSON.stringify(SPEC));
     const ctlData = `${dir}/controller`;
