@@ -347,6 +347,16 @@ export class Executor {
   }
 
   /**
+   * Attaches a shadow candidate to a module's running instance, or stops shadow `id` (`candidate` null): the
+   * worker runs the candidate after each live call (`executor/_worker_shadow.ts`) and reports its counters in
+   * the reports' `shadows`. Nothing happens when the executor is closed.
+   */
+  shadow(msg: Omit<Extract<ToExecutor, { type: "shadow" }>, "type">): void {
+    if (this.#closed) return;
+    this.#send({ type: "shadow", ...msg });
+  }
+
+  /**
    * Stops a module instance; its state is discarded. Resolves once the worker has dropped it, or is gone
    * (closed, failed, or terminated by the watchdog when it is held): never rejects.
    */

@@ -127,6 +127,7 @@ export class Runtime {
         shadowedEvents(
           recordedEvents(tracedEvents(executorEvents(name, this.#parts), this.traces), this.recordings),
           this.shadows,
+          name,
         ),
     });
     this.recordings = createRecordings({
@@ -143,8 +144,7 @@ export class Runtime {
         if (!slot) throw new ModuleUnknownError(name);
         const executor = executors.find(slot.executor);
         if (slot.state !== "running" || !executor) return null;
-        const spec = this.#spec(slot.plan, slot.loaded);
-        return { loaded: slot.loaded, spec, loadId: slot.loadId, record: (on) => executor.record(name, on) };
+        return { loaded: slot.loaded, loadId: slot.loadId, executor };
       },
       loadIdOf: (name) => this.#slots.get(name)?.state === "running" ? this.#slots.get(name)!.loadId : null,
       state: (name) => this.#slots.get(name)?.state ?? "removed",

@@ -42,14 +42,33 @@ export class InstanceRecording {
   #error: string | null = null;
   /** A start, an overflow or an error waits to be reported. */
   #news = false;
+  /** Takes every record instead of the reports while a shadow follows the instance (`follow`). */
+  #listener: ((r: InvocationRecord) => void) | null = null;
 
   constructor() {
     this.recorder = new Recorder({ active: false, emit: (r) => this.#take(r) });
   }
 
-  /** Whether calls are being recorded. */
+  /** Whether calls are being recorded for a recording (not for a shadow). */
   get on(): boolean {
     return this.#on;
+  }
+
+  /** Whether a shadow follows the instance's calls. */
+  get followed(): boolean {
+    return this.#listener !== null;
+  }
+
+  /**
+   * Hands every handler call from the next on to `listener` (a shadow, `_worker_shadow.ts`), the start
+   * record first, keeping nothing for the reports; `null` stops it. Refused (false) while a recording is on.
+   */
+  follow(listener: ((r: InvocationRecord) => void) | null): boolean {
+    if (this.#on) return false;
+    this.#listener = listener;
+    if (listener === null) this.recorder.active = false;
+    else this.recorder.activate();
+    return true;
   }
 
   /**
@@ -58,6 +77,7 @@ export class InstanceRecording {
    */
   start(image: SnapshotImage | null, error: string | null): void {
     if (this.#on) return;
+    this.follow(null); // a recording takes the recorder from a shadow (the worker stops it first)
     this.#records = [];
     this.#bytes = 0;
     this.#overflowed = false;
@@ -76,10 +96,14 @@ export class InstanceRecording {
   /** Stops recording; what was recorded still goes out in the next report. */
   stop(): void {
     this.#on = false;
-    this.recorder.active = false;
+    if (this.#listener === null) this.recorder.active = false; // a shadow following keeps it on
   }
 
   #take(record: InvocationRecord): void {
+    if (this.#listener !== null) {
+      this.#listener(record);
+      return;
+    }
     if (!this.#on) return;
     const size = sizeOf(record);
     if (

@@ -54,3 +54,32 @@ Deno.test("a start whose image could not be captured is reported as an error, an
   assert.equal(batch.records.length, 0);
   assert.equal(rec.on, false);
 });
+
+Deno.test("a shadow following an instance gets every call and nothing goes to the reports", () => {
+  const rec = new InstanceRecording();
+  const seen: number[] = [];
+  assert.equal(rec.follow((r) => seen.push(r.seq)), true);
+  assert.equal(rec.followed, true);
+  tick(rec, 3);
+  rec.stop(); // a recording's "off" does not stop a shadow's feed
+  tick(rec, 1);
+  assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+  assert.equal(rec.take("m", 1), null);
+  rec.follow(null);
+  tick(rec, 2);
+  assert.deepEqual(seen, [0, 1, 2, 3, 4], "nothing after the shadow let go");
+});
+
+Deno.test("a recording takes the recorder from a shadow, and a shadow cannot take it from a recording", () => {
+  const rec = new InstanceRecording();
+  const seen: number[] = [];
+  rec.follow((r) => seen.push(r.seq));
+  tick(rec, 2);
+  rec.start(IMAGE, null);
+  tick(rec, 2);
+  assert.equal(rec.followed, false);
+  assert.deepEqual(seen, [0, 1, 2]);
+  assert.deepEqual(rec.take("m", 1)!.records.map((r) => r.seq), [0, 1, 2]);
+  assert.equal(rec.follow(() => {}), false);
+  assert.equal(rec.followed, false);
+});

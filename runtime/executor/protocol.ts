@@ -258,6 +258,13 @@ export type ToExecutor =
    * reports' `recordings`.
    */
   | { type: "record"; name: string; on: boolean }
+  /**
+   * Attach a shadow candidate to a module's running instance (load `loadId`), or stop shadow `id` when
+   * `candidate` is null (`runtime/shadow/`, `_worker_shadow.ts`): the executor instantiates the candidate from
+   * the live instance's memory image and, after each live handler call returns, calls it with the same inputs;
+   * its counters come in the reports' `shadows`.
+   */
+  | { type: "shadow"; id: number; name: string; loadId: number; candidate: ShadowCandidateSpec | null }
   /** Drop a module's instance; answered by `unloaded` with the same id. */
   | { type: "unload"; id: number; name: string }
   | { type: "samples"; source: string; seq: number; samples: Int16Array }
@@ -345,7 +352,54 @@ export type FromExecutor =
     tracesDropped?: number;
     /** What the period recorded of the modules being recorded (a `record` message started them). */
     recordings?: RecordingBatch[];
+    /** The counters of each shadow run in this executor (one a module; a stopped one in one last report). */
+    shadows?: ShadowReport[];
   };
+
+/** A shadow candidate as a `shadow` message carries it: loaded (instrumented, verified) as for a deploy. */
+export interface ShadowCandidateSpec {
+  module: WebAssembly.Module;
+  /** The candidate's function names (the rest of its spec is the live instance's). */
+  functionNames: FunctionNames;
+  /** Largest difference accepted between live and candidate floats; 0: bit for bit. */
+  tolerance: number;
+}
+
+/** Where a candidate first did something else than the live instance. */
+export interface ShadowDivergence {
+  /** The invocation's sequence number in the shadow run (1: the first handler call after attaching). */
+  invocation: number;
+  entry: string;
+  /** The host call's import (`kiln.output`), or null for the handler's result. */
+  call: string | null;
+  /** What differs, e.g. `kiln.output argument 1`. */
+  what: string;
+  /** As the live instance did it. */
+  live: string;
+  /** As the candidate did it. */
+  candidate: string;
+}
+
+/** A shadow run's counters as the executor reports them (cumulative since it attached; bounded). */
+export interface ShadowReport {
+  /** The `shadow` message's id. */
+  id: number;
+  module: string;
+  state: "running" | "stopped";
+  /** Why it stopped (`candidate_trapped: <kind>`, `module_stopped`, `recording_started`...), or null. */
+  reason: string | null;
+  invocations: number;
+  matched: number;
+  diverged: number;
+  /** Effects the candidate made that were captured and not carried out. */
+  suppressed: number;
+  /** The largest difference per output name (at most `MAX_OUTPUT_NAMES`). */
+  largest: Map<string, number>;
+  first: ShadowDivergence | null;
+  /** The candidate's call durations by {@linkcode LATENCY_BOUNDS_US} bucket (the last is +Inf), and in all, µs. */
+  buckets: number[];
+  totalUs: number;
+}
 
 /** One report's share of a module's recording. */
 export interface RecordingBatch {

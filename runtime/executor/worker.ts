@@ -25,6 +25,7 @@ import { record, ReportBatch } from "./_worker_report.ts";
 import { createPeriodicTask, latenessOf, type PeriodicTask, startTick } from "./_worker_schedule.ts";
 import { TraceQueue } from "./trace_collector.ts";
 import { InstanceRecording } from "./_worker_record.ts";
+import { WorkerShadows } from "./_worker_shadow.ts";
 import type { RecordingBatch } from "./protocol.ts";
 
 const REPORT_INTERVAL_MS = 100;
@@ -59,8 +60,22 @@ function call(inst: ModuleInstance, entry: CallEntry, allowedMs: number, fn: () 
     return err;
   } finally {
     heartbeat.end();
+    shadows.after(inst, recordings.get(inst)); // a shadow candidate's calls, after the live call returned
   }
 }
+
+/** Shadow candidates beside live instances (`_worker_shadow.ts`); their calls run under the heartbeat too. */
+const shadows = new WorkerShadows((slot, entry, allowedMs, fn) => {
+  heartbeat.begin(slot, entry as CallEntry, allowedMs);
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return err ?? new Error("the candidate threw nothing");
+  } finally {
+    heartbeat.end();
+  }
+});
 
 /** What the instances produce until the next report; their sink. */
 const batch = new ReportBatch();
@@ -89,12 +104,14 @@ function flush(): void {
     const b = recordings.get(inst)?.take(name, loadIds.get(inst) ?? 0);
     if (b) recorded.push(b);
   }
+  const shadowed = shadows.take();
   post({
     ...batch.take(stats),
     loads: { ...loadIdOf },
     ...(traces.length > 0 && { traces }),
     ...(dropped > 0 && { tracesDropped: dropped }),
     ...(recorded.length > 0 && { recordings: recorded }),
+    ...(shadowed.length > 0 && { shadows: shadowed }),
   });
 }
 
@@ -181,6 +198,7 @@ function setRecording(name: string, on: boolean): void {
     return;
   }
   if (rec.on) return;
+  shadows.end(inst, rec, "recording_started"); // a recording takes the recorder from a shadow
   const captured: SnapshotImage[] = [];
   const err = call(inst, "snapshot capture", copyAllowedMs(inst.stats.memoryBytes), () => {
     captured.push(inst.capture());
@@ -192,6 +210,7 @@ function stop(name: string): void {
   const inst = instances.get(name);
   const left = inst && recordings.get(inst)?.take(name, loadIds.get(inst) ?? 0);
   if (left) leftRecordings.push(left);
+  if (inst) shadows.end(inst, recordings.get(inst), "module_stopped");
   if (inst?.spec.mode === "event" && !inst.spec.channelRead) eventModules--;
   instances.delete(name);
   periodic.delete(name);
@@ -397,6 +416,13 @@ function handle(msg: ToExecutor): void {
     case "record":
       setRecording(msg.name, msg.on);
       return;
+    case "shadow": {
+      const inst = instances.get(msg.name);
+      const recording = inst && recordings.get(inst);
+      const live = inst && recording ? { inst, loadId: loadIds.get(inst) ?? 0, recording } : null;
+      shadows.handle(msg, live);
+      return;
+    }
     case "inputs":
       for (const [id, v] of Object.entries(msg.values)) inputs.set(id, v);
       return;

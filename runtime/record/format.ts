@@ -15,7 +15,8 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { SchedulePlan } from "../plan.ts";
 import type { SnapshotImage } from "../../snapshots/mod.ts";
 import type { AccountLimits } from "../executor/account.ts";
-import type { InvocationRecord, TraceValue } from "./tap.ts";
+import type { InvocationRecord } from "./tap.ts";
+export { showValue } from "./tap.ts";
 import { TraceBudgetError, TraceFormatError } from "./errors.ts";
 import type { z } from "zod";
 import { EndFrame, HeaderFrame, InvocationFrame } from "./_schema.ts";
@@ -343,16 +344,4 @@ export function imageOf(start: TraceStart): SnapshotImage {
     pages: Array.from({ length: count }, (_, i) => start.pages.subarray(i * pageBytes, (i + 1) * pageBytes)),
     state: start.state,
   };
-}
-
-/** A value as text, for a divergence's diff. */
-export function showValue(v: TraceValue): string {
-  if (v instanceof Uint8Array) {
-    const hex = Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, "0")).join("");
-    return `<${v.length} bytes ${hex}${v.length > 32 ? "..." : ""}>`;
-  }
-  if (typeof v === "bigint") return `${v}n`;
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" && Object.is(v, -0)) return "-0";
-  return String(v);
 }

@@ -237,3 +237,15 @@ export class Recorder implements CallTap {
     this.#emit(current);
   }
 }
+
+/** A value as text, for a divergence's diff. */
+export function showValue(v: TraceValue): string {
+  if (v instanceof Uint8Array) {
+    const hex = Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, "0")).join("");
+    return `<${v.length} bytes ${hex}${v.length > 32 ? "..." : ""}>`;
+  }
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" && Object.is(v, -0)) return "-0";
+  return String(v);
+}

@@ -1,46 +1,44 @@
 /**
  * Shadow validation (`docs/shadow.md`): a candidate build runs beside a live module on the same inputs, and
  * what it does is compared with what the live module did, invocation by invocation, without any of it being
- * carried out. It is an online replay: attaching turns on the live instance's recorder (`Executor.record`, as
- * a live recording does); each executor report brings the live invocations (input bytes, the values its host
- * calls returned, its effects), and the candidate — loaded through the runtime's loader (instrumentation and
- * signature policy, as a deploy is) and resumed from the live instance's memory image — is called with the
- * same input, fed the same values (`_shadow_tap.ts`), its effects captured and compared, never performed.
- *
- * The candidate runs on the main thread after the live call has returned: never inside the live call's budget
- * nor on the live executor's thread. It gets the live module's budget; a trap or an overrun stops the shadow
- * with that reason, and the live module is not affected. State is bounded: counters, the first divergence,
- * the largest difference per output name, latency buckets.
+ * carried out. This is the main thread's side: it loads the candidate through the runtime's loader
+ * (instrumentation and signature policy, as a deploy is) and sends it to the executor that hosts the live
+ * module (`Executor.shadow`). There the candidate is instantiated from the live instance's memory image and,
+ * after each live handler call has returned, called with the same input and fed the values the live call's
+ * host calls returned (`executor/_worker_shadow.ts`, `executor/_shadow_tap.ts`): never inside the live call's
+ * budget, and in the same executor class, so its time per call compares with the live one's and a slow
+ * candidate holds its executor, never the API. It gets the live module's budget; a trap or an overrun stops
+ * the shadow with that reason, and the live module is not affected. The executor's reports bring counters
+ * only (matched, diverged, the first divergence, the largest difference per output name, latency buckets),
+ * which this file keeps for the API.
  *
  * @module
  */
-import { NULL_SINK } from "../executor/dry_run.ts";
 import type { LoadedModule } from "../loader.ts";
 import type { ModulePlan } from "../plan.ts";
-import { ModuleInstance } from "../executor/instance.ts";
-import { ModuleTrap } from "../executor/traps.ts";
-import { createRing, ringStats } from "../executor/ring.ts";
 import {
   type FromExecutor,
-  type InstanceSpec,
   type InstanceStats,
   LATENCY_BOUNDS_US,
+  type ShadowDivergence,
+  type ShadowReport,
+  type ToExecutor,
 } from "../executor/protocol.ts";
 import { ModuleStateError } from "../errors.ts";
 import { RecordingActiveError } from "../record/errors.ts";
 import { ShadowActiveError, ShadowNotFoundError } from "./errors.ts";
-import { type ShadowDivergence, ShadowTap } from "./_shadow_tap.ts";
 
 export type { ShadowDivergence };
 
 /** A running module as a shadow needs it. */
 export interface ShadowLiveInstance {
   loaded: LoadedModule;
-  /** The instance spec its executor was given. */
-  spec: InstanceSpec;
   loadId: number | null;
-  /** Starts or stops recording in its executor (`Executor.record`). */
-  record(on: boolean): void;
+  /** The executor that hosts it: its name, and `Executor.shadow` to send it a `shadow` message. */
+  executor: {
+    readonly name: string;
+    shadow(msg: Omit<Extract<ToExecutor, { type: "shadow" }>, "type">): void;
+  };
 }
 
 /** What {@linkcode Shadows} needs of the runtime. */
@@ -85,7 +83,10 @@ export interface ShadowStatus {
   module: string;
   /** `starting` until the live instance's memory image arrives, `running`, or `stopped` (see `reason`). */
   state: "starting" | "running" | "stopped";
-  /** Why it stopped: `dropped`, `module_stopped`, `overflow`, `candidate_trapped: <fault>`; null while running. */
+  /**
+   * Why it stopped: `dropped`, `module_stopped`, `recording_started`, `overflow`, `candidate_trapped: <fault>`;
+   * null while running.
+   */
   reason: string | null;
   liveSha256: string;
   candidateSha256: string;
@@ -103,6 +104,8 @@ export interface ShadowStatus {
   tolerance: number;
   startedAtMs: number;
   by: string;
+  /** The executor whose reports carry the shadow's counters (the live module's), null until the first. */
+  executor: string | null;
 }
 
 /** What a promotion deploys: the candidate's bytes, signature and manifest entry as attached. */
@@ -114,20 +117,17 @@ export interface ShadowCandidate {
 }
 
 interface Run {
+  /** The `shadow` message's id: reports of an earlier run of the same module are ignored. */
+  id: number;
   name: string;
   loadId: number | null;
   live: ShadowLiveInstance;
-  loaded: LoadedModule;
   candidate: ShadowCandidate;
-  tap: ShadowTap;
-  instance: ModuleInstance | null;
   state: ShadowStatus["state"];
   reason: string | null;
-  invocations: number;
-  matched: number;
-  diverged: number;
-  buckets: number[];
-  totalUs: number;
+  /** The executor's last counters, null until its first report. */
+  last: ShadowReport | null;
+  executor: string | null;
   /** The live instance's stats when the shadow started (its figures are cumulative). */
   liveBase: InstanceStats | null;
   liveLast: InstanceStats | null;
@@ -153,6 +153,7 @@ export class Shadows {
   readonly #options: ShadowsOptions;
   readonly #runs = new Map<string, Run>();
   readonly #starting = new Set<string>();
+  #nextId = 1;
 
   constructor(options: ShadowsOptions) {
     this.#options = options;
@@ -203,25 +204,20 @@ export class Shadows {
       throw new ModuleStateError(name, this.#options.state(name), "shadow");
     }
     const run: Run = {
+      id: this.#nextId++,
       name,
       loadId: live.loadId,
       live,
-      loaded,
       candidate: {
         wasm: request.wasm,
         signature: request.signature ?? null,
         spec: request.spec ?? null,
         sha256: loaded.sha256,
       },
-      tap: new ShadowTap(tolerance),
-      instance: null,
       state: "starting",
       reason: null,
-      invocations: 0,
-      matched: 0,
-      diverged: 0,
-      buckets: LATENCY_BOUNDS_US.map(() => 0).concat(0),
-      totalUs: 0,
+      last: null,
+      executor: null,
       liveBase: null,
       liveLast: null,
       tolerance,
@@ -229,25 +225,26 @@ export class Shadows {
       by: request.by ?? "api",
     };
     this.#runs.set(name, run);
-    live.record(true);
+    live.executor.shadow({
+      id: run.id,
+      name,
+      loadId: live.loadId ?? 0,
+      candidate: { module: loaded.module, functionNames: loaded.functionNames, tolerance },
+    });
     this.#options.log(`kiln: shadow of module "${name}" attached: candidate ${loaded.sha256.slice(0, 12)}`);
     return this.#status(run);
   }
 
-  /** Takes in one executor report: the live invocations recorded, and the live instance's stats. */
-  take(report: Extract<FromExecutor, { type: "report" }>): void {
+  /** Takes in one report of executor `executor`: the shadows' counters, and the live instances' stats. */
+  take(report: Extract<FromExecutor, { type: "report" }>, executor: string): void {
     if (this.#runs.size === 0) return;
-    for (const b of report.recordings ?? []) {
-      const run = this.#runs.get(b.module);
-      if (run === undefined || run.state === "stopped" || b.loadId !== run.loadId) continue;
-      if (b.start !== null && run.instance === null) this.#start(run, b.start);
-      if (run.state !== "running") continue;
-      for (const r of b.records) {
-        if (r.seq === 0) continue; // the start record: the memory image stands for it
-        this.#call(run, r);
-        if (run.state !== "running") break;
-      }
-      if (run.state === "running" && (b.error !== null || b.overflowed)) this.#stop(run, "overflow");
+    for (const r of report.shadows ?? []) {
+      const run = this.#runs.get(r.module);
+      if (run === undefined || run.state === "stopped" || r.id !== run.id) continue;
+      run.last = r;
+      run.executor = executor;
+      if (r.state === "stopped") this.#stop(run, r.reason ?? "stopped");
+      else run.state = "running";
     }
     for (const run of this.#runs.values()) {
       const stats = report.stats[run.name];
@@ -257,18 +254,13 @@ export class Shadows {
     }
   }
 
-  /** Stops a shadow with `module_stopped` when the live instance is no longer the one it follows. */
+  /** Stops a shadow when the live instance is no longer the one it follows, or a recording took it over. */
   check(): void {
     for (const run of this.#runs.values()) {
       if (run.state === "stopped") continue;
       if (this.#options.loadIdOf(run.name) !== run.loadId) this.#stop(run, "module_stopped");
-      else if (this.#options.recording(run.name)) {
-        // A live recording started: the executor's recorder is the shadow's, which ignored the recording's
-        // "on". The shadow yields it: off and on again makes the worker send the recording its start image.
-        this.#stop(run, "recording_started");
-        run.live.record(false);
-        run.live.record(true);
-      }
+      // A live recording takes the executor's recorder: the executor stops the shadow too.
+      else if (this.#options.recording(run.name)) this.#stop(run, "recording_started");
     }
   }
 
@@ -307,60 +299,19 @@ export class Shadows {
     for (const run of this.#runs.values()) this.#stop(run, "stopped");
   }
 
-  #start(run: Run, image: NonNullable<Parameters<typeof ModuleInstance.create>[0]["restore"]>): void {
-    const spec = candidateSpec(run.live.spec, run.loaded);
-    try {
-      run.instance = ModuleInstance.create({
-        spec,
-        module: run.loaded.module,
-        sink: NULL_SINK,
-        inputs: new Map(),
-        dryRun: true,
-        tap: run.tap,
-        // The candidate resumes where the live instance is, as from a snapshot (`docs/shadow.md`).
-        restore: image,
-      });
-      run.state = "running";
-    } catch (err) {
-      if (!(err instanceof ModuleTrap)) throw err;
-      this.#stop(run, `candidate_trapped: ${err.fault.kind}`);
-    }
-  }
-
-  #call(run: Run, record: Parameters<ShadowTap["expect"]>[0]): void {
-    run.invocations++;
-    run.tap.expect(record, run.invocations);
-    const t0 = performance.now();
-    let trap: ModuleTrap | null = null;
-    try {
-      run.instance!.replayCall(record.entry, record.input, record.args[0]);
-    } catch (err) {
-      if (!(err instanceof ModuleTrap)) throw err;
-      trap = err;
-    }
-    const us = (performance.now() - t0) * 1000;
-    run.totalUs += us;
-    const i = LATENCY_BOUNDS_US.findIndex((b) => us <= b);
-    run.buckets[i === -1 ? LATENCY_BOUNDS_US.length : i]!++;
-    if (run.tap.diverged) run.diverged++;
-    else run.matched++;
-    // A live trap ends the live instance (check() stops the shadow); a candidate's own trap stops it here.
-    if (trap !== null && record.fault === null) this.#stop(run, `candidate_trapped: ${trap.fault.kind}`);
-  }
-
   #stop(run: Run, reason: string): void {
     if (run.state === "stopped") return;
     run.state = "stopped";
     run.reason = reason;
-    run.instance = null;
-    if (this.#options.loadIdOf(run.name) === run.loadId && !this.#options.recording(run.name)) {
-      run.live.record(false);
+    if (this.#options.loadIdOf(run.name) === run.loadId) {
+      run.live.executor.shadow({ id: run.id, name: run.name, loadId: run.loadId ?? 0, candidate: null });
     }
     this.#options.log(`kiln: shadow of module "${run.name}" stopped: ${reason}`);
   }
 
   #status(run: Run): ShadowStatus {
-    const base = run.liveBase, last = run.liveLast;
+    const base = run.liveBase, last = run.liveLast, c = run.last;
+    const calls = c?.invocations ?? 0;
     const liveBuckets = last === null || base === null
       ? []
       : last.latencyBuckets.map((n, i) => n - (base.latencyBuckets[i] ?? 0));
@@ -371,12 +322,12 @@ export class Shadows {
       reason: run.reason,
       liveSha256: run.live.loaded.sha256,
       candidateSha256: run.candidate.sha256,
-      invocations: run.invocations,
-      matched: run.matched,
-      diverged: run.diverged,
-      largestDifference: new Map(run.tap.largest),
-      firstDivergence: run.tap.first && { ...run.tap.first },
-      suppressedEffects: run.tap.suppressed,
+      invocations: c?.invocations ?? 0,
+      matched: c?.matched ?? 0,
+      diverged: c?.diverged ?? 0,
+      largestDifference: new Map(c?.largest ?? []),
+      firstDivergence: c?.first ? { ...c.first } : null,
+      suppressedEffects: c?.suppressed ?? 0,
       live: {
         calls: liveCalls,
         meanUs: liveCalls > 0 ? (last!.totalUs - base!.totalUs) / liveCalls : null,
@@ -384,41 +335,31 @@ export class Shadows {
         p99Us: percentile(liveBuckets, 0.99, last?.maxUs ?? 0),
       },
       candidate: {
-        calls: run.invocations,
-        meanUs: run.invocations > 0 ? run.totalUs / run.invocations : null,
-        p50Us: percentile(run.buckets, 0.5, Infinity),
-        p99Us: percentile(run.buckets, 0.99, Infinity),
+        calls,
+        meanUs: calls > 0 ? c!.totalUs / calls : null,
+        p50Us: percentile(c?.buckets ?? [], 0.5, Infinity),
+        p99Us: percentile(c?.buckets ?? [], 0.99, Infinity),
       },
       tolerance: run.tolerance,
       startedAtMs: run.startedAtMs,
       by: run.by,
+      executor: run.executor,
     };
   }
 }
 
-/** The live spec for the candidate: its own function names, private channel rings (nothing reaches the plant). */
-function candidateSpec(live: InstanceSpec, loaded: LoadedModule): InstanceSpec {
-  const ring = (buffer: SharedArrayBuffer) =>
-    createRing({ sizeBytes: ringStats(buffer).capacityBytes, readers: 1, overflow: "drop-oldest" });
-  return {
-    ...live,
-    functionNames: loaded.functionNames,
-    channelWrites: live.channelWrites.map((c) => ({ id: c.id, buffer: ring(c.buffer), wake: [] })),
-    channelRead: live.channelRead &&
-      { id: live.channelRead.id, buffer: ring(live.channelRead.buffer), reader: 0 },
-    warmUpIterations: null,
-    instantiationWrites: null,
-  };
-}
-
 /** `events` whose reports also feed `shadows` (as `recordedEvents` feeds the live recordings). */
-export function shadowedEvents<E extends { onReport(r: Report): void }>(events: E, shadows: Shadows): E {
+export function shadowedEvents<E extends { onReport(r: Report): void }>(
+  events: E,
+  shadows: Shadows,
+  executor: string,
+): E {
   const onReport = events.onReport;
   return {
     ...events,
     onReport: (r: Report) => {
       onReport(r);
-      shadows.take(r);
+      shadows.take(r, executor);
       shadows.check();
     },
   };

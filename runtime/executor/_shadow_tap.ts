@@ -4,36 +4,24 @@
  * invocation, swallows every effect (output, alert, log, GPIO, actuation, channel write, publish: the host is
  * never called for them) and compares each with the live instance's. Unlike the replayer's tap it never stops
  * the candidate: calls are paired per import name, in order, so one differing output does not shift the
- * others, and each invocation is judged matched or diverged on its own. Private to `runtime/shadow/`.
+ * others, and each invocation is judged matched or diverged on its own. It runs in the executor that
+ * hosts the live module (`_worker_shadow.ts`); `runtime/shadow/` keeps the main thread's side.
  *
  * @module
  */
-import type { ModuleFault } from "../executor/protocol.ts";
+import type { ModuleFault, ShadowDivergence } from "./protocol.ts";
+
+export type { ShadowDivergence };
 import {
   type CallTap,
   type HostCallRecord,
   type HostFn,
   type InvocationRecord,
   MemoryReader,
+  showValue,
   type TraceValue,
   wrapWithCodecs,
 } from "../record/tap.ts";
-import { showValue } from "../record/format.ts";
-
-/** Where a candidate first did something else than the live instance. */
-export interface ShadowDivergence {
-  /** The invocation's sequence number in the shadow run (1: the first handler call after attaching). */
-  invocation: number;
-  entry: string;
-  /** The host call's import (`kiln.output`), or null for the handler's result. */
-  call: string | null;
-  /** What differs, e.g. `kiln.output argument 1`. */
-  what: string;
-  /** As the live instance did it. */
-  live: string;
-  /** As the candidate did it. */
-  candidate: string;
-}
 
 /** The most output names whose largest difference is kept (a module's output keys are bounded anyway). */
 export const MAX_OUTPUT_NAMES = 256;
