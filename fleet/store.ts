@@ -311,6 +311,14 @@ export class FleetStore implements Disposable {
     return new Map(rows.map((r) => [String(r.device), JSON.parse(String(r.doc_json)) as DesiredState]));
   }
 
+  /** Every fleet with a known device or a rollout, sorted. */
+  listDeviceFleets(): string[] {
+    const rows = this.#db.prepare(
+      "SELECT fleet FROM devices UNION SELECT fleet FROM rollouts ORDER BY fleet",
+    ).all() as Row[];
+    return rows.map((r) => String(r.fleet));
+  }
+
   /** Every fleet named by a rollout, sorted. */
   listFleets(): string[] {
     const rows = this.#db.prepare("SELECT DISTINCT fleet FROM rollouts ORDER BY fleet").all() as Row[];

@@ -5,9 +5,8 @@
  * @module
  */
 import { killAfterGrace, stopChild } from "../../tests/_timeouts.ts";
+import { cpuTicks, TICKS_PER_S } from "../soak/_procs.ts";
 
-/** The kernel's clock ticks per second for `/proc/<pid>/stat` times (`getconf CLK_TCK` is 100 on Linux). */
-const CLK_TCK = 100;
 /** How long a child may take to exit after SIGTERM before it gets SIGKILL, ms. */
 const STOP_GRACE_MS = 10_000;
 
@@ -94,15 +93,8 @@ export function spawn(name: string, cmd: string, args: string[], log: string, o:
 
 /** CPU time (user + system) a process used so far, ms; null once it is gone. */
 export function cpuMs(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const utime = Number(fields[11]), stime = Number(fields[12]);
-    return ((utime + stime) * 1000) / CLK_TCK;
-  } catch {
-    return null;
-  }
+  const ticks = cpuTicks(pid);
+  return ticks === null ? null : (ticks * 1000) / TICKS_PER_S;
 }
 
 /** A process's resident memory now and at its peak (`VmRSS`, `VmHWM`), KiB; null once it is gone. */

@@ -19,7 +19,6 @@ import { type Authenticator, fleetAuthMiddleware } from "./auth.ts";
 import { handleFleetError, RequestInvalidError } from "./errors.ts";
 import { deviceJson, memberJson, rolloutJson, versionGroups } from "./json.ts";
 import { rolloutFromBody } from "./rollout_body.ts";
-import { listDeviceFleets } from "./_fleets.ts";
 import { fleetOpenApiDocument } from "./openapi.ts";
 
 /** The largest request body, bytes. */
@@ -123,7 +122,7 @@ export function createFleetApp(deps: FleetAppDeps): Hono {
 
   app.get("/api/v1/devices", (c) => {
     const fleet = c.req.query("fleet");
-    const fleets = fleet === undefined ? listDeviceFleets(store) : [fleet];
+    const fleets = fleet === undefined ? store.listDeviceFleets() : [fleet];
     const t = now();
     return c.json({ devices: fleets.flatMap((f) => store.listDevices(f).map((d) => deviceJson(d, t))) });
   });
