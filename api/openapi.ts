@@ -93,7 +93,7 @@ export const OPERATIONS: readonly Operation[] = [
     path: "/api/v1/modules/:name/shadow",
     summary:
       "Run a candidate build beside it, its side effects captured (multipart: wasm, signature, spec, " +
-      "tolerance; docs/shadow.md)",
+      "tolerance, start: image|init, warmup: invocations; docs/shadow.md)",
     body: "multipart",
     created: true,
   },

@@ -11,11 +11,13 @@ import { ApiRequestError, requestJson, tokenFor } from "./_api_client.ts";
 /** Help lines of `kiln shadow`, for `kiln --help`. */
 export const SHADOW_HELP =
   `  kiln shadow <module> <candidate.wasm> --url URL [--token T] [--data DIR] [--sig FILE] [--spec FILE]
-              [--tolerance X]
+              [--tolerance X] [--start image|init] [--warmup N]
       Run a candidate build beside a running module on the same inputs (admin token); its publishes,
       actuations, GPIO and channel writes, alerts and outputs are compared with the live module's and never
       carried out. --spec is the manifest entry a promotion deploys it with; --tolerance the largest float
-      difference counted as a match (default 0: bit for bit).
+      difference counted as a match (default 0: bit for bit); --start init runs the candidate's own kiln_init
+      (a build with another memory layout) instead of resuming it from the live module's memory (image, the
+      default); --warmup N counts the first N compared invocations apart (a cold candidate's warm-up).
   kiln shadow status|promote|drop <module> --url URL [--token T] [--data DIR] [--json]
       Show how the candidate compares (matched and diverged invocations, the first divergence, the largest
       difference per output, time per call), deploy it through the deploy path, or drop it.`;
@@ -30,6 +32,8 @@ export async function shadowCommand(args: string[]): Promise<number> {
       sig: { type: "string" },
       spec: { type: "string" },
       tolerance: { type: "string" },
+      start: { type: "string" },
+      warmup: { type: "string" },
       json: { type: "boolean", default: false },
     },
     allowPositionals: true,
@@ -39,6 +43,12 @@ export async function shadowCommand(args: string[]): Promise<number> {
   const [first, second] = positionals;
   if (positionals.length !== 2 || first === undefined || second === undefined) {
     throw new UsageError("shadow takes <module> <candidate.wasm>, or status|promote|drop <module>");
+  }
+  if (values.start !== undefined && values.start !== "image" && values.start !== "init") {
+    throw new UsageError(`shadow --start takes "image" or "init", got "${values.start}"`);
+  }
+  if (values.warmup !== undefined && !/^\d+$/.test(values.warmup)) {
+    throw new UsageError(`shadow --warmup takes a whole number of invocations, got "${values.warmup}"`);
   }
   const verb = ["status", "promote", "drop"].includes(first) && !second.endsWith(".wasm") ? first : null;
   const name = verb === null ? first : second;
@@ -60,6 +70,8 @@ export async function shadowCommand(args: string[]): Promise<number> {
     if (values.sig !== undefined) form.set("signature", await file(values.sig), "candidate.wasm.sig");
     if (values.spec !== undefined) form.set("spec", await Deno.readTextFile(values.spec));
     if (values.tolerance !== undefined) form.set("tolerance", values.tolerance);
+    if (values.start !== undefined) form.set("start", values.start);
+    if (values.warmup !== undefined) form.set("warmup", values.warmup);
     body = await postForm(base, form, token, `shadow "${name}" with ${second}`);
   }
   if (values.json) console.log(JSON.stringify(body, null, 2));
@@ -104,9 +116,15 @@ function describe(verb: string, body: Record<string, unknown>): string {
   const lines = [
     `shadow of "${s.module}": ${s.state}${s.reason ? ` (${s.reason})` : ""}, candidate ${
       String(s.candidate_sha256).slice(0, 12)
-    } beside ${String(s.live_sha256).slice(0, 12)}`,
-    `invocations ${s.invocations}: matched ${s.matched}, diverged ${s.diverged}`,
+    } beside ${String(s.live_sha256).slice(0, 12)}, start ${s.start ?? "image"}`,
+    `invocations ${s.invocations}: matched ${s.matched}, diverged ${s.diverged}` +
+    (Number(s.warmup_invocations ?? 0) > 0
+      ? ` (after a warm-up of ${s.warmup} of ${s.warmup_invocations} invocations, counted apart)`
+      : ""),
   ];
+  if (s.layout_difference && (s.start ?? "image") === "image") {
+    lines.push(`layout: ${s.layout_difference}; --start init runs the candidate's own kiln_init instead`);
+  }
   const first = s.first_divergence as Record<string, unknown> | null;
   if (first) {
     lines.push(

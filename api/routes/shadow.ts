@@ -1,7 +1,8 @@
 /**
  * Shadow validation (`docs/shadow.md`): `POST /api/v1/modules/:name/shadow` attaches a candidate build beside
  * the running module (admin; multipart with `wasm`, and optional `signature`, `spec` — the manifest entry a
- * promotion deploys it with — and `tolerance`), `GET` says how it compares, `POST .../shadow/promote` deploys
+ * promotion deploys it with —, `tolerance`, `start` — `image` or `init` — and `warmup`, a number of
+ * invocations), `GET` says how it compares, `POST .../shadow/promote` deploys
  * the candidate through the normal deploy path (trial, probation, versions) and `DELETE` drops it.
  *
  * @module
@@ -9,7 +10,7 @@
 import { multipartForm } from "../_multipart.ts";
 import { type Context, Hono } from "hono";
 import type { Deployer } from "../../runtime/mod.ts";
-import type { ShadowStatus } from "../../runtime/shadow/mod.ts";
+import { SHADOW_STARTS, type ShadowStart, type ShadowStatus } from "../../runtime/shadow/mod.ts";
 import { roleAllows } from "../../snapshots/mod.ts";
 import { isoTime, type Json } from "../_json.ts";
 import { BadRequestError, ForbiddenError, NotFoundError } from "../errors.ts";
@@ -22,7 +23,9 @@ const diffJson = (d: number): number | string => Number.isFinite(d) ? d : "inf";
 
 /**
  * A shadow's status as JSON: `module`, `state` (`starting`, `running`, `stopped`), `reason`, `live_sha256`,
- * `candidate_sha256`, `invocations`, `matched`, `diverged`, `largest_difference` (per output name),
+ * `candidate_sha256`, `start` (`image`, `init`), `invocations`, `matched`, `diverged` (after the warm-up),
+ * `warmup_invocations` (asked for), `warmup` (run so far, counted apart), `layout_difference` (what differs in
+ * the declared memory layouts, or null), `largest_difference` (per output name),
  * `first_divergence` (`invocation`, `entry`, `call`, `what`, `live`, `candidate`), `suppressed_effects`,
  * `time_per_call_us` (`live` and `candidate`: `calls`, `mean`, `p50`, `p99`), `tolerance`, `started_at`,
  * `by`.
@@ -37,9 +40,13 @@ export function shadowJson(s: ShadowStatus): Json {
     reason: s.reason,
     live_sha256: s.liveSha256,
     candidate_sha256: s.candidateSha256,
+    start: s.start,
     invocations: s.invocations,
     matched: s.matched,
     diverged: s.diverged,
+    warmup_invocations: s.warmupInvocations,
+    warmup: s.warmup,
+    layout_difference: s.layoutDifference,
     largest_difference: largest,
     first_divergence: s.firstDivergence,
     suppressed_effects: s.suppressedEffects,
@@ -60,6 +67,36 @@ function requireAdmin(c: Context): void {
       `${c.req.method} ${c.req.path} needs the admin role; the token "${who.name}" has ${who.role}`,
     );
   }
+}
+
+/** A text field's value (a file part read as text), or undefined when absent. */
+async function textOf(v: string | File | undefined): Promise<string | undefined> {
+  return v === undefined ? undefined : typeof v === "string" ? v : await v.text();
+}
+
+/** The `start` field: `image` (the default) or `init`. @throws {BadRequestError} for another value. */
+function startOf(v: string | undefined): ShadowStart {
+  if (v === undefined) return "image";
+  const start = SHADOW_STARTS.find((s) => s === v);
+  if (start === undefined) {
+    throw new BadRequestError(
+      `Field "start" must be "image" (resume from the live module's memory) or "init" (run the candidate's ` +
+        `own kiln_init), got ${JSON.stringify(v)}`,
+    );
+  }
+  return start;
+}
+
+/** The `warmup` field: a whole number of invocations, at least 0 (default 0). @throws {BadRequestError} */
+function warmupOf(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new BadRequestError(
+      `Field "warmup" must be a whole number of invocations of at least 0, got ${JSON.stringify(v)}`,
+    );
+  }
+  return n;
 }
 
 async function bytesOf(v: string | File | undefined): Promise<Uint8Array | null> {
@@ -91,11 +128,15 @@ export function shadowRoutes(shadows: ShadowControl | null, deployer: Deployer |
         `Field "tolerance" must be a number of at least 0, got ${JSON.stringify(tol)}`,
       );
     }
+    const start = startOf(await textOf(field("start")));
+    const warmupInvocations = warmupOf(await textOf(field("warmup")));
     const status = await s.attach(c.req.param("name"), {
       wasm: new Uint8Array(await wasm.arrayBuffer()),
       signature: await bytesOf(field("signature")),
       spec: spec === undefined ? null : typeof spec === "string" ? spec : await spec.text(),
       tolerance,
+      start,
+      warmupInvocations,
       by: actorOf(c),
     });
     return c.json(shadowJson(status), 201);

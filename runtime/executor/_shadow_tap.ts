@@ -4,8 +4,11 @@
  * invocation, swallows every effect (output, alert, log, GPIO, actuation, channel write, publish: the host is
  * never called for them) and compares each with the live instance's. Unlike the replayer's tap it never stops
  * the candidate: calls are paired per import name, in order, so one differing output does not shift the
- * others, and each invocation is judged matched or diverged on its own. It runs in the executor that
- * hosts the live module (`_worker_shadow.ts`); `runtime/shadow/` keeps the main thread's side.
+ * others, and each invocation is judged matched or diverged on its own. A candidate started with its own
+ * `kiln_init` (`start: "init"`) runs it through this tap too: there its inputs are answered by the real host
+ * (the clock, the random source, the executor's input image) and its effects swallowed, uncompared (the live
+ * module's init happened long before). It runs in the executor that hosts the live module
+ * (`_worker_shadow.ts`); `runtime/shadow/` keeps the main thread's side.
  *
  * @module
  */
@@ -68,15 +71,23 @@ export class ShadowTap implements CallTap {
   /** Per import name, the live calls of the invocation not yet paired. */
   #pending = new Map<string, HostCallRecord[]>();
   #diverged = false;
+  /** False during a warm-up invocation: a divergence is noted for it, never kept as first or largest. */
+  #counted = true;
+  /** True while the candidate starts (`begin("init")` to `end`): inputs from the host, effects swallowed. */
+  #starting = false;
 
   constructor(tolerance: number) {
     this.#tolerance = tolerance;
   }
 
-  /** Sets the live invocation the candidate's next call is compared with. */
-  expect(record: InvocationRecord, seq: number): void {
+  /**
+   * Sets the live invocation the candidate's next call is compared with; `counted` false for a warm-up
+   * invocation (its divergence is not kept as the first, nor its differences as the largest).
+   */
+  expect(record: InvocationRecord, seq: number, counted = true): void {
     this.#inv = record;
     this.#seq = seq;
+    this.#counted = counted;
     this.#diverged = false;
     this.#pending.clear();
     for (const c of record.calls) {
@@ -99,7 +110,12 @@ export class ShadowTap implements CallTap {
     this.#memory ??= new MemoryReader(memory);
     const reader = this.#memory;
     // The imports without a codec are pure given the instance spec (params, data, the rest of WASI).
-    return wrapWithCodecs(namespace, imports, (full, codec) => (...args: unknown[]): unknown => {
+    return wrapWithCodecs(namespace, imports, (full, codec, fn) => (...args: unknown[]): unknown => {
+      if (this.#starting) {
+        if (codec.role === "fed") return fn(...args);
+        this.suppressed++;
+        return 0; // KILN_OK: swallowed, never carried out nor compared
+      }
       const actual = codec.args(reader, args);
       const live = this.#pending.get(full)?.shift();
       if (codec.role === "effect") this.suppressed++;
@@ -119,9 +135,15 @@ export class ShadowTap implements CallTap {
     });
   }
 
-  begin(_entry: string, _args: readonly (number | bigint)[]): void {}
+  begin(entry: string, _args: readonly (number | bigint)[]): void {
+    this.#starting = entry === "init";
+  }
 
   end(rc: number | bigint | null, fault: ModuleFault | null): void {
+    if (this.#starting) {
+      this.#starting = false;
+      return; // the candidate's own start: nothing of the live module to compare it with
+    }
     const inv = this.#inv;
     if (inv === null) return;
     for (const [name, left] of this.#pending) {
@@ -149,6 +171,10 @@ export class ShadowTap implements CallTap {
           : Infinity)
         : arrayDiff(value, got);
       const name = String(key);
+      if (!this.#counted) {
+        if (diff > this.#tolerance) this.#diverged = true;
+        return;
+      }
       if (this.largest.has(name) || this.largest.size < MAX_OUTPUT_NAMES) {
         this.largest.set(name, Math.max(this.largest.get(name) ?? 0, diff));
       }
@@ -168,6 +194,7 @@ export class ShadowTap implements CallTap {
 
   #diverge(call: string | null, what: string, live: string, candidate: string): void {
     this.#diverged = true;
+    if (!this.#counted) return;
     const inv = this.#inv!;
     this.first ??= { invocation: this.#seq, entry: inv.entry, call, what, live, candidate };
   }

@@ -5,7 +5,9 @@
  * invocation to an {@linkcode InstanceShadow}, which queues it; once the live handler call has returned (never
  * inside its budget), the worker calls {@linkcode InstanceShadow.drain}: the candidate runs the same call with
  * its own budget, fed the live call's inputs by `_shadow_tap.ts`, its effects compared and never carried out.
- * Only counters leave the executor, in the reports (`ShadowReport`).
+ * The candidate starts from the live instance's memory image (`start: "image"`) or from its own `kiln_init`
+ * (`start: "init"`, for a build with another memory layout), and the first `warmupInvocations` compared calls
+ * are counted apart. Only counters leave the executor, in the reports (`ShadowReport`).
  *
  * @module
  */
@@ -17,7 +19,14 @@ import { ShadowTap } from "./_shadow_tap.ts";
 import { copyAllowedMs, handlerAllowedMs, loadAllowedMs } from "./heartbeat.ts";
 import type { InstanceRecording } from "./_worker_record.ts";
 import { LATENCY_BOUNDS_US } from "./protocol.ts";
-import type { InstanceSpec, ShadowCandidateSpec, ShadowReport, ToExecutor } from "./protocol.ts";
+import type {
+  InputValue,
+  InstanceSpec,
+  ShadowCandidateSpec,
+  ShadowReport,
+  ShadowStart,
+  ToExecutor,
+} from "./protocol.ts";
 import type { InvocationRecord } from "./_record_types.ts";
 import type { SnapshotImage } from "../../snapshots/mod.ts";
 
@@ -62,12 +71,16 @@ export class InstanceShadow {
   #invocations = 0;
   #matched = 0;
   #diverged = 0;
+  readonly #warmupInvocations: number;
+  #warmup = 0;
   #buckets: number[] = new Array(LATENCY_BOUNDS_US.length + 1).fill(0);
   #totalUs = 0;
 
   /**
-   * Instantiates the candidate from `image`, the live instance's memory between two handler calls (as from a
-   * snapshot, `docs/shadow.md`); a candidate that fails to start is a shadow stopped with that reason.
+   * Instantiates the candidate: from `image`, the live instance's memory between two handler calls (as from a
+   * snapshot, `docs/shadow.md`), or, `image` null, fresh with the live spec, running its own `kiln_init` under
+   * the init budget (its inputs read from the host and `inputs`, its effects swallowed). A candidate that fails
+   * to start is a shadow stopped with `candidate_trapped: <fault>`.
    */
   constructor(
     options: {
@@ -75,24 +88,28 @@ export class InstanceShadow {
       loadId: number;
       live: InstanceSpec;
       candidate: ShadowCandidateSpec;
-      image: SnapshotImage;
+      image: SnapshotImage | null;
+      /** The executor's input image, for a `kiln_init`'s `input` reads. @default {an empty image} */
+      inputs?: ReadonlyMap<string, InputValue>;
     },
     guard: GuardedCall,
   ) {
     this.id = options.id;
     this.module = options.live.name;
     this.loadId = options.loadId;
+    this.#warmupInvocations = options.candidate.warmupInvocations ?? 0;
     this.#tap = new ShadowTap(options.candidate.tolerance);
     this.#spec = candidateSpec(options.live, options.candidate);
-    const err = guard(this.loadId, "start", loadAllowedMs(this.#spec, options.image.memoryBytes), () => {
+    const image = options.image;
+    const err = guard(this.loadId, "start", loadAllowedMs(this.#spec, image?.memoryBytes ?? 0), () => {
       this.#candidate = ModuleInstance.create({
         spec: this.#spec,
         module: options.candidate.module,
         sink: NULL_SINK,
-        inputs: new Map(),
+        inputs: options.inputs ?? new Map(),
         dryRun: true,
         tap: this.#tap,
-        restore: options.image,
+        restore: image,
       });
     });
     if (err !== undefined) this.stop(`candidate_trapped: ${classifyTrap(err, "kiln_init").kind}`);
@@ -105,7 +122,8 @@ export class InstanceShadow {
 
   /** Takes one live invocation from the recorder (called inside the live call: it only queues). */
   take(record: InvocationRecord): void {
-    if (this.#state !== "running" || record.seq === 0) return; // seq 0: the start, the image stands for it
+    // seq 0: the live start; the image stands for it, or the candidate ran its own kiln_init.
+    if (this.#state !== "running" || record.seq === 0) return;
     if (this.#queue.length >= MAX_QUEUED_INVOCATIONS) {
       this.stop("overflow");
       return;
@@ -117,13 +135,14 @@ export class InstanceShadow {
   drain(guard: GuardedCall): void {
     while (this.#state === "running" && this.#queue.length > 0) {
       const record = this.#queue.shift()!;
-      this.#invocations++;
-      this.#tap.expect(record, this.#invocations);
+      const calls = this.#invocations + this.#warmup + 1;
+      const counted = this.#warmup >= this.#warmupInvocations;
+      this.#tap.expect(record, calls, counted);
       const t0 = performance.now();
       const err = guard(
         this.loadId,
         record.entry,
-        handlerAllowedMs(this.#spec, 1, this.#invocations > 1),
+        handlerAllowedMs(this.#spec, 1, calls > 1),
         () => {
           this.#candidate!.replayCall(record.entry, record.input, record.args[0]);
         },
@@ -132,8 +151,10 @@ export class InstanceShadow {
       this.#totalUs += us;
       const i = LATENCY_BOUNDS_US.findIndex((b) => us <= b);
       this.#buckets[i === -1 ? LATENCY_BOUNDS_US.length : i]!++;
-      if (this.#tap.diverged) this.#diverged++;
+      if (!counted) this.#warmup++;
+      else if (this.#tap.diverged) this.#diverged++;
       else this.#matched++;
+      if (counted) this.#invocations++;
       // A live trap ends the live instance (and this shadow with it); a candidate's own trap stops it here.
       if (err !== undefined && record.fault === null) {
         this.stop(`candidate_trapped: ${classifyTrap(err, record.entry, this.#spec.functionNames).kind}`);
@@ -160,6 +181,7 @@ export class InstanceShadow {
       invocations: this.#invocations,
       matched: this.#matched,
       diverged: this.#diverged,
+      warmup: this.#warmup,
       suppressed: this.#tap.suppressed,
       largest: new Map(this.#tap.largest),
       first: this.#tap.first && { ...this.#tap.first },
@@ -179,6 +201,7 @@ export function stoppedReport(id: number, module: string, reason: string): Shado
     invocations: 0,
     matched: 0,
     diverged: 0,
+    warmup: 0,
     suppressed: 0,
     largest: new Map(),
     first: null,
@@ -194,10 +217,15 @@ export class WorkerShadows {
   readonly #byModule = new Map<string, InstanceShadow>();
   #left: ShadowReport[] = [];
   readonly #guard: GuardedCall;
+  readonly #inputs: ReadonlyMap<string, InputValue>;
 
-  /** `guard` runs a candidate's call under the worker's heartbeat (`worker.ts`). */
-  constructor(guard: GuardedCall) {
+  /**
+   * `guard` runs a candidate's call under the worker's heartbeat (`worker.ts`); `inputs` is the executor's
+   * input image, which a candidate's own `kiln_init` reads (`start: "init"`). @default {an empty image}
+   */
+  constructor(guard: GuardedCall, inputs: ReadonlyMap<string, InputValue> = new Map()) {
     this.#guard = guard;
+    this.#inputs = inputs;
   }
 
   /**
@@ -222,21 +250,29 @@ export class WorkerShadows {
       return;
     }
     this.end(live.inst, live.recording, "replaced");
-    const captured: SnapshotImage[] = [];
-    const allowedMs = copyAllowedMs(live.inst.stats.memoryBytes);
-    const err = this.#guard(live.loadId, "snapshot capture", allowedMs, () => {
-      captured.push(live.inst.capture());
-    });
-    const image = captured[0];
-    if (err !== undefined || image === undefined) {
-      const why = err instanceof Error ? err.message : String(err);
-      this.#left.push(stoppedReport(msg.id, msg.name, `capture_failed: ${why}`));
-      return;
+    const start: ShadowStart = msg.candidate.start ?? "image";
+    let image: SnapshotImage | null = null;
+    if (start === "image") {
+      const captured: SnapshotImage[] = [];
+      const allowedMs = copyAllowedMs(live.inst.stats.memoryBytes);
+      const err = this.#guard(live.loadId, "snapshot capture", allowedMs, () => {
+        captured.push(live.inst.capture());
+      });
+      image = captured[0] ?? null;
+      if (err !== undefined || image === null) {
+        const why = err instanceof Error ? err.message : String(err);
+        this.#left.push(stoppedReport(msg.id, msg.name, `capture_failed: ${why}`));
+        return;
+      }
     }
-    const run = new InstanceShadow(
-      { id: msg.id, loadId: live.loadId, live: live.inst.spec, candidate: msg.candidate, image },
-      this.#guard,
-    );
+    const run = new InstanceShadow({
+      id: msg.id,
+      loadId: live.loadId,
+      live: live.inst.spec,
+      candidate: msg.candidate,
+      image,
+      inputs: this.#inputs,
+    }, this.#guard);
     if (!run.running) {
       this.#left.push(run.report());
       return;

@@ -261,8 +261,8 @@ export type ToExecutor =
   /**
    * Attach a shadow candidate to a module's running instance (load `loadId`), or stop shadow `id` when
    * `candidate` is null (`runtime/shadow/`, `_worker_shadow.ts`): the executor instantiates the candidate from
-   * the live instance's memory image and, after each live handler call returns, calls it with the same inputs;
-   * its counters come in the reports' `shadows`.
+   * the live instance's memory image (or runs its own `kiln_init`: `ShadowCandidateSpec.start`) and, after each
+   * live handler call returns, calls it with the same inputs; its counters come in the reports' `shadows`.
    */
   | { type: "shadow"; id: number; name: string; loadId: number; candidate: ShadowCandidateSpec | null }
   /** Drop a module's instance; answered by `unloaded` with the same id. */
@@ -363,7 +363,18 @@ export interface ShadowCandidateSpec {
   functionNames: FunctionNames;
   /** Largest difference accepted between live and candidate floats; 0: bit for bit. */
   tolerance: number;
+  /**
+   * How the candidate starts: `image`, resumed from the live instance's memory image (it must share the live
+   * build's memory layout); `init`, instantiated fresh with the live module's spec and its own `kiln_init`
+   * run, every effect of it swallowed and not compared. @default {"image"}
+   */
+  start?: ShadowStart;
+  /** The first N compared invocations are run but counted apart (`ShadowReport.warmup`). @default {0} */
+  warmupInvocations?: number;
 }
+
+/** How a shadow candidate starts (`ShadowCandidateSpec.start`, `docs/shadow.md`). */
+export type ShadowStart = "image" | "init";
 
 /** Where a candidate first did something else than the live instance. */
 export interface ShadowDivergence {
@@ -388,15 +399,21 @@ export interface ShadowReport {
   state: "running" | "stopped";
   /** Why it stopped (`candidate_trapped: <kind>`, `module_stopped`, `recording_started`...), or null. */
   reason: string | null;
+  /** Invocations compared and counted (`matched + diverged`; the warm-up's are not among them). */
   invocations: number;
   matched: number;
   diverged: number;
+  /** Invocations run during the warm-up (`ShadowCandidateSpec.warmupInvocations`), counted apart. */
+  warmup: number;
   /** Effects the candidate made that were captured and not carried out. */
   suppressed: number;
   /** The largest difference per output name (at most `MAX_OUTPUT_NAMES`). */
   largest: Map<string, number>;
   first: ShadowDivergence | null;
-  /** The candidate's call durations by {@linkcode LATENCY_BOUNDS_US} bucket (the last is +Inf), and in all, µs. */
+  /**
+   * The candidate's handler call durations (warm-up included) by {@linkcode LATENCY_BOUNDS_US} bucket (the last
+   * is +Inf), and in all, µs.
+   */
   buckets: number[];
   totalUs: number;
 }

@@ -75,7 +75,7 @@ const shadows = new WorkerShadows((slot, entry, allowedMs, fn) => {
   } finally {
     heartbeat.end();
   }
-});
+}, inputs); // a candidate's own `kiln_init` (`start: "init"`) reads the executor's input image
 
 /** What the instances produce until the next report; their sink. */
 const batch = new ReportBatch();

@@ -13,12 +13,14 @@
  */
 export {
   type CallTimes,
+  SHADOW_STARTS,
   type ShadowCandidate,
   type ShadowDivergence,
   type ShadowLiveInstance,
   type ShadowRequest,
   Shadows,
   type ShadowsOptions,
+  type ShadowStart,
   type ShadowStatus,
 } from "./shadow.ts";
 export { ShadowActiveError, ShadowNotFoundError } from "./errors.ts";

@@ -3,8 +3,9 @@
  * what it does is compared with what the live module did, invocation by invocation, without any of it being
  * carried out. This is the main thread's side: it loads the candidate through the runtime's loader
  * (instrumentation and signature policy, as a deploy is) and sends it to the executor that hosts the live
- * module (`Executor.shadow`). There the candidate is instantiated from the live instance's memory image and,
- * after each live handler call has returned, called with the same input and fed the values the live call's
+ * module (`Executor.shadow`). There the candidate is instantiated from the live instance's memory image
+ * (`start: "image"`), or fresh with its own `kiln_init` (`start: "init"`, a build with another memory layout),
+ * and, after each live handler call has returned, called with the same input and fed the values the live call's
  * host calls returned (`executor/_worker_shadow.ts`, `executor/_shadow_tap.ts`): never inside the live call's
  * budget, and in the same executor class, so its time per call compares with the live one's and a slow
  * candidate holds its executor, never the API. It gets the live module's budget; a trap or an overrun stops
@@ -22,13 +23,18 @@ import {
   LATENCY_BOUNDS_US,
   type ShadowDivergence,
   type ShadowReport,
+  type ShadowStart,
   type ToExecutor,
 } from "../executor/protocol.ts";
 import { ModuleStateError } from "../errors.ts";
 import { RecordingActiveError } from "../record/errors.ts";
 import { ShadowActiveError, ShadowNotFoundError } from "./errors.ts";
+import { layoutDifference } from "./_layout.ts";
 
-export type { ShadowDivergence };
+export type { ShadowDivergence, ShadowStart };
+
+/** The start modes a shadow takes (`ShadowRequest.start`). */
+export const SHADOW_STARTS: readonly ShadowStart[] = ["image", "init"];
 
 /** A running module as a shadow needs it. */
 export interface ShadowLiveInstance {
@@ -53,6 +59,8 @@ export interface ShadowsOptions {
   recording(name: string): boolean;
   /** Loads and verifies a module as the runtime does (instrumentation, signature policy). */
   load(plan: ModulePlan): Promise<LoadedModule>;
+  /** Where a candidate's bytes are written while they load (`<data>/tmp`); null: the system's temp dir. */
+  scratchDir?: string | null;
   log(line: string): void;
 }
 
@@ -66,6 +74,18 @@ export interface ShadowRequest {
   spec?: string | null;
   /** Largest difference accepted between live and candidate floats. @default {0} (bit for bit) */
   tolerance?: number;
+  /**
+   * How the candidate starts: `image`, resumed from the live instance's memory image (it must have the live
+   * build's memory layout: same memory, globals and static data placement); `init`, instantiated fresh with
+   * the live module's params, data blobs and capabilities and its own `kiln_init` run (its effects swallowed,
+   * not compared), so its state starts cold (`docs/shadow.md`). @default {"image"}
+   */
+  start?: ShadowStart;
+  /**
+   * The first N compared invocations run but are counted apart (`ShadowStatus.warmup`), not as matched or
+   * diverged, nor in the first divergence or the largest differences: a cold candidate's warm-up. @default {0}
+   */
+  warmupInvocations?: number;
   /** Who attached it (the API token's name). */
   by?: string;
 }
@@ -90,10 +110,22 @@ export interface ShadowStatus {
   reason: string | null;
   liveSha256: string;
   candidateSha256: string;
-  /** Invocations compared, and how many matched and diverged. */
+  /** Invocations compared and counted (`matched + diverged`, after the warm-up), and how many of each. */
   invocations: number;
   matched: number;
   diverged: number;
+  /** How the candidate started (`ShadowRequest.start`). */
+  start: ShadowStart;
+  /** The warm-up asked for, in invocations (`ShadowRequest.warmupInvocations`). */
+  warmupInvocations: number;
+  /** Invocations run during the warm-up so far, counted apart (at most `warmupInvocations`). */
+  warmup: number;
+  /**
+   * What differs between the candidate's declared memory layout and the live build's (initial memory, mutable
+   * globals, static data placement), or null when nothing visible does: a hint that `start: "image"` cannot
+   * fit it, never a proof that it can (`docs/shadow.md`).
+   */
+  layoutDifference: string | null;
   /** The largest difference seen per output name (0: always identical; Infinity: NaN or shape mismatch). */
   largestDifference: Map<string, number>;
   firstDivergence: ShadowDivergence | null;
@@ -132,6 +164,9 @@ interface Run {
   liveBase: InstanceStats | null;
   liveLast: InstanceStats | null;
   tolerance: number;
+  start: ShadowStart;
+  warmupInvocations: number;
+  layoutDifference: string | null;
   startedAtMs: number;
   by: string;
 }
@@ -172,7 +207,8 @@ export class Shadows {
    * @throws {ModuleStateError} when it is not running.
    * @throws {ShadowActiveError} when a shadow of it is running.
    * @throws {RecordingActiveError} when it is being recorded (the recorder is shared).
-   * @throws {RangeError} for a negative or non-finite tolerance.
+   * @throws {RangeError} for a negative or non-finite tolerance, a start mode other than `image` and `init`, or
+   *   a warm-up that is not a whole number of at least 0.
    * @throws {import("../errors.ts").ModuleRejectedError} when the candidate does not load or verify.
    */
   async attach(name: string, request: ShadowRequest): Promise<ShadowStatus> {
@@ -180,13 +216,29 @@ export class Shadows {
     if (!Number.isFinite(tolerance) || tolerance < 0) {
       throw new RangeError(`The shadow's tolerance must be a finite number of at least 0, got ${tolerance}`);
     }
+    const start = request.start ?? "image";
+    if (!SHADOW_STARTS.includes(start)) {
+      throw new RangeError(`The shadow's start must be "image" or "init", got ${JSON.stringify(start)}`);
+    }
+    const warmupInvocations = request.warmupInvocations ?? 0;
+    if (!Number.isSafeInteger(warmupInvocations) || warmupInvocations < 0) {
+      throw new RangeError(
+        `The shadow's warm-up must be a whole number of invocations of at least 0, got ${warmupInvocations}`,
+      );
+    }
     const live = this.#options.instance(name);
     if (live === null) throw new ModuleStateError(name, this.#options.state(name), "shadow");
     if (this.active(name)) throw new ShadowActiveError(name);
     if (this.#options.recording(name)) throw new RecordingActiveError(name);
     this.#starting.add(name);
     let loaded: LoadedModule;
-    const dir = await Deno.makeTempDir({ prefix: "kiln_shadow_" });
+    // In the data directory when the runtime has one: a sandboxed gateway may write there, not to /tmp.
+    const scratch = this.#options.scratchDir ?? undefined;
+    if (scratch !== undefined) await Deno.mkdir(scratch, { recursive: true });
+    const dir = await Deno.makeTempDir({
+      prefix: "kiln_shadow_",
+      ...(scratch !== undefined && { dir: scratch }),
+    });
     try {
       const wasm = `${dir}/candidate.wasm`;
       await Deno.writeFile(wasm, request.wasm);
@@ -221,6 +273,9 @@ export class Shadows {
       liveBase: null,
       liveLast: null,
       tolerance,
+      start,
+      warmupInvocations,
+      layoutDifference: layoutDifference(live.loaded.info, loaded.info),
       startedAtMs: Date.now(),
       by: request.by ?? "api",
     };
@@ -229,9 +284,24 @@ export class Shadows {
       id: run.id,
       name,
       loadId: live.loadId ?? 0,
-      candidate: { module: loaded.module, functionNames: loaded.functionNames, tolerance },
+      candidate: {
+        module: loaded.module,
+        functionNames: loaded.functionNames,
+        tolerance,
+        start,
+        warmupInvocations,
+      },
     });
-    this.#options.log(`kiln: shadow of module "${name}" attached: candidate ${loaded.sha256.slice(0, 12)}`);
+    this.#options.log(
+      `kiln: shadow of module "${name}" attached: candidate ${loaded.sha256.slice(0, 12)}, start ${start}` +
+        (warmupInvocations > 0 ? `, warm-up ${warmupInvocations} invocations` : ""),
+    );
+    if (start === "image" && run.layoutDifference !== null) {
+      this.#options.log(
+        `kiln: shadow of module "${name}": the candidate's memory layout differs from the live build's ` +
+          `(${run.layoutDifference}): resumed from the live image it may trap or diverge; start "init" fits it`,
+      );
+    }
     return this.#status(run);
   }
 
@@ -311,7 +381,7 @@ export class Shadows {
 
   #status(run: Run): ShadowStatus {
     const base = run.liveBase, last = run.liveLast, c = run.last;
-    const calls = c?.invocations ?? 0;
+    const calls = (c?.invocations ?? 0) + (c?.warmup ?? 0);
     const liveBuckets = last === null || base === null
       ? []
       : last.latencyBuckets.map((n, i) => n - (base.latencyBuckets[i] ?? 0));
@@ -325,6 +395,10 @@ export class Shadows {
       invocations: c?.invocations ?? 0,
       matched: c?.matched ?? 0,
       diverged: c?.diverged ?? 0,
+      start: run.start,
+      warmupInvocations: run.warmupInvocations,
+      warmup: c?.warmup ?? 0,
+      layoutDifference: run.layoutDifference,
       largestDifference: new Map(c?.largest ?? []),
       firstDivergence: c?.first ? { ...c.first } : null,
       suppressedEffects: c?.suppressed ?? 0,

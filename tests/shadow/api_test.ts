@@ -57,6 +57,12 @@ Deno.test("a shadow candidate over the API: its effects never reach MQTT, GPIO o
     assert.equal(s.largest_difference.rc, 0);
     assert.equal(s.first_divergence.invocation, 1);
     assert.equal(s.first_divergence.call, "kiln.channel_write");
+    // Its topic is longer: the static data differs, which the status points out.
+    assert.equal(s.start, "image");
+    assert.match(
+      s.layout_difference,
+      /^its data segment \d+ is 16 bytes at 128, the live build.s 11 bytes at 128$/,
+    );
     assert.ok(s.time_per_call_us.candidate.p50 > 0 && s.time_per_call_us.live.calls > 0);
 
     const messages = await sub.messages;
@@ -79,6 +85,47 @@ Deno.test("a shadow candidate over the API: its effects never reach MQTT, GPIO o
     assert.equal(dropped.body.state, "stopped");
     assert.equal(dropped.body.reason, "dropped");
     assert.equal((await json(shadow)).status, 404);
+  });
+
+  await t.step(
+    "a candidate started from its own kiln_init: its init's effects never reach MQTT, GPIO or a channel",
+    async () => {
+      await using sub = await startSub(broker, "shadow/#", 40);
+      const pin = gw.rt.plant.listGpio()[8]!;
+      const f = form(writerWasm({ topic: "candidate", initEffects: true }));
+      f.set("start", "init");
+      f.set("warmup", "5");
+      const attached = await json(shadow, { method: "POST", body: f });
+      assert.equal(attached.status, 201, JSON.stringify(attached.body));
+      assert.equal(attached.body.start, "init");
+      assert.equal(attached.body.warmup_invocations, 5);
+      const s = await waitFor("30 counted invocations", async () => {
+        const s = (await json(shadow)).body;
+        return (s.invocations >= 30 || s.state === "stopped") && s;
+      }, TIMEOUT_MS);
+      assert.equal(s.state, "running", JSON.stringify(s));
+      assert.equal(s.warmup, 5);
+      assert.equal(s.invocations, s.matched + s.diverged);
+      assert.equal(s.first_divergence.invocation, 6, "the first divergence counted is after the warm-up");
+      const messages = await sub.messages;
+      assert.deepEqual([...new Set(messages.map((m) => m.topic))], ["shadow/live"]);
+      assert.equal(gw.rt.plant.listGpio()[8]!.changedAt, pin.changedAt, "pin 8 has not changed level");
+      assert.equal(gw.rt.getModule("r")!.outputs.gaps, 0, "no record of the candidate reached the reader");
+      assert.equal((await json(shadow, { method: "DELETE" })).status, 200);
+    },
+  );
+
+  await t.step("a start mode or a warm-up that is not a whole number is refused", async () => {
+    for (
+      const [name, value] of [["start", "snapshot"], ["warmup", "-1"], ["warmup", "1.5"], ["warmup", "x"]]
+    ) {
+      const f = form(writerWasm());
+      f.set(name!, value!);
+      const res = await json(shadow, { method: "POST", body: f });
+      assert.equal(res.status, 400, `${name}=${value}: ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error.message, new RegExp(`Field "${name}"`));
+    }
+    assert.equal((await json(shadow)).status, 404, "nothing is attached");
   });
 
   await t.step("an identical candidate matches every invocation", async () => {

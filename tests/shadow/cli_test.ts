@@ -36,7 +36,10 @@ Deno.test("kiln shadow attaches a candidate, shows how it compares and drops it"
   const common = ["--url", url, "--data", dir.path];
 
   const attached = await kilnShadow(["w", wasm, ...common]);
-  assert.match(attached, /^shadow of "w": (starting|running), candidate [0-9a-f]{12} beside [0-9a-f]{12}$/m);
+  assert.match(
+    attached,
+    /^shadow of "w": (starting|running), candidate [0-9a-f]{12} beside [0-9a-f]{12}, start image$/m,
+  );
   await waitFor("compared invocations", () => (gw.rt.shadows.status("w")?.invocations ?? 0) >= 20, 30_000);
   const text = await kilnShadow(["status", "w", ...common]);
   assert.match(text, /invocations \d+: matched 0, diverged \d+/);
@@ -49,6 +52,16 @@ Deno.test("kiln shadow attaches a candidate, shows how it compares and drops it"
   assert.equal(json.largest_difference.k, 3);
   assert.match(await kilnShadow(["drop", "w", ...common]), /shadow of "w": stopped \(dropped\)/);
   await assert.rejects(kilnShadow(["status", "w", ...common]), ApiRequestError);
+  const init = await kilnShadow(["w", wasm, ...common, "--start", "init", "--warmup", "2"]);
+  assert.match(init, /, start init$/m);
+  await waitFor("counted invocations", () => (gw.rt.shadows.status("w")?.invocations ?? 0) >= 5, 30_000);
+  assert.match(
+    await kilnShadow(["status", "w", ...common]),
+    /diverged \d+ \(after a warm-up of 2 of 2 invocations, counted apart\)/,
+  );
+  await kilnShadow(["drop", "w", ...common]);
+  await assert.rejects(shadowCommand(["w", wasm, ...common, "--start", "snapshot"]), UsageError);
+  await assert.rejects(shadowCommand(["w", wasm, ...common, "--warmup", "many"]), UsageError);
   await assert.rejects(shadowCommand(["w", wasm]), UsageError);
   await assert.rejects(shadowCommand(["w", ...common]), UsageError);
 });

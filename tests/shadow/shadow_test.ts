@@ -34,6 +34,7 @@ Deno.test("a shadow candidate is compared with the live module and none of its s
       assert.equal(s.matched, s.invocations);
       assert.equal(s.firstDivergence, null);
       assert.equal(s.candidateSha256, s.liveSha256);
+      assert.equal(s.layoutDifference, null);
       assert.deepEqual([...s.largestDifference].sort(), [["k", 0], ["rc", 0], ["t", 0]]);
       // channel_write, gpio_write and three outputs per call, none carried out.
       assert.ok(s.suppressedEffects >= 5 * s.invocations, `${s.suppressedEffects}`);
@@ -79,6 +80,7 @@ Deno.test("a shadow candidate is compared with the live module and none of its s
         assert.equal(s.matched, 0);
         assert.equal(s.diverged, s.invocations);
         assert.notEqual(s.candidateSha256, s.liveSha256);
+        assert.equal(s.layoutDifference, null, "a change of code only keeps the layout");
         assert.equal(s.largestDifference.get("k"), 0.5);
         assert.equal(s.largestDifference.get("rc"), 0);
         assert.equal(s.largestDifference.get("t"), 0, "the candidate reads the live module's clock");
