@@ -158,6 +158,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     snapshots,
     ...(outbox && { outbox }),
     traceDir: `${values.data}/traces`, // live recordings (`kiln record --url`)
+    scratchDir: `${values.data}/tmp`, // shadow candidates while they load
   });
   // Trace sampling and the OTLP exporter (`observability:`), applied before the modules start.
   await using _traceExport = startTraceExport(runtime.traces, manifest.observability, {

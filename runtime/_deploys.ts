@@ -20,6 +20,9 @@ import { DEFAULT_PROBATION, judgeProbation, type ProbationPlan } from "./_probat
 import type { ExecutorPool } from "./_executors.ts";
 import { executorFor, ModuleSlot as Slot } from "./_slot.ts";
 import type { Supervisor } from "./_supervisor.ts";
+import type { Journal } from "./persistence/journal.ts";
+import type { Telemetry } from "./telemetry.ts";
+import type { Uplink } from "./uplink/uplink.ts";
 
 /**
  * How long a swapped-in version may take to make its first handler call before the deploy answers, ms: a
@@ -211,6 +214,51 @@ export function rollbackAlert(name: string, record: RollbackRecord): AlertEvent 
     }: ${record.reason}`,
     at: Date.now(),
   };
+}
+
+/** Called after every automatic rollback of a version on probation. */
+export type RollbackListener = (name: string, record: RollbackRecord) => void;
+
+/**
+ * Announces a version rolled back on probation: a critical alert (journal, stream, uplink), then the
+ * listeners (the desired state records it, the fleet agent reports it).
+ */
+export class RollbackNotices {
+  readonly #o: RollbackNoticesOptions;
+  readonly #listeners: RollbackListener[] = [];
+
+  constructor(o: RollbackNoticesOptions) {
+    this.#o = o;
+  }
+
+  /** Calls `listener` after every rollback. */
+  on(listener: RollbackListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Raises the alert and calls the listeners (one that throws is logged, the others still called). */
+  announce(name: string, record: RollbackRecord): void {
+    const { journal, telemetry, uplink, log } = this.#o;
+    const alert = rollbackAlert(name, record);
+    const numbered = journal.addAlert(alert);
+    if (telemetry.active) telemetry.emit({ type: "alert", alert: numbered });
+    uplink()?.publishAlert(alert);
+    for (const listener of this.#listeners) {
+      try {
+        listener(name, record);
+      } catch (err) {
+        log(`kiln: a rollback listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/** What {@linkcode RollbackNotices} announces through. */
+export interface RollbackNoticesOptions {
+  journal: Journal;
+  telemetry: Telemetry;
+  uplink(): Uplink | null;
+  log(line: string): void;
 }
 
 /** Judges a version on probation once: promotes it, rolls it back, or waits. */

@@ -41,6 +41,11 @@ export interface RuntimeOptions {
    * is kept in memory (`record/live.ts`).
    */
   traceDir?: string | null;
+  /**
+   * Where files the runtime writes for a moment go (a shadow candidate's bytes while they load: `<data>/tmp`,
+   * which a sandboxed gateway may write); left out, the system's temp directory.
+   */
+  scratchDir?: string | null;
   /** The point drivers, whose connectors the runtime makes (tests). @default the registry's (`hal/drivers.ts`) */
   drivers?: readonly PointDriver[];
   /**

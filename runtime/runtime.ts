@@ -3,36 +3,29 @@
  * answers the control plane's module operations and what it observes, and emits what happens on its
  * telemetry. It lives on the main thread and never runs module code itself; the parts it composes each live
  * in a file of their own (`_supervisor.ts`, `_executors.ts`, `_deploys.ts`, `_reports.ts`, `_samples.ts`,
- * `_channels.ts`, `io/`, `uplink/`, `persistence/`).
+ * `_channels.ts`, `io/`, `uplink/`, `persistence/`), and are made and wired in `_compose.ts`.
  *
  * @module
  */
 import type { LogEntry } from "../log_text.ts";
-import { ModuleUnknownError } from "./errors.ts";
 import { defaultLog, loadAll, type LoadFn, moduleLoader, type RuntimeOptions } from "./_load.ts";
-import { ModuleSnapshots } from "./persistence/module_snapshots.ts";
-import { Journal } from "./persistence/journal.ts";
-import { Connectors } from "./io/connectors.ts";
-import { Triggers } from "./io/triggers.ts";
-import { Supervisor } from "./_supervisor.ts";
+import { composeRuntime, type RuntimeParts } from "./_compose.ts";
+import type { Connectors } from "./io/connectors.ts";
 import {
-  type DeployContext,
   deployModule,
-  Probations,
   removeModule,
   replaceModule,
-  rollbackAlert,
+  type RollbackListener,
+  type RollbackNotices,
 } from "./_deploys.ts";
-import { type ControlContext, operatorStart, stopModule, takeSnapshot, triggerEvent } from "./_control.ts";
-import { executorEvents, type ExecutorEventsContext } from "./_executor_events.ts";
-import { type ExecutorCounters, ExecutorPool, type ExecutorStatus } from "./_executors.ts";
-import { channelStatus, createChannels } from "./_channels.ts";
-import { behindOf, distribute } from "./_samples.ts";
+import { operatorStart, stopModule, takeSnapshot, triggerEvent } from "./_control.ts";
+import type { ExecutorCounters, ExecutorStatus } from "./_executors.ts";
+import { channelStatus } from "./_channels.ts";
+import { behindOf } from "./_samples.ts";
 import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
-import { tracedEvents, TraceStore } from "./trace/store.ts";
-import { type LiveRecordings, recordedEvents } from "./record/live.ts";
-import { createRecordings } from "./_recordings.ts";
-import { shadowedEvents, Shadows } from "./shadow/shadow.ts";
+import { TraceStore } from "./trace/store.ts";
+import type { LiveRecordings } from "./record/live.ts";
+import type { Shadows } from "./shadow/shadow.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
@@ -41,12 +34,12 @@ import { type LoadedModule, loadModule } from "./loader.ts";
 import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import type { ThreadScheduling } from "./executor/realtime_thread.ts";
 import { RuntimeThread } from "./_thread.ts";
-import { SimPlant } from "./io/plant.ts";
+import type { SimPlant } from "./io/plant.ts";
 import type { AuditLog, Outbox, SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
 import type { AlertEvent, InstanceSpec, LogEvent } from "./executor/protocol.ts";
 import { ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import { healthOf } from "./status.ts";
-import type { ChannelStatus, Health, ModuleStatus, PublishedMessage, RollbackRecord } from "./status.ts";
+import type { ChannelStatus, Health, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
 export type { ExecutorCounters, ExecutorStatus } from "./_executors.ts";
@@ -91,11 +84,9 @@ export class Runtime {
   #connectors: Connectors;
   #outbox: Outbox | null;
   #uplink: Uplink | null = null;
-  /**
-   * The parts, each in a file of its own, and what they need of the runtime: the executors, the supervisor
-   * (the only caller of a slot's transitions, each one emitted), the snapshots, the triggers, the journal.
-   */
-  #parts: ControlContext & DeployContext & ExecutorEventsContext;
+  /** The parts and their contexts (`_compose.ts`). */
+  #parts: RuntimeParts["parts"];
+  #rollbacks: RollbackNotices;
 
   /** Use {@linkcode createRuntime}. */
   constructor(
@@ -105,117 +96,26 @@ export class Runtime {
   ) {
     this.plan = options.plan;
     this.version = options.version;
-    const log = this.#log = options.log ?? defaultLog;
-    const audit = options.audit ?? null;
+    this.#log = options.log ?? defaultLog;
     this.#outbox = options.outbox ?? null;
-    const snap = new ModuleSnapshots(options.snapshots ?? null, log, (s) => this.#spec(s.plan, s.loaded));
     for (const l of loaded) this.#slots.set(l.plan.name, new Slot(l));
-    this.#channels = createChannels(options.plan.channels);
-    this.#plant = new SimPlant({
-      sensors: options.plan.sim,
-      onSamples: (source, samples) => distribute(source, samples, executors.entries(), this.#slots.values()),
-      onInputs: (values) => executors.pushInputs(values),
-      onGpioEdge: (pin, value) => triggers.gpioEdge(pin, value),
-      gpio: options.plan.gpio ?? null,
-      log,
-    });
-    for (const [id, fault] of options.faults ?? []) this.#plant.setFault(id, fault);
-    const executors = new ExecutorPool({
-      plan: options.plan,
-      gpio: this.#plant.gpioBuffer,
-      events: (name) =>
-        shadowedEvents(
-          recordedEvents(tracedEvents(executorEvents(name, this.#parts), this.traces), this.recordings),
-          this.shadows,
-          name,
-        ),
-    });
-    this.recordings = createRecordings({
-      slots: this.#slots,
-      executor: (name) => executors.find(name),
-      spec: (slot) => this.#spec(slot.plan, slot.loaded),
-      dir: options.traceDir ?? null,
-      log,
-    });
-    this.shadows = new Shadows({
-      // The same running instance a live recording takes (`_recordings.ts`).
-      instance: (name) => {
-        const slot = this.#slots.get(name);
-        if (!slot) throw new ModuleUnknownError(name);
-        const executor = executors.find(slot.executor);
-        if (slot.state !== "running" || !executor) return null;
-        return { loaded: slot.loaded, loadId: slot.loadId, executor };
-      },
-      loadIdOf: (name) => this.#slots.get(name)?.state === "running" ? this.#slots.get(name)!.loadId : null,
-      state: (name) => this.#slots.get(name)?.state ?? "removed",
-      recording: (name) => this.recordings.status(name)?.state === "recording",
-      load: (plan) => load(plan),
-      log,
-    });
-    const supervisor = new Supervisor({
-      executor: (name) => executors.get(name),
-      existingExecutor: (name) => executors.find(name),
-      spec: (plan, l) => this.#spec(plan, l),
-      snap,
-      audit,
-      log,
-      takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
-      changed: (slot) => {
-        this.#emitStatus(slot, "transition");
-        this.recordings.check();
-        this.shadows.check();
-      },
-    });
-    const triggers = new Triggers({
-      slots: () => this.#slots.values(),
-      executor: (n) => executors.find(n),
-      log,
-    });
-    this.#connectors = new Connectors({
-      devices: options.plan,
-      onInputs: (values) => executors.pushInputs(values),
-      ...(options.drivers && { drivers: options.drivers }),
-    });
-
-    this.#parts = {
-      plan: this.plan,
-      slots: this.#slots,
-      slot: (name) => {
-        const slot = this.#slots.get(name);
-        if (!slot) throw new ModuleUnknownError(name);
-        return slot;
-      },
-      supervisor,
-      executors,
-      snap,
-      probations: new Probations(),
-      triggers,
-      journal: new Journal(),
-      audit,
+    const made = composeRuntime(options, this.#slots, load, {
       telemetry: this.telemetry,
-      actuators: {
-        slot: (name) => this.#slots.get(name),
-        sources: this.#plant,
-        connectors: this.#connectors,
-        log,
-      },
-      uplink: () => this.#uplink,
-      loadModule: (plan, how) =>
-        load(plan, {
-          installedVersion: this.#slots.get(plan.name)?.loaded.signature?.version ?? null,
-          rollback: how?.rollback ?? false,
-        }),
+      traces: this.traces,
       spec: (plan, l) => this.#spec(plan, l),
-      takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
       view: (slot) => this.#view(slot),
-      starting: () => this.#status === "starting",
-      stopping: () => this.#status === "stopping",
-      added: (slot) => this.#emitStatus(slot, "deployed"),
-      reported: (slot) => this.#emitStatus(slot, "report"),
-      removed: (name) => this.telemetry.emit({ type: "removed", module: name, at: Date.now() }),
-      rolledBack: (name, record) => this.#rolledBack(name, record),
-      log,
-    };
+      takeSnapshot: (name, reason) => this.takeSnapshot(name, reason),
+      emitStatus: (slot, cause) => this.#emitStatus(slot, cause),
+      status: () => this.#status,
+      uplink: () => this.#uplink,
+    });
+    this.#plant = made.plant;
+    this.#channels = made.channels;
+    this.#connectors = made.connectors;
+    this.recordings = made.recordings;
+    this.shadows = made.shadows;
+    this.#rollbacks = made.rollbacks;
+    this.#parts = made.parts;
   }
 
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
@@ -508,29 +408,9 @@ export class Runtime {
     return { ...s.status(this.#parts.snap.status(s), behind), ...this.#parts.probations.view(s) };
   }
 
-  /**
-   * A version was rolled back on probation: a critical alert (journal, stream, uplink) and the listeners
-   * (the desired state records it).
-   */
-  #rolledBack(name: string, record: RollbackRecord): void {
-    const alert = rollbackAlert(name, record);
-    const numbered = this.#parts.journal.addAlert(alert);
-    if (this.telemetry.active) this.telemetry.emit({ type: "alert", alert: numbered });
-    this.#uplink?.publishAlert(alert);
-    for (const listener of this.#rollbackListeners) {
-      try {
-        listener(name, record);
-      } catch (err) {
-        this.#log(`kiln: a rollback listener failed: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  readonly #rollbackListeners: ((name: string, record: RollbackRecord) => void)[] = [];
-
   /** Calls `listener` after every automatic rollback of a version on probation. */
-  onRollback(listener: (name: string, record: RollbackRecord) => void): void {
-    this.#rollbackListeners.push(listener);
+  onRollback(listener: RollbackListener): void {
+    this.#rollbacks.on(listener);
   }
 
   /** Emits a module's status, if it is still the runtime's (a replaced version's late answers are not). */

@@ -7,10 +7,9 @@
 import { ABI_VERSION } from "../abi.ts";
 import { GrantSet } from "./grants.ts";
 import type { ChannelWriter, InstanceSink, KilnHost } from "./host_kiln.ts";
-import { nowMs } from "./doorbell.ts";
 import { dryRunWriter } from "./dry_run.ts";
 import { RingReader, RingWriter } from "./ring.ts";
-import { Doorbell } from "./doorbell.ts";
+import { Doorbell, nowMs } from "./doorbell.ts";
 import { WASI_NAMESPACE } from "./host_wasi.ts";
 import { attributeInterrupt, classifyTrap, ModuleTrap } from "./traps.ts";
 import { linkKilnImports, linkWasiImports } from "./_instance_imports.ts";
@@ -34,7 +33,6 @@ import { type CallStart, CallTracer, type TraceQueue } from "./trace_collector.t
 export { EventKind, MAX_EVENT_BYTES };
 /** A handler is interrupted at this multiple of its `budget_us`; above 1x it is counted as an overrun. */
 export const HARD_BUDGET_FACTOR = 1.5;
-const encoder = new TextEncoder();
 
 export { nowMs };
 
@@ -495,9 +493,4 @@ export class ModuleInstance {
       used: (capability) => this.#tracer?.use(capability),
     };
   }
-}
-
-/** Encodes a string for a module, e.g. in tests that call host imports. */
-export function utf8(text: string): Uint8Array {
-  return encoder.encode(text);
 }
