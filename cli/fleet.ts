@@ -9,12 +9,14 @@
 import { parse as parseYaml } from "yaml";
 import {
   type ControllerOptions,
+  DEFAULT_SHADOW,
   FleetController,
   FleetStore,
   type KnownDevice,
   parsePhases,
   type Rollout,
   type RolloutCommand,
+  type ShadowOptions,
   validateRolloutInput,
 } from "../fleet/mod.ts";
 import { FLEET_ADMIN_TOKEN_ENV, FleetTokens, startFleetServer } from "../fleet/http/mod.ts";
@@ -31,9 +33,11 @@ export const FLEET_HELP =
   kiln fleet rollout create [--data DIR] --fleet F --module M --image REF@sha256:... --spec FILE
             --phases "10%:60s,30%:60s:approve,100%" [--target-groups G,...] [--target-hardware TAG,...]
             [--condition "crash_rate > 0.1% or p99_ms > 15"] [--offline-grace SECONDS|wait]
-      Start a rollout (phase: N% or a device count, :Ss minimum observation, :approve gate before it). A
-      device offline longer than the grace (default 600 s) stops holding its phase back; it converges
-      when it returns.
+            [--shadow-tolerance X] [--shadow-start image|init] [--shadow-warmup N]
+      Start a rollout (phase: N% or a device count, :Ss minimum observation, :approve gate before it,
+      :shadow to run the new version as a shadow beside the live one first: docs/fleet.md). A device
+      offline longer than the grace (default 600 s) stops holding its phase back; it converges when it
+      returns.
   kiln fleet status [--data DIR] [--fleet F] [--json]
   kiln fleet approve|pause|resume|abort <rollout> [--data DIR]
       Show rollouts and devices per version, or act on a rollout (abort rolls back every device it touched).
@@ -148,6 +152,9 @@ async function createRollout(args: string[]): Promise<number> {
       "target-hardware": { type: "string" },
       condition: { type: "string" },
       "offline-grace": { type: "string" },
+      "shadow-tolerance": { type: "string" },
+      "shadow-start": { type: "string" },
+      "shadow-warmup": { type: "string" },
     },
   });
   for (const flag of ["fleet", "module", "image", "spec", "phases"] as const) {
@@ -165,7 +172,11 @@ async function createRollout(args: string[]): Promise<number> {
     image: values.image!,
     spec: spec as Record<string, unknown>,
     target: { groups: list(values["target-groups"]), hardware: list(values["target-hardware"]) },
-    phases: parsePhases(values.phases!),
+    phases: parsePhases(values.phases!, {
+      tolerance: Number(values["shadow-tolerance"] ?? DEFAULT_SHADOW.tolerance),
+      start: (values["shadow-start"] ?? DEFAULT_SHADOW.start) as ShadowOptions["start"],
+      warmup: Number(values["shadow-warmup"] ?? DEFAULT_SHADOW.warmup),
+    }),
     condition: values.condition ?? "crash_rate > 0.1%",
     ...(values["offline-grace"] !== undefined && { offline_grace_s: offlineGrace(values["offline-grace"]) }),
   });
@@ -202,7 +213,9 @@ function status(args: string[]): number {
   for (const { rollout: r, members, versions } of report) {
     console.log(`${r.id}  ${r.fleet}/${r.module}  ${r.image}`);
     console.log(
-      `  state: ${r.state}, phase ${r.phase + 1}/${r.phases.length}, devices touched: ${members.length}`,
+      `  state: ${r.state}, phase ${r.phase + 1}/${r.phases.length}${
+        r.phases[r.phase]?.shadow ? " (shadow)" : ""
+      }, devices touched: ${members.length}`,
     );
     if (r.reason !== null) console.log(`  reason: ${r.reason}`);
     if (r.breach !== null) console.log(`  breach: ${r.breach.device} ${JSON.stringify(r.breach.figures)}`);
@@ -219,9 +232,12 @@ function versionsOf(r: Rollout, devices: readonly KnownDevice[]): Map<string, st
   const out = new Map<string, string[]>();
   for (const d of devices) {
     const m = Object.hasOwn(d.reported.modules, r.module) ? d.reported.modules[r.module]! : null;
+    const shadow = m?.shadow?.image === r.image
+      ? `, new in shadow ${m.shadow.state} (${m.shadow.diverged}/${m.shadow.invocations} diverged)`
+      : "";
     const key = m === null
       ? "(not running it)"
-      : `${m.image === r.image ? "new" : (m.version ?? m.sha256.slice(0, 12))} ${m.state}${
+      : `${m.image === r.image ? "new" : (m.version ?? m.sha256.slice(0, 12))} ${m.state}${shadow}${
         d.online ? "" : " offline"
       }`;
     out.set(key, [...(out.get(key) ?? []), d.id]);

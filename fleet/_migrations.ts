@@ -64,4 +64,9 @@ CREATE TABLE published (
     name: "002_offline_grace",
     sql: "ALTER TABLE rollouts ADD COLUMN offline_grace_s INTEGER;",
   },
+  {
+    // Members stored before it deployed the new version itself (no shadow phases existed).
+    name: "003_shadow_members",
+    sql: "ALTER TABLE rollout_devices ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;",
+  },
 ];

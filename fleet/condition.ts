@@ -22,7 +22,7 @@
  * @module
  */
 import { ConditionSyntaxError } from "./errors.ts";
-import type { ModuleFigures } from "../runtime/fleet/protocol.ts";
+import type { ModuleFigures, ReportedShadow } from "../runtime/fleet/protocol.ts";
 
 /** The unit family of an identifier. */
 type Dimension = "ratio" | "ms" | "us" | "count" | "flag";
@@ -44,6 +44,26 @@ export const IDENTIFIERS: ReadonlyMap<string, { readonly dimension: Dimension; r
       ["budget_overruns", { dimension: "count", doc: "invocations over their time budget" }],
       ["rolled_back", { dimension: "flag", doc: "1 when the device rolled the new version back by itself" }],
       ["not_running", { dimension: "flag", doc: "1 when the module is reported but not in state running" }],
+      ["shadow_invocations", {
+        dimension: "count",
+        doc: "invocations the shadow compared (after its warm-up)",
+      }],
+      ["shadow_diverged", { dimension: "count", doc: "compared invocations where the candidate diverged" }],
+      [
+        "shadow_divergence_rate",
+        { dimension: "ratio", doc: "shadow_diverged / shadow_invocations (0 before the first)" },
+      ],
+      [
+        "shadow_max_difference",
+        { dimension: "count", doc: "the largest difference on any output (Infinity when not comparable)" },
+      ],
+      [
+        "shadow_time_ratio",
+        {
+          dimension: "ratio",
+          doc: "the candidate's mean time per call / the live version's (0 before both)",
+        },
+      ],
     ],
   );
 
@@ -298,6 +318,7 @@ export function evaluateCondition(condition: Condition, input: ConditionInput): 
 export function conditionInput(
   figures: ModuleFigures,
   flags: { rolledBack: boolean; running: boolean },
+  shadow: ReportedShadow | null = null,
 ): ConditionInput {
   const input: Record<string, number> = Object.create(null);
   input.invocations = figures.invocations;
@@ -310,5 +331,12 @@ export function conditionInput(
   input.budget_overruns = figures.budget_overruns;
   input.rolled_back = flags.rolledBack ? 1 : 0;
   input.not_running = flags.running ? 0 : 1;
+  const compared = shadow?.invocations ?? 0;
+  input.shadow_invocations = compared;
+  input.shadow_diverged = shadow?.diverged ?? 0;
+  input.shadow_divergence_rate = compared === 0 ? 0 : shadow!.diverged / compared;
+  input.shadow_max_difference = shadow === null ? 0 : shadow.max_difference ?? Infinity;
+  const live = shadow?.live_mean_us ?? null, candidate = shadow?.candidate_mean_us ?? null;
+  input.shadow_time_ratio = live === null || candidate === null || live <= 0 ? 0 : candidate / live;
   return input;
 }

@@ -30,10 +30,24 @@
  *    when it reports the new version. A breach there is the device's own probation's to roll back; the
  *    rollout does not reopen.
  *
+ * Shadow phases (`Phase.shadow`, first in a rollout): a device joins by getting the new image in its
+ * document's `shadows` section, not its `modules` (a shadow member), and only a device that reports the module
+ * running is picked. It is `running` once it reports that shadow running beside the module. Its breaches: a
+ * refusal, the candidate stopped by its own doing (`candidate_trapped`, `overflow`), or the condition over the
+ * candidate's `shadow_*` figures, every other identifier 0 (the live version is not on trial). A rollback of a
+ * shadow member drops its shadow and leaves its module. When the first phase without `shadow` starts, every
+ * shadow member gets the new version in `modules` and `null` in `shadows`, and joins that phase's observation
+ * (`joined_ms` reset). In a deploying phase the `shadow_*` identifiers are 0.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
-import type { DesiredModule, DesiredState, ReportedModule } from "../runtime/fleet/protocol.ts";
+import type {
+  DesiredModule,
+  DesiredShadow,
+  DesiredState,
+  ReportedModule,
+} from "../runtime/fleet/protocol.ts";
 import { type Condition, conditionInput, evaluateCondition, parseCondition } from "./condition.ts";
 import type { Breach, KnownDevice, Phase, Rollout, RolloutMember } from "./types.ts";
 
@@ -91,18 +105,29 @@ export function stepRollout(input: StepInput): StepResult {
   const publish = new Map<string, DesiredState>();
   const devices = new Map(input.devices.map((d) => [d.id, d]));
   const docOf = (device: string) => publish.get(device) ?? input.published.get(device) ?? null;
-  const setModule = (device: string, entry: DesiredModule | null): number => {
+  /** Publishes a device's document with the module's entry and/or its shadow changed; returns its rev. */
+  const setEntries = (
+    device: string,
+    change: { module?: DesiredModule | null; shadow?: DesiredShadow | null },
+  ): number => {
     const prev = docOf(device);
     const modules: Record<string, DesiredModule | null> = Object.assign(Object.create(null), prev?.modules);
-    modules[r.module] = entry;
+    if (change.module !== undefined) modules[r.module] = change.module;
     const doc: DesiredState = { rev: (prev?.rev ?? 0) + 1, modules };
+    if (change.shadow !== undefined || prev?.shadows !== undefined) {
+      const shadows: Record<string, DesiredShadow | null> = Object.assign(Object.create(null), prev?.shadows);
+      if (change.shadow !== undefined) shadows[r.module] = change.shadow;
+      doc.shadows = shadows;
+    }
     publish.set(device, doc);
     return doc.rev;
   };
+  const newEntry = (): DesiredModule => ({ image: r.image, spec: r.spec as Record<string, unknown> });
   const rollBackAll = () => {
     for (const m of members.values()) {
       if (m.status === "rolled_back") continue;
-      const rev = setModule(m.device, m.previous);
+      // A shadow member's module was never changed: dropping the shadow is the whole rollback.
+      const rev = setEntries(m.device, m.shadow ? { shadow: null } : { module: m.previous });
       members.set(m.device, { ...m, status: "rolled_back", rev });
     }
   };
@@ -119,17 +144,18 @@ export function stepRollout(input: StepInput): StepResult {
   };
 
   const fresh = (d: KnownDevice) => d.online && nowMs - d.last_seen_ms <= staleAfter(d, staleAfterMs);
-  // 3. Which touched devices run the new version, healthy.
-  const healthy = (id: string) => {
-    const d = devices.get(id);
+  // 3. Which touched devices run the new version (or its shadow, for a shadow member), healthy.
+  const healthy = (m: RolloutMember) => {
+    const d = devices.get(m.device);
     if (d === undefined || !fresh(d)) return false;
     const rm = reportedModule(d, r.module);
-    return rm !== null && rm.image === r.image && rm.state === "running";
+    if (rm === null || rm.state !== "running") return false;
+    return m.shadow ? rm.shadow?.image === r.image && rm.shadow.state === "running" : rm.image === r.image;
   };
   const refreshStatuses = () => {
     for (const m of members.values()) {
       if (m.status === "rolled_back") continue;
-      const status = healthy(m.device) ? "running" : "deployed";
+      const status = healthy(m) ? "running" : "deployed";
       if (m.status !== status) members.set(m.device, { ...m, status });
     }
   };
@@ -138,7 +164,7 @@ export function stepRollout(input: StepInput): StepResult {
   if (r.state === "completed") {
     // 6. Its absent devices, when they come back.
     for (const m of members.values()) {
-      if (m.status === "deployed" && healthy(m.device)) members.set(m.device, { ...m, status: "running" });
+      if (m.status === "deployed" && healthy(m)) members.set(m.device, { ...m, status: "running" });
     }
     return finish();
   }
@@ -185,15 +211,28 @@ export function stepRollout(input: StepInput): StepResult {
   // 5. Phases (a loop: a phase that needs no wait passes in the same step).
   for (let guard = 0; guard <= r.phases.length && r.state === "running"; guard++) {
     if (eligible.length === 0) break;
+    const shadowing = r.phases[r.phase]!.shadow;
+    if (shadowing === undefined) {
+      // The first phase that deploys: its shadow members get the new version itself, their shadow dropped.
+      for (const m of members.values()) {
+        if (!m.shadow || m.status === "rolled_back") continue;
+        const rev = setEntries(m.device, { module: newEntry(), shadow: null });
+        members.set(m.device, { ...m, shadow: false, status: "deployed", joined_ms: nowMs, rev });
+      }
+    }
     const want = wantedCount(r.phases, r.phase, eligible.length);
     for (const d of eligible) {
       if (members.size >= want) break;
       if (members.has(d.id)) continue;
+      // A shadow runs beside a running version: a device without it waits for a later phase.
+      if (shadowing !== undefined && reportedModule(d, r.module)?.state !== "running") continue;
       const prev = docOf(d.id);
       const previous = prev !== null && Object.hasOwn(prev.modules, r.module)
         ? prev.modules[r.module]!
         : null;
-      const rev = setModule(d.id, { image: r.image, spec: r.spec as Record<string, unknown> });
+      const rev = shadowing === undefined
+        ? setEntries(d.id, { module: newEntry() })
+        : setEntries(d.id, { shadow: { image: r.image, ...shadowing } });
       members.set(d.id, {
         device: d.id,
         phase: r.phase,
@@ -201,6 +240,7 @@ export function stepRollout(input: StepInput): StepResult {
         status: "deployed",
         joined_ms: nowMs,
         rev,
+        shadow: shadowing !== undefined,
       });
     }
     const all = [...members.values()].filter((m) => m.status !== "rolled_back");
@@ -286,6 +326,7 @@ function breachOf(
   }
   const rm = reportedModule(d, r.module);
   if (rm === null) return null;
+  if (m.shadow) return shadowBreachOf(r, d, rm, condition, nowMs);
   const rolledBackAt = rm.last_rollback === undefined ? NaN : Date.parse(rm.last_rollback.at);
   const rolledBack = rolledBackAt >= m.joined_ms - skewMs;
   const running = rm.state === "running";
@@ -302,4 +343,45 @@ function breachOf(
   const figures: Record<string, number> = {};
   for (const id of condition.identifiers) figures[id] = values[id]!;
   return { device: d.id, cause: `condition "${r.condition}"`, figures, at_ms: nowMs };
+}
+
+/** Why a shadow stops that is the candidate's doing: the rollout breaches on it. */
+const CANDIDATE_STOPS = /^(candidate_trapped|overflow)/;
+
+/** The figures a shadow member's condition sees for the live version: none (it is not on trial). */
+const NO_FIGURES = {
+  invocations: 0,
+  errors: 0,
+  crashes: 0,
+  error_rate: 0,
+  p99_us: 0,
+  budget_overruns: 0,
+} as const;
+
+/**
+ * A breach on a device running the new version as a shadow: the candidate stopped by its own doing (trapped,
+ * overran its budget, fell behind), or the condition holds over its `shadow_*` figures (the others are 0).
+ */
+function shadowBreachOf(
+  r: Rollout,
+  d: KnownDevice,
+  rm: ReportedModule,
+  condition: Condition,
+  nowMs: number,
+): Breach | null {
+  const shadow = rm.shadow;
+  if (shadow === undefined || shadow.image !== r.image) return null;
+  const values = conditionInput(NO_FIGURES, { rolledBack: false, running: true }, shadow);
+  if (shadow.state === "stopped" && CANDIDATE_STOPS.test(shadow.reason ?? "")) {
+    return {
+      device: d.id,
+      cause: `the candidate stopped in shadow (${shadow.reason})`,
+      figures: { ...values },
+      at_ms: nowMs,
+    };
+  }
+  if (!evaluateCondition(condition, values)) return null;
+  const figures: Record<string, number> = {};
+  for (const id of condition.identifiers) figures[id] = values[id]!;
+  return { device: d.id, cause: `condition "${r.condition}" (in shadow)`, figures, at_ms: nowMs };
 }

@@ -43,7 +43,7 @@ export {
   RolloutNotFoundError,
   RolloutStateError,
 } from "./errors.ts";
-export { parsePhases, validateRolloutInput } from "./rollout_input.ts";
+export { checkShadowOptions, DEFAULT_SHADOW, parsePhases, validateRolloutInput } from "./rollout_input.ts";
 export { FleetStore, freshRollout, type NewRollout, type RolloutCommand, type StepWrite } from "./store.ts";
 export {
   type Breach,
@@ -54,5 +54,6 @@ export {
   type Rollout,
   type RolloutMember,
   type RolloutState,
+  type ShadowOptions,
   type Target,
 } from "./types.ts";

@@ -184,6 +184,7 @@ export class FleetStore implements Disposable {
       status: String(r.status) as RolloutMember["status"],
       joined_ms: Number(r.joined_ms),
       rev: Number(r.rev),
+      shadow: Number(r.shadow) === 1,
     }));
   }
 
@@ -233,9 +234,10 @@ export class FleetStore implements Disposable {
       if (current === null || current.revision !== baseRevision) return false;
       this.#writeRollout(step.rollout, baseRevision, nowMs);
       const upsert = this.#db.prepare(
-        `INSERT INTO rollout_devices (rollout_id, device, phase, previous_json, status, joined_ms, rev)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (rollout_id, device) DO UPDATE SET status = excluded.status, rev = excluded.rev`,
+        `INSERT INTO rollout_devices (rollout_id, device, phase, previous_json, status, joined_ms, rev, shadow)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (rollout_id, device) DO UPDATE SET status = excluded.status, rev = excluded.rev,
+           joined_ms = excluded.joined_ms, shadow = excluded.shadow`,
       );
       for (const m of step.members) {
         upsert.run(
@@ -246,6 +248,7 @@ export class FleetStore implements Disposable {
           m.status,
           m.joined_ms,
           m.rev,
+          m.shadow ? 1 : 0,
         );
       }
       for (const [device, doc] of step.published) this.#putPublished(step.rollout.fleet, device, doc, nowMs);

@@ -38,7 +38,7 @@ Deno.test("the fleet store keeps rollouts, members, devices and published docume
     let id: string;
     {
       using store = FleetStore.open(dir);
-      assert.equal(store.version, 2);
+      assert.equal(store.version, 3);
       const r = store.createRollout(validateRolloutInput(input), 1000);
       assert.equal(r.offline_grace_s, 600, "the default grace");
       id = r.id;
@@ -46,7 +46,15 @@ Deno.test("the fleet store keeps rollouts, members, devices and published docume
       const ok = store.writeStep(
         {
           rollout: { ...r, phase: 1, observe_since_ms: 2000 },
-          members: [{ device: "gw1", phase: 0, previous: null, status: "deployed", joined_ms: 1500, rev: 1 }],
+          members: [{
+            device: "gw1",
+            phase: 0,
+            previous: null,
+            status: "deployed",
+            joined_ms: 1500,
+            rev: 1,
+            shadow: false,
+          }],
           published: new Map([["gw1", { rev: 1, modules: { fft: { image: IMAGE, spec: {} } } }]]),
         },
         r.revision,

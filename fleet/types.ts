@@ -17,6 +17,22 @@ export interface Phase {
   readonly min_observe_s: number;
   /** Whether an operator must approve before this phase starts (`kiln fleet approve`). */
   readonly approval: boolean;
+  /**
+   * A shadow phase: its devices run the new version as a shadow beside the version they run
+   * (`docs/shadow.md`), compared and never acting; the condition judges the candidate's `shadow_*` figures.
+   * Shadow phases come first; the first phase without it deploys the new version to their devices too.
+   */
+  readonly shadow?: ShadowOptions;
+}
+
+/** How a shadow phase runs its candidates (`DesiredShadow` without the image). */
+export interface ShadowOptions {
+  /** The largest difference accepted between live and candidate floats (0: bit for bit). */
+  readonly tolerance: number;
+  /** From the live instance's memory image, or from the candidate's own `kiln_init`. */
+  readonly start: "image" | "init";
+  /** Compared invocations not counted at first (a cold candidate warming up). */
+  readonly warmup: number;
 }
 
 /** A rollout's state. `rolled_back`, `completed` and `aborted` are final. */
@@ -99,6 +115,11 @@ export interface RolloutMember {
   readonly joined_ms: number;
   /** The rev of that document. */
   readonly rev: number;
+  /**
+   * True while the device runs the new version as a shadow only (it joined in a shadow phase); false once it
+   * was published the new version itself.
+   */
+  readonly shadow: boolean;
 }
 
 /** A device known from its reported state. */

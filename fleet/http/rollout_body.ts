@@ -12,7 +12,9 @@
  * }
  * ```
  *
- * `phases` is the command line's text or a list of `{ "percent" | "count", "min_observe_s", "approval" }`;
+ * `phases` is the command line's text or a list of `{ "percent" | "count", "min_observe_s", "approval",
+ * "shadow" }`; `shadow` (`{ "tolerance", "start", "warmup" }`, default bit for bit, `image`, 0) is how shadow
+ * phases run their candidates;
  * `target` defaults to every device, `condition` to `crash_rate > 0.1%` (as on the command line),
  * `offline_grace_s` to the store's default (600 s; null: a phase waits for every device it touched).
  *
@@ -23,7 +25,7 @@ import type { ErrorIssue } from "../../api/errors.ts";
 import { DesiredModuleSchema } from "../../runtime/fleet/protocol.ts";
 import { parseCondition } from "../condition.ts";
 import { KilnError } from "../../errors.ts";
-import { parsePhases, validateRolloutInput } from "../rollout_input.ts";
+import { DEFAULT_SHADOW, parsePhases, validateRolloutInput } from "../rollout_input.ts";
 import type { NewRollout } from "../store.ts";
 import { RequestInvalidError } from "./errors.ts";
 
@@ -43,6 +45,7 @@ const PhaseSchema = z.strictObject({
   count: z.int().min(1).max(1_000_000).optional(),
   min_observe_s: z.int().min(0).max(7 * 86400).default(0),
   approval: z.boolean().default(false),
+  shadow: z.boolean().default(false),
 }).refine((p) => (p.percent === undefined) !== (p.count === undefined), {
   message: 'a phase has either "percent" or "count"',
 });
@@ -51,7 +54,7 @@ const PhaseSchema = z.strictObject({
 function phasesText(phases: string | readonly z.output<typeof PhaseSchema>[]): string {
   if (typeof phases === "string") return phases;
   return phases.map((p) =>
-    `${p.percent === undefined ? p.count : `${p.percent}%`}:${p.min_observe_s}s${
+    `${p.percent === undefined ? p.count : `${p.percent}%`}:${p.min_observe_s}s${p.shadow ? ":shadow" : ""}${
       p.approval ? ":approve" : ""
     }`
   ).join(",");
@@ -71,9 +74,14 @@ const BodySchema = z.strictObject({
   }).default({ groups: [], hardware: [] }),
   condition: z.string().min(1).max(1000).default(DEFAULT_CONDITION),
   offline_grace_s: z.int().min(0).max(7 * 86400).nullable().optional(),
+  shadow: z.strictObject({
+    tolerance: z.number().min(0).max(1e300).default(DEFAULT_SHADOW.tolerance),
+    start: z.enum(["image", "init"]).default(DEFAULT_SHADOW.start),
+    warmup: z.int().min(0).max(1_000_000).default(DEFAULT_SHADOW.warmup),
+  }).default(DEFAULT_SHADOW),
 }).superRefine((body, ctx) => {
   try {
-    parsePhases(phasesText(body.phases));
+    parsePhases(phasesText(body.phases), body.shadow);
   } catch (err) {
     if (!(err instanceof KilnError)) throw err;
     ctx.addIssue({ code: "custom", path: ["phases"], message: err.message });
@@ -136,7 +144,7 @@ export function rolloutFromBody(body: unknown): NewRollout {
     image: b.image,
     spec: b.spec,
     target: { groups: b.target.groups, hardware: b.target.hardware },
-    phases: parsePhases(phasesText(b.phases)),
+    phases: parsePhases(phasesText(b.phases), b.shadow),
     condition: b.condition,
     ...(b.offline_grace_s !== undefined && { offline_grace_s: b.offline_grace_s }),
   });

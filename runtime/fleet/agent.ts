@@ -11,6 +11,9 @@
  * when the fleet deployed it. Each module's outcome is kept; a refusal is not retried until the desired image
  * changes, a registry that could not be reached is retried at the next report.
  *
+ * A document's `shadows` section runs candidates beside live modules (`_shadows.ts`): a fleet rollout's shadow
+ * phase. The reported state carries each module's shadow, whoever attached it.
+ *
  * The agent has its own MQTT connection (client id `<connectors.mqtt.client_id>-fleet`, same broker,
  * credentials and TLS as the uplink): the uplink has no retained publish of its own.
  *
@@ -30,11 +33,14 @@ import {
   fleetTopics,
   MAX_REPORTED_ERRORS,
   mergeDesired,
+  mergeShadows,
   parseDesired,
   type ReportedError,
   type ReportedModule,
+  reportedShadowOf,
   type ReportedState,
 } from "./protocol.ts";
+import { FleetShadows } from "./_shadows.ts";
 import { FleetDesiredInvalidError } from "./errors.ts";
 import { FleetState } from "./_state.ts";
 import { pullSigned } from "./_pull.ts";
@@ -48,7 +54,7 @@ export interface FleetAgentOptions {
   /** This Kiln's version, reported. */
   version: string;
   dataDir: string;
-  runtime: Pick<Runtime, "listModules" | "onRollback">;
+  runtime: Pick<Runtime, "listModules" | "onRollback" | "shadows">;
   deployer: Deployer;
   log: (line: string) => void;
 }
@@ -77,6 +83,7 @@ export class FleetAgent implements AsyncDisposable {
   readonly #received = new Map<string, Received>();
   readonly #applied = new Map<string, number | null>();
   readonly #failures = new Map<string, Failure>();
+  readonly #shadows: FleetShadows;
   #generation = 0;
   #pass: Promise<void> | null = null;
   #again = false;
@@ -92,6 +99,12 @@ export class FleetAgent implements AsyncDisposable {
     this.#state = state;
     this.#connector = connector;
     this.#topics = fleetTopics(fleet.id, o.manifest.device.id, fleet.groups);
+    this.#shadows = new FleetShadows({
+      manifest: o.manifest,
+      shadows: o.runtime.shadows,
+      state: (name) => o.runtime.listModules().find((m) => m.name === name)?.state ?? null,
+      log: o.log,
+    });
   }
 
   /**
@@ -161,7 +174,7 @@ export class FleetAgent implements AsyncDisposable {
       });
     }
     this.#timer = setInterval(() => {
-      if ([...this.#failures.values()].some((f) => f.retry)) this.#schedule();
+      if ([...this.#failures.values()].some((f) => f.retry) || this.#shadows.due()) this.#schedule();
       this.#report(true);
     }, reportEveryS * 1000);
     log(
@@ -232,6 +245,12 @@ export class FleetAgent implements AsyncDisposable {
       const ok = await this.#convergeModule(name, m.want, m.rev);
       if (!ok) failedDocs.add(m.from);
     }
+    // Shadows after modules: a shadow runs beside the version its document's modules asked for.
+    const superseded = () => this.#closed || generation !== this.#generation;
+    for (const from of await this.#shadows.converge(mergeShadows(device, groups), superseded)) {
+      failedDocs.add(from);
+    }
+    if (superseded()) return;
     // A document is applied once every module it won is as it asks.
     const docs = [
       { key: "device", state: device },
@@ -344,10 +363,18 @@ export class FleetAgent implements AsyncDisposable {
           { last_rollback: { at: s.last_rollback.at, reason: s.last_rollback.reason } }),
         figures: figuresOf(s),
       };
+      const shadow = runtime.shadows.status(s.name);
+      if (shadow !== null) {
+        modules[s.name]!.shadow = reportedShadowOf(
+          shadow,
+          this.#shadows.imageOf(s.name, shadow.candidateSha256),
+        );
+      }
     }
     const errors: ReportedError[] = [];
     for (const r of this.#received.values()) if (r.error !== null) errors.push(r.error);
     for (const f of this.#failures.values()) errors.push(f.error);
+    errors.push(...this.#shadows.errors());
     const group_revs = Object.create(null) as ReportedState["group_revs"];
     for (const g of this.#topics.groups) {
       const key = `group:${g.group}`;

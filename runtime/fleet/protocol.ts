@@ -9,6 +9,7 @@ import { bucketP99 } from "../_probation.ts";
 import { z } from "zod";
 import { parseImageReference } from "../../registry/mod.ts";
 import type { ModuleStatus } from "../status.ts";
+import type { ShadowStatus } from "../shadow/shadow.ts";
 
 /** The largest desired state document accepted, bytes. */
 export const MAX_DESIRED_BYTES = 64 * 1024;
@@ -67,6 +68,31 @@ export const DesiredModuleSchema = z.strictObject({
   }),
 });
 
+/**
+ * A shadow of a module (`docs/shadow.md`): a candidate image run beside the module's live version on the same
+ * inputs, its effects captured and compared, never carried out. A fleet rollout's shadow phase publishes it.
+ */
+export const DesiredShadowSchema = z.strictObject({
+  image: z.string().max(512).superRefine((text, ctx) => {
+    try {
+      if (parseImageReference(text).digest === null) {
+        ctx.addIssue({
+          code: "custom",
+          message: "a shadow image must be pinned: <host>/<repo>:<tag>@sha256:<hex>",
+        });
+      }
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  }),
+  /** The largest difference accepted between live and candidate floats (0: bit for bit). */
+  tolerance: z.number().min(0).max(1e300).default(0),
+  /** How the candidate starts: from the live instance's memory (`image`) or its own `kiln_init` (`init`). */
+  start: z.enum(["image", "init"]).default("image"),
+  /** Compared invocations not counted as matched or diverged at first (a cold candidate warming up). */
+  warmup: z.int().min(0).max(1_000_000).default(0),
+});
+
 /** A desired state document. */
 export const DesiredStateSchema = z.strictObject({
   rev: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
@@ -77,8 +103,18 @@ export const DesiredStateSchema = z.strictObject({
     .refine((m) => Object.keys(m).length <= MAX_DESIRED_MODULES, {
       message: `at most ${MAX_DESIRED_MODULES} modules`,
     }),
+  /** Shadows by module; null drops the fleet's shadow of that module. Absent: none asked. */
+  shadows: z.record(
+    z.string().regex(MODULE, "a module name: lowercase letters, digits, _ or -"),
+    DesiredShadowSchema.nullable(),
+  )
+    .refine((m) => Object.keys(m).length <= MAX_DESIRED_MODULES, {
+      message: `at most ${MAX_DESIRED_MODULES} shadows`,
+    }).optional(),
 });
 
+/** One shadow of a desired state, parsed. */
+export type DesiredShadow = z.output<typeof DesiredShadowSchema>;
 /** One module of a desired state, parsed. */
 export type DesiredModule = z.output<typeof DesiredModuleSchema>;
 /** A desired state, parsed. */
@@ -134,6 +170,14 @@ export interface MergedModule {
   readonly rev: number;
 }
 
+/** What the merged desired states ask of one module's shadow, and which document said it. */
+export interface MergedShadow {
+  /** The candidate, or null: drop the fleet's shadow. */
+  readonly want: DesiredShadow | null;
+  readonly from: string;
+  readonly rev: number;
+}
+
 /**
  * Merges the desired states that apply to a device: groups in order (a later group wins), then the device's
  * own (it wins over every group). A module no document names is absent from the result.
@@ -142,10 +186,26 @@ export function mergeDesired(
   device: DesiredState | null,
   groups: readonly { readonly group: string; readonly state: DesiredState | null }[],
 ): Map<string, MergedModule> {
-  const merged = new Map<string, MergedModule>();
+  return mergeSection(device, groups, (state) => state.modules);
+}
+
+/** Merges the shadows of the desired states that apply to a device, as {@linkcode mergeDesired} does modules. */
+export function mergeShadows(
+  device: DesiredState | null,
+  groups: readonly { readonly group: string; readonly state: DesiredState | null }[],
+): Map<string, MergedShadow> {
+  return mergeSection(device, groups, (state) => state.shadows ?? {});
+}
+
+function mergeSection<T>(
+  device: DesiredState | null,
+  groups: readonly { readonly group: string; readonly state: DesiredState | null }[],
+  section: (state: DesiredState) => Record<string, T | null>,
+): Map<string, { want: T | null; from: string; rev: number }> {
+  const merged = new Map<string, { want: T | null; from: string; rev: number }>();
   const apply = (state: DesiredState | null, from: string) => {
     if (state === null) return;
-    for (const [name, want] of Object.entries(state.modules)) {
+    for (const [name, want] of Object.entries(section(state))) {
       merged.set(name, { want, from, rev: state.rev });
     }
   };
@@ -170,6 +230,25 @@ export interface ModuleFigures {
   budget_overruns: number;
 }
 
+/** A module's shadow in a reported state (`ShadowStatus`, bounded). */
+export interface ReportedShadow {
+  /** The fleet image it runs, when the fleet attached it. */
+  image?: string;
+  candidate_sha256: string;
+  state: "starting" | "running" | "stopped";
+  /** Why it stopped (`candidate_trapped: ...`, `module_stopped`, ...), null while running. */
+  reason: string | null;
+  /** Invocations compared (after the warm-up), matched and diverged. */
+  invocations: number;
+  matched: number;
+  diverged: number;
+  /** The largest difference seen over every output; null when one was not comparable (NaN, shape). */
+  max_difference: number | null;
+  /** The mean time per call, µs, of the live version and of the candidate since the shadow started. */
+  live_mean_us: number | null;
+  candidate_mean_us: number | null;
+}
+
 /** One module in a reported state. */
 export interface ReportedModule {
   source: ModuleSource;
@@ -182,6 +261,8 @@ export interface ReportedModule {
   probation: boolean;
   last_rollback?: { at: string; reason: string };
   figures: ModuleFigures;
+  /** Its shadow, when one is attached (or stopped and not dropped). */
+  shadow?: ReportedShadow;
 }
 
 /** One error in a reported state. */
@@ -227,6 +308,30 @@ export function figuresOf(status: ModuleStatus): ModuleFigures {
     error_rate: invocations === 0 ? 0 : errors / invocations,
     p99_us: p99Of(status.latency_histogram, status.max_us),
     budget_overruns: status.budget_overruns,
+  };
+}
+
+/** A shadow's status as a reported state carries it; `image` when the fleet attached it. */
+export function reportedShadowOf(status: ShadowStatus, image: string | null): ReportedShadow {
+  let max: number | null = 0;
+  for (const d of status.largestDifference.values()) {
+    if (!Number.isFinite(d)) {
+      max = null;
+      break;
+    }
+    max = Math.max(max, d);
+  }
+  return {
+    ...(image !== null && { image }),
+    candidate_sha256: status.candidateSha256,
+    state: status.state,
+    reason: status.reason,
+    invocations: status.invocations,
+    matched: status.matched,
+    diverged: status.diverged,
+    max_difference: max,
+    live_mean_us: status.live.meanUs,
+    candidate_mean_us: status.candidate.meanUs,
   };
 }
 

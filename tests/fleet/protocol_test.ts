@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fleetTopics, mergeDesired, parseDesired } from "../../runtime/fleet/mod.ts";
+import { fleetTopics, mergeDesired, mergeShadows, parseDesired } from "../../runtime/fleet/mod.ts";
 import { p99Of } from "../../runtime/fleet/protocol.ts";
 import { parseManifest } from "../../runtime/manifest/mod.ts";
 
@@ -95,4 +95,49 @@ Deno.test("prototype names in a desired state are refused or kept as plain names
   assert.ok(ctor.ok);
   assert.deepEqual([...mergeDesired(ctor.ok ? ctor.state : null, []).keys()].sort(), ["constructor", "ok"]);
   for (const name of ["toString", "hasOwnProperty"]) assert.equal(parseDesired(text(name)).ok, false, name);
+});
+
+Deno.test("a desired state's shadows parse with their defaults, merge as modules do, and bad ones are refused by path", () => {
+  const group = parseDesired(enc({
+    rev: 1,
+    modules: {},
+    shadows: { counter: { image: image("2") }, fft: { image: image("9"), start: "init", warmup: 5 } },
+  }));
+  assert.ok(group.ok);
+  assert.deepEqual(group.state.shadows?.counter, {
+    image: image("2"),
+    tolerance: 0,
+    start: "image",
+    warmup: 0,
+  });
+  const device = parseDesired(enc({ rev: 4, modules: {}, shadows: { counter: null } }));
+  assert.ok(device.ok);
+  const merged = mergeShadows(device.state, [{ group: "line-3", state: group.state }]);
+  assert.equal(merged.get("counter")?.want, null, "the device's own document wins");
+  assert.equal(merged.get("counter")?.from, "device");
+  assert.equal(merged.get("fft")?.want?.warmup, 5);
+  assert.equal(merged.get("fft")?.from, "group:line-3");
+  assert.equal(mergeDesired(device.state, [{ group: "line-3", state: group.state }]).size, 0);
+
+  const cases: [unknown, RegExp][] = [
+    [
+      { rev: 1, modules: {}, shadows: { counter: { image: "reg.local/plant/counter:2" } } },
+      /shadows\.counter\.image/,
+    ],
+    [
+      { rev: 1, modules: {}, shadows: { counter: { image: image("2"), tolerance: -1 } } },
+      /shadows\.counter\.tolerance/,
+    ],
+    [
+      { rev: 1, modules: {}, shadows: { counter: { image: image("2"), start: "cold" } } },
+      /shadows\.counter\.start/,
+    ],
+    [{ rev: 1, modules: {}, shadows: { counter: { image: image("2"), wasm: "x" } } }, /shadows\.counter/],
+    ['{"rev":1,"modules":{},"shadows":{"__proto__":null}}', /__proto__/],
+  ];
+  for (const [doc, why] of cases) {
+    const parsed = parseDesired(enc(doc));
+    assert.equal(parsed.ok, false, JSON.stringify(doc));
+    if (!parsed.ok) assert.match(parsed.message, why);
+  }
 });
