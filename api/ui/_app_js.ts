@@ -130,6 +130,7 @@ async function signIn(token, quiet) {
   loadConnectors(session);
   loadAlerts(session);
   connect(session);
+  startValidation(session);
   ui.pollTimers.push(setInterval(() => loadConnectors(session), CONNECTORS_EVERY_MS));
   ui.pollTimers.push(setInterval(() => reloadModules(session), MODULES_EVERY_MS));
 }
@@ -153,6 +154,7 @@ function signOut(message) {
   $("no-alerts").hidden = false;
   $("outputs").replaceChildren();
   $("action-result").textContent = "";
+  stopValidation();
   for (const e of document.querySelectorAll("[data-output]")) e.textContent = "–";
   spectrum.clear();
   anomaly.clear();
@@ -196,6 +198,7 @@ function renderModules(modules) {
     }
   }
   for (const m of modules) updateModule(m);
+  validationModules(modules.map((m) => m.name));
 }
 
 function updateModule(m) {
@@ -385,7 +388,7 @@ function connect(session) {
   setLive("connecting", "connecting…");
   ws.addEventListener("open", () => {
     ws.send(JSON.stringify({ type: "auth", token: ui.token }));
-    ws.send(JSON.stringify({ type: "subscribe", topics: TOPICS }));
+    ws.send(JSON.stringify({ type: "subscribe", topics: TOPICS.concat(validationTopics()) }));
   });
   ws.addEventListener("message", (e) => {
     if (session !== ui.session) return;
@@ -423,6 +426,8 @@ function onFrame(f, session) {
       ui.retryMs = 1000;
       $("who").textContent = f.data.role ? "signed in as " + f.data.role : "";
       setLive("live", "live");
+      validationRole(f.data.role);
+      loadTraces(session);
       break;
     case "status": {
       const known = f.data.modules.every((m) => ui.rows.has(m.name));
@@ -445,6 +450,9 @@ function onFrame(f, session) {
     case "alerts":
       addAlert(f.data);
       break;
+    case "traces":
+      validationTrace(name, f.data);
+      break;
     case "dropped":
       ui.missed += f.data.missed;
       $("live").title = ui.missed + " updates skipped while this page was behind";
@@ -463,6 +471,7 @@ $("signin-form").addEventListener("submit", (e) => {
   if (token) signIn(token, false);
 });
 $("signout").addEventListener("click", () => signOut(""));
+setupValidation();
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) signIn(saved, true);

@@ -99,6 +99,64 @@ export const PAGE_HTML = `<!doctype html>
     <h2 id="outputs-title">Outputs</h2>
     <div id="outputs" class="outputs"></div>
   </section>
+
+  <section id="validation" class="card wide" aria-labelledby="validation-title">
+    <h2 id="validation-title">Validation <span class="muted">shadow candidate, traces, recording</span></h2>
+    <p class="picker"><label for="v-module">Module</label> <select id="v-module"></select></p>
+    <div class="vgrid">
+      <div class="vpart" aria-labelledby="v-shadow-title">
+        <h3 id="v-shadow-title">Shadow candidate</h3>
+        <p id="v-shadow-none" class="muted"></p>
+        <div id="v-shadow-body" hidden>
+          <dl id="v-shadow-facts" class="facts"></dl>
+          <p id="v-first" class="first"></p>
+          <table id="v-largest" class="compact">
+            <caption>Largest difference per output</caption>
+            <thead><tr><th scope="col">Output</th><th scope="col" class="num">Largest difference</th></tr></thead>
+            <tbody></tbody>
+          </table>
+          <p id="v-largest-more" class="muted"></p>
+          <table id="v-times" class="compact">
+            <caption>Time per call, µs</caption>
+            <thead><tr>
+              <th scope="col">Build</th><th scope="col" class="num">Calls</th><th scope="col" class="num">Mean</th>
+              <th scope="col" class="num">p50 ≤</th><th scope="col" class="num">p99 ≤</th>
+            </tr></thead>
+            <tbody></tbody>
+          </table>
+          <p id="v-ratio" class="muted"></p>
+          <p class="actions">
+            <button id="v-promote" type="button" disabled>Promote</button>
+            <button id="v-drop" type="button" disabled>Drop</button>
+          </p>
+        </div>
+      </div>
+      <div id="v-side" class="vpart" aria-labelledby="v-traces-title" hidden>
+        <h3 id="v-traces-title">Last trace events</h3>
+        <table id="v-traces" class="compact" hidden>
+          <thead><tr>
+            <th scope="col" class="num">Seq</th><th scope="col">Handler</th><th scope="col">Start</th>
+            <th scope="col" class="num">µs</th><th scope="col" class="num">Instructions</th>
+            <th scope="col" class="num">Bytes grown</th><th scope="col">Capabilities used</th>
+            <th scope="col">Outcome</th>
+          </tr></thead>
+          <tbody></tbody>
+        </table>
+        <p id="v-traces-none" class="muted"></p>
+        <h3>Recording</h3>
+        <table id="v-record" class="compact" hidden>
+          <thead><tr>
+            <th scope="col">State</th><th scope="col" class="num">Invocations</th><th scope="col" class="num">Bytes</th>
+            <th scope="col">Started</th><th scope="col">Stopped by</th><th scope="col">Error</th>
+          </tr></thead>
+          <tbody></tbody>
+        </table>
+        <p id="v-record-none" class="muted"></p>
+        <p><button id="v-download" type="button" hidden>Download trace</button></p>
+      </div>
+    </div>
+    <p id="v-result" class="result" role="status" aria-live="polite"></p>
+  </section>
 </div>
 </main>
 </body>

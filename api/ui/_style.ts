@@ -61,12 +61,14 @@ td.actions button + button { margin-left: 4px; }
   display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; color: #fff;
   background: var(--idle);
 }
-.badge[data-state="running"], .badge[data-state="connected"] { background: var(--ok); }
+.badge[data-state="running"], .badge[data-state="connected"], .badge[data-state="ok"],
+.badge[data-state="done"] { background: var(--ok); }
 .badge[data-state="starting"], .badge[data-state="connecting"], .badge[data-state="reconnecting"],
-.badge[data-state="degraded"],
+.badge[data-state="degraded"], .badge[data-state="recording"],
 .badge[data-state="warning"] { background: var(--warn); }
 .badge[data-state="crashed"], .badge[data-state="failed"], .badge[data-state="disconnected"],
-.badge[data-state="error"], .badge[data-state="critical"] { background: var(--bad); }
+.badge[data-state="error"], .badge[data-state="critical"], .badge[data-state="trap"],
+.badge[data-state="budget_exceeded"] { background: var(--bad); }
 .pill { padding: 2px 10px; border-radius: 10px; font-size: 12px; border: 1px solid var(--line); }
 .pill[data-state="live"] { color: var(--ok); border-color: var(--ok); }
 .pill[data-state="connecting"] { color: var(--warn); border-color: var(--warn); }
@@ -87,4 +89,18 @@ td.actions button + button { margin-left: 4px; }
 .outputs dd span:first-child { color: var(--muted); }
 .outputs dd span:last-child { font-variant-numeric: tabular-nums; }
 code { font-size: 12px; }
+.picker { margin: 0 0 8px; display: flex; gap: 8px; align-items: center; }
+.picker select { font: inherit; padding: 2px 6px; min-width: 160px; }
+.vgrid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+.vpart { min-width: 0; overflow-x: auto; }
+.vpart h3 { margin: 8px 0 4px; font-size: 13px; }
+.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 4px 16px; margin: 0; }
+.facts dt { color: var(--muted); font-size: 12px; }
+.facts dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.first { overflow-wrap: anywhere; }
+table.compact { margin-top: 8px; }
+table.compact caption { text-align: left; font-weight: 600; font-size: 12px; padding: 4px 0; }
+table.compact td, table.compact th { padding: 3px 6px; font-size: 13px; }
+td.uses { white-space: pre; font-size: 12px; }
+.actions button + button { margin-left: 4px; }
 `;

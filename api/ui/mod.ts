@@ -1,7 +1,9 @@
 /**
  * The dashboard: one page served by Kiln at `/`, with its stylesheet, script and icon under `/ui/`. It shows
  * the modules and their states with start, stop and restart buttons, the connectors, live charts (machine
- * 1's FFT spectrum, the anomaly score against its threshold, the temperatures) and the alerts.
+ * 1's FFT spectrum, the anomaly score against its threshold, the temperatures), the alerts, and a Validation
+ * panel for one module at a time: its shadow candidate against the live build (promote or drop it), its last
+ * trace events, and its recording with a download of the trace.
  *
  * The page asks for an API token and keeps it in `sessionStorage` (gone when the tab closes). It sends it as
  * `Authorization: Bearer` on REST calls and as the first WebSocket message on `/api/v1/stream`, so these
@@ -32,6 +34,7 @@ import { ICON_SVG } from "./_icon.ts";
 import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
 import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
+import { VALIDATION_JS } from "./_validation_js.ts";
 
 /**
  * The Content-Security-Policy of every dashboard response. `connect-src 'self'` also allows `ws:`/`wss:`
@@ -64,7 +67,7 @@ const ASSETS: Record<string, Asset> = {
   "/": asset(PAGE_HTML, "text/html; charset=utf-8"),
   "/ui/app.css": asset(STYLE_CSS, "text/css; charset=utf-8"),
   "/ui/app.js": asset(
-    `(() => {\n"use strict";\n${CHARTS_JS}\n${SAFE_TEXT_JS}\n${APP_JS}\n})();\n`,
+    `(() => {\n"use strict";\n${CHARTS_JS}\n${SAFE_TEXT_JS}\n${VALIDATION_JS}\n${APP_JS}\n})();\n`,
     "text/javascript; charset=utf-8",
   ),
   "/ui/icon.svg": asset(ICON_SVG, "image/svg+xml"),

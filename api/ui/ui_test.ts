@@ -5,6 +5,7 @@ import { PAGE_HTML } from "./_page.ts";
 import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
 import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
+import { VALIDATION_JS } from "./_validation_js.ts";
 import { escapeText } from "../../log_text.ts";
 
 /** The dashboard mounted the way `api/mod.ts` mounts it: before the API's JSON index. */
@@ -58,7 +59,7 @@ Deno.test("every asset has its content type, the strict CSP, nosniff and an ETag
 Deno.test("the page has no inline script or style, and every element the script looks up is in it", async () => {
   assert.doesNotMatch(PAGE_HTML, /<script(?![^>]*\bsrc=)[^>]*>/, "inline script");
   assert.doesNotMatch(PAGE_HTML, /<style|\sstyle=|\son[a-z]+=/, "inline style or handler");
-  const ids = [...`${CHARTS_JS}${APP_JS}`.matchAll(/\$\("([a-z-]+)"\)/g)].map((m) => m[1]!);
+  const ids = [...`${CHARTS_JS}${VALIDATION_JS}${APP_JS}`.matchAll(/\$\("([a-z-]+)"\)/g)].map((m) => m[1]!);
   assert.ok(ids.length > 10);
   for (const id of new Set(ids)) assert.match(PAGE_HTML, new RegExp(`id="${id}"`), id);
   // The served script is JavaScript that parses (it runs in the browser test).
@@ -80,7 +81,7 @@ Deno.test("the page's safeText escapes exactly what escapeText does, character b
 });
 
 Deno.test("the script never parses text as HTML, and shows module text through safeText", () => {
-  const js = `${CHARTS_JS}${SAFE_TEXT_JS}${APP_JS}`;
+  const js = `${CHARTS_JS}${SAFE_TEXT_JS}${VALIDATION_JS}${APP_JS}`;
   assert.doesNotMatch(
     js,
     /innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment/,
@@ -93,8 +94,32 @@ Deno.test("the script never parses text as HTML, and shows module text through s
       "k.last_error",
       "safeText(k)",
       "safeText(module)",
+      "s.reason",
+      "s.by",
+      "fd.what",
+      "fd.live",
+      "fd.candidate",
+      "safeText(k)",
+      "e.handler",
+      "safeText(c)",
+      "s.error",
     ]
   ) {
     assert.ok(js.includes(field.startsWith("safeText") ? field : `safeText(${field})`), field);
   }
+});
+
+Deno.test("the served script carries the Validation panel, and every id the panel fills is in the page", async () => {
+  const js = await (await app().request("/ui/app.js")).text();
+  assert.ok(js.includes(VALIDATION_JS), "the panel's script is in /ui/app.js");
+  assert.ok(js.indexOf(VALIDATION_JS) < js.indexOf(APP_JS), "declared before the app that calls it");
+  const ids = [...VALIDATION_JS.matchAll(/\$\("([a-z-]+)"\)/g)].map((m) => m[1]!);
+  for (
+    const id of ["v-module", "v-shadow-facts", "v-largest", "v-times", "v-promote", "v-drop", "v-traces"]
+  ) {
+    assert.ok(ids.includes(id), id);
+  }
+  for (const id of new Set(ids)) assert.match(PAGE_HTML, new RegExp(`id="${id}"`), id);
+  // The panel's only top-level statements are declarations: it must not touch the page before the app runs.
+  assert.doesNotThrow(() => new Function(`${VALIDATION_JS}\nreturn typeof setupValidation;`)());
 });

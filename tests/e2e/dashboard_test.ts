@@ -3,19 +3,14 @@
  * and a viewer token made with `kiln token create`. Set `KILN_SCREENSHOT=path.png` to keep a screenshot of
  * the page once an alert has come in (the README's picture).
  *
- * playwright-core cannot load under `deno task test`'s permissions: at import it checks for
- * `/proc/sys/fs/binfmt_misc/WSLInterop`, and Deno lets a program read `/proc/sys` only with every
- * permission. So the test (`deno test`) starts Kiln and makes the tokens, and this same file, run as
- * `deno run -A` in a child process (`import.meta.main`), drives the browser and reports each step on a line
- * of its standard output; each report becomes a `t.step` here. Only the browser driver gets `-A`.
+ * This same file, run as `deno run -A` (`import.meta.main`), is the browser driver (`_browser.ts` says why).
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { AUTH, getJson, runKiln, startKiln } from "../_process.ts";
 import { waitFor } from "../_helpers.ts";
-import { killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
+import { assertChromium, type BrowserStep, driveSteps, runBrowserSteps } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const DEMO_MODULES = ["aggregator", "anomaly", "fft", "safety", "temperature"];
 /** Prefix of the driver's step reports on its standard output. */
 const REPORT = "@@dashboard-step ";
@@ -28,12 +23,6 @@ interface Setup {
   operator: string;
   viewer: string;
   screenshot: string | null;
-}
-
-interface Report {
-  step: string;
-  ok: boolean;
-  error?: string;
 }
 
 /** The aggregator's restarts, from the API (not from the page). */
@@ -50,7 +39,7 @@ async function signIn(page: Page, token: string, role: string): Promise<void> {
 }
 
 /** The steps, in order; the driver runs them, the test reports them. */
-const STEPS: [string, (page: Page, s: Setup) => Promise<void>][] = [
+const STEPS: BrowserStep<Setup>[] = [
   ["the page loads from Kiln and asks for a token", async (page, s) => {
     const res = await page.goto(`${s.base}/`);
     assert.equal(res?.status(), 200, "GET / serves the dashboard (is createUiRoutes mounted in api/mod.ts?)");
@@ -149,56 +138,12 @@ const STEPS: [string, (page: Page, s: Setup) => Promise<void>][] = [
     assert.equal(await page.locator('#modules tr[data-module="aggregator"] .badge').textContent(), "running");
   }],
 ];
-/** The last report: nothing went wrong in the page itself. */
-const NO_PAGE_ERRORS = "the page raised no script error and no Content-Security-Policy violation";
-
-/** The child: drives Chromium through the steps and prints a report per step; stops at the first failure. */
-async function drive(s: Setup): Promise<void> {
-  const report = (r: Report) => console.log(REPORT + JSON.stringify(r));
-  // Imported here, not at the top: the test process has no permission for what it does at import.
-  const { chromium } = await import("playwright-core");
-  const profile = await Deno.makeTempDir({ prefix: "kiln-chromium-" });
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  try {
-    const page = browser.pages()[0] ?? await browser.newPage();
-    page.setDefaultTimeout(10_000);
-    // The viewer's refused restart logs a 403 to the console, as it should; anything else is a problem.
-    const problems: string[] = [];
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/status of 403/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    for (const [step, fn] of STEPS) {
-      try {
-        await fn(page, s);
-        report({ step, ok: true });
-      } catch (err) {
-        report({ step, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) });
-        return;
-      }
-    }
-    report({ step: NO_PAGE_ERRORS, ok: problems.length === 0, error: problems.join("\n") });
-  } finally {
-    await browser.close();
-    await Deno.remove(profile, { recursive: true });
-  }
-}
-
 if (import.meta.main) {
-  await drive(JSON.parse(Deno.env.get(SETUP_ENV)!) as Setup);
+  // The viewer's refused restart logs a 403 to the console, as it should; anything else is a problem.
+  await driveSteps(JSON.parse(Deno.env.get(SETUP_ENV)!) as Setup, STEPS, {
+    reportPrefix: REPORT,
+    allowedConsole: /status of 403/,
+  });
 }
 
 async function createToken(dir: string, role: string): Promise<string> {
@@ -218,9 +163,7 @@ async function createToken(dir: string, role: string): Promise<string> {
 }
 
 Deno.test("the dashboard shows the demo live in Chromium; an operator restarts a module and a viewer is refused", async (t) => {
-  if (!(await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false))) {
-    assert.fail(`Chromium is missing (${CHROMIUM}): install it with apt-get install -y chromium`);
-  }
+  await assertChromium();
   const dir = await Deno.makeTempDir();
   await using kiln = await startKiln(["--data", dir]);
   const screenshot = Deno.env.get("KILN_SCREENSHOT");
@@ -230,60 +173,12 @@ Deno.test("the dashboard shows the demo live in Chromium; an operator restarts a
     viewer: await createToken(dir, "viewer"),
     screenshot: screenshot ? new URL(screenshot, `file://${Deno.cwd()}/`).pathname : null,
   };
-  const signal = AbortSignal.timeout(PEER_LIFETIME_MS);
-  const driver = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname],
-    env: { NO_COLOR: "1", [SETUP_ENV]: JSON.stringify(setup) },
-    stdout: "piped",
-    stderr: "piped",
-    signal,
-  }).spawn();
-  killAfterGrace(driver, signal);
-  let stderr = "";
-  const errors = (async () => {
-    for await (const chunk of driver.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const lines = driver.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter())[
-    Symbol.asyncIterator
-  ]();
-  const nextReport = async (): Promise<Report | null> => {
-    for (let r = await lines.next(); !r.done; r = await lines.next()) {
-      if (r.value.startsWith(REPORT)) return JSON.parse(r.value.slice(REPORT.length)) as Report;
-    }
-    return null;
-  };
-  try {
-    for (const step of [...STEPS.map(([name]) => name), NO_PAGE_ERRORS]) {
-      const ok = await t.step(step, async () => {
-        const r = await nextReport();
-        if (r === null) {
-          await errors;
-          throw new Error(`The browser driver ended before this step:\n${stderr}`);
-        }
-        assert.equal(r.step, step);
-        assert.ok(r.ok, r.error ?? "");
-      });
-      if (!ok) break;
-    }
-  } finally {
-    await stopChild(driver);
-    await lines.return?.();
-    await errors;
-  }
+  await runBrowserSteps(t, {
+    moduleUrl: import.meta.url,
+    setupEnv: SETUP_ENV,
+    setup,
+    reportPrefix: REPORT,
+    stepNames: STEPS.map(([name]) => name),
+  });
   assert.equal(await kiln.stop(), 0);
 });
-
-/** Splits a text stream into lines. */
-function lineSplitter(): TransformStream<string, string> {
-  let rest = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      for (const p of parts) controller.enqueue(p);
-    },
-    flush(controller) {
-      if (rest) controller.enqueue(rest);
-    },
-  });
-}
