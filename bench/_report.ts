@@ -196,10 +196,40 @@ function replaySection(src: Source) {
       anomaly: num(src, "determinism.anomaly.determinism_consistency_percent"),
       temperature: num(src, "determinism.temperature.determinism_consistency_percent"),
       aggregator: num(src, "determinism.aggregator.determinism_consistency_percent"),
+      safety: num(src, "determinism.safety.determinism_consistency_percent"),
     },
     determinism_runs_count: num(src, "determinism.anomaly.runs_count"),
+    recording_live: recordingLive(src),
     note: "the demo's stream path (fft -> channel ring -> anomaly) in ModuleInstances in one process; " +
       "replay of 300 recorded windows (bearing fault from the 150th) with kiln replay's code",
+  };
+}
+
+/** Live recording through the runtime (`bench/record_stream.ts`, its 12-sensor run), per side. */
+function recordingLive(src: Source) {
+  const run = "recording_stream.runs.sensors_12";
+  const bySide = (path: string) => {
+    const of = (side: string) => num(src, `${run}.sides.${side}.${path}`);
+    return { off: of("off"), anomaly: of("anomaly"), all: of("all") };
+  };
+  const overruns = (side: string) => {
+    const fft = num(src, `${run}.sides.${side}.handler.fft.budget_overruns_count`);
+    const anomaly = num(src, `${run}.sides.${side}.handler.anomaly.budget_overruns_count`);
+    return typeof fft === "number" && typeof anomaly === "number" ? fft + anomaly : fft;
+  };
+  return {
+    sensors_count: num(src, `${run}.sensors`),
+    samples_per_s: bySide("samples_per_s"),
+    dropped_samples_count: bySide("dropped_samples_count"),
+    cpu_percent: bySide("cpu_percent"),
+    fft_handler_mean_us: bySide("handler.fft.mean_us"),
+    fft_handler_p99_us: bySide("handler.fft.p99_us"),
+    anomaly_handler_mean_us: bySide("handler.anomaly.mean_us"),
+    anomaly_handler_p99_us: bySide("handler.anomaly.p99_us"),
+    budget_overruns_count: { off: overruns("off"), anomaly: overruns("anomaly"), all: overruns("all") },
+    trace_bytes_per_s: bySide("trace_bytes_per_s"),
+    note: "12 simulated 25.6 kHz sensors, fft + anomaly each, through the runtime's executors; nothing, every " +
+      "anomaly module, or every module recorded live (the recordings API's path)",
   };
 }
 

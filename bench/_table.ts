@@ -323,15 +323,31 @@ function replayRows(x: Report["replay"]): Row[] {
         } invocations/s (${n(value(x.speedup_ratio) as number)}x)`,
     ),
     row(
-      "determinism: identical output hashes over replays, fft / anomaly / temperature / aggregator",
+      "determinism: identical output hashes over replays, fft / anomaly / temperature / aggregator / safety",
       [det.fft, det.anomaly, det.temperature, det.aggregator, x.determinism_runs_count],
       () =>
         `${
-          [det.fft, det.anomaly, det.temperature, det.aggregator].map((d) => `${n(value(d) as number)}%`)
-            .join(" / ")
+          [det.fft, det.anomaly, det.temperature, det.aggregator, det.safety ?? null]
+            .filter((d) => d !== null).map((d) => `${n(value(d) as number)}%`).join(" / ")
         } of ${n(value(x.determinism_runs_count) as number)} runs`,
     ),
+    ...(x.recording_live === undefined ? [] : [recordingLiveRow(x.recording_live)]),
   ];
+}
+
+/** Live recording through the runtime: CPU, anomaly p99, drops and overruns with nothing / anomaly / all recorded. */
+function recordingLiveRow(l: NonNullable<Report["replay"]>["recording_live"] & object): Row {
+  const three = (f: { off: unknown; anomaly: unknown; all: unknown }) =>
+    [f.off, f.anomaly, f.all].map((v) => n(value(v as never) as number)).join(" / ");
+  return row(
+    `recording live, ${n(value(l.sensors_count) as number)} sensors, nothing / every anomaly / every module ` +
+      "recorded: CPU % of a core; anomaly p99 us; dropped samples; overruns",
+    [l.cpu_percent.off, l.cpu_percent.anomaly, l.cpu_percent.all, l.anomaly_handler_p99_us.all],
+    () =>
+      `${three(l.cpu_percent)} %; ${three(l.anomaly_handler_p99_us)} us; ${three(l.dropped_samples_count)}; ${
+        three(l.budget_overruns_count)
+      }`,
+  );
 }
 
 /** One row per fleet size: rollout time, the controller's CPU and memory, the broker's rate. */

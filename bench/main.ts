@@ -30,15 +30,24 @@ const BENCHES: readonly { name: string; what: string }[] = [
   { name: "security", what: "the attack suite's cases and escapes" },
   { name: "outbox", what: "store-and-forward outbox write and drain rates" },
   { name: "fleet", what: "a rollout to 100, 1,000, 3,000 and 10,000 simulated devices over one Mosquitto" },
-  { name: "replay", what: "recording overhead on the stream path, replay speed, 1000-run determinism" },
+  {
+    name: "replay",
+    what: "recording overhead on the stream path (in process, and live through the runtime on 1 and 12 " +
+      "sensors: bench/record_stream.ts), replay speed, 1000-run determinism",
+  },
 ];
 /** A benchmark running longer than this is stopped and counted as failed... */
 const TIMEOUT_MS = 240_000;
 /**
  * ...except these, by name: the security section runs every attack suite file; the fleet section gives each
- * of its four sizes 5 minutes.
+ * of its four sizes 5 minutes; the replay section runs bench/record_stream.ts (about 100 s) after its own
+ * 1000-run replays of five modules.
  */
-const TIMEOUT_MS_OF: Readonly<Record<string, number>> = { security: 1_200_000, fleet: 1_500_000 };
+const TIMEOUT_MS_OF: Readonly<Record<string, number>> = {
+  security: 1_200_000,
+  fleet: 1_500_000,
+  replay: 480_000,
+};
 
 const started = performance.now();
 const onlyIndex = Deno.args.indexOf("--only");

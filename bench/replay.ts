@@ -6,15 +6,21 @@
  * - **Recording overhead**: samples/s through fft and anomaly with anomaly recorded and without, in
  *   alternating rounds of the same run, and anomaly's mean handler time both ways (what its deadline sees).
  *   As in the gateway, the recorder only copies; the trace's encoding and compression (the main thread's
- *   work there) is timed apart, per invocation.
+ *   work there) is timed apart, per invocation. These isolate the copy's cost.
+ * - **Recording overhead through the runtime** (`recording_stream`): `bench/record_stream.ts`, run in a
+ *   process of its own, records 1 and 12 simulated sensors' fft and anomaly modules live, in the runtime's
+ *   executor workers, through the entry point of `POST /api/v1/modules/:name/record`, against rounds
+ *   without: samples/s, drops, CPU, handler mean and p99, overruns, trace bytes/s.
  * - **Replay speed**: invocations/s of `kiln replay` on that trace, against the live rate (the demo's
  *   50 windows/s: 25,600 Hz / hop 512) and against the same path's in-process throughput.
  * - **Determinism**: the example modules fft and anomaly (300 windows, a bearing fault from the 150th),
  *   temperature and aggregator (300 ticks, overheating part-way) recorded offline and replayed 1000 times
  *   each: the share of runs with the first run's output hash and no divergence (the seed's
- *   `determinism_consistency`). The event module (safety) is not recorded offline yet.
+ *   `determinism_consistency`); and the event module safety (the temperature module's trip record when
+ *   its probe overheats, then 299 API events from an events file, resets and refused bodies).
  *
- * Run: `deno run -A bench/replay.ts [--rounds N] [--runs N]`; writes bench/results/replay.json.
+ * Run: `deno run -A bench/replay.ts [--rounds N] [--runs N] [--no-stream]`; writes
+ * bench/results/replay.json (`--no-stream` keeps the file's older `recording_stream`).
  *
  * @module
  */
@@ -22,6 +28,7 @@ import { loadManifest } from "../runtime/manifest/mod.ts";
 import { planDeployment } from "../runtime/mod.ts";
 import { createReplayer, readTrace, recordInProcess } from "../runtime/record/mod.ts";
 import { distribution, machine, ROOT, writeResult } from "./_plan.ts";
+import type { InProcessOptions } from "../runtime/record/mod.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = Deno.args.indexOf(name);
@@ -63,8 +70,8 @@ const median = (xs: number[]) => distribution(xs, 1).p50;
 const samplesWith = median(withRec), samplesWithout = median(withoutRec);
 
 // ---- replay speed and determinism ---------------------------------------------------------------------
-async function determinism(module: string, faultAtMs: number) {
-  const { bytes } = await recordInProcess(plan, module, { invocations: WINDOWS, faultAtMs });
+async function determinism(module: string, faultAtMs: number, more: Partial<InProcessOptions> = {}) {
+  const { bytes } = await recordInProcess(plan, module, { invocations: WINDOWS, faultAtMs, ...more });
   const trace = readTrace(bytes);
   const replayer = await createReplayer(trace);
   const first = replayer.run();
@@ -92,8 +99,45 @@ const modules = {
   temperature: await determinism("temperature", 1000),
   // 300 ticks of 1 s, overheating from 100 s on.
   aggregator: await determinism("aggregator", 100_000),
+  // Overheating from 1 s trips at about 41 s (the temperature module's record), then an API event every
+  // second from 42 s, a reset and a body it refuses in turn.
+  safety: await determinism("safety", 1000, {
+    eventsFile: {
+      path: "bench-events.jsonl",
+      text: Array.from(
+        { length: WINDOWS - 1 },
+        (_, i) =>
+          JSON.stringify({ at_ms: 42_000 + i * 1000, kind: "api", payload: i % 2 === 0 ? "0" : "hello" }),
+      ).join("\n"),
+    },
+  }),
 };
 const liveRate = 25_600 / 512;
+
+/**
+ * `bench/record_stream.ts` in a process of its own (its workers and JIT apart from this one's); its JSON, or
+ * the older figures with `--no-stream`.
+ */
+async function recordingStream(): Promise<unknown> {
+  if (Deno.args.includes("--no-stream")) {
+    const old = await Deno.readTextFile(new URL("results/replay.json", import.meta.url)).catch(() => "{}");
+    return JSON.parse(old).recording_stream ?? null;
+  }
+  const out = await Deno.makeTempFile({ prefix: "kiln-record-stream-", suffix: ".json" });
+  try {
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("record_stream.ts", import.meta.url).pathname, "--out", out],
+      stdout: "inherit",
+      stderr: "inherit",
+      signal: AbortSignal.timeout(300_000),
+    }).output();
+    if (!child.success) throw new Error(`bench/record_stream.ts failed (exit ${child.code})`);
+    return JSON.parse(await Deno.readTextFile(out));
+  } finally {
+    await Deno.remove(out).catch(() => {});
+  }
+}
+const recordingStreamResult = await recordingStream();
 const pathRate = samplesWithout / 512;
 
 await writeResult("replay", {
@@ -111,6 +155,8 @@ await writeResult("replay", {
     note: "demo stream path (fft -> vibration_features ring -> anomaly) in this process's ModuleInstances, " +
       "anomaly recorded or not; medians over alternating rounds of 20 s of simulated signal each",
   },
+  /** Through the runtime's executors and live recordings (`bench/record_stream.ts`). */
+  recording_stream: recordingStreamResult,
   replay: {
     invocations_per_s: modules.anomaly.replay_invocations_per_s,
     live_invocations_per_s: liveRate,

@@ -69,6 +69,74 @@ export const TrackedDist = z.union([tracked(Distribution), Unavailable]);
 /** A list of numbers (one per item), or why it is missing. */
 export const NumList = z.union([z.array(z.number()), Unavailable]);
 
+/** A figure of `bench/record_stream.ts` per side: nothing recorded, every anomaly module, every module. */
+const BySide = z.strictObject({ off: Num, anomaly: Num, all: Num });
+
+/**
+ * The report's figures of live recording through the runtime (`bench/record_stream.ts`, its 12-sensor run:
+ * the machine loaded, not saturated), per side.
+ */
+export const RecordingLive = z.strictObject({
+  sensors_count: Num,
+  samples_per_s: BySide,
+  dropped_samples_count: BySide,
+  cpu_percent: BySide,
+  fft_handler_mean_us: BySide,
+  fft_handler_p99_us: BySide,
+  anomaly_handler_mean_us: BySide,
+  anomaly_handler_p99_us: BySide,
+  budget_overruns_count: BySide,
+  trace_bytes_per_s: BySide,
+  note: z.string(),
+});
+
+const StreamHandler = z.strictObject({
+  mean_us: z.number(),
+  p99_us: z.number().nullable(),
+  budget_overruns_count: z.number().int().nonnegative(),
+  calls_count: z.number().int().nonnegative(),
+});
+const StreamSide = z.strictObject({
+  samples_per_s: z.number(),
+  dropped_samples_count: z.number().int().nonnegative(),
+  invocations_per_s: z.number(),
+  cpu_percent: z.number(),
+  handler: z.strictObject({ fft: StreamHandler, anomaly: StreamHandler }),
+  trace_bytes_per_s: z.number().nonnegative(),
+  recorded_invocations_count: z.number().int().nonnegative(),
+  /** Recordings the trace cap or the executor's per-report limit cut: `"module: stop (error)"`. */
+  cut: z.array(z.string()),
+  /** Module restarts in the side's windows, and the faults (`"module: last error"`) that caused them. */
+  restarts_count: z.number().int().nonnegative(),
+  faults: z.array(z.string()),
+});
+const StreamOverhead = z.strictObject({
+  samples_per_s_ratio: z.number(),
+  cpu_ratio: z.number(),
+  fft_mean_us_ratio: z.number(),
+  anomaly_mean_us_ratio: z.number(),
+});
+
+/**
+ * `recording_stream` in `bench/results/replay.json` (what `bench/record_stream.ts` prints): per sensor count
+ * (`sensors_<n>`), each side's figures and the overhead as ratios against `off`.
+ */
+export const RecordingStreamResult = z.strictObject({
+  machine: z.record(z.string(), z.unknown()),
+  method: z.string(),
+  cap: z.strictObject({ max_trace_bytes: z.number().int().positive(), note: z.string() }),
+  runs: z.record(
+    z.string().regex(/^sensors_\d+$/),
+    z.strictObject({
+      sensors: z.number().int().positive(),
+      offered_samples_per_s: z.number(),
+      sides: z.strictObject({ off: StreamSide, anomaly: StreamSide, all: StreamSide }),
+      overhead: z.strictObject({ anomaly: StreamOverhead, all: StreamOverhead }),
+      states: z.array(z.string()),
+    }),
+  ),
+});
+
 /** A Kiln module against native code built from the same C source. */
 const ComputeModuleCase = z.strictObject({
   /** `kiln_on_samples` per 1024-sample window through the real invocation path, interrupt checks on. */
@@ -315,8 +383,12 @@ export const ReportSchema = z.strictObject({
       anomaly: Num,
       temperature: Num,
       aggregator: Num,
+      /** The event module, recorded offline (absent in reports written before it). */
+      safety: Num.optional(),
     }),
     determinism_runs_count: Num,
+    /** Live recording through the runtime (`bench/record_stream.ts`); absent in reports written before it. */
+    recording_live: RecordingLive.optional(),
     note: z.string(),
   }).optional(),
   curves: z.array(Curve),

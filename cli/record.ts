@@ -16,11 +16,15 @@ import { ApiRequestError, requestJson, tokenFor } from "./_api_client.ts";
 /** Help lines of `kiln record`, for `kiln --help`. */
 export const RECORD_HELP =
   `  kiln record <module> --manifest FILE [--for 60s | --invocations N] [--out FILE] [--max-bytes N]
-              [--fault-at 3s]
+              [--fault-at 3s] [--events FILE]
       Record every input and effect of a module to a trace (default <module>.ktrace), running it offline
       against the manifest's simulated plant (--for and --fault-at count its simulated time; the fault is a
       bearing defect or overheating). Stream modules on a simulated vibration sensor, directly or through
-      one channel, and periodic modules on simulated temperature probes.
+      one channel; periodic modules on simulated temperature probes; event modules: a channel trigger's
+      records from its writer run beside it (such a stream or periodic module), other events (api, gpio,
+      mqtt, or channel records without such a writer) from --events FILE, one JSON object a line:
+      {"at_ms": 50000, "kind": "api", "payload": "0"} (or "payload_base64"; gpio: "value": 0 or 1).
+      An event module recorded for --invocations N stops after an hour of simulated time.
   kiln record <module> --url URL [--token T] [--data DIR] [--for 60s | --invocations N] [--out FILE]
               [--max-bytes N]
       Record a module of a running gateway from its next call (operator token: --token, $KILN_TOKEN or
@@ -43,6 +47,7 @@ export async function recordCommand(args: string[]): Promise<number> {
       out: { type: "string" },
       "max-bytes": { type: "string" },
       "fault-at": { type: "string" },
+      events: { type: "string" },
       url: { type: "string" },
       token: { type: "string" },
       data: { type: "string", default: "./data" },
@@ -59,6 +64,11 @@ export async function recordCommand(args: string[]): Promise<number> {
   if (values.url !== undefined && values["fault-at"] !== undefined) {
     throw new UsageError(
       "--fault-at is for an offline recording (--manifest): inject faults through the API",
+    );
+  }
+  if (values.url !== undefined && values.events !== undefined) {
+    throw new UsageError(
+      "--events is for an offline recording (--manifest): send events to a gateway through its API",
     );
   }
   const integer = (flag: string, text: string | undefined): number | null => {
@@ -82,6 +92,8 @@ export async function recordCommand(args: string[]): Promise<number> {
   const fault = values["fault-at"] === undefined ? null : parseDuration(values["fault-at"]);
   const plan = planDeployment(await loadManifest(values.manifest!));
   const { bytes, session } = await recordInProcess(plan, name, {
+    ...(values.events !== undefined &&
+      { eventsFile: { path: values.events, text: await Deno.readTextFile(values.events) } }),
     invocations: integer("invocations", values.invocations),
     simulatedMs: values.for === undefined ? null : parseDuration(values.for),
     maxBytes: integer("max-bytes", values["max-bytes"]) ?? DEFAULT_TRACE_MAX_BYTES,

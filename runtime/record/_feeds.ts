@@ -2,7 +2,8 @@
  * What drives a module offline (`in_process.ts`): the deployment's simulated sensors, stepped in simulated
  * time. A stream feed hands about 20 ms of a vibration sensor's samples per step to the module, or to the
  * stream module writing the channel it reads; a periodic feed runs one tick per step with the input image
- * updated from the simulated temperature probes first. Private to `runtime/record/`.
+ * updated from the simulated temperature probes first; an event feed (`_event_feed.ts`) runs the writer of
+ * the channel an event module is triggered by, and a user's events file. Private to `runtime/record/`.
  *
  * @module
  */
@@ -17,8 +18,10 @@ import { ReplayError } from "./errors.ts";
 export interface Feed {
   /** Simulated milliseconds fed so far. */
   readonly simulatedMs: number;
-  /** Sensor samples (stream) or input reads (periodic) fed so far. */
+  /** Sensor samples (stream), input reads (periodic), or those of the writer plus the file's events (event). */
   readonly samples: number;
+  /** True when the feed has nothing more to give (an events file delivered in full); absent: never. */
+  readonly done?: boolean;
   /** The simulated fault from now on (`bearing` on vibration, `overheat` on temperature). */
   fault(): void;
   /** Feeds one step. @throws {ModuleTrap} when a module traps. */

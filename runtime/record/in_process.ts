@@ -1,13 +1,15 @@
 /**
- * Records a module of a deployment without a gateway: the module, and the stream module upstream of it when
- * it reads a channel, run in the executor's own `ModuleInstance` on the deployment's simulated sensors
- * (`_feeds.ts`), with channels as real rings and the instance spec the runtime would give it
- * (`instance_spec.ts`). `kiln record --manifest` and the tests and benchmark use it.
+ * Records a module of a deployment without a gateway: the module, and the module upstream of it when it
+ * reads a channel (or is triggered by one), run in the executor's own `ModuleInstance` on the deployment's
+ * simulated sensors (`_feeds.ts`, `_event_feed.ts`), with channels as real rings and the instance spec the
+ * runtime would give it (`instance_spec.ts`). `kiln record --manifest` and the tests and benchmark use it.
  *
  * Offline recording covers stream modules fed by a `sim:` vibration sensor, directly or through one channel
- * from another such stream module (the demo's `fft` → `anomaly`), and periodic modules whose inputs are
- * `sim:` temperature probes (`temperature`, `aggregator`). As replay, it applies no wall-clock budget (each
- * call gets at least 1 s); fuel applies as configured. A trap ends the recording.
+ * from another such stream module (the demo's `fft` → `anomaly`), periodic modules whose inputs are `sim:`
+ * temperature probes (`temperature`, `aggregator`), and event modules (`_event_feed.ts`): a `channel:`
+ * trigger's records from its writer when that is such a stream or periodic module (the demo's `temperature`
+ * → `safety`), other events (API, GPIO, MQTT) from a user's events file. As replay, it applies no
+ * wall-clock budget (each call gets at least 1 s); fuel applies as configured. A trap ends the recording.
  *
  * @module
  */
@@ -24,6 +26,7 @@ import { type InvocationRecord, Recorder } from "./tap.ts";
 import { createTraceHeader, type RecordingBound, RecordingSession } from "./session.ts";
 import { ReplayError } from "./errors.ts";
 import { type Feed, periodicFeed, streamFeed, upstreamOf } from "./_feeds.ts";
+import { channelWriterOf, eventFeed, parseEventsFile } from "./_event_feed.ts";
 
 /** Options of {@linkcode recordInProcess}. */
 export interface InProcessOptions extends RecordingBound {
@@ -38,6 +41,12 @@ export interface InProcessOptions extends RecordingBound {
   faultAtMs?: number;
   /** Receives what the recorded module does (outputs, alerts, logs), as the gateway would; @default none. */
   sink?: InstanceSink;
+  /**
+   * An events file for an event module (`kiln record --events`; its format: `parseEventsFile` in
+   * `_event_feed.ts`): events in simulated time, besides the records its channel's writer brings when that
+   * runs offline. `path` names it in errors. @default none
+   */
+  eventsFile?: { path: string; text: string };
   /** False runs the same path without a recorder (the benchmark's baseline); @default {true} */
   record?: boolean;
   /**
@@ -66,6 +75,12 @@ export interface InProcessRecording {
   meanHandlerUs: number;
 }
 
+/**
+ * How long an event module's recording bounded by invocations alone may run in simulated time before it
+ * stops (`duration`), in ms: one hour, so that a trigger that never fires cannot keep it going for ever.
+ */
+export const MAX_EVENT_SIMULATED_MS = 3_600_000;
+
 /** The least budget a call gets offline, in microseconds: as in replay, no wall-clock deadline applies. */
 const OFFLINE_MIN_BUDGET_US = 1_000_000;
 
@@ -78,7 +93,10 @@ function offline(spec: InstanceSpec): InstanceSpec {
 /**
  * Records `name` of `deployment` for `options.invocations` handler calls.
  *
- * @throws {ReplayError} when the module is not one offline recording covers.
+ * @throws {ReplayError} when the module is not one offline recording covers (an event module whose trigger
+ *   has no source offline and no events file, an events file for a module that is not an event module).
+ * @throws {EventsFileError} (`_event_feed.ts`) when `eventsFile` is malformed or names an event the
+ *   module's trigger does not bring.
  * @throws {RangeError} when neither `invocations` nor `simulatedMs` is given.
  * @throws {ModuleRejectedError} when a module does not load.
  */
@@ -89,10 +107,15 @@ export async function recordInProcess(
 ): Promise<InProcessRecording> {
   const target = deployment.modules.find((m) => m.name === name);
   if (!target) throw new ReplayError(name, "the manifest has no such module");
-  if (target.schedule.mode === "event") {
-    throw new ReplayError(name, "offline recording covers stream and periodic modules");
+  if (target.schedule.mode !== "event" && options.eventsFile !== undefined) {
+    throw new ReplayError(name, `an events file is for event modules, not a ${target.schedule.mode} module`);
   }
-  const upstream = upstreamOf(deployment, target);
+  const events = options.eventsFile === undefined
+    ? []
+    : parseEventsFile(options.eventsFile.text, options.eventsFile.path);
+  const upstream = target.schedule.mode === "event"
+    ? channelWriterOf(deployment, target)
+    : upstreamOf(deployment, target);
   const channels = new Map<string, ChannelRing>();
   for (const plan of deployment.channels) {
     const buffer = createRing({
@@ -132,7 +155,28 @@ export async function recordInProcess(
   });
   let feed: Feed;
   if (target.schedule.mode === "periodic") feed = periodicFeed(deployment, target, recorded, inputs);
-  else {
+  else if (target.schedule.mode === "event") {
+    const writer = upstream === null ? null : await (async () => {
+      const up = await loadModule(upstream);
+      const upInputs = new Map<string, InputValue>();
+      const instance = ModuleInstance.create({
+        spec: offline(instanceSpec(upstream, up, ctx)),
+        module: up.module,
+        sink: NULL_SINK,
+        inputs: upInputs,
+      });
+      const feed = upstream.schedule.mode === "periodic"
+        ? periodicFeed(deployment, upstream, instance, upInputs)
+        : streamFeed(deployment, upstream, instance, null);
+      return { plan: upstream, feed };
+    })();
+    feed = eventFeed(target, recorded, {
+      writer,
+      events,
+      eventsPath: options.eventsFile?.path ?? "",
+      channels,
+    });
+  } else {
     const writer = upstream === null ? null : await (async () => {
       const up = await loadModule(upstream);
       const instance = ModuleInstance.create({
@@ -146,16 +190,17 @@ export async function recordInProcess(
     feed = streamFeed(deployment, target, recorded, writer);
   }
   const maxCalls = options.invocations ?? Number.POSITIVE_INFINITY;
-  const maxMs = options.simulatedMs ?? Number.POSITIVE_INFINITY;
-  if (maxCalls === Number.POSITIVE_INFINITY && maxMs === Number.POSITIVE_INFINITY) {
+  if (maxCalls === Number.POSITIVE_INFINITY && options.simulatedMs == null) {
     throw new RangeError("An offline recording needs a bound: invocations or simulatedMs");
   }
+  const maxMs = options.simulatedMs ??
+    (target.schedule.mode === "event" ? MAX_EVENT_SIMULATED_MS : Number.POSITIVE_INFINITY);
   const t0 = performance.now();
   let writeMs = 0;
   let startedAt = startAfter === 0 ? 0 : Number.POSITIVE_INFINITY;
   let trapped = false;
   while (
-    !trapped && !session?.done && recorded.stats.invocations - startedAt < maxCalls &&
+    !trapped && !session?.done && !feed.done && recorded.stats.invocations - startedAt < maxCalls &&
     feed.simulatedMs < maxMs
   ) {
     if (options.faultAtMs !== undefined && feed.simulatedMs >= options.faultAtMs) feed.fault();
