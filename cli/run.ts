@@ -35,6 +35,7 @@ import { assertDataDirFree, lockDataDir } from "./data_lock.ts";
 import { createProcessLog, logFormatOf, type ProcessLog } from "./_log.ts";
 import {
   cannotRelaunch,
+  execRelaunch,
   grantsFor,
   probe,
   relaunch,
@@ -106,7 +107,10 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     if (why === null) {
       // The relaunched process takes the lock (data_lock.ts says why); refuse a second start here at once.
       assertDataDirFree(values.data);
-      return await relaunch(["run", ...args], grantsFor({ manifest, dataDir: values.data, listen }));
+      const narrowed = grantsFor({ manifest, dataDir: values.data, listen });
+      const why = execRelaunch(["run", ...args], narrowed); // returns only when it could not exec
+      out.say(`kiln: relaunching narrowed in a child process: ${why}`);
+      return await relaunch(["run", ...args], narrowed);
     }
     out.say(`kiln: running with the Deno permissions it was started with: ${why}`);
     revokeUnneeded({
@@ -236,8 +240,8 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const shutdown = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", shutdown);
   Deno.addSignalListener("SIGTERM", shutdown);
-  if (grants !== null) {
-    // Relaunched: a launcher that is gone (even by SIGKILL) stops this process as SIGTERM would.
+  if (grants?.lifeline) {
+    // Relaunched as a child: a launcher that is gone (even by SIGKILL) stops this process as SIGTERM would.
     watchLauncher(() => {
       out.say("kiln: the launcher process has exited");
       shutdown();

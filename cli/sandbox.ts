@@ -19,6 +19,9 @@
  * Executors run below that with permissions `"none"`. A compiled binary cannot relaunch with other flags
  * (its permissions are fixed by `deno compile`), so there the runtime only revokes the kinds it never needs.
  *
+ * The relaunch replaces the launcher (libc's `execv` through FFI, `--allow-ffi`): one process, the PID a
+ * supervisor started, holds the port. Without FFI it falls back to a child process and a resident launcher.
+ *
  * @module
  */
 import { dirname, resolve } from "node:path";
@@ -39,6 +42,7 @@ const ENV_ALLOWED = [
   SANDBOXED_ENV,
   "KILN_ADMIN_TOKEN",
   "KILN_LOG_FORMAT",
+  "KILN_STARTUP_MARKS", // the startup trace, runtime/_startup_marks.ts
   "TMPDIR",
   "TMP",
   "TEMP",
@@ -56,6 +60,11 @@ export interface DenoGrants {
   ffi?: string[];
   /** Programs it may run: `stty` and `dd` when a Modbus device is on a serial line, else none. */
   run?: string[];
+  /**
+   * Set by a launcher that spawned this process and stays resident ({@linkcode relaunch}): its standard input
+   * is the launcher's lifeline ({@linkcode watchLauncher}). Absent when the launcher exec'd into it.
+   */
+  lifeline?: boolean;
 }
 
 /** What the running process may do, as `GET /api/v1/sandbox` reports it. */
@@ -199,27 +208,77 @@ export function denoFlags(g: DenoGrants): string[] {
     ...(g.ffi && g.ffi.length > 0 ? [`--allow-ffi=${g.ffi.join(",")}`] : []),
     ...(g.run && g.run.length > 0 ? [`--allow-run=${g.run.join(",")}`] : []),
     "--unstable-worker-options",
+    `--v8-flags=${V8_FLAGS.join(",")}`,
   ];
 }
 
-/** Why this process cannot relaunch itself narrowed, or null when it can. */
+/**
+ * V8 flags of the narrowed process. A young generation of at most 1 MiB semi-spaces per isolate (the main
+ * thread and every executor): V8's default lets each grow to 16 MiB, resident once touched, for a gateway
+ * whose handlers allocate little on the JavaScript heap (`bench/footprint.ts`).
+ */
+export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+
+/** Why this process cannot relaunch itself narrowed, or null when it can (by exec or by a child process). */
 export function cannotRelaunch(): string | null {
   if (Deno.build.standalone) return "a compiled binary keeps the permissions it was compiled with";
+  if (execLibc() !== null) return null;
   if (Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state !== "granted") {
-    return `no permission to run "${Deno.execPath()}" (the launcher needs --allow-run)`;
+    return `no permission to run "${Deno.execPath()}" (the launcher needs --allow-ffi to exec, or --allow-run)`;
+  }
+  return null;
+}
+
+/** The `deno run` command line that runs this program again with `grants`. */
+function relaunchArgs(args: readonly string[], grants: DenoGrants): string[] {
+  return ["run", ...denoFlags(grants), Deno.mainModule, ...args];
+}
+
+/** libc, when FFI to it is granted (the launcher's `--allow-ffi`); null otherwise. */
+function execLibc(): string | null {
+  if (Deno.build.os !== "linux") return null;
+  for (const path of existingLibcPaths()) {
+    if (Deno.permissions.querySync({ name: "ffi", path }).state === "granted") return path;
   }
   return null;
 }
 
 /**
+ * Replaces this process with `deno run <narrow flags> <main module> ...args` ({@linkcode SANDBOXED_ENV} set),
+ * through libc's `execv`: the same PID, standard streams and environment, no launcher left resident (a
+ * supervisor's `kill -9` of the PID it started ends Kiln; nothing holds the port after it). Returns only
+ * when it could not: the reason (no FFI grant, or `execv` failed), and the caller relaunches with
+ * {@linkcode relaunch} instead.
+ */
+export function execRelaunch(args: string[], grants: DenoGrants): string {
+  const libc = execLibc();
+  if (libc === null) return "no FFI grant for libc (the launcher's --allow-ffi)";
+  const encoder = new TextEncoder();
+  const cString = (s: string) => encoder.encode(`${s}\0`);
+  const argv = [Deno.execPath(), ...relaunchArgs(args, grants)].map(cString);
+  const pointers = new BigUint64Array(argv.length + 1); // NULL-terminated
+  argv.forEach((a, i) => pointers[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(a))));
+  const lib = Deno.dlopen(libc, { execv: { parameters: ["buffer", "buffer"], result: "i32" } });
+  try {
+    Deno.env.set(SANDBOXED_ENV, JSON.stringify(grants)); // execv passes this process's environment on
+    lib.symbols.execv(argv[0]!, pointers);
+    Deno.env.delete(SANDBOXED_ENV);
+    return "execv failed";
+  } finally {
+    lib.close();
+  }
+}
+
+/**
  * Runs this program again as `deno run <narrow flags> <main module> ...args` with {@linkcode SANDBOXED_ENV}
- * set, forwarding SIGINT and SIGTERM, and returns its exit code. The child stops by itself when this process
- * ends without forwarding anything (SIGKILL): see {@linkcode watchLauncher}.
+ * set, forwarding SIGINT and SIGTERM, and returns its exit code: the relaunch when {@linkcode execRelaunch}
+ * cannot exec. The child stops by itself when this process ends without forwarding anything (SIGKILL): see
+ * {@linkcode watchLauncher}.
  */
 export async function relaunch(args: string[], grants: DenoGrants): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...denoFlags(grants), Deno.mainModule, ...args],
-    env: { [SANDBOXED_ENV]: JSON.stringify(grants) },
+    args: relaunchArgs(args, grants),
+    env: { [SANDBOXED_ENV]: JSON.stringify({ ...grants, lifeline: true }) },
     // A pipe nothing is written to: when this process ends, even by SIGKILL, the kernel closes it and the
     // child stops ({@linkcode watchLauncher}) instead of living on with the port and the data directory.
     stdin: "piped",

@@ -71,9 +71,15 @@ export async function writeManifest(
   return `${dir}/kiln.yaml`;
 }
 
+/**
+ * The flags of a sandboxed `kiln run`, as `deno task start` gives them: the launcher may exec into its
+ * narrowed self (FFI to libc's `execv`) or, without FFI, run it as a child (`--allow-run`).
+ */
+export const SANDBOXED_FLAGS: readonly string[] = [...KILN_FLAGS, "--allow-run", "--allow-ffi"];
+
 /** Starts `kiln run` on a manifest and data directory; `sandboxed` lets it relaunch itself narrowed. */
 export function startGateway(manifest: string, data: string, sandboxed = false): Promise<RunningKiln> {
-  return startKiln([manifest, "--data", data], sandboxed ? { flags: [...KILN_FLAGS, "--allow-run"] } : {});
+  return startKiln([manifest, "--data", data], sandboxed ? { flags: [...SANDBOXED_FLAGS] } : {});
 }
 
 /** Deploys a counter over the API; returns the answer's status and body. */
