@@ -33,6 +33,7 @@ import { timingSafeEqual } from "node:crypto";
 import { parse, UsageError } from "./_usage.ts";
 import { assertDataDirFree, lockDataDir } from "./data_lock.ts";
 import { createProcessLog, logFormatOf, type ProcessLog } from "./_log.ts";
+import { unpackEmbeddedDemo } from "./_demo.ts";
 import {
   cannotRelaunch,
   execRelaunch,
@@ -80,7 +81,9 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   if (positionals.length > 1 || (positionals.length === 1 && values.config)) {
     throw new UsageError("run takes one manifest, either as --config FILE or as its argument");
   }
-  const configPath = values.config ?? positionals[0] ?? fileOf(DEMO_MANIFEST);
+  // A bundle carries the demo and writes it under <data>/demo/ (cli/_demo.ts); the source tree reads it in place.
+  const configPath = values.config ?? positionals[0] ?? (await unpackEmbeddedDemo(values.data)) ??
+    fileOf(DEMO_MANIFEST);
   let listen: { hostname: string; port: number } | null = null;
   if (values.listen !== undefined) {
     try {

@@ -18,18 +18,33 @@ async function task(
   return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
-Deno.test("deno task bundle writes dist/kiln.js, which serves /health with all demo modules running", async () => {
+Deno.test("deno task bundle writes dist/, which copied out of the checkout serves /health with all demo modules running", async () => {
   const built = await task("bundle");
   assert.equal(built.code, 0, built.output);
+  // The bundle alone in a folder of its own: the migrations and the demo come from inside it.
+  const copy = await Deno.makeTempDir({ prefix: "kiln_dist_" });
+  for (const name of ["kiln.js", "executor_worker.js", "snapshot_worker.js"]) {
+    await Deno.copyFile(`${ROOT}dist/${name}`, `${copy}/${name}`);
+  }
   const dir = await Deno.makeTempDir();
-  await using kiln = await startKiln(["--data", dir], {
-    entry: "dist/kiln.js",
-    flags: [...KILN_FLAGS, "--unstable-worker-options"],
-  });
-  const health = await getJson<{ status: string; modules: Record<string, number> }>(`${kiln.base}/health`);
-  assert.equal(health.status, "ok");
-  assert.equal(health.modules.running, 5);
-  assert.equal(await kiln.stop(), 0);
+  try {
+    await using kiln = await startKiln(["--data", dir], {
+      entry: `${copy}/kiln.js`,
+      flags: [...KILN_FLAGS, "--unstable-worker-options"],
+    });
+    const health = await getJson<{ status: string; modules: Record<string, number> }>(`${kiln.base}/health`);
+    assert.equal(health.status, "ok");
+    assert.equal(health.modules.running, 5);
+    assert.equal(await kiln.stop(), 0);
+    // The demo was written into the data folder, byte for byte the committed module.
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/demo/modules/fft/fft.wasm`),
+      await Deno.readFile(`${ROOT}modules/fft/fft.wasm`),
+    );
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 const denort = Deno.env.get("DENORT_BIN");
