@@ -5,30 +5,24 @@
  * @module
  */
 import { isKilnError } from "../errors.ts";
-import { auditCommand } from "./audit.ts";
-import { historyCommand } from "./history.ts";
-import { rollbackCommand } from "./rollback.ts";
-import { runCommand } from "./run.ts";
-import { snapshotCommand } from "./snapshot.ts";
-import { tokenCommand } from "./token.ts";
-import { keysCommand } from "./keys.ts";
-import { signCommand } from "./sign.ts";
-import { verifyCommand } from "./verify.ts";
-import { pushCommand } from "./push.ts";
-import { pullCommand } from "./pull.ts";
-import { FLEET_HELP, fleetCommand } from "./fleet.ts";
-import { BUNDLE_HELP, bundleCommand } from "./bundle.ts";
-import { inspectCommand } from "./inspect.ts";
-import { validateCommand } from "./validate.ts";
-import { RECORD_HELP, recordCommand } from "./record.ts";
-import { SHADOW_HELP, shadowCommand } from "./shadow.ts";
-import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { UsageError } from "./_usage.ts";
 
 /** Kiln's version, from `deno.json`. */
 export const VERSION = "0.1.0";
 
-const HELP = `kiln ${VERSION}: a WebAssembly edge runtime for industrial gateways
+/** The usage text; the help of the larger commands comes from their own modules (loaded for it only). */
+async function help(): Promise<string> {
+  const [{ BUNDLE_HELP }, { FLEET_HELP }, { RECORD_HELP }, { REPLAY_HELP }, { SHADOW_HELP }] = await Promise
+    .all([
+      import("./bundle.ts"),
+      import("./fleet.ts"),
+      import("./record.ts"),
+      import("./replay.ts"),
+      import(
+        "./shadow.ts"
+      ),
+    ]);
+  return `kiln ${VERSION}: a WebAssembly edge runtime for industrial gateways
 
 Usage:
   kiln run [--config FILE] [--data DIR] [--listen HOST:PORT] [--fault SENSOR=FAULT]... [--log-format F]
@@ -98,6 +92,35 @@ ${SHADOW_HELP}
   kiln --version | --help
 
 Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
+}
+
+/** A command's entry: its arguments after the command's name, and Kiln's version. */
+type Command = (args: string[], version: string) => Promise<number>;
+
+/**
+ * Every command, loaded when it runs: a `kiln run` loads neither the fleet controller nor the registry
+ * client nor the signing tools, so it starts sooner and holds less (issue #20).
+ */
+const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<string, () => Promise<Command>>([
+  ["run", async () => (await import("./run.ts")).runCommand],
+  ["validate", async () => (await import("./validate.ts")).validateCommand],
+  ["inspect", async () => (await import("./inspect.ts")).inspectCommand],
+  ["audit", async () => (await import("./audit.ts")).auditCommand],
+  ["snapshot", async () => (await import("./snapshot.ts")).snapshotCommand],
+  ["history", async () => (await import("./history.ts")).historyCommand],
+  ["rollback", async () => (await import("./rollback.ts")).rollbackCommand],
+  ["token", async () => (await import("./token.ts")).tokenCommand],
+  ["keys", async () => (await import("./keys.ts")).keysCommand],
+  ["sign", async () => (await import("./sign.ts")).signCommand],
+  ["verify", async () => (await import("./verify.ts")).verifyCommand],
+  ["push", async () => (await import("./push.ts")).pushCommand],
+  ["pull", async () => (await import("./pull.ts")).pullCommand],
+  ["fleet", async () => (await import("./fleet.ts")).fleetCommand],
+  ["bundle", async () => (await import("./bundle.ts")).bundleCommand],
+  ["record", async () => (await import("./record.ts")).recordCommand],
+  ["replay", async () => (await import("./replay.ts")).replayCommand],
+  ["shadow", async () => (await import("./shadow.ts")).shadowCommand],
+]);
 
 /** Runs the CLI with `args` and returns the exit code (`run` returns only when the runtime stops). */
 export async function main(args: string[]): Promise<number> {
@@ -108,51 +131,16 @@ export async function main(args: string[]): Promise<number> {
       case "--help":
       case "-h":
       case "help":
-        console.log(HELP);
+        console.log(await help());
         return 0;
       case "--version":
       case "-V":
         console.log(`kiln ${VERSION}`);
         return 0;
-      case "run":
-        return await runCommand(rest, VERSION);
-      case "validate":
-        return await validateCommand(rest);
-      case "inspect":
-        return await inspectCommand(rest);
-      case "audit":
-        return await auditCommand(rest);
-      case "snapshot":
-        return await snapshotCommand(rest);
-      case "history":
-        return await historyCommand(rest);
-      case "rollback":
-        return await rollbackCommand(rest);
-      case "token":
-        return await tokenCommand(rest);
-      case "keys":
-        return await keysCommand(rest);
-      case "sign":
-        return await signCommand(rest);
-      case "verify":
-        return await verifyCommand(rest, VERSION);
-      case "push":
-        return await pushCommand(rest);
-      case "pull":
-        return await pullCommand(rest);
-      case "fleet":
-        return await fleetCommand(rest, VERSION);
-      case "bundle":
-        return await bundleCommand(rest, VERSION);
-      case "record":
-        return await recordCommand(rest);
-      case "replay":
-        return await replayCommand(rest);
-      case "shadow":
-        return await shadowCommand(rest);
-      default:
-        throw new UsageError(`Unknown command "${command}"`);
     }
+    const load = COMMANDS.get(command);
+    if (load === undefined) throw new UsageError(`Unknown command "${command}"`);
+    return await (await load())(rest, VERSION);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`kiln: ${err.message}\nRun "kiln --help" for usage.`);

@@ -1,38 +1,16 @@
 /**
- * `kiln run`: load the manifest, start the runtime and the API, and stop cleanly on SIGINT or SIGTERM.
+ * `kiln run`: load the manifest, decide the permissions to run with (exec or relaunch narrowed, or keep the
+ * ones it was started with), then serve the gateway (`_gateway.ts`, loaded only then) until SIGINT or
+ * SIGTERM. What a launcher loads before it execs stays small: the manifest, the plan and the sandbox.
  *
  * @module
  */
-import { startTraceExport } from "../runtime/trace/mod.ts";
-import { apiPorts, createApp, StreamFeed, StreamHub } from "../api/mod.ts";
 import { loadManifest, parseListenAddress } from "../runtime/manifest/mod.ts";
-import {
-  BlobStore,
-  createDeployer,
-  createRuntime,
-  type DeploymentPlan,
-  FleetAgent,
-  Lifecycle,
-  planDeployment,
-  resolveDesiredState,
-  type SimFault,
-  Snapshotter,
-} from "../runtime/mod.ts";
-import {
-  AuditLog,
-  countActiveTokens,
-  createOutbox,
-  createToken,
-  listSnapshots,
-  openStore,
-  type Store,
-  verifyToken,
-} from "../snapshots/mod.ts";
-import type { Authenticator } from "../api/mod.ts";
-import { timingSafeEqual } from "node:crypto";
+import { type DeploymentPlan, planDeployment } from "../runtime/plan.ts";
+import type { SimFault } from "../runtime/io/plant.ts";
 import { parse, UsageError } from "./_usage.ts";
-import { assertDataDirFree, lockDataDir } from "./data_lock.ts";
-import { createProcessLog, logFormatOf, type ProcessLog } from "./_log.ts";
+import { assertDataDirFree } from "./data_lock.ts";
+import { createProcessLog, logFormatOf } from "./_log.ts";
 import { unpackEmbeddedDemo } from "./_demo.ts";
 import {
   cannotRelaunch,
@@ -43,7 +21,6 @@ import {
   revokeUnneeded,
   sandboxedGrants,
   type SandboxReport,
-  watchLauncher,
 } from "./sandbox.ts";
 
 /** The demo manifest `kiln run` uses without `--config`; embedded in the compiled binary. */
@@ -128,179 +105,24 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
 
-  // Before anything in the data directory is opened: one runtime per data directory.
-  using _lock = lockDataDir(values.data);
-  using store = openStore(`${values.data}/kiln.db`);
-  await using snapshots = new Snapshotter(store.path);
-  // What to run: the manifest file overlaid with the accepted API actions recorded since (runtime/lifecycle/).
-  const blobs = new BlobStore(values.data);
-  const desired = await resolveDesiredState({
+  const { serveGateway } = await import("./_gateway.ts");
+  return await serveGateway({
+    dataDir: values.data,
+    configPath,
     manifest,
-    db: store.db,
-    blobs,
-    dataDir: values.data,
-    log: out.log,
-  });
-  const running: DeploymentPlan = {
-    ...plan,
-    modules: planDeployment(desired.manifest, { dataDir: values.data }).modules,
-  };
-
-  const outbox = plan.mqtt
-    ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })
-    : null;
-  // Before the runtime exists: it refuses an unknown sensor (SensorUnknownError), but that is a usage error.
-  for (const id of faults.keys()) {
-    if (!plan.sim.some((s) => s.id === id)) {
-      throw new UsageError(`--fault: no simulated sensor "${id}" in ${configPath}`);
-    }
-  }
-  const runtime = await createRuntime({
-    plan: running,
-    version,
-    // Module text reaches this log escaped, each module's lines marked as its own (../log_text.ts).
-    log: out.log,
+    plan,
+    listen,
     faults,
-    audit: new AuditLog(store),
-    snapshots,
-    ...(outbox && { outbox }),
-    traceDir: `${values.data}/traces`, // live recordings (`kiln record --url`)
-    scratchDir: `${values.data}/tmp`, // shadow candidates while they load
-  });
-  // Trace sampling and the OTLP exporter (`observability:`), applied before the modules start.
-  await using _traceExport = startTraceExport(runtime.traces, manifest.observability, {
+    out,
+    sandbox,
+    grants,
     version,
-    deviceId: plan.device.id,
   });
-  await runtime.start();
-  const lifecycle = new Lifecycle({
-    db: store.db,
-    dataDir: values.data,
-    blobs,
-    desired,
-    keepVersions: manifest.lifecycle.keep_versions,
-    runtime,
-    log: out.log,
-  });
-  // A version rolled back on its probation's figures is recorded like an operator's rollback.
-  runtime.onRollback((name, r) =>
-    lifecycle.recordAutomaticRollback(name, { toSha256: r.to_sha256, reason: r.reason })
-  );
-
-  const deployer = createDeployer({ manifestFile: configPath, dataDir: values.data, runtime, lifecycle });
-  // Fleet control (docs/fleet.md): deploys through the same deployer as the API, recorded `by: "fleet"`.
-  await using fleet = manifest.fleet && plan.mqtt
-    ? await FleetAgent.start({
-      manifest,
-      mqtt: plan.mqtt,
-      version,
-      dataDir: values.data,
-      runtime,
-      deployer,
-      log: out.log,
-    })
-    : null;
-
-  const auth = await authenticator(store, values.data, out);
-  const ports = apiPorts(runtime);
-  await using hub = new StreamHub();
-  await using feed = new StreamFeed(ports, hub);
-  feed.start();
-  const app = createApp({
-    ...ports,
-    auth,
-    metricsPublic: plan.metricsPublic,
-    stream: hub,
-    deployer,
-    deployments: lifecycle,
-    sandbox: () => sandbox,
-    listSnapshots: (module) => listSnapshots(store.db, module),
-  });
-  const stopped = Promise.withResolvers<void>();
-  const tls = plan.tls
-    ? { cert: await Deno.readTextFile(plan.tls.certFile), key: await Deno.readTextFile(plan.tls.keyFile) }
-    : null;
-  const server = Deno.serve({
-    hostname: listen.hostname,
-    port: listen.port,
-    ...tls,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      const base = `${tls ? "https" : "http"}://${host}:${port}`;
-      const h = runtime.health();
-      out.say(
-        `kiln ${version}: device "${plan.device.id}", ${running.modules.length} modules (${h.modules.running} running)\n` +
-          `  health   ${base}/health\n  modules  ${base}/api/v1/modules\n  alerts   ${base}/api/v1/alerts\n` +
-          `  inject a fault: curl -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'`,
-      );
-    },
-    onError: (err) => {
-      console.error("Unexpected error in the HTTP server:", err);
-      return Response.json({ error: { code: "internal", message: "Internal error" } }, { status: 500 });
-    },
-  }, app.fetch);
-
-  const shutdown = () => stopped.resolve();
-  Deno.addSignalListener("SIGINT", shutdown);
-  Deno.addSignalListener("SIGTERM", shutdown);
-  if (grants?.lifeline) {
-    // Relaunched as a child: a launcher that is gone (even by SIGKILL) stops this process as SIGTERM would.
-    watchLauncher(() => {
-      out.say("kiln: the launcher process has exited");
-      shutdown();
-    });
-  }
-  await stopped.promise;
-  out.say("kiln: stopping");
-  await fleet?.close(); // before the runtime: no deploy starts while it stops
-  await runtime.shutdown();
-  // Close the live streams (1001, "going away") before the server: its shutdown does not end WebSockets.
-  await feed[Symbol.asyncDispose]();
-  await hub[Symbol.asyncDispose]();
-  await server.shutdown();
-  Deno.removeSignalListener("SIGINT", shutdown);
-  Deno.removeSignalListener("SIGTERM", shutdown);
-  return 0;
 }
 
 /** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/executor/realtime_thread.ts). */
 function needsFfi(plan: DeploymentPlan): boolean {
   return plan.realtimeFifoPriority !== undefined || plan.cpus !== undefined;
-}
-
-/** The admin token from the environment, when it is set and readable. */
-export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
-
-/**
- * Checks API tokens against the store, and `KILN_ADMIN_TOKEN` when set. Without that variable and without an
- * active admin token, creates one, prints it once and writes it to `admin.token` (mode 0600) in the data
- * directory.
- */
-async function authenticator(store: Store, dataDir: string, out: ProcessLog): Promise<Authenticator> {
-  let envToken: string | null = null;
-  try {
-    envToken = Deno.env.get(ADMIN_TOKEN_ENV) || null;
-  } catch { /* not allowed to read it: as if unset */ }
-  if (envToken === null && countActiveTokens(store.db, "admin") === 0) {
-    const { token } = createToken(store.db, { role: "admin", name: "admin" });
-    const path = `${dataDir}/admin.token`;
-    await Deno.writeTextFile(path, `${token}\n`, { mode: 0o600 });
-    await Deno.chmod(path, 0o600);
-    out.say(`kiln: created the admin token (shown once; also in ${path}):\n  ${token}`);
-  }
-  const env = envToken === null ? null : new TextEncoder().encode(envToken);
-  return {
-    verify(token) {
-      if (env !== null) {
-        const given = new TextEncoder().encode(token);
-        if (given.length === env.length && timingSafeEqual(given, env)) {
-          return { name: ADMIN_TOKEN_ENV, role: "admin" };
-        }
-      }
-      const t = verifyToken(store.db, token);
-      return t && { name: t.name, role: t.role };
-    },
-  };
 }
 
 function fileOf(url: URL): string {

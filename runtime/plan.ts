@@ -7,7 +7,7 @@
 import { DEFAULT_LISTEN, type LoadedManifest, type Policy, type Schedule } from "./manifest/mod.ts";
 import { POINT_DRIVERS, type PointDevices } from "../hal/drivers.ts";
 import type { DevicePlanOptions } from "../hal/point_driver.ts";
-import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/mod.ts";
+import { EMBEDDED_CREDENTIALS_FILE } from "../hal/mqtt/_embedded_credentials.ts";
 import { resolve } from "node:path";
 import { type SysfsGpioConfig, toGpioConfig } from "../hal/gpio/mod.ts";
 import { type AccountLimits, accountLimitsOf } from "./executor/account.ts";

@@ -8,6 +8,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { EmbeddedCredentialsError } from "./errors.ts";
 
+/**
+ * The file, in Kiln's data directory, where `kiln run` keeps the embedded broker's credentials. Here, not in
+ * `embedded.ts`, so that a deployment plan names it without loading the broker (`runtime/plan.ts`).
+ */
+export const EMBEDDED_CREDENTIALS_FILE = "mqtt-embedded.json";
+
 /** The user name and password a client of the embedded broker must present. */
 export interface EmbeddedBrokerCredentials {
   readonly username: string;

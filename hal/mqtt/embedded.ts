@@ -23,10 +23,11 @@ import {
   loadOrCreateCredentials,
 } from "./_embedded_credentials.ts";
 
-export { type EmbeddedBrokerCredentials, generateEmbeddedCredentials } from "./_embedded_credentials.ts";
-
-/** The file, in Kiln's data directory, where `kiln run` keeps the embedded broker's credentials. */
-export const EMBEDDED_CREDENTIALS_FILE = "mqtt-embedded.json";
+export {
+  EMBEDDED_CREDENTIALS_FILE,
+  type EmbeddedBrokerCredentials,
+  generateEmbeddedCredentials,
+} from "./_embedded_credentials.ts";
 
 /** Options of {@linkcode startEmbeddedBroker}. */
 export interface EmbeddedBrokerOptions {
