@@ -156,10 +156,17 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       const base = `${tls ? "https" : "http"}://${host}:${port}`;
       const h = runtime.health();
+      // Hints that work as printed: the token where this start took it from (bannerToken).
+      const t = bannerToken(o.dataDir);
+      const curl = `curl -H "Authorization: Bearer ${t.shell}"`;
       out.say(
         `kiln ${version}: device "${plan.device.id}", ${running.modules.length} modules (${h.modules.running} running)\n` +
-          `  health   ${base}/health\n  modules  ${base}/api/v1/modules\n  alerts   ${base}/api/v1/alerts\n` +
-          `  inject a fault: curl -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'`,
+          `  health   ${base}/health\n  modules  ${curl} ${base}/api/v1/modules\n` +
+          `  alerts   ${curl} ${base}/api/v1/alerts\n` +
+          (plan.sim.some((s) => s.id === "vibration_1")
+            ? `  inject a fault: ${curl} -X POST ${base}/api/v1/sim/sensors/vibration_1/fault -d '{"fault":"bearing"}'\n`
+            : "") +
+          `  from the CLI: ${t.cli}kiln status --url ${base}${t.data} (kiln --help lists the commands)`,
       );
     },
     onError: (err) => {
@@ -193,6 +200,31 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
 
 /** The admin token from the environment, when it is set and readable. */
 export const ADMIN_TOKEN_ENV = "KILN_ADMIN_TOKEN";
+
+/**
+ * Where the start banner's hints take the token from, as a shell sees it: `$KILN_ADMIN_TOKEN` when that is
+ * the admin token, else the data directory's `admin.token` when this runtime wrote one, else `$KILN_TOKEN`
+ * (a token made with `kiln token create`). `cli` and `data` make `kiln status` find the same token.
+ */
+function bannerToken(dataDir: string): { shell: string; cli: string; data: string } {
+  try {
+    if (Deno.env.get(ADMIN_TOKEN_ENV)) {
+      return { shell: `$${ADMIN_TOKEN_ENV}`, cli: `KILN_TOKEN=$${ADMIN_TOKEN_ENV} `, data: "" };
+    }
+  } catch { /* not allowed to read it: as if unset */ }
+  const path = `${dataDir}/admin.token`;
+  try {
+    Deno.statSync(path);
+  } catch {
+    return { shell: "$KILN_TOKEN", cli: "", data: "" };
+  }
+  const quote = (p: string) => /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replaceAll("'", `'\\''`)}'`;
+  return {
+    shell: `$(cat ${quote(path)})`,
+    cli: "",
+    data: dataDir === "./data" ? "" : ` --data ${quote(dataDir)}`,
+  };
+}
 
 /**
  * Checks API tokens against the store, and `KILN_ADMIN_TOKEN` when set. Without that variable and without an

@@ -21,3 +21,34 @@ export function parse<T extends ParseArgsConfig>(args: string[], config: T): Ret
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
 }
+
+/**
+ * Whether a command's arguments ask for its help: `--help` or `-h` anywhere before a `--` (after it,
+ * everything is an argument). Every command answers it the same way, before it parses anything else.
+ */
+export function wantsHelp(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === "--") return false;
+    if (a === "--help" || a === "-h") return true;
+  }
+  return false;
+}
+
+/**
+ * A command's part of `kiln --help`: the lines from its first `  kiln <command>` line to the next line of
+ * another command, or null when the text has none.
+ */
+export function commandSection(helpText: string, command: string): string | null {
+  const lines = helpText.split("\n");
+  const own = (l: string) => l.startsWith(`  kiln ${command} `) || l === `  kiln ${command}`;
+  const start = lines.findIndex(own);
+  if (start < 0) return null;
+  let end = start + 1;
+  while (end < lines.length) {
+    const l = lines[end]!;
+    if (l.startsWith("  kiln ") && !own(l)) break;
+    if (l === "" || /^\S/.test(l)) break;
+    end++;
+  }
+  return lines.slice(start, end).join("\n");
+}

@@ -1,11 +1,11 @@
 /**
- * The `kiln` command line: `run`, `validate`, `inspect`. Every user mistake ends as one clear message on
- * stderr and a non-zero exit code, never a stack trace.
+ * The `kiln` command line (docs/cli.md): the gateway (`run`), its tools, and commands for a running one.
+ * Every user mistake ends as one clear message on stderr and a non-zero exit code, never a stack trace.
  *
  * @module
  */
 import { isKilnError } from "../errors.ts";
-import { UsageError } from "./_usage.ts";
+import { commandSection, UsageError, wantsHelp } from "./_usage.ts";
 
 /** Kiln's version, from `deno.json`. */
 export const VERSION = "0.1.0";
@@ -21,6 +21,14 @@ async function help(): Promise<string> {
       import(
         "./shadow.ts"
       ),
+    ]);
+  const [{ STATUS_HELP }, { LOGS_HELP }, { DEPLOY_HELP }, { EVENTS_HELP }, { ALERTS_HELP }] = await Promise
+    .all([
+      import("./status.ts"),
+      import("./logs.ts"),
+      import("./deploy.ts"),
+      import("./events.ts"),
+      import("./alerts.ts"),
     ]);
   return `kiln ${VERSION}: a WebAssembly edge runtime for industrial gateways
 
@@ -52,9 +60,14 @@ Usage:
       The record of accepted deployments: every deploy, replace, remove, stop, start, rollback and manifest
       change, with who, when and the module's sha256; with --url, also which source (the manifest file or
       the API) won for each module at the running runtime's start, and why.
-  kiln rollback <module> [--version N] [--url URL] [--token TOKEN]
+${STATUS_HELP}
+${LOGS_HELP}
+${DEPLOY_HELP}
+  kiln rollback <module> [--version N] [--url URL] [--token T | --token-file F] [--json]
       Return a module of a running runtime to a version it keeps, code and memory: version N, or the one
       before the version it runs (its versions: GET /api/v1/modules/<module>/versions).
+${EVENTS_HELP}
+${ALERTS_HELP}
   kiln token create --role viewer|operator|admin [--name NAME] [--data DIR]
   kiln token list [--data DIR] [--json]
   kiln token revoke <id> [--data DIR]
@@ -90,8 +103,53 @@ ${RECORD_HELP}
 ${REPLAY_HELP}
 ${SHADOW_HELP}
   kiln --version | --help
+  kiln <command> --help
+      One command's usage, with an example.
 
-Exit codes: 0 success, 1 invalid input (manifest, module, file), 2 wrong usage.`;
+${EXIT_CODES}`;
+}
+
+/** The exit codes, for `kiln --help` and each command's help (docs/cli.md has them too). */
+const EXIT_CODES =
+  `Exit codes: 0 success, 1 invalid input (manifest, module, file) or refused by the gateway, 2 wrong
+usage, 3 the gateway cannot be reached (status, logs, deploy, rollback, events, alerts; or their followed
+stream was lost 6 times in a row).`;
+
+/** An example of each command, for `kiln <command> --help`. */
+const EXAMPLES: ReadonlyMap<string, string> = new Map([
+  ["run", "kiln run examples/demo.yaml --data ./data --fault vibration_1=bearing"],
+  ["validate", "kiln validate examples/demo.yaml"],
+  ["inspect", "kiln inspect modules/fft/fft.wasm"],
+  ["audit", "kiln audit --data ./data --kind denial --limit 20"],
+  ["snapshot", "kiln snapshot anomaly --url http://127.0.0.1:8080"],
+  ["history", "kiln history --url http://127.0.0.1:8080 --module fft"],
+  ["rollback", "kiln rollback fft --version 2 --url http://127.0.0.1:8080"],
+  ["status", "kiln status --url http://127.0.0.1:8080 --data ./data"],
+  ["logs", "kiln logs anomaly -f --data ./data"],
+  ["deploy", "kiln deploy extra.wasm --name extra --spec extra.yaml --url http://127.0.0.1:8080"],
+  ["events", "kiln events --module aggregator --limit 10"],
+  ["alerts", "kiln alerts --severity critical -f"],
+  ["token", "kiln token create --role operator --name line-1-hmi --data ./data"],
+  ["keys", 'kiln keys create --out keys/ --name "Jane Doe"'],
+  [
+    "sign",
+    "kiln sign fft.wasm --key keys/dev.key --cert keys/dev.pem --chain ca/intermediate.pem --attest build.json",
+  ],
+  ["verify", "kiln verify fft.wasm --trust ca/root.pem --json"],
+  ["push", "kiln push fft.wasm registry.plant.local/kiln/fft:1.2.0"],
+  ["pull", "kiln pull registry.plant.local/kiln/fft:1.2.0 --out modules/"],
+  ["fleet", "kiln fleet status --data ./fleet-data --json"],
+  ["bundle", "kiln bundle export --out plant.tar --manifest kiln.yaml"],
+  ["record", "kiln record fft --url http://127.0.0.1:8080 --for 10s --out fft.ktrace"],
+  ["replay", "kiln replay fft.ktrace --module fft-new.wasm"],
+  ["shadow", "kiln shadow fft fft-new.wasm --url http://127.0.0.1:8080"],
+]);
+
+/** `kiln <command> --help`: its part of `kiln --help`, an example and the exit codes. */
+async function commandHelp(command: string): Promise<string> {
+  const section = commandSection(await help(), command) ?? `  kiln ${command}`;
+  const example = EXAMPLES.get(command);
+  return `Usage:\n${section}\n${example === undefined ? "" : `\nExample:\n  ${example}\n`}\n${EXIT_CODES}`;
 }
 
 /** A command's entry: its arguments after the command's name, and Kiln's version. */
@@ -120,6 +178,11 @@ const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<string, ()
   ["record", async () => (await import("./record.ts")).recordCommand],
   ["replay", async () => (await import("./replay.ts")).replayCommand],
   ["shadow", async () => (await import("./shadow.ts")).shadowCommand],
+  ["status", async () => (await import("./status.ts")).statusCommand],
+  ["logs", async () => (await import("./logs.ts")).logsCommand],
+  ["deploy", async () => (await import("./deploy.ts")).deployCommand],
+  ["events", async () => (await import("./events.ts")).eventsCommand],
+  ["alerts", async () => (await import("./alerts.ts")).alertsCommand],
 ]);
 
 /** Runs the CLI with `args` and returns the exit code (`run` returns only when the runtime stops). */
@@ -140,6 +203,10 @@ export async function main(args: string[]): Promise<number> {
     }
     const load = COMMANDS.get(command);
     if (load === undefined) throw new UsageError(`Unknown command "${command}"`);
+    if (wantsHelp(rest)) {
+      console.log(await commandHelp(command));
+      return 0;
+    }
     return await (await load())(rest, VERSION);
   } catch (err) {
     if (err instanceof UsageError) {

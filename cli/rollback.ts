@@ -5,20 +5,13 @@
  *
  * @module
  */
-import { DEFAULT_LISTEN } from "../runtime/manifest/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
-import { requestJson, tokenFor } from "./_api_client.ts";
+import { apiUrl, DEFAULT_URL, REMOTE_OPTIONS, remoteToken, requestJson, runRemote } from "./_api_client.ts";
 
-/** Runs `kiln rollback`; 0 on success. */
+/** Runs `kiln rollback`; 0 on success, 1 when the gateway refuses, 3 when it cannot be reached. */
 export async function rollbackCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    options: {
-      url: { type: "string", default: `http://${DEFAULT_LISTEN}` },
-      token: { type: "string" },
-      data: { type: "string", default: "./data" },
-      version: { type: "string" },
-      json: { type: "boolean" },
-    },
+    options: { ...REMOTE_OPTIONS, version: { type: "string" } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError("rollback takes one module name");
@@ -30,23 +23,22 @@ export async function rollbackCommand(args: string[]): Promise<number> {
       throw new UsageError(`--version must be a version number from 1, got "${values.version}"`);
     }
   }
-  const url = new URL(
-    `/api/v1/modules/${encodeURIComponent(name)}/rollback`,
-    values.url.replace(/\/?$/, "/"),
-  );
-  const body = await requestJson(url.href, {
-    method: "POST",
-    token: await tokenFor(values.token, values.data),
-    body: version === undefined ? {} : { version },
-    what: `roll back module "${name}"`,
+  const url = apiUrl(values.url ?? DEFAULT_URL, `/api/v1/modules/${encodeURIComponent(name)}/rollback`);
+  return await runRemote(values.json, async () => {
+    const body = await requestJson(url.href, {
+      method: "POST",
+      token: await remoteToken(values),
+      body: version === undefined ? {} : { version },
+      what: `roll back module "${name}"`,
+    });
+    if (values.json) console.log(JSON.stringify(body, null, 2));
+    else {
+      const from = body.rolled_back_from === null ? "" : ` from version ${body.rolled_back_from}`;
+      console.log(
+        `module "${name}": rolled back to version ${body.version_seq}${from} ` +
+          `(sha256 ${String(body.sha256).slice(0, 12)}), ${body.state}`,
+      );
+    }
+    return 0;
   });
-  if (values.json) console.log(JSON.stringify(body, null, 2));
-  else {
-    const from = body.rolled_back_from === null ? "" : ` from version ${body.rolled_back_from}`;
-    console.log(
-      `module "${name}": rolled back to version ${body.version_seq}${from} ` +
-        `(sha256 ${String(body.sha256).slice(0, 12)}), ${body.state}`,
-    );
-  }
-  return 0;
 }
