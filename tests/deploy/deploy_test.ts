@@ -380,10 +380,10 @@ Deno.test({
       const verified = await tool("systemd-analyze", ["verify", `${dir}/kiln.service`]);
       assert.deepEqual(verified, { code: 0, output: "" });
       const security = await tool("systemd-analyze", ["security", "--offline=yes", `${dir}/kiln.service`]);
-      assert.equal(security?.code, 0, security?.output);
+      assert.equal(security?.code, 0, security?.output ?? "");
       // The exposure score, 0 (locked down) to 10 (unprotected); 2.4 with systemd 252 when this was written.
       const score = /Overall exposure level for kiln\.service: ([\d.]+)/.exec(security?.output ?? "");
-      assert.ok(score && Number(score[1]) < 3, security?.output.split("\n").at(-1));
+      assert.ok(score && Number(score[1]) < 3, security?.output.split("\n").at(-1) ?? "");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
