@@ -79,9 +79,11 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
     path === "/api/v1/modules" || /^\/api\/v1\/modules\/[^/]+\/shadow$/.test(path);
   app.post("/api/v1/modules", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
   app.post("/api/v1/modules/:name/shadow", tooLarge(MAX_MODULE_BYTES + 8 * 1024 * 1024));
+  // Made once, not per request: every request passes here.
+  const bodyLimited = tooLarge(maxBody);
   app.use("*", async (c, next) => {
     if (c.req.method === "POST" && uploads(c.req.path)) return await next();
-    return await tooLarge(maxBody)(c, next);
+    return await bodyLimited(c, next);
   });
   app.notFound((c) =>
     errorResponse(c, new NotFoundError("not_found", `No route for ${c.req.method} ${c.req.path}`))

@@ -10,7 +10,13 @@ import type { ModulePlan } from "./plan.ts";
 import type { ExecutorError } from "./errors.ts";
 import { LATENCY_BOUNDS_US } from "./executor/protocol.ts";
 import type { InstanceStats, LogEvent, ModuleFault } from "./executor/protocol.ts";
-import type { ActuatorStatus, ModuleState, ModuleStatus, SnapshotStatus } from "./status.ts";
+import {
+  type ActuatorStatus,
+  type ModuleState,
+  type ModuleStatus,
+  type SnapshotStatus,
+  sumThrottles,
+} from "./status.ts";
 import { nowMs } from "./executor/instance.ts";
 import { addThrottles, limitsByManifestKey, noThrottles, type ThrottleCounts } from "./executor/account.ts";
 import { HeldAccount } from "./_held_account.ts";
@@ -85,6 +91,12 @@ export class ModuleSlot {
   #droppedSamples = 0;
   #logs: LogEvent[] = [];
   #eventLatency: number[] = [];
+  /** `percentiles(#eventLatency)`, kept until the next event: a status must not sort 1,024 values each time. */
+  #eventLatencyView: ReturnType<typeof percentiles> | undefined = undefined;
+  /** The account's limits by manifest key, made once (the limits never change for a slot). */
+  #limitsView: Record<string, number> | null = null;
+  /** The plan's strings the status shows, flat copies: the manifest's kept V8's fast `JSON.stringify` off. */
+  readonly #planView: { name: string; mode: ModulePlan["schedule"]["mode"]; capabilities: readonly string[] };
   #events = 0;
   #denials = 0;
   #granted = false;
@@ -98,6 +110,11 @@ export class ModuleSlot {
     this.loaded = loaded;
     this.executor = executorFor(loaded.plan);
     this.account = new HeldAccount(loaded.plan.account);
+    this.#planView = JSON.parse(JSON.stringify({
+      name: loaded.plan.name,
+      mode: loaded.plan.schedule.mode,
+      capabilities: loaded.plan.capabilities,
+    }));
     this.#actuators = loaded.plan.actuators.map((id) => ({
       id,
       writes: 0,
@@ -290,6 +307,7 @@ export class ModuleSlot {
   eventHandled(latencyUs: number): void {
     this.#eventLatency.push(latencyUs);
     if (this.#eventLatency.length > LATENCY_WINDOW) this.#eventLatency.shift();
+    this.#eventLatencyView = undefined;
   }
 
   /** Samples of its stream that were dropped before it could take them. */
@@ -348,14 +366,13 @@ export class ModuleSlot {
     const invocations = prior.invocations + (st?.invocations ?? 0);
     const totalUs = prior.totalUs + (st?.totalUs ?? 0);
     // Since the slot was made: the executor's refusals (ended instances and the current one) and the runtime's.
-    const throttled = addThrottles(
-      addThrottles({ ...prior.throttled }, st?.throttled),
-      this.account.throttled,
-    );
+    // Summed field by field, not through `addThrottles`' keyed loop: this runs per module per API request.
+    const throttled = sumThrottles(prior.throttled, st?.throttled, this.account.throttled);
     const held = this.account.held();
     const plan = this.plan;
+    const latency = this.#eventLatencyView ??= percentiles(this.#eventLatency);
     return {
-      name: plan.name,
+      name: this.#planView.name,
       state: this.#state,
       last_error: this.lastError,
       last_fault: this.#fault,
@@ -364,7 +381,7 @@ export class ModuleSlot {
       traps: this.#traps,
       invocations,
       errors: prior.errors + (st?.errors ?? 0),
-      mode: plan.schedule.mode,
+      mode: this.#planView.mode,
       priority: plan.schedule.priority,
       executor: this.executor,
       sha256: this.loaded.sha256,
@@ -378,7 +395,7 @@ export class ModuleSlot {
       deadline_misses: st?.deadlineMisses ?? 0,
       lateness_us: st?.lateness ?? null,
       events: this.#events,
-      event_latency_us: percentiles(this.#eventLatency),
+      event_latency_us: latency && { ...latency },
       samples_in: st?.samplesIn ?? 0,
       dropped_samples: this.#droppedSamples,
       behind,
@@ -386,7 +403,7 @@ export class ModuleSlot {
       denials: this.#denials,
       throttled,
       account: {
-        limits: limitsByManifestKey(this.account.limits),
+        limits: { ...(this.#limitsView ??= limitsByManifestKey(this.account.limits)) },
         held: {
           output_keys: held.outputKeys,
           array_keys: held.arrayKeys,
@@ -402,7 +419,7 @@ export class ModuleSlot {
       instructions: plan.fuel === null
         ? null
         : { total: st?.instructions ?? 0, last: st?.lastInstructions ?? 0 },
-      capabilities: [...plan.capabilities],
+      capabilities: [...this.#planView.capabilities],
       outputs: Object.assign(Object.create(null) as Record<string, number>, this.account.outputs),
       started_at: this.#startedAtMs === null ? null : new Date(this.#startedAtMs).toISOString(),
       start_ms: this.#startMs,

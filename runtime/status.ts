@@ -222,3 +222,20 @@ export function healthOf(runtime: {
     modules,
   };
 }
+
+/** `a + b + c`, kind by kind (a missing one adds nothing), as a new record. */
+export function sumThrottles(
+  a: ThrottleCounts,
+  b: ThrottleCounts | null | undefined,
+  c: ThrottleCounts,
+): ThrottleCounts {
+  return {
+    outputs: a.outputs + (b?.outputs ?? 0) + c.outputs,
+    arrays: a.arrays + (b?.arrays ?? 0) + c.arrays,
+    publish: a.publish + (b?.publish ?? 0) + c.publish,
+    outbox: a.outbox + (b?.outbox ?? 0) + c.outbox,
+    logs: a.logs + (b?.logs ?? 0) + c.logs,
+    alerts: a.alerts + (b?.alerts ?? 0) + c.alerts,
+    audit: a.audit + (b?.audit ?? 0) + c.audit,
+  };
+}

@@ -24,6 +24,10 @@ import type {
 /** Where an instance's results go; the executor batches them to the main thread. */
 export interface InstanceSink {
   output(module: string, key: string, value: number): void;
+  /**
+   * An array output. `values` is the instance's buffer for `key`, overwritten by the key's next output (the
+   * latest value is what is kept and reported): copy it to keep an earlier one.
+   */
   outputArray(module: string, key: string, values: Float32Array): void;
   alert(event: AlertEvent): void;
   log(event: LogEvent): void;
@@ -93,6 +97,14 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     const bytes = host.bytes(ptr, len);
     return bytes === null ? null : decoder.decode(bytes.subarray(0, max));
   };
+  const keys = new KeyCache();
+  /** Each array key's buffer (see `InstanceSink.outputArray`); as many as the account lets the module hold. */
+  const arrays = new Map<string, { values: Float32Array; bytes: Uint8Array }>();
+  /** {@linkcode string} for an output key: the same text, decoded once per key (see `KeyCache`). */
+  const key = (ptr: number, len: number, max: number): string | null => {
+    const bytes = host.bytes(ptr, len);
+    return bytes === null ? null : keys.text(ptr >>> 0, bytes.subarray(0, max));
+  };
   /** The call-time capability check: true when a grant covers the call; otherwise the denial is reported. */
   const gate = (operation: "read" | "write", type: string, resource: string, detail: string): boolean => {
     const grant = host.grants.find(operation, type, resource);
@@ -154,22 +166,29 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
       return Status.OK;
     },
     output: (ptr: number, len: number, value: number): number => {
-      const key = string(ptr, len, 128);
-      if (key === null) return Status.EFAULT;
-      if (!account.allowOutput(key)) return Status.ELIMIT; // a new key past `max_output_keys`
-      host.sink.output(name, key, value);
+      const k = key(ptr, len, 128);
+      if (k === null) return Status.EFAULT;
+      if (!account.allowOutput(k)) return Status.ELIMIT; // a new key past `max_output_keys`
+      host.sink.output(name, k, value);
       return Status.OK;
     },
     output_array: (ptr: number, len: number, dataPtr: number, count: number): number => {
-      const key = string(ptr, len, 128);
+      const k = key(ptr, len, 128);
       if ((count >>> 0) > MAX_ARRAY) return Status.ELIMIT;
       const bytes = host.bytes(dataPtr, (count >>> 0) * 4);
-      if (key === null || bytes === null) return Status.EFAULT;
-      if (!account.allowArray(key, bytes.length)) return Status.ELIMIT; // past `max_array_keys` or `_bytes`
-      // Copy: the module's memory may change or grow after the call returns.
-      const values = new Float32Array(count >>> 0);
-      new Uint8Array(values.buffer).set(bytes);
-      host.sink.outputArray(name, key, values);
+      if (k === null || bytes === null) return Status.EFAULT;
+      if (!account.allowArray(k, bytes.length)) return Status.ELIMIT; // past `max_array_keys` or `_bytes`
+      // Copy: the module's memory may change or grow after the call returns. Into the key's own buffer,
+      // made again only when the length changes: allocating a fresh 2 KiB array cost the FFT module about
+      // 15 us of each call at the plant's pace (caches cold), a quarter of its host time (bench/compute.ts).
+      let held = arrays.get(k);
+      if (held === undefined || held.values.length !== (count >>> 0)) {
+        const values = new Float32Array(count >>> 0);
+        held = { values, bytes: new Uint8Array(values.buffer) };
+        arrays.set(k, held);
+      }
+      held.bytes.set(bytes);
+      host.sink.outputArray(name, k, held.values);
       return Status.OK;
     },
     alert: (severity: number, ptr: number, len: number): number => {
@@ -250,4 +269,37 @@ export function createKilnImports(host: KilnHost): Record<string, (...args: neve
     }
   }
   return linked;
+}
+
+/** Keys remembered per instance: a module names a few dozen output keys, each from a constant string. */
+const KEY_CACHE_ENTRIES = 64;
+
+/**
+ * The output keys an instance named, by the address they were at: a module passes the same constant string
+ * call after call, so its bytes are compared with the remembered ones (at most 128) and the remembered text
+ * is returned, without a call into the decoder; the same string each time, with its hash computed once, for
+ * the account's and the report's lookups. On a module called every 10-40 ms (caches cold between calls),
+ * decoding each key cost the FFT module's ten host calls about 20 of its 60 us of host time (bench/compute.ts,
+ * paced rows). Any difference in the bytes decodes them again; past {@linkcode KEY_CACHE_ENTRIES} addresses,
+ * keys are decoded every time.
+ */
+class KeyCache {
+  readonly #entries = new Map<number, { bytes: Uint8Array; text: string }>();
+
+  /** The UTF-8 text of `bytes`, found at `ptr`. */
+  text(ptr: number, bytes: Uint8Array): string {
+    const hit = this.#entries.get(ptr);
+    if (hit !== undefined && sameBytes(hit.bytes, bytes)) return hit.text;
+    const text = decoder.decode(bytes);
+    if (hit !== undefined || this.#entries.size < KEY_CACHE_ENTRIES) {
+      this.#entries.set(ptr, { bytes: bytes.slice(), text });
+    }
+    return text;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
