@@ -12,6 +12,7 @@ import { parse, UsageError } from "./_usage.ts";
 import { assertDataDirFree } from "./data_lock.ts";
 import { createProcessLog, logFormatOf } from "./_log.ts";
 import { unpackEmbeddedDemo } from "./_demo.ts";
+import { mark } from "../runtime/_startup_marks.ts";
 import {
   cannotRelaunch,
   execRelaunch,
@@ -45,6 +46,7 @@ function parseFaults(values: string[]): Map<string, SimFault> {
 
 /** Runs until a signal stops it; returns the exit code. */
 export async function runCommand(args: string[], version: string): Promise<number> {
+  mark("run_command"); // KILN_STARTUP_MARKS: bench/cold_start.ts
   const { values, positionals } = parse(args, {
     options: {
       config: { type: "string", short: "c" },
@@ -78,6 +80,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     ...(values.listen !== undefined && { listen: values.listen }),
   });
   listen ??= parseListenAddress(plan.listen);
+  mark("manifest_loaded");
   await Deno.mkdir(values.data, { recursive: true });
 
   let sandbox: SandboxReport;
@@ -88,6 +91,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
       // The relaunched process takes the lock (data_lock.ts says why); refuse a second start here at once.
       assertDataDirFree(values.data);
       const narrowed = grantsFor({ manifest, dataDir: values.data, listen });
+      mark("relaunch");
       const why = execRelaunch(["run", ...args], narrowed); // returns only when it could not exec
       out.say(`kiln: relaunching narrowed in a child process: ${why}`);
       return await relaunch(["run", ...args], narrowed);
@@ -106,6 +110,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   }
 
   const { serveGateway } = await import("./_gateway.ts");
+  mark("gateway_loaded");
   return await serveGateway({
     dataDir: values.data,
     configPath,

@@ -28,6 +28,7 @@ import { dirname, resolve } from "node:path";
 import type { LoadedManifest } from "../runtime/manifest/mod.ts";
 import { TTY_COMMANDS } from "../hal/modbus/mod.ts";
 import { existingLibcPaths } from "../runtime/executor/realtime_thread.ts";
+import { startupMarksEnv } from "../runtime/_startup_marks.ts";
 
 /** The environment variable that marks the relaunched, narrowed process. */
 export const SANDBOXED_ENV = "KILN_SANDBOXED";
@@ -261,6 +262,8 @@ export function execRelaunch(args: string[], grants: DenoGrants): string {
   const lib = Deno.dlopen(libc, { execv: { parameters: ["buffer", "buffer"], result: "i32" } });
   try {
     Deno.env.set(SANDBOXED_ENV, JSON.stringify(grants)); // execv passes this process's environment on
+    // A startup trace (KILN_STARTUP_MARKS) keeps the launcher's origin across the exec.
+    for (const [name, value] of Object.entries(startupMarksEnv())) Deno.env.set(name, value);
     lib.symbols.execv(argv[0]!, pointers);
     Deno.env.delete(SANDBOXED_ENV);
     return "execv failed";
@@ -278,7 +281,7 @@ export function execRelaunch(args: string[], grants: DenoGrants): string {
 export async function relaunch(args: string[], grants: DenoGrants): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
     args: relaunchArgs(args, grants),
-    env: { [SANDBOXED_ENV]: JSON.stringify({ ...grants, lifeline: true }) },
+    env: { [SANDBOXED_ENV]: JSON.stringify({ ...grants, lifeline: true }), ...startupMarksEnv() },
     // A pipe nothing is written to: when this process ends, even by SIGKILL, the kernel closes it and the
     // child stops ({@linkcode watchLauncher}) instead of living on with the port and the data directory.
     stdin: "piped",

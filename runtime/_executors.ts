@@ -10,6 +10,7 @@ import type { InputValue, PermissionStates } from "./executor/protocol.ts";
 import type { ThreadScheduling } from "./executor/realtime_thread.ts";
 import type { DeploymentPlan } from "./plan.ts";
 import { Watchdog } from "./_watchdog.ts";
+import { mark } from "./_startup_marks.ts";
 
 /** An executor as the control plane sees it (`GET /api/v1/executors`). */
 export interface ExecutorStatus {
@@ -55,6 +56,7 @@ export class ExecutorPool {
   get(name: string): Executor {
     let ex = this.#executors.get(name);
     if (!ex) {
+      mark(`executor_spawn:${name}`, { once: true });
       const plan = this.#options.plan;
       const gpio = this.#options.gpio;
       ex = new Executor(name, this.#options.events(name), {

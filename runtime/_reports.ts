@@ -24,6 +24,7 @@ export type { OutputPoint };
 import type { ModuleSlot as Slot } from "./_slot.ts";
 import type { Telemetry } from "./telemetry.ts";
 import type { Uplink, UplinkResult } from "./uplink/uplink.ts";
+import { markFirstOutput } from "./_startup_marks.ts";
 
 /** The longest log line kept, in characters (a WASI line is cut at 4 KiB, a `kiln.log` line at 1 KiB). */
 const MAX_LOG_CHARS = 4096;
@@ -71,6 +72,7 @@ export function applyReport(r: Report, ctx: ReportContext): void {
   const at = Date.now();
   for (const [name, values] of Object.entries(r.outputs)) {
     const slot = current(name);
+    markFirstOutput(name, r.outputSeries?.[name] ?? [], at);
     if (slot) takeOutputs(slot, values, r.outputSeries?.[name] ?? [], at, ctx);
   }
   const telemetry = ctx.telemetry?.active ? ctx.telemetry : null;

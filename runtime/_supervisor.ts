@@ -17,6 +17,7 @@ import type { ModulePlan } from "./plan.ts";
 import type { InstanceSpec, InstanceStats, ModuleFault } from "./executor/protocol.ts";
 import { executorFault, ModuleSlot, ms } from "./_slot.ts";
 import { ExecutorStalledError, stallFault } from "./_watchdog.ts";
+import { mark } from "./_startup_marks.ts";
 
 /** A module that ran this long since its last start has its consecutive-failure count reset. */
 const HEALTHY_AFTER_MS = 60_000;
@@ -73,6 +74,7 @@ export class Supervisor {
       }
       if (slot.generation !== generation) return;
       slot.running(ms(performance.now() - t0), result.id);
+      mark(`module_running:${slot.plan.name}`);
       this.#ctx.changed?.(slot);
       this.#ctx.snap.started(slot, restore && result.restored ? restore.seq : null, result.startMs);
       this.grant(slot, true);

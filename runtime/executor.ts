@@ -19,6 +19,7 @@ import type {
 } from "./executor/protocol.ts";
 import type { SnapshotImage, SnapshotReason } from "../snapshots/mod.ts";
 import { imageBuffers } from "./executor/memory_image.ts";
+import { mark } from "./_startup_marks.ts";
 import {
   ExecutorStalledError,
   Heartbeat,
@@ -197,6 +198,7 @@ export class Executor {
         this.#events.onScheduling?.(msg.scheduling);
         return;
       case "ready":
+        mark(`executor_ready:${this.name}`, { once: true });
         this.#ready.resolve(msg.permissions);
         return;
       case "loaded":

@@ -21,6 +21,7 @@ import {
   type WasmModuleInfo,
 } from "./wasm/mod.ts";
 import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./executor/host_wasi.ts";
+import { span } from "./_startup_marks.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
 export const PAGE_BYTES = 65536;
@@ -212,6 +213,7 @@ export function linkProblems(info: WasmModuleInfo, capabilities: readonly string
  * @throws {ModuleRejectedError} when the binary is malformed, breaks ABI v1, or its initial memory exceeds the cap.
  */
 export async function loadModule(plan: ModulePlan, options: LoadOptions = {}): Promise<LoadedModule> {
+  const loadStart = performance.now();
   const bytes = await readFile(plan.name, plan.wasm);
   if (bytes.length > MAX_MODULE_BYTES) {
     throw new ModuleRejectedError(plan.name, [
@@ -251,9 +253,11 @@ export async function loadModule(plan: ModulePlan, options: LoadOptions = {}): P
           `${FOOTPRINT_ALLOWANCE_BYTES} free), more than limits.max_memory_mb allows (${plan.maxMemoryMb} MiB)`,
       );
     }
+    const instrumentStart = performance.now();
     capped = capMemory(bytes, maxPages);
     const instrumented = instrument(capped, { fuel: plan.fuel !== null });
     capped = instrumented.bytes;
+    span(`instrument:${plan.name}`, instrumentStart);
     instrumentation = {
       sites: instrumented.sites,
       loops: instrumented.loops,
@@ -267,7 +271,9 @@ export async function loadModule(plan: ModulePlan, options: LoadOptions = {}): P
   }
   let module: WebAssembly.Module;
   try {
+    const compileStart = performance.now();
     module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
+    span(`compile:${plan.name}`, compileStart);
   } catch (err) {
     throw new ModuleRejectedError(plan.name, [`invalid WebAssembly: ${(err as Error).message}`], {
       cause: err,
@@ -290,6 +296,7 @@ export async function loadModule(plan: ModulePlan, options: LoadOptions = {}): P
   const functionNames: FunctionNames = finalInfo.code.map((
     body,
   ) => [body.start, body.end, byIndex.get(body.funcIndex) ?? `func[${body.funcIndex}]`]);
+  span(`load:${plan.name}`, loadStart);
   return {
     plan,
     sha256,

@@ -39,6 +39,7 @@ import type { AuditLog, Outbox, SnapshotInfo, SnapshotReason } from "../snapshot
 import type { AlertEvent, InstanceSpec, LogEvent } from "./executor/protocol.ts";
 import { ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import { healthOf } from "./status.ts";
+import { mark } from "./_startup_marks.ts";
 import type { ChannelStatus, Health, ModuleStatus, PublishedMessage } from "./status.ts";
 
 export { REALTIME_PRIORITY };
@@ -56,6 +57,7 @@ export type { RuntimeOptions } from "./_load.ts";
  *   fault in `options.faults` the plant does not have.
  */
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  mark("runtime_create");
   const log = options.log ?? defaultLog;
   const load = await moduleLoader(options, log);
   return new Runtime(options, await loadAll(options.plan.modules, load, log), load);
@@ -120,6 +122,7 @@ export class Runtime {
 
   /** Starts the executors, every enabled module, and the data sources. Resolves once each module has started or failed. */
   async start(): Promise<void> {
+    mark("runtime_start");
     this.#startedAtMs = nowMs();
     this.#thread.pin(this.plan.cpus?.runtime, this.#log);
     await this.#plant.open(); // first: GPIO lines the platform lacks fail the start before anything runs
@@ -134,14 +137,17 @@ export class Runtime {
         log: this.#log,
       });
       await this.#parts.triggers.subscribe(this.#uplink);
+      mark("uplink_up");
     }
     const { executors, supervisor } = this.#parts;
     for (const slot of this.#slots.values()) executors.get(slot.executor);
     await Promise.all(
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => supervisor.start(s, true)),
     );
+    mark("modules_started");
     this.#plant.start();
     await this.#connectors.start();
+    mark("runtime_started");
     this.#setStatus("ok");
     this.#parts.triggers.running();
   }

@@ -147,3 +147,63 @@ Deno.test("an inconsistent image is a RangeError and nothing is written", async 
   }
   assert.deepEqual(listSnapshots(store.db), []);
 });
+
+Deno.test("a page that is mostly zero is stored as its non-zero runs and restores byte for byte", async () => {
+  using store = await tempStore();
+  const pages: Uint8Array[] = [];
+  // A few scattered values, a run at each end of the page, and a gap shorter than a run header inside one.
+  const a = new Uint8Array(P);
+  a.set([1, 2, 3], 0);
+  a.set([9, 0, 0, 0, 0, 0, 7], 1000);
+  a[P - 1] = 5;
+  pages.push(a);
+  // One byte per 4 KiB: 16 runs.
+  const b = new Uint8Array(P);
+  for (let i = 4096 - 3; i < P; i += 4096) b[i] = i & 0xff;
+  pages.push(b);
+  // Data over an eighth of the page: not stored as runs (zstd here, it repeats).
+  const c = new Uint8Array(P);
+  c.fill(0x5a, 0, P / 4);
+  pages.push(c);
+  const img: SnapshotImage = {
+    memoryBytes: 8 * P,
+    index: Uint32Array.from([1, 2, 7]),
+    pages,
+    state: new TextEncoder().encode("{}"),
+  };
+  const info = saveSnapshot(store.db, "m", { key: KEY, reason: "demand", image: img, keep: 3 });
+  const codecs = store.db.prepare(
+    "SELECT page, codec, length(data) AS bytes FROM snapshot_pages WHERE snapshot_id = ? ORDER BY page",
+  ).all(info.id) as { page: number; codec: number; bytes: number }[];
+  assert.deepEqual(codecs.map((r) => [r.page, r.codec]), [[1, 2], [2, 2], [7, 1]]);
+  assert.ok(codecs[0]!.bytes < 64 && codecs[1]!.bytes === 16 * 12, JSON.stringify(codecs));
+  const back = loadSnapshot(store.db, info.id)!;
+  back.image.pages.forEach((p, i) => assert.ok(Buffer.from(p).equals(pages[i]!), `page ${i} differs`));
+});
+
+Deno.test("a page stored as runs that is cut short, overruns its page or names an unknown codec is corrupt", async (t) => {
+  for (
+    const [what, sql] of [
+      ["cut short", "UPDATE snapshot_pages SET data = substr(data, 1, 6) WHERE snapshot_id = ?"],
+      [
+        "a run past the page",
+        "UPDATE snapshot_pages SET data = X'F0FF000020000000' || zeroblob(32) WHERE snapshot_id = ?",
+      ],
+      ["an unknown codec", "UPDATE snapshot_pages SET codec = 9 WHERE snapshot_id = ?"],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      using store = await tempStore();
+      const page = new Uint8Array(P);
+      page[100] = 1;
+      const info = saveSnapshot(store.db, "m", {
+        key: KEY,
+        reason: "demand",
+        image: { memoryBytes: P, index: Uint32Array.from([0]), pages: [page], state: new Uint8Array() },
+        keep: 1,
+      });
+      store.db.prepare(sql).run(info.id);
+      assert.throws(() => loadSnapshot(store.db, info.id), (e) => e instanceof SnapshotCorruptError);
+    });
+  }
+});

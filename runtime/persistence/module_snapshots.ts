@@ -12,6 +12,7 @@ import type { Snapshotter } from "./snapshotter.ts";
 import type { InstanceSpec } from "../executor/protocol.ts";
 import { type ModuleSlot as Slot, ms } from "../_slot.ts";
 import type { SnapshotStatus } from "../status.ts";
+import { span } from "../_startup_marks.ts";
 import type { SnapshotImage, SnapshotInfo, SnapshotKey, SnapshotReason } from "../../snapshots/mod.ts";
 
 /** A snapshot chosen to resume from. */
@@ -98,6 +99,7 @@ export class ModuleSnapshots {
       const r0 = performance.now();
       const latest = await this.#store!.loadLatest(name, this.key(slot));
       s.read_ms = ms(performance.now() - r0);
+      span(`snapshot_read:${name}`, r0);
       s.passed_over = latest.skipped.map((k) => `snapshot ${k.seq} skipped: ${k.reason}`);
       for (const w of s.passed_over) this.#log(`module ${name}: ${w}`);
       if (latest.found) return { seq: latest.found.info.seq, image: latest.found.image };
@@ -121,6 +123,7 @@ export class ModuleSnapshots {
     const s = this.#of(slot);
     s.restored_from = seq;
     s.restore_ms = seq === null ? null : ms(restoreMs);
+    if (seq !== null) span(`instantiate_restore:${slot.plan.name}`, performance.now() - restoreMs);
     if (seq === null) s.read_ms = null;
     else this.#log(`module ${slot.plan.name}: restored from snapshot ${seq} in ${slot.startMs} ms`);
   }

@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import { KilnError } from "../../errors.ts";
 import type { LatestSnapshot, SaveSnapshotOptions, SnapshotInfo, SnapshotKey } from "../../snapshots/mod.ts";
 import { imageBuffers } from "../executor/memory_image.ts";
+import { span } from "../_startup_marks.ts";
 
 /** A request to the snapshot worker. Private to `runtime/`. */
 export type SnapshotRequest =
@@ -75,8 +76,9 @@ export class Snapshotter {
       e.preventDefault();
       this.#failAll(`the snapshot worker failed: ${e.message}`);
     };
+    const openStart = performance.now();
     this.#opened = this.#request({ id: 0, op: "open", path: dbPath }, "(store)");
-    this.#opened.catch(() => {});
+    this.#opened.then(() => span("snapshot_worker_open", openStart), () => {});
   }
 
   /**
