@@ -14,7 +14,7 @@
 import { dirname, join, resolve } from "node:path";
 import { KilnError } from "../errors.ts";
 import { getEmbedded, listEmbedded } from "../embed/mod.ts";
-import { sha256Hex } from "../runtime/mod.ts";
+import { sha256Hex } from "../runtime/loader.ts";
 
 /** The embedded demo manifest's repository path. */
 const DEMO_PATH = "examples/demo.yaml";

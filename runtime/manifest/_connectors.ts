@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { POINT_DRIVERS, type PointDeviceSchemas } from "../../hal/drivers.ts";
 import { GpioConnectorSchema } from "../../hal/gpio/mod.ts";
-import { parseTopicTemplate } from "../../hal/mqtt/mod.ts";
+import { parseTopicTemplate } from "../../hal/mqtt/topics.ts";
 import { backoffFields, checkBackoff } from "../../hal/keeper.ts";
 import { id, int, path, positive, strict } from "./_zod.ts";
 

@@ -17,7 +17,7 @@ import type { PathSegment, RawIssue } from "./_document.ts";
 import { ENTITY_ID, INPUT_REF, ScheduleSchema } from "./schema.ts";
 import { POINT_DRIVERS, pointDriver } from "../../hal/drivers.ts";
 import type { PointDriver, PointOperation } from "../../hal/point_driver.ts";
-import { validateTopicFilter } from "../../hal/mqtt/mod.ts";
+import { validateTopicFilter } from "../../hal/mqtt/topics.ts";
 import { checkGpioPins } from "./_gpio_check.ts";
 import { checkCeilings } from "./_ceilings.ts";
 

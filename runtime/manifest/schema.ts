@@ -13,7 +13,7 @@ import { z } from "zod";
 import { POLICY_SHAPE } from "./policy.ts";
 import { ENTITY_ID, id, int, KEY_MESSAGE_SEPARATOR, MODULE_NAME, path, positive, strict } from "./_zod.ts";
 import { ActuatorRefSchema, ConnectorsSchema, InputRefSchema, type SimSensorSchema } from "./_connectors.ts";
-import { parseImageReference } from "../../registry/mod.ts";
+import { parseImageReference } from "../../registry/reference.ts";
 import { fleetNeedsMqtt, FleetSchema } from "./_fleet.ts";
 import { ObservabilitySchema } from "./_observability.ts";
 
