@@ -110,6 +110,25 @@ export function reportRows(r: Report): Row[] {
   return [
     computeRow("FFT 1024 Q15 module", "fft1024_q15"),
     computeRow("int8 autoencoder module", "autoencoder_int8"),
+    ...(["fft1024_q15", "autoencoder_int8"] as const).flatMap((k) =>
+      (["every_10_ms", "every_40_ms"] as const).flatMap((pace) => {
+        const p = c[k].paced?.[pace];
+        if (!p) return [];
+        return [row(
+          `${k === "fft1024_q15" ? "FFT" : "autoencoder"} module called ${
+            pace.replace(/_/g, " ")
+          }, p50: Kiln / in the plant / raw Deno / gcc -O2`,
+          [p.kiln_us, p.raw_deno_us, p.native_us, p.ratio],
+          () => {
+            const plant = p.kiln_executor_us ? n((value(p.kiln_executor_us) as Distribution).p50) : "n/a";
+            return `${n((value(p.kiln_us) as Distribution).p50)} / ${plant} / ${
+              n((value(p.raw_deno_us) as Distribution).p50)
+            } / ${n((value(p.native_us) as Distribution).p50)} us: ${n(value(p.ratio) as number)}x`;
+          },
+          ["", "", "", "x"],
+        )];
+      })
+    ),
     row(
       `FP32 matmul ${mm.size.replace(/ times .*/, "")}: Wasm / checks / gcc, p50`,
       [mm.wasm_us, mm.wasm_instrumented_us, mm.native_us, mm.ratio],
@@ -250,6 +269,23 @@ export function reportRows(r: Report): Row[] {
         `${n((value(cs.process_to_first_sample_ms.without_snapshot) as Distribution).p50)} / ` +
         `${n((value(cs.process_to_first_sample_ms.with_snapshot) as Distribution).p50)} ms`,
     ),
+    row(
+      "kiln run to the demo's first fft window: resumed from snapshot / without; floor (bare deno run " +
+        "importing Kiln's npm packages), p50",
+      [
+        cs.process_to_first_window_ms.with_snapshot,
+        cs.process_to_first_window_ms.without_snapshot,
+        cs.floor_ms.npm_imports,
+        cs.first_window_to_floor_ratio,
+      ],
+      () =>
+        `${n((value(cs.process_to_first_window_ms.with_snapshot) as Distribution).p50)} / ${
+          n((value(cs.process_to_first_window_ms.without_snapshot) as Distribution).p50)
+        } ms; floor ${n((value(cs.floor_ms.npm_imports) as Distribution).p50)} ms (${
+          n(value(cs.first_window_to_floor_ratio) as number)
+        }x)`,
+      [" ms", "", "", "x"],
+    ),
     memRow("1 MiB", "1_mib"),
     memRow("16 MiB", "16_mib"),
     memRow("64 MiB, 4 MiB used", "64_mib_4_mib_used"),
@@ -275,6 +311,21 @@ export function reportRows(r: Report): Row[] {
       [api.requests_per_s],
       () => `${n((value(api.requests_per_s) as Distribution).p50)} requests/s`,
     ),
+    ...(api.ratio_to_bare_hono && api.bare_hono_requests_per_s && api.health_requests_per_s
+      ? (["health", "modules"] as const).map((route) => {
+        const kiln = route === "health" ? api.health_requests_per_s! : api.requests_per_s;
+        const bare = api.bare_hono_requests_per_s![route];
+        return row(
+          `API GET ${route === "health" ? "/health" : "/api/v1/modules"}: Kiln vs a bare Hono app, p50`,
+          [kiln, bare, api.ratio_to_bare_hono![route]],
+          () =>
+            `${n((value(kiln) as Distribution).p50)} vs ${
+              n((value(bare) as Distribution).p50)
+            } requests/s: ` +
+            `${n(value(api.ratio_to_bare_hono![route]) as number)}x`,
+        );
+      })
+      : []),
     row(
       "WebSocket 1 kHz to 100 subscribers",
       [api.ws_frames_per_s, api.ws_dropped_frames],
@@ -291,7 +342,36 @@ export function reportRows(r: Report): Row[] {
     securityByClass(r.security.cases_by_class),
     ...fleetRows(r.fleet),
     ...replayRows(r.replay),
+    ...footprintRows(r),
   ];
+}
+
+/** The one-file install's size and the gateway's resident memory (issue #20). */
+function footprintRows(r: Report): Row[] {
+  const out: Row[] = [];
+  const p = r.package;
+  if (p !== undefined) {
+    out.push(row(
+      "one-file install (deno task package): size; Deno's share; first / later run",
+      [p.size_mib, p.deno_share_percent, p.first_run_ms],
+      () =>
+        `${n(value(p.size_mib) as number)} MiB; ${n(value(p.deno_share_percent) as number)}%; ${
+          n(value(p.first_run_ms) as number)
+        } / ${n((value(p.warm_run_ms) as Distribution).p50)} ms`,
+    ));
+  }
+  const f = r.footprint;
+  if (f !== undefined) {
+    out.push(row(
+      "resident memory, whole process tree: demo; no module; per idle module from 0 / from 10",
+      [f.demo_rss_mib, f.empty_rss_mib, f.per_idle_module_from_0_kib, f.per_idle_module_from_10_kib],
+      () =>
+        `${n(value(f.demo_rss_mib) as number)} MiB; ${n(value(f.empty_rss_mib) as number)} MiB; ${
+          n(value(f.per_idle_module_from_0_kib) as number)
+        } / ${n(value(f.per_idle_module_from_10_kib) as number)} KiB`,
+    ));
+  }
+  return out;
 }
 
 /** Recording overhead, replay speed and the 1000-run determinism figure (issue #19). */
@@ -340,7 +420,9 @@ function recordingLiveRow(l: NonNullable<Report["replay"]>["recording_live"] & o
   const three = (f: { off: unknown; anomaly: unknown; all: unknown }) =>
     [f.off, f.anomaly, f.all].map((v) => n(value(v as never) as number)).join(" / ");
   return row(
-    `recording live, ${n(value(l.sensors_count) as number)} sensors, nothing / every anomaly / every module ` +
+    `recording live, ${
+      n(value(l.sensors_count) as number)
+    } sensors, nothing / every anomaly / every module ` +
       "recorded: CPU % of a core; anomaly p99 us; dropped samples; overruns",
     [l.cpu_percent.off, l.cpu_percent.anomaly, l.cpu_percent.all, l.anomaly_handler_p99_us.all],
     () =>

@@ -1,9 +1,12 @@
 /**
  * The control plane under load:
  *
- * - `GET /api/v1/modules` requests/s against a real `kiln run examples/demo.yaml` (its five modules running),
- *   from `wrk` (Debian's package) in its own process with an admin bearer token: 5 runs of a few seconds,
- *   2 threads and 32 connections; the two share the machine's cores with Kiln. Any non-2xx answer fails it.
+ * - `GET /health` and `GET /api/v1/modules` requests/s against a real `kiln run examples/demo.yaml` (its five
+ *   modules running), from `wrk` (Debian's package) in its own process with an admin bearer token: 5 runs of a
+ *   few seconds, 2 threads and 32 connections; the two share the machine's cores with Kiln. Any non-2xx answer
+ *   fails it. The floor, in the same runs: a bare Hono app on `Deno.serve` (bench/_hono_floor.ts) answering
+ *   the same two routes with the documents Kiln answered after its modules ran 2 s (so the same sizes), no
+ *   middleware; each run measures Kiln and the floor back to back, the order alternating.
  * - WebSocket fan-out: Kiln's `StreamHub` and stream route in a server process (bench/_ws_server.ts)
  *   publishing 1 kHz telemetry on one topic to 100 subscribers in this process (authenticated by the upgrade's
  *   `Authorization` header); frames received per second (all subscribers together), frames the hub dropped for slow
@@ -23,6 +26,8 @@ const TOKEN = "kiln_bench_api_token";
 const WRK_RUNS = 5;
 const WRK_SECONDS = 3;
 const WRK_CONNECTIONS = 32;
+/** How long the demo runs before the floor's documents are taken from it, ms. */
+const WARMUP_MS = 2000;
 const SUBSCRIBERS = 100;
 const WS_RATE_HZ = 1000;
 const WS_WARMUP_MS = 1000;
@@ -42,6 +47,68 @@ function parseWrk(out: string) {
   return { rps, non2xx, errors, p50Ms: percentile("50"), p99Ms: percentile("99") };
 }
 
+/** The routes measured, each against Kiln and against the bare Hono floor. */
+const ROUTES = { health: "/health", modules: "/api/v1/modules" } as const;
+type Route = keyof typeof ROUTES;
+
+/** One wrk run against `url`; fails on any non-2xx answer. */
+async function wrkRun(url: string) {
+  const { stdout, stderr, code } = await new Deno.Command("wrk", {
+    args: [
+      "-t2",
+      `-c${WRK_CONNECTIONS}`,
+      `-d${WRK_SECONDS}s`,
+      "--latency",
+      "-H",
+      `Authorization: Bearer ${TOKEN}`,
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(WRK_SECONDS * 1000 + 120_000),
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  if (code !== 0) throw new Error(`wrk exited with ${code}: ${new TextDecoder().decode(stderr)}`);
+  const r = parseWrk(out);
+  if (r.non2xx > 0) throw new Error(`wrk got ${r.non2xx} non-2xx answers from ${url}`);
+  return r;
+}
+
+/**
+ * The floor (bench/_hono_floor.ts) in its own process, answering `documents`; disposing of it closes its
+ * standard input (it exits) and waits for it.
+ */
+async function startFloor(documents: Record<Route, string>) {
+  const dir = await Deno.makeTempDir({ prefix: "kiln-bench-floor-" });
+  const files = [`${dir}/health.json`, `${dir}/modules.json`];
+  await Deno.writeTextFile(files[0]!, documents.health);
+  await Deno.writeTextFile(files[1]!, documents.modules);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("_hono_floor.ts", import.meta.url).pathname, ...files],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+    signal: AbortSignal.timeout(30 * 60_000), // the longest it may serve, should this never dispose of it
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`The bare Hono floor exited early: ${text}`);
+    text += value;
+  }
+  const { port } = JSON.parse(text.slice(0, text.indexOf("\n"))) as { port: number };
+  return {
+    base: `http://127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      await child.stdin.close().catch(() => {});
+      await child.status;
+      await lines.cancel().catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 async function requests() {
   // `output()` throws before it returns a promise when the program is missing: hence the async wrapper.
   const wrk = await toolVersion("wrk").catch(() => null) ??
@@ -58,41 +125,64 @@ async function requests() {
     return { reason: "wrk is not installed (apt-get install -y wrk)" };
   }
   await using kiln = await startKiln(`${ROOT}examples/demo.yaml`, { token: TOKEN });
-  const url = `${kiln.base}/api/v1/modules`;
-  const check = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const headers = { authorization: `Bearer ${TOKEN}` };
+  const url = `${kiln.base}${ROUTES.modules}`;
+  const check = await fetch(url, { headers });
   const { modules } = (await check.json()) as { modules?: unknown[] };
   if (!check.ok || !Array.isArray(modules)) throw new Error(`GET ${url} answered ${check.status}`);
-  const runs = [];
-  for (let i = 0; i < WRK_RUNS; i++) {
-    const { stdout, stderr, code } = await new Deno.Command("wrk", {
-      args: [
-        "-t2",
-        `-c${WRK_CONNECTIONS}`,
-        `-d${WRK_SECONDS}s`,
-        "--latency",
-        "-H",
-        `Authorization: Bearer ${TOKEN}`,
-        url,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(WRK_SECONDS * 1000 + 120_000),
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    if (code !== 0) throw new Error(`wrk exited with ${code}: ${new TextDecoder().decode(stderr)}`);
-    const r = parseWrk(out);
-    if (r.non2xx > 0) throw new Error(`wrk got ${r.non2xx} non-2xx answers from ${url}`);
-    runs.push(r);
+  // The floor answers what Kiln answers once its modules have run a while (outputs filled in).
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const documents = {} as Record<Route, string>;
+  for (const route of Object.keys(ROUTES) as Route[]) {
+    const res = await fetch(`${kiln.base}${ROUTES[route]}`, { headers });
+    documents[route] = await res.text();
+    if (!res.ok) throw new Error(`GET ${ROUTES[route]} answered ${res.status}`);
   }
+  await using floor = await startFloor(documents);
+  type Run = Awaited<ReturnType<typeof wrkRun>>;
+  const runs = Object.fromEntries(
+    (Object.keys(ROUTES) as Route[]).map((r) => [r, { kiln: [] as Run[], floor: [] as Run[] }]),
+  ) as Record<Route, { kiln: Run[]; floor: Run[] }>;
+  // Back to back, the order alternating each run, so a change in the machine's load hits both sides alike.
+  for (let i = 0; i < WRK_RUNS; i++) {
+    for (const route of Object.keys(ROUTES) as Route[]) {
+      const sides = i % 2 === 0 ? (["kiln", "floor"] as const) : (["floor", "kiln"] as const);
+      for (const side of sides) {
+        const base = side === "kiln" ? kiln.base : floor.base;
+        runs[route][side].push(await wrkRun(`${base}${ROUTES[route]}`));
+      }
+    }
+  }
+  const figures = (rs: Run[]) => ({
+    requests_per_s: distribution(rs.map((r) => r.rps), 0),
+    latency_ms: {
+      p50: distribution(rs.map((r) => r.p50Ms), 2),
+      p99: distribution(rs.map((r) => r.p99Ms), 2),
+    },
+  });
+  const routes = Object.fromEntries(
+    (Object.keys(ROUTES) as Route[]).map((route) => {
+      const { kiln: k, floor: f } = runs[route];
+      return [route, {
+        path: ROUTES[route],
+        response_bytes: new TextEncoder().encode(documents[route]).length,
+        kiln: figures(k),
+        bare_hono: figures(f),
+        /** Each run's Kiln requests/s over the bare app's in the same run, back to back. */
+        ratio_to_bare_hono: distribution(k.map((r, i) => r.rps / f[i]!.rps), 3),
+      }];
+    }),
+  );
+  const modulesFigures = figures(runs.modules.kiln);
   return {
     wrk,
     modules_listed: modules.length,
-    requests_per_s: distribution(runs.map((r) => r.rps), 0),
-    latency_ms: {
-      p50: distribution(runs.map((r) => r.p50Ms), 2),
-      p99: distribution(runs.map((r) => r.p99Ms), 2),
-    },
-    socket_errors: runs.flatMap((r) => (r.errors ? [r.errors] : [])),
+    // GET /api/v1/modules against Kiln, as before the floor was added.
+    requests_per_s: modulesFigures.requests_per_s,
+    latency_ms: modulesFigures.latency_ms,
+    routes,
+    socket_errors: [...runs.health.kiln, ...runs.health.floor, ...runs.modules.kiln, ...runs.modules.floor]
+      .flatMap((r) => (r.errors ? [r.errors] : [])),
   };
 }
 
@@ -209,8 +299,10 @@ const report = {
   machine: await machine(),
   method:
     `requests: ${WRK_RUNS} runs of wrk -t2 -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s --latency with an admin ` +
-    `bearer token against GET /api/v1/modules of kiln run examples/demo.yaml (demo modules running), wrk and ` +
-    `Kiln on the same cores; distributions are over the runs. WebSocket: StreamHub and the /api/v1/stream route ` +
+    `bearer token against GET /health and GET /api/v1/modules of kiln run examples/demo.yaml (demo modules ` +
+    `running), and in each run, back to back (order alternating), against a bare Hono app on Deno.serve ` +
+    `answering the same routes with the documents Kiln answered (routes.<route>.bare_hono); wrk, Kiln and the ` +
+    `floor on the same cores; distributions are over the runs. WebSocket: StreamHub and the /api/v1/stream route ` +
     `on Deno.serve in a server process publishing ${WS_RATE_HZ} frames/s (a module's outputs, ~200 B) on one ` +
     `topic after a ${WS_WARMUP_MS} ms warm-up, for ${WS_SECONDS} s, to ${SUBSCRIBERS} WebSocket clients in this ` +
     `process (token in their first message); frames_per_s counts the measured frames all clients received, ` +

@@ -32,7 +32,7 @@ export const SCHEMA_VERSION = 1;
  * us, ms, s, percent, kb, mib, bytes, hz, or a count (count, cases, samples, frames, escapes) or ratio.
  */
 export const UNIT_PATTERN: RegExp =
-  /(^|_)(us|ms|s|percent|kb|mib|bytes|hz|count|cases|samples|frames|escapes|ratio)(_|$)/;
+  /(^|_)(us|ms|s|percent|kb|kib|mib|bytes|hz|count|cases|samples|frames|escapes|ratio)(_|$)/;
 
 /** A figure that could not be measured, and why. */
 export const Unavailable = z.strictObject({ value: z.null(), reason: z.string().min(1) });
@@ -138,6 +138,19 @@ export const RecordingStreamResult = z.strictObject({
 });
 
 /** A Kiln module against native code built from the same C source. */
+/** One pace of `ComputeModuleCase.paced`. */
+const PacedFigures = z.strictObject({
+  kiln_us: Dist,
+  raw_deno_us: Dist,
+  native_us: Dist,
+  ratio: TrackedNum,
+  raw_deno_ratio: Num,
+  kiln_to_raw_deno: Num,
+  /** The module in a running runtime, through its executor, from its per-call traces; its p50 / native p50. */
+  kiln_executor_us: Dist.optional(),
+  executor_ratio: Num.optional(),
+});
+
 const ComputeModuleCase = z.strictObject({
   /** `kiln_on_samples` per 1024-sample window through the real invocation path, interrupt checks on. */
   wasm_us: Dist,
@@ -150,6 +163,11 @@ const ComputeModuleCase = z.strictObject({
   /** True when both builds gave bit-identical outputs on the same windows (the benchmark fails otherwise). */
   outputs_match: z.boolean(),
   kernel: z.strictObject({ name: z.string(), wasm_us: Dist, native_us: Dist, ratio: Num }),
+  /**
+   * Called every 10 and 40 ms, caches cold between calls (bench/_paced.ts): Kiln, the module's binary in raw
+   * Deno, and native, paced alike; `ratio` is Kiln p50 / native p50 (target <= 1.5x).
+   */
+  paced: z.strictObject({ every_10_ms: PacedFigures, every_40_ms: PacedFigures }).optional(),
   note: z.string(),
 });
 
@@ -311,6 +329,20 @@ export const ReportSchema = z.strictObject({
   cold_start: z.strictObject({
     /** Spawning `kiln run` until the module runs, 16 MiB used, without and with a snapshot. */
     process_to_first_sample_ms: z.strictObject({ without_snapshot: Dist, with_snapshot: Dist }),
+    /** Spawning `kiln run` of the demo to fft's first processed window, resumed from a snapshot or not. */
+    process_to_first_window_ms: z.strictObject({ with_snapshot: TrackedDist, without_snapshot: Dist }),
+    /**
+     * A bare `deno run` of an empty script, of one importing every npm package `main.ts` may load (static
+     * and dynamic imports), and of one importing only its static ones.
+     */
+    floor_ms: z.strictObject({ empty_script: Dist, npm_imports: Dist, npm_static_imports: Dist }),
+    /** process_to_first_window_ms.with_snapshot over floor_ms.npm_imports, p50s. */
+    first_window_to_floor_ratio: TrackedNum,
+    /** The start phase by phase, from the startup trace (`runtime/_startup_marks.ts`; bench/cold_start.ts). */
+    phases_ms: z.strictObject({
+      with_snapshot: z.union([z.record(z.string(), Dist), Unavailable]),
+      without_snapshot: z.union([z.record(z.string(), Dist), Unavailable]),
+    }),
     without_snapshot_ms: byMemory(Dist),
     with_snapshot_ms: byMemory(z.union([Dist, TrackedDist])),
     restore_ms: byMemory(Dist),
@@ -334,6 +366,11 @@ export const ReportSchema = z.strictObject({
   api: z.strictObject({
     requests_per_s: Dist,
     request_latency_p99_ms: Dist,
+    /** `GET /health` against the demo, and both routes against a bare Hono app in the same runs (bench/api.ts). */
+    health_requests_per_s: Dist.optional(),
+    bare_hono_requests_per_s: z.strictObject({ health: Dist, modules: Dist }).optional(),
+    /** Each run's Kiln requests/s over the bare app's, back to back: p50 over runs (target >= 0.5). */
+    ratio_to_bare_hono: z.strictObject({ health: TrackedNum, modules: TrackedNum }).optional(),
     ws_subscribers_count: z.number().int(),
     ws_frames_per_s: Num,
     ws_offered_frames_per_s: Num,
@@ -391,6 +428,45 @@ export const ReportSchema = z.strictObject({
     recording_live: RecordingLive.optional(),
     note: z.string(),
   }).optional(),
+  /**
+   * The one-file install (issue #20, `bench/package.ts`): `deno task package`'s file, its size and the Deno
+   * binary's and the bundle's shares of it, and its first and later runs. Absent in reports written before it.
+   */
+  package: z.strictObject({
+    file: z.string(),
+    size_bytes: Num,
+    size_mib: Num,
+    header_bytes: Num,
+    /** The Deno binary, uncompressed and its (approximate) compressed share of the payload. */
+    deno_binary_bytes: Num,
+    deno_binary_compressed_bytes: Num,
+    /** `dist/*.js`, uncompressed and gzip-compressed on its own. */
+    bundle_bytes: Num,
+    bundle_compressed_bytes: Num,
+    deno_share_percent: Num,
+    bundle_share_percent: Num,
+    /** What the first run writes under `${XDG_CACHE_HOME:-$HOME/.cache}/kiln/<sha256>/`. */
+    extracted_bytes: Num,
+    /** `<file> --version` with an empty HOME: sha256 check, extraction, Deno start. */
+    first_run_ms: Num,
+    /** `<file> --version` once extracted. */
+    warm_run_ms: Dist,
+    note: z.string(),
+  }).optional(),
+  /**
+   * Resident memory of the whole gateway (issue #20, `bench/footprint.ts`): every process of `kiln run`'s tree
+   * for the demo, no module, 10 and 20 idle modules. Absent in reports written before it.
+   */
+  footprint: z.strictObject({
+    demo_rss_mib: TrackedNum,
+    empty_rss_mib: Num,
+    idle_10_rss_mib: Num,
+    idle_20_rss_mib: Num,
+    per_idle_module_from_0_kib: TrackedNum,
+    per_idle_module_from_10_kib: TrackedNum,
+    processes_count: Num,
+    note: z.string(),
+  }).optional(),
   curves: z.array(Curve),
 });
 export type Report = z.infer<typeof ReportSchema>;
@@ -415,6 +491,8 @@ export const REQUIRED_FIGURES: readonly string[] = [
   "stream.cpu_percent",
   "cold_start.process_to_first_sample_ms.without_snapshot",
   "cold_start.process_to_first_sample_ms.with_snapshot",
+  "cold_start.process_to_first_window_ms.with_snapshot",
+  "cold_start.floor_ms.npm_imports",
   ...MEMORY_CASES.flatMap((m) => [
     `cold_start.with_snapshot_ms.${m}`,
     `cold_start.without_snapshot_ms.${m}`,
@@ -446,6 +524,8 @@ export const FIGURE_SECTIONS: readonly string[] = [
   "outbox",
   "fleet",
   "replay",
+  "package",
+  "footprint",
 ];
 
 /** True when `x` is a figure as this module defines it (a leaf of the report's figure sections). */
