@@ -207,6 +207,7 @@ export async function npmImportsOf(options: { dynamic: boolean }): Promise<strin
     stdout: "piped",
     stderr: "null",
     cwd: ROOT,
+    signal: AbortSignal.timeout(60_000),
   }).output();
   const info = JSON.parse(new TextDecoder().decode(stdout)) as {
     roots: string[];
