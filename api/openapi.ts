@@ -134,7 +134,21 @@ export const OPERATIONS: readonly Operation[] = [
       "Every accepted deploy, replace, remove, stop, start, rollback and manifest change (who, when, " +
       "sha256), `?module=NAME&after=ID&limit=N`, and which source won for each module at this start",
   },
-  { method: "get", path: "/api/v1/alerts", summary: "Alerts, `?after=SEQ`" },
+  {
+    method: "get",
+    path: "/api/v1/alerts",
+    summary:
+      "Alerts of modules and of the runtime (crash, failure, rollback), kept across restarts (the newest " +
+      "10,000): `?after=SEQ&module=NAME&severity=warning|critical&acked=true|false`; each with `at` (RFC 3339) " +
+      "and `at_ms`, `source`, `acked_at`, `acked_by`",
+  },
+  {
+    method: "post",
+    path: "/api/v1/alerts/:seq/ack",
+    summary:
+      "Acknowledge alert SEQ as the token's name (operator); idempotent, audited (`alert_ack`), pushed on the " +
+      "stream's `alerts` as `event: alert_ack`; 404 `alert_not_found`",
+  },
   { method: "get", path: "/api/v1/messages", summary: "Messages modules published, `?after=SEQ`" },
   { method: "get", path: "/api/v1/channels", summary: "Channels: records written, dropped, lost per reader" },
   {

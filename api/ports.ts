@@ -45,6 +45,7 @@ import type {
   SnapshotInfo,
   SnapshotReason,
 } from "../snapshots/mod.ts";
+import type { AlertQuery, KeptAlert } from "../snapshots/mod.ts";
 import type { Authenticator } from "./auth.ts";
 // hub.ts, not the folder's mod.ts: that also exports the feed, which reads these ports (no import circle).
 import type { StreamHub } from "./stream/hub.ts";
@@ -147,6 +148,12 @@ export interface TelemetrySource {
 }
 
 /** Observability: what the control plane reads of the runtime, and what it is told as it happens. */
+/** An alert as the runtime lists it: the acknowledgement fields are there when it keeps them. */
+export type ListedAlert =
+  & AlertEvent
+  & { seq: number }
+  & Partial<Pick<KeptAlert, "source" | "ackedAtMs" | "ackedBy">>;
+
 export interface Observability {
   /** The device policy (`/api/v1/sandbox`). */
   readonly plan: Pick<DeploymentPlan, "policy" | "policyLimits">;
@@ -159,6 +166,10 @@ export interface Observability {
   listConnectors(): ConnectorStatus[];
   /** Alerts since sequence number `after` (exclusive), oldest first. */
   listAlerts(after?: number): (AlertEvent & { seq: number })[];
+  /** The alerts a query selects, with their acknowledgements (`Runtime.queryAlerts`). */
+  queryAlerts(query: AlertQuery): ListedAlert[];
+  /** Acknowledges alert `seq` as `by`, idempotently; the alert, or null when there is none. */
+  ackAlert(seq: number, by: string): ListedAlert | null;
   /** Messages modules published since `after` (exclusive), oldest first. */
   listMessages(after?: number): PublishedMessage[];
   /** The audit log, or null when the runtime has no store. */

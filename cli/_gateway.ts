@@ -21,6 +21,7 @@ import {
   Snapshotter,
 } from "../runtime/mod.ts";
 import {
+  AlertLog,
   AuditLog,
   countActiveTokens,
   createOutbox,
@@ -90,6 +91,7 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
     log: out.log,
     faults,
     audit: new AuditLog(store),
+    alerts: new AlertLog(store), // kept across restarts, acknowledged (issue 21)
     snapshots,
     ...(outbox && { outbox }),
     traceDir: `${o.dataDir}/traces`, // live recordings (`kiln record --url`)

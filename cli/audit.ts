@@ -7,7 +7,7 @@ import { AuditLog, openStore } from "../snapshots/mod.ts";
 import { parse, UsageError } from "./_usage.ts";
 import { escapeText, safeJsonStringify } from "../log_text.ts";
 
-const KINDS = ["grant", "revoke", "denial", "signature"] as const;
+const KINDS = ["grant", "revoke", "denial", "signature", "alert_ack"] as const;
 
 /**
  * Prints audit events (or, with `--uses`, capability use counts); 0 on success. The module text in them is

@@ -48,7 +48,8 @@ Usage:
       Check a deployment manifest and every module it names; print all problems with their lines.
   kiln inspect <module.wasm>
       Show a module's imports, exports, memory limits and the capabilities its imports need.
-  kiln audit [--data DIR] [--module NAME] [--kind grant|revoke|denial|signature] [--limit N] [--uses] [--json]
+  kiln audit [--data DIR] [--module NAME] [--kind grant|revoke|denial|signature|alert_ack] [--limit N]
+             [--uses] [--json]
       Show the audit log: grants, revocations and denied calls, or with --uses the use counts per capability.
   kiln snapshot <module> [--url URL] [--token TOKEN]
       Snapshot a snapshotted module of a running runtime now (URL default http://127.0.0.1:8080; the

@@ -20,6 +20,7 @@ import m005 from "../snapshots/migrations/005_outbox_owners.sql" with { type: "b
 import m006 from "../snapshots/migrations/006_deployments.sql" with { type: "bytes" };
 import m007 from "../snapshots/migrations/007_audit_signatures.sql" with { type: "bytes" };
 import m008 from "../snapshots/migrations/008_image_refs.sql" with { type: "bytes" };
+import m009 from "../snapshots/migrations/009_alerts.sql" with { type: "bytes" };
 import demo from "../examples/demo.yaml" with { type: "bytes" };
 import fft from "../modules/fft/fft.wasm" with { type: "bytes" };
 import anomaly from "../modules/anomaly/anomaly.wasm" with { type: "bytes" };
@@ -38,6 +39,7 @@ export const EMBEDDED_FILES: ReadonlyMap<string, Uint8Array> = new Map([
   ["snapshots/migrations/006_deployments.sql", m006],
   ["snapshots/migrations/007_audit_signatures.sql", m007],
   ["snapshots/migrations/008_image_refs.sql", m008],
+  ["snapshots/migrations/009_alerts.sql", m009],
   ["examples/demo.yaml", demo],
   ["modules/fft/fft.wasm", fft],
   ["modules/anomaly/anomaly.wasm", anomaly],

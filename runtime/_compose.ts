@@ -13,7 +13,7 @@ import { Journal } from "./persistence/journal.ts";
 import { Connectors } from "./io/connectors.ts";
 import { Triggers } from "./io/triggers.ts";
 import { Supervisor } from "./_supervisor.ts";
-import { type DeployContext, Probations, RollbackNotices } from "./_deploys.ts";
+import { type DeployContext, Probations, RuntimeAlerts } from "./_deploys.ts";
 import type { ControlContext } from "./_control.ts";
 import { executorEvents, type ExecutorEventsContext } from "./_executor_events.ts";
 import { ExecutorPool } from "./_executors.ts";
@@ -59,7 +59,8 @@ export interface RuntimeParts {
   connectors: Connectors;
   recordings: LiveRecordings;
   shadows: Shadows;
-  rollbacks: RollbackNotices;
+  /** The alerts the runtime raises itself: rollbacks, crashes and failures. */
+  rollbacks: RuntimeAlerts;
   /**
    * The parts, each in a file of its own, and what they need of the runtime: the executors, the supervisor
    * (the only caller of a slot's transitions, each one emitted), the snapshots, the triggers, the journal.
@@ -81,8 +82,8 @@ export function composeRuntime(
 ): RuntimeParts {
   const log = options.log ?? defaultLog;
   const audit = options.audit ?? null;
-  const journal = new Journal();
-  const rollbacks = new RollbackNotices({ journal, telemetry: hooks.telemetry, uplink: hooks.uplink, log });
+  const journal = new Journal(options.alerts ?? null);
+  const rollbacks = new RuntimeAlerts({ journal, telemetry: hooks.telemetry, uplink: hooks.uplink, log });
   const snap = new ModuleSnapshots(options.snapshots ?? null, log, (s) => hooks.spec(s.plan, s.loaded));
   const channels = createChannels(options.plan.channels);
   const plant = new SimPlant({
@@ -127,6 +128,7 @@ export function composeRuntime(
     audit,
     log,
     takeSnapshot: hooks.takeSnapshot,
+    faulted: (slot, state, fault) => rollbacks.moduleFaulted(slot.plan.name, state, fault),
     changed: (slot) => {
       hooks.emitStatus(slot, "transition");
       recordings.check();
@@ -179,7 +181,10 @@ export function composeRuntime(
     stopping: () => hooks.status() === "stopping",
     added: (slot) => hooks.emitStatus(slot, "deployed"),
     reported: (slot) => hooks.emitStatus(slot, "report"),
-    removed: (name) => hooks.telemetry.emit({ type: "removed", module: name, at: Date.now() }),
+    removed: (name) => {
+      rollbacks.forget(name);
+      hooks.telemetry.emit({ type: "removed", module: name, at: Date.now() });
+    },
     rolledBack: (name, record) => rollbacks.announce(name, record),
     log,
   };

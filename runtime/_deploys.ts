@@ -236,13 +236,18 @@ export class RollbackNotices {
     this.#listeners.push(listener);
   }
 
-  /** Raises the alert and calls the listeners (one that throws is logged, the others still called). */
-  announce(name: string, record: RollbackRecord): void {
-    const { journal, telemetry, uplink, log } = this.#o;
-    const alert = rollbackAlert(name, record);
-    const numbered = journal.addAlert(alert);
+  /** Raises a runtime alert (source `runtime`): to the journal, the stream and the uplink. */
+  raise(alert: AlertEvent): void {
+    const { journal, telemetry, uplink } = this.#o;
+    const numbered = journal.addAlert(alert, "runtime");
     if (telemetry.active) telemetry.emit({ type: "alert", alert: numbered });
     uplink()?.publishAlert(alert);
+  }
+
+  /** Raises the alert and calls the listeners (one that throws is logged, the others still called). */
+  announce(name: string, record: RollbackRecord): void {
+    const { log } = this.#o;
+    this.raise(rollbackAlert(name, record));
     for (const listener of this.#listeners) {
       try {
         listener(name, record);
@@ -250,6 +255,56 @@ export class RollbackNotices {
         log(`kiln: a rollback listener failed: ${(err as Error).message}`);
       }
     }
+  }
+}
+
+/** A module faulted (crashed, or failed: restarts exhausted), as the supervisor tells it. */
+export type FaultState = "crashed" | "failed";
+
+/** Crash alerts of one module closer together than this are folded into the next one. */
+export const CRASH_ALERT_INTERVAL_MS = 10_000;
+
+/**
+ * The alerts the runtime raises itself (source `runtime`): a rollback on probation ({@linkcode
+ * RollbackNotices}), and a module that crashed (warning, it will be restarted) or failed (critical), each to
+ * the journal, the stream and the uplink. Crash alerts are bounded to one per module per
+ * {@linkcode CRASH_ALERT_INTERVAL_MS}: the ones held back are counted in the next one's message; a failure
+ * is always raised.
+ */
+export class RuntimeAlerts extends RollbackNotices {
+  readonly #now: () => number;
+  /** By module: when its last crash alert was raised, and how many were held back since. */
+  readonly #crashes = new Map<string, { lastMs: number; held: number }>();
+
+  constructor(o: RollbackNoticesOptions & { now?: () => number }) {
+    super(o);
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** A module crashed (its restart policy restarts it) or failed: a runtime alert, rate-limited for crashes. */
+  moduleFaulted(name: string, state: FaultState, fault: { kind: string; message: string }): void {
+    const now = this.#now();
+    const seen = this.#crashes.get(name);
+    if (state === "crashed" && seen && now - seen.lastMs < CRASH_ALERT_INTERVAL_MS) {
+      seen.held++;
+      return;
+    }
+    const held = seen?.held ?? 0;
+    this.#crashes.set(name, { lastMs: now, held: 0 });
+    const more = held > 0 ? ` (${held} more crash${held === 1 ? "" : "es"} since the last alert)` : "";
+    this.raise({
+      module: name,
+      severity: state === "failed" ? "critical" : "warning",
+      message: state === "failed"
+        ? `Module failed, not restarted (restarts exhausted): ${fault.kind}: ${fault.message}${more}`
+        : `Module crashed, restarting: ${fault.kind}: ${fault.message}${more}`,
+      at: Date.now(),
+    });
+  }
+
+  /** A module removed: its crash count is forgotten. */
+  forget(name: string): void {
+    this.#crashes.delete(name);
   }
 }
 

@@ -8,7 +8,7 @@
 import { KilnError } from "../errors.ts";
 import { formatLogLine, type LogEntry } from "../log_text.ts";
 import type { PointDriver } from "../hal/point_driver.ts";
-import type { AuditLog, Outbox } from "../snapshots/mod.ts";
+import type { AlertLog, AuditLog, Outbox } from "../snapshots/mod.ts";
 import type { SimFault } from "./io/plant.ts";
 import { type LoadedModule, loadModule } from "./loader.ts";
 import type { Snapshotter } from "./persistence/snapshotter.ts";
@@ -32,6 +32,11 @@ export interface RuntimeOptions {
   faults?: ReadonlyMap<string, SimFault>;
   /** Where grants, revocations, denials and capability use are recorded; none when omitted. */
   audit?: AuditLog;
+  /**
+   * Where alerts are kept across restarts (numbering continued, acknowledgements audited); without it the
+   * runtime keeps its last 1000 alerts in memory.
+   */
+  alerts?: AlertLog;
   /** Where snapshots are saved and found; without it no module is snapshotted. */
   snapshots?: Snapshotter;
   /** The store-and-forward outbox; needed when the plan has an MQTT uplink. */

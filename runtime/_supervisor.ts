@@ -39,6 +39,8 @@ export interface SupervisorContext {
    * restarts of the supervisor's own backoff timers included: the runtime emits the module's status here.
    */
   changed?(slot: ModuleSlot): void;
+  /** Called after a crash, with the state it left the slot in: the runtime raises an alert. */
+  faulted?(slot: ModuleSlot, state: "crashed" | "failed", fault: ModuleFault): void;
 }
 
 /** Starts, restarts and halts module instances. */
@@ -113,6 +115,7 @@ export class Supervisor {
     });
     this.#ctx.changed?.(slot);
     this.#ctx.log(`module ${slot.plan.name} ${state}: ${fault.message}`);
+    this.#ctx.faulted?.(slot, state === "failed" ? "failed" : "crashed", fault);
     if (state === "failed") return;
     // At least as long as the failed call may have held the executor (its start's init budget, or a handler's
     // hard budget): a module crashing in a loop, whatever its backoff, takes at most half its executor's time

@@ -35,8 +35,15 @@ import type { DeploymentPlan, ModulePlan } from "./plan.ts";
 import type { ThreadScheduling } from "./executor/realtime_thread.ts";
 import { RuntimeThread } from "./_thread.ts";
 import type { SimPlant } from "./io/plant.ts";
-import type { AuditLog, Outbox, SnapshotInfo, SnapshotReason } from "../snapshots/mod.ts";
-import type { AlertEvent, InstanceSpec, LogEvent } from "./executor/protocol.ts";
+import type {
+  AlertQuery,
+  AuditLog,
+  KeptAlert,
+  Outbox,
+  SnapshotInfo,
+  SnapshotReason,
+} from "../snapshots/mod.ts";
+import type { InstanceSpec, LogEvent } from "./executor/protocol.ts";
 import { ModuleSlot as Slot, REALTIME_PRIORITY } from "./_slot.ts";
 import { healthOf } from "./status.ts";
 import { mark } from "./_startup_marks.ts";
@@ -338,8 +345,23 @@ export class Runtime {
   }
 
   /** Alerts raised since sequence number `after` (exclusive), oldest first, with their sequence numbers. */
-  listAlerts(after = 0): (AlertEvent & { seq: number })[] {
+  listAlerts(after = 0): KeptAlert[] {
     return this.#parts.journal.listAlerts(after);
+  }
+
+  /** The alerts `query` selects (after, module, severity, acknowledged), oldest first. */
+  queryAlerts(query: AlertQuery): KeptAlert[] {
+    return this.#parts.journal.queryAlerts(query);
+  }
+
+  /**
+   * Acknowledges alert `seq` as `by` (idempotent; audited with a store) and emits it again, acknowledged, so
+   * every stream client sees it. Returns it, or null when there is no alert `seq`.
+   */
+  ackAlert(seq: number, by: string): KeptAlert | null {
+    const alert = this.#parts.journal.ackAlert(seq, by);
+    if (alert && this.telemetry.active) this.telemetry.emit({ type: "alert", alert });
+    return alert;
   }
 
   /** Messages modules published since `after` (exclusive), oldest first; the last 500 are kept. */

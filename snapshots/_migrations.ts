@@ -17,6 +17,7 @@ const NAMES = [
   "006_deployments",
   "007_audit_signatures",
   "008_image_refs",
+  "009_alerts",
 ] as const;
 
 let cache: { name: string; sql: string }[] | null = null;

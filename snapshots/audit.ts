@@ -18,7 +18,7 @@ export interface AuditEvent {
   at: string;
   module: string;
   /** `signature`: a module's signature check; `capability` is its outcome, `detail` the signer or reason. */
-  kind: "grant" | "revoke" | "denial" | "signature";
+  kind: "grant" | "revoke" | "denial" | "signature" | "alert_ack";
   capability: string;
   detail: string | null;
 }

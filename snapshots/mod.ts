@@ -14,6 +14,15 @@
  * @module
  */
 export {
+  AlertLog,
+  type AlertLogOptions,
+  type AlertQuery,
+  type AlertSource,
+  type KeptAlert,
+  MAX_KEPT_ALERTS,
+  type NewAlert,
+} from "./alerts.ts";
+export {
   type AuditEvent,
   AuditLog,
   type AuditLogOptions,

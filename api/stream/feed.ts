@@ -9,16 +9,9 @@
 import type { ModuleStatus, TelemetryEvent } from "../../runtime/mod.ts";
 import type { ModuleControl, Observability } from "../ports.ts";
 import type { StreamHub } from "./hub.ts";
-import {
-  alertJson,
-  arraysJson,
-  type Json,
-  logJson,
-  messageJson,
-  moduleBriefJson,
-  moduleMetricsJson,
-} from "../_json.ts";
+import { arraysJson, type Json, logJson, messageJson, moduleBriefJson, moduleMetricsJson } from "../_json.ts";
 import { traceJson } from "../routes/traces.ts";
+import { keptAlertJson, type ListedAlert } from "../routes/alerts.ts";
 
 /** What the feed reads once at its start, and subscribes to. */
 export interface StreamFeedSource {
@@ -111,9 +104,13 @@ export class StreamFeed implements AsyncDisposable {
       case "health":
         this.#health(e.health, e.at);
         return;
-      case "alert":
-        hub.publish("alerts", alertJson(e.alert), { at: e.alert.at });
+      case "alert": {
+        // An acknowledgement comes as the alert again, acknowledged: every client updates its row.
+        const alert: ListedAlert = e.alert;
+        const event = alert.ackedAtMs != null ? "alert_ack" : "alert";
+        hub.publish("alerts", { event, ...keptAlertJson(alert) }, { at: alert.ackedAtMs ?? alert.at });
         return;
+      }
       case "log":
         hub.publish(`logs/${e.line.module}`, logJson(e.line), { at: e.line.at });
         return;

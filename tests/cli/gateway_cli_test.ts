@@ -117,7 +117,7 @@ Deno.test("the CLI reads, follows and deploys to a running gateway, with the doc
       assert.equal(r.code, 0, r.stderr);
       return r.stdout.trim() !== "" && r.stdout;
     }, 60_000);
-    assert.match(alerts, /^#\d+\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+critical\s+anomaly\s+Vibration anomaly/m);
+    assert.match(alerts, /^#\d+\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+critical\s+anomaly\s+-\s+Vibration anomaly/m);
     const none = await cli(["alerts", "--module", "temperature", "--severity", "critical"]);
     assert.equal(none.code, 0, none.stderr);
     assert.equal(none.stdout, "");
@@ -127,10 +127,18 @@ Deno.test("the CLI reads, follows and deploys to a running gateway, with the doc
     assert.equal(alert.module, "anomaly");
   });
 
-  await t.step("kiln alerts --ack says it is not supported yet and exits 1", async () => {
-    const r = await cli(["alerts", "--ack", "1"]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /not supported yet/);
+  await t.step("kiln alerts --ack acknowledges an alert, and --unacked then leaves it out", async () => {
+    const json = await cli(["alerts", "--json", "--limit", "1"]);
+    const seq = JSON.parse(json.stdout.trim()).seq as number;
+    const r = await cli(["alerts", "--ack", String(seq)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Alert #${seq} acknowledged by `));
+    const unacked = await cli(["alerts", "--unacked", "--json"]);
+    assert.equal(unacked.code, 0, unacked.stderr);
+    assert.ok(!unacked.stdout.split("\n").some((l) => l !== "" && JSON.parse(l).seq === seq));
+    const missing = await cli(["alerts", "--ack", "99999999"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /alert_not_found/);
   });
 
   await t.step("kiln events lists the messages the aggregator published", async () => {
