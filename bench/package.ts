@@ -10,6 +10,7 @@
  * @module
  */
 import { join } from "node:path";
+import type { PackageInfo } from "../scripts/package.ts";
 import { distribution, machine, ROOT, writeResult } from "./_plan.ts";
 
 /** `deno task package` (bundle, then gzip of the Deno binary) is about 10 s here; a backstop, not a measure. */
@@ -17,18 +18,6 @@ const BUILD_TIMEOUT_MS = 300_000;
 /** A `--version` run, extraction included. */
 const RUN_TIMEOUT_MS = 60_000;
 const WARM_ROUNDS = 5;
-
-interface PackageInfo {
-  file: string;
-  denoVersion: string;
-  sha256: string;
-  sizeBytes: number;
-  headerBytes: number;
-  payloadBytes: number;
-  denoBytes: number;
-  bundleBytes: number;
-  bundleGzipBytes: number;
-}
 
 const t0 = performance.now();
 const built = await new Deno.Command(Deno.execPath(), {

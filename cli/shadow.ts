@@ -6,7 +6,7 @@
  * @module
  */
 import { parse, UsageError } from "./_usage.ts";
-import { ApiRequestError, requestJson, tokenFor } from "./_api_client.ts";
+import { requestJson, tokenFor } from "./_api_client.ts";
 
 /** Help lines of `kiln shadow`, for `kiln --help`. */
 export const SHADOW_HELP =
@@ -72,42 +72,11 @@ export async function shadowCommand(args: string[]): Promise<number> {
     if (values.tolerance !== undefined) form.set("tolerance", values.tolerance);
     if (values.start !== undefined) form.set("start", values.start);
     if (values.warmup !== undefined) form.set("warmup", values.warmup);
-    body = await postForm(base, form, token, `shadow "${name}" with ${second}`);
+    body = await requestJson(base, { method: "POST", form, token, what: `shadow "${name}" with ${second}` });
   }
   if (values.json) console.log(JSON.stringify(body, null, 2));
   else console.log(describe(verb ?? "attach", body));
   return 0;
-}
-
-/** Posts a multipart form and returns the JSON body. @throws {ApiRequestError} as `requestJson`. */
-async function postForm(
-  url: string,
-  form: FormData,
-  token: string | null,
-  what: string,
-): Promise<Record<string, unknown>> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: "POST",
-      body: form,
-      ...(token && { headers: { authorization: `Bearer ${token}` } }),
-    });
-  } catch (err) {
-    throw new ApiRequestError(
-      `Cannot ${what}: the runtime at ${new URL(url).origin} cannot be reached: ${(err as Error).message}`,
-      null,
-      null,
-    );
-  }
-  const body = await res.json().catch(() => null) as Record<string, unknown> | null;
-  if (!res.ok) {
-    const error = body?.error as { code?: unknown; message?: unknown } | undefined;
-    const code = typeof error?.code === "string" ? error.code : null;
-    const why = typeof error?.message === "string" ? `${error.message} (${code})` : `HTTP ${res.status}`;
-    throw new ApiRequestError(`Cannot ${what}: ${why}`, res.status, code);
-  }
-  return body ?? {};
 }
 
 /** One status as text lines. */

@@ -6,7 +6,6 @@
  * that behaves as 1.0.0 runs in shadow, matches every invocation, and the next phase deploys it everywhere.
  */
 import assert from "node:assert/strict";
-import { wat } from "../_helpers.ts";
 import type { ReportedState } from "../../runtime/fleet/mod.ts";
 import { counterWasm, startGateway } from "../lifecycle/_gateway.ts";
 import { fleetPeers } from "./_fleet.ts";
@@ -24,27 +23,6 @@ import { waitFor } from "../_helpers.ts";
 const DEVICES = ["gw-s1", "gw-s2"];
 const TEST_TIMEOUT_MS = 240_000;
 
-/** Counter 1.0.0's behaviour in other bytes: a data segment no code reads (a rebuild with a new string). */
-function rebuiltCounter(): Uint8Array {
-  return wat(`(module
-  (import "kiln" "output" (func $output (param i32 i32 f64) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "count")
-  (data (i32.const 24) "inits")
-  (data (i32.const 32) "step")
-  (data (i32.const 512) "rebuilt 1.0.1")
-  (func (export "kiln_abi_version") (result i32) (i32.const 1))
-  (func (export "kiln_init") (result i32)
-    (i32.store (i32.const 68) (i32.add (i32.load (i32.const 68)) (i32.const 1)))
-    (i32.const 0))
-  (func (export "kiln_on_tick") (param i64) (result i32)
-    (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
-    (drop (call $output (i32.const 16) (i32.const 5) (f64.convert_i32_u (i32.load (i32.const 64)))))
-    (drop (call $output (i32.const 24) (i32.const 5) (f64.convert_i32_u (i32.load (i32.const 68)))))
-    (drop (call $output (i32.const 32) (i32.const 4) (f64.const 1)))
-    (i32.const 0)))`);
-}
-
 Deno.test({
   name:
     "a shadow phase rolls back a candidate that diverges before any device runs it, and deploys one that matches",
@@ -56,7 +34,7 @@ Deno.test({
     const { dir, broker, host, pki } = peers;
     const v1 = await pushCounter(pki, host, "1.0.0", counterWasm(1));
     const diverging = await pushCounter(pki, host, "2.0.0", counterWasm(2));
-    const rebuilt = await pushCounter(pki, host, "1.0.1", rebuiltCounter());
+    const rebuilt = await pushCounter(pki, host, "1.0.1", counterWasm(1, "rebuilt 1.0.1"));
     const specFile = `${dir}/spec.json`;
     await Deno.writeTextFile(specFile, JSON.stringify(SPEC));
     const ctlData = `${dir}/controller`;

@@ -11,11 +11,12 @@ import { waitFor, wat } from "../_helpers.ts";
 /**
  * A periodic module that adds `step` to a count in its memory on every tick, and counts its own `kiln_init`
  * runs: outputs `count`, `inits` and `step`. A restored instance shows `inits` 1 and a count that went on.
+ * A non-empty `build` is a string in a data segment no code reads: other bytes, the same behaviour (a rebuild).
  */
-export function counterWasm(step: number): Uint8Array {
+export function counterWasm(step: number, build = ""): Uint8Array {
   return wat(`(module
   (import "kiln" "output" (func $output (param i32 i32 f64) (result i32)))
-  (memory (export "memory") 1)
+  (memory (export "memory") 1)${build === "" ? "" : `\n  (data (i32.const 512) "${build}")`}
   (data (i32.const 16) "count")
   (data (i32.const 24) "inits")
   (data (i32.const 32) "step")

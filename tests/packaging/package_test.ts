@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { PackageInfo } from "../../scripts/package.ts";
 import { waitFor } from "../_helpers.ts";
 import { getJson, readOutput, ROOT, TEST_ADMIN_TOKEN } from "../_process.ts";
 import {
@@ -50,11 +51,7 @@ Deno.test({
     }).output();
     const dec = new TextDecoder();
     assert.equal(built.code, 0, dec.decode(built.stdout) + dec.decode(built.stderr));
-    const info = JSON.parse(await Deno.readTextFile(join(ROOT, "dist", `${PACKAGE}.json`))) as {
-      headerBytes: number;
-      payloadBytes: number;
-      sha256: string;
-    };
+    const info = JSON.parse(await Deno.readTextFile(join(ROOT, "dist", `${PACKAGE}.json`))) as PackageInfo;
 
     const tmp = await Deno.makeTempDir({ prefix: "kiln_package_" });
     try {
