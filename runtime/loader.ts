@@ -21,6 +21,7 @@ import {
   type WasmModuleInfo,
 } from "./wasm/mod.ts";
 import { WASI_FUNCTIONS, WASI_NAMESPACE } from "./executor/host_wasi.ts";
+import { foreignImportHint, missingExportHint, unknownFunctionHint } from "./_abi_hints.ts";
 import { span } from "./_startup_marks.ts";
 
 /** Bytes in one WebAssembly page (core spec §2.3.8, memory types). */
@@ -103,6 +104,8 @@ async function readFile(module: string, path: string): Promise<Uint8Array> {
   }
 }
 
+const HOST_FUNCTION_NAMES: ReadonlySet<string> = new Set(Object.keys(HOST_IMPORTS));
+
 /** The memory cap in whole 64 KiB pages: `max_memory_mb` rounded up to the next page. */
 export function capPages(maxMemoryMb: number): number {
   return Math.max(1, Math.ceil((maxMemoryMb * 1024 * 1024) / PAGE_BYTES));
@@ -124,8 +127,13 @@ export function abiProblems(info: WasmModuleInfo, schedule: ModulePlan["schedule
     }
     if (imp.module === WASI_NAMESPACE) {
       const wasi = WASI_FUNCTIONS[imp.name];
-      if (!wasi) problems.push(`${where}: not a function of ${WASI_NAMESPACE}`);
-      else if (imp.kind !== "function") problems.push(`${where}: must be a function ${formatSig(wasi)}`);
+      if (!wasi) {
+        problems.push(
+          `${where}: not a function of ${WASI_NAMESPACE}${
+            unknownFunctionHint(imp.name, Object.keys(WASI_FUNCTIONS))
+          }`,
+        );
+      } else if (imp.kind !== "function") problems.push(`${where}: must be a function ${formatSig(wasi)}`);
       else if (!sameSig(imp.type, wasi)) {
         problems.push(
           `${where}: has signature ${formatSig(imp.type)}, ${WASI_NAMESPACE} declares ${formatSig(wasi)}`,
@@ -135,13 +143,17 @@ export function abiProblems(info: WasmModuleInfo, schedule: ModulePlan["schedule
     }
     if (imp.module !== HOST_NAMESPACE) {
       problems.push(
-        `${where}: unknown import namespace "${imp.module}" (Kiln provides "kiln" and "${WASI_NAMESPACE}")`,
+        `${where}: unknown import namespace "${imp.module}" (Kiln provides "kiln" and "${WASI_NAMESPACE}")` +
+          foreignImportHint(imp.module, imp.name, HOST_FUNCTION_NAMES),
       );
       continue;
     }
     const host = HOST_IMPORTS[imp.name];
     if (!host) {
-      problems.push(`${where}: the host has no function "${imp.name}" in ABI v1`);
+      problems.push(
+        `${where}: the host has no function "${imp.name}" in ABI v1` +
+          unknownFunctionHint(imp.name, HOST_FUNCTION_NAMES),
+      );
     } else if (imp.kind !== "function") {
       problems.push(`${where}: must be a function ${formatSig(host)}`);
     } else if (!sameSig(imp.type, host)) {
@@ -166,7 +178,10 @@ export function abiProblems(info: WasmModuleInfo, schedule: ModulePlan["schedule
   if (mode === "event") required.push("kiln_alloc", "kiln_on_event");
   for (const name of required) {
     if (!exports.has(name)) {
-      problems.push(`export "${name}": required${mode ? ` in ${mode} mode` : ""} but missing`);
+      problems.push(
+        `export "${name}": required${mode ? ` in ${mode} mode` : ""} but missing` +
+          missingExportHint(name, exports.keys()),
+      );
     }
   }
   for (const [name, want] of Object.entries(MODULE_EXPORTS)) {

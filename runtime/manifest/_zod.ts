@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { closest } from "../_near.ts";
 
 /** Module names: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`. */
 export const MODULE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -51,28 +52,3 @@ export const id = (what: string) =>
   );
 /** A file path, not empty. */
 export const path = z.string().min(1, "a path must not be empty");
-
-/** The candidate closest to `word` by edit distance, when it is close enough to be a likely typo. */
-function closest(word: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  // Up to one edit per three characters (at least one): "widow" → "window", "modlues" → "modules".
-  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(word, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
