@@ -14,6 +14,13 @@ import { createProcessLog, logFormatOf } from "./_log.ts";
 import { unpackEmbeddedDemo } from "./_demo.ts";
 import { mark } from "../runtime/_startup_marks.ts";
 import {
+  checkCachedGrants,
+  launchCachePath,
+  markLaunchStale,
+  saveLaunch,
+  STALE_EXIT_CODE,
+} from "./_launch_cache.ts";
+import {
   cannotRelaunch,
   execRelaunch,
   grantsFor,
@@ -74,7 +81,16 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   const faults = parseFaults(values.fault);
   const out = createProcessLog({ format: logFormatOf(values["log-format"]) });
 
-  const manifest = await loadManifest(configPath);
+  const grants = sandboxedGrants();
+  let manifest;
+  try {
+    manifest = await loadManifest(configPath);
+  } catch (err) {
+    if (!grants?.cached) throw err;
+    // Under grants from the launch cache, a manifest the sandbox cannot read means the entry is stale.
+    dropCachedGrants(values.data, out, err);
+    return STALE_EXIT_CODE;
+  }
   const plan = planDeployment(manifest, {
     dataDir: values.data,
     ...(values.listen !== undefined && { listen: values.listen }),
@@ -84,13 +100,13 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   await Deno.mkdir(values.data, { recursive: true });
 
   let sandbox: SandboxReport;
-  const grants = sandboxedGrants();
   if (grants === null) {
     const why = cannotRelaunch();
     if (why === null) {
       // The relaunched process takes the lock (data_lock.ts says why); refuse a second start here at once.
       assertDataDirFree(values.data);
       const narrowed = grantsFor({ manifest, dataDir: values.data, listen });
+      await saveLaunch(args, configPath, values.data, narrowed); // the next start's shortcut (_launch_cache.ts)
       mark("relaunch");
       const why = execRelaunch(["run", ...args], narrowed); // returns only when it could not exec
       out.say(`kiln: relaunching narrowed in a child process: ${why}`);
@@ -105,6 +121,13 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     });
     sandbox = { narrowed: false, reason: why, grants: null, probes: probe(values.data) };
   } else {
+    if (grants.cached) {
+      const expected = grantsFor({ manifest, dataDir: values.data, listen, libcPaths: grants.ffi ?? [] });
+      if (!checkCachedGrants(grants, expected, values.data)) {
+        dropCachedGrants(values.data, out, null);
+        return STALE_EXIT_CODE;
+      }
+    }
     revokeUnneeded({ sys: plan.opcua.length > 0, ffi: needsFfi(plan) });
     sandbox = { narrowed: true, reason: null, grants, probes: probe(values.data) };
   }
@@ -123,6 +146,18 @@ export async function runCommand(args: string[], version: string): Promise<numbe
     grants,
     version,
   });
+}
+
+/** Says why the launch cache's grants are dropped (`checkCachedGrants` or `markLaunchStale` left the marker). */
+function dropCachedGrants(dataDir: string, out: { say(line: string): void }, err: unknown): void {
+  if (err !== null) markLaunchStale(dataDir);
+  const why = err === null
+    ? "Kiln's code changed since they were saved"
+    : `the manifest cannot be loaded with them: ${(err as Error).message}`;
+  out.say(
+    `kiln: the permissions cached in ${launchCachePath(dataDir)} are not the ones this configuration ` +
+      `needs (${why}); they are dropped: start kiln again`,
+  );
 }
 
 /** FFI (libc) is needed for a SCHED_FIFO or pinned thread (runtime/executor/realtime_thread.ts). */

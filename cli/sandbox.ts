@@ -29,9 +29,24 @@ import type { LoadedManifest } from "../runtime/manifest/mod.ts";
 import { TTY_COMMANDS } from "../hal/modbus/mod.ts";
 import { existingLibcPaths } from "../runtime/executor/realtime_thread.ts";
 import { startupMarksEnv } from "../runtime/_startup_marks.ts";
+import { launchCachePath } from "./_launch_cache.ts";
+import {
+  denoFlags,
+  type DenoGrants,
+  execLibc,
+  relaunchArgs,
+  SANDBOXED_ENV,
+  sandboxedGrants,
+} from "./_exec.ts";
 
-/** The environment variable that marks the relaunched, narrowed process. */
-export const SANDBOXED_ENV = "KILN_SANDBOXED";
+export {
+  denoFlags,
+  type DenoGrants,
+  execRelaunch,
+  SANDBOXED_ENV,
+  sandboxedGrants,
+  V8_FLAGS,
+} from "./_exec.ts";
 
 /**
  * Environment variables the runtime may read: the `yaml` package's debug switches, the sandbox marker, the
@@ -49,25 +64,6 @@ const ENV_ALLOWED = [
   "TEMP",
 ];
 
-/** The Deno permissions a `kiln run` needs for one configuration. */
-export interface DenoGrants {
-  read: string[];
-  write: string[];
-  net: string[];
-  env: string[];
-  /** `Deno.*` system information (none unless OPC UA needs it). */
-  sys: string[];
-  /** Libraries for FFI: libc when `scheduling.realtime_fifo_priority` or `scheduling.cpus` is set, else none. */
-  ffi?: string[];
-  /** Programs it may run: `stty` and `dd` when a Modbus device is on a serial line, else none. */
-  run?: string[];
-  /**
-   * Set by a launcher that spawned this process and stays resident ({@linkcode relaunch}): its standard input
-   * is the launcher's lifeline ({@linkcode watchLauncher}). Absent when the launcher exec'd into it.
-   */
-  lifeline?: boolean;
-}
-
 /** What the running process may do, as `GET /api/v1/sandbox` reports it. */
 export interface SandboxReport {
   /** True when this process was relaunched with {@linkcode DenoGrants}. */
@@ -84,6 +80,8 @@ export function grantsFor(options: {
   manifest: LoadedManifest;
   dataDir: string;
   listen: { hostname: string; port: number };
+  /** libc's paths for FFI, when known (a narrowed process cannot stat them); else looked up. */
+  libcPaths?: string[];
 }): DenoGrants {
   const read = new Set<string>([options.manifest.file, resolve(options.dataDir)]);
   const registryHosts = new Set<string>();
@@ -184,41 +182,21 @@ export function grantsFor(options: {
     // own threads (runtime/executor/realtime_thread.ts).
     ffi: options.manifest.scheduling?.realtime_fifo_priority !== undefined ||
         options.manifest.scheduling?.cpus !== undefined
-      ? existingLibcPaths()
+      ? options.libcPaths ?? existingLibcPaths()
       : [],
     // A serial line is set with stty and read and written by dd; the device path itself needs no grant (the
     // runtime never opens it, and Deno would refuse anything under /dev without --allow-all).
     run: modbus.some((d) => d.transport === "rtu") ? [...TTY_COMMANDS] : [],
     net: [...net],
     env: [...ENV_ALLOWED],
+    // The launch cache: only a launcher writes it (cli/_launch_cache.ts).
+    sealed: [launchCachePath(options.dataDir)],
   };
 }
 
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
-
-/** The `deno run` flags for some grants. */
-export function denoFlags(g: DenoGrants): string[] {
-  return [
-    `--allow-read=${g.read.join(",")}`,
-    `--allow-write=${g.write.join(",")}`,
-    `--allow-net=${g.net.join(",")}`,
-    `--allow-env=${g.env.join(",")}`,
-    ...(g.sys.length > 0 ? [`--allow-sys=${g.sys.join(",")}`] : []),
-    ...(g.ffi && g.ffi.length > 0 ? [`--allow-ffi=${g.ffi.join(",")}`] : []),
-    ...(g.run && g.run.length > 0 ? [`--allow-run=${g.run.join(",")}`] : []),
-    "--unstable-worker-options",
-    `--v8-flags=${V8_FLAGS.join(",")}`,
-  ];
-}
-
-/**
- * V8 flags of the narrowed process. A young generation of at most 1 MiB semi-spaces per isolate (the main
- * thread and every executor): V8's default lets each grow to 16 MiB, resident once touched, for a gateway
- * whose handlers allocate little on the JavaScript heap (`bench/footprint.ts`).
- */
-export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
 
 /** Why this process cannot relaunch itself narrowed, or null when it can (by exec or by a child process). */
 export function cannotRelaunch(): string | null {
@@ -228,48 +206,6 @@ export function cannotRelaunch(): string | null {
     return `no permission to run "${Deno.execPath()}" (the launcher needs --allow-ffi to exec, or --allow-run)`;
   }
   return null;
-}
-
-/** The `deno run` command line that runs this program again with `grants`. */
-function relaunchArgs(args: readonly string[], grants: DenoGrants): string[] {
-  return ["run", ...denoFlags(grants), Deno.mainModule, ...args];
-}
-
-/** libc, when FFI to it is granted (the launcher's `--allow-ffi`); null otherwise. */
-function execLibc(): string | null {
-  if (Deno.build.os !== "linux") return null;
-  for (const path of existingLibcPaths()) {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state === "granted") return path;
-  }
-  return null;
-}
-
-/**
- * Replaces this process with `deno run <narrow flags> <main module> ...args` ({@linkcode SANDBOXED_ENV} set),
- * through libc's `execv`: the same PID, standard streams and environment, no launcher left resident (a
- * supervisor's `kill -9` of the PID it started ends Kiln; nothing holds the port after it). Returns only
- * when it could not: the reason (no FFI grant, or `execv` failed), and the caller relaunches with
- * {@linkcode relaunch} instead.
- */
-export function execRelaunch(args: string[], grants: DenoGrants): string {
-  const libc = execLibc();
-  if (libc === null) return "no FFI grant for libc (the launcher's --allow-ffi)";
-  const encoder = new TextEncoder();
-  const cString = (s: string) => encoder.encode(`${s}\0`);
-  const argv = [Deno.execPath(), ...relaunchArgs(args, grants)].map(cString);
-  const pointers = new BigUint64Array(argv.length + 1); // NULL-terminated
-  argv.forEach((a, i) => pointers[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(a))));
-  const lib = Deno.dlopen(libc, { execv: { parameters: ["buffer", "buffer"], result: "i32" } });
-  try {
-    Deno.env.set(SANDBOXED_ENV, JSON.stringify(grants)); // execv passes this process's environment on
-    // A startup trace (KILN_STARTUP_MARKS) keeps the launcher's origin across the exec.
-    for (const [name, value] of Object.entries(startupMarksEnv())) Deno.env.set(name, value);
-    lib.symbols.execv(argv[0]!, pointers);
-    Deno.env.delete(SANDBOXED_ENV);
-    return "execv failed";
-  } finally {
-    lib.close();
-  }
 }
 
 /**
@@ -320,12 +256,6 @@ export function watchLauncher(gone: () => void): void {
   })();
 }
 
-/** The grants this process was relaunched with, or null when it was not. */
-export function sandboxedGrants(): DenoGrants | null {
-  const raw = Deno.env.get(SANDBOXED_ENV) ?? null;
-  return raw === null ? null : JSON.parse(raw) as DenoGrants;
-}
-
 /**
  * Revokes permission kinds the runtime never needs (effective even where flags could not be narrowed):
  * subprocesses unless `keep.run` (a Modbus device on a serial line runs `stty` and `dd`), FFI unless
@@ -352,6 +282,7 @@ export function probe(dataDir: string): SandboxReport["probes"] {
     "read /etc/passwd": q({ name: "read", path: "/etc/passwd" }),
     "write /tmp": q({ name: "write", path: "/tmp/kiln-probe" }),
     [`write ${resolve(dataDir)}/../outside`]: q({ name: "write", path: resolve(dataDir, "..", "outside") }),
+    [`write ${launchCachePath(dataDir)}`]: q({ name: "write", path: launchCachePath(dataDir) }),
     "net 10.0.0.1:502": q({ name: "net", host: "10.0.0.1:502" }),
     "run": q({ name: "run" }),
     "ffi": q({ name: "ffi" }),

@@ -55,7 +55,9 @@ export class Snapshotter {
       deno: {
         permissions: {
           read: [dir],
-          write: [dir],
+          // The process's own write grant, which is the data directory less what it may not write (the launch
+          // cache, cli/_launch_cache.ts): asking for [dir] again would be refused as more than the parent has.
+          write: "inherit",
           net: false,
           env: false,
           run: false,
