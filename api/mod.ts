@@ -30,6 +30,8 @@ import { snapshotsRoutes } from "./routes/snapshots.ts";
 import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
 import { recordRoutes } from "./routes/record.ts";
 import { shadowRoutes } from "./routes/shadow.ts";
+import { historyRoutes } from "./routes/history.ts";
+import { gatewayRoutes } from "./routes/gateway.ts";
 
 export {
   type ApiDeps,
@@ -47,6 +49,8 @@ export {
 export { type Authenticator, authMiddleware, type Principal, roleFor } from "./auth.ts";
 export { snapshotJson } from "./routes/snapshots.ts";
 export { traceJson, type TraceReader } from "./routes/traces.ts";
+export { historyJson, type HistoryReader } from "./routes/history.ts";
+export { canJson, gatewayJson, type GatewaySource, needsJson } from "./routes/gateway.ts";
 export { deploymentJson, startReportJson, versionJson } from "./routes/deployments.ts";
 export { openApiDocument, OPERATIONS } from "./openapi.ts";
 export { METRICS_CONTENT_TYPE, type MetricsSource, renderMetrics } from "./metrics.ts";
@@ -99,6 +103,8 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
         "/openapi.json",
         "/metrics",
         "/api/v1/modules",
+        "/api/v1/gateway",
+        "/api/v1/me",
         "/api/v1/deployments",
         "/api/v1/alerts",
         "/api/v1/messages",
@@ -143,6 +149,8 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
   app.route("/api/v1/modules", tracesRoutes(deps.modules, traces));
   app.route("/api/v1/modules", recordRoutes(obs.recordings ?? null));
   app.route("/api/v1/modules", shadowRoutes(obs.shadows ?? null, deps.deployer));
+  app.route("/api/v1/modules", historyRoutes(deps.modules, obs.history ?? null));
+  app.route("/api/v1", gatewayRoutes(obs));
   app.route("/api/v1/deployments", deploymentsRoutes(deps.deployments));
   app.route("/api/v1/alerts", alertsRoutes(obs));
   app.route("/api/v1/messages", messagesRoutes(obs));

@@ -66,6 +66,13 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/modules/:name/logs", summary: "Its recent log lines" },
   {
     method: "get",
+    path: "/api/v1/modules/:name/history",
+    summary:
+      "Its recent numeric outputs for charts, `?keys=a,b&seconds=1..300`: per key `{t, v}` (epoch ms, " +
+      "one point per 250 ms bucket, null for a non-finite value), each array's latest value, `dropped_keys`",
+  },
+  {
+    method: "get",
     path: "/api/v1/modules/:name/traces",
     summary:
       "Its per-invocation trace events, numbered per module, `?since_seq=SEQ&limit=N` (docs/traces.md)",
@@ -163,6 +170,19 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/audit", summary: "Audit events: grants, revocations, denials" },
   { method: "get", path: "/api/v1/audit/uses", summary: "Uses and denials per module and capability" },
   { method: "get", path: "/api/v1/executors", summary: "Executors, their modules and Deno permissions" },
+  {
+    method: "get",
+    path: "/api/v1/gateway",
+    summary: "The gateway's own figures: version, uptime, memory, CPU share (~5 s), load average, modules, " +
+      "outbox, connectors (also the stream's `gateway` topic, every 2 s)",
+  },
+  {
+    method: "get",
+    path: "/api/v1/me",
+    summary:
+      "The token's name and role, what it may do (`can`: control, deploy, ack, gpio, shadow) and the " +
+      "role each of those needs (`needs`)",
+  },
   { method: "get", path: "/api/v1/sandbox", summary: "What the runtime process and executors may do" },
   { method: "get", path: "/api/v1/sim/sensors", summary: "The simulated sensors and their faults" },
   {
@@ -200,8 +220,9 @@ export const API_CONVENTIONS = [
   "`policy.limits.max_limits`) are data and kept as given. This document's own keys follow OpenAPI.",
   "Instants are RFC 3339 strings in UTC with milliseconds, e.g. `2025-01-01T00:00:00.000Z` (`at`, " +
   "`started_at`, `taken_at`, `last_at`, `changed_at`, `next_attempt_at`); null when there is none. There are " +
-  "no epoch numbers: a span a client needs is given as one, its unit in its key (`uptime_s`, `start_ms`, " +
-  "`oldest_age_ms`, `backoff_ms`, `avg_us`).",
+  "no epoch numbers but a chart's points (`now` and `t` of `GET /api/v1/modules/{name}/history`, epoch ms) " +
+  "and `at_ms` beside an alert's `at`: a span a client needs is given as one, its unit in its key " +
+  "(`uptime_s`, `start_ms`, `oldest_age_ms`, `backoff_ms`, `avg_us`).",
   'Every non-2xx JSON answer is `{ "error": { "code", "message", "issues"? } }`: `code` is stable, ' +
   "`message` is for people, and `issues` lists every problem of a refused manifest or module (`path`, " +
   "`line` in the text sent or null, `message`; a policy limit adds `code`, `limit`, `requested`, " +

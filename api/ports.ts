@@ -15,6 +15,7 @@
 import type { TraceEvent, TraceStoreStats } from "../runtime/trace/mod.ts";
 import type { LiveRecordingRequest, LiveRecordingStatus } from "../runtime/record/mod.ts";
 import type { ShadowCandidate, ShadowRequest, ShadowStatus } from "../runtime/shadow/mod.ts";
+import type { HistoryQuery, ModuleHistory, ProcessFigures } from "../runtime/history/mod.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import type { GpioPinState } from "../hal/gpio/mod.ts";
 import type {
@@ -186,6 +187,19 @@ export interface Observability {
   readonly recordings?: RecordingControl | null;
   /** Shadow candidates (`/api/v1/modules/:name/shadow`); absent: those routes answer 404. */
   readonly shadows?: ShadowControl | null;
+  /** Each module's recent outputs (`/api/v1/modules/:name/history`); absent: that route answers 404. */
+  readonly history?: HistoryReader | null;
+  /**
+   * The process's memory, CPU share and load average (`/api/v1/gateway`, the stream's `gateway`); absent:
+   * memory is read by the API itself and the CPU share and load average are null.
+   */
+  processFigures?(): ProcessFigures;
+}
+
+/** What the history route reads of the runtime's output history (`Runtime.history`, `runtime/history/`). */
+export interface HistoryReader {
+  /** @throws {RangeError} when `query.seconds` is not an integer from 1 to 300. */
+  query(module: string, query?: HistoryQuery): ModuleHistory;
 }
 
 /** What the shadow routes use of the runtime's shadows (`Runtime.shadows`, `runtime/shadow/`). */

@@ -24,6 +24,7 @@ import { tracedEvents, type TraceStore } from "./trace/store.ts";
 import { type LiveRecordings, recordedEvents } from "./record/live.ts";
 import { createRecordings, createShadows } from "./_recordings.ts";
 import { shadowedEvents, type Shadows } from "./shadow/shadow.ts";
+import { OutputHistory } from "./history/mod.ts";
 import type { Uplink } from "./uplink/uplink.ts";
 import type { ChannelRing } from "./instance_spec.ts";
 import type { LoadedModule } from "./loader.ts";
@@ -61,6 +62,8 @@ export interface RuntimeParts {
   shadows: Shadows;
   /** The alerts the runtime raises itself: rollbacks, crashes and failures. */
   rollbacks: RuntimeAlerts;
+  /** Each module's recent outputs, subscribed to the telemetry here (`history/`). */
+  history: OutputHistory;
   /**
    * The parts, each in a file of its own, and what they need of the runtime: the executors, the supervisor
    * (the only caller of a slot's transitions, each one emitted), the snapshots, the triggers, the journal.
@@ -86,6 +89,10 @@ export function composeRuntime(
   const rollbacks = new RuntimeAlerts({ journal, telemetry: hooks.telemetry, uplink: hooks.uplink, log });
   const snap = new ModuleSnapshots(options.snapshots ?? null, log, (s) => hooks.spec(s.plan, s.loaded));
   const channels = createChannels(options.plan.channels);
+  // The dashboard's charts start full: every output event is kept, bounded, from the first one on. This
+  // keeps the telemetry active, so the reports build their output events whether or not a client listens.
+  const history = new OutputHistory();
+  history.subscribe(hooks.telemetry);
   const plant = new SimPlant({
     sensors: options.plan.sim,
     onSamples: (source, samples) => distribute(source, samples, executors.entries(), slots.values()),
@@ -188,5 +195,5 @@ export function composeRuntime(
     rolledBack: (name, record) => rollbacks.announce(name, record),
     log,
   };
-  return { plant, channels, connectors, recordings, shadows, rollbacks, parts };
+  return { plant, channels, connectors, recordings, shadows, rollbacks, history, parts };
 }

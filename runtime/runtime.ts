@@ -26,6 +26,7 @@ import { type ModuleStatusCause, Telemetry } from "./telemetry.ts";
 import { TraceStore } from "./trace/store.ts";
 import type { LiveRecordings } from "./record/live.ts";
 import type { Shadows } from "./shadow/shadow.ts";
+import { type OutputHistory, type ProcessFigures, ProcessSampler } from "./history/mod.ts";
 import { createUplink, type Uplink } from "./uplink/uplink.ts";
 import type { ConnectorStatus } from "../hal/mod.ts";
 import { type ChannelRing, instanceSpec } from "./instance_spec.ts";
@@ -82,6 +83,9 @@ export class Runtime {
   readonly recordings: LiveRecordings;
   /** Shadow candidates running beside live modules (`shadow/`, `POST /api/v1/modules/:name/shadow`). */
   readonly shadows: Shadows;
+  /** Each module's recent outputs, bounded (`history/`, `GET /api/v1/modules/:name/history`). */
+  readonly history: OutputHistory;
+  #process = new ProcessSampler();
   #slots = new Map<string, Slot>();
   #plant: SimPlant;
   #log: (entry: LogEntry) => void;
@@ -123,6 +127,7 @@ export class Runtime {
     this.#connectors = made.connectors;
     this.recordings = made.recordings;
     this.shadows = made.shadows;
+    this.history = made.history;
     this.#rollbacks = made.rollbacks;
     this.#parts = made.parts;
   }
@@ -155,6 +160,7 @@ export class Runtime {
     this.#plant.start();
     await this.#connectors.start();
     mark("runtime_started");
+    this.#process.start(); // last: a start that throws leaves no timer behind
     this.#setStatus("ok");
     this.#parts.triggers.running();
   }
@@ -315,6 +321,11 @@ export class Runtime {
     });
   }
 
+  /** This process's memory, CPU share over the last ~5 s (null until sampled) and load average (`history/`). */
+  processFigures(): ProcessFigures {
+    return this.#process.figures();
+  }
+
   /** The channels, with their writer, readers and counters. */
   listChannels(): ChannelStatus[] {
     return [...this.#channels.values()].map(channelStatus);
@@ -395,6 +406,7 @@ export class Runtime {
   close(): void {
     this.#setStatus("stopping");
     this.#thread.restore();
+    this.#process.stop();
     void this.#plant.close();
     void this.#connectors.close();
     void this.#uplink?.close();

@@ -15,6 +15,7 @@ export const STREAM_TOPIC_ROOTS = [
   "status",
   "health",
   "traces",
+  "gateway",
 ] as const;
 
 const SEGMENT = /^[a-z0-9_.-]{1,63}$/;

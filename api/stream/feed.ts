@@ -12,12 +12,23 @@ import type { StreamHub } from "./hub.ts";
 import { arraysJson, type Json, logJson, messageJson, moduleBriefJson, moduleMetricsJson } from "../_json.ts";
 import { traceJson } from "../routes/traces.ts";
 import { keptAlertJson, type ListedAlert } from "../routes/alerts.ts";
+import { gatewayJson } from "../routes/gateway.ts";
 
-/** What the feed reads once at its start, and subscribes to. */
+/**
+ * What the feed reads once at its start, and subscribes to; with `listConnectors` and `uplink` too (a
+ * runtime has them), it publishes the `gateway` topic.
+ */
 export interface StreamFeedSource {
   modules: Pick<ModuleControl, "listModules">;
-  observability: Pick<Observability, "health" | "telemetry">;
+  observability:
+    & Pick<Observability, "health" | "telemetry">
+    & Partial<Pick<Observability, "listConnectors" | "uplink" | "processFigures">>;
 }
+
+/** How often the `gateway` topic is published while someone subscribes to it, ms. */
+export const GATEWAY_INTERVAL_MS = 2000;
+/** How often the feed looks whether someone subscribes to `gateway`, ms: a new subscriber waits at most this. */
+const GATEWAY_CHECK_MS = 250;
 
 /**
  * Publishes the runtime's telemetry into a {@linkcode StreamHub}:
@@ -32,7 +43,9 @@ export interface StreamFeedSource {
  * - `alerts`: each new alert with the runtime's alert `seq` (older ones: `GET /api/v1/alerts?after=`);
  * - `logs/<module>`: each new log line; `messages/<module>`: each message it published;
  * - `traces/<module>` (only while someone subscribes): each traced handler call, in `seq` order, shaped as
- *   `GET /api/v1/modules/:name/traces` shapes it.
+ *   `GET /api/v1/modules/:name/traces` shapes it;
+ * - `gateway` (retained, only while someone subscribes): the gateway's figures as `GET /api/v1/gateway`
+ *   answers them, every {@linkcode GATEWAY_INTERVAL_MS} (2 s), the first within 250 ms of a subscription.
  *
  * Alerts, log lines and messages have the REST API's shape (`../_json.ts`): their `at` an RFC 3339 time.
  * Events from before {@linkcode StreamFeed.start} are not replayed (the REST API has them); the state topics
@@ -48,6 +61,9 @@ export class StreamFeed implements AsyncDisposable {
   #briefs = new Map<string, Json>();
   /** `arrays/<module>` topics retained in the hub. */
   #arrays = new Set<string>();
+  #gatewayTimer: ReturnType<typeof setInterval> | null = null;
+  /** When `gateway` was last published (monotonic ms), or null while nobody subscribes. */
+  #gatewayAt: number | null = null;
 
   constructor(source: StreamFeedSource, hub: StreamHub) {
     this.#source = source;
@@ -62,13 +78,40 @@ export class StreamFeed implements AsyncDisposable {
     this.#status();
     for (const m of modules) this.#module(m, true);
     this.#subscription = this.#source.observability.telemetry.subscribe((e) => this.#on(e));
+    if (this.#source.observability.listConnectors) {
+      this.#gatewayTimer = setInterval(() => this.#gateway(), GATEWAY_CHECK_MS);
+    }
   }
 
   /** Stops publishing. */
   [Symbol.asyncDispose](): Promise<void> {
     this.#subscription?.[Symbol.dispose]();
     this.#subscription = null;
+    if (this.#gatewayTimer !== null) clearInterval(this.#gatewayTimer);
+    this.#gatewayTimer = null;
     return Promise.resolve();
+  }
+
+  /** Publishes `gateway` when someone subscribes and it is due; forgets it when nobody does any more. */
+  #gateway(): void {
+    const obs = this.#source.observability;
+    if (!this.#hub.wants("gateway")) {
+      if (this.#gatewayAt !== null) this.#hub.forget("gateway"); // not kept up to date while nobody reads it
+      this.#gatewayAt = null;
+      return;
+    }
+    const now = performance.now();
+    if (this.#gatewayAt !== null && now - this.#gatewayAt < GATEWAY_INTERVAL_MS - GATEWAY_CHECK_MS / 2) {
+      return;
+    }
+    this.#gatewayAt = now;
+    const source = {
+      health: () => obs.health(),
+      listConnectors: () => obs.listConnectors?.() ?? [],
+      uplink: obs.uplink ?? null,
+      ...(obs.processFigures && { processFigures: () => obs.processFigures!() }),
+    };
+    this.#hub.publish("gateway", gatewayJson(source), { retain: true });
   }
 
   #on(e: TelemetryEvent): void {

@@ -85,6 +85,7 @@ const CALLS: [string, string, (() => RequestInit)?, ((app: Hono) => Promise<unkn
   ["get /api/v1/modules/:name", "/api/v1/modules/anomaly"],
   ["get /api/v1/modules/:name/outputs", "/api/v1/modules/fft/outputs"],
   ["get /api/v1/modules/:name/logs", "/api/v1/modules/aggregator/logs"],
+  ["get /api/v1/modules/:name/history", "/api/v1/modules/fft/history?seconds=60"],
   ["get /api/v1/modules/:name/traces", "/api/v1/modules/anomaly/traces"],
   ["post /api/v1/modules/:name/record", "/api/v1/modules/anomaly/record", () => ({
     method: "POST",
@@ -141,6 +142,8 @@ const CALLS: [string, string, (() => RequestInit)?, ((app: Hono) => Promise<unkn
   ["get /api/v1/audit", "/api/v1/audit"],
   ["get /api/v1/audit/uses", "/api/v1/audit/uses"],
   ["get /api/v1/executors", "/api/v1/executors"],
+  ["get /api/v1/gateway", "/api/v1/gateway"],
+  ["get /api/v1/me", "/api/v1/me"],
   ["get /api/v1/sandbox", "/api/v1/sandbox"],
   ["get /api/v1/sim/sensors", "/api/v1/sim/sensors"],
   ["get /api/v1/sim/gpio", "/api/v1/sim/gpio"],
