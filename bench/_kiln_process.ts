@@ -224,7 +224,8 @@ export async function npmImportsOf(options: { dynamic: boolean }): Promise<strin
     for (const d of byUrl.get(url)?.dependencies ?? []) {
       const c = d.code?.specifier ?? "";
       if (d.isDynamic && !options.dynamic) continue;
-      if (c.startsWith("npm:")) npm.add(c.replace(/^npm:\//, "npm:"));
+      // Code only: a stylesheet or data file imported as text or bytes (uPlot's CSS) is not a package to load.
+      if (c.startsWith("npm:") && !/\.(css|json|wasm|txt)$/.test(c)) npm.add(c.replace(/^npm:\//, "npm:"));
       else if (c.startsWith("file:")) visit(c);
     }
   };
@@ -255,14 +256,22 @@ export function startupPhases(marks: StartupMark[], listeningMs: number | null) 
     launcher_command_graph: diff(at(launcher, "graph_loaded"), at(launcher, "run_command")),
     /** The launcher: the manifest read, checked and planned. */
     launcher_manifest: diff(at(launcher, "run_command"), at(launcher, "manifest_loaded")),
+    /** 1 when the launcher exec'd from its launch cache (cli/_launch_cache.ts), without loading the CLI; else 0. */
+    launcher_cached: at(launcher, "relaunch_cached") !== null ? 1 : 0,
     /** From the launcher's decision to relaunch to the relaunched process's start (exec or spawn). */
-    permission_relaunch: diff(at(launcher, "relaunch"), at(child, "process_start")),
+    permission_relaunch: diff(
+      at(launcher, "relaunch") ?? at(launcher, "relaunch_cached"),
+      at(child, "process_start"),
+    ),
     /** The launcher in all, from its code running to the relaunched process's start. */
     launcher_total: diff(at(launcher, "graph_loaded"), at(child, "process_start")),
     module_graph: diff(at(child, "process_start"), at(child, "graph_loaded")),
     command_graph: diff(at(child, "graph_loaded"), at(child, "run_command")),
     manifest: diff(at(child, "run_command"), at(child, "manifest_loaded")),
-    /** The gateway's modules (store, runtime, API: cli/_gateway.ts), imported after the permission decision. */
+    /**
+     * The gateway's modules (store, runtime, API: cli/_gateway.ts), imported while the manifest loads: what is
+     * left to wait for after the manifest.
+     */
     gateway_graph: diff(at(child, "manifest_loaded"), at(child, "gateway_loaded")),
     /** Store, data lock, snapshot worker, desired state, until createRuntime. */
     setup: diff(at(child, "gateway_loaded") ?? at(child, "graph_loaded"), at(child, "runtime_create")),

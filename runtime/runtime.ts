@@ -138,6 +138,9 @@ export class Runtime {
     this.#startedAtMs = nowMs();
     this.#thread.pin(this.plan.cpus?.runtime, this.#log);
     await this.#plant.open(); // first: GPIO lines the platform lacks fail the start before anything runs
+    const { executors, supervisor } = this.#parts;
+    // The executors' workers boot (their module graphs, ~50-80 ms) while the uplink connects.
+    for (const slot of this.#slots.values()) executors.get(slot.executor);
     if (this.plan.mqtt) {
       if (!this.#outbox) {
         throw new TypeError("An MQTT uplink needs the runtime's outbox (RuntimeOptions.outbox)");
@@ -151,8 +154,6 @@ export class Runtime {
       await this.#parts.triggers.subscribe(this.#uplink);
       mark("uplink_up");
     }
-    const { executors, supervisor } = this.#parts;
-    for (const slot of this.#slots.values()) executors.get(slot.executor);
     await Promise.all(
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => supervisor.start(s, true)),
     );
