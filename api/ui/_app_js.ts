@@ -1,20 +1,22 @@
 /**
- * The dashboard's behaviour, browser JavaScript kept as a string (served as `/ui/app.js` after the charts):
- * sign-in with a token kept in `sessionStorage`, the REST calls with it as a bearer token, the WebSocket
- * stream with it as the first message, and the tables, readouts, charts and alerts they fill. Everything the
- * server sends is put in the page with `textContent`, never parsed as HTML, and text a module controls
- * (names, output keys, alert messages, errors) goes through `safeText` first (`_safe_text_js.ts`), so a
- * control or bidi character shows as its escape. Plain ES2020 with no template literals, so the TypeScript
- * string needs no escaping; the unit test parses it.
+ * The dashboard's behaviour, browser JavaScript kept as a string (served as `/ui/app.js` after the charts,
+ * the Validation panel, the operations parts and the alerts, in one function scope): sign-in with a token
+ * kept in `sessionStorage`, the REST calls with it as a bearer token, the WebSocket stream with it as the
+ * first message (subscribing to the chosen module's `arrays/<m>` only while it is charted), the modules
+ * table with its controls (enabled by the token's role, `_ops_js.ts`), the connectors, the outputs, and the
+ * frames it hands to the charts, alerts, gateway figures and Validation panel. Everything the server sends is
+ * put in the page with `textContent`, never parsed as HTML, and text a module controls (names, output keys,
+ * alert messages, errors) goes through `safeText` first (`_safe_text_js.ts`), so a control or bidi character
+ * shows as its escape. Plain ES2020 with no template literals, so the TypeScript string needs no escaping;
+ * the unit test parses it.
  *
  * @module
  */
 
-/** The page's script; runs after `CHARTS_JS` and `SAFE_TEXT_JS` in the same function scope. */
+/** The page's script; runs last, after `CHARTS_JS`, `SAFE_TEXT_JS`, `VALIDATION_JS`, `OPS_JS`, `ALERTS_JS`. */
 export const APP_JS = String.raw`
 const TOKEN_KEY = "kiln.token";
-const TOPICS = ["status", "health", "outputs/*", "metrics/*", "arrays/fft", "alerts"];
-const MAX_ALERTS = 100;
+const TOPICS = ["status", "health", "outputs/*", "metrics/*", "alerts"];
 const CONNECTORS_EVERY_MS = 5000;
 const MODULES_EVERY_MS = 15000;
 const ACTIONS = ["start", "stop", "restart"];
@@ -28,23 +30,14 @@ const ui = {
   retryMs: 1000,
   retryTimer: 0,
   pollTimers: [],
-  lastAlertSeq: 0,
   missed: 0,
   rows: new Map(),
   outputs: new Map(),
+  /** The arrays/<module> topic the charts read, subscribed again after a reconnect. */
+  arrayTopic: null,
 };
 
-const spectrum = new SpectrumChart($("spectrum"), { binHz: 50, unit: "g" });
-const anomaly = new TimeChart($("anomaly"), { series: [{ key: "score", label: "score" }] });
-const temperatures = new TimeChart($("temperatures"), {
-  unit: "°C",
-  series: [
-    { key: "probe1", label: "probe 1" },
-    { key: "min", label: "min of both" },
-    { key: "mean", label: "mean of both" },
-  ],
-});
-
+const charts = new ChartPanel(fetchHistory, subscribeArrays);
 /** A refused or failed API call: the HTTP status and the API's error code and message. */
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -54,29 +47,32 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path) {
+async function api(method, path, body) {
   let res;
+  const headers = { authorization: "Bearer " + ui.token, accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
   try {
     res = await fetch(path, {
       method,
-      headers: { authorization: "Bearer " + ui.token, accept: "application/json" },
+      headers,
       cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, "network", "Kiln is unreachable: " + err.message);
   }
-  let body = null;
+  let answer = null;
   try {
-    body = await res.json();
+    answer = await res.json();
   } catch (_) {
-    body = null;
+    answer = null;
   }
   if (!res.ok) {
     // The API's error body: { "error": { "code", "message", "issues"? } }.
-    const e = body && typeof body.error === "object" && body.error !== null ? body.error : {};
+    const e = answer && typeof answer.error === "object" && answer.error !== null ? answer.error : {};
     throw new ApiError(res.status, e.code || "http_" + res.status, e.message || res.statusText);
   }
-  return body;
+  return answer;
 }
 
 function el(tag, options, children) {
@@ -125,13 +121,17 @@ async function signIn(token, quiet) {
   $("board").hidden = false;
   $("signout").hidden = false;
   if (!quiet) $("token").value = "";
+  loadMe(session);
   renderModules(list.modules);
   loadDevice();
   loadConnectors(session);
   loadAlerts(session);
+  loadGateway(session);
+  loadGpio(session);
   connect(session);
   startValidation(session);
   ui.pollTimers.push(setInterval(() => loadConnectors(session), CONNECTORS_EVERY_MS));
+  ui.pollTimers.push(setInterval(() => loadGpio(session), GPIO_EVERY_MS));
   ui.pollTimers.push(setInterval(() => reloadModules(session), MODULES_EVERY_MS));
 }
 
@@ -146,20 +146,17 @@ function signOut(message) {
   ui.ws = null;
   ui.rows.clear();
   ui.outputs.clear();
-  ui.lastAlertSeq = 0;
   ui.missed = 0;
   $("modules").tBodies[0].replaceChildren();
   $("connectors").tBodies[0].replaceChildren();
-  $("alerts").replaceChildren();
-  $("no-alerts").hidden = false;
+  clearAlerts();
   $("outputs").replaceChildren();
   $("action-result").textContent = "";
   stopValidation();
-  for (const e of document.querySelectorAll("[data-output]")) e.textContent = "–";
-  spectrum.clear();
-  anomaly.clear();
-  temperatures.clear();
-  $("who").textContent = "";
+  charts.reset("");
+  clearGpio();
+  clearGateway();
+  clearAccess();
   setLive("off", "offline");
   showSignIn(message || "");
 }
@@ -199,6 +196,8 @@ function renderModules(modules) {
   }
   for (const m of modules) updateModule(m);
   validationModules(modules.map((m) => m.name));
+  charts.setModules(modules.map((m) => m.name));
+  gpioWriters(modules);
 }
 
 function updateModule(m) {
@@ -207,7 +206,10 @@ function updateModule(m) {
     const buttons = ACTIONS.map((a) =>
       el("button", { type: "button", "data-action": a, text: a[0].toUpperCase() + a.slice(1) })
     );
-    for (const b of buttons) b.addEventListener("click", () => control(m.name, b.dataset.action, buttons));
+    for (const b of buttons) {
+      b.addEventListener("click", () => control(m.name, b.dataset.action, buttons));
+      guard(b, "control");
+    }
     row = {
       tr: el("tr", { "data-module": m.name }),
       cells: {
@@ -250,7 +252,10 @@ async function control(name, action, buttons) {
   if (action === "stop" && !confirm("Stop module " + name + "? It stays stopped until started again.")) return;
   const session = ui.session;
   const result = $("action-result");
-  for (const b of buttons) b.disabled = true;
+  for (const b of buttons) {
+    b.dataset.busy = "true";
+    b.disabled = true;
+  }
   result.textContent = action + " " + name + "…";
   delete result.dataset.ok;
   delete result.dataset.status;
@@ -270,7 +275,10 @@ async function control(name, action, buttons) {
       (err.status ? " (HTTP " + err.status + " " + safeText(err.code) + ")" : "") + ": " + safeText(err.message);
     if (err.status === 401) signOut("Kiln no longer accepts this token");
   } finally {
-    for (const b of buttons) b.disabled = false;
+    for (const b of buttons) {
+      delete b.dataset.busy;
+      guard(b, "control");
+    }
   }
 }
 
@@ -306,38 +314,6 @@ async function loadConnectors(session) {
   $("connectors").tBodies[0].replaceChildren(...rows);
 }
 
-// ---- alerts -------------------------------------------------------------------------------------------------
-
-async function loadAlerts(session) {
-  let body;
-  try {
-    body = await api("GET", "/api/v1/alerts?after=" + ui.lastAlertSeq);
-  } catch (err) {
-    if (session === ui.session) apiFailed(err);
-    return;
-  }
-  if (session !== ui.session) return;
-  for (const a of body.alerts.slice(-MAX_ALERTS)) addAlert(a);
-}
-
-function addAlert(a) {
-  if (typeof a.seq === "number") {
-    if (a.seq <= ui.lastAlertSeq) return;
-    ui.lastAlertSeq = a.seq;
-  }
-  const at = new Date(a.at);
-  const li = el("li", { "data-severity": a.severity }, [
-    el("span", { class: "badge", "data-state": a.severity, text: safeText(a.severity) }),
-    el("time", { datetime: at.toISOString(), text: at.toLocaleTimeString() }),
-    el("b", { text: safeText(a.module) }),
-    el("span", { text: safeText(a.message) }),
-  ]);
-  const list = $("alerts");
-  list.prepend(li);
-  while (list.children.length > MAX_ALERTS) list.lastElementChild.remove();
-  $("no-alerts").hidden = true;
-}
-
 // ---- outputs ------------------------------------------------------------------------------------------------
 
 function showOutputs(module, outputs, t) {
@@ -360,15 +336,22 @@ function showOutputs(module, outputs, t) {
       if (e.textContent !== text) e.textContent = text;
     }
   }
-  if (t === null) return;
-  if (module === "anomaly") {
-    anomaly.push("score", t, outputs.score);
-    anomaly.setLimit("threshold", outputs.threshold);
-  } else if (module === "temperature") {
-    temperatures.push("probe1", t, outputs.temperature_c);
-  } else if (module === "aggregator") {
-    temperatures.push("min", t, outputs.temperature_min_c);
-    temperatures.push("mean", t, outputs.temperature_mean_c);
+  if (t !== null) charts.onOutputs(module, outputs, t);
+}
+
+/** The history route for the charts: keys null for every numeric output. */
+function fetchHistory(module, keys) {
+  const q = "?seconds=300" + (keys === null ? "" : "&keys=" + keys.map(encodeURIComponent).join(","));
+  return api("GET", "/api/v1/modules/" + encodeURIComponent(module) + "/history" + q);
+}
+
+/** Subscribes to (or leaves) a module's arrays topic, which the gateway only keeps while someone reads it. */
+function subscribeArrays(module, on) {
+  const topic = "arrays/" + module;
+  if (on) ui.arrayTopic = topic;
+  else if (ui.arrayTopic === topic) ui.arrayTopic = null;
+  if (ui.ws && ui.ws.readyState === WebSocket.OPEN && /^[a-z0-9_.-]+$/.test(module)) {
+    ui.ws.send(JSON.stringify({ type: on ? "subscribe" : "unsubscribe", topics: [topic] }));
   }
 }
 
@@ -389,6 +372,9 @@ function connect(session) {
   ws.addEventListener("open", () => {
     ws.send(JSON.stringify({ type: "auth", token: ui.token }));
     ws.send(JSON.stringify({ type: "subscribe", topics: TOPICS.concat(validationTopics()) }));
+    // Apart: a gateway that has no such topic refuses only this message.
+    ws.send(JSON.stringify({ type: "subscribe", topics: ["gateway"] }));
+    if (ui.arrayTopic) ws.send(JSON.stringify({ type: "subscribe", topics: [ui.arrayTopic] }));
   });
   ws.addEventListener("message", (e) => {
     if (session !== ui.session) return;
@@ -424,7 +410,7 @@ function onFrame(f, session) {
   switch (root) {
     case "hello":
       ui.retryMs = 1000;
-      $("who").textContent = f.data.role ? "signed in as " + f.data.role : "";
+      helloRole(f.data.role);
       setLive("live", "live");
       validationRole(f.data.role);
       loadTraces(session);
@@ -445,7 +431,10 @@ function onFrame(f, session) {
       if (ui.rows.has(name)) updateModule({ name, invocations: f.data.invocations });
       break;
     case "arrays":
-      if (name === "fft") spectrum.set(f.data.spectrum);
+      charts.onArrays(name, f.data);
+      break;
+    case "gateway":
+      showGateway(f.data);
       break;
     case "alerts":
       addAlert(f.data);
@@ -472,6 +461,7 @@ $("signin-form").addEventListener("submit", (e) => {
 });
 $("signout").addEventListener("click", () => signOut(""));
 setupValidation();
+setupAlerts();
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) signIn(saved, true);

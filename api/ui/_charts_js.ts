@@ -1,75 +1,27 @@
 /**
- * The dashboard's charts, browser JavaScript kept as a string (served inside `/ui/app.js`): a log-scale
- * spectrum and a rolling time chart with limit lines, drawn on `<canvas>`. Written here, not taken from a
- * charting library, because no third-party code may be committed and the assets must need no build step
- * (see `mod.ts`). Plain ES2020 with no template literals, so the TypeScript string needs no escaping; the
- * unit test parses it.
+ * The dashboard's charts, browser JavaScript kept as a string (served inside `/ui/app.js`), drawn by uPlot
+ * (`/ui/uplot.js`, see `_uplot.ts`): the user picks a module, any of its numeric outputs (one series each on
+ * a shared time axis) and one of its array outputs (a spectrum: x is the index). Both charts are filled from
+ * `GET /api/v1/modules/:name/history` when the module is chosen, so a module that ran before the page opened
+ * shows its last 300 s at once, then live from the stream (`outputs/<m>`, `arrays/<m>`). Drag to zoom (the
+ * time chart stops following live values until a double click or "Follow live"); the legend shows the values
+ * under the cursor.
+ *
+ * Client memory is bounded: the time chart keeps at most the last 300 s in 250 ms buckets (the history
+ * route's `bucket_ms`) for the chosen keys only, and the array chart only the latest array. Keys are shown
+ * through `safeText` and `textContent`. Plain ES2020 with no template literals, so the TypeScript string
+ * needs no escaping; the unit test parses it.
  *
  * @module
  */
 
-/** Chart classes and their helpers; `_app_js.ts` uses `SpectrumChart` and `TimeChart`. */
+/** `ChartPanel` and `formatNumber`; `_app_js.ts` creates the panel and feeds it stream frames. */
 export const CHARTS_JS = String.raw`
-const PAD = { left: 52, right: 12, top: 12, bottom: 26 };
-const dirtyCharts = new Set();
-let drawFrame = 0;
-
-/** Redraws a chart at the next animation frame, once however often it is asked. */
-function scheduleDraw(chart) {
-  dirtyCharts.add(chart);
-  if (drawFrame === 0) {
-    drawFrame = requestAnimationFrame(() => {
-      drawFrame = 0;
-      const charts = [...dirtyCharts];
-      dirtyCharts.clear();
-      for (const c of charts) c.draw();
-    });
-  }
-}
-
-/** The chart colours from the page's custom properties, so light and dark themes apply. */
-function chartColors(canvas) {
-  const s = getComputedStyle(canvas);
-  const v = (name, fallback) => s.getPropertyValue(name).trim() || fallback;
-  return {
-    fg: v("--fg", "#222"),
-    grid: v("--chart-grid", "#ddd"),
-    axis: v("--chart-axis", "#666"),
-    limit: v("--chart-limit", "#c62828"),
-    series: [v("--chart-1", "#2563eb"), v("--chart-2", "#d97706"), v("--chart-3", "#059669"),
-      v("--chart-4", "#9333ea")],
-  };
-}
-
-/** Sizes the canvas backing store to its CSS box times the device pixel ratio; returns a context in CSS px. */
-function fitCanvas(canvas) {
-  const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(1, canvas.clientWidth);
-  const h = Math.max(1, canvas.clientHeight);
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, w, h);
-  ctx.font = "11px system-ui, sans-serif";
-  return { ctx, w, h };
-}
-
-/** About count round ticks (steps of 1, 2 or 5 times a power of ten) from min to max. */
-function niceTicks(min, max, count) {
-  const span = max - min;
-  if (!(span > 0)) return [min];
-  const raw = span / Math.max(1, count);
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
-  const ticks = [];
-  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) {
-    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-  }
-  return ticks;
-}
+const CHART_WINDOW_S = 300;
+const CHART_BUCKET_MS = 250;
+const CHART_MAX_ROWS = Math.ceil(CHART_WINDOW_S * 1000 / CHART_BUCKET_MS) + 8;
+const CHART_MAX_SERIES = 8;
+const CHART_HEIGHT = 240;
 
 /** A number for an axis or a readout: few digits, no exponent for everyday magnitudes. */
 function formatNumber(v) {
@@ -83,260 +35,383 @@ function formatNumber(v) {
   return v.toExponential(1);
 }
 
-function drawFrameBox(ctx, w, h, colors) {
-  ctx.strokeStyle = colors.axis;
-  ctx.lineWidth = 1;
-  ctx.strokeRect(PAD.left + 0.5, PAD.top + 0.5, w - PAD.left - PAD.right, h - PAD.top - PAD.bottom);
+/** The chart colours from the page's custom properties, so light and dark themes apply. */
+function chartColors() {
+  const s = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => s.getPropertyValue(name).trim() || fallback;
+  return {
+    grid: v("--chart-grid", "#ddd"),
+    axis: v("--chart-axis", "#666"),
+    series: [v("--chart-1", "#2563eb"), v("--chart-2", "#d97706"), v("--chart-3", "#059669"),
+      v("--chart-4", "#9333ea"), v("--chart-5", "#db2777"), v("--chart-6", "#0891b2")],
+  };
 }
 
-function drawMessage(ctx, w, h, colors, text) {
-  ctx.fillStyle = colors.axis;
-  ctx.textAlign = "center";
-  ctx.textBaseline = "middle";
-  ctx.fillText(text, w / 2, h / 2);
+/** An axis in the page's colours; numbers as formatNumber writes them unless it is the time axis. */
+function chartAxis(colors, label, time) {
+  const axis = {
+    stroke: colors.axis,
+    grid: { stroke: colors.grid, width: 1 },
+    ticks: { stroke: colors.grid, width: 1 },
+  };
+  if (label) axis.label = label;
+  if (!time) axis.values = (u, splits) => splits.map((v) => v === null ? "" : String(Number(v.toPrecision(4))));
+  return axis;
 }
 
 /**
- * An amplitude spectrum: bins of binHz each from 0 Hz, on a log amplitude axis four decades deep below the
- * largest bin's decade. canvas.dataset.frames counts the spectra received.
+ * The charts card: a module picker, a checkbox per numeric output, an array picker, a time chart and an array
+ * chart. ids: c-module, c-keys, c-array, c-follow, c-time, c-array-chart, c-note. The time chart's element
+ * carries data-points (rows), data-first (oldest time, epoch ms) and data-keys; the array chart's
+ * data-frames (arrays received) and data-length.
  */
-class SpectrumChart {
-  constructor(canvas, options) {
-    this.canvas = canvas;
-    this.binHz = options.binHz;
-    this.unit = options.unit || "";
-    this.values = null;
+class ChartPanel {
+  constructor(fetchHistory, subscribeArrays) {
+    this.fetchHistory = fetchHistory;
+    this.subscribeArrays = subscribeArrays;
+    this.module = "";
+    this.keys = [];
+    /** Numeric output keys of the chosen module, as seen in its history or its outputs (checkbox order). */
+    this.known = new Set();
+    this.arrayKeys = new Set();
+    this.arrayKey = "";
+    this.rows = { t: [], cols: new Map() };
+    this.loading = 0;
+    /** Whether the keys shown are still the page's pick (the user has not ticked or unticked one). */
+    this.autoPick = true;
+    /** A history request is in flight: live rows wait in pending. */
+    this.busy = false;
+    this.pending = [];
+    this.zoomed = false;
     this.frames = 0;
-    new ResizeObserver(() => scheduleDraw(this)).observe(canvas);
+    this.timeChart = null;
+    this.arrayChart = null;
+    this.drawScheduled = false;
+    $("c-module").addEventListener("change", () => this.choose($("c-module").value));
+    $("c-array").addEventListener("change", () => this.chooseArray($("c-array").value));
+    $("c-follow").addEventListener("click", () => this.follow());
+    new ResizeObserver(() => this.resize()).observe($("c-time"));
   }
 
-  set(values) {
-    if (!Array.isArray(values)) return;
-    this.values = values;
-    this.frames++;
-    this.canvas.dataset.frames = String(this.frames);
-    scheduleDraw(this);
+  /** The modules on offer; keeps the choice, or takes the first module when there was none. */
+  setModules(names) {
+    const select = $("c-module");
+    const want = names.map(String).sort();
+    const have = [...select.options].map((o) => o.value);
+    if (JSON.stringify(want) !== JSON.stringify(have)) {
+      select.replaceChildren(...want.map((n) => el("option", { value: n, text: safeText(n) })));
+    }
+    if (this.module !== "" && want.includes(this.module)) select.value = this.module;
+    else if (want.length > 0) this.choose(want[0]);
+    else this.reset("");
   }
 
-  clear() {
-    this.values = null;
-    scheduleDraw(this);
+  /** Shows module name: its history first, then live values. */
+  async choose(name) {
+    if ($("c-module").value !== name) $("c-module").value = name;
+    if (this.module !== "" && this.module !== name) this.subscribeArrays(this.module, false);
+    this.reset(name);
+    if (name === "") return;
+    this.subscribeArrays(name, true);
+    await this.load(null);
   }
 
+  reset(name) {
+    this.module = name;
+    this.keys = [];
+    this.known = new Set();
+    this.arrayKeys = new Set();
+    this.arrayKey = "";
+    this.pending = [];
+    this.busy = false;
+    this.autoPick = true;
+    this.loading++;
+    this.zoomed = false;
+    this.frames = 0;
+    this.rows = { t: [], cols: new Map() };
+    $("c-keys").replaceChildren();
+    $("c-array").replaceChildren(el("option", { value: "", text: "none" }));
+    $("c-note").textContent = "";
+    this.rebuildTime();
+    this.setArray(null);
+  }
+
+  /**
+   * Fills the time chart from the history route: all numeric outputs when keys is null (the first load
+   * lists them and picks up to four), else those keys. Live frames that come meanwhile are applied after.
+   */
+  async load(keys) {
+    const module = this.module;
+    const ticket = ++this.loading;
+    this.busy = true;
+    let h;
+    try {
+      h = await this.fetchHistory(module, keys);
+    } catch (err) {
+      if (ticket !== this.loading) return;
+      $("c-note").textContent = "No history for " + safeText(module) + ": " + safeText(err.message);
+      h = null;
+    }
+    if (ticket !== this.loading || module !== this.module) return;
+    const outputs = h && h.outputs ? h.outputs : {};
+    for (const k of Object.keys(outputs)) this.addKey(k);
+    if (keys === null) this.keys = [...this.known].slice(0, 4);
+    for (const k of Object.keys(h && h.arrays ? h.arrays : {})) this.addArrayKey(k);
+    if (h && typeof h.dropped_keys === "number" && h.dropped_keys > 0) {
+      // The gateway keeps a bounded number of keys per module; the rest are charted from now on only.
+      $("c-note").textContent = h.dropped_keys + " more outputs are not kept in the history";
+    }
+    this.rows = mergeHistory(outputs, this.keys);
+    const pending = this.pending;
+    this.pending = [];
+    this.busy = false;
+    for (const p of pending) {
+      this.pushRow(p.t, this.keys.map((k) => typeof p.outputs[k] === "number" ? p.outputs[k] : null));
+    }
+    this.syncCheckboxes();
+    this.rebuildTime();
+    const arr = h && h.arrays ? h.arrays : {};
+    if (this.arrayKey === "" && this.arrayKeys.size > 0) this.chooseArray([...this.arrayKeys][0]);
+    if (this.arrayKey !== "" && Object.prototype.hasOwnProperty.call(arr, this.arrayKey)) {
+      this.setArray(arr[this.arrayKey].v);
+    }
+  }
+
+  addKey(k) {
+    if (this.known.has(k)) return;
+    this.known.add(k);
+    const box = el("input", { type: "checkbox", value: k, "data-key": k });
+    box.addEventListener("change", () => this.toggleKey(k, box.checked));
+    $("c-keys").append(el("label", { class: "key" }, [box, document.createTextNode(" " + safeText(k))]));
+  }
+
+  syncCheckboxes() {
+    for (const box of $("c-keys").querySelectorAll("input[type=checkbox]")) {
+      box.checked = this.keys.includes(box.value);
+      box.disabled = !box.checked && this.keys.length >= CHART_MAX_SERIES;
+    }
+  }
+
+  toggleKey(k, on) {
+    this.autoPick = false;
+    if (on && !this.keys.includes(k)) this.keys.push(k);
+    if (!on) this.keys = this.keys.filter((x) => x !== k);
+    this.syncCheckboxes();
+    this.rows = { t: [], cols: new Map() };
+    this.rebuildTime();
+    if (this.keys.length > 0) this.load(this.keys.slice());
+  }
+
+  addArrayKey(k) {
+    if (this.arrayKeys.has(k)) return;
+    this.arrayKeys.add(k);
+    $("c-array").append(el("option", { value: k, text: safeText(k) }));
+  }
+
+  chooseArray(k) {
+    this.arrayKey = k;
+    if ($("c-array").value !== k) $("c-array").value = k;
+    this.frames = 0;
+    this.setArray(null);
+  }
+
+  /** A frame of outputs/<module>: every numeric value, at t (epoch ms). */
+  onOutputs(module, outputs, t) {
+    if (module !== this.module || !outputs) return;
+    let added = false;
+    for (const [k, v] of Object.entries(outputs)) {
+      if (typeof v === "number" && !this.known.has(k)) {
+        this.addKey(k);
+        added = true;
+      }
+    }
+    if (added && this.autoPick && this.keys.length === 0 && !this.busy) {
+      // No history (an older gateway, or none kept yet): the first live keys are shown.
+      this.keys = [...this.known].slice(0, 4);
+      this.rebuildTime();
+    }
+    if (added) this.syncCheckboxes();
+    if (this.busy) {
+      // The history answer is on its way: these rows go after it.
+      if (this.pending.length < CHART_MAX_ROWS) this.pending.push({ t, outputs });
+      return;
+    }
+    this.pushRow(t, this.keys.map((k) => typeof outputs[k] === "number" ? outputs[k] : null));
+    this.draw();
+  }
+
+  /** Appends a row (or merges it into the last 250 ms bucket) and drops rows past the window. */
+  pushRow(t, values) {
+    const r = this.rows;
+    const ts = Math.floor(t / CHART_BUCKET_MS) * CHART_BUCKET_MS / 1000;
+    const last = r.t.length - 1;
+    if (last >= 0 && ts < r.t[last]) return; // older than what the history gave
+    if (last >= 0 && ts === r.t[last]) {
+      this.keys.forEach((k, i) => {
+        if (values[i] !== null) r.cols.get(k)[last] = values[i];
+      });
+    } else {
+      r.t.push(ts);
+      this.keys.forEach((k, i) => {
+        if (!r.cols.has(k)) r.cols.set(k, new Array(r.t.length - 1).fill(null));
+        r.cols.get(k).push(values[i]);
+      });
+    }
+    const from = ts - CHART_WINDOW_S;
+    let n = 0;
+    while (n < r.t.length && (r.t[n] < from || r.t.length - n > CHART_MAX_ROWS)) n++;
+    if (n > 0) {
+      r.t.splice(0, n);
+      for (const c of r.cols.values()) c.splice(0, n);
+    }
+  }
+
+  /** A frame of arrays/<module>. */
+  onArrays(module, arrays) {
+    if (module !== this.module || !arrays) return;
+    for (const k of Object.keys(arrays)) this.addArrayKey(k);
+    if (this.arrayKey === "" && this.arrayKeys.size > 0) this.chooseArray([...this.arrayKeys][0]);
+    const v = Object.prototype.hasOwnProperty.call(arrays, this.arrayKey) ? arrays[this.arrayKey] : null;
+    if (Array.isArray(v)) this.setArray(v);
+  }
+
+  follow() {
+    this.zoomed = false;
+    $("c-follow").disabled = true;
+    this.draw();
+  }
+
+  data() {
+    return [this.rows.t].concat(this.keys.map((k) => this.rows.cols.get(k) || this.rows.t.map(() => null)));
+  }
+
+  size(id) {
+    return { width: Math.max(200, $(id).clientWidth), height: CHART_HEIGHT };
+  }
+
+  /** A new time chart for the chosen keys (uPlot's series are fixed at creation). */
+  rebuildTime() {
+    if (this.timeChart) this.timeChart.destroy();
+    const colors = chartColors();
+    const series = [{}].concat(this.keys.map((k, i) => ({
+      label: safeText(k),
+      stroke: colors.series[i % colors.series.length],
+      width: 1.5,
+      spanGaps: false,
+      value: (u, v) => v === null || v === undefined ? "–" : formatNumber(v),
+    })));
+    const panel = this;
+    const opts = Object.assign(this.size("c-time"), {
+      series: series,
+      scales: { x: { time: true } },
+      axes: [chartAxis(colors, "", true), chartAxis(colors, "", false)],
+      cursor: { drag: { x: true, y: false, setScale: true } },
+      legend: { live: true },
+      hooks: {
+        setSelect: [(u) => {
+          if (u.select.width > 0) {
+            panel.zoomed = true;
+            $("c-follow").disabled = false;
+          }
+        }],
+      },
+    });
+    this.timeChart = new uPlot(opts, this.data(), $("c-time"));
+    this.timeChart.over.addEventListener("dblclick", () => this.follow());
+    this.zoomed = false;
+    $("c-follow").disabled = true;
+    this.mark();
+  }
+
+  /** Redraws the time chart at the next animation frame, once however often it is asked. */
   draw() {
-    const { ctx, w, h } = fitCanvas(this.canvas);
-    const colors = chartColors(this.canvas);
-    const v = this.values;
-    if (!v || v.length === 0) {
-      drawFrameBox(ctx, w, h, colors);
-      return drawMessage(ctx, w, h, colors, "waiting for a spectrum");
-    }
-    const pw = w - PAD.left - PAD.right;
-    const ph = h - PAD.top - PAD.bottom;
-    const maxHz = v.length * this.binHz;
-    const peak = Math.max(...v.filter((x) => x > 0), 1e-9);
-    const top = Math.ceil(Math.log10(peak));
-    const bottom = top - 4;
-    const x = (hz) => PAD.left + (hz / maxHz) * pw;
-    const y = (a) => {
-      const l = a > 0 ? Math.log10(a) : bottom;
-      return PAD.top + (1 - (Math.min(top, Math.max(bottom, l)) - bottom) / (top - bottom)) * ph;
-    };
-    ctx.lineWidth = 1;
-    ctx.textBaseline = "middle";
-    ctx.textAlign = "right";
-    for (let d = bottom; d <= top; d++) {
-      const yy = Math.round(y(Math.pow(10, d))) + 0.5;
-      ctx.strokeStyle = colors.grid;
-      ctx.beginPath();
-      ctx.moveTo(PAD.left, yy);
-      ctx.lineTo(w - PAD.right, yy);
-      ctx.stroke();
-      ctx.fillStyle = colors.axis;
-      // 1, 0.1, 0.01, 0.001, 0.0001, 1e-7: one significant digit, JavaScript's own notation.
-      ctx.fillText(String(Number(Math.pow(10, d).toPrecision(1))), PAD.left - 4, yy);
-    }
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    for (const khz of niceTicks(0, maxHz / 1000, 8)) {
-      const xx = Math.round(x(khz * 1000)) + 0.5;
-      ctx.strokeStyle = colors.grid;
-      ctx.beginPath();
-      ctx.moveTo(xx, PAD.top);
-      ctx.lineTo(xx, h - PAD.bottom);
-      ctx.stroke();
-      ctx.fillStyle = colors.axis;
-      ctx.fillText(formatNumber(khz), xx, h - PAD.bottom + 4);
-    }
-    ctx.textAlign = "right";
-    ctx.fillText("kHz", w - PAD.right, h - PAD.bottom + 14);
-    ctx.textAlign = "left";
-    ctx.textBaseline = "top";
-    ctx.fillText(this.unit, 4, 2);
+    if (this.drawScheduled) return;
+    this.drawScheduled = true;
+    requestAnimationFrame(() => {
+      this.drawScheduled = false;
+      if (!this.timeChart) return;
+      this.timeChart.setData(this.data(), !this.zoomed);
+      this.mark();
+    });
+  }
 
-    const base = y(Math.pow(10, bottom));
-    ctx.beginPath();
-    ctx.moveTo(x(0), base);
-    for (let i = 0; i < v.length; i++) ctx.lineTo(x((i + 0.5) * this.binHz), y(v[i]));
-    ctx.lineTo(x(maxHz), base);
-    ctx.closePath();
-    ctx.globalAlpha = 0.25;
-    ctx.fillStyle = colors.series[0];
-    ctx.fill();
-    ctx.globalAlpha = 1;
-    ctx.strokeStyle = colors.series[0];
-    ctx.lineWidth = 1.25;
-    ctx.beginPath();
-    for (let i = 0; i < v.length; i++) {
-      const px = x((i + 0.5) * this.binHz);
-      if (i === 0) ctx.moveTo(px, y(v[i]));
-      else ctx.lineTo(px, y(v[i]));
+  mark() {
+    const e = $("c-time");
+    e.dataset.points = String(this.rows.t.length);
+    e.dataset.first = this.rows.t.length > 0 ? String(this.rows.t[0] * 1000) : "";
+    e.dataset.keys = this.keys.join(",");
+    e.dataset.module = this.module;
+  }
+
+  /** Shows values (an array output) on the array chart, x being the index; null clears it. */
+  setArray(values) {
+    const e = $("c-array-chart");
+    if (values === null) {
+      if (this.arrayChart) this.arrayChart.destroy();
+      this.arrayChart = null;
+      e.replaceChildren(el("p", {
+        class: "muted empty",
+        text: this.arrayKeys.size === 0 ? "No array output from this module." : "Waiting for the array…",
+      }));
+      e.dataset.frames = "0";
+      e.dataset.length = "0";
+      return;
     }
-    ctx.stroke();
-    drawFrameBox(ctx, w, h, colors);
+    const x = values.map((_, i) => i);
+    const data = [x, values.map((v) => typeof v === "number" && isFinite(v) ? v : null)];
+    if (!this.arrayChart) {
+      e.replaceChildren();
+      const colors = chartColors();
+      this.arrayChart = new uPlot(Object.assign(this.size("c-array-chart"), {
+        series: [
+          { label: "index", value: (u, v) => v === null || v === undefined ? "–" : String(v) },
+          {
+            label: safeText(this.arrayKey),
+            stroke: colors.series[0],
+            fill: colors.series[0] + "33",
+            width: 1.25,
+            value: (u, v) => v === null || v === undefined ? "–" : formatNumber(v),
+          },
+        ],
+        scales: { x: { time: false } },
+        axes: [chartAxis(colors, "index", false), chartAxis(colors, "", false)],
+        cursor: { drag: { x: true, y: false, setScale: true } },
+      }), data, e);
+    } else {
+      this.arrayChart.setData(data, true);
+    }
+    this.frames++;
+    e.dataset.frames = String(this.frames);
+    e.dataset.length = String(values.length);
+  }
+
+  resize() {
+    if (this.timeChart) this.timeChart.setSize(this.size("c-time"));
+    if (this.arrayChart) this.arrayChart.setSize(this.size("c-array-chart"));
   }
 }
 
-/**
- * Rolling time series over the last windowMs (by the server's timestamps): series drawn as lines, limits as
- * dashed horizontal lines, the y axis fitted to both.
- */
-class TimeChart {
-  constructor(canvas, options) {
-    this.canvas = canvas;
-    this.windowMs = options.windowMs || 60000;
-    this.unit = options.unit || "";
-    this.series = options.series.map((s, i) => ({ key: s.key, label: s.label, color: i, points: [] }));
-    this.limits = new Map();
-    this.latest = 0;
-    new ResizeObserver(() => scheduleDraw(this)).observe(canvas);
+/** The history route's outputs as uPlot rows: the union of their 250 ms buckets (seconds), a column per key. */
+function mergeHistory(outputs, keys) {
+  const bucket = (ms) => Math.floor(ms / CHART_BUCKET_MS) * CHART_BUCKET_MS / 1000;
+  const series = (k) => {
+    const s = Object.prototype.hasOwnProperty.call(outputs, k) ? outputs[k] : null;
+    return s && Array.isArray(s.t) && Array.isArray(s.v) ? s : { t: [], v: [] };
+  };
+  const times = new Set();
+  for (const k of keys) for (const t of series(k).t) times.add(bucket(t));
+  const t = [...times].sort((a, b) => a - b).slice(-CHART_MAX_ROWS);
+  const index = new Map(t.map((x, i) => [x, i]));
+  const cols = new Map();
+  for (const k of keys) {
+    const col = new Array(t.length).fill(null);
+    const s = series(k);
+    s.t.forEach((x, i) => {
+      const at = index.get(bucket(x));
+      if (at !== undefined && typeof s.v[i] === "number") col[at] = s.v[i];
+    });
+    cols.set(k, col);
   }
-
-  /** Adds a value of the series key at time t (ms since the epoch); not a number: ignored. */
-  push(key, t, value) {
-    const s = this.series.find((x) => x.key === key);
-    if (!s || typeof value !== "number" || !isFinite(value)) return;
-    const last = s.points[s.points.length - 1];
-    if (last && last[0] === t) last[1] = value;
-    else s.points.push([t, value]);
-    this.latest = Math.max(this.latest, t);
-    const from = this.latest - this.windowMs;
-    for (const x of this.series) {
-      let n = 0;
-      while (n < x.points.length - 1 && x.points[n + 1][0] < from) n++;
-      if (n > 0) x.points.splice(0, n);
-    }
-    scheduleDraw(this);
-  }
-
-  /** Sets (or with a non-number, removes) a horizontal limit line. */
-  setLimit(label, value) {
-    if (typeof value === "number" && isFinite(value)) this.limits.set(label, value);
-    else this.limits.delete(label);
-    scheduleDraw(this);
-  }
-
-  clear() {
-    for (const s of this.series) s.points = [];
-    this.limits.clear();
-    this.latest = 0;
-    scheduleDraw(this);
-  }
-
-  draw() {
-    const { ctx, w, h } = fitCanvas(this.canvas);
-    const colors = chartColors(this.canvas);
-    const pw = w - PAD.left - PAD.right;
-    const ph = h - PAD.top - PAD.bottom;
-    const values = [];
-    for (const s of this.series) for (const p of s.points) values.push(p[1]);
-    if (values.length === 0) {
-      drawFrameBox(ctx, w, h, colors);
-      return drawMessage(ctx, w, h, colors, "waiting for values");
-    }
-    for (const v of this.limits.values()) values.push(v);
-    let lo = Math.min(...values);
-    let hi = Math.max(...values);
-    const margin = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
-    lo -= margin;
-    hi += margin;
-    if (lo > 0 && lo < hi * 0.25) lo = 0;
-    const t1 = this.latest;
-    const t0 = t1 - this.windowMs;
-    const x = (t) => PAD.left + ((t - t0) / this.windowMs) * pw;
-    const y = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * ph;
-
-    ctx.lineWidth = 1;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (const t of niceTicks(lo, hi, 5)) {
-      const yy = Math.round(y(t)) + 0.5;
-      ctx.strokeStyle = colors.grid;
-      ctx.beginPath();
-      ctx.moveTo(PAD.left, yy);
-      ctx.lineTo(w - PAD.right, yy);
-      ctx.stroke();
-      ctx.fillStyle = colors.axis;
-      ctx.fillText(formatNumber(t), PAD.left - 4, yy);
-    }
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    const stepS = this.windowMs >= 60000 ? 10 : 5;
-    for (let s = 0; s * 1000 <= this.windowMs; s += stepS) {
-      const xx = Math.round(x(t1 - s * 1000)) + 0.5;
-      ctx.strokeStyle = colors.grid;
-      ctx.beginPath();
-      ctx.moveTo(xx, PAD.top);
-      ctx.lineTo(xx, h - PAD.bottom);
-      ctx.stroke();
-      ctx.fillStyle = colors.axis;
-      ctx.fillText(s === 0 ? "now" : "-" + s + " s", xx, h - PAD.bottom + 4);
-    }
-    ctx.textAlign = "left";
-    ctx.fillText(this.unit, 4, 2);
-
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(PAD.left, PAD.top, pw, ph);
-    ctx.clip();
-    ctx.setLineDash([6, 4]);
-    ctx.strokeStyle = colors.limit;
-    ctx.fillStyle = colors.limit;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "bottom";
-    for (const [label, v] of this.limits) {
-      const yy = Math.round(y(v)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(PAD.left, yy);
-      ctx.lineTo(w - PAD.right, yy);
-      ctx.stroke();
-      ctx.fillText(label + " " + formatNumber(v), w - PAD.right - 4, yy - 2);
-    }
-    ctx.setLineDash([]);
-    ctx.lineWidth = 1.5;
-    for (const s of this.series) {
-      if (s.points.length === 0) continue;
-      ctx.strokeStyle = colors.series[s.color % colors.series.length];
-      ctx.beginPath();
-      s.points.forEach((p, i) => i === 0 ? ctx.moveTo(x(p[0]), y(p[1])) : ctx.lineTo(x(p[0]), y(p[1])));
-      if (s.points.length === 1) ctx.lineTo(x(s.points[0][0]) - 2, y(s.points[0][1]));
-      ctx.stroke();
-    }
-    ctx.restore();
-
-    // Legend, top left inside the plot.
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    let lx = PAD.left + 8;
-    for (const s of this.series) {
-      const color = colors.series[s.color % colors.series.length];
-      ctx.fillStyle = color;
-      ctx.fillRect(lx, PAD.top + 9, 12, 3);
-      ctx.fillStyle = colors.fg;
-      ctx.fillText(s.label, lx + 16, PAD.top + 10);
-      lx += 24 + ctx.measureText(s.label).width;
-    }
-    drawFrameBox(ctx, w, h, colors);
-  }
+  return { t, cols };
 }
 `;

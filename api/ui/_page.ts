@@ -14,7 +14,9 @@ export const PAGE_HTML = `<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>Kiln dashboard</title>
 <link rel="icon" href="/ui/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/uplot.css">
 <link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/uplot.js" defer></script>
 <script src="/ui/app.js" defer></script>
 </head>
 <body>
@@ -23,7 +25,7 @@ export const PAGE_HTML = `<!doctype html>
   <span id="device" class="muted"></span>
   <span class="spacer"></span>
   <span id="live" class="pill" data-state="off" role="status" aria-live="polite">offline</span>
-  <span id="who" class="muted"></span>
+  <span id="who" class="who" title="This token's role"></span>
   <button id="signout" type="button" hidden>Sign out</button>
 </header>
 
@@ -54,37 +56,65 @@ export const PAGE_HTML = `<!doctype html>
     <p id="action-result" class="result" role="status" aria-live="polite"></p>
   </section>
 
-  <section class="card" aria-labelledby="spectrum-title">
-    <h2 id="spectrum-title">Vibration spectrum <span class="muted">fft</span></h2>
-    <canvas id="spectrum" class="chart" role="img" aria-label="FFT amplitude spectrum of vibration_1"></canvas>
-    <p class="values">peak <b data-output="fft.peak_hz">–</b> Hz
-      at <b data-output="fft.peak_g">–</b> g, RMS <b data-output="fft.rms_g">–</b> g</p>
+  <div id="estop" class="estop wide" data-state="none" role="status" aria-live="assertive" hidden></div>
+
+  <section id="charts" class="card wide" aria-labelledby="charts-title">
+    <h2 id="charts-title">Charts
+      <span class="muted">last 300 s; drag to zoom, double-click to follow live</span></h2>
+    <p class="picker">
+      <label for="c-module">Module</label> <select id="c-module"></select>
+      <label for="c-array">Array</label> <select id="c-array"></select>
+      <button id="c-follow" type="button" disabled>Follow live</button>
+    </p>
+    <fieldset class="keys"><legend>Outputs</legend><div id="c-keys" class="keylist"></div></fieldset>
+    <div class="chartgrid">
+      <div id="c-time" class="uchart" role="img" aria-label="The chosen outputs over the last 300 s"></div>
+      <div id="c-array-chart" class="uchart" role="img" aria-label="The chosen array output by index"></div>
+    </div>
+    <p id="c-note" class="muted"></p>
   </section>
 
-  <section class="card" aria-labelledby="anomaly-title">
-    <h2 id="anomaly-title">Anomaly score <span class="muted">anomaly</span></h2>
-    <canvas id="anomaly" class="chart" role="img" aria-label="Anomaly score and threshold, last minute"></canvas>
-    <p class="values">score <b data-output="anomaly.score">–</b>,
-      threshold <b data-output="anomaly.threshold">–</b></p>
-  </section>
-
-  <section class="card" aria-labelledby="temperature-title">
-    <h2 id="temperature-title">Temperatures <span class="muted">temperature, aggregator</span></h2>
-    <canvas id="temperatures" class="chart" role="img" aria-label="Temperatures, last minute"></canvas>
-    <p class="values">probe 1 <b data-output="temperature.temperature_c">–</b> °C,
-      trend <b data-output="temperature.trend_c_per_min">–</b> °C/min;
-      both probes <b data-output="aggregator.temperature_min_c">–</b> to
-      <b data-output="aggregator.temperature_max_c">–</b> °C</p>
-  </section>
-
-  <section class="card" aria-labelledby="alerts-title">
+  <section class="card wide" aria-labelledby="alerts-title">
     <h2 id="alerts-title">Alerts</h2>
-    <ol id="alerts" class="alerts" aria-live="polite"></ol>
+    <p class="picker">
+      <label for="a-module">Module</label> <select id="a-module"><option value="">all</option></select>
+      <label for="a-severity">Severity</label>
+      <select id="a-severity"><option value="">all</option><option value="warning">warning</option>
+        <option value="critical">critical</option></select>
+      <label><input id="a-unacked" type="checkbox"> unacknowledged only</label>
+    </p>
+    <div class="scroll">
+      <table id="alerts" class="compact">
+        <thead><tr>
+          <th scope="col">Date and time</th><th scope="col">Severity</th><th scope="col">Module</th>
+          <th scope="col">Message</th><th scope="col">Acknowledged</th>
+        </tr></thead>
+        <tbody aria-live="polite"></tbody>
+      </table>
+    </div>
     <p id="no-alerts" class="muted">No alerts.</p>
   </section>
 
+  <section class="card" aria-labelledby="gpio-title">
+    <h2 id="gpio-title">GPIO and actuators <span class="muted">simulated bank</span></h2>
+    <table id="gpio" class="compact">
+      <thead><tr>
+        <th scope="col">Pin</th><th scope="col">Level</th><th scope="col">Role</th>
+        <th scope="col">Changed</th><th scope="col">Control</th>
+      </tr></thead>
+      <tbody></tbody>
+    </table>
+    <p id="gpio-none" class="muted"></p>
+  </section>
+
+  <section class="card" aria-labelledby="gateway-title">
+    <h2 id="gateway-title">Gateway</h2>
+    <dl id="gateway" class="facts"></dl>
+    <p id="gateway-none" class="muted"></p>
+  </section>
+
   <section class="card" aria-labelledby="connectors-title">
-    <h2 id="connectors-title">Connectors</h2>
+    <h2 id="connectors-title">Connectors <span id="connectors-summary" class="muted"></span></h2>
     <table id="connectors">
       <thead><tr>
         <th scope="col">Connector</th><th scope="col">Kind</th><th scope="col">State</th>

@@ -12,6 +12,7 @@ export const STYLE_CSS = `:root {
   --ok: #1f8a4c; --warn: #b26b00; --bad: #c62828; --idle: #6b7280; --accent: #2563eb;
   --chart-grid: #e3e6ea; --chart-axis: #5d6570;
   --chart-1: #2563eb; --chart-2: #d97706; --chart-3: #059669; --chart-4: #9333ea; --chart-limit: #c62828;
+  --chart-5: #db2777; --chart-6: #0891b2;
   font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 }
 @media (prefers-color-scheme: dark) {
@@ -20,6 +21,7 @@ export const STYLE_CSS = `:root {
     --ok: #3fb872; --warn: #e0a030; --bad: #ef5350; --idle: #9aa3ad; --accent: #60a5fa;
     --chart-grid: #2a2f36; --chart-axis: #9aa3ad;
     --chart-1: #60a5fa; --chart-2: #f59e0b; --chart-3: #34d399; --chart-4: #c084fc; --chart-limit: #ef5350;
+    --chart-5: #f472b6; --chart-6: #22d3ee;
   }
 }
 * { box-sizing: border-box; }
@@ -54,7 +56,8 @@ button {
   border: 1px solid var(--line); background: var(--bg); color: var(--fg);
 }
 button:hover { border-color: var(--accent); }
-button:disabled { opacity: .5; cursor: progress; }
+button:disabled { opacity: .5; cursor: not-allowed; }
+button[data-busy="true"] { cursor: progress; }
 td.actions { white-space: nowrap; }
 td.actions button + button { margin-left: 4px; }
 .badge {
@@ -76,12 +79,29 @@ td.actions button + button { margin-left: 4px; }
 .result { min-height: 1.4em; margin: 8px 0 0; }
 .result[data-ok="true"] { color: var(--ok); }
 .result[data-ok="false"], .error { color: var(--bad); }
-.chart { width: 100%; height: 220px; display: block; }
-.values { margin: 6px 0 0; color: var(--muted); font-variant-numeric: tabular-nums; }
-.values b { color: var(--fg); font-weight: 600; }
-.alerts { list-style: none; margin: 0; padding: 0; max-height: 260px; overflow-y: auto; }
-.alerts li { padding: 4px 0; border-bottom: 1px solid var(--line); display: flex; gap: 8px; align-items: baseline; }
-.alerts time { color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
+.who { display: inline-flex; gap: 6px; align-items: center; color: var(--muted); }
+.badge.role[data-state="operator"] { background: var(--accent); }
+.badge.role[data-state="admin"] { background: var(--warn); }
+.badge[data-state="level-high"] { background: var(--warn); }
+.estop {
+  grid-column: 1 / -1; padding: 10px 16px; border-radius: 8px; font-weight: 600; font-size: 15px;
+  border: 2px solid var(--ok); color: var(--ok); background: var(--card);
+}
+.estop[data-state="tripped"] { background: var(--bad); border-color: var(--bad); color: #fff; font-size: 20px; }
+.estop[data-state="none"] { border-color: var(--line); color: var(--muted); }
+.chartgrid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+.uchart { min-width: 0; min-height: 240px; }
+.uplot { font-family: inherit; }
+.uplot .u-legend { font-size: 12px; color: var(--fg); }
+.keys { border: 1px solid var(--line); border-radius: 6px; margin: 0 0 8px; padding: 4px 8px; }
+.keys legend { color: var(--muted); font-size: 12px; }
+.keylist { display: flex; flex-wrap: wrap; gap: 4px 14px; }
+.key { white-space: nowrap; font-size: 13px; }
+.scroll { max-height: 320px; overflow-y: auto; }
+td.when { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
+td.message { overflow-wrap: anywhere; }
+tr[data-acked="true"] td.message { color: var(--muted); }
+.acked { color: var(--ok); white-space: nowrap; }
 .outputs { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 4px 16px; }
 .outputs dl { margin: 0 0 8px; }
 .outputs dt { font-weight: 600; margin-bottom: 2px; }

@@ -223,7 +223,8 @@ function showShadowButtons() {
   const s = validation.shadow;
   for (const b of [$("v-promote"), $("v-drop")]) {
     b.disabled = validation.busy || !admin || s === null;
-    b.title = admin ? "" : "Needs an admin token";
+    // The same words as every other control the token may not use (guard in _ops_js.ts).
+    b.title = admin ? "" : "Needs the admin role (this token is " + (validation.role || "unknown") + ")";
   }
   if (s !== null && s.state === "stopped") $("v-promote").disabled = true;
 }

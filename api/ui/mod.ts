@@ -1,21 +1,24 @@
 /**
  * The dashboard: one page served by Kiln at `/`, with its stylesheet, script and icon under `/ui/`. It shows
- * the modules and their states with start, stop and restart buttons, the connectors, live charts (machine
- * 1's FFT spectrum, the anomaly score against its threshold, the temperatures), the alerts, and a Validation
- * panel for one module at a time: its shadow candidate against the live build (promote or drop it), its last
- * trace events, and its recording with a download of the trace.
+ * the modules and their states with start, stop and restart buttons, charts for any module (its numeric
+ * outputs over the last 300 s, filled from the history route at load and then live, and one of its array
+ * outputs), the alerts with date and time, filters and acknowledgement, the GPIO pins with the emergency
+ * stop's state, the connectors, the gateway's own figures, every module's outputs, and a Validation panel for
+ * one module at a time: its shadow candidate against the live build (promote or drop it), its last trace
+ * events, and its recording with a download of the trace.
  *
  * The page asks for an API token and keeps it in `sessionStorage` (gone when the tab closes). It sends it as
  * `Authorization: Bearer` on REST calls and as the first WebSocket message on `/api/v1/stream`, so these
  * routes need no token themselves (`roleFor` lets `/` and `/ui...` through) and the page holds no data. The
- * server decides what a token may do: a viewer sees the buttons, and the page shows the 403 it gets back.
+ * server decides what a token may do; the page asks it (`GET /api/v1/me`) and disables the controls the
+ * token may not use, with a tooltip naming the role they need.
  *
  * The assets are TypeScript string constants, not files: they travel inside `deno bundle` and
- * `deno compile` output with no file reads and no build step at run time. The charts are small canvas
- * drawings written here rather than a charting library, because no third-party code may be committed to the
- * repository and a library served from npm at run time would need a build or file reads that break the
- * bundle. Every response carries a strict Content-Security-Policy: scripts and styles from this origin only
- * (no inline script or style), connections to this origin only (REST and the WebSocket), no frames.
+ * `deno compile` output with no file reads and no build step at run time. The charts are drawn by uPlot
+ * (npm `uplot`), served at `/ui/uplot.js` and `/ui/uplot.css` from text imports of the package
+ * (`_uplot.ts`): no copy in the repository, nothing read from disk, nothing from another origin. Every
+ * response carries a strict Content-Security-Policy: scripts and styles from this origin only (no inline
+ * script or style), connections to this origin only (REST and the WebSocket), no frames.
  *
  * @example
  * ```ts ignore
@@ -35,6 +38,9 @@ import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
 import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
 import { VALIDATION_JS } from "./_validation_js.ts";
+import { OPS_JS } from "./_ops_js.ts";
+import { ALERTS_JS } from "./_alerts_js.ts";
+import { UPLOT_CSS, UPLOT_JS } from "./_uplot.ts";
 
 /**
  * The Content-Security-Policy of every dashboard response. `connect-src 'self'` also allows `ws:`/`wss:`
@@ -62,15 +68,29 @@ function asset(body: string, type: string): Asset {
   return { body, type, etag: `"${fnv1a(body)}-${body.length.toString(16)}"` };
 }
 
-// The script parts share one IIFE so nothing leaks into the page's globals.
+/** Every path served besides the page, in the order `createUiRoutes` lists them. */
+export const UI_ASSET_PATHS: readonly string[] = [
+  "/ui/app.js",
+  "/ui/app.css",
+  "/ui/icon.svg",
+  "/ui/uplot.js",
+  "/ui/uplot.css",
+];
+
+// The script parts share one IIFE so nothing leaks into the page's globals; uPlot is a script of its own
+// before it (its global `uPlot` is the only one).
 const ASSETS: Record<string, Asset> = {
   "/": asset(PAGE_HTML, "text/html; charset=utf-8"),
   "/ui/app.css": asset(STYLE_CSS, "text/css; charset=utf-8"),
   "/ui/app.js": asset(
-    `(() => {\n"use strict";\n${CHARTS_JS}\n${SAFE_TEXT_JS}\n${VALIDATION_JS}\n${APP_JS}\n})();\n`,
+    `(() => {\n"use strict";\n${
+      [CHARTS_JS, SAFE_TEXT_JS, VALIDATION_JS, OPS_JS, ALERTS_JS, APP_JS].join("\n")
+    }\n})();\n`,
     "text/javascript; charset=utf-8",
   ),
   "/ui/icon.svg": asset(ICON_SVG, "image/svg+xml"),
+  "/ui/uplot.js": asset(UPLOT_JS, "text/javascript; charset=utf-8"),
+  "/ui/uplot.css": asset(UPLOT_CSS, "text/css; charset=utf-8"),
 };
 
 /**
@@ -79,7 +99,8 @@ const ASSETS: Record<string, Asset> = {
  * - `GET /`: the page, to a client that accepts `text/html` (a browser); any other client falls through to
  *   the next `GET /` handler (the API's JSON index), so mount this before it;
  * - `GET /ui` and `GET /ui/`: the page;
- * - `GET /ui/app.js`, `/ui/app.css`, `/ui/icon.svg`: its script, stylesheet and icon.
+ * - `GET /ui/app.js`, `/ui/app.css`, `/ui/icon.svg`: its script, stylesheet and icon;
+ * - `GET /ui/uplot.js`, `/ui/uplot.css`: the charting library, uPlot.
  *
  * Responses carry {@linkcode UI_CONTENT_SECURITY_POLICY}, `nosniff`, no referrer, and an ETag that a
  * revalidation (`If-None-Match`) answers with 304.
@@ -92,7 +113,7 @@ export function createUiRoutes(): Hono {
   });
   app.get("/ui", (c) => serve(c, ASSETS["/"]!));
   app.get("/ui/", (c) => serve(c, ASSETS["/"]!));
-  for (const path of ["/ui/app.js", "/ui/app.css", "/ui/icon.svg"]) {
+  for (const path of UI_ASSET_PATHS) {
     const a = ASSETS[path]!;
     app.get(path, (c) => serve(c, a));
   }

@@ -6,6 +6,8 @@ import { CHARTS_JS } from "./_charts_js.ts";
 import { APP_JS } from "./_app_js.ts";
 import { SAFE_TEXT_JS } from "./_safe_text_js.ts";
 import { VALIDATION_JS } from "./_validation_js.ts";
+import { OPS_JS } from "./_ops_js.ts";
+import { ALERTS_JS } from "./_alerts_js.ts";
 import { escapeText } from "../../log_text.ts";
 
 /** The dashboard mounted the way `api/mod.ts` mounts it: before the API's JSON index. */
@@ -38,6 +40,8 @@ Deno.test("every asset has its content type, the strict CSP, nosniff and an ETag
     "/ui/app.js": "text/javascript; charset=utf-8",
     "/ui/app.css": "text/css; charset=utf-8",
     "/ui/icon.svg": "image/svg+xml",
+    "/ui/uplot.js": "text/javascript; charset=utf-8",
+    "/ui/uplot.css": "text/css; charset=utf-8",
   };
   for (const [path, type] of Object.entries(types)) {
     const res = await app().request(path);
@@ -59,7 +63,8 @@ Deno.test("every asset has its content type, the strict CSP, nosniff and an ETag
 Deno.test("the page has no inline script or style, and every element the script looks up is in it", async () => {
   assert.doesNotMatch(PAGE_HTML, /<script(?![^>]*\bsrc=)[^>]*>/, "inline script");
   assert.doesNotMatch(PAGE_HTML, /<style|\sstyle=|\son[a-z]+=/, "inline style or handler");
-  const ids = [...`${CHARTS_JS}${VALIDATION_JS}${APP_JS}`.matchAll(/\$\("([a-z-]+)"\)/g)].map((m) => m[1]!);
+  const ids = [...`${CHARTS_JS}${VALIDATION_JS}${OPS_JS}${ALERTS_JS}${APP_JS}`.matchAll(/\$\("([a-z-]+)"\)/g)]
+    .map((m) => m[1]!);
   assert.ok(ids.length > 10);
   for (const id of new Set(ids)) assert.match(PAGE_HTML, new RegExp(`id="${id}"`), id);
   // The served script is JavaScript that parses (it runs in the browser test).
@@ -81,7 +86,7 @@ Deno.test("the page's safeText escapes exactly what escapeText does, character b
 });
 
 Deno.test("the script never parses text as HTML, and shows module text through safeText", () => {
-  const js = `${CHARTS_JS}${SAFE_TEXT_JS}${VALIDATION_JS}${APP_JS}`;
+  const js = `${CHARTS_JS}${SAFE_TEXT_JS}${VALIDATION_JS}${OPS_JS}${ALERTS_JS}${APP_JS}`;
   assert.doesNotMatch(
     js,
     /innerHTML|outerHTML|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment/,
@@ -103,6 +108,11 @@ Deno.test("the script never parses text as HTML, and shows module text through s
       "e.handler",
       "safeText(c)",
       "s.error",
+      "safeText(a.module)",
+      "safeText(a.severity)",
+      "safeText(a.acked_by",
+      "safeText(p.set_by)",
+      "safeText(g.version)",
     ]
   ) {
     assert.ok(js.includes(field.startsWith("safeText") ? field : `safeText(${field})`), field);
@@ -122,4 +132,37 @@ Deno.test("the served script carries the Validation panel, and every id the pane
   for (const id of new Set(ids)) assert.match(PAGE_HTML, new RegExp(`id="${id}"`), id);
   // The panel's only top-level statements are declarations: it must not touch the page before the app runs.
   assert.doesNotThrow(() => new Function(`${VALIDATION_JS}\nreturn typeof setupValidation;`)());
+});
+
+Deno.test("uPlot is served from the npm package, before the app script that uses it, and never from elsewhere", async () => {
+  const js = await (await app().request("/ui/uplot.js")).text();
+  assert.match(js, /uPlot/);
+  assert.ok(js.length > 20_000, "the library itself, not a stub");
+  assert.doesNotThrow(() => new Function(js));
+  const css = await (await app().request("/ui/uplot.css")).text();
+  assert.match(css, /\.uplot/);
+  const scripts = [...PAGE_HTML.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(scripts, ["/ui/uplot.js", "/ui/app.js"]);
+  assert.doesNotMatch(PAGE_HTML, /(src|href)="(https?:)?\/\//, "nothing from another origin");
+  assert.match(PAGE_HTML, /<link rel="stylesheet" href="\/ui\/uplot.css">/);
+});
+
+Deno.test("the charts' history merge aligns outputs on 250 ms buckets and keeps at most 300 s of them", () => {
+  const merge = new Function(`${CHARTS_JS}\nreturn mergeHistory;`)() as (
+    outputs: Record<string, { t: number[]; v: (number | null)[] }>,
+    keys: string[],
+  ) => { t: number[]; cols: Map<string, (number | null)[]> };
+  const r = merge({ a: { t: [1000, 1250, 1500], v: [1, 2, null] }, b: { t: [1250, 1750], v: [5, 6] } }, [
+    "a",
+    "b",
+    "missing",
+  ]);
+  assert.deepEqual(r.t, [1, 1.25, 1.5, 1.75]);
+  assert.deepEqual(r.cols.get("a"), [1, 2, null, null]);
+  assert.deepEqual(r.cols.get("b"), [null, 5, null, 6]);
+  assert.deepEqual(r.cols.get("missing"), [null, null, null, null]);
+  const long = Array.from({ length: 2000 }, (_, i) => i * 250);
+  const big = merge({ a: { t: long, v: long.map(() => 1) } }, ["a"]);
+  assert.ok(big.t.length <= 300 * 4 + 8, String(big.t.length));
+  assert.equal(big.t.at(-1), long.at(-1)! / 1000, "the newest are kept");
 });

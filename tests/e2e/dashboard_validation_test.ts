@@ -56,7 +56,8 @@ async function signIn(page: Page, token: string, role: string): Promise<void> {
   await page.locator("#token").fill(token);
   await page.locator("#signin-form button[type=submit]").click();
   await page.locator("#board").waitFor({ state: "visible" });
-  await page.locator("#who", { hasText: `signed in as ${role}` }).waitFor();
+  // The header shows the role the server gives the token.
+  await page.locator(`#who[data-role="${role}"]`).waitFor();
   // Nothing is polled for the panel until a module is chosen.
   await page.locator("#v-shadow-none", { hasText: "Choose a module" }).waitFor();
   assert.equal(await page.locator("#v-module").inputValue(), "");
@@ -109,6 +110,10 @@ const STEPS: BrowserStep<Setup>[] = [
     assert.equal(await page.locator("#v-traces-none").isVisible(), false);
     assert.equal(await page.locator("#v-promote").isDisabled(), true);
     assert.equal(await page.locator("#v-drop").isDisabled(), true);
+    assert.equal(
+      await page.locator("#v-promote").getAttribute("title"),
+      "Needs the admin role (this token is viewer)",
+    );
     if (s.screenshot !== null) await page.locator("#validation").screenshot({ path: s.screenshot });
   }],
 
