@@ -86,7 +86,7 @@ if (import.meta.main) {
   const entry = ".bundle_entry.ts";
   await Deno.writeTextFile(
     join(ROOT, entry),
-    `import "./embed/files.ts";\n${await Deno.readTextFile(join(ROOT, "main.ts"))}`,
+    `import "./embed/files.ts";\n${literalImports(await Deno.readTextFile(join(ROOT, "main.ts")))}`,
   );
   let failed: string | null = null;
   try {
@@ -110,4 +110,25 @@ if (import.meta.main) {
     console.error(failed);
     Deno.exit(1);
   }
+}
+
+/**
+ * main.ts with its CLI imports written literally (`import(CLI)` → `import("./cli/mod.ts")`): main.ts keeps
+ * them in constants so that Deno does not load the CLI's graph before a cached launch (see main.ts), but
+ * deno bundle only takes in what a literal import names.
+ *
+ * @throws {Error} when main.ts no longer has the constants or their imports (the bundle would lack the CLI).
+ */
+export function literalImports(main: string): string {
+  let out = main;
+  for (const name of ["CLI_ENV", "CLI"]) {
+    const specifier = new RegExp(`^const ${name} = ("[^"]+");$`, "m").exec(main)?.[1];
+    if (specifier === undefined || !out.includes(`import(${name})`)) {
+      throw new Error(
+        `main.ts: expected "const ${name} = \"...\";" and "import(${name})" (scripts/bundle.ts)`,
+      );
+    }
+    out = out.replaceAll(`import(${name})`, `import(${specifier})`);
+  }
+  return out;
 }

@@ -20,6 +20,11 @@ const args = [
   "--allow-net",
   "--allow-env=LOG_TOKENS,LOG_STREAM,KILN_SANDBOXED,KILN_ADMIN_TOKEN,KILN_TOKEN,KILN_LOG_FORMAT,TMPDIR,TMP,TEMP",
   "--allow-sys=hostname,homedir,uid",
+  // main.ts names the CLI through constants (a cached launch must not load its graph): include it here.
+  "--include",
+  "cli/_env.ts",
+  "--include",
+  "cli/mod.ts",
   "--include",
   "runtime/executor/worker.ts",
   "--include",
