@@ -45,7 +45,9 @@ export class DemoUnpackError extends KilnError {
 export async function unpackEmbeddedDemo(dataDir: string): Promise<string | null> {
   if (getEmbedded(DEMO_PATH) === null) return null;
   const root = resolve(dataDir, DEMO_DIR);
-  for (const path of [DEMO_PATH, ...listEmbedded("modules/")]) {
+  // The demo's modules, not the SDK sources embedded for `kiln new` (cli/new.ts).
+  const modules = listEmbedded("modules/").filter((p) => !p.startsWith("modules/sdk/"));
+  for (const path of [DEMO_PATH, ...modules]) {
     const bytes = getEmbedded(path)!;
     const target = join(root, path);
     if (await sameContent(target, bytes)) continue;

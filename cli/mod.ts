@@ -103,6 +103,7 @@ ${FLEET_HELP}
 ${RECORD_HELP}
 ${REPLAY_HELP}
 ${SHADOW_HELP}
+${(await import("./new.ts")).NEW_HELP}
   kiln --version | --help
   kiln <command> --help
       One command's usage, with an example.
@@ -144,6 +145,7 @@ const EXAMPLES: ReadonlyMap<string, string> = new Map([
   ["record", "kiln record fft --url http://127.0.0.1:8080 --for 10s --out fft.ktrace"],
   ["replay", "kiln replay fft.ktrace --module fft-new.wasm"],
   ["shadow", "kiln shadow fft fft-new.wasm --url http://127.0.0.1:8080"],
+  ["new", "kiln new vibration-rms --lang rust && ./vibration-rms/build.sh"],
 ]);
 
 /** `kiln <command> --help`: its part of `kiln --help`, an example and the exit codes. */
@@ -184,6 +186,7 @@ const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<string, ()
   ["deploy", async () => (await import("./deploy.ts")).deployCommand],
   ["events", async () => (await import("./events.ts")).eventsCommand],
   ["alerts", async () => (await import("./alerts.ts")).alertsCommand],
+  ["new", async () => (await import("./new.ts")).newCommand],
 ]);
 
 /** Runs the CLI with `args` and returns the exit code (`run` returns only when the runtime stops). */

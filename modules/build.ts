@@ -1,7 +1,9 @@
 /**
- * Builds the example modules' `.wasm` next to their sources with Debian's clang-19 and wasm-ld-19, and records
- * their SHA-256 in `modules/hashes.json`. The output is deterministic: no debug info, no custom sections
- * (`--strip-all` keeps exports, which are not debug info), relative source paths.
+ * Builds the example modules' `.wasm` next to their sources, and records their SHA-256 in
+ * `modules/hashes.json`: C with Debian's clang-19 and wasm-ld-19, Rust with Debian's rustc and AssemblyScript
+ * with npm `assemblyscript` (both through `modules/sdk/toolchains.ts`). The output is deterministic: no debug
+ * info, no custom sections (`--strip-all` keeps exports, which are not debug info; rustc's
+ * `-C strip=symbols`), relative source paths (`--remap-path-prefix` for rustc).
  *
  * Usage (the `build:modules` task):
  *
@@ -9,18 +11,31 @@
  *   deno run --allow-read --allow-write --allow-run modules/build.ts --check   # rebuild in a temp dir, compare
  *
  * `--check --hashes=PATH` compares with another hashes file (tests use it). `--check` exits 1 naming every module whose rebuild or committed `.wasm` differs from `hashes.json`, and 2
- * when clang-19 or wasm-ld-19 is missing (`apt-get install clang-19 lld-19`), or the WASI sysroot of
- * `wasi_demo` is (`apt-get install wasi-libc libclang-rt-19-dev-wasm32`).
+ * when clang-19 or wasm-ld-19 is missing (`apt-get install clang-19 lld-19`), the WASI sysroot of
+ * `wasi_demo` is (`apt-get install wasi-libc libclang-rt-19-dev-wasm32`), rustc or its wasm32 standard
+ * library is (`apt-get install rustc libstd-rust-dev-wasm32`), or npm `assemblyscript` cannot be fetched.
  *
  * @module
  */
 import { KilnError } from "../errors.ts";
+import {
+  buildAssemblyScriptModule,
+  buildRustModule,
+  ToolchainBuildError,
+  ToolchainMissingError,
+} from "./sdk/toolchains.ts";
 
-/** One module: its output path and its C sources, relative to `modules/`. */
+/** One module: its output path and its sources, relative to `modules/`. */
 export interface ModuleBuild {
   output: string;
+  /**
+   * C: every source to compile and link. Rust: the crate root, built against the `kiln` crate
+   * (`modules/sdk/rust`). AssemblyScript: the entry file, built with the SDK's `assembly/`.
+   */
   sources: readonly string[];
-  /** Compiler and linker flags. @default CFLAGS */
+  /** The language. @default "c" */
+  lang?: "c" | "rust" | "as";
+  /** Compiler and linker flags (C only). @default CFLAGS */
   flags?: readonly string[];
 }
 
@@ -61,6 +76,21 @@ export const MODULE_BUILDS: readonly ModuleBuild[] = [
   { output: "safety/safety.wasm", sources: ["safety/safety.c", "sdk/kiln_rt.c"] },
   { output: "aggregator/aggregator.wasm", sources: ["aggregator/aggregator.c", "sdk/kiln_rt.c"] },
   { output: "wasi_demo/wasi_demo.wasm", sources: ["wasi_demo/wasi_demo.c"], flags: WASI_CFLAGS },
+  // The SDK example, the same module in three languages (modules/vibration_rms/README.md).
+  {
+    output: "vibration_rms/c/vibration_rms.wasm",
+    sources: ["vibration_rms/c/vibration_rms.c", "sdk/kiln_fixed.c", "sdk/fft_q15.c", "sdk/kiln_rt.c"],
+  },
+  {
+    output: "vibration_rms/rust/vibration_rms.wasm",
+    sources: ["vibration_rms/rust/vibration_rms.rs"],
+    lang: "rust",
+  },
+  {
+    output: "vibration_rms/as/vibration_rms.wasm",
+    sources: ["vibration_rms/as/vibration_rms.ts"],
+    lang: "as",
+  },
 ];
 
 /** Flags of the freestanding modules: wasm32 with the features ABI v1 allows (bulk memory, SIMD). */
@@ -180,6 +210,26 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 }
 
 /**
+ * Builds a Rust or AssemblyScript module with `modules/sdk/toolchains.ts` into `out`; returns its bytes.
+ *
+ * @throws {ModuleBuildError} exit code 2 when the toolchain is missing, 1 when the compile fails.
+ */
+async function buildWithToolchain(build: ModuleBuild, out: string): Promise<Uint8Array> {
+  const source = `${MODULES_DIR}${build.sources[0]}`;
+  try {
+    return build.lang === "rust"
+      ? await buildRustModule(source, out)
+      : await buildAssemblyScriptModule(source, out);
+  } catch (err) {
+    if (err instanceof ToolchainMissingError) throw new ModuleBuildError(err.message, 2, { cause: err });
+    if (err instanceof ToolchainBuildError) {
+      throw new ModuleBuildError(`Cannot build "${build.output}": ${err.message}`, 1, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * Builds every module into `outDir` (mirroring `fft/fft.wasm` etc.) and returns their hashes by output path.
  *
  * @throws {ModuleBuildError} when the toolchain is missing or a compile fails.
@@ -192,6 +242,10 @@ export async function buildModules(outDir: string): Promise<Record<string, strin
   for (const build of MODULE_BUILDS) {
     const out = `${outDir}/${build.output}`;
     await Deno.mkdir(out.slice(0, out.lastIndexOf("/")), { recursive: true });
+    if (build.lang === "rust" || build.lang === "as") {
+      hashes[build.output] = await sha256Hex(await buildWithToolchain(build, out));
+      continue;
+    }
     const args = [...(build.flags ?? CFLAGS), ...build.sources, "-o", out];
     const { code, stderr } = await new Deno.Command("clang-19", {
       args,

@@ -43,6 +43,7 @@
 #define KILN_EVENT_API 1     /* payload: the HTTP request body */
 #define KILN_EVENT_GPIO 2    /* payload: u32 pin, u32 level */
 #define KILN_EVENT_CHANNEL 3 /* payload: one channel record */
+#define KILN_EVENT_MQTT 4    /* payload: the MQTT message's payload */
 
 /* The largest event payload the host hands over (its event buffer). */
 #define KILN_MAX_EVENT_BYTES 4096
@@ -101,6 +102,16 @@ KILN_IMPORT(channel_write) int32_t kiln_channel_write(int32_t index, const void 
 /* Drives the module's index-th actuator (manifest `actuators`) to value; carried out after the call. */
 KILN_IMPORT(actuate) int32_t kiln_actuate(int32_t index, double value);
 
+/* ---- Handlers a module may define, with these signatures (modules/ABI.md, "Exports") ---------------------- */
+/* Each is defined with KILN_EXPORT(name); a handler returns KILN_OK, or a status counted in the module's
+ * errors. The host passes its own buffers (from kiln_alloc), valid for the call. */
+
+int32_t kiln_init(void);
+int32_t kiln_on_samples(const int16_t *samples, int32_t count);
+int32_t kiln_on_record(const uint8_t *record, int32_t len);
+int32_t kiln_on_tick(int64_t now_us);
+int32_t kiln_on_event(int32_t kind, const uint8_t *payload, int32_t len);
+
 /* ---- Exports the SDK runtime (kiln_rt.c) defines ---------------------------------------------------------- */
 
 /* Returns KILN_ABI_VERSION. */
@@ -142,6 +153,30 @@ static inline int32_t kiln_alert(int32_t severity, const char *msg) {
 
 static inline int32_t kiln_publish(const char *topic, const char *payload) {
   return kiln_publish_raw(topic, kiln_strlen(topic), payload, kiln_strlen(payload));
+}
+
+/* Queues an MQTT message of `len` payload bytes on a C-string topic. */
+static inline int32_t kiln_publish_bytes(const char *topic, const void *payload, int32_t len) {
+  return kiln_publish_raw(topic, kiln_strlen(topic), payload, len);
+}
+
+/* ---- Reading handler arguments ------------------------------------------------------------------------------ */
+
+/* The pin and level of a KILN_EVENT_GPIO payload (8 bytes, little-endian); KILN_EINVAL for another length. */
+static inline int32_t kiln_gpio_event(const uint8_t *payload, int32_t len, uint32_t *pin, uint32_t *level) {
+  if (len != 8) return KILN_EINVAL;
+  *pin = (uint32_t)payload[0] | (uint32_t)payload[1] << 8 | (uint32_t)payload[2] << 16 |
+         (uint32_t)payload[3] << 24;
+  *level = (uint32_t)payload[4] | (uint32_t)payload[5] << 8 | (uint32_t)payload[6] << 16 |
+           (uint32_t)payload[7] << 24;
+  return KILN_OK;
+}
+
+/* Logs `msg` at error level, then traps: the module moves to `crashed` and its restart policy applies (the
+ * C counterpart of a Rust panic and of AssemblyScript's abort). */
+static inline _Noreturn void kiln_fail(const char *msg) {
+  kiln_log_str(KILN_LOG_ERROR, msg);
+  __builtin_trap();
 }
 
 /* ---- A tiny message builder (no libc): kiln_msg_t m = {0}; kiln_msg_str(&m, "t="); kiln_msg_f64(&m, t, 1); */
