@@ -30,14 +30,7 @@ import { TTY_COMMANDS } from "../hal/modbus/mod.ts";
 import { existingLibcPaths } from "../runtime/executor/realtime_thread.ts";
 import { startupMarksEnv } from "../runtime/_startup_marks.ts";
 import { launchCachePath } from "./_launch_cache.ts";
-import {
-  denoFlags,
-  type DenoGrants,
-  execLibc,
-  relaunchArgs,
-  SANDBOXED_ENV,
-  sandboxedGrants,
-} from "./_exec.ts";
+import { type DenoGrants, execLibc, relaunchArgs, SANDBOXED_ENV, sandboxedGrants } from "./_exec.ts";
 
 export {
   denoFlags,

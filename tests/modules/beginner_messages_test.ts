@@ -106,7 +106,7 @@ __attribute__((export_name("kiln_on_samples"))) int32_t kiln_on_samples(const in
   );
 });
 
-Deno.test("an unknown WASI function gets the nearest one", async () => {
+Deno.test("an unknown WASI function gets the nearest one", () => {
   const problems = abiProblems(
     {
       ...readModule(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])),
