@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { closest } from "../runtime/_near.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** The command line itself is wrong (unknown flag, missing argument): exit code 2. */
@@ -18,7 +19,13 @@ export function parse<T extends ParseArgsConfig>(args: string[], config: T): Ret
   try {
     return parseArgs({ ...config, args }) as ReturnType<typeof parseArgs<T>>;
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    const message = (err as Error).message.replace(/\. To specify.*$/s, "");
+    // "Unknown option '--jsn'": name the nearest option the command has.
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(message)?.[1];
+    const near = unknown === undefined
+      ? null
+      : closest(unknown, Object.keys(config.options ?? {}).map((o) => `--${o}`));
+    throw new UsageError(near === null ? message : `${message}; did you mean '${near}'?`);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { isKilnError } from "../errors.ts";
 import { commandSection, UsageError, wantsHelp } from "./_usage.ts";
+import { closest } from "../runtime/_near.ts";
 
 /** Kiln's version, from `deno.json`. */
 export const VERSION = "0.1.0";
@@ -206,7 +207,10 @@ export async function main(args: string[]): Promise<number> {
         return 0;
     }
     const load = COMMANDS.get(command);
-    if (load === undefined) throw new UsageError(`Unknown command "${command}"`);
+    if (load === undefined) {
+      const near = closest(command, [...COMMANDS.keys()]);
+      throw new UsageError(`Unknown command "${command}"${near === null ? "" : `; did you mean "${near}"?`}`);
+    }
     if (wantsHelp(rest)) {
       console.log(await commandHelp(command));
       return 0;

@@ -67,7 +67,14 @@ Deno.test("user mistakes print one clear message and exit non-zero without a sta
     ["a missing wasm", ["inspect", `${dir}/none.wasm`], 1, /does not exist/],
     ["a checksum mismatch", ["validate", `${dir}/pinned.yaml`], 1, /Checksum mismatch for module "fft"/],
     ["an unknown command", ["explode"], 2, /Unknown command "explode"/],
-    ["an unknown flag", ["run", "--bogus"], 2, /Unknown option '--bogus'/],
+    ["an unknown flag", ["run", "--bogus"], 2, /Unknown option '--bogus'$/m],
+    ["a misspelled command", ["stauts"], 2, /Unknown command "stauts"; did you mean "status"\?/],
+    [
+      "a misspelled flag",
+      ["run", "--lisen", "127.0.0.1:0"],
+      2,
+      /Unknown option '--lisen'; did you mean '--listen'\?/,
+    ],
     ["a bad --fault", ["run", "--fault", "vibration_1=fire"], 2, /Invalid --fault/],
     ["a bad --listen", ["run", "--listen", "localhost"], 2, /--listen/],
     [
