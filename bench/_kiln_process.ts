@@ -198,24 +198,31 @@ export async function traceProcess(
 
 /**
  * The npm packages `main.ts` imports, as `deno info` resolves them (what the floor imports): those it
- * imports statically, or with `dynamic` also those it may import later (`import()`: a connector the manifest
- * uses), in the order it would first reach them.
+ * imports statically, or with `dynamic` also those it may import later (`import()`: the CLI, which main.ts
+ * names through constants, and a connector the manifest uses), in the order it would first reach them.
  */
 export async function npmImportsOf(options: { dynamic: boolean }): Promise<string[]> {
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${ROOT}main.ts`],
-    stdout: "piped",
-    stderr: "null",
-    cwd: ROOT,
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const info = JSON.parse(new TextDecoder().decode(stdout)) as {
+  // main.ts imports the CLI through constants (a cached launch must not load its graph): `deno info` does not
+  // follow those, so the CLI's files are roots of their own, in main.ts's order.
+  const roots = options.dynamic ? ["main.ts", "cli/_env.ts", "cli/mod.ts"] : ["main.ts"];
+  type Info = {
     roots: string[];
     modules: { specifier: string; dependencies?: { code?: { specifier?: string }; isDynamic?: boolean }[] }[];
   };
+  const infos: Info[] = [];
+  for (const root of roots) {
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", `${ROOT}${root}`],
+      stdout: "piped",
+      stderr: "null",
+      cwd: ROOT,
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    infos.push(JSON.parse(new TextDecoder().decode(stdout)) as Info);
+  }
   // In the order `main.ts` evaluates them: depth first, each file's imports in its order (reflect-metadata
   // must come before @peculiar/x509, as signing/ imports them).
-  const byUrl = new Map(info.modules.map((m) => [m.specifier, m]));
+  const byUrl = new Map(infos.flatMap((info) => info.modules.map((m) => [m.specifier, m] as const)));
   const npm = new Set<string>();
   const seen = new Set<string>();
   const visit = (url: string) => {
@@ -229,7 +236,7 @@ export async function npmImportsOf(options: { dynamic: boolean }): Promise<strin
       else if (c.startsWith("file:")) visit(c);
     }
   };
-  visit(info.roots[0]!);
+  for (const info of infos) visit(info.roots[0]!);
   return [...npm];
 }
 
