@@ -21,6 +21,7 @@ import { KilnError } from "../errors.ts";
 import {
   buildAssemblyScriptModule,
   buildRustModule,
+  CLANG_FLAGS,
   ToolchainBuildError,
   ToolchainMissingError,
 } from "./sdk/toolchains.ts";
@@ -93,21 +94,11 @@ export const MODULE_BUILDS: readonly ModuleBuild[] = [
   },
 ];
 
-/** Flags of the freestanding modules: wasm32 with the features ABI v1 allows (bulk memory, SIMD). */
-export const CFLAGS: readonly string[] = [
-  "--target=wasm32",
-  "-O2",
-  "-std=c11",
-  "-nostdlib",
-  "-ffreestanding",
-  "-mbulk-memory",
-  "-msimd128",
-  "-Wall",
-  "-Wextra",
-  "-Isdk",
-  "-Wl,--no-entry",
-  "-Wl,--strip-all",
-];
+/**
+ * Flags of the freestanding modules, built from this folder: the SDK's (`sdk/toolchains.ts`: wasm32 with the
+ * features ABI v1 allows) with `-Isdk`.
+ */
+export const CFLAGS: readonly string[] = [...CLANG_FLAGS, "-Isdk"];
 
 const MODULES_DIR = new URL(".", import.meta.url).pathname;
 const HASHES_FILE = `${MODULES_DIR}hashes.json`;

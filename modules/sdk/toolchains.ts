@@ -336,10 +336,7 @@ export async function buildRustModule(
     if (module.code !== 0) {
       throw new ToolchainBuildError("rustc", sourcePath, module.output, `exit code ${module.code}`);
     }
-    const bytes = await Deno.readFile(built);
-    await Deno.mkdir(dirname(outputPath), { recursive: true });
-    await Deno.writeFile(outputPath, bytes);
-    return bytes;
+    return await keepOutput(built, outputPath);
   } finally {
     await Deno.remove(temp, { recursive: true });
   }
@@ -401,11 +398,16 @@ export async function buildAssemblyScriptModule(
       }
       throw new ToolchainBuildError("asc", entryPath, result.output, `exit code ${result.code}`);
     }
-    const bytes = await Deno.readFile(built);
-    await Deno.mkdir(dirname(outputPath), { recursive: true });
-    await Deno.writeFile(outputPath, bytes);
-    return bytes;
+    return await keepOutput(built, outputPath);
   } finally {
     await Deno.remove(temp, { recursive: true });
   }
+}
+
+/** Copies a build's output from its temporary folder to `outputPath` (folders made); returns its bytes. */
+async function keepOutput(built: string, outputPath: string): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = await Deno.readFile(built);
+  await Deno.mkdir(dirname(outputPath), { recursive: true });
+  await Deno.writeFile(outputPath, bytes);
+  return bytes;
 }

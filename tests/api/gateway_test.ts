@@ -8,10 +8,11 @@ import { apiPorts, createApp, StreamFeed, StreamHub } from "../../api/mod.ts";
 import { loadManifest } from "../../runtime/manifest/mod.ts";
 import { createRuntime, planDeployment } from "../../runtime/mod.ts";
 import { ProcessSampler } from "../../runtime/history/mod.ts";
-import { createOutbox, createToken, openStore, verifyToken } from "../../snapshots/mod.ts";
+import { createOutbox, openStore, verifyToken } from "../../snapshots/mod.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
 import { AUTH, getJson, ROOT, startKiln } from "../_process.ts";
 import { Client } from "./_stream_client.ts";
+import { roleTokens } from "./_tokens.ts";
 
 const TICK = `(module (memory (export "memory") 1)
   (func (export "kiln_abi_version") (result i32) (i32.const 1))
@@ -33,11 +34,7 @@ Deno.test("the gateway's figures and each token's name, role and rights, by the 
   const dir = await Deno.makeTempDir();
   try {
     using store = openStore(`${dir}/kiln.db`);
-    const tokens = {
-      viewer: createToken(store.db, { role: "viewer", name: "wall" }).token,
-      operator: createToken(store.db, { role: "operator", name: "shift" }).token,
-      admin: createToken(store.db, { role: "admin", name: "root" }).token,
-    };
+    const tokens = roleTokens(store.db);
     const wasm = await writeFixture(dir, "tick.wasm", wat(TICK));
     await using runtime = await createRuntime({
       plan: deploymentPlan([

@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { apiPorts, createApp, historyJson } from "../../api/mod.ts";
 import { OutputHistory } from "../../runtime/history/mod.ts";
 import { createRuntime } from "../../runtime/mod.ts";
-import { createToken, openStore, verifyToken } from "../../snapshots/mod.ts";
+import { openStore, verifyToken } from "../../snapshots/mod.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
+import { roleTokens } from "./_tokens.ts";
 
 /** Every 20 ms: a rising `level`, a non-finite `bad` (NaN), and a two-bin `spectrum` [0.5, -2]. */
 const LEVEL = `(module
@@ -31,11 +32,7 @@ Deno.test("a viewer reads a module's recent outputs by key and time, arrays incl
   const dir = await Deno.makeTempDir();
   try {
     using store = openStore(`${dir}/kiln.db`);
-    const tokens = {
-      viewer: createToken(store.db, { role: "viewer", name: "wall" }).token,
-      operator: createToken(store.db, { role: "operator", name: "shift" }).token,
-      admin: createToken(store.db, { role: "admin", name: "root" }).token,
-    };
+    const tokens = roleTokens(store.db);
     const wasm = await writeFixture(dir, "level.wasm", wat(LEVEL));
     await using runtime = await createRuntime({
       plan: deploymentPlan([
