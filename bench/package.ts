@@ -12,26 +12,17 @@
 import { join } from "node:path";
 import type { PackageInfo } from "../scripts/package.ts";
 import { distribution, machine, ROOT, writeResult } from "./_plan.ts";
+import { denoTask } from "../tests/_process.ts";
 
-/** `deno task package` (bundle, then gzip of the Deno binary) is about 10 s here; a backstop, not a measure. */
-const BUILD_TIMEOUT_MS = 300_000;
 /** A `--version` run, extraction included. */
 const RUN_TIMEOUT_MS = 60_000;
 const WARM_ROUNDS = 5;
 
 const t0 = performance.now();
-const built = await new Deno.Command(Deno.execPath(), {
-  args: ["task", "package"],
-  cwd: ROOT,
-  stdout: "piped",
-  stderr: "piped",
-  env: { NO_COLOR: "1" },
-  signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
-}).output();
+const built = await denoTask("package");
 const buildS = (performance.now() - t0) / 1000;
 if (built.code !== 0) {
-  const dec = new TextDecoder();
-  console.error(dec.decode(built.stdout) + dec.decode(built.stderr));
+  console.error(built.output);
   throw new Error(`deno task package exited with ${built.code}`);
 }
 const target = `kiln-${Deno.build.os}-${Deno.build.arch}.run`;

@@ -54,6 +54,26 @@ export async function runKiln(
   return { code, stdout: output.stdout, stderr: output.stderr };
 }
 
+/**
+ * Runs `deno task <name>` in the repository root (`bundle`, `package`, `compile`), bounded by
+ * `BUILD_TIMEOUT_MS`; returns its exit code and its stdout and stderr as one text.
+ */
+export async function denoTask(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", name],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
 /** A child's stdout and stderr read as text as they come. */
 export interface Output {
   readonly stdout: string;

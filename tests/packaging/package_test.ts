@@ -2,14 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { PackageInfo } from "../../scripts/package.ts";
 import { waitFor } from "../_helpers.ts";
-import { getJson, readOutput, ROOT, TEST_ADMIN_TOKEN } from "../_process.ts";
-import {
-  BUILD_TIMEOUT_MS,
-  killAfterGrace,
-  PEER_LIFETIME_MS,
-  stopChild,
-  TOOL_TIMEOUT_MS,
-} from "../_timeouts.ts";
+import { denoTask, getJson, readOutput, ROOT, TEST_ADMIN_TOKEN } from "../_process.ts";
+import { killAfterGrace, PEER_LIFETIME_MS, stopChild, TOOL_TIMEOUT_MS } from "../_timeouts.ts";
 
 const PACKAGE = `kiln-${Deno.build.os}-${Deno.build.arch}.run`;
 
@@ -41,16 +35,8 @@ Deno.test({
     "and a copy with one payload byte changed is refused with nothing extracted",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const built = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "package"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
-    }).output();
-    const dec = new TextDecoder();
-    assert.equal(built.code, 0, dec.decode(built.stdout) + dec.decode(built.stderr));
+    const built = await denoTask("package");
+    assert.equal(built.code, 0, built.output);
     const info = JSON.parse(await Deno.readTextFile(join(ROOT, "dist", `${PACKAGE}.json`))) as PackageInfo;
 
     const tmp = await Deno.makeTempDir({ prefix: "kiln_package_" });
@@ -125,7 +111,10 @@ Deno.test({
         signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
       }).output();
       assert.equal(refused.code, 1);
-      assert.match(dec.decode(refused.stderr), /refusing to run .*payload's sha256 is [0-9a-f]{64}/);
+      assert.match(
+        new TextDecoder().decode(refused.stderr),
+        /refusing to run .*payload's sha256 is [0-9a-f]{64}/,
+      );
       assert.deepEqual(await entries(badHome), []);
       assert.deepEqual(await entries(badDir), [PACKAGE]);
     } finally {

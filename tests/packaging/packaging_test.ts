@@ -1,25 +1,10 @@
 import assert from "node:assert/strict";
-import { getJson, KILN_FLAGS, ROOT, startKiln } from "../_process.ts";
+import { AUTH, denoTask, getJson, KILN_FLAGS, ROOT, startKiln } from "../_process.ts";
+import { assertServesUplot, NARROWING_FLAGS } from "../e2e/_uplot.ts";
 import { BUILD_TIMEOUT_MS, killAfterGrace, PEER_LIFETIME_MS, stopChild } from "../_timeouts.ts";
 
-async function task(
-  name: string,
-  env: Record<string, string> = {},
-): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", name],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-    signal: AbortSignal.timeout(BUILD_TIMEOUT_MS),
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
-Deno.test("deno task bundle writes dist/, which copied out of the checkout serves /health with all demo modules running", async () => {
-  const built = await task("bundle");
+Deno.test("deno task bundle writes dist/, which copied out of the checkout serves /health with all demo modules running, and uPlot from inside itself", async () => {
+  const built = await denoTask("bundle");
   assert.equal(built.code, 0, built.output);
   // The bundle alone in a folder of its own: the migrations and the demo come from inside it.
   const copy = await Deno.makeTempDir({ prefix: "kiln_dist_" });
@@ -41,6 +26,18 @@ Deno.test("deno task bundle writes dist/, which copied out of the checkout serve
       await Deno.readFile(`${dir}/demo/modules/fft/fft.wasm`),
       await Deno.readFile(`${ROOT}modules/fft/fft.wasm`),
     );
+
+    // The same bundle narrowed as `deno task start` runs it (exec'd) serves the dashboard's uPlot from
+    // inside itself.
+    await using narrowed = await startKiln(["--data", dir], {
+      entry: `${copy}/kiln.js`,
+      flags: [...NARROWING_FLAGS, "--unstable-worker-options"],
+    });
+    await assertServesUplot(narrowed.base);
+    const modules = await fetch(`${narrowed.base}/api/v1/modules`, { headers: AUTH });
+    assert.equal(modules.status, 200);
+    await modules.body?.cancel();
+    assert.equal(await narrowed.stop(), 0);
   } finally {
     await Deno.remove(copy, { recursive: true });
     await Deno.remove(dir, { recursive: true });
@@ -56,7 +53,7 @@ Deno.test({
   name: "deno task compile builds dist/kiln, a single executable that runs the embedded demo",
   ignore: !denort,
   async fn() {
-    const built = await task("compile", { DENORT_BIN: denort! });
+    const built = await denoTask("compile", { DENORT_BIN: denort! });
     assert.equal(built.code, 0, built.output);
     const dir = await Deno.makeTempDir();
     const signal = AbortSignal.timeout(PEER_LIFETIME_MS);
