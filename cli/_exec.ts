@@ -71,11 +71,11 @@ export function relaunchArgs(args: readonly string[], grants: DenoGrants): strin
  */
 function libcCandidates(): string[] {
   if (Deno.build.os !== "linux") return [];
-  return LIBC_PATHS.filter((path) => {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") return false;
-    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return true;
-    return existingLibcPaths().includes(path);
-  });
+  const existing = existingLibcPaths(); // those this process may stat
+  return LIBC_PATHS.filter((path) =>
+    Deno.permissions.querySync({ name: "ffi", path }).state === "granted" &&
+    (Deno.permissions.querySync({ name: "read", path }).state !== "granted" || existing.includes(path))
+  );
 }
 
 /** libc, when FFI to it is granted (the launcher's `--allow-ffi`); null otherwise. */

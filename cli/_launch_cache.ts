@@ -10,7 +10,7 @@
  * bytes, Deno's version and path, and the size and modification time of the main module and of the files
  * that compute grants (`run.ts`, `sandbox.ts`, `_exec.ts`, the manifest's schema). A change the key misses
  * (another source file edited in a checkout) is caught by the narrowed process, which computes the grants
- * again from the manifest it loads anyway and compares ({@linkcode checkCachedGrants}): on a difference it
+ * again from the manifest it loads anyway and compares ({@linkcode sameGrants}): on a difference it
  * marks the cache stale (`launch.stale`) and exits with {@linkcode STALE_EXIT_CODE}; the next start takes the
  * long way and writes a fresh entry.
  *
@@ -178,19 +178,17 @@ export async function launchFromCache(args: readonly string[]): Promise<void> {
 
 /**
  * In the narrowed process started from the cache: whether its grants are the ones its manifest needs now
- * (`expected`, computed by `sandbox.ts` as the launcher would). When they are not, leaves the stale marker
- * and returns false: the caller exits with {@linkcode STALE_EXIT_CODE}.
+ * (`expected`, computed by `sandbox.ts` as the launcher would). When they are not, the caller leaves the
+ * stale marker ({@linkcode markLaunchStale}) and exits with {@linkcode STALE_EXIT_CODE}.
  */
-export function checkCachedGrants(grants: DenoGrants, expected: DenoGrants, dataDir: string): boolean {
+export function sameGrants(grants: DenoGrants, expected: DenoGrants): boolean {
   const canonical = (g: DenoGrants) => {
     const { cached: _c, lifeline: _l, ...rest } = g;
     return JSON.stringify(
       Object.entries(rest).map(([k, v]) => [k, Array.isArray(v) ? [...v].sort() : v]).sort(),
     );
   };
-  if (canonical(grants) === canonical(expected)) return true;
-  markLaunchStale(dataDir);
-  return false;
+  return canonical(grants) === canonical(expected);
 }
 
 /** Leaves the marker that turns the shortcut off until a launcher writes a fresh entry. */

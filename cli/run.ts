@@ -14,9 +14,9 @@ import { createProcessLog, logFormatOf } from "./_log.ts";
 import { unpackEmbeddedDemo } from "./_demo.ts";
 import { mark } from "../runtime/_startup_marks.ts";
 import {
-  checkCachedGrants,
   launchCachePath,
   markLaunchStale,
+  sameGrants,
   saveLaunch,
   STALE_EXIT_CODE,
 } from "./_launch_cache.ts";
@@ -126,7 +126,7 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   } else {
     if (grants.cached) {
       const expected = grantsFor({ manifest, dataDir: values.data, listen, libcPaths: grants.ffi ?? [] });
-      if (!checkCachedGrants(grants, expected, values.data)) {
+      if (!sameGrants(grants, expected)) {
         dropCachedGrants(values.data, out, null);
         return STALE_EXIT_CODE;
       }
@@ -151,9 +151,9 @@ export async function runCommand(args: string[], version: string): Promise<numbe
   });
 }
 
-/** Says why the launch cache's grants are dropped (`checkCachedGrants` or `markLaunchStale` left the marker). */
+/** Drops the launch cache's grants (the stale marker) and says why: `err`, or null for grants that differ. */
 function dropCachedGrants(dataDir: string, out: { say(line: string): void }, err: unknown): void {
-  if (err !== null) markLaunchStale(dataDir);
+  markLaunchStale(dataDir);
   const why = err === null
     ? "Kiln's code changed since they were saved"
     : `the manifest cannot be loaded with them: ${(err as Error).message}`;
