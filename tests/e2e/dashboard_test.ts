@@ -303,7 +303,10 @@ const STEPS: BrowserStep<Setup>[] = [
     form.set("wasm", new File([CRASHER as Uint8Array<ArrayBuffer>], "crasher.wasm"));
     const res = await fetch(`${s.base}/api/v1/modules`, { method: "POST", body: form, headers: AUTH });
     assert.equal(res.status, 201, await res.text());
-    const row = page.locator('#alerts tr[data-module="crasher"]').first();
+    // Its probation may roll it back too: that alert can come first, so the crash's own row is looked for.
+    const row = page.locator('#alerts tr[data-module="crasher"]')
+      .filter({ has: page.locator(".message", { hasText: /^Module (crashed|failed)/ }) })
+      .first();
     await row.waitFor({ timeout: 30_000 });
     assert.match(await row.locator(".message").textContent() ?? "", /^Module (crashed|failed)/);
     assert.match(await row.textContent() ?? "", /crasher runtime/);
