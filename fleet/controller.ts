@@ -14,6 +14,7 @@
  *
  * @module
  */
+import "../hal/mqtt/_packet_numbers.ts"; // before mqtt.js writes a packet
 import mqtt, { type MqttClient } from "mqtt";
 import type { DesiredState, ReportedState } from "../runtime/fleet/protocol.ts";
 import { type EngineOptions, stepRollout } from "./engine.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
+import "./_packet_numbers.ts"; // before mqtt.js or aedes writes a packet
 import { connect } from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
 import type { Qos } from "./options.ts";

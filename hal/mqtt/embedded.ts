@@ -14,6 +14,7 @@
  * @module
  */
 import { createServer, type Server } from "node:net";
+import "./_packet_numbers.ts"; // before mqtt.js or aedes writes a packet
 import { Aedes } from "aedes";
 import { EmbeddedBrokerError } from "./errors.ts";
 import {

@@ -193,3 +193,30 @@ Deno.test("a credentials file that holds no credentials stops the embedded broke
     TypeError,
   );
 });
+
+Deno.test("mqtt.js and aedes write packets without mqtt-packet's table of 65,536 Buffers", async () => {
+  // The table lives in mqtt-packet's numbers.js; _packet_numbers.ts turns it off in the copy the import map
+  // pins, which only works while mqtt.js and aedes resolve to that same copy.
+  const lock = JSON.parse(await Deno.readTextFile(new URL("../../deno.lock", import.meta.url))) as {
+    specifiers: Record<string, string>;
+    npm: Record<string, { dependencies?: string[] }>;
+  };
+  const pinned = lock.specifiers["npm:mqtt-packet@9.0.2"];
+  assert.equal(pinned, "9.0.2");
+  for (const user of ["mqtt@5.16.0", "aedes@1.2.0"]) {
+    // A bare name in the lock's dependencies is the package's only locked version.
+    assert.ok(lock.npm[user]?.dependencies?.includes("mqtt-packet"), `${user} uses the pinned mqtt-packet`);
+  }
+  assert.deepEqual(Object.keys(lock.npm).filter((k) => k.startsWith("mqtt-packet@")), ["mqtt-packet@9.0.2"]);
+
+  const { cache } = await import("npm:mqtt-packet@9.0.2/numbers.js") as { cache: Record<number, unknown> };
+  await using broker = await startEmbeddedBroker({ port: 0 });
+  await using mqtt = createMqttConnector("numbers", { url: broker.url, ...broker.credentials, ...FAST });
+  await until(() => "a connection", () => mqtt.connected);
+  const got: number[] = [];
+  await mqtt.subscribe("factory/numbers", (_topic, payload) => got.push(payload[0]!), { qos: 1 });
+  for (let i = 0; i < 3; i++) await mqtt.publish("factory/numbers", new Uint8Array([i]), { qos: 1 });
+  await until(() => `3 messages, got ${got.length}`, () => got.length === 3);
+  assert.deepEqual(got, [0, 1, 2]);
+  assert.equal(Object.keys(cache).length, 0, "no pre-built number Buffers");
+});
