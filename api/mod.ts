@@ -24,7 +24,7 @@ import type { ApiDeps } from "./ports.ts";
 import { alertsRoutes, messagesRoutes } from "./routes/alerts.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { deploymentsRoutes, versionsRoutes } from "./routes/deployments.ts";
-import { modulesRoutes } from "./routes/modules.ts";
+import { moduleList, modulesRoutes } from "./routes/modules.ts";
 import { simRoutes } from "./routes/sim.ts";
 import { snapshotsRoutes } from "./routes/snapshots.ts";
 import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
@@ -71,6 +71,17 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono {
   const app = new Hono();
   app.onError(handleError);
+  // Shared by concurrent readers; anything but a read may change it, so it is computed afresh after one.
+  const modules = moduleList(deps.modules);
+  app.use("*", async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return await next();
+    modules.invalidate();
+    try {
+      await next();
+    } finally {
+      modules.invalidate();
+    }
+  });
   if (deps.auth) app.use("*", authMiddleware(deps.auth, { metricsPublic: deps.metricsPublic ?? false }));
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const tooLarge = (limit: number) =>
@@ -143,7 +154,7 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
       }),
     );
   }
-  app.route("/api/v1/modules", modulesRoutes(deps.modules, deps.deployer, deps.deployments));
+  app.route("/api/v1/modules", modulesRoutes(deps.modules, modules, deps.deployer, deps.deployments));
   app.route("/api/v1/modules", versionsRoutes(deps.deployments));
   const traces = deps.traces ?? obs.traces ?? null;
   app.route("/api/v1/modules", tracesRoutes(deps.modules, traces));

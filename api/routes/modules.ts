@@ -15,6 +15,7 @@ import { locateInSpec } from "../_spec_lines.ts";
 import { snapshotJson } from "./snapshots.ts";
 import { actorOf } from "./deployments.ts";
 import type { ModuleStatus } from "../../runtime/mod.ts";
+import { SharedDocument } from "../_shared_document.ts";
 
 /**
  * A status as it is serialised: its `outputs` (a null-prototype record, keyed by the module's own output
@@ -23,22 +24,35 @@ import type { ModuleStatus } from "../../runtime/mod.ts";
  * objects with the ordinary prototype and falls back to its slow path (about 3x slower for the demo's module
  * list) for a whole document holding one null-prototype object.
  */
-function serializable(status: ModuleStatus): ModuleStatus {
+export function serializable(status: ModuleStatus): ModuleStatus {
   return { ...status, outputs: Object.fromEntries(Object.entries(status.outputs)) };
 }
 
+/** How long one computed module list answers `GET /api/v1/modules`, ms (`SharedDocument` says why). */
+export const MODULE_LIST_REUSE_MS = 5;
+
+/** The document `GET /api/v1/modules` answers, shared by the requests of {@linkcode MODULE_LIST_REUSE_MS}. */
+export function moduleList(modules: ModuleControl): SharedDocument {
+  return new SharedDocument(
+    () => ({ modules: modules.listModules().map(serializable) }),
+    MODULE_LIST_REUSE_MS,
+  );
+}
+
 /**
- * Routes under `/api/v1/modules`: `modules` answers, `deployer` deploys and deletes (404 without one), and
- * `deployments` records an operator's start and stop (none without one).
+ * Routes under `/api/v1/modules`: `list` answers the list (see {@linkcode moduleList}), `modules` the rest,
+ * `deployer` deploys and deletes (404 without one), and `deployments` records an operator's start and stop
+ * (none without one).
  */
 export function modulesRoutes(
   modules: ModuleControl,
+  list: SharedDocument,
   deployer: Deployer | undefined,
   deployments?: Deployments,
 ): Hono {
   const app = new Hono();
 
-  app.get("/", (c) => c.json({ modules: modules.listModules().map(serializable) }));
+  app.get("/", (c) => c.body(list.bytes(), 200, { "Content-Type": "application/json" }));
 
   // Deploy (admin): multipart with `name`, `spec` (the module's manifest entry, YAML or JSON), `wasm` (the
   // binary) and any data blobs its entry names, each as a file part with that file name. An entry the device's

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type ApiDeps, createApp } from "../../api/mod.ts";
 import type { ModuleStatus } from "../../runtime/mod.ts";
+import { MODULE_LIST_REUSE_MS } from "../../api/routes/modules.ts";
 
 function statusWith(outputs: Record<string, number>): ModuleStatus {
   return { name: "hostile", state: "running", outputs } as unknown as ModuleStatus;
@@ -34,4 +35,46 @@ Deno.test("the module list and a module's status keep every output key a module 
     assert.equal(m.name, "hostile");
   }
   assert.equal(Object.getPrototypeOf(status.outputs), null, "the status itself is left as it was");
+});
+
+Deno.test("requests for the module list share one computation, and a change through the API shows at once", async () => {
+  let computed = 0;
+  let state = "running";
+  const status = () => ({ name: "fft", state, outputs: Object.create(null) }) as unknown as ModuleStatus;
+  const deps = {
+    modules: {
+      listModules: () => (computed++, [status()]),
+      getModule: (n: string) => (n === "fft" ? status() : null),
+      stopModule: (n: string) => {
+        if (n !== "fft") throw new Error(n);
+        // The change lands after the request began: a list computed meanwhile must not outlive it.
+        return new Promise<ModuleStatus>((resolve) =>
+          setTimeout(() => (state = "stopped", resolve(status())), 0)
+        );
+      },
+    },
+    observability: { health: () => ({ version: "test" }) },
+  } as unknown as ApiDeps;
+  const app = createApp(deps);
+  const list = async () => {
+    const res = await app.request("/api/v1/modules");
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    return ((await res.json()) as { modules: ModuleStatus[] }).modules.map((m) => m.state);
+  };
+
+  const reads = await Promise.all(Array.from({ length: 20 }, list));
+  assert.deepEqual(reads, Array(20).fill(["running"]));
+  assert.ok(computed < 20, `${computed} computations for 20 concurrent reads`);
+
+  const stop = app.request("/api/v1/modules/fft/stop", { method: "POST" });
+  assert.deepEqual(await list(), ["running"]); // read while the stop is under way
+  assert.equal((await stop).status, 200);
+  assert.deepEqual(await list(), ["stopped"]);
+
+  // A read later than the reuse window computes again, whatever changed without the API.
+  const before = computed;
+  await new Promise((r) => setTimeout(r, 2 * MODULE_LIST_REUSE_MS));
+  await list();
+  assert.equal(computed, before + 1);
 });
