@@ -74,6 +74,8 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
     ...plan,
     modules: planDeployment(desired.manifest, { dataDir: o.dataDir }).modules,
   };
+  // Modules that resume read their snapshots first thing: the snapshot worker boots meanwhile.
+  if (running.modules.some((m) => m.persistence !== null)) snapshots.start();
 
   const outbox = plan.mqtt
     ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })

@@ -36,25 +36,49 @@ function workerUrl(): URL {
   return new URL(`./snapshot_worker.${ext}`, import.meta.url);
 }
 
-/** Saves and loads snapshots in a worker of its own. Dispose it. */
+/**
+ * Saves and loads snapshots in a worker of its own, started at the first save or load: a gateway whose
+ * modules never snapshot never pays for it (a worker is about 13 MiB resident and 13 ms of the main thread
+ * to start, `bench/footprint.ts`). Dispose it.
+ */
 export class Snapshotter {
-  #worker: Worker;
+  readonly #dbPath: string;
+  #worker: Worker | null = null;
   #nextId = 1;
   #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void; module: string }>();
-  #opened: Promise<unknown>;
+  #opened: Promise<unknown> | null = null;
   #closed = false;
 
   /**
    * @param dbPath The store's path; the main thread must have opened (and so migrated) it first.
    */
   constructor(dbPath: string) {
-    const dir = dirname(dbPath);
-    this.#worker = new Worker(workerUrl(), {
+    this.#dbPath = dbPath;
+  }
+
+  /** Whether the worker has started (by {@linkcode start}, or at the first save or load). */
+  get started(): boolean {
+    return this.#worker !== null;
+  }
+
+  /**
+   * Starts the worker now, for a caller that knows snapshots will be read soon (modules that resume): it
+   * boots while the caller goes on. A failure to open the store is reported to the first save or load.
+   */
+  start(): void {
+    this.#open("(store)").catch(() => {});
+  }
+
+  /** Starts the worker and opens the store in it, once; resolves when it is open. */
+  #open(module: string): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new SnapshotStoreError(module, "the snapshot store is closed"));
+    if (this.#opened !== null) return this.#opened;
+    const worker = new Worker(workerUrl(), {
       type: "module",
       name: "kiln-snapshots",
       deno: {
         permissions: {
-          read: [dir],
+          read: [dirname(this.#dbPath)],
           // The process's own write grant, which is the data directory less what it may not write (the launch
           // cache, cli/_launch_cache.ts): asking for [dir] again would be refused as more than the parent has.
           write: "inherit",
@@ -67,20 +91,22 @@ export class Snapshotter {
         },
       },
     } as WorkerOptions);
-    this.#worker.onmessage = (e: MessageEvent<SnapshotResponse>) => {
+    worker.onmessage = (e: MessageEvent<SnapshotResponse>) => {
       const p = this.#pending.get(e.data.id);
       this.#pending.delete(e.data.id);
       if (!p) return;
       if (e.data.ok) p.resolve(e.data.result);
       else p.reject(new SnapshotStoreError(p.module, e.data.error));
     };
-    this.#worker.onerror = (e: ErrorEvent) => {
+    worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#failAll(`the snapshot worker failed: ${e.message}`);
     };
+    this.#worker = worker;
     const openStart = performance.now();
-    this.#opened = this.#request({ id: 0, op: "open", path: dbPath }, "(store)");
+    this.#opened = this.#request({ id: 0, op: "open", path: this.#dbPath }, "(store)");
     this.#opened.then(() => span("snapshot_worker_open", openStart), () => {});
+    return this.#opened;
   }
 
   /**
@@ -89,7 +115,7 @@ export class Snapshotter {
    * @throws {SnapshotStoreError} when the write fails.
    */
   async save(module: string, options: SaveSnapshotOptions): Promise<SnapshotInfo> {
-    await this.#opened;
+    await this.#open(module);
     const { image } = options;
     return await this.#request(
       { id: 0, op: "save", module, options },
@@ -104,16 +130,19 @@ export class Snapshotter {
    * @throws {SnapshotStoreError} when the read fails.
    */
   async loadLatest(module: string, key: SnapshotKey): Promise<LatestSnapshot> {
-    await this.#opened;
+    await this.#open(module);
     return await this.#request({ id: 0, op: "load", module, key }, module) as LatestSnapshot;
   }
 
   #request(req: SnapshotRequest, module: string, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new SnapshotStoreError(module, "the snapshot store is closed"));
+    const worker = this.#worker;
+    if (this.#closed || worker === null) {
+      return Promise.reject(new SnapshotStoreError(module, "the snapshot store is closed"));
+    }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, module });
-      this.#worker.postMessage({ ...req, id }, transfer);
+      worker.postMessage({ ...req, id }, transfer);
     });
   }
 
@@ -130,10 +159,15 @@ export class Snapshotter {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      const worker = this.#worker;
+      if (worker === null) {
+        this.#closed = true; // never started: nothing to end
+        return;
+      }
       const closed = this.#request({ id: 0, op: "close" }, "(store)").catch(() => {});
       this.#closed = true;
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      this.#worker.terminate();
+      worker.terminate();
       this.#failAll("the snapshot store is closed");
     })();
     return this.#closing;

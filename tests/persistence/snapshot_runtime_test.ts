@@ -202,3 +202,30 @@ Deno.test("shutdown snapshots every running snapshotted module", async () => {
   assert.deepEqual(listSnapshots(store.db, "counter").map((x) => x.reason), ["stop"]);
   store.close();
 });
+
+Deno.test("the snapshot worker starts only when a module snapshots, and a store never used closes", async () => {
+  const { dir, plan } = await setup();
+  {
+    const store = openStore(`${dir}/kiln.db`);
+    const snapshots = new Snapshotter(store.path);
+    const rt = await createRuntime({
+      plan: deploymentPlan([plan({ persistence: null })]),
+      version: "test",
+      snapshots,
+      log: () => {},
+    });
+    await rt.start();
+    await waitFor("ticks", () => (outputs(rt).count ?? 0) >= 3);
+    assert.equal(snapshots.started, false, "no worker for a module without persistence");
+    rt.close();
+    await snapshots.close();
+    await assert.rejects(snapshots.loadLatest("counter", {} as never), /the snapshot store is closed/);
+    store.close();
+  }
+  await using r = await start(dir, plan());
+  await waitFor(
+    "the warm-up snapshot",
+    () => r.rt.getModule("counter")!.snapshot?.last?.reason === "warm_up",
+  );
+  assert.deepEqual(listSnapshots(r.store.db, "counter").map((x) => x.reason), ["warm_up"]);
+});
