@@ -61,6 +61,10 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
   using _lock = lockDataDir(o.dataDir);
   using store = openStore(`${o.dataDir}/kiln.db`);
   await using snapshots = new Snapshotter(store.path);
+  // Modules that resume read their snapshots first thing: the snapshot worker boots meanwhile, from now when
+  // the manifest has one, or once the desired state shows one (a module deployed through the API).
+  const snapshotted = (p: DeploymentPlan) => p.modules.some((m) => m.persistence !== null);
+  if (snapshotted(plan)) snapshots.start();
   // What to run: the manifest file overlaid with the accepted API actions recorded since (runtime/lifecycle/).
   const blobs = new BlobStore(o.dataDir);
   const desired = await resolveDesiredState({
@@ -74,8 +78,7 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
     ...plan,
     modules: planDeployment(desired.manifest, { dataDir: o.dataDir }).modules,
   };
-  // Modules that resume read their snapshots first thing: the snapshot worker boots meanwhile.
-  if (running.modules.some((m) => m.persistence !== null)) snapshots.start();
+  if (snapshotted(running)) snapshots.start();
 
   const outbox = plan.mqtt
     ? createOutbox(store, { diskBudgetBytes: plan.mqtt.outbox.diskBudgetBytes })
