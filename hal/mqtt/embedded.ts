@@ -15,7 +15,6 @@
  */
 import { createServer, type Server } from "node:net";
 import "./_packet_numbers.ts"; // before mqtt.js or aedes writes a packet
-import { Aedes } from "aedes";
 import { EmbeddedBrokerError } from "./errors.ts";
 import {
   credentialsChecker,
@@ -95,6 +94,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     : options.credentials ?? generateEmbeddedCredentials();
   const check = credentialsChecker(credentials);
   let refused = 0;
+  // Loaded here, not with the module: a gateway that talks to its plant's broker never needs aedes (~10 ms).
+  const { Aedes } = await import("aedes");
   const aedes = await Aedes.createBroker({
     // `done(null, false)` makes aedes answer CONNACK 5 (not authorized) and close the connection.
     authenticate: (_client, username, password, done) => {
