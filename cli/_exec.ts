@@ -54,11 +54,16 @@ export function denoFlags(g: DenoGrants): string[] {
 }
 
 /**
- * V8 flags of the narrowed process. A young generation of at most 1 MiB semi-spaces per isolate (the main
- * thread and every executor): V8's default lets each grow to 16 MiB, resident once touched, for a gateway
- * whose handlers allocate little on the JavaScript heap (`bench/footprint.ts`).
+ * V8 flags of the narrowed process (`bench/footprint.ts` measures both):
+ * - a young generation of at most 1 MiB semi-spaces per isolate (the main thread and every executor): V8's
+ *   default lets each grow to 16 MiB, resident once touched, for a gateway whose handlers allocate little on
+ *   the JavaScript heap;
+ * - no short builtin calls: V8 otherwise copies its embedded builtins next to each isolate's code (about
+ *   1.5 MiB resident per isolate, 5-6 MiB for the demo's main thread and three workers) so that JIT code may
+ *   call them with near calls. The compute benchmark's hot-loop and paced ratios did not move beyond their
+ *   run-to-run spread without it.
  */
-export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--no-short-builtin-calls"];
 
 /** The `deno run` command line that runs this program again with `grants`. */
 export function relaunchArgs(args: readonly string[], grants: DenoGrants): string[] {
