@@ -221,7 +221,7 @@ function footprintSection(src: Source) {
     demo_rss_mib: track(num(src, "demo_rss_mib"), { at_most: 96 }),
     empty_rss_mib: num(src, "empty_rss_mib"),
     idle_10_rss_mib: num(src, "idle_10_rss_mib"),
-    idle_20_rss_mib: num(src, "idle_20_rss_mib"),
+    idle_50_rss_mib: num(src, "idle_50_rss_mib"),
     per_idle_module_from_0_kib: track(num(src, "per_idle_module_from_0_kib"), { at_most: 128 }),
     per_idle_module_from_10_kib: track(num(src, "per_idle_module_from_10_kib"), { at_most: 128 }),
     processes_count: num(src, "processes_count"),

@@ -2,8 +2,9 @@
  * Resident memory of the whole gateway (issue #20): `kiln run` started as a supervisor starts it (the
  * launcher, which execs into its narrowed self), every process of its tree summed (VmRSS), once its modules
  * run and it has settled. Four configurations, in rotating order over the rounds: the demo manifest; a
- * manifest with no module; the same with 10 and with 20 idle modules (periodic every 10 s, doing nothing, one
- * 64 KiB page each): the cost of one more idle module from 0 (with the first executor they start) and from 10.
+ * manifest with no module; the same with 10 and with 50 idle modules (periodic every 10 s, doing nothing, one
+ * 64 KiB page each): the cost of one more idle module from 0 (with the first executor they start) and from 10
+ * (over 40 more, so that a module's share stands out of the few MiB the tree's memory varies by).
  *
  * Run: `deno run -A bench/footprint.ts [--rounds N]`; writes bench/results/footprint.json.
  *
@@ -18,6 +19,8 @@ const TOKEN = "kiln_bench_footprint_token_0123456789";
 /** How long a started gateway runs before it is measured, ms: its first reports, snapshots and GCs. */
 const SETTLE_MS = 4_000;
 const IDLE_MODULES = 10;
+/** The idle modules the second step adds to the first {@linkcode IDLE_MODULES}. */
+const MORE_IDLE_MODULES = 40;
 
 /** A module that does nothing every 10 s: the smallest module a plant would run. */
 const IDLE_WAT = `(module
@@ -35,16 +38,18 @@ async function writeManifests(dir: string): Promise<Record<string, { file: strin
         `  idle_${i}:\n    wasm: idle.wasm\n    limits: { max_memory_mb: 1 }\n` +
         `    schedule: { mode: periodic, period_us: 10000000 }\n`,
     ).join("");
-    return `version: 1\ndevice: { id: gw-footprint }\nmodules:${n === 0 ? " {}" : ""}\n${modules}`;
+    // The default policy allows 32 modules; these are idle and ask for nothing.
+    return `version: 1\ndevice: { id: gw-footprint }\npolicy: { allow: [], max_modules: 64 }\n` +
+      `modules:${n === 0 ? " {}" : ""}\n${modules}`;
   };
   await Deno.writeTextFile(`${dir}/empty.yaml`, manifest(0));
   await Deno.writeTextFile(`${dir}/idle.yaml`, manifest(IDLE_MODULES));
-  await Deno.writeTextFile(`${dir}/idle20.yaml`, manifest(2 * IDLE_MODULES));
+  await Deno.writeTextFile(`${dir}/idle50.yaml`, manifest(IDLE_MODULES + MORE_IDLE_MODULES));
   return {
     demo: { file: `${ROOT}examples/demo.yaml`, modules: 5 },
     empty: { file: `${dir}/empty.yaml`, modules: 0 },
     idle: { file: `${dir}/idle.yaml`, modules: IDLE_MODULES },
-    idle20: { file: `${dir}/idle20.yaml`, modules: 2 * IDLE_MODULES },
+    idle50: { file: `${dir}/idle50.yaml`, modules: IDLE_MODULES + MORE_IDLE_MODULES },
   };
 }
 
@@ -94,18 +99,18 @@ try {
     demo: () => measure(configs.demo!.file, configs.demo!.modules),
     empty: () => measure(configs.empty!.file, configs.empty!.modules),
     idle: () => measure(configs.idle!.file, configs.idle!.modules),
-    idle20: () => measure(configs.idle20!.file, configs.idle20!.modules),
+    idle50: () => measure(configs.idle50!.file, configs.idle50!.modules),
   });
   const samples = {
     demo: measured.demo.map((m) => m.mib),
     empty: measured.empty.map((m) => m.mib),
     idle: measured.idle.map((m) => m.mib),
-    idle20: measured.idle20.map((m) => m.mib),
+    idle50: measured.idle50.map((m) => m.mib),
   };
   const processes = Math.max(...Object.values(measured).flat().map((m) => m.processes));
   const p50 = (xs: number[]) => distribution(xs, 1).p50;
-  const perModuleKib = (from: number[], to: number[]) =>
-    Math.round(((p50(to) - p50(from)) * 1024) / IDLE_MODULES);
+  const perModuleKib = (from: number[], to: number[], added: number) =>
+    Math.round(((p50(to) - p50(from)) * 1024) / added);
   const result = {
     machine: await machine(),
     method: `kiln run as deno task start runs it (the launcher execs into its narrowed self), the VmRSS of ` +
@@ -116,10 +121,10 @@ try {
     demo_rss_mib: p50(samples.demo),
     empty_rss_mib: p50(samples.empty),
     idle_10_rss_mib: p50(samples.idle),
-    idle_20_rss_mib: p50(samples.idle20),
+    idle_50_rss_mib: p50(samples.idle50),
     /** The 10 modules from none: includes the first executor (a worker) they start. */
-    per_idle_module_from_0_kib: perModuleKib(samples.empty, samples.idle),
-    per_idle_module_from_10_kib: perModuleKib(samples.idle, samples.idle20),
+    per_idle_module_from_0_kib: perModuleKib(samples.empty, samples.idle, IDLE_MODULES),
+    per_idle_module_from_10_kib: perModuleKib(samples.idle, samples.idle50, MORE_IDLE_MODULES),
     samples_mib: samples,
     target: "demo <= 96 MB; <= 128 KiB per additional idle module",
   };

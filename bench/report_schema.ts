@@ -455,13 +455,13 @@ export const ReportSchema = z.strictObject({
   }).optional(),
   /**
    * Resident memory of the whole gateway (issue #20, `bench/footprint.ts`): every process of `kiln run`'s tree
-   * for the demo, no module, 10 and 20 idle modules. Absent in reports written before it.
+   * for the demo, no module, 10 and 50 idle modules. Absent in reports written before it.
    */
   footprint: z.strictObject({
     demo_rss_mib: TrackedNum,
     empty_rss_mib: Num,
     idle_10_rss_mib: Num,
-    idle_20_rss_mib: Num,
+    idle_50_rss_mib: Num,
     per_idle_module_from_0_kib: TrackedNum,
     per_idle_module_from_10_kib: TrackedNum,
     processes_count: Num,
