@@ -99,6 +99,8 @@ export interface MetricsSource {
   outboxStats?(): OutboxStats | null;
   /** Every executor started, with the times the watchdog terminated it; its family is left out when omitted. */
   listExecutorCounters?(): readonly { name: string; watchdog_terminations: number }[];
+  /** The process's resident memory and the main thread's JavaScript heap; left out when omitted. */
+  processMemory?(): { rssBytes: number; heapUsedBytes: number };
 }
 
 // Records, not arrays, so that a new state added to the union fails the type check here.
@@ -140,6 +142,19 @@ export function renderMetrics(source: MetricsSource): string {
     [{ version: health.version, device: health.device.id }, 1],
   ]);
   out.gauge("kiln_uptime_seconds", "Time since the runtime started", [[{}, health.uptime_s]]);
+  const memory = source.processMemory?.();
+  if (memory) {
+    out.gauge(
+      "kiln_process_resident_memory_bytes",
+      "Resident memory of the Kiln process, every thread's (its executors' and the snapshot worker's too)",
+      [[{}, memory.rssBytes]],
+    );
+    out.gauge(
+      "kiln_process_heap_used_bytes",
+      "JavaScript heap in use on the runtime's main thread",
+      [[{}, memory.heapUsedBytes]],
+    );
+  }
   out.gauge(
     "kiln_health_status",
     "The runtime's health (GET /health): 1 for the current status, 0 for the others",

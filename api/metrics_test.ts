@@ -107,6 +107,7 @@ function fakeSource(over: Partial<MetricsSource> = {}): MetricsSource {
         reconnects: 2,
       },
     ],
+    processMemory: () => ({ rssBytes: 144 * 1024 * 1024, heapUsedBytes: 30 * 1024 * 1024 }),
     ...over,
   };
 }
@@ -177,6 +178,9 @@ Deno.test("renderMetrics writes known figures as exact Prometheus lines", () => 
       "# TYPE kiln_build_info gauge",
       'kiln_build_info{version="1.2.3",device="gw-1"} 1',
       "kiln_uptime_seconds 12.5",
+      "# TYPE kiln_process_resident_memory_bytes gauge",
+      "kiln_process_resident_memory_bytes 150994944",
+      "kiln_process_heap_used_bytes 31457280",
       'kiln_health_status{status="ok"} 1',
       'kiln_health_status{status="degraded"} 0',
       "# TYPE kiln_module_invocations_total counter",

@@ -142,6 +142,10 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
     health: () => obs.health(),
     outboxStats: () => obs.uplink?.outboxStats() ?? null,
     listExecutorCounters: () => obs.listExecutorCounters(),
+    processMemory: () => {
+      const memory = Deno.memoryUsage(); // needs no permission
+      return { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+    },
   };
   app.route("/metrics", metricsRoute(metrics));
   if (deps.stream) {
