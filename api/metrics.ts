@@ -42,6 +42,7 @@ import { Hono } from "hono";
 import type { ConnectorState, ConnectorStatus } from "../hal/mod.ts";
 import type { ChannelStatus, Health, ModuleState, ModuleStatus } from "../runtime/mod.ts";
 import type { OutboxKind, OutboxStats } from "../snapshots/mod.ts";
+import type { ProcessFigures } from "../runtime/history/mod.ts";
 
 /** The `Content-Type` of the text exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -100,7 +101,7 @@ export interface MetricsSource {
   /** Every executor started, with the times the watchdog terminated it; its family is left out when omitted. */
   listExecutorCounters?(): readonly { name: string; watchdog_terminations: number }[];
   /** The process's resident memory and the main thread's JavaScript heap; left out when omitted. */
-  processMemory?(): { rssBytes: number; heapUsedBytes: number };
+  processMemory?(): Pick<ProcessFigures, "rssBytes" | "heapUsedBytes">;
 }
 
 // Records, not arrays, so that a new state added to the union fails the type check here.

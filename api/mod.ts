@@ -31,7 +31,7 @@ import { type TraceReader, tracesRoutes } from "./routes/traces.ts";
 import { recordRoutes } from "./routes/record.ts";
 import { shadowRoutes } from "./routes/shadow.ts";
 import { historyRoutes } from "./routes/history.ts";
-import { gatewayRoutes } from "./routes/gateway.ts";
+import { gatewayRoutes, processFigures } from "./routes/gateway.ts";
 
 export {
   type ApiDeps,
@@ -142,10 +142,7 @@ export function createApp(deps: ApiDeps & { traces?: TraceReader | null }): Hono
     health: () => obs.health(),
     outboxStats: () => obs.uplink?.outboxStats() ?? null,
     listExecutorCounters: () => obs.listExecutorCounters(),
-    processMemory: () => {
-      const memory = Deno.memoryUsage(); // needs no permission
-      return { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
-    },
+    processMemory: () => processFigures(obs),
   };
   app.route("/metrics", metricsRoute(metrics));
   if (deps.stream) {

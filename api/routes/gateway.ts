@@ -51,8 +51,8 @@ export function gatewayJson(source: GatewaySource): Json {
   };
 }
 
-/** The runtime's process figures, or the memory alone when the port has none. */
-function processFigures(source: GatewaySource): ProcessFigures {
+/** The runtime's process figures, or the memory alone when the port has none (`/metrics` reads them too). */
+export function processFigures(source: Pick<Observability, "processFigures">): ProcessFigures {
   if (source.processFigures) return source.processFigures();
   const memory = Deno.memoryUsage();
   return { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, cpuPercent: null, loadAvg: null };

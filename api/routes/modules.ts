@@ -24,7 +24,7 @@ import { SharedDocument } from "../_shared_document.ts";
  * objects with the ordinary prototype and falls back to its slow path (about 3x slower for the demo's module
  * list) for a whole document holding one null-prototype object.
  */
-export function serializable(status: ModuleStatus): ModuleStatus {
+function serializable(status: ModuleStatus): ModuleStatus {
   return { ...status, outputs: Object.fromEntries(Object.entries(status.outputs)) };
 }
 

@@ -81,6 +81,7 @@ async function start(dir: string, module: ModulePlan) {
   return {
     rt,
     store,
+    snapshots,
     async [Symbol.asyncDispose]() {
       rt.close();
       await snapshots.close();
@@ -206,21 +207,11 @@ Deno.test("shutdown snapshots every running snapshotted module", async () => {
 Deno.test("the snapshot worker starts only when a module snapshots, and a store never used closes", async () => {
   const { dir, plan } = await setup();
   {
-    const store = openStore(`${dir}/kiln.db`);
-    const snapshots = new Snapshotter(store.path);
-    const rt = await createRuntime({
-      plan: deploymentPlan([plan({ persistence: null })]),
-      version: "test",
-      snapshots,
-      log: () => {},
-    });
-    await rt.start();
-    await waitFor("ticks", () => (outputs(rt).count ?? 0) >= 3);
-    assert.equal(snapshots.started, false, "no worker for a module without persistence");
-    rt.close();
-    await snapshots.close();
-    await assert.rejects(snapshots.loadLatest("counter", {} as never), /the snapshot store is closed/);
-    store.close();
+    await using r = await start(dir, plan({ persistence: null }));
+    await waitFor("ticks", () => (outputs(r.rt).count ?? 0) >= 3);
+    assert.equal(r.snapshots.started, false, "no worker for a module without persistence");
+    await r.snapshots.close(); // and again when r is disposed
+    await assert.rejects(r.snapshots.loadLatest("counter", {} as never), /the snapshot store is closed/);
   }
   await using r = await start(dir, plan());
   await waitFor(
