@@ -254,7 +254,7 @@ export function startupPhases(marks: StartupMark[], listeningMs: number | null) 
     round2(child.filter((m) => m.name.startsWith(prefix)).reduce((a, m) => a + (m.durationMs ?? 0), 0));
   const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : round2(b - a));
   const executorsUp = child.filter((m) => m.name.startsWith("executor_ready:")).map((m) => m.atMs);
-  const modulesFrom = at(child, "uplink_up") ?? at(child, "runtime_start");
+  const modulesFrom = at(child, "runtime_start");
   return {
     /** Spawn until the first process's V8 time origin (the Deno binary's own start). */
     process_start: at(launcher.length > 0 ? launcher : child, "process_start"),
@@ -286,6 +286,7 @@ export function startupPhases(marks: StartupMark[], listeningMs: number | null) 
     modules_load: diff(at(child, "runtime_create"), at(child, "runtime_start")),
     instrument_total: sum("instrument:"),
     compile_total: sum("compile:"),
+    /** Until the uplink's link is made (broker, MQTT client): alongside the modules' start, not before it. */
     uplink: diff(at(child, "runtime_start"), at(child, "uplink_up")),
     executors_up: executorsUp.length > 0 ? diff(modulesFrom, Math.max(...executorsUp)) : null,
     /** The normal executor's worker, from `new Worker` to its ready message (its module graph). */

@@ -139,26 +139,43 @@ export class Runtime {
     this.#thread.pin(this.plan.cpus?.runtime, this.#log);
     await this.#plant.open(); // first: GPIO lines the platform lacks fail the start before anything runs
     const { executors, supervisor } = this.#parts;
-    // The executors' workers boot (their module graphs, ~50-80 ms) while the uplink connects.
+    // The executors' workers boot (their module graphs, ~50-80 ms) while the snapshots are read.
     for (const slot of this.#slots.values()) executors.get(slot.executor);
     if (this.plan.mqtt) {
       if (!this.#outbox) {
         throw new TypeError("An MQTT uplink needs the runtime's outbox (RuntimeOptions.outbox)");
       }
-      this.#uplink = await createUplink({
+      // What modules send from their first call on goes to the outbox, however long the link takes.
+      this.#uplink = createUplink({
         plan: this.plan.mqtt,
         device: this.plan.device.id,
         outbox: this.#outbox,
         log: this.#log,
       });
-      await this.#parts.triggers.subscribe(this.#uplink);
-      mark("uplink_up");
     }
-    await Promise.all(
+    const started = Promise.all(
       [...this.#slots.values()].filter((s) => s.plan.enabled).map((s) => supervisor.start(s, true)),
     );
+    // The link's ~50 ms of the main thread (the broker, the MQTT client) while the executors boot. The
+    // triggers' subscriptions are in place before the first message can arrive (a persistent session's queue
+    // comes right after the connect); they hold commands until the runtime runs. A failure waits, caught,
+    // until the modules have started, then stops them and fails the start.
+    const uplink = this.#uplink;
+    const linked = uplink?.connect().then(() => this.#parts.triggers.subscribe(uplink)).then(
+      () => null,
+      (err: Error) => err,
+    );
+    await started;
     mark("modules_started");
     this.#plant.start();
+    if (linked) {
+      const failed = await linked;
+      if (failed) {
+        this.close(); // the modules just started stop with it, as if it had failed before them
+        throw failed;
+      }
+      mark("uplink_up");
+    }
     await this.#connectors.start();
     mark("runtime_started");
     this.#process.start(); // last: a start that throws leaves no timer behind

@@ -94,8 +94,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     : options.credentials ?? generateEmbeddedCredentials();
   const check = credentialsChecker(credentials);
   let refused = 0;
-  // Loaded here, not with the module: a gateway that talks to its plant's broker never needs aedes (~10 ms).
-  const { Aedes } = await import("aedes");
+  const { Aedes } = await loadBroker();
   const aedes = await Aedes.createBroker({
     // `done(null, false)` makes aedes answer CONNACK 5 (not authorized) and close the connection.
     authenticate: (_client, username, password, done) => {
@@ -152,4 +151,15 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+let aedes: Promise<typeof import("aedes")> | null = null;
+
+/**
+ * Loads the broker's package (aedes), once: not with this module, since a gateway that talks to its plant's
+ * broker never needs it (~10-20 ms of the main thread here). A caller that will start the broker soon may
+ * call it first, so that the loading happens while its thread would otherwise wait.
+ */
+export function loadBroker(): Promise<typeof import("aedes")> {
+  return aedes ??= import("aedes");
 }

@@ -55,6 +55,7 @@ export {
   type EmbeddedBrokerCredentials,
   type EmbeddedBrokerOptions,
   generateEmbeddedCredentials,
+  loadBroker,
   startEmbeddedBroker,
 } from "./embedded.ts";
 export {

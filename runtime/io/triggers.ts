@@ -45,13 +45,17 @@ export class Triggers {
       const s = slot.plan.schedule;
       if (s.mode === "event" && s.trigger.startsWith("mqtt:")) triggers.add(s.trigger);
     }
-    for (const trigger of triggers) {
-      await uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
-        if (this.#held === null) this.#command(trigger, topic, payload);
-        else if (this.#held.length < MAX_HELD_COMMANDS) this.#held.push({ trigger, topic, payload });
-        else this.#mqttRefused++;
-      });
-    }
+    // All at once: each filter's handler is in place before any message arrives, even the ones a persistent
+    // session's broker sends right after the connect.
+    await Promise.all(
+      [...triggers].map((trigger) =>
+        uplink.subscribe(trigger.slice("mqtt:".length), (topic, payload) => {
+          if (this.#held === null) this.#command(trigger, topic, payload);
+          else if (this.#held.length < MAX_HELD_COMMANDS) this.#held.push({ trigger, topic, payload });
+          else this.#mqttRefused++;
+        })
+      ),
+    );
   }
 
   /** The runtime runs: delivers the commands held meanwhile, and every later one at once. */

@@ -22,6 +22,7 @@
 import {
   createMqttConnector,
   generateEmbeddedCredentials,
+  loadBroker,
   type MqttConnector,
   parseTopicTemplate,
   startEmbeddedBroker,
@@ -77,7 +78,15 @@ export interface Uplink extends AsyncDisposable {
   shareBytes(share: number): number;
   /** Adds module outputs to the next Mode C batch. */
   addOutputs(module: string, outputs: Record<string, number>, atMs: number): void;
-  /** Calls `handler` for each message on topics matching `filter`, from now on (and after reconnects). */
+  /**
+   * Starts the embedded broker when the plan asks for one, then the MQTT connector (which connects and
+   * reconnects on its own) and the forwarder. Once; later calls wait for the first.
+   *
+   * @throws {import("../../hal/mqtt/mod.ts").EmbeddedBrokerError} when the embedded broker cannot listen.
+   * @throws {import("../../hal/mqtt/mod.ts").EmbeddedCredentialsError} when its credentials file is unusable.
+   */
+  connect(): Promise<void>;
+  /** Calls `handler` for each message on topics matching `filter`, from now on (and after reconnects); connects first. */
   subscribe(filter: string, handler: (topic: string, payload: Uint8Array) => void): Promise<void>;
   status(): ConnectorStatus;
   outboxStats(): OutboxStats;
@@ -88,63 +97,18 @@ export interface Uplink extends AsyncDisposable {
 }
 
 /**
- * Starts the uplink: the embedded broker when asked for, the MQTT connector, the forwarder and the batcher.
- *
- * @throws {import("../../hal/mqtt/mod.ts").EmbeddedBrokerError} when the embedded broker cannot listen.
- * @throws {import("../../hal/mqtt/mod.ts").EmbeddedCredentialsError} when its credentials file is unusable.
+ * Makes the uplink: the outbox side (publishes, alerts and the batcher write to the outbox) at once, the link
+ * (the embedded broker when asked for, the MQTT connector and the forwarder that drains the outbox into it)
+ * at {@linkcode Uplink.connect}. Until then, what modules send waits in the outbox like during an outage: the
+ * runtime connects after its modules have started, so that loading and starting the MQTT stack (~60 ms of
+ * the main thread here) does not delay their first windows.
  */
-export async function createUplink(options: UplinkOptions): Promise<Uplink> {
+export function createUplink(options: UplinkOptions): Uplink {
   const { plan, device, outbox, log } = options;
-  let broker: EmbeddedBroker | null = null;
-  if (plan.embeddedPort !== null) {
-    // Loopback is every user's on the machine: the broker takes only Kiln's generated credentials.
-    broker = await startEmbeddedBroker({
-      port: plan.embeddedPort,
-      ...(plan.embeddedCredentialsFile !== null
-        ? { credentialsFile: plan.embeddedCredentialsFile }
-        : { credentials: generateEmbeddedCredentials() }),
-    });
-    log(
-      `mqtt: embedded broker listening at ${broker.url}` +
-        (broker.credentialsFile === null ? "" : ` (user name and password in ${broker.credentialsFile})`),
-    );
-  }
-  const url = broker?.url ?? plan.url!;
+  // The broker's package loads now, while the modules start; its failure is the connect's to report.
+  if (plan.embeddedPort !== null) loadBroker().catch(() => {});
   const statusTopic = parseTopicTemplate(plan.topics.status, { placeholders: ["device"] }).expand({ device });
   const alertsTopic = parseTopicTemplate(plan.topics.alerts, { placeholders: ["device", "module"] });
-  const password = broker?.credentials
-    ? broker.credentials.password
-    : plan.passwordFile === null
-    ? undefined
-    : (await Deno.readTextFile(plan.passwordFile)).split("\n")[0]!;
-  const username = broker?.credentials ? broker.credentials.username : plan.username;
-  const connector: MqttConnector = createMqttConnector("mqtt", {
-    url,
-    clientId: plan.clientId,
-    keepaliveS: plan.keepaliveS,
-    connectTimeoutMs: plan.connectTimeoutMs,
-    reconnect: { initialMs: plan.backoffMs, maxMs: plan.maxBackoffMs },
-    persistentSession: plan.persistentSession,
-    ...(username !== null && { username }),
-    ...(password !== undefined && { password }),
-    ...(plan.tls && {
-      tls: {
-        ...(plan.tls.caFile && { caFile: plan.tls.caFile }),
-        ...(plan.tls.certFile && { certFile: plan.tls.certFile }),
-        ...(plan.tls.keyFile && { keyFile: plan.tls.keyFile }),
-      },
-    }),
-    will: { topic: statusTopic, payload: "offline", qos: 1, retain: true },
-  });
-  connector.onConnectionChange((up) => {
-    log(`mqtt: ${up ? "connected to" : "lost"} ${url}`);
-    if (up) {
-      connector.publish(statusTopic, encoder.encode("online"), { qos: 1, retain: true }).catch(() => {});
-    }
-  });
-  const forwarder: Forwarder = createForwarder(outbox, connector, {
-    rateMsgsPerS: plan.outbox.drainRatePerS,
-  });
   const batcher: Batcher | null = plan.batchIntervalS > 0
     ? createBatcher(outbox, {
       topic: parseTopicTemplate(plan.topics.batch, { placeholders: ["device"] }).expand({ device }),
@@ -153,6 +117,15 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
       device,
     })
     : null;
+  let link: Link | null = null;
+  let connecting: Promise<Link> | null = null;
+  const connect = (): Promise<Link> => {
+    if (connecting === null && closing !== null) return Promise.reject(new Error("the uplink is closed"));
+    return connecting ??= openLink(plan, { statusTopic, outbox, log }).then((l) => {
+      link = l;
+      return l;
+    });
+  };
   let refused = 0;
   const budgetBytes = outbox.stats().diskBudgetBytes;
   const shareBytes = (share: number) => Math.floor(Math.min(1, Math.max(0, share)) * budgetBytes);
@@ -177,6 +150,10 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
   const close = () =>
     closing ??= (async () => {
       batcher?.close(); // flushes the last batch into the outbox
+      // A link still being made is closed once it is (a broker that could not start has nothing to close).
+      const l = link ?? await connecting?.catch(() => null) ?? null;
+      if (l === null) return;
+      const { connector, forwarder, broker } = l;
       await forwarder.close();
       if (connector.connected) {
         // Waits for the broker's PUBACK, at most OFFLINE_TIMEOUT_MS: a stop is never held up by a slow broker.
@@ -230,17 +207,101 @@ export async function createUplink(options: UplinkOptions): Promise<Uplink> {
       for (const [name, value] of Object.entries(outputs)) batcher.add({ module, name, value, atMs });
     },
     async subscribe(filter, handler) {
+      const { connector } = await connect();
       await connector.subscribe(filter, (topic, payload) => handler(topic, payload), { qos: 1 });
     },
-    status: () => connector.status(),
+    async connect() {
+      await connect();
+    },
+    status: () => link?.connector.status() ?? NOT_CONNECTED,
     outboxStats: () => outbox.stats(),
-    forwarderStats: () => forwarder.stats(),
+    forwarderStats: () => link?.forwarder.stats() ?? NOT_FORWARDING,
     get refused() {
       return refused;
     },
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The uplink's connection: the embedded broker (or none), the connector, and the outbox's forwarder. */
+interface Link {
+  broker: EmbeddedBroker | null;
+  connector: MqttConnector;
+  forwarder: Forwarder;
+}
+
+/** The connector's status before {@linkcode Uplink.connect}. */
+const NOT_CONNECTED: ConnectorStatus = {
+  name: "mqtt",
+  kind: "mqtt",
+  state: "connecting",
+  lastError: null,
+  errors: 0,
+  reconnects: 0,
+};
+
+/** The forwarder's figures before {@linkcode Uplink.connect}. */
+const NOT_FORWARDING: ForwarderStats = {
+  state: "disconnected",
+  inFlight: 0,
+  sent: 0,
+  acked: 0,
+  failed: 0,
+  lastError: null,
+};
+
+async function openLink(
+  plan: MqttPlan,
+  { statusTopic, outbox, log }: { statusTopic: string; outbox: Outbox; log: (line: string) => void },
+): Promise<Link> {
+  let broker: EmbeddedBroker | null = null;
+  if (plan.embeddedPort !== null) {
+    // Loopback is every user's on the machine: the broker takes only Kiln's generated credentials.
+    broker = await startEmbeddedBroker({
+      port: plan.embeddedPort,
+      ...(plan.embeddedCredentialsFile !== null
+        ? { credentialsFile: plan.embeddedCredentialsFile }
+        : { credentials: generateEmbeddedCredentials() }),
+    });
+    log(
+      `mqtt: embedded broker listening at ${broker.url}` +
+        (broker.credentialsFile === null ? "" : ` (user name and password in ${broker.credentialsFile})`),
+    );
+  }
+  const url = broker?.url ?? plan.url!;
+  const password = broker?.credentials
+    ? broker.credentials.password
+    : plan.passwordFile === null
+    ? undefined
+    : (await Deno.readTextFile(plan.passwordFile)).split("\n")[0]!;
+  const username = broker?.credentials ? broker.credentials.username : plan.username;
+  const connector: MqttConnector = createMqttConnector("mqtt", {
+    url,
+    clientId: plan.clientId,
+    keepaliveS: plan.keepaliveS,
+    connectTimeoutMs: plan.connectTimeoutMs,
+    reconnect: { initialMs: plan.backoffMs, maxMs: plan.maxBackoffMs },
+    persistentSession: plan.persistentSession,
+    ...(username !== null && { username }),
+    ...(password !== undefined && { password }),
+    ...(plan.tls && {
+      tls: {
+        ...(plan.tls.caFile && { caFile: plan.tls.caFile }),
+        ...(plan.tls.certFile && { certFile: plan.tls.certFile }),
+        ...(plan.tls.keyFile && { keyFile: plan.tls.keyFile }),
+      },
+    }),
+    will: { topic: statusTopic, payload: "offline", qos: 1, retain: true },
+  });
+  connector.onConnectionChange((up) => {
+    log(`mqtt: ${up ? "connected to" : "lost"} ${url}`);
+    if (up) {
+      connector.publish(statusTopic, encoder.encode("online"), { qos: 1, retain: true }).catch(() => {});
+    }
+  });
+  const forwarder = createForwarder(outbox, connector, { rateMsgsPerS: plan.outbox.drainRatePerS });
+  return { broker, connector, forwarder };
 }
 
 /** How long a stop waits for the broker to acknowledge the retained `offline`, in milliseconds. */
