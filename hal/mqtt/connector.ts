@@ -226,7 +226,7 @@ class Connector implements MqttConnector {
     const s = this.#s;
     const tls = s.tls === undefined ? {} : await readTls(this.name, s.tls);
     if (this.#closed) return;
-    const session = openSession(s.url.href, clientOptions(s, tls), (session) => ({
+    const session = openSession(s.url, clientOptions(s, tls), (session) => ({
       // Every error mqtt.js emits ends this connection: parser errors (garbage from the peer) would otherwise
       // leave the socket open, and a CONNACK refusal or keepalive timeout has already closed it.
       error: (err) => this.#lose(session, classifyError(err, { connector: this.name, settings: s })),

@@ -27,6 +27,9 @@ Deno.test("options are checked when the connector is created", async (t) => {
       { url: "mqtt://127.0.0.1", tls: { caFile: "ca.crt" } },
       RangeError,
     ],
+    ["credentials in the URL (they go in username and password)", {
+      url: "mqtt://gw:secret@127.0.0.1:1883",
+    }, RangeError],
     ["a keepalive of 0", { url: "mqtt://127.0.0.1", keepaliveS: 0 }, RangeError],
     ["a keepalive past 16 bits", { url: "mqtt://127.0.0.1", keepaliveS: 65_536 }, RangeError],
     ["a fractional timeout", { url: "mqtt://127.0.0.1", connectTimeoutMs: 1.5 }, RangeError],

@@ -159,6 +159,11 @@ export function checkOptions(name: string, options: MqttConnectorOptions): Setti
   if (url.protocol !== "mqtt:" && url.protocol !== "mqtts:") {
     throw new RangeError(`MQTT connector "${name}": "${options.url}" must start with mqtt:// or mqtts://`);
   }
+  if (url.username !== "" || url.password !== "") {
+    throw new RangeError(
+      `MQTT connector "${name}": "${url.protocol}//${url.host}" carries credentials in its URL: give them as "username" and "password"`,
+    );
+  }
   if (options.tls !== undefined && url.protocol !== "mqtts:") {
     throw new RangeError(`MQTT connector "${name}": "tls" needs an mqtts:// URL, got "${options.url}"`);
   }

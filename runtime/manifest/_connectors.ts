@@ -78,7 +78,10 @@ function anyOf(items: readonly string[]): string {
  */
 export const MqttConnectorSchema = strict({
   /** `mqtt://host:port` or `mqtts://host:port`; with `embedded`, the default is the embedded broker. */
-  url: z.string().regex(/^mqtts?:\/\/[^\s/]+$/, `a url must be "mqtt://host:port" or "mqtts://host:port"`)
+  url: z.string().regex(
+    /^mqtts?:\/\/[^\s/@]+$/,
+    `a url must be "mqtt://host:port" or "mqtts://host:port" (a user name and password go in username and password_file)`,
+  )
     .optional(),
   /** Run a broker inside Kiln (for the demo): on 127.0.0.1 at this port. */
   embedded: strict({ port: int(0, 65_535).default(1883) }).optional(),

@@ -363,6 +363,16 @@ Deno.test("an MQTT session is clean by default; a persistent one refuses QoS 2, 
   assert.match(issues[0]!.message, /persistent session needs qos 0 or 1/);
 });
 
+Deno.test("an MQTT url with a user name and password in it is refused, naming the keys they go in", () => {
+  const text = MINIMAL.replace(
+    "connectors:\n",
+    `connectors:\n  mqtt:\n    url: mqtt://gw:secret@broker:1883\n`,
+  );
+  const issues = issuesOf(text);
+  assert.deepEqual(issues.map((i) => i.path), ["connectors.mqtt.url"]);
+  assert.match(issues[0]!.message, /username and password_file/);
+});
+
 Deno.test("every connector takes the same backoff keys with the same defaults, and checks them alike", () => {
   const text = MINIMAL.replace(
     "connectors:\n",
