@@ -13,9 +13,11 @@ import {
   createDeployer,
   createRuntime,
   type DeploymentPlan,
+  dropSpareExecutors,
   FleetAgent,
   Lifecycle,
   planDeployment,
+  prewarmPlan,
   resolveDesiredState,
   type SimFault,
   Snapshotter,
@@ -59,6 +61,9 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
   const { configPath, manifest, plan, listen, faults, out, sandbox, grants, version } = o;
   // Before anything in the data directory is opened: one runtime per data directory.
   using _lock = lockDataDir(o.dataDir);
+  // The executors' workers boot (40-60 ms each, on their own threads) while the store, the desired state and
+  // the modules load; the runtime's executors take them, and those it did not need end after its start.
+  prewarmPlan(plan);
   using store = openStore(`${o.dataDir}/kiln.db`);
   await using snapshots = new Snapshotter(store.path);
   // Modules that resume read their snapshots first thing: the snapshot worker boots meanwhile, from now when
@@ -108,6 +113,7 @@ export async function serveGateway(o: GatewayOptions): Promise<number> {
     deviceId: plan.device.id,
   });
   await runtime.start();
+  dropSpareExecutors();
   const lifecycle = new Lifecycle({
     db: store.db,
     dataDir: o.dataDir,

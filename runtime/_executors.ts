@@ -5,7 +5,15 @@
  *
  * @module
  */
-import { Executor, type ExecutorEvents } from "./executor.ts";
+import {
+  dropSpareExecutors,
+  Executor,
+  type ExecutorEvents,
+  type ExecutorOptions,
+  prewarmExecutors,
+  workerAccess,
+} from "./executor.ts";
+import { executorFor } from "./_slot.ts";
 import type { InputValue, PermissionStates } from "./executor/protocol.ts";
 import type { ThreadScheduling } from "./executor/realtime_thread.ts";
 import type { DeploymentPlan } from "./plan.ts";
@@ -28,6 +36,28 @@ export interface ExecutorStatus {
 export interface ExecutorCounters {
   name: string;
   watchdog_terminations: number;
+}
+
+/** The options of executor `name`'s thread under `plan`: its spin, real-time priority and CPUs. */
+function threadOptions(name: string, plan: DeploymentPlan): ExecutorOptions {
+  return {
+    // Only high-priority ticks are worth a spin before each deadline (about 0.3 ms of CPU per tick).
+    spinTicks: name === "realtime",
+    ...(name === "realtime" && plan.realtimeFifoPriority !== undefined &&
+      { fifoPriority: plan.realtimeFifoPriority }),
+    ...((name === "realtime" || name === "normal") && plan.cpus?.[name] !== undefined &&
+      { cpus: plan.cpus[name] }),
+  };
+}
+
+/**
+ * Starts the workers of the executors that `plan`'s enabled modules run on, before the runtime is made
+ * (`prewarmExecutors`): `kiln run` calls it once the manifest is read, so that they boot while it loads the
+ * rest; {@linkcode dropSpareExecutors} after the start ends those no executor took.
+ */
+export function prewarmPlan(plan: DeploymentPlan): void {
+  const names = new Set(plan.modules.filter((m) => m.enabled).map(executorFor));
+  prewarmExecutors([...names].map((name) => workerAccess(threadOptions(name, plan))));
 }
 
 /** Options of {@linkcode ExecutorPool}. */
@@ -61,14 +91,9 @@ export class ExecutorPool {
       const gpio = this.#options.gpio;
       ex = new Executor(name, this.#options.events(name), {
         ...(gpio && { gpio }),
-        // Only high-priority ticks are worth a spin before each deadline (about 0.3 ms of CPU per tick).
-        spinTicks: name === "realtime",
         watchdog: this.#watchdog,
         ...(this.#bells.has(name) && { bell: this.#bells.get(name)! }),
-        ...(name === "realtime" && plan.realtimeFifoPriority !== undefined &&
-          { fifoPriority: plan.realtimeFifoPriority }),
-        ...((name === "realtime" || name === "normal") && plan.cpus?.[name] !== undefined &&
-          { cpus: plan.cpus[name] }),
+        ...threadOptions(name, plan),
       });
       this.#executors.set(name, ex);
       this.#bells.set(name, ex.bell);

@@ -104,6 +104,82 @@ export interface ExecutorOptions {
 }
 
 /**
+ * An executor worker's Deno permissions: none, or FFI (as the process has it: libc) and nothing else when its
+ * thread is made real-time or pinned (`fifoPriority`, `cpus`; see executor/realtime_thread.ts).
+ */
+export type WorkerAccess = "none" | "ffi";
+
+/** The permissions of an executor with these options' worker. */
+export function workerAccess(options: Pick<ExecutorOptions, "fifoPriority" | "cpus">): WorkerAccess {
+  return options.fifoPriority === undefined && options.cpus === undefined ? "none" : "ffi";
+}
+
+function spawnWorker(name: string, access: WorkerAccess): Worker {
+  return new Worker(workerUrl(), {
+    type: "module",
+    name,
+    // Modules and their host glue never need the file system, network or environment: if a host
+    // function had a bug, Deno itself would still refuse.
+    deno: {
+      permissions: access === "none" ? "none" : {
+        read: false,
+        write: false,
+        net: false,
+        env: false,
+        run: false,
+        sys: false,
+        import: false,
+        ffi: "inherit",
+      },
+    },
+  } as WorkerOptions);
+}
+
+/** A worker started before its executor ({@linkcode prewarmExecutors}), and what it said meanwhile. */
+interface Spare {
+  readonly access: WorkerAccess;
+  readonly worker: Worker;
+  readonly said: FromExecutor[];
+  failed: string | null;
+}
+
+const spares: Spare[] = [];
+
+/**
+ * Starts executor workers now, before the runtime asks for executors: a worker takes 40-60 ms to load its
+ * module graph (on its own thread), which then passes while the caller loads the rest of the gateway. The
+ * first executor with the same permissions takes each one; {@linkcode dropSpareExecutors} ends those none
+ * took. Nothing but the worker's module graph runs in a spare: it gets its rings, doorbell and modules from
+ * the executor that takes it.
+ */
+export function prewarmExecutors(accesses: readonly WorkerAccess[]): void {
+  for (const access of accesses) {
+    const spare: Spare = { access, worker: spawnWorker("kiln-executor", access), said: [], failed: null };
+    spare.worker.onmessage = (e: MessageEvent<FromExecutor>) => spare.said.push(e.data);
+    spare.worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      spare.failed ??= e.message;
+    };
+    spares.push(spare);
+  }
+}
+
+/** How many spare workers wait for an executor. */
+export function spareExecutors(): number {
+  return spares.length;
+}
+
+/** Ends the spare workers no executor took. */
+export function dropSpareExecutors(): void {
+  for (const spare of spares.splice(0)) spare.worker.terminate();
+}
+
+function takeSpare(access: WorkerAccess): Spare | null {
+  const i = spares.findIndex((s) => s.access === access);
+  return i < 0 ? null : spares.splice(i, 1)[0]!;
+}
+
+/**
  * Where the worker entry is: `executor/worker.ts` from source, or `executor_worker.js` beside the bundle
  * (`deno task bundle`).
  */
@@ -149,28 +225,13 @@ export class Executor {
     this.#maxInFlight = options.maxInFlight ?? 8;
     if (options.bell) Atomics.store(new Int32Array(options.bell), 2, 0); // `Doorbell`'s announced count
     this.#bell = new Doorbell(options.bell);
-    this.#worker = new Worker(workerUrl(), {
-      type: "module",
-      name: `kiln-executor-${name}`,
-      // Modules and their host glue never need the file system, network or environment: if a host
-      // function had a bug, Deno itself would still refuse.
-      // A real-time or pinned thread needs libc's sched_setscheduler or sched_setaffinity, and FFI only
-      // (see executor/realtime_thread.ts).
-      deno: {
-        permissions: options.fifoPriority === undefined && options.cpus === undefined ? "none" : {
-          read: false,
-          write: false,
-          net: false,
-          env: false,
-          run: false,
-          sys: false,
-          import: false,
-          ffi: "inherit",
-        },
-      },
-    } as WorkerOptions);
+    const access = workerAccess(options);
+    const spare = takeSpare(access);
+    this.#worker = spare?.worker ?? spawnWorker(`kiln-executor-${name}`, access);
     this.#ready.promise.catch(() => {}); // a failure is reported through onFailure
     this.#worker.onmessage = (e: MessageEvent<FromExecutor>) => this.#receive(e.data);
+    // What a spare said before this executor took it ("ready"), as if it had just arrived.
+    for (const msg of spare?.said ?? []) this.#receive(msg);
     this.#send({
       type: "init",
       bell: this.#bell.buffer,
@@ -189,6 +250,10 @@ export class Executor {
       this.#fail(new ExecutorError(this.name, `worker failed: ${e.message}`));
     };
     this.#unwatch = options.watchdog?.watch(this) ?? null;
+    const failed = spare?.failed ?? null;
+    if (failed !== null) {
+      queueMicrotask(() => this.#fail(new ExecutorError(this.name, `worker failed: ${failed}`)));
+    }
   }
 
   #receive(msg: FromExecutor): void {

@@ -55,7 +55,8 @@ export {
 } from "./plan.ts";
 export { createModuleVerifier, type ModuleSignature, type ModuleVerifier } from "./signatures.ts";
 export type { ThreadScheduling } from "./executor/realtime_thread.ts";
-export { workerUrl } from "./executor.ts";
+export { dropSpareExecutors, workerUrl } from "./executor.ts";
+export { prewarmPlan } from "./_executors.ts";
 export { SnapshotStoreError, Snapshotter } from "./persistence/snapshotter.ts";
 export {
   createDeployer,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createRuntime, type ThreadCpus } from "../../runtime/mod.ts";
+import { createRuntime, prewarmPlan, type ThreadCpus } from "../../runtime/mod.ts";
+import { dropSpareExecutors, prewarmExecutors, spareExecutors } from "../../runtime/executor.ts";
 import { threadCpus } from "../../runtime/executor/realtime_thread.ts";
 import { deploymentPlan, modulePlan, waitFor, wat, writeFixture } from "../_helpers.ts";
 import { TOOL_TIMEOUT_MS } from "../_timeouts.ts";
@@ -114,4 +115,63 @@ Deno.test("closing a runtime ends its executors' threads", async () => {
     const now = await tids();
     return ours.every((tid) => !now.has(tid));
   }, 5_000);
+});
+
+Deno.test("workers started ahead (prewarmPlan) become the executors of their permission set; the modules run", async () => {
+  const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
+  const before = await tids();
+  const dir = await Deno.makeTempDir();
+  const wasm = await writeFixture(dir, "tick.wasm", wat(TICK));
+  // The normal executor pinned (its worker gets FFI, for libc), the realtime one not (no permission at all).
+  const plan = {
+    ...deploymentPlan([
+      modulePlan({ name: "fast", wasm, schedule: { mode: "periodic", periodUs: 10_000, priority: 90 } }),
+      modulePlan({ name: "slow", wasm, schedule: { mode: "periodic", periodUs: 10_000, priority: 10 } }),
+    ]),
+    cpus: { normal: [LAST] },
+  };
+  prewarmPlan(plan);
+  assert.equal(spareExecutors(), 2);
+  const spares = await waitFor("the spares' threads", async () => {
+    const now = [...await tids()].filter((tid) => !before.has(tid));
+    return now.length === 2 && now;
+  });
+  await using rt = await createRuntime({ plan, version: "test", log: () => {} });
+  await rt.start();
+  assert.equal(spareExecutors(), 0, "both taken");
+  await waitFor("both modules ticking", () => rt.listModules().every((m) => m.invocations > 5));
+  assert.deepEqual(
+    [...await tids()].filter((tid) => !before.has(tid)).sort(),
+    spares.sort(),
+    "no other worker",
+  );
+  const executors = await waitFor("the normal executor pinned", async () => {
+    const list = await rt.listExecutors();
+    return list.find((e) => e.name === "normal")?.scheduling.cpus !== null && list;
+  });
+  const of = (name: string) => executors.find((e) => e.name === name)!;
+  assert.deepEqual(of("normal").scheduling.cpus, [LAST]);
+  assert.equal(of("normal").permissions.ffi, "granted");
+  // What the worker was started with, whoever took it: FFI for the pinned one, nothing else for either.
+  for (const name of ["normal", "realtime"]) {
+    const { readProbe, ...states } = of(name).permissions;
+    assert.equal(readProbe, "NotCapable", `${name}: reading a file is refused by Deno`);
+    for (const [permission, state] of Object.entries(states)) {
+      if (name === "normal" && permission === "ffi") assert.equal(state, "granted");
+      else assert.notEqual(state, "granted", `${name} executor permission "${permission}"`);
+    }
+  }
+});
+
+Deno.test("spare workers no executor took end with dropSpareExecutors", async () => {
+  const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
+  const before = await tids();
+  prewarmExecutors(["none"]);
+  const [spare] = await waitFor("the spare's thread", async () => {
+    const now = [...await tids()].filter((tid) => !before.has(tid));
+    return now.length === 1 && now;
+  });
+  dropSpareExecutors();
+  assert.equal(spareExecutors(), 0);
+  await waitFor("its thread to end", async () => !(await tids()).has(spare!), 5_000);
 });
