@@ -8,7 +8,7 @@ import { launchFromCache } from "./cli/_launch_cache.ts";
 
 // The CLI's specifiers are held in variables: Deno loads the module graph of every literal `import()` before
 // running any code (~50 ms here, the whole CLI), which a launcher that execs from its cache never needs.
-// scripts/bundle.ts writes them literally, so deno bundle still takes the CLI in.
+// The bundle points them at dist/kiln_cli.js, the CLI bundled apart (scripts/bundle.ts), for the same reason.
 const CLI_ENV = "./cli/_env.ts";
 const CLI = "./cli/mod.ts";
 

@@ -41,13 +41,17 @@ interface LaunchEntry {
 }
 
 /** The files whose code decides the grants; their size and modification time are part of the key. */
-const CODE_FILES = [
-  import.meta.url,
-  new URL("./_exec.ts", import.meta.url).href,
-  new URL("./run.ts", import.meta.url).href,
-  new URL("./sandbox.ts", import.meta.url).href,
-  new URL("../runtime/manifest/schema.ts", import.meta.url).href,
-];
+const CODE_FILES = import.meta.url.endsWith(".ts")
+  ? [
+    import.meta.url,
+    new URL("./_exec.ts", import.meta.url).href,
+    new URL("./run.ts", import.meta.url).href,
+    new URL("./sandbox.ts", import.meta.url).href,
+    new URL("../runtime/manifest/schema.ts", import.meta.url).href,
+  ]
+  // Bundled (scripts/bundle.ts), this file is in both the launcher's bundle and the CLI's: the key must name
+  // the same files from either, and the CLI's holds all of the code above.
+  : ["./kiln.js", "./kiln_cli.js"].map((file) => new URL(file, import.meta.url).href);
 
 /** Options of `kiln run` that take a value (`cli/run.ts`). */
 const VALUE_OPTIONS = new Set(["--config", "-c", "--data", "--listen", "--fault", "--log-format"]);

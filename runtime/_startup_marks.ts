@@ -21,7 +21,13 @@ export const STARTUP_MARKS_ENV = "KILN_STARTUP_MARKS";
 
 /** The origin as a Unix time in ms, or null when the trace is off. */
 const origin: number | null = readOrigin();
-const seen = new Set<string>();
+/**
+ * Names marked once, and "" once `process_start` is written: one set for the process, shared by every copy
+ * of this module in it (the launcher's bundle and the CLI's each hold one: scripts/bundle.ts).
+ */
+const seen = ((globalThis as Record<symbol, unknown>)[Symbol.for("kiln.startup_marks.seen")] ??= new Set<
+  string
+>()) as Set<string>;
 const encoder = new TextEncoder();
 
 function readOrigin(): number | null {

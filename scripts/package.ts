@@ -183,8 +183,10 @@ export async function buildPackage(): Promise<PackageInfo> {
     }
   }
   bundle.sort((a, b) => a.name.localeCompare(b.name));
-  if (!bundle.some((f) => f.name === "kiln.js")) {
-    throw new Error(`Cannot package: "${join(dist, "kiln.js")}" is missing (run deno task bundle first)`);
+  for (const name of ["kiln.js", "kiln_cli.js"]) {
+    if (!bundle.some((f) => f.name === name)) {
+      throw new Error(`Cannot package: "${join(dist, name)}" is missing (run deno task bundle first)`);
+    }
   }
   const deno = await Deno.readFile(Deno.execPath());
   const target = `${Deno.build.os}-${Deno.build.arch}`;

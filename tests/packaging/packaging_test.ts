@@ -8,9 +8,10 @@ Deno.test("deno task bundle writes dist/, which copied out of the checkout serve
   assert.equal(built.code, 0, built.output);
   // The bundle alone in a folder of its own: the migrations and the demo come from inside it.
   const copy = await Deno.makeTempDir({ prefix: "kiln_dist_" });
-  for (const name of ["kiln.js", "executor_worker.js", "snapshot_worker.js"]) {
-    await Deno.copyFile(`${ROOT}dist/${name}`, `${copy}/${name}`);
-  }
+  const names = ["kiln.js", "kiln_cli.js", "executor_worker.js", "snapshot_worker.js"];
+  for (const name of names) await Deno.copyFile(`${ROOT}dist/${name}`, `${copy}/${name}`);
+  // The launcher's bundle holds main.ts and the launch cache only: the CLI is the other file's.
+  assert.ok((await Deno.stat(`${copy}/kiln.js`)).size < 64 * 1024, "dist/kiln.js is the small launcher");
   const dir = await Deno.makeTempDir();
   try {
     await using kiln = await startKiln(["--data", dir], {
