@@ -164,6 +164,12 @@ function coldStart(src: Source) {
         at_most: 100,
       }),
       without_snapshot: runs(src, "demo.without_snapshot.fft_first_output.runs"),
+      // The same from the bundle, the one-file package's entry (dist/kiln.js).
+      bundle_with_snapshot: track(runs(src, "bundle_demo.with_snapshot.fft_first_output.runs"), {
+        stat: "p50",
+        at_most: 100,
+      }),
+      bundle_without_snapshot: runs(src, "bundle_demo.without_snapshot.fft_first_output.runs"),
     },
     floor_ms: {
       empty_script: runs(src, "floor.empty_script_ms.runs"),
@@ -171,6 +177,9 @@ function coldStart(src: Source) {
       npm_static_imports: runs(src, "floor.npm_static_imports_ms.runs"),
     },
     first_window_to_floor_ratio: track(num(src, "first_window_to_floor_ratio.with_snapshot"), { at_most: 2 }),
+    bundle_first_window_to_floor_ratio: track(num(src, "first_window_to_floor_ratio.bundle_with_snapshot"), {
+      at_most: 2,
+    }),
     phases_ms: { with_snapshot: phases("with_snapshot"), without_snapshot: phases("without_snapshot") },
     without_snapshot_ms: without,
     with_snapshot_ms: Object.fromEntries(

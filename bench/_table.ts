@@ -286,6 +286,20 @@ export function reportRows(r: Report): Row[] {
         }x)`,
       [" ms", "", "", "x"],
     ),
+    row(
+      "the same from the one-file bundle (dist/kiln.js, what `deno task package` runs): resumed / without, p50",
+      [
+        cs.process_to_first_window_ms.bundle_with_snapshot,
+        cs.process_to_first_window_ms.bundle_without_snapshot,
+        cs.floor_ms.npm_imports,
+        cs.bundle_first_window_to_floor_ratio,
+      ],
+      () =>
+        `${n((value(cs.process_to_first_window_ms.bundle_with_snapshot) as Distribution).p50)} / ${
+          n((value(cs.process_to_first_window_ms.bundle_without_snapshot) as Distribution).p50)
+        } ms (${n(value(cs.bundle_first_window_to_floor_ratio) as number)}x the floor)`,
+      [" ms", "", "", "x"],
+    ),
     memRow("1 MiB", "1_mib"),
     memRow("16 MiB", "16_mib"),
     memRow("64 MiB, 4 MiB used", "64_mib_4_mib_used"),

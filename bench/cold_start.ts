@@ -23,6 +23,7 @@ import zlib from "node:zlib";
 import { listSnapshots, loadSnapshot, openStore, saveSnapshot } from "../snapshots/mod.ts";
 import { machine, module, plan, ROOT, watFile, writeResult } from "./_plan.ts";
 import { npmImportsOf, startupPhases, traceProcess } from "./_kiln_process.ts";
+import { denoTask } from "../tests/_process.ts";
 
 const RUNS = 9;
 const BENCH_TOKEN = "kiln_bench_token";
@@ -298,7 +299,11 @@ async function demoManifest(dir: string): Promise<string> {
  * `kiln run` of the demo, traced: a fresh data directory (every module runs kiln_init), stopped once fft
  * and anomaly have produced outputs (their stop snapshots are taken), then started again on it (both resume).
  */
-async function demoStarts(dir: string) {
+/**
+ * The demo's starts from `entry`: the source tree's `main.ts`, or the bundle `dist/kiln.js` (what the
+ * one-file package runs: `deno task package`).
+ */
+async function demoStarts(dir: string, entry = `${ROOT}main.ts`) {
   const manifest = await demoManifest(dir);
   const runs: { without: ReturnType<typeof startupPhases>[]; with: ReturnType<typeof startupPhases>[] } = {
     without: [],
@@ -306,7 +311,7 @@ async function demoStarts(dir: string) {
   };
   const start = async (data: string, restored: boolean) => {
     const t = await traceProcess(
-      ["run", "-A", `${ROOT}main.ts`, "run", manifest, "--data", data, "--listen", "127.0.0.1:0"],
+      ["run", "-A", entry, "run", manifest, "--data", data, "--listen", "127.0.0.1:0"],
       {
         until: (m) => ["first_output:fft", "first_output:anomaly"].every((n) => m.some((x) => x.name === n)),
         stdoutLine: /health\s+http:\/\/\S+\/health/,
@@ -417,10 +422,13 @@ if (Deno.args.includes("--in-process-only")) {
 const scratch = await Deno.makeTempDir({ prefix: "kiln-bench-cold-" });
 const floorResult = await floor(scratch);
 const demo = await demoStarts(scratch);
+const bundled = await denoTask("bundle");
+if (bundled.code !== 0) throw new Error(`deno task bundle exited with ${bundled.code}:\n${bundled.output}`);
+const bundleDemo = await demoStarts(scratch, `${ROOT}dist/kiln.js`);
 const process = await asProcess();
 await Deno.remove(scratch, { recursive: true });
 const floorMs = floorResult.npm_imports_ms.p50;
-const firstWindow = (k: "with_snapshot" | "without_snapshot") => demo[k].fft_first_output;
+const firstWindow = (k: "with_snapshot" | "without_snapshot", d = demo) => d[k].fft_first_output;
 const ratio = (
   d: { p50: number } | null | undefined,
 ) => (d ? Math.round((d.p50 / floorMs) * 100) / 100 : null);
@@ -436,16 +444,21 @@ await writeResult("cold_start", {
     `its code runs (${PROCESS_RUNS} runs). demo: spawning \`deno run -A main.ts run\` of examples/demo.yaml ` +
     "(fft snapshotted too) with KILN_STARTUP_MARKS, until fft's and anomaly's first outputs; phases from " +
     `the startup trace (runtime/_startup_marks.ts), ${PROCESS_RUNS} fresh starts and ${PROCESS_RUNS} resumed. ` +
+    "bundle_demo: the same from dist/kiln.js (deno task bundle, run first), the one-file package's entry. " +
     `page_codecs: 256 pages of 3000 bytes each, read back as stored (runs) vs zstd-decoded, median of ${RUNS}.`,
   in_process: inProcessResults,
   page_codecs: pageCodecs(),
   process,
   floor: floorResult,
   demo,
+  /** The same starts from the bundle, `dist/kiln.js` (the one-file package's entry). */
+  bundle_demo: bundleDemo,
   /** Spawn to fft's first processed window, p50, over the floor with npm imports. */
   first_window_to_floor_ratio: {
     with_snapshot: ratio(firstWindow("with_snapshot")),
     without_snapshot: ratio(firstWindow("without_snapshot")),
+    bundle_with_snapshot: ratio(firstWindow("with_snapshot", bundleDemo)),
+    bundle_without_snapshot: ratio(firstWindow("without_snapshot", bundleDemo)),
   },
 });
 console.log(
@@ -464,6 +477,10 @@ console.log(
           Object.fromEntries(Object.entries(demo[k]).map(([p, d]) => [p, d?.p50 ?? null])),
         ]),
       ),
+      bundle_first_window_p50: {
+        with_snapshot: firstWindow("with_snapshot", bundleDemo)?.p50 ?? null,
+        without_snapshot: firstWindow("without_snapshot", bundleDemo)?.p50 ?? null,
+      },
     },
     null,
     2,
