@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { DeploymentPlan, ModulePlan } from "../runtime/plan.ts";
+import type { DeploymentPlan, ModulePlan, MqttPlan } from "../runtime/plan.ts";
 import { wat as assemble } from "./fixtures/wasm/wat.ts";
 
 /** Assembles WAT text into a binary (the features V8 ships on), with a name section as toolchains write. */
@@ -101,4 +101,34 @@ export function streamModuleWat(body = "", extra = ""): string {
     ${body}
     (i32.const 0))
   ${extra})`;
+}
+
+/**
+ * An uplink's plan to a broker at `over.url` (or the embedded one, with `embeddedPort`): a clean session,
+ * QoS 1, no batches, the default topics, a 1 MiB outbox; `over` replaces any of it.
+ */
+export function mqttPlan(over: Partial<MqttPlan>): MqttPlan {
+  return {
+    url: null,
+    embeddedPort: null,
+    embeddedCredentialsFile: null,
+    clientId: "kiln-test",
+    username: null,
+    passwordFile: null,
+    tls: null,
+    keepaliveS: 30,
+    connectTimeoutMs: 10_000,
+    backoffMs: 100,
+    maxBackoffMs: 1_000,
+    qos: 1,
+    persistentSession: false,
+    topics: {
+      alerts: "kiln/{device}/{module}/alerts",
+      batch: "kiln/{device}/batch",
+      status: "kiln/{device}/status",
+    },
+    batchIntervalS: 0,
+    outbox: { diskBudgetBytes: 1 << 20, drainRatePerS: 100 },
+    ...over,
+  };
 }

@@ -6,36 +6,17 @@
 import assert from "node:assert/strict";
 import { createRuntime } from "../../runtime/mod.ts";
 import { createUplink } from "../../runtime/uplink/uplink.ts";
-import type { MqttPlan } from "../../runtime/plan.ts";
 import { createOutbox, openStore } from "../../snapshots/mod.ts";
 import { createMosquitto, startSub } from "../hal/_mosquitto.ts";
-import { deploymentPlan, modulePlan, streamModuleWat, waitFor, wat, writeFixture } from "../_helpers.ts";
-
-function mqttPlan(over: Partial<MqttPlan>): MqttPlan {
-  return {
-    url: null,
-    embeddedPort: null,
-    embeddedCredentialsFile: null,
-    clientId: "kiln-uplink-link",
-    username: null,
-    passwordFile: null,
-    tls: null,
-    keepaliveS: 30,
-    connectTimeoutMs: 10_000,
-    backoffMs: 100,
-    maxBackoffMs: 1_000,
-    qos: 1,
-    persistentSession: false,
-    topics: {
-      alerts: "kiln/{device}/{module}/alerts",
-      batch: "kiln/{device}/batch",
-      status: "kiln/{device}/status",
-    },
-    batchIntervalS: 0,
-    outbox: { diskBudgetBytes: 1 << 20, drainRatePerS: 100 },
-    ...over,
-  };
-}
+import {
+  deploymentPlan,
+  modulePlan,
+  mqttPlan,
+  streamModuleWat,
+  waitFor,
+  wat,
+  writeFixture,
+} from "../_helpers.ts";
 
 Deno.test("uplink: a message queued before the link exists waits in the outbox and goes out once it connects", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kiln-uplink-" });

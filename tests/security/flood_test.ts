@@ -12,8 +12,15 @@
 import assert from "node:assert/strict";
 import { createRuntime, type ModulePlan, type ModuleStatus } from "../../runtime/mod.ts";
 import { AuditLog, createOutbox, openStore } from "../../snapshots/mod.ts";
-import type { MqttPlan } from "../../runtime/plan.ts";
-import { deploymentPlan, modulePlan, streamModuleWat, waitFor, wat, writeFixture } from "../_helpers.ts";
+import {
+  deploymentPlan,
+  modulePlan,
+  mqttPlan,
+  streamModuleWat,
+  waitFor,
+  wat,
+  writeFixture,
+} from "../_helpers.ts";
 import { runHostile, testInBothExecutors } from "./_harness.ts";
 
 const ELIMIT = -4;
@@ -349,28 +356,13 @@ Deno.test("flood: with the broker away, a publishing module holds at most its sh
     // A quarter of it, the default share, is a few seconds of the default publish rate of 4 KiB messages.
     const diskBudgetBytes = 256 * 1024;
     const outbox = createOutbox(store, { diskBudgetBytes });
-    const mqtt: MqttPlan = {
+    const mqtt = mqttPlan({
       url: `mqtt://127.0.0.1:${closedPort()}`,
-      embeddedPort: null,
-      embeddedCredentialsFile: null,
       clientId: "kiln-flood",
-      username: null,
-      passwordFile: null,
-      tls: null,
-      keepaliveS: 30,
-      connectTimeoutMs: 10_000,
       backoffMs: 500,
       maxBackoffMs: 30_000,
-      qos: 1,
-      persistentSession: false,
-      topics: {
-        alerts: "kiln/{device}/{module}/alerts",
-        batch: "kiln/{device}/batch",
-        status: "kiln/{device}/status",
-      },
-      batchIntervalS: 0,
       outbox: { diskBudgetBytes, drainRatePerS: 100 },
-    };
+    });
     const tick = { mode: "periodic" as const, periodUs: 5_000, priority: 50 };
     const hostile = await writeFixture(
       dir,
