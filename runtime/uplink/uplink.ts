@@ -213,9 +213,11 @@ export function createUplink(options: UplinkOptions): Uplink {
     async connect() {
       await connect();
     },
-    status: () => link?.connector.status() ?? NOT_CONNECTED,
+    status: () =>
+      link?.connector.status() ?? (closing ? { ...NOT_CONNECTED, state: "closed" } : NOT_CONNECTED),
     outboxStats: () => outbox.stats(),
-    forwarderStats: () => link?.forwarder.stats() ?? NOT_FORWARDING,
+    forwarderStats: () =>
+      link?.forwarder.stats() ?? (closing ? { ...NOT_FORWARDING, state: "closed" } : NOT_FORWARDING),
     get refused() {
       return refused;
     },
@@ -231,7 +233,7 @@ interface Link {
   forwarder: Forwarder;
 }
 
-/** The connector's status before {@linkcode Uplink.connect}. */
+/** The connector's status before {@linkcode Uplink.connect} (and, state `closed`, when closed before it). */
 const NOT_CONNECTED: ConnectorStatus = {
   name: "mqtt",
   kind: "mqtt",
@@ -241,7 +243,7 @@ const NOT_CONNECTED: ConnectorStatus = {
   reconnects: 0,
 };
 
-/** The forwarder's figures before {@linkcode Uplink.connect}. */
+/** The forwarder's figures before {@linkcode Uplink.connect} (and, state `closed`, when closed before it). */
 const NOT_FORWARDING: ForwarderStats = {
   state: "disconnected",
   inFlight: 0,

@@ -70,6 +70,8 @@ Deno.test("uplink: closed before it connected, it ends at once and refuses a lat
       log: () => {},
     });
     await uplink.close();
+    assert.equal(uplink.status().state, "closed");
+    assert.equal(uplink.forwarderStats().state, "closed");
     await assert.rejects(uplink.connect(), /the uplink is closed/);
   } finally {
     await Deno.remove(dir, { recursive: true });
