@@ -60,6 +60,9 @@ async function threads(): Promise<{ tid: number; name: string; cpus: string }[]>
 /** Deno's worker threads (named `worker-N` by the kernel's count). */
 const workerThreads = async () => (await threads()).filter((t) => /^worker-\d+$/.test(t.name));
 
+/** The ids of {@linkcode workerThreads}. */
+const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
+
 Deno.test("scheduling.cpus pins each executor's thread and the runtime's, as the kernel reports them", async () => {
   const before = threadCpus();
   assert.ok(before !== null && before.length === navigator.hardwareConcurrency, `${before}`);
@@ -103,7 +106,6 @@ Deno.test("a CPU that is not online leaves the thread unpinned and says why; its
 });
 
 Deno.test("closing a runtime ends its executors' threads", async () => {
-  const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
   const before = await tids(); // may still hold threads of the tests above, ending
   const rt = await runtimeWith();
   await waitFor("both modules ticking", () => rt.listModules().every((m) => m.invocations > 5));
@@ -118,7 +120,6 @@ Deno.test("closing a runtime ends its executors' threads", async () => {
 });
 
 Deno.test("workers started ahead (prewarmPlan) become the executors of their permission set; the modules run", async () => {
-  const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
   const before = await tids();
   const dir = await Deno.makeTempDir();
   const wasm = await writeFixture(dir, "tick.wasm", wat(TICK));
@@ -131,6 +132,7 @@ Deno.test("workers started ahead (prewarmPlan) become the executors of their per
     cpus: { normal: [LAST] },
   };
   prewarmPlan(plan);
+  using _spares = { [Symbol.dispose]: dropSpareExecutors }; // none left running if an assertion fails
   assert.equal(spareExecutors(), 2);
   const spares = await waitFor("the spares' threads", async () => {
     const now = [...await tids()].filter((tid) => !before.has(tid));
@@ -164,9 +166,9 @@ Deno.test("workers started ahead (prewarmPlan) become the executors of their per
 });
 
 Deno.test("spare workers no executor took end with dropSpareExecutors", async () => {
-  const tids = async () => new Set((await workerThreads()).map((t) => t.tid));
   const before = await tids();
   prewarmExecutors(["none"]);
+  using _spares = { [Symbol.dispose]: dropSpareExecutors }; // none left running if an assertion fails
   const [spare] = await waitFor("the spare's thread", async () => {
     const now = [...await tids()].filter((tid) => !before.has(tid));
     return now.length === 1 && now;
